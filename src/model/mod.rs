@@ -1,0 +1,9 @@
+//! Flows, endpoints, labels and policy hits: plain data shared by every module. No I/O.
+
+mod flow;
+mod hit;
+mod labels;
+
+pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
+pub use hit::{HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER};
+pub use labels::Labels;

@@ -1,0 +1,643 @@
+//! The evaluator: decides a flow the way Felix does (`felix/rules/endpoints.go`, reference checker
+//! `app-policy/checker/check.go`). Tiers in order, policies in order, rules in order; Allow and Deny
+//! end evaluation, Pass moves to the next tier, Log continues; a tier that selected the endpoint but
+//! decided nothing applies its default action; then the namespace profile allows.
+//!
+//! Pure and synchronous. Per evaluator, endpoints are resolved once and every selector verdict is
+//! cached per (endpoint, selector), and the policies that apply per (endpoint, direction, mode), so
+//! evaluation does not scan every policy for every flow.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rustc_hash::{FxHashMap, FxHasher};
+
+use super::endpoint::{resolve, EndpointInfo, IpScope, Need, Tri};
+use super::model::{Direction, EntityMatch, PortMatch, Rule, RuleAction, SelectorId};
+use super::set::PolicySet;
+use crate::model::{Endpoint, EndpointType, Flow, HitAction, PolicyHit, PolicyKind, Protocol, Reporter, Service, Verdict, PROFILE_TIER};
+
+/// Enforced: staged policies are ignored, as in the dataplane. Pending: staged policies count as
+/// if enforced (Calico's "pending" trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Enforced,
+    Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+/// Which criterion of a rule did not match, for `explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    Protocol,
+    NotProtocol,
+    Icmp,
+    NotIcmp,
+    IpVersion,
+    Selector(Side),
+    NotSelector(Side),
+    Nets(Side),
+    NotNets(Side),
+    Ports(Side),
+    NotPorts(Side),
+    Service,
+}
+
+pub type RuleResult = Tri<Criterion>;
+
+/// Where a hit came from; turned into Goldmane's `PolicyHit` by `Evaluator::policy_hits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitSource {
+    Rule { policy: u32, rule: u32 },
+    EndOfTier { tier: u32, trigger: u32 },
+    Profile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub source: HitSource,
+    pub action: HitAction,
+}
+
+/// Where evaluation stopped because the flow lacks something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undetermined {
+    pub need: Need,
+    /// The policy and rule that needed it; `None` when the endpoint itself could not be resolved.
+    pub at: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub hits: Vec<Hit>,
+    pub undetermined: Option<Undetermined>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub enforced: Outcome,
+    pub pending: Outcome,
+}
+
+/// Observes rule decisions during evaluation (`explain` records them; plain evaluation does not).
+pub trait Recorder {
+    fn rule(&mut self, policy: u32, rule: u32, result: RuleResult);
+}
+
+pub struct NoRecorder;
+
+impl Recorder for NoRecorder {
+    #[inline(always)]
+    fn rule(&mut self, _: u32, _: u32, _: RuleResult) {}
+}
+
+/// The policies of one tier that select an endpoint, in order.
+#[derive(Debug)]
+struct TierRun {
+    tier: u32,
+    policies: Box<[u32]>,
+}
+
+struct CachedEndpoint {
+    kind: EndpointType,
+    name: String,
+    namespace: Option<String>,
+    info: EndpointInfo,
+    applicable: [Option<Arc<[TierRun]>>; 4],
+}
+
+/// Caches stop growing past this many distinct endpoints; they are then cleared (a safety valve for
+/// unbounded streams of unaggregated flows).
+const MAX_CACHED_ENDPOINTS: usize = 200_000;
+
+pub struct Evaluator<'s> {
+    set: &'s PolicySet,
+    index: FxHashMap<u64, Vec<u32>>,
+    endpoints: Vec<CachedEndpoint>,
+    /// Per (endpoint, selector): 0 not computed, 1 no, 2 yes.
+    selector_memo: Vec<u8>,
+    /// Endpoint ids of the network sets, resolved on first use, with their nets.
+    network_sets: Option<Vec<(u32, Arc<[IpNet]>)>>,
+    ip_network_sets: FxHashMap<IpAddr, Box<[u32]>>,
+}
+
+/// Per-flow facts the rule matcher needs, with both ends resolved.
+struct FlowContext<'f> {
+    source: u32,
+    dest: u32,
+    source_ip: Option<IpAddr>,
+    dest_ip: Option<IpAddr>,
+    source_port: Option<u16>,
+    dest_port: Option<u16>,
+    protocol: Protocol,
+    service: Option<&'f Service>,
+}
+
+impl FlowContext<'_> {
+    fn endpoint(&self, side: Side) -> u32 {
+        match side {
+            Side::Source => self.source,
+            Side::Destination => self.dest,
+        }
+    }
+
+    fn ip(&self, side: Side) -> Option<IpAddr> {
+        match side {
+            Side::Source => self.source_ip,
+            Side::Destination => self.dest_ip,
+        }
+    }
+
+    fn port(&self, side: Side) -> Option<u16> {
+        match side {
+            Side::Source => self.source_port,
+            Side::Destination => self.dest_port,
+        }
+    }
+}
+
+fn need(side: Side, source: Need, dest: Need) -> Need {
+    match side {
+        Side::Source => source,
+        Side::Destination => dest,
+    }
+}
+
+/// AND of criteria: a definite "no" wins over "unknown", which wins over "yes".
+struct Conjunction {
+    unknown: Option<Need>,
+}
+
+impl Conjunction {
+    fn new() -> Conjunction {
+        Conjunction { unknown: None }
+    }
+
+    /// Returns the failing criterion when `answer` is a definite no.
+    fn check(&mut self, answer: Result<bool, Need>, criterion: Criterion) -> Result<(), Criterion> {
+        match answer {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(criterion),
+            Err(need) => {
+                self.unknown.get_or_insert(need);
+                Ok(())
+            }
+        }
+    }
+
+    fn result(self) -> RuleResult {
+        match self.unknown {
+            Some(need) => Tri::Unknown(need),
+            None => Tri::Yes,
+        }
+    }
+}
+
+fn negate(answer: Result<bool, Need>) -> Result<bool, Need> {
+    answer.map(|b| !b)
+}
+
+impl<'s> Evaluator<'s> {
+    pub fn new(set: &'s PolicySet) -> Evaluator<'s> {
+        Evaluator {
+            set,
+            index: FxHashMap::default(),
+            endpoints: Vec::new(),
+            selector_memo: Vec::new(),
+            network_sets: None,
+            ip_network_sets: FxHashMap::default(),
+        }
+    }
+
+    pub fn policy_set(&self) -> &'s PolicySet {
+        self.set
+    }
+
+    /// Both verdicts of a flow.
+    pub fn evaluate(&mut self, flow: &Flow) -> Evaluation {
+        Evaluation {
+            enforced: self.evaluate_mode(flow, Mode::Enforced, &mut NoRecorder),
+            pending: self.evaluate_mode(flow, Mode::Pending, &mut NoRecorder),
+        }
+    }
+
+    /// The resolved endpoint, as selectors see it.
+    pub fn endpoint_info(&mut self, endpoint: &Endpoint) -> &EndpointInfo {
+        let id = self.endpoint_id(endpoint);
+        &self.endpoints[id as usize].info
+    }
+
+    pub fn selector_matches_endpoint(&mut self, endpoint: &Endpoint, selector: SelectorId) -> bool {
+        let id = self.endpoint_id(endpoint);
+        self.selector_matches(id, selector)
+    }
+
+    fn endpoint_id(&mut self, endpoint: &Endpoint) -> u32 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = FxHasher::default();
+        endpoint.kind.hash(&mut hasher);
+        endpoint.name.hash(&mut hasher);
+        endpoint.namespace.hash(&mut hasher);
+        endpoint.labels.hash(&mut hasher);
+        let fingerprint = hasher.finish();
+        if let Some(ids) = self.index.get(&fingerprint) {
+            for &id in ids {
+                let cached = &self.endpoints[id as usize];
+                if cached.kind == endpoint.kind
+                    && cached.name == endpoint.name
+                    && cached.namespace == endpoint.namespace
+                    && cached.info.record_labels == endpoint.labels
+                {
+                    return id;
+                }
+            }
+        }
+        if self.endpoints.len() >= MAX_CACHED_ENDPOINTS {
+            self.clear_caches();
+        }
+        self.insert_endpoint(fingerprint, endpoint)
+    }
+
+    fn insert_endpoint(&mut self, fingerprint: u64, endpoint: &Endpoint) -> u32 {
+        let id = self.endpoints.len() as u32;
+        self.endpoints.push(CachedEndpoint {
+            kind: endpoint.kind,
+            name: endpoint.name.clone(),
+            namespace: endpoint.namespace.clone(),
+            info: resolve(self.set, endpoint),
+            applicable: Default::default(),
+        });
+        self.index.entry(fingerprint).or_default().push(id);
+        self.selector_memo.resize(self.endpoints.len() * self.set.selector_count(), 0);
+        id
+    }
+
+    fn clear_caches(&mut self) {
+        self.index.clear();
+        self.endpoints.clear();
+        self.selector_memo.clear();
+        self.network_sets = None;
+        self.ip_network_sets.clear();
+    }
+
+    fn selector_matches(&mut self, endpoint: u32, selector: SelectorId) -> bool {
+        let slot = endpoint as usize * self.set.selector_count() + selector.0 as usize;
+        match self.selector_memo[slot] {
+            1 => false,
+            2 => true,
+            _ => {
+                let matched = self.set.selector(selector).matches(&self.endpoints[endpoint as usize].info.labels);
+                self.selector_memo[slot] = 1 + matched as u8;
+                matched
+            }
+        }
+    }
+
+    /// Network sets containing `ip`: Felix puts network-set CIDRs into a selector's IP set, so an
+    /// address inside a matching set matches the selector.
+    fn network_sets_containing(&mut self, ip: IpAddr) -> Box<[u32]> {
+        if self.set.network_sets().is_empty() {
+            return Box::new([]);
+        }
+        if let Some(found) = self.ip_network_sets.get(&ip) {
+            return found.clone();
+        }
+        if self.network_sets.is_none() {
+            let sets: Vec<(Endpoint, Arc<[IpNet]>)> = self
+                .set
+                .network_sets()
+                .iter()
+                .map(|s| {
+                    let endpoint = Endpoint {
+                        kind: EndpointType::NetworkSet,
+                        name: s.name.clone(),
+                        namespace: s.namespace.clone(),
+                        labels: Some(s.labels.clone()),
+                        ip: None,
+                        port: None,
+                    };
+                    (endpoint, s.nets.clone().into())
+                })
+                .collect();
+            let resolved = sets.into_iter().map(|(e, nets)| (self.endpoint_id(&e), nets)).collect();
+            self.network_sets = Some(resolved);
+        }
+        let found: Box<[u32]> = self
+            .network_sets
+            .as_ref()
+            .expect("resolved above")
+            .iter()
+            .filter(|(_, nets)| nets.iter().any(|n| n.contains(&ip)))
+            .map(|(id, _)| *id)
+            .collect();
+        if self.ip_network_sets.len() < MAX_CACHED_ENDPOINTS {
+            self.ip_network_sets.insert(ip, found.clone());
+        }
+        found
+    }
+
+    fn peer_selector(&mut self, endpoint: u32, selector: SelectorId, ip: Option<IpAddr>, side: Side) -> Result<bool, Need> {
+        let info = &self.endpoints[endpoint as usize].info;
+        let (has_identity, labels_known) = (info.has_identity, info.labels_known);
+        if has_identity && labels_known && self.selector_matches(endpoint, selector) {
+            return Ok(true);
+        }
+        if let Some(ip) = ip {
+            for set in self.network_sets_containing(ip).iter() {
+                if self.selector_matches(*set, selector) {
+                    return Ok(true);
+                }
+            }
+        }
+        if has_identity && !labels_known {
+            return Err(need(side, Need::SourceLabels, Need::DestLabels));
+        }
+        Ok(false)
+    }
+
+    fn ip_scope(&self, context: &FlowContext, side: Side) -> IpScope {
+        match context.ip(side) {
+            Some(ip) => IpScope::Exact(ip),
+            None => self.endpoints[context.endpoint(side) as usize].info.ip_scope.clone(),
+        }
+    }
+
+    fn ports_match(&self, ports: &[PortMatch], side: Side, context: &FlowContext) -> Result<bool, Need> {
+        let port = context.port(side);
+        let port_need = need(side, Need::SourcePort, Need::DestPort);
+        let mut unknown = None;
+        for candidate in ports {
+            match (candidate, port) {
+                (_, None) => {
+                    unknown.get_or_insert(port_need);
+                }
+                (PortMatch::Range(min, max), Some(port)) => {
+                    if (*min..=*max).contains(&port) {
+                        return Ok(true);
+                    }
+                }
+                (PortMatch::Named(name), Some(port)) => {
+                    match &self.endpoints[context.endpoint(side) as usize].info.named_ports {
+                        None => {
+                            unknown.get_or_insert(need(side, Need::SourceNamedPorts, Need::DestNamedPorts));
+                        }
+                        Some(named) => {
+                            if named.iter().any(|n| n.name == *name && n.port == port && n.protocol == context.protocol) {
+                                return Ok(true);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        unknown.map_or(Ok(false), Err)
+    }
+
+    fn entity_matches(&mut self, entity: &EntityMatch, side: Side, context: &FlowContext, all: &mut Conjunction) -> Result<(), Criterion> {
+        let endpoint = context.endpoint(side);
+        let ip = context.ip(side);
+        if let Some(selector) = entity.selector {
+            let answer = self.peer_selector(endpoint, selector, ip, side);
+            all.check(answer, Criterion::Selector(side))?;
+        }
+        if let Some(selector) = entity.not_selector {
+            let answer = negate(self.peer_selector(endpoint, selector, ip, side));
+            all.check(answer, Criterion::NotSelector(side))?;
+        }
+        let ip_need = need(side, Need::SourceIp, Need::DestIp);
+        if !entity.nets.is_empty() {
+            let answer = self.ip_scope(context, side).in_nets(&entity.nets).ok_or(ip_need);
+            all.check(answer, Criterion::Nets(side))?;
+        }
+        if !entity.not_nets.is_empty() {
+            let answer = negate(self.ip_scope(context, side).in_nets(&entity.not_nets).ok_or(ip_need));
+            all.check(answer, Criterion::NotNets(side))?;
+        }
+        if !entity.ports.is_empty() {
+            all.check(self.ports_match(&entity.ports, side, context), Criterion::Ports(side))?;
+        }
+        if !entity.not_ports.is_empty() {
+            all.check(negate(self.ports_match(&entity.not_ports, side, context)), Criterion::NotPorts(side))?;
+        }
+        if let Some((name, namespace)) = &entity.service {
+            let answer = context.service.map(|s| s.name == *name && s.namespace == *namespace).ok_or(Need::DestService);
+            all.check(answer, Criterion::Service)?;
+        }
+        Ok(())
+    }
+
+    fn ip_version_matches(&self, version: u8, context: &FlowContext) -> Result<bool, Need> {
+        let family: IpNet = if version == 4 { "0.0.0.0/0" } else { "::/0" }.parse().expect("valid literal");
+        for side in [Side::Source, Side::Destination] {
+            if let Some(answer) = self.ip_scope(context, side).in_nets(std::slice::from_ref(&family)) {
+                return Ok(answer);
+            }
+        }
+        Err(Need::DestIp)
+    }
+
+    fn rule_matches(&mut self, rule: &Rule, context: &FlowContext) -> RuleResult {
+        match self.rule_criteria(rule, context) {
+            Ok(result) => result,
+            Err(criterion) => Tri::No(criterion),
+        }
+    }
+
+    fn rule_criteria(&mut self, rule: &Rule, context: &FlowContext) -> Result<RuleResult, Criterion> {
+        let mut all = Conjunction::new();
+        if let Some(protocol) = rule.protocol {
+            all.check(Ok(protocol == context.protocol), Criterion::Protocol)?;
+        }
+        if let Some(protocol) = rule.not_protocol {
+            all.check(Ok(protocol != context.protocol), Criterion::NotProtocol)?;
+        }
+        if let Some(icmp) = rule.icmp {
+            let answer = if !context.protocol.is_icmp() {
+                Ok(false)
+            } else if icmp.icmp_type.is_none() {
+                Ok(true)
+            } else {
+                Err(Need::IcmpTypeCode)
+            };
+            all.check(answer, Criterion::Icmp)?;
+        }
+        if rule.not_icmp.is_some() {
+            let answer = if context.protocol.is_icmp() { Err(Need::IcmpTypeCode) } else { Ok(true) };
+            all.check(answer, Criterion::NotIcmp)?;
+        }
+        if let Some(version) = rule.ip_version {
+            all.check(self.ip_version_matches(version, context), Criterion::IpVersion)?;
+        }
+        self.entity_matches(&rule.source, Side::Source, context, &mut all)?;
+        self.entity_matches(&rule.destination, Side::Destination, context, &mut all)?;
+        if rule.has_http_match {
+            all.check(Err(Need::HttpRequest), Criterion::Service)?;
+        }
+        Ok(all.result())
+    }
+
+    /// The tiers (with their selecting policies) that apply to an endpoint, cached.
+    fn applicable(&mut self, endpoint: u32, direction: Direction, mode: Mode) -> Arc<[TierRun]> {
+        let slot = (direction == Direction::Egress) as usize * 2 + (mode == Mode::Pending) as usize;
+        if let Some(runs) = &self.endpoints[endpoint as usize].applicable[slot] {
+            return runs.clone();
+        }
+        let set = self.set;
+        let mut runs = Vec::new();
+        for tier in 0..set.tiers().len() {
+            let policies: Box<[u32]> = set
+                .tier_policy_range(tier)
+                .filter(|&p| {
+                    let policy = set.policy(p);
+                    (mode == Mode::Pending || !policy.is_staged())
+                        && policy.applies(direction)
+                        && self.selector_matches(endpoint, policy.selector)
+                })
+                .map(|p| p as u32)
+                .collect();
+            if !policies.is_empty() {
+                runs.push(TierRun { tier: tier as u32, policies });
+            }
+        }
+        let runs: Arc<[TierRun]> = runs.into();
+        self.endpoints[endpoint as usize].applicable[slot] = Some(runs.clone());
+        runs
+    }
+
+    /// One verdict of a flow, reporting rule decisions to `recorder`.
+    pub fn evaluate_mode<R: Recorder>(&mut self, flow: &Flow, mode: Mode, recorder: &mut R) -> Outcome {
+        let source = self.endpoint_id(&flow.source);
+        let dest = self.endpoint_id(&flow.dest);
+        let (local, direction) = match flow.reporter {
+            Reporter::Src => (source, Direction::Egress),
+            Reporter::Dst => (dest, Direction::Ingress),
+        };
+        let unknown = |need| Outcome { verdict: Verdict::Unknown, hits: Vec::new(), undetermined: Some(Undetermined { need, at: None }) };
+        let local_info = &self.endpoints[local as usize].info;
+        let local_kind = local_info.kind;
+        if !matches!(local_kind, EndpointType::WorkloadEndpoint | EndpointType::HostEndpoint) {
+            return unknown(Need::PolicyEndpoint);
+        }
+        if !local_info.labels_known {
+            let local_side = if flow.reporter == Reporter::Src { Side::Source } else { Side::Destination };
+            return unknown(need(local_side, Need::SourceLabels, Need::DestLabels));
+        }
+        let context = FlowContext {
+            source,
+            dest,
+            source_ip: flow.source.ip,
+            dest_ip: flow.dest.ip,
+            source_port: flow.source.port,
+            dest_port: flow.dest_port,
+            protocol: flow.protocol,
+            service: flow.dest_service.as_ref(),
+        };
+        let runs = self.applicable(local, direction, mode);
+        let mut hits = Vec::with_capacity(runs.len() + 1);
+        for run in runs.iter() {
+            let mut decided = None;
+            'policies: for &policy in run.policies.iter() {
+                let rules = self.set.policy(policy as usize).rules(direction);
+                for (index, rule) in rules.iter().enumerate() {
+                    let result = self.rule_matches(rule, &context);
+                    recorder.rule(policy, index as u32, result);
+                    match result {
+                        Tri::No(_) => {}
+                        Tri::Unknown(need) => {
+                            return Outcome {
+                                verdict: Verdict::Unknown,
+                                hits,
+                                undetermined: Some(Undetermined { need, at: Some((policy, index as u32)) }),
+                            };
+                        }
+                        Tri::Yes => {
+                            if let Some(action) = rule.action.hit_action() {
+                                decided = Some(Hit { source: HitSource::Rule { policy, rule: index as u32 }, action });
+                                break 'policies;
+                            }
+                            debug_assert_eq!(rule.action, RuleAction::Log);
+                        }
+                    }
+                }
+            }
+            let hit = decided.unwrap_or_else(|| {
+                // Felix reports the end of a tier against the last enforced policy that selected
+                // the endpoint; the pending trace against the first.
+                let trigger = match mode {
+                    Mode::Enforced => *run.policies.last().expect("runs are never empty"),
+                    Mode::Pending => run.policies[0],
+                };
+                let action = self.set.tiers()[run.tier as usize].default_action;
+                Hit { source: HitSource::EndOfTier { tier: run.tier, trigger }, action }
+            });
+            hits.push(hit);
+            match hit.action {
+                HitAction::Pass => continue,
+                HitAction::Allow => return Outcome { verdict: Verdict::Allow, hits, undetermined: None },
+                HitAction::Deny => return Outcome { verdict: Verdict::Deny, hits, undetermined: None },
+            }
+        }
+        match local_kind {
+            EndpointType::WorkloadEndpoint => {
+                hits.push(Hit { source: HitSource::Profile, action: HitAction::Allow });
+                Outcome { verdict: Verdict::Allow, hits, undetermined: None }
+            }
+            // A host endpoint without profiles drops what no policy allowed.
+            _ => Outcome { verdict: Verdict::Deny, hits, undetermined: None },
+        }
+    }
+
+    /// Goldmane-shaped hits for an outcome of `flow`.
+    pub fn policy_hits(&self, flow: &Flow, hits: &[Hit]) -> Vec<PolicyHit> {
+        let namespace = flow.local().namespace.as_deref().unwrap_or("default");
+        hits.iter().enumerate().map(|(index, hit)| self.policy_hit(hit, index as i64, namespace)).collect()
+    }
+
+    fn policy_hit(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> PolicyHit {
+        match hit.source {
+            HitSource::Rule { policy, rule } => {
+                let policy = self.set.policy(policy as usize);
+                PolicyHit {
+                    kind: policy.kind,
+                    name: policy.hit_name().to_string(),
+                    namespace: policy.namespace.clone().unwrap_or_default(),
+                    tier: policy.tier.clone(),
+                    action: hit.action,
+                    policy_index,
+                    rule_index: rule as i64,
+                    trigger: None,
+                }
+            }
+            HitSource::EndOfTier { tier, trigger } => {
+                let trigger_hit = self.policy_hit(&Hit { source: HitSource::Rule { policy: trigger, rule: 0 }, action: hit.action }, policy_index, local_namespace);
+                PolicyHit {
+                    kind: PolicyKind::EndOfTier,
+                    name: String::new(),
+                    namespace: String::new(),
+                    tier: self.set.tiers()[tier as usize].name.clone(),
+                    action: hit.action,
+                    policy_index,
+                    rule_index: -1,
+                    trigger: Some(Box::new(PolicyHit { rule_index: -1, ..trigger_hit })),
+                }
+            }
+            HitSource::Profile => PolicyHit {
+                kind: PolicyKind::Profile,
+                name: format!("kns.{local_namespace}"),
+                namespace: String::new(),
+                tier: PROFILE_TIER.to_string(),
+                action: hit.action,
+                policy_index,
+                rule_index: 0,
+                trigger: None,
+            },
+        }
+    }
+}

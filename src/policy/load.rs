@@ -1,0 +1,406 @@
+//! Reads manifests (files or directories; YAML, multi-document, `kind: List`, JSON) into a
+//! `PolicySet`. Every problem is reported with file, line, object and field; the rest still loads.
+
+use std::fmt;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_norway::Value;
+
+use super::calico::{self, parse_net, FieldErrors};
+use super::model::{Origin, Tier, DEFAULT_TIER_ORDER};
+use super::resources::{CalicoPolicySpec, K8sNetworkPolicySpec, NetworkSetSpec, ObjectMeta, PodSpec, PodStatus, TierSpec};
+use super::set::{NamedPort, NetworkSetInfo, PodInfo, PolicySet, PolicySetBuilder};
+use super::{admin, kubernetes};
+use crate::model::{HitAction, Labels, PolicyKind, Protocol};
+
+/// Warnings (skipped kinds, replaced objects) and errors (invalid objects) from loading.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LoadReport {
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Where an object was read: file, line of its document, and its position in a `List`.
+#[derive(Debug, Clone)]
+struct Location {
+    file: PathBuf,
+    line: usize,
+    item: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if let Some(item) = self.item {
+            write!(f, " (items[{item}])")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads every manifest under `paths` (files, or directories read recursively in name order).
+pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
+    let mut builder = PolicySetBuilder::new();
+    let mut report = LoadReport::default();
+    for path in paths {
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(path, &mut files) {
+            report.errors.push(format!("{}: {e}", path.display()));
+            continue;
+        }
+        for file in files {
+            match fs::read_to_string(&file) {
+                Ok(text) => load_text(&file, &text, &mut builder, &mut report),
+                Err(e) => report.errors.push(format!("{}: cannot read: {e}", file.display())),
+            }
+        }
+    }
+    (builder.build(), report)
+}
+
+/// Loads manifests from text already in memory (the demo cluster, tests).
+pub fn load_str(name: &str, text: &str) -> (PolicySet, LoadReport) {
+    let mut builder = PolicySetBuilder::new();
+    let mut report = LoadReport::default();
+    load_text(Path::new(name), text, &mut builder, &mut report);
+    (builder.build(), report)
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let meta = fs::metadata(path)?;
+    if meta.is_file() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, files)?;
+        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Splits a YAML stream at `---` lines, keeping each document's first line number.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut documents = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_separator || line == "..." {
+            documents.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            if let Some(rest) = line.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#')) {
+                current.push_str(rest);
+                current.push('\n');
+                start = i + 1;
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    documents.push((start, current));
+    documents
+}
+
+fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+    for (line, document) in split_documents(text) {
+        if document.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue;
+        }
+        let value: Value = match serde_norway::from_str(&document) {
+            Ok(value) => value,
+            Err(e) => {
+                let at = e.location().map(|l| line + l.line() - 1).unwrap_or(line);
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                report.errors.push(format!("{}:{at}: invalid YAML: {message}", file.display()));
+                continue;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let location = Location { file: file.to_path_buf(), line, item: None };
+        load_object(&value, &document, &location, builder, report);
+    }
+}
+
+fn string_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn load_object(value: &Value, text: &str, location: &Location, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+    let kind = string_field(value, "kind").unwrap_or("");
+    let api_version = string_field(value, "apiVersion").unwrap_or("");
+    if kind.is_empty() || api_version.is_empty() {
+        report.errors.push(format!("{location}: not a Kubernetes object: missing apiVersion or kind"));
+        return;
+    }
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
+        let items = value.get("items").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or(&[]);
+        for (i, item) in items.iter().enumerate() {
+            let item_location = Location { item: Some(i), ..location.clone() };
+            let item_text = serde_norway::to_string(item).unwrap_or_default();
+            load_object(item, &item_text, &item_location, builder, report);
+        }
+        return;
+    }
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let name = value.get("metadata").and_then(|m| string_field(m, "name")).unwrap_or("");
+    let described = match value.get("metadata").and_then(|m| string_field(m, "namespace")) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    };
+    let context = ObjectContext { value, text, location, described: &described };
+    let result = match (group, kind) {
+        ("", "Namespace") => context.load_namespace(builder),
+        ("", "Pod") => context.load_pod(builder),
+        ("", "ServiceAccount") => context.load_service_account(builder),
+        ("projectcalico.org", "Tier") => context.load_tier(builder, report),
+        ("projectcalico.org", "NetworkPolicy") => context.load_calico_policy(PolicyKind::CalicoNetworkPolicy, builder, report),
+        ("projectcalico.org", "GlobalNetworkPolicy") => context.load_calico_policy(PolicyKind::GlobalNetworkPolicy, builder, report),
+        ("projectcalico.org", "StagedNetworkPolicy") => context.load_calico_policy(PolicyKind::StagedNetworkPolicy, builder, report),
+        ("projectcalico.org", "StagedGlobalNetworkPolicy") => {
+            context.load_calico_policy(PolicyKind::StagedGlobalNetworkPolicy, builder, report)
+        }
+        ("projectcalico.org", "StagedKubernetesNetworkPolicy") => {
+            context.load_kubernetes_policy(PolicyKind::StagedKubernetesNetworkPolicy, builder, report)
+        }
+        ("projectcalico.org", "NetworkSet") => context.load_network_set(true, builder),
+        ("projectcalico.org", "GlobalNetworkSet") => context.load_network_set(false, builder),
+        ("networking.k8s.io", "NetworkPolicy") => context.load_kubernetes_policy(PolicyKind::NetworkPolicy, builder, report),
+        ("policy.networking.k8s.io", "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy") => {
+            context.load_admin_policy(kind, api_version, builder, report)
+        }
+        _ => {
+            report.warnings.push(format!("{location}: skipping {described} ({api_version} {kind} is not a kind flowtrace evaluates)"));
+            Ok(())
+        }
+    };
+    if let Err(errors) = result {
+        for error in errors.0 {
+            report.errors.push(format!("{location}: {described}: {error}"));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Object<Spec> {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default = "Option::default")]
+    spec: Option<Spec>,
+}
+
+#[derive(Deserialize)]
+struct PodObject {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: PodSpec,
+    #[serde(default)]
+    status: PodStatus,
+}
+
+struct ObjectContext<'a> {
+    value: &'a Value,
+    text: &'a str,
+    location: &'a Location,
+    described: &'a str,
+}
+
+impl ObjectContext<'_> {
+    /// Deserializes the object, naming the failing field by its path.
+    fn typed<T: DeserializeOwned>(&self) -> Result<T, FieldErrors> {
+        serde_path_to_error::deserialize(self.value.clone()).map_err(|e| {
+            let field = e.path().to_string();
+            let mut errors = FieldErrors::default();
+            errors.push(if field == "." { "object".to_string() } else { field }, e.into_inner().to_string());
+            errors
+        })
+    }
+
+    fn origin(&self) -> Origin {
+        Origin { file: self.location.file.clone(), line: self.location.line, text: self.text.trim_end().to_string() }
+    }
+
+    fn meta_namespace(meta: &ObjectMeta) -> String {
+        meta.namespace.clone().unwrap_or_else(|| "default".to_string())
+    }
+
+    fn load_namespace(&self, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
+        let object: Object<Value> = self.typed()?;
+        let labels = object.metadata.labels.into_iter().collect::<Vec<_>>();
+        builder.add_namespace(object.metadata.name, Labels::from_pairs(labels));
+        Ok(())
+    }
+
+    fn load_service_account(&self, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
+        let object: Object<Value> = self.typed()?;
+        let namespace = Self::meta_namespace(&object.metadata);
+        let labels = object.metadata.labels.into_iter().collect::<Vec<_>>();
+        builder.add_service_account(namespace, object.metadata.name, Labels::from_pairs(labels));
+        Ok(())
+    }
+
+    fn load_pod(&self, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
+        let pod: PodObject = self.typed()?;
+        let mut errors = FieldErrors::default();
+        let mut named_ports = Vec::new();
+        for (c, container) in pod.spec.containers.iter().enumerate() {
+            for (p, port) in container.ports.iter().enumerate() {
+                let field = format!("spec.containers[{c}].ports[{p}]");
+                let Some(name) = &port.name else { continue };
+                let protocol = port.protocol.as_deref().unwrap_or("TCP");
+                let protocol = errors.take(&format!("{field}.protocol"), Protocol::parse(protocol).ok_or(format!("invalid protocol {protocol:?}")));
+                let number = errors.take(&format!("{field}.containerPort"), calico::port_number(port.container_port));
+                if let (Some(protocol), Some(port)) = (protocol, number) {
+                    named_ports.push(NamedPort { name: name.clone(), protocol, port });
+                }
+            }
+        }
+        let mut ips = Vec::new();
+        let listed = pod.status.pod_ips.iter().map(|p| p.ip.as_str()).chain(pod.status.pod_ip.as_deref());
+        for ip in listed {
+            let parsed = errors.take("status.podIPs", ip.parse::<IpAddr>().map_err(|_| format!("invalid IP {ip:?}")));
+            ips.extend(parsed.filter(|ip| !ips.contains(ip)));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let namespace = Self::meta_namespace(&pod.metadata);
+        builder.add_pod(PodInfo {
+            name: pod.metadata.name,
+            namespace,
+            labels: Labels::from_pairs(pod.metadata.labels.into_iter().collect()),
+            service_account: Some(pod.spec.service_account_name.unwrap_or_else(|| "default".to_string())),
+            named_ports,
+            ips,
+        });
+        Ok(())
+    }
+
+    fn load_tier(&self, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+        let object: Object<TierSpec> = self.typed()?;
+        let spec = object.spec.unwrap_or_default();
+        let mut errors = FieldErrors::default();
+        let default_action = match spec.default_action.as_deref() {
+            None | Some("Deny") => HitAction::Deny,
+            Some("Pass") => HitAction::Pass,
+            Some(other) => {
+                errors.push("spec.defaultAction", format!("invalid defaultAction {other:?}: expected Deny or Pass"));
+                HitAction::Deny
+            }
+        };
+        if object.metadata.name == "default" && (spec.order.is_some_and(|o| o != DEFAULT_TIER_ORDER) || default_action != HitAction::Deny) {
+            errors.push("spec", "the default tier's order (1000000) and defaultAction (Deny) cannot be changed");
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let tier = Tier {
+            name: object.metadata.name.clone(),
+            order: spec.order.unwrap_or(DEFAULT_TIER_ORDER),
+            default_action,
+            defined: true,
+        };
+        if !builder.add_tier(tier) && object.metadata.name != "default" {
+            report.warnings.push(format!("{}: {} is defined again; the later definition is used", self.location, self.described));
+        }
+        Ok(())
+    }
+
+    fn load_calico_policy(&self, kind: PolicyKind, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+        let object: Object<CalicoPolicySpec> = self.typed()?;
+        let spec = object.spec.unwrap_or_default();
+        if let Some(policy) = calico::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)? {
+            self.add_policy(policy, builder, report);
+        }
+        Ok(())
+    }
+
+    fn load_kubernetes_policy(&self, kind: PolicyKind, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+        let object: Object<K8sNetworkPolicySpec> = self.typed()?;
+        let spec = object.spec.unwrap_or_default();
+        if let Some(policy) = kubernetes::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)? {
+            self.add_policy(policy, builder, report);
+        }
+        Ok(())
+    }
+
+    fn load_admin_policy(&self, kind: &str, api_version: &str, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+        let mut notes = Vec::new();
+        let converted = admin::convert(kind, api_version, self.value, self.origin(), builder, &mut notes);
+        report.warnings.extend(notes.into_iter().map(|n| format!("{}: {}: {n}", self.location, self.described)));
+        if let Some(policy) = converted? {
+            self.add_policy(policy, builder, report);
+        }
+        Ok(())
+    }
+
+    fn add_policy(&self, policy: super::model::Policy, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+        if let Some(earlier) = builder.add_policy(policy) {
+            report.warnings.push(format!(
+                "{}: {} is defined again (first at {earlier}); the later definition is used",
+                self.location, self.described
+            ));
+        }
+    }
+
+    fn load_network_set(&self, namespaced: bool, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
+        let object: Object<NetworkSetSpec> = self.typed()?;
+        let spec = object.spec.unwrap_or_default();
+        let mut errors = FieldErrors::default();
+        let nets = spec
+            .nets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| errors.take(&format!("spec.nets[{i}]"), parse_net(n)))
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        builder.add_network_set(NetworkSetInfo {
+            namespace: namespaced.then(|| Self::meta_namespace(&object.metadata)),
+            name: object.metadata.name,
+            labels: Labels::from_pairs(object.metadata.labels.into_iter().collect()),
+            nets,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_their_first_line() {
+        let docs = split_documents("a: 1\n---\nb: 2\nc: 3\n--- # comment\nd: 4\n");
+        let starts: Vec<usize> = docs.iter().map(|(l, _)| *l).collect();
+        assert_eq!(starts, vec![1, 3, 6]);
+        assert_eq!(docs[1].1, "b: 2\nc: 3\n");
+    }
+
+    #[test]
+    fn unknown_kinds_warn_and_bad_yaml_names_the_line() {
+        let (_, report) = load_str(
+            "m.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: [oops\n",
+        );
+        assert_eq!(report.warnings.len(), 1, "{report:?}");
+        assert!(report.warnings[0].starts_with("m.yaml:1: skipping Deployment web"), "{report:?}");
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(report.errors[0].starts_with("m.yaml:8: invalid YAML"), "{report:?}");
+    }
+}

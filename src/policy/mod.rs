@@ -1,0 +1,18 @@
+//! Calico policy: resource types, selectors, conversion of every supported kind into Calico's own
+//! model, the compiled `PolicySet`, and the pure evaluator. No I/O except `load`, which reads files.
+
+pub mod admin;
+pub mod calico;
+pub mod endpoint;
+pub mod eval;
+pub mod kubernetes;
+pub mod load;
+pub mod model;
+pub mod resources;
+pub mod selector;
+pub mod set;
+
+pub use load::{load_paths, load_str, LoadReport};
+pub use model::{Direction, Policy, Rule, Tier};
+pub use eval::{Evaluation, Evaluator, Mode, Outcome};
+pub use set::PolicySet;
