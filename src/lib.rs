@@ -1,5 +1,7 @@
 //! flowtrace: Calico network-policy troubleshooting. The pure core (`model`, `policy`) decides flows
 //! exactly as Calico does; `flows` reads the flow formats; `cli` is the command line.
 
+pub mod cli;
+pub mod flows;
 pub mod model;
 pub mod policy;

@@ -105,12 +105,18 @@ impl Protocol {
         if lower == "esp" {
             return Some(Protocol(50));
         }
-        Self::NAMES.iter().find(|(name, _)| *name == lower).map(|&(_, n)| Protocol(n))
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| *name == lower)
+            .map(|&(_, n)| Protocol(n))
     }
 
     /// Whether a rule on this protocol may carry ports (Calico's validator: TCP, UDP, SCTP, UDPLite).
     pub fn has_ports(self) -> bool {
-        matches!(self, Protocol::TCP | Protocol::UDP | Protocol::SCTP | Protocol::UDPLITE)
+        matches!(
+            self,
+            Protocol::TCP | Protocol::UDP | Protocol::SCTP | Protocol::UDPLITE
+        )
     }
 
     pub fn is_icmp(self) -> bool {

@@ -24,7 +24,10 @@ impl Labels {
 
     /// Builds a label set; a later duplicate key wins, as in a YAML map.
     pub fn from_pairs<K: Into<Box<str>>, V: Into<Box<str>>>(pairs: Vec<(K, V)>) -> Labels {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut pairs: Vec<(Box<str>, Box<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         pairs.reverse();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|later, earlier| later.0 == earlier.0);
@@ -33,7 +36,10 @@ impl Labels {
             k.hash(&mut hasher);
             v.hash(&mut hasher);
         }
-        Labels { hash: hasher.finish(), pairs: pairs.into() }
+        Labels {
+            hash: hasher.finish(),
+            pairs: pairs.into(),
+        }
     }
 
     /// Parses `key=value` strings as Goldmane and flow logs carry them; a string without `=`
@@ -53,7 +59,10 @@ impl Labels {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.pairs[i].1)
+        self.pairs
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.pairs[i].1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -70,14 +79,22 @@ impl Labels {
 
     /// This set with `extra` added; keys already present keep their own value.
     pub fn merged_with(&self, extra: impl IntoIterator<Item = (String, String)>) -> Labels {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = extra.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut pairs: Vec<(Box<str>, Box<str>)> = extra
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         pairs.extend(self.pairs.iter().cloned());
         Labels::from_pairs(pairs)
     }
 
     /// The labels common to both sets, as Goldmane reports for an aggregated endpoint.
     pub fn intersection(&self, other: &Labels) -> Labels {
-        Labels::from_pairs(self.iter().filter(|(k, v)| other.get(k) == Some(v)).map(|(k, v)| (k, v)).collect())
+        Labels::from_pairs(
+            self.iter()
+                .filter(|(k, v)| other.get(k) == Some(v))
+                .map(|(k, v)| (k, v))
+                .collect(),
+        )
     }
 }
 
@@ -89,7 +106,8 @@ impl LabelLookup for Labels {
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Labels) -> bool {
-        self.hash == other.hash && (Arc::ptr_eq(&self.pairs, &other.pairs) || self.pairs == other.pairs)
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.pairs, &other.pairs) || self.pairs == other.pairs)
     }
 }
 
@@ -156,7 +174,10 @@ mod tests {
     #[test]
     fn merge_keeps_own_values_and_intersection_keeps_common_pairs() {
         let own = Labels::from_kv_strings(["app=x", "env=prod"]);
-        let merged = own.merged_with([("env".to_string(), "dev".to_string()), ("ns".to_string(), "a".to_string())]);
+        let merged = own.merged_with([
+            ("env".to_string(), "dev".to_string()),
+            ("ns".to_string(), "a".to_string()),
+        ]);
         assert_eq!(merged.get("env"), Some("prod"));
         assert_eq!(merged.get("ns"), Some("a"));
         let common = own.intersection(&Labels::from_kv_strings(["app=x", "env=dev"]));

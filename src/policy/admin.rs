@@ -6,9 +6,13 @@ use serde::Deserialize;
 use serde_norway::Value;
 
 use super::calico::{self, FieldErrors};
-use super::kubernetes::{add_port, combine, label_selector, pod_selector, port_value, PortsByProtocol};
+use super::kubernetes::{
+    add_port, combine, label_selector, pod_selector, port_value, PortsByProtocol,
+};
 use super::model::{Origin, Policy, Tier};
-use super::resources::{CalicoPolicySpec, CalicoRule, EntityRule, LabelSelector, ObjectMeta, ProtocolValue};
+use super::resources::{
+    CalicoPolicySpec, CalicoRule, EntityRule, LabelSelector, ObjectMeta, ProtocolValue,
+};
 use super::selector::Selector;
 use super::set::PolicySetBuilder;
 use crate::model::{HitAction, PolicyKind};
@@ -159,7 +163,11 @@ const CLUSTER_ADMIN: Mapping = Mapping {
     actions: &[("Accept", "Allow"), ("Deny", "Deny"), ("Pass", "Pass")],
     cluster_protocols: true,
 };
-const CLUSTER_BASELINE: Mapping = Mapping { tier: "kube-baseline", tier_order: 10_000_000.0, ..CLUSTER_ADMIN };
+const CLUSTER_BASELINE: Mapping = Mapping {
+    tier: "kube-baseline",
+    tier_order: 10_000_000.0,
+    ..CLUSTER_ADMIN
+};
 
 /// Order Calico gives every BaselineAdminNetworkPolicy.
 const BASELINE_ORDER: f64 = 1000.0;
@@ -179,14 +187,23 @@ fn pods_entity(pods: &PodsPeer) -> Result<EntityRule, String> {
 /// A peer as a Calico entity, or why Calico cannot convert it (the rule then fails).
 fn peer_entity(peer: &AdminPeer, ingress: bool) -> Result<EntityRule, String> {
     if let Some(namespaces) = &peer.namespaces {
-        return Ok(EntityRule { namespace_selector: Some(namespace_selector_text(namespaces)?), ..EntityRule::default() });
+        return Ok(EntityRule {
+            namespace_selector: Some(namespace_selector_text(namespaces)?),
+            ..EntityRule::default()
+        });
     }
     if let Some(pods) = &peer.pods {
         return pods_entity(pods);
     }
     if let (false, Some(networks)) = (ingress, &peer.networks) {
-        let nets = networks.iter().map(|n| calico::parse_net(n).map(|n| n.to_string())).collect::<Result<_, _>>()?;
-        return Ok(EntityRule { nets, ..EntityRule::default() });
+        let nets = networks
+            .iter()
+            .map(|n| calico::parse_net(n).map(|n| n.to_string()))
+            .collect::<Result<_, _>>()?;
+        return Ok(EntityRule {
+            nets,
+            ..EntityRule::default()
+        });
     }
     let unsupported = if peer.nodes.is_some() {
         "nodes"
@@ -203,7 +220,9 @@ fn peer_entity(peer: &AdminPeer, ingress: bool) -> Result<EntityRule, String> {
 fn ensure_protocol(protocol: Option<&str>) -> Result<String, String> {
     match protocol.unwrap_or("TCP") {
         p @ ("TCP" | "UDP" | "SCTP") => Ok(p.to_string()),
-        other => Err(format!("invalid protocol {other:?}: expected TCP, UDP or SCTP")),
+        other => Err(format!(
+            "invalid protocol {other:?}: expected TCP, UDP or SCTP"
+        )),
     }
 }
 
@@ -213,16 +232,29 @@ fn admin_ports(ports: &[AdminPort]) -> Result<(PortsByProtocol, Option<String>),
     let mut grouped = PortsByProtocol::new();
     if ports.iter().any(|p| p.named_port.is_some()) || ports.is_empty() {
         grouped.insert(String::new(), None);
-        let note = (!ports.is_empty()).then(|| "namedPort is not supported by Calico 3.30/3.31: the rule matches every port".to_string());
+        let note = (!ports.is_empty()).then(|| {
+            "namedPort is not supported by Calico 3.30/3.31: the rule matches every port"
+                .to_string()
+        });
         return Ok((grouped, note));
     }
     for port in ports {
         match (&port.port_number, &port.port_range) {
-            (Some(number), None) => add_port(&mut grouped, &ensure_protocol(number.protocol.as_deref())?, Some(port_value(number.port, None)?)),
-            (None, Some(range)) => {
-                add_port(&mut grouped, &ensure_protocol(range.protocol.as_deref())?, Some(port_value(range.start, Some(range.end))?))
+            (Some(number), None) => add_port(
+                &mut grouped,
+                &ensure_protocol(number.protocol.as_deref())?,
+                Some(port_value(number.port, None)?),
+            ),
+            (None, Some(range)) => add_port(
+                &mut grouped,
+                &ensure_protocol(range.protocol.as_deref())?,
+                Some(port_value(range.start, Some(range.end))?),
+            ),
+            _ => {
+                return Err(
+                    "each port needs exactly one of portNumber, namedPort or portRange".to_string(),
+                )
             }
-            _ => return Err("each port needs exactly one of portNumber, namedPort or portRange".to_string()),
         }
     }
     Ok((grouped, None))
@@ -235,7 +267,11 @@ fn cluster_protocols(protocols: &[ClusterProtocol]) -> Result<PortsByProtocol, S
         grouped.insert(String::new(), None);
     }
     for entry in protocols {
-        let by_protocol = [("TCP", &entry.tcp), ("UDP", &entry.udp), ("SCTP", &entry.sctp)];
+        let by_protocol = [
+            ("TCP", &entry.tcp),
+            ("UDP", &entry.udp),
+            ("SCTP", &entry.sctp),
+        ];
         let set: Vec<_> = by_protocol.iter().filter(|(_, p)| p.is_some()).collect();
         match (set.as_slice(), &entry.destination_named_port) {
             ([], Some(name)) => {
@@ -245,13 +281,26 @@ fn cluster_protocols(protocols: &[ClusterProtocol]) -> Result<PortsByProtocol, S
             ([(protocol, Some(ports))], None) => {
                 let port = match &ports.destination_port {
                     None => None,
-                    Some(DestinationPort { number: Some(n), range: None }) => Some(port_value(*n, None)?),
-                    Some(DestinationPort { number: None, range: Some(r) }) => Some(port_value(r.start, Some(r.end))?),
-                    Some(_) => return Err("destinationPort needs exactly one of number or range".to_string()),
+                    Some(DestinationPort {
+                        number: Some(n),
+                        range: None,
+                    }) => Some(port_value(*n, None)?),
+                    Some(DestinationPort {
+                        number: None,
+                        range: Some(r),
+                    }) => Some(port_value(r.start, Some(r.end))?),
+                    Some(_) => {
+                        return Err(
+                            "destinationPort needs exactly one of number or range".to_string()
+                        )
+                    }
                 };
                 add_port(&mut grouped, protocol, port);
             }
-            _ => return Err("each protocols entry needs exactly one of tcp, udp, sctp or destinationNamedPort".to_string()),
+            _ => return Err(
+                "each protocols entry needs exactly one of tcp, udp, sctp or destinationNamedPort"
+                    .to_string(),
+            ),
         }
     }
     Ok(grouped)
@@ -267,21 +316,51 @@ fn convert_rule(
 ) -> Vec<CalicoRule> {
     let Some(&(_, action)) = mapping.actions.iter().find(|(api, _)| *api == rule.action) else {
         let allowed: Vec<&str> = mapping.actions.iter().map(|(a, _)| *a).collect();
-        errors.push(format!("{field}.action"), format!("invalid action {:?}: expected {}", rule.action, allowed.join(", ")));
+        errors.push(
+            format!("{field}.action"),
+            format!(
+                "invalid action {:?}: expected {}",
+                rule.action,
+                allowed.join(", ")
+            ),
+        );
         return Vec::new();
     };
-    let (peers, wrong) = if ingress { (&rule.from, &rule.to) } else { (&rule.to, &rule.from) };
+    let (peers, wrong) = if ingress {
+        (&rule.from, &rule.to)
+    } else {
+        (&rule.to, &rule.from)
+    };
     if !wrong.is_empty() {
-        errors.push(field.to_string(), if ingress { "ingress rules take `from`, not `to`" } else { "egress rules take `to`, not `from`" });
+        errors.push(
+            field.to_string(),
+            if ingress {
+                "ingress rules take `from`, not `to`"
+            } else {
+                "egress rules take `to`, not `from`"
+            },
+        );
         return Vec::new();
     }
-    if mapping.cluster_protocols && !rule.ports.is_empty() || !mapping.cluster_protocols && !rule.protocols.is_empty() {
-        let expected = if mapping.cluster_protocols { "protocols (v1alpha2)" } else { "ports (v1alpha1)" };
-        errors.push(field.to_string(), format!("this API version takes {expected}"));
+    if mapping.cluster_protocols && !rule.ports.is_empty()
+        || !mapping.cluster_protocols && !rule.protocols.is_empty()
+    {
+        let expected = if mapping.cluster_protocols {
+            "protocols (v1alpha2)"
+        } else {
+            "ports (v1alpha1)"
+        };
+        errors.push(
+            field.to_string(),
+            format!("this API version takes {expected}"),
+        );
         return Vec::new();
     }
     let converted = (|| {
-        let entities = peers.iter().map(|p| peer_entity(p, ingress)).collect::<Result<Vec<_>, _>>()?;
+        let entities = peers
+            .iter()
+            .map(|p| peer_entity(p, ingress))
+            .collect::<Result<Vec<_>, _>>()?;
         let grouped = if mapping.cluster_protocols {
             cluster_protocols(&rule.protocols)?
         } else {
@@ -297,7 +376,8 @@ fn convert_rule(
             rules
                 .into_iter()
                 .map(|mut r| {
-                    r.metadata = (!name.is_empty()).then(|| serde_json::json!({"annotations": {"name": name}}));
+                    r.metadata = (!name.is_empty())
+                        .then(|| serde_json::json!({"annotations": {"name": name}}));
                     r
                 })
                 .collect()
@@ -309,8 +389,13 @@ fn convert_rule(
             Vec::new()
         }
         Err(problem) => {
-            notes.push(format!("{field}: {problem}; Calico replaces this rule with one that denies everything"));
-            vec![CalicoRule { action: "Deny".to_string(), ..CalicoRule::default() }]
+            notes.push(format!(
+                "{field}: {problem}; Calico replaces this rule with one that denies everything"
+            ));
+            vec![CalicoRule {
+                action: "Deny".to_string(),
+                ..CalicoRule::default()
+            }]
         }
     }
 }
@@ -338,7 +423,10 @@ pub fn convert(
             Some("Admin") => &CLUSTER_ADMIN,
             Some("Baseline") => &CLUSTER_BASELINE,
             other => {
-                errors.push("spec.tier", format!("invalid tier {other:?}: expected Admin or Baseline"));
+                errors.push(
+                    "spec.tier",
+                    format!("invalid tier {other:?}: expected Admin or Baseline"),
+                );
                 return Err(errors);
             }
         },
@@ -353,12 +441,18 @@ pub fn convert(
     let order = match (mapping.kind, spec.priority) {
         (PolicyKind::BaselineAdminNetworkPolicy, None) => BASELINE_ORDER,
         (PolicyKind::BaselineAdminNetworkPolicy, Some(_)) => {
-            errors.push("spec.priority", "BaselineAdminNetworkPolicy has no priority");
+            errors.push(
+                "spec.priority",
+                "BaselineAdminNetworkPolicy has no priority",
+            );
             BASELINE_ORDER
         }
         (_, Some(priority)) if (0..=1000).contains(&priority) => priority as f64,
         (_, Some(priority)) => {
-            errors.push("spec.priority", format!("priority {priority} is outside 0-1000"));
+            errors.push(
+                "spec.priority",
+                format!("priority {priority} is outside 0-1000"),
+            );
             0.0
         }
         (_, None) => {
@@ -367,33 +461,67 @@ pub fn convert(
         }
     };
     let (selector, namespace_selector) = match (&spec.subject.namespaces, &spec.subject.pods) {
-        (Some(namespaces), None) => (Ok(super::kubernetes::orchestrator_is_k8s()), namespace_selector_text(namespaces)),
-        (None, Some(pods)) => (pod_selector(Some(&pods.pod_selector)), namespace_selector_text(&pods.namespace_selector)),
-        _ => (Err("subject needs exactly one of namespaces or pods".to_string()), Ok(String::new())),
+        (Some(namespaces), None) => (
+            Ok(super::kubernetes::orchestrator_is_k8s()),
+            namespace_selector_text(namespaces),
+        ),
+        (None, Some(pods)) => (
+            pod_selector(Some(&pods.pod_selector)),
+            namespace_selector_text(&pods.namespace_selector),
+        ),
+        _ => (
+            Err("subject needs exactly one of namespaces or pods".to_string()),
+            Ok(String::new()),
+        ),
     };
     let selector = errors.take("spec.subject", selector);
     let namespace_selector = errors.take("spec.subject", namespace_selector);
     let mut notes = Vec::new();
     let mut ingress = Vec::new();
     for (i, rule) in spec.ingress.iter().enumerate() {
-        ingress.extend(convert_rule(rule, mapping, true, &format!("spec.ingress[{i}]"), &mut errors, &mut notes));
+        ingress.extend(convert_rule(
+            rule,
+            mapping,
+            true,
+            &format!("spec.ingress[{i}]"),
+            &mut errors,
+            &mut notes,
+        ));
     }
     let mut egress = Vec::new();
     for (i, rule) in spec.egress.iter().enumerate() {
-        egress.extend(convert_rule(rule, mapping, false, &format!("spec.egress[{i}]"), &mut errors, &mut notes));
+        egress.extend(convert_rule(
+            rule,
+            mapping,
+            false,
+            &format!("spec.egress[{i}]"),
+            &mut errors,
+            &mut notes,
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
     warnings.extend(notes);
     if !builder.has_tier(mapping.tier) {
-        builder.add_tier(Tier { name: mapping.tier.to_string(), order: mapping.tier_order, default_action: HitAction::Pass, defined: true });
+        builder.add_tier(Tier {
+            name: mapping.tier.to_string(),
+            order: mapping.tier_order,
+            default_action: HitAction::Pass,
+            defined: true,
+        });
     }
     // Calico sets types from the converted rules; none at all leaves them unset, which Felix reads
     // as both directions.
     let types = match (ingress.is_empty(), egress.is_empty()) {
         (true, true) => vec!["Ingress".to_string(), "Egress".to_string()],
-        (i, e) => [(!i).then(|| "Ingress".to_string()), (!e).then(|| "Egress".to_string())].into_iter().flatten().collect(),
+        (i, e) => [
+            (!i).then(|| "Ingress".to_string()),
+            (!e).then(|| "Egress".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let calico_spec = CalicoPolicySpec {
         tier: Some(mapping.tier.to_string()),
@@ -405,6 +533,9 @@ pub fn convert(
         egress,
         ..CalicoPolicySpec::default()
     };
-    let meta = ObjectMeta { namespace: None, ..object.metadata };
+    let meta = ObjectMeta {
+        namespace: None,
+        ..object.metadata
+    };
     calico::convert_policy(mapping.kind, &meta, &calico_spec, origin, builder)
 }

@@ -6,8 +6,12 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use super::model::{Direction, EntityMatch, IcmpMatch, Origin, Policy, PortMatch, Rule, RuleAction};
-use super::resources::{CalicoPolicySpec, CalicoRule, EntityRule, IcmpFields, ObjectMeta, ProtocolValue};
+use super::model::{
+    Direction, EntityMatch, IcmpMatch, Origin, Policy, PortMatch, Rule, RuleAction,
+};
+use super::resources::{
+    CalicoPolicySpec, CalicoRule, EntityRule, IcmpFields, ObjectMeta, ProtocolValue,
+};
 use super::selector::{Expr, Selector};
 use super::set::PolicySetBuilder;
 use crate::model::{PolicyKind, Protocol};
@@ -31,7 +35,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +77,9 @@ pub fn parse_net(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net.trunc());
     }
-    text.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| format!("invalid CIDR {text:?}"))
+    text.parse::<std::net::IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("invalid CIDR {text:?}"))
 }
 
 /// A Calico port: a number, `"min:max"`, or a named port.
@@ -80,10 +89,14 @@ pub fn parse_port(value: &ProtocolValue) -> Result<PortMatch, String> {
         ProtocolValue::Name(text) => text.trim(),
     };
     if let Some((min, max)) = text.split_once(':') {
-        let min = parse_port_number(min).map_err(|e| format!("invalid port range {text:?}: {e}"))?;
-        let max = parse_port_number(max).map_err(|e| format!("invalid port range {text:?}: {e}"))?;
+        let min =
+            parse_port_number(min).map_err(|e| format!("invalid port range {text:?}: {e}"))?;
+        let max =
+            parse_port_number(max).map_err(|e| format!("invalid port range {text:?}: {e}"))?;
         if min > max {
-            return Err(format!("invalid port range {text:?}: minimum {min} is greater than maximum {max}"));
+            return Err(format!(
+                "invalid port range {text:?}: minimum {min} is greater than maximum {max}"
+            ));
         }
         return Ok(PortMatch::Range(min, max));
     }
@@ -95,7 +108,10 @@ pub fn parse_port(value: &ProtocolValue) -> Result<PortMatch, String> {
 }
 
 fn parse_port_number(text: &str) -> Result<u16, String> {
-    let n: i64 = text.trim().parse().map_err(|_| format!("{:?} is not a port number", text.trim()))?;
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{:?} is not a port number", text.trim()))?;
     port_number(n)
 }
 
@@ -107,7 +123,9 @@ pub fn port_number(n: i64) -> Result<u16, String> {
 pub fn validate_port_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 15
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.chars().any(|c| c.is_ascii_lowercase())
         && !name.starts_with('-')
         && !name.ends_with('-')
@@ -115,7 +133,9 @@ pub fn validate_port_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid port {name:?}: not a number, a \"min:max\" range or a port name"))
+        Err(format!(
+            "invalid port {name:?}: not a number, a \"min:max\" range or a port name"
+        ))
     }
 }
 
@@ -138,9 +158,17 @@ pub fn parse_protocol(value: &ProtocolValue) -> Result<Protocol, String> {
 fn icmp_match(fields: &IcmpFields) -> Result<IcmpMatch, String> {
     let icmp_type = fields
         .icmp_type
-        .map(|t| u8::try_from(t).ok().filter(|t| *t <= 254).ok_or(format!("ICMP type {t} is outside 0-254")))
+        .map(|t| {
+            u8::try_from(t)
+                .ok()
+                .filter(|t| *t <= 254)
+                .ok_or(format!("ICMP type {t} is outside 0-254"))
+        })
         .transpose()?;
-    let code = fields.code.map(|c| u8::try_from(c).map_err(|_| format!("ICMP code {c} is outside 0-255"))).transpose()?;
+    let code = fields
+        .code
+        .map(|c| u8::try_from(c).map_err(|_| format!("ICMP code {c} is outside 0-255")))
+        .transpose()?;
     if code.is_some() && icmp_type.is_none() {
         return Err("an ICMP code needs an ICMP type".into());
     }
@@ -150,7 +178,12 @@ fn icmp_match(fields: &IcmpFields) -> Result<IcmpMatch, String> {
 /// The namespace part of a peer selector: Calico prefixes namespace-selector labels with `pcns.`
 /// and rewrites `all()` to "any namespaced endpoint", `global()` to "any non-namespaced one".
 pub fn namespace_selector_expr(selector: &Selector) -> Expr {
-    rewrite_namespace_all_global(selector.with_key_prefix(NAMESPACE_LABEL_PREFIX).expr().clone())
+    rewrite_namespace_all_global(
+        selector
+            .with_key_prefix(NAMESPACE_LABEL_PREFIX)
+            .expr()
+            .clone(),
+    )
 }
 
 fn rewrite_namespace_all_global(expr: Expr) -> Expr {
@@ -158,14 +191,27 @@ fn rewrite_namespace_all_global(expr: Expr) -> Expr {
         Expr::All => Expr::Has(NAMESPACE_LABEL.to_string()),
         Expr::Global => Expr::Not(Box::new(Expr::Has(NAMESPACE_LABEL.to_string()))),
         Expr::Not(inner) => Expr::Not(Box::new(rewrite_namespace_all_global(*inner))),
-        Expr::And(items) => Expr::And(items.into_iter().map(rewrite_namespace_all_global).collect()),
-        Expr::Or(items) => Expr::Or(items.into_iter().map(rewrite_namespace_all_global).collect()),
+        Expr::And(items) => Expr::And(
+            items
+                .into_iter()
+                .map(rewrite_namespace_all_global)
+                .collect(),
+        ),
+        Expr::Or(items) => Expr::Or(
+            items
+                .into_iter()
+                .map(rewrite_namespace_all_global)
+                .collect(),
+        ),
         other => other,
     }
 }
 
 pub fn namespace_equals(namespace: &str) -> Selector {
-    Selector::from_expr(Expr::Equals(NAMESPACE_LABEL.to_string(), namespace.to_string()))
+    Selector::from_expr(Expr::Equals(
+        NAMESPACE_LABEL.to_string(),
+        namespace.to_string(),
+    ))
 }
 
 /// Conjunction that keeps an explicit `all()` when it is the only term (unlike `Selector::and`, which
@@ -186,9 +232,14 @@ pub fn entity_match(
     builder: &mut PolicySetBuilder,
     errors: &mut FieldErrors,
 ) -> EntityMatch {
-    let selector = rule.selector.as_deref().and_then(|s| errors.take(&format!("{field}.selector"), parse_selector(s)));
-    let not_selector =
-        rule.not_selector.as_deref().and_then(|s| errors.take(&format!("{field}.notSelector"), parse_selector(s)));
+    let selector = rule
+        .selector
+        .as_deref()
+        .and_then(|s| errors.take(&format!("{field}.selector"), parse_selector(s)));
+    let not_selector = rule
+        .not_selector
+        .as_deref()
+        .and_then(|s| errors.take(&format!("{field}.notSelector"), parse_selector(s)));
     let namespace_selector = rule
         .namespace_selector
         .as_deref()
@@ -196,11 +247,18 @@ pub fn entity_match(
     let service_account_selector = rule.service_accounts.as_ref().and_then(|sa| {
         let by_selector = sa.selector.as_deref().and_then(|s| {
             errors
-                .take(&format!("{field}.serviceAccounts.selector"), parse_selector(s))
+                .take(
+                    &format!("{field}.serviceAccounts.selector"),
+                    parse_selector(s),
+                )
                 .map(|s| s.with_key_prefix(SERVICE_ACCOUNT_LABEL_PREFIX))
         });
-        let by_name = (!sa.names.is_empty())
-            .then(|| Selector::from_expr(Expr::In(SERVICE_ACCOUNT_LABEL.to_string(), sa.names.clone())));
+        let by_name = (!sa.names.is_empty()).then(|| {
+            Selector::from_expr(Expr::In(
+                SERVICE_ACCOUNT_LABEL.to_string(),
+                sa.names.clone(),
+            ))
+        });
         conjunction(by_selector.into_iter().chain(by_name).collect())
     });
 
@@ -209,9 +267,16 @@ pub fn entity_match(
         (None, Some(ns)) => Some(namespace_equals(ns)),
         (None, None) => None,
     };
-    let endpoint_part = conjunction(service_account_selector.into_iter().chain(selector).collect());
+    let endpoint_part = conjunction(
+        service_account_selector
+            .into_iter()
+            .chain(selector)
+            .collect(),
+    );
     let restrict = namespace_part.is_some()
-        && (endpoint_part.is_some() || rule.not_selector.is_some() || rule.namespace_selector.is_some());
+        && (endpoint_part.is_some()
+            || rule.not_selector.is_some()
+            || rule.namespace_selector.is_some());
     let effective = match (restrict.then_some(namespace_part).flatten(), endpoint_part) {
         (Some(ns), Some(sel)) => Some(ns.and(sel)),
         (Some(ns), None) => Some(ns),
@@ -235,7 +300,13 @@ pub fn entity_match(
         not_ports.extend(errors.take(&format!("{field}.notPorts[{i}]"), parse_port(port)));
     }
     let service = rule.services.as_ref().map(|s| {
-        (s.name.clone(), s.namespace.clone().or_else(|| policy_namespace.map(str::to_string)).unwrap_or_default())
+        (
+            s.name.clone(),
+            s.namespace
+                .clone()
+                .or_else(|| policy_namespace.map(str::to_string))
+                .unwrap_or_default(),
+        )
     });
     EntityMatch {
         nets,
@@ -257,18 +328,50 @@ pub fn convert_rule(
 ) -> Option<Rule> {
     let action = RuleAction::parse(&rule.action);
     if action.is_none() {
-        errors.push(format!("{field}.action"), format!("invalid action {:?}: expected Allow, Deny, Pass or Log", rule.action));
+        errors.push(
+            format!("{field}.action"),
+            format!(
+                "invalid action {:?}: expected Allow, Deny, Pass or Log",
+                rule.action
+            ),
+        );
     }
-    let protocol = rule.protocol.as_ref().and_then(|p| errors.take(&format!("{field}.protocol"), parse_protocol(p)));
-    let not_protocol =
-        rule.not_protocol.as_ref().and_then(|p| errors.take(&format!("{field}.notProtocol"), parse_protocol(p)));
-    let icmp = rule.icmp.as_ref().and_then(|i| errors.take(&format!("{field}.icmp"), icmp_match(i)));
-    let not_icmp = rule.not_icmp.as_ref().and_then(|i| errors.take(&format!("{field}.notICMP"), icmp_match(i)));
+    let protocol = rule
+        .protocol
+        .as_ref()
+        .and_then(|p| errors.take(&format!("{field}.protocol"), parse_protocol(p)));
+    let not_protocol = rule
+        .not_protocol
+        .as_ref()
+        .and_then(|p| errors.take(&format!("{field}.notProtocol"), parse_protocol(p)));
+    let icmp = rule
+        .icmp
+        .as_ref()
+        .and_then(|i| errors.take(&format!("{field}.icmp"), icmp_match(i)));
+    let not_icmp = rule
+        .not_icmp
+        .as_ref()
+        .and_then(|i| errors.take(&format!("{field}.notICMP"), icmp_match(i)));
     if let Some(v) = rule.ip_version.filter(|v| *v != 4 && *v != 6) {
-        errors.push(format!("{field}.ipVersion"), format!("invalid ipVersion {v}: expected 4 or 6"));
+        errors.push(
+            format!("{field}.ipVersion"),
+            format!("invalid ipVersion {v}: expected 4 or 6"),
+        );
     }
-    let source = entity_match(&rule.source, policy_namespace, &format!("{field}.source"), builder, errors);
-    let destination = entity_match(&rule.destination, policy_namespace, &format!("{field}.destination"), builder, errors);
+    let source = entity_match(
+        &rule.source,
+        policy_namespace,
+        &format!("{field}.source"),
+        builder,
+        errors,
+    );
+    let destination = entity_match(
+        &rule.destination,
+        policy_namespace,
+        &format!("{field}.destination"),
+        builder,
+        errors,
+    );
     let numeric_ports = [&source, &destination]
         .iter()
         .flat_map(|e| e.ports.iter().chain(&e.not_ports))
@@ -304,12 +407,18 @@ fn policy_types(spec: &CalicoPolicySpec, errors: &mut FieldErrors) -> (bool, boo
                 match t.to_ascii_lowercase().as_str() {
                     "ingress" => ingress = true,
                     "egress" => egress = true,
-                    _ => errors.push(format!("spec.types[{i}]"), format!("invalid type {t:?}: expected Ingress or Egress")),
+                    _ => errors.push(
+                        format!("spec.types[{i}]"),
+                        format!("invalid type {t:?}: expected Ingress or Egress"),
+                    ),
                 }
             }
             (ingress, egress)
         }
-        _ => (spec.egress.is_empty() || !spec.ingress.is_empty(), !spec.egress.is_empty()),
+        _ => (
+            spec.egress.is_empty() || !spec.ingress.is_empty(),
+            !spec.egress.is_empty(),
+        ),
     }
 }
 
@@ -324,7 +433,11 @@ pub fn convert_policy(
 ) -> Result<Option<Policy>, FieldErrors> {
     let mut errors = FieldErrors::default();
     let namespace = if kind.is_namespaced() {
-        Some(meta.namespace.clone().unwrap_or_else(|| "default".to_string()))
+        Some(
+            meta.namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        )
     } else {
         None
     };
@@ -333,27 +446,40 @@ pub fn convert_policy(
             "Set" => {}
             "Delete" => return Ok(None),
             "Learn" | "Ignore" => return Ok(None),
-            other => errors.push("spec.stagedAction", format!("invalid stagedAction {other:?}: expected Set, Delete, Learn or Ignore")),
+            other => errors.push(
+                "spec.stagedAction",
+                format!("invalid stagedAction {other:?}: expected Set, Delete, Learn or Ignore"),
+            ),
         }
     } else if spec.staged_action.is_some() {
         errors.push("spec.stagedAction", format!("{kind} has no stagedAction"));
     }
     if namespace.is_some() && spec.namespace_selector.is_some() {
-        errors.push("spec.namespaceSelector", "only GlobalNetworkPolicy has a policy-level namespaceSelector");
+        errors.push(
+            "spec.namespaceSelector",
+            "only GlobalNetworkPolicy has a policy-level namespaceSelector",
+        );
     }
     let mut selector = errors
-        .take("spec.selector", parse_selector(spec.selector.as_deref().unwrap_or("")))
+        .take(
+            "spec.selector",
+            parse_selector(spec.selector.as_deref().unwrap_or("")),
+        )
         .unwrap_or_else(Selector::all);
     if let Some(ns) = &namespace {
         selector = selector.and(namespace_equals(ns));
     }
     if let Some(ns_selector) = spec.namespace_selector.as_deref() {
-        if let Some(ns_selector) = errors.take("spec.namespaceSelector", parse_selector(ns_selector)) {
+        if let Some(ns_selector) =
+            errors.take("spec.namespaceSelector", parse_selector(ns_selector))
+        {
             selector = selector.and(Selector::from_expr(namespace_selector_expr(&ns_selector)));
         }
     }
     if let Some(sa_selector) = spec.service_account_selector.as_deref() {
-        if let Some(sa_selector) = errors.take("spec.serviceAccountSelector", parse_selector(sa_selector)) {
+        if let Some(sa_selector) =
+            errors.take("spec.serviceAccountSelector", parse_selector(sa_selector))
+        {
             // Only the GlobalNetworkPolicy processor rewrites `all()` here.
             let prefixed = if sa_selector.is_all() && namespace.is_none() {
                 Selector::from_expr(Expr::Has(SERVICE_ACCOUNT_LABEL.to_string()))
@@ -364,17 +490,26 @@ pub fn convert_policy(
         }
     }
     let (ingress_applies, egress_applies) = policy_types(spec, &mut errors);
-    let mut rules_for = |direction: Direction, rules: &[CalicoRule], errors: &mut FieldErrors| -> Vec<Rule> {
-        let name = match direction {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
+    let mut rules_for =
+        |direction: Direction, rules: &[CalicoRule], errors: &mut FieldErrors| -> Vec<Rule> {
+            let name = match direction {
+                Direction::Ingress => "ingress",
+                Direction::Egress => "egress",
+            };
+            rules
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    convert_rule(
+                        r,
+                        namespace.as_deref(),
+                        &format!("spec.{name}[{i}]"),
+                        builder,
+                        errors,
+                    )
+                })
+                .collect()
         };
-        rules
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| convert_rule(r, namespace.as_deref(), &format!("spec.{name}[{i}]"), builder, errors))
-            .collect()
-    };
     let ingress = rules_for(Direction::Ingress, &spec.ingress, &mut errors);
     let egress = rules_for(Direction::Egress, &spec.egress, &mut errors);
     if let Some(order) = spec.order.filter(|o| !o.is_finite()) {
@@ -387,7 +522,11 @@ pub fn convert_policy(
         kind,
         name: meta.name.clone(),
         namespace,
-        tier: spec.tier.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "default".to_string()),
+        tier: spec
+            .tier
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "default".to_string()),
         order: spec.order,
         selector: builder.intern_selector(selector),
         ingress_applies,

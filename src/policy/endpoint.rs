@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::calico::{NAMESPACE_LABEL, NAMESPACE_LABEL_PREFIX, NAME_LABEL, ORCHESTRATOR_LABEL, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_LABEL_PREFIX};
+use super::calico::{
+    NAMESPACE_LABEL, NAMESPACE_LABEL_PREFIX, NAME_LABEL, ORCHESTRATOR_LABEL, SERVICE_ACCOUNT_LABEL,
+    SERVICE_ACCOUNT_LABEL_PREFIX,
+};
 use super::set::{NamedPort, PodInfo, PolicySet};
 use crate::model::{Endpoint, EndpointType, Labels};
 
@@ -68,7 +71,10 @@ pub enum IpScope {
 
 /// Address ranges Calico counts as private when it names an external peer `pvt`.
 pub fn private_networks() -> Arc<[IpNet]> {
-    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"].iter().map(|n| n.parse().expect("valid literal")).collect()
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+        .iter()
+        .map(|n| n.parse().expect("valid literal"))
+        .collect()
 }
 
 fn contains_net(outer: &IpNet, inner: &IpNet) -> bool {
@@ -85,9 +91,15 @@ impl IpScope {
         match self {
             IpScope::Exact(ip) => Some(nets.iter().any(|n| n.contains(ip))),
             IpScope::Within(candidates) => {
-                if candidates.iter().all(|c| nets.iter().any(|n| contains_net(n, c))) {
+                if candidates
+                    .iter()
+                    .all(|c| nets.iter().any(|n| contains_net(n, c)))
+                {
                     Some(true)
-                } else if candidates.iter().all(|c| !nets.iter().any(|n| overlaps(n, c))) {
+                } else if candidates
+                    .iter()
+                    .all(|c| !nets.iter().any(|n| overlaps(n, c)))
+                {
                     Some(false)
                 } else {
                     None
@@ -95,11 +107,17 @@ impl IpScope {
             }
             IpScope::Public => {
                 let private = private_networks();
-                nets.iter().all(|n| private.iter().any(|p| contains_net(p, n))).then_some(false)
+                nets.iter()
+                    .all(|n| private.iter().any(|p| contains_net(p, n)))
+                    .then_some(false)
             }
             IpScope::Any => {
-                let v4_all = nets.iter().any(|n| matches!(n, IpNet::V4(v) if v.prefix_len() == 0));
-                let v6_all = nets.iter().any(|n| matches!(n, IpNet::V6(v) if v.prefix_len() == 0));
+                let v4_all = nets
+                    .iter()
+                    .any(|n| matches!(n, IpNet::V4(v) if v.prefix_len() == 0));
+                let v6_all = nets
+                    .iter()
+                    .any(|n| matches!(n, IpNet::V6(v) if v.prefix_len() == 0));
                 (v4_all && v6_all).then_some(true)
             }
         }
@@ -131,7 +149,9 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     }
     let parts: Vec<&str> = pattern.split('*').collect();
     let (first, rest) = parts.split_first().expect("split yields at least one part");
-    let Some(mut remaining) = name.strip_prefix(first) else { return false };
+    let Some(mut remaining) = name.strip_prefix(first) else {
+        return false;
+    };
     let (last, middle) = rest.split_last().expect("pattern contains '*'");
     for part in middle {
         match remaining.find(part) {
@@ -146,19 +166,40 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
 fn namespace_profile_labels(set: &PolicySet, namespace: &str) -> Vec<(String, String)> {
     let mut labels: Vec<(String, String)> = set
         .namespace_labels(namespace)
-        .map(|l| l.iter().map(|(k, v)| (format!("{NAMESPACE_LABEL_PREFIX}{k}"), v.to_string())).collect())
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| (format!("{NAMESPACE_LABEL_PREFIX}{k}"), v.to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    labels.push((format!("{NAMESPACE_LABEL_PREFIX}{NAME_LABEL}"), namespace.to_string()));
-    labels.push((format!("{NAMESPACE_LABEL_PREFIX}kubernetes.io/metadata.name"), namespace.to_string()));
+    labels.push((
+        format!("{NAMESPACE_LABEL_PREFIX}{NAME_LABEL}"),
+        namespace.to_string(),
+    ));
+    labels.push((
+        format!("{NAMESPACE_LABEL_PREFIX}kubernetes.io/metadata.name"),
+        namespace.to_string(),
+    ));
     labels
 }
 
-fn service_account_profile_labels(set: &PolicySet, namespace: &str, account: &str) -> Vec<(String, String)> {
+fn service_account_profile_labels(
+    set: &PolicySet,
+    namespace: &str,
+    account: &str,
+) -> Vec<(String, String)> {
     let mut labels: Vec<(String, String)> = set
         .service_account_labels(namespace, account)
-        .map(|l| l.iter().map(|(k, v)| (format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{k}"), v.to_string())).collect())
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| (format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{k}"), v.to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    labels.push((format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{NAME_LABEL}"), account.to_string()));
+    labels.push((
+        format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{NAME_LABEL}"),
+        account.to_string(),
+    ));
     labels
 }
 
@@ -193,20 +234,36 @@ pub fn resolve(set: &PolicySet, endpoint: &Endpoint) -> EndpointInfo {
 }
 
 fn resolve_workload(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInfo) {
-    let namespace = endpoint.namespace.clone().unwrap_or_else(|| "default".to_string());
-    let pods: Vec<&PodInfo> = set.pods_in(&namespace).iter().filter(|p| name_matches(&endpoint.name, &p.name)).collect();
+    let namespace = endpoint
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let pods: Vec<&PodInfo> = set
+        .pods_in(&namespace)
+        .iter()
+        .filter(|p| name_matches(&endpoint.name, &p.name))
+        .collect();
     if endpoint.labels.is_none() && !pods.is_empty() {
-        info.labels = pods.iter().skip(1).fold(pods[0].labels.clone(), |acc, p| acc.intersection(&p.labels));
+        info.labels = pods
+            .iter()
+            .skip(1)
+            .fold(pods[0].labels.clone(), |acc, p| acc.intersection(&p.labels));
         info.labels_known = true;
     }
-    let pod_accounts: Vec<&str> = pods.iter().filter_map(|p| p.service_account.as_deref()).collect();
+    let pod_accounts: Vec<&str> = pods
+        .iter()
+        .filter_map(|p| p.service_account.as_deref())
+        .collect();
     let service_account = match pod_accounts.split_first() {
         Some((first, rest)) if rest.iter().all(|a| a == first) => Some(first.to_string()),
         _ => info.labels.get(SERVICE_ACCOUNT_LABEL).map(str::to_string),
     };
     if let Some(pod) = pods.first() {
         info.named_ports = Some(pod.named_ports.clone());
-        let ips: Vec<IpNet> = pods.iter().flat_map(|p| p.ips.iter().map(|ip| IpNet::from(*ip))).collect();
+        let ips: Vec<IpNet> = pods
+            .iter()
+            .flat_map(|p| p.ips.iter().map(|ip| IpNet::from(*ip)))
+            .collect();
         if !ips.is_empty() {
             info.ip_scope = IpScope::Within(ips.into());
         }
@@ -228,10 +285,10 @@ fn resolve_workload(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInf
 }
 
 fn resolve_network_set(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInfo) {
-    let known = set
-        .network_sets()
-        .iter()
-        .find(|s| s.name == endpoint.name && s.namespace.as_deref() == endpoint.namespace.as_deref().filter(|ns| *ns != "-"));
+    let known = set.network_sets().iter().find(|s| {
+        s.name == endpoint.name
+            && s.namespace.as_deref() == endpoint.namespace.as_deref().filter(|ns| *ns != "-")
+    });
     if let Some(known) = known {
         if endpoint.labels.is_none() {
             info.labels = known.labels.clone();
@@ -262,16 +319,36 @@ mod tests {
     #[test]
     fn ip_scopes_decide_only_what_they_can() {
         let nets: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(IpScope::Exact("10.1.2.3".parse().unwrap()).in_nets(&nets), Some(true));
-        assert_eq!(IpScope::Exact("8.8.8.8".parse().unwrap()).in_nets(&nets), Some(false));
-        assert_eq!(IpScope::Within(private_networks()).in_nets(&nets), None, "pvt may or may not be in 10/8");
-        assert_eq!(IpScope::Public.in_nets(&nets), Some(false), "a public address is never in 10/8");
-        assert_eq!(IpScope::Public.in_nets(&["0.0.0.0/0".parse().unwrap()]), None);
+        assert_eq!(
+            IpScope::Exact("10.1.2.3".parse().unwrap()).in_nets(&nets),
+            Some(true)
+        );
+        assert_eq!(
+            IpScope::Exact("8.8.8.8".parse().unwrap()).in_nets(&nets),
+            Some(false)
+        );
+        assert_eq!(
+            IpScope::Within(private_networks()).in_nets(&nets),
+            None,
+            "pvt may or may not be in 10/8"
+        );
+        assert_eq!(
+            IpScope::Public.in_nets(&nets),
+            Some(false),
+            "a public address is never in 10/8"
+        );
+        assert_eq!(
+            IpScope::Public.in_nets(&["0.0.0.0/0".parse().unwrap()]),
+            None
+        );
         assert_eq!(IpScope::Any.in_nets(&nets), None);
         let everything: Vec<IpNet> = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
         assert_eq!(IpScope::Any.in_nets(&everything), Some(true));
         let set = IpScope::Within(vec!["10.1.0.0/16".parse().unwrap()].into());
         assert_eq!(set.in_nets(&nets), Some(true));
-        assert_eq!(set.in_nets(&["192.168.0.0/16".parse().unwrap()]), Some(false));
+        assert_eq!(
+            set.in_nets(&["192.168.0.0/16".parse().unwrap()]),
+            Some(false)
+        );
     }
 }

@@ -16,7 +16,10 @@ use rustc_hash::{FxHashMap, FxHasher};
 use super::endpoint::{resolve, EndpointInfo, IpScope, Need, Tri};
 use super::model::{Direction, EntityMatch, PortMatch, Rule, RuleAction, SelectorId};
 use super::set::PolicySet;
-use crate::model::{Endpoint, EndpointType, Flow, HitAction, PolicyHit, PolicyKind, Protocol, Reporter, Service, Verdict, PROFILE_TIER};
+use crate::model::{
+    Endpoint, EndpointType, Flow, HitAction, PolicyHit, PolicyKind, Protocol, Reporter, Service,
+    Verdict, PROFILE_TIER,
+};
 
 /// Enforced: staged policies are ignored, as in the dataplane. Pending: staged policies count as
 /// if enforced (Calico's "pending" trace).
@@ -275,7 +278,8 @@ impl<'s> Evaluator<'s> {
             applicable: Default::default(),
         });
         self.index.entry(fingerprint).or_default().push(id);
-        self.selector_memo.resize(self.endpoints.len() * self.set.selector_count(), 0);
+        self.selector_memo
+            .resize(self.endpoints.len() * self.set.selector_count(), 0);
         id
     }
 
@@ -293,7 +297,10 @@ impl<'s> Evaluator<'s> {
             1 => false,
             2 => true,
             _ => {
-                let matched = self.set.selector(selector).matches(&self.endpoints[endpoint as usize].info.labels);
+                let matched = self
+                    .set
+                    .selector(selector)
+                    .matches(&self.endpoints[endpoint as usize].info.labels);
                 self.selector_memo[slot] = 1 + matched as u8;
                 matched
             }
@@ -326,7 +333,10 @@ impl<'s> Evaluator<'s> {
                     (endpoint, s.nets.clone().into())
                 })
                 .collect();
-            let resolved = sets.into_iter().map(|(e, nets)| (self.endpoint_id(&e), nets)).collect();
+            let resolved = sets
+                .into_iter()
+                .map(|(e, nets)| (self.endpoint_id(&e), nets))
+                .collect();
             self.network_sets = Some(resolved);
         }
         let found: Box<[u32]> = self
@@ -343,7 +353,13 @@ impl<'s> Evaluator<'s> {
         found
     }
 
-    fn peer_selector(&mut self, endpoint: u32, selector: SelectorId, ip: Option<IpAddr>, side: Side) -> Result<bool, Need> {
+    fn peer_selector(
+        &mut self,
+        endpoint: u32,
+        selector: SelectorId,
+        ip: Option<IpAddr>,
+        side: Side,
+    ) -> Result<bool, Need> {
         let info = &self.endpoints[endpoint as usize].info;
         let (has_identity, labels_known) = (info.has_identity, info.labels_known);
         if has_identity && labels_known && self.selector_matches(endpoint, selector) {
@@ -365,11 +381,19 @@ impl<'s> Evaluator<'s> {
     fn ip_scope(&self, context: &FlowContext, side: Side) -> IpScope {
         match context.ip(side) {
             Some(ip) => IpScope::Exact(ip),
-            None => self.endpoints[context.endpoint(side) as usize].info.ip_scope.clone(),
+            None => self.endpoints[context.endpoint(side) as usize]
+                .info
+                .ip_scope
+                .clone(),
         }
     }
 
-    fn ports_match(&self, ports: &[PortMatch], side: Side, context: &FlowContext) -> Result<bool, Need> {
+    fn ports_match(
+        &self,
+        ports: &[PortMatch],
+        side: Side,
+        context: &FlowContext,
+    ) -> Result<bool, Need> {
         let port = context.port(side);
         let port_need = need(side, Need::SourcePort, Need::DestPort);
         let mut unknown = None;
@@ -384,12 +408,21 @@ impl<'s> Evaluator<'s> {
                     }
                 }
                 (PortMatch::Named(name), Some(port)) => {
-                    match &self.endpoints[context.endpoint(side) as usize].info.named_ports {
+                    match &self.endpoints[context.endpoint(side) as usize]
+                        .info
+                        .named_ports
+                    {
                         None => {
-                            unknown.get_or_insert(need(side, Need::SourceNamedPorts, Need::DestNamedPorts));
+                            unknown.get_or_insert(need(
+                                side,
+                                Need::SourceNamedPorts,
+                                Need::DestNamedPorts,
+                            ));
                         }
                         Some(named) => {
-                            if named.iter().any(|n| n.name == *name && n.port == port && n.protocol == context.protocol) {
+                            if named.iter().any(|n| {
+                                n.name == *name && n.port == port && n.protocol == context.protocol
+                            }) {
                                 return Ok(true);
                             }
                         }
@@ -400,7 +433,13 @@ impl<'s> Evaluator<'s> {
         unknown.map_or(Ok(false), Err)
     }
 
-    fn entity_matches(&mut self, entity: &EntityMatch, side: Side, context: &FlowContext, all: &mut Conjunction) -> Result<(), Criterion> {
+    fn entity_matches(
+        &mut self,
+        entity: &EntityMatch,
+        side: Side,
+        context: &FlowContext,
+        all: &mut Conjunction,
+    ) -> Result<(), Criterion> {
         let endpoint = context.endpoint(side);
         let ip = context.ip(side);
         if let Some(selector) = entity.selector {
@@ -413,30 +452,51 @@ impl<'s> Evaluator<'s> {
         }
         let ip_need = need(side, Need::SourceIp, Need::DestIp);
         if !entity.nets.is_empty() {
-            let answer = self.ip_scope(context, side).in_nets(&entity.nets).ok_or(ip_need);
+            let answer = self
+                .ip_scope(context, side)
+                .in_nets(&entity.nets)
+                .ok_or(ip_need);
             all.check(answer, Criterion::Nets(side))?;
         }
         if !entity.not_nets.is_empty() {
-            let answer = negate(self.ip_scope(context, side).in_nets(&entity.not_nets).ok_or(ip_need));
+            let answer = negate(
+                self.ip_scope(context, side)
+                    .in_nets(&entity.not_nets)
+                    .ok_or(ip_need),
+            );
             all.check(answer, Criterion::NotNets(side))?;
         }
         if !entity.ports.is_empty() {
-            all.check(self.ports_match(&entity.ports, side, context), Criterion::Ports(side))?;
+            all.check(
+                self.ports_match(&entity.ports, side, context),
+                Criterion::Ports(side),
+            )?;
         }
         if !entity.not_ports.is_empty() {
-            all.check(negate(self.ports_match(&entity.not_ports, side, context)), Criterion::NotPorts(side))?;
+            all.check(
+                negate(self.ports_match(&entity.not_ports, side, context)),
+                Criterion::NotPorts(side),
+            )?;
         }
         if let Some((name, namespace)) = &entity.service {
-            let answer = context.service.map(|s| s.name == *name && s.namespace == *namespace).ok_or(Need::DestService);
+            let answer = context
+                .service
+                .map(|s| s.name == *name && s.namespace == *namespace)
+                .ok_or(Need::DestService);
             all.check(answer, Criterion::Service)?;
         }
         Ok(())
     }
 
     fn ip_version_matches(&self, version: u8, context: &FlowContext) -> Result<bool, Need> {
-        let family: IpNet = if version == 4 { "0.0.0.0/0" } else { "::/0" }.parse().expect("valid literal");
+        let family: IpNet = if version == 4 { "0.0.0.0/0" } else { "::/0" }
+            .parse()
+            .expect("valid literal");
         for side in [Side::Source, Side::Destination] {
-            if let Some(answer) = self.ip_scope(context, side).in_nets(std::slice::from_ref(&family)) {
+            if let Some(answer) = self
+                .ip_scope(context, side)
+                .in_nets(std::slice::from_ref(&family))
+            {
                 return Ok(answer);
             }
         }
@@ -450,7 +510,11 @@ impl<'s> Evaluator<'s> {
         }
     }
 
-    fn rule_criteria(&mut self, rule: &Rule, context: &FlowContext) -> Result<RuleResult, Criterion> {
+    fn rule_criteria(
+        &mut self,
+        rule: &Rule,
+        context: &FlowContext,
+    ) -> Result<RuleResult, Criterion> {
         let mut all = Conjunction::new();
         if let Some(protocol) = rule.protocol {
             all.check(Ok(protocol == context.protocol), Criterion::Protocol)?;
@@ -469,11 +533,18 @@ impl<'s> Evaluator<'s> {
             all.check(answer, Criterion::Icmp)?;
         }
         if rule.not_icmp.is_some() {
-            let answer = if context.protocol.is_icmp() { Err(Need::IcmpTypeCode) } else { Ok(true) };
+            let answer = if context.protocol.is_icmp() {
+                Err(Need::IcmpTypeCode)
+            } else {
+                Ok(true)
+            };
             all.check(answer, Criterion::NotIcmp)?;
         }
         if let Some(version) = rule.ip_version {
-            all.check(self.ip_version_matches(version, context), Criterion::IpVersion)?;
+            all.check(
+                self.ip_version_matches(version, context),
+                Criterion::IpVersion,
+            )?;
         }
         self.entity_matches(&rule.source, Side::Source, context, &mut all)?;
         self.entity_matches(&rule.destination, Side::Destination, context, &mut all)?;
@@ -503,7 +574,10 @@ impl<'s> Evaluator<'s> {
                 .map(|p| p as u32)
                 .collect();
             if !policies.is_empty() {
-                runs.push(TierRun { tier: tier as u32, policies });
+                runs.push(TierRun {
+                    tier: tier as u32,
+                    policies,
+                });
             }
         }
         let runs: Arc<[TierRun]> = runs.into();
@@ -512,21 +586,37 @@ impl<'s> Evaluator<'s> {
     }
 
     /// One verdict of a flow, reporting rule decisions to `recorder`.
-    pub fn evaluate_mode<R: Recorder>(&mut self, flow: &Flow, mode: Mode, recorder: &mut R) -> Outcome {
+    pub fn evaluate_mode<R: Recorder>(
+        &mut self,
+        flow: &Flow,
+        mode: Mode,
+        recorder: &mut R,
+    ) -> Outcome {
         let source = self.endpoint_id(&flow.source);
         let dest = self.endpoint_id(&flow.dest);
         let (local, direction) = match flow.reporter {
             Reporter::Src => (source, Direction::Egress),
             Reporter::Dst => (dest, Direction::Ingress),
         };
-        let unknown = |need| Outcome { verdict: Verdict::Unknown, hits: Vec::new(), undetermined: Some(Undetermined { need, at: None }) };
+        let unknown = |need| Outcome {
+            verdict: Verdict::Unknown,
+            hits: Vec::new(),
+            undetermined: Some(Undetermined { need, at: None }),
+        };
         let local_info = &self.endpoints[local as usize].info;
         let local_kind = local_info.kind;
-        if !matches!(local_kind, EndpointType::WorkloadEndpoint | EndpointType::HostEndpoint) {
+        if !matches!(
+            local_kind,
+            EndpointType::WorkloadEndpoint | EndpointType::HostEndpoint
+        ) {
             return unknown(Need::PolicyEndpoint);
         }
         if !local_info.labels_known {
-            let local_side = if flow.reporter == Reporter::Src { Side::Source } else { Side::Destination };
+            let local_side = if flow.reporter == Reporter::Src {
+                Side::Source
+            } else {
+                Side::Destination
+            };
             return unknown(need(local_side, Need::SourceLabels, Need::DestLabels));
         }
         let context = FlowContext {
@@ -554,12 +644,21 @@ impl<'s> Evaluator<'s> {
                             return Outcome {
                                 verdict: Verdict::Unknown,
                                 hits,
-                                undetermined: Some(Undetermined { need, at: Some((policy, index as u32)) }),
+                                undetermined: Some(Undetermined {
+                                    need,
+                                    at: Some((policy, index as u32)),
+                                }),
                             };
                         }
                         Tri::Yes => {
                             if let Some(action) = rule.action.hit_action() {
-                                decided = Some(Hit { source: HitSource::Rule { policy, rule: index as u32 }, action });
+                                decided = Some(Hit {
+                                    source: HitSource::Rule {
+                                        policy,
+                                        rule: index as u32,
+                                    },
+                                    action,
+                                });
                                 break 'policies;
                             }
                             debug_assert_eq!(rule.action, RuleAction::Log);
@@ -575,29 +674,61 @@ impl<'s> Evaluator<'s> {
                     Mode::Pending => run.policies[0],
                 };
                 let action = self.set.tiers()[run.tier as usize].default_action;
-                Hit { source: HitSource::EndOfTier { tier: run.tier, trigger }, action }
+                Hit {
+                    source: HitSource::EndOfTier {
+                        tier: run.tier,
+                        trigger,
+                    },
+                    action,
+                }
             });
             hits.push(hit);
             match hit.action {
                 HitAction::Pass => continue,
-                HitAction::Allow => return Outcome { verdict: Verdict::Allow, hits, undetermined: None },
-                HitAction::Deny => return Outcome { verdict: Verdict::Deny, hits, undetermined: None },
+                HitAction::Allow => {
+                    return Outcome {
+                        verdict: Verdict::Allow,
+                        hits,
+                        undetermined: None,
+                    }
+                }
+                HitAction::Deny => {
+                    return Outcome {
+                        verdict: Verdict::Deny,
+                        hits,
+                        undetermined: None,
+                    }
+                }
             }
         }
         match local_kind {
             EndpointType::WorkloadEndpoint => {
-                hits.push(Hit { source: HitSource::Profile, action: HitAction::Allow });
-                Outcome { verdict: Verdict::Allow, hits, undetermined: None }
+                hits.push(Hit {
+                    source: HitSource::Profile,
+                    action: HitAction::Allow,
+                });
+                Outcome {
+                    verdict: Verdict::Allow,
+                    hits,
+                    undetermined: None,
+                }
             }
             // A host endpoint without profiles drops what no policy allowed.
-            _ => Outcome { verdict: Verdict::Deny, hits, undetermined: None },
+            _ => Outcome {
+                verdict: Verdict::Deny,
+                hits,
+                undetermined: None,
+            },
         }
     }
 
     /// Goldmane-shaped hits for an outcome of `flow`.
     pub fn policy_hits(&self, flow: &Flow, hits: &[Hit]) -> Vec<PolicyHit> {
         let namespace = flow.local().namespace.as_deref().unwrap_or("default");
-        hits.iter().enumerate().map(|(index, hit)| self.policy_hit(hit, index as i64, namespace)).collect()
+        hits.iter()
+            .enumerate()
+            .map(|(index, hit)| self.policy_hit(hit, index as i64, namespace))
+            .collect()
     }
 
     fn policy_hit(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> PolicyHit {
@@ -616,7 +747,17 @@ impl<'s> Evaluator<'s> {
                 }
             }
             HitSource::EndOfTier { tier, trigger } => {
-                let trigger_hit = self.policy_hit(&Hit { source: HitSource::Rule { policy: trigger, rule: 0 }, action: hit.action }, policy_index, local_namespace);
+                let trigger_hit = self.policy_hit(
+                    &Hit {
+                        source: HitSource::Rule {
+                            policy: trigger,
+                            rule: 0,
+                        },
+                        action: hit.action,
+                    },
+                    policy_index,
+                    local_namespace,
+                );
                 PolicyHit {
                     kind: PolicyKind::EndOfTier,
                     name: String::new(),
@@ -625,7 +766,10 @@ impl<'s> Evaluator<'s> {
                     action: hit.action,
                     policy_index,
                     rule_index: -1,
-                    trigger: Some(Box::new(PolicyHit { rule_index: -1, ..trigger_hit })),
+                    trigger: Some(Box::new(PolicyHit {
+                        rule_index: -1,
+                        ..trigger_hit
+                    })),
                 }
             }
             HitSource::Profile => PolicyHit {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::calico::{self, FieldErrors, ORCHESTRATOR_LABEL};
 use super::model::{Origin, Policy};
 use super::resources::{
-    CalicoPolicySpec, CalicoRule, EntityRule, IntOrString, K8sNetworkPolicySpec, K8sPeer, K8sPort, LabelSelector, ObjectMeta,
-    ProtocolValue,
+    CalicoPolicySpec, CalicoRule, EntityRule, IntOrString, K8sNetworkPolicySpec, K8sPeer, K8sPort,
+    LabelSelector, ObjectMeta, ProtocolValue,
 };
 use super::selector::{selector_from_k8s_label_selector, Expr, Selector};
 use super::set::PolicySetBuilder;
@@ -20,18 +20,27 @@ pub const KUBERNETES_POLICY_ORDER: f64 = 1000.0;
 /// `projectcalico.org/orchestrator == "k8s"`: Calico pod selectors start with it, so they never
 /// match host endpoints or network sets.
 pub fn orchestrator_is_k8s() -> Selector {
-    Selector::from_expr(Expr::Equals(ORCHESTRATOR_LABEL.to_string(), "k8s".to_string()))
+    Selector::from_expr(Expr::Equals(
+        ORCHESTRATOR_LABEL.to_string(),
+        "k8s".to_string(),
+    ))
 }
 
 pub fn label_selector(selector: &LabelSelector) -> Result<Selector, String> {
-    let expressions: Vec<(String, String, Vec<String>)> =
-        selector.match_expressions.iter().map(|e| (e.key.clone(), e.operator.clone(), e.values.clone())).collect();
+    let expressions: Vec<(String, String, Vec<String>)> = selector
+        .match_expressions
+        .iter()
+        .map(|e| (e.key.clone(), e.operator.clone(), e.values.clone()))
+        .collect();
     selector_from_k8s_label_selector(&selector.match_labels, &expressions)
 }
 
 /// A pod selector as Calico writes it: the orchestrator term, then the label terms.
 pub fn pod_selector(selector: Option<&LabelSelector>) -> Result<Selector, String> {
-    let labels = selector.map(label_selector).transpose()?.unwrap_or_else(Selector::all);
+    let labels = selector
+        .map(label_selector)
+        .transpose()?
+        .unwrap_or_else(Selector::all);
     Ok(orchestrator_is_k8s().and(labels))
 }
 
@@ -46,7 +55,10 @@ pub fn add_port(grouped: &mut PortsByProtocol, protocol: &str, port: Option<Prot
             grouped.insert(protocol.to_string(), None);
         }
         Some(port) => {
-            if let Some(list) = grouped.entry(protocol.to_string()).or_insert_with(|| Some(Vec::new())) {
+            if let Some(list) = grouped
+                .entry(protocol.to_string())
+                .or_insert_with(|| Some(Vec::new()))
+            {
                 list.push(port);
             }
         }
@@ -72,7 +84,10 @@ fn ports_by_protocol(ports: &[K8sPort], field: &str, errors: &mut FieldErrors) -
     for (i, port) in ports.iter().enumerate() {
         let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".to_string());
         if !matches!(protocol.as_str(), "TCP" | "UDP" | "SCTP") {
-            errors.push(format!("{field}[{i}].protocol"), format!("invalid protocol {protocol:?}: expected TCP, UDP or SCTP"));
+            errors.push(
+                format!("{field}[{i}].protocol"),
+                format!("invalid protocol {protocol:?}: expected TCP, UDP or SCTP"),
+            );
             continue;
         }
         let value = match (&port.port, port.end_port) {
@@ -85,7 +100,10 @@ fn ports_by_protocol(ports: &[K8sPort], field: &str, errors: &mut FieldErrors) -
                 }
             },
             (Some(IntOrString::String(name)), Some(_)) => {
-                errors.push(format!("{field}[{i}].endPort"), format!("endPort needs a numeric port, not {name:?}"));
+                errors.push(
+                    format!("{field}[{i}].endPort"),
+                    format!("endPort needs a numeric port, not {name:?}"),
+                );
                 continue;
             }
             (Some(IntOrString::String(s)), None) => Some(ProtocolValue::Name(s.clone())),
@@ -101,7 +119,12 @@ fn ports_by_protocol(ports: &[K8sPort], field: &str, errors: &mut FieldErrors) -
 
 /// The Calico rules for one source rule: protocols (sorted by name) outer, peers inner, the ports
 /// always on the destination.
-pub fn combine(entities: &[EntityRule], grouped: PortsByProtocol, ingress: bool, action: &str) -> Vec<CalicoRule> {
+pub fn combine(
+    entities: &[EntityRule],
+    grouped: PortsByProtocol,
+    ingress: bool,
+    action: &str,
+) -> Vec<CalicoRule> {
     let mut rules = Vec::new();
     for (protocol, ports) in grouped {
         for entity in entities {
@@ -115,7 +138,10 @@ pub fn combine(entities: &[EntityRule], grouped: PortsByProtocol, ingress: bool,
                 rule.source = entity.clone();
                 rule.destination.ports = ports;
             } else {
-                rule.destination = EntityRule { ports, ..entity.clone() };
+                rule.destination = EntityRule {
+                    ports,
+                    ..entity.clone()
+                };
             }
             rules.push(rule);
         }
@@ -124,7 +150,9 @@ pub fn combine(entities: &[EntityRule], grouped: PortsByProtocol, ingress: bool,
 }
 
 fn peer_entity(peer: Option<&K8sPeer>, field: &str, errors: &mut FieldErrors) -> EntityRule {
-    let Some(peer) = peer else { return EntityRule::default() };
+    let Some(peer) = peer else {
+        return EntityRule::default();
+    };
     if let Some(block) = &peer.ip_block {
         let mut entity = EntityRule::default();
         match calico::parse_net(&block.cidr) {
@@ -138,29 +166,51 @@ fn peer_entity(peer: Option<&K8sPeer>, field: &str, errors: &mut FieldErrors) ->
             }
         }
         if peer.pod_selector.is_some() || peer.namespace_selector.is_some() {
-            errors.push(field.to_string(), "ipBlock cannot be combined with podSelector or namespaceSelector");
+            errors.push(
+                field.to_string(),
+                "ipBlock cannot be combined with podSelector or namespaceSelector",
+            );
         }
         return entity;
     }
-    let selector = errors.take(&format!("{field}.podSelector"), pod_selector(peer.pod_selector.as_ref()));
+    let selector = errors.take(
+        &format!("{field}.podSelector"),
+        pod_selector(peer.pod_selector.as_ref()),
+    );
     let namespace_selector = peer
         .namespace_selector
         .as_ref()
         .and_then(|ns| errors.take(&format!("{field}.namespaceSelector"), label_selector(ns)));
     EntityRule {
         selector: selector.map(|s| s.to_string()),
-        namespace_selector: namespace_selector.map(|s| if s.is_all() { "all()".to_string() } else { s.to_string() }),
+        namespace_selector: namespace_selector.map(|s| {
+            if s.is_all() {
+                "all()".to_string()
+            } else {
+                s.to_string()
+            }
+        }),
         ..EntityRule::default()
     }
 }
 
 /// One Kubernetes rule as Calico rules: protocols (sorted by name) outer, peers inner.
-pub fn expand_rule(peers: &[K8sPeer], ports: &[K8sPort], ingress: bool, field: &str, errors: &mut FieldErrors) -> Vec<CalicoRule> {
+pub fn expand_rule(
+    peers: &[K8sPeer],
+    ports: &[K8sPort],
+    ingress: bool,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Vec<CalicoRule> {
     let peer_field = if ingress { "from" } else { "to" };
     let entities: Vec<EntityRule> = if peers.is_empty() {
         vec![EntityRule::default()]
     } else {
-        peers.iter().enumerate().map(|(i, p)| peer_entity(Some(p), &format!("{field}.{peer_field}[{i}]"), errors)).collect()
+        peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| peer_entity(Some(p), &format!("{field}.{peer_field}[{i}]"), errors))
+            .collect()
     };
     let grouped = ports_by_protocol(ports, &format!("{field}.ports"), errors);
     combine(&entities, grouped, ingress, "Allow")
@@ -180,27 +230,50 @@ pub fn convert_policy(
         Some(types) if !types.is_empty() => types.clone(),
         // The API server defaults policyTypes for NetworkPolicy; Calico's converter alone (staged
         // Kubernetes policies) gives Ingress only.
-        _ if kind == PolicyKind::NetworkPolicy && !spec.egress.is_empty() => vec!["Ingress".into(), "Egress".into()],
+        _ if kind == PolicyKind::NetworkPolicy && !spec.egress.is_empty() => {
+            vec!["Ingress".into(), "Egress".into()]
+        }
         _ => vec!["Ingress".into()],
     };
     for (i, t) in types.iter().enumerate() {
         if t != "Ingress" && t != "Egress" {
-            errors.push(format!("spec.policyTypes[{i}]"), format!("invalid policy type {t:?}: expected Ingress or Egress"));
+            errors.push(
+                format!("spec.policyTypes[{i}]"),
+                format!("invalid policy type {t:?}: expected Ingress or Egress"),
+            );
         }
     }
     let mut ingress = Vec::new();
     let mut ingress_texts = Vec::new();
     for (i, rule) in spec.ingress.iter().enumerate() {
-        let expanded = expand_rule(&rule.from, &rule.ports, true, &format!("spec.ingress[{i}]"), &mut errors);
-        let text = format!("# Kubernetes ingress rule {i}\n{}", serde_norway::to_string(rule).unwrap_or_default());
+        let expanded = expand_rule(
+            &rule.from,
+            &rule.ports,
+            true,
+            &format!("spec.ingress[{i}]"),
+            &mut errors,
+        );
+        let text = format!(
+            "# Kubernetes ingress rule {i}\n{}",
+            serde_norway::to_string(rule).unwrap_or_default()
+        );
         ingress_texts.extend(std::iter::repeat_n(text, expanded.len()));
         ingress.extend(expanded);
     }
     let mut egress = Vec::new();
     let mut egress_texts = Vec::new();
     for (i, rule) in spec.egress.iter().enumerate() {
-        let expanded = expand_rule(&rule.to, &rule.ports, false, &format!("spec.egress[{i}]"), &mut errors);
-        let text = format!("# Kubernetes egress rule {i}\n{}", serde_norway::to_string(rule).unwrap_or_default());
+        let expanded = expand_rule(
+            &rule.to,
+            &rule.ports,
+            false,
+            &format!("spec.egress[{i}]"),
+            &mut errors,
+        );
+        let text = format!(
+            "# Kubernetes egress rule {i}\n{}",
+            serde_norway::to_string(rule).unwrap_or_default()
+        );
         egress_texts.extend(std::iter::repeat_n(text, expanded.len()));
         egress.extend(expanded);
     }

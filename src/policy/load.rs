@@ -12,7 +12,10 @@ use serde_norway::Value;
 
 use super::calico::{self, parse_net, FieldErrors};
 use super::model::{Origin, Tier, DEFAULT_TIER_ORDER};
-use super::resources::{CalicoPolicySpec, K8sNetworkPolicySpec, NetworkSetSpec, ObjectMeta, PodSpec, PodStatus, TierSpec};
+use super::resources::{
+    CalicoPolicySpec, K8sNetworkPolicySpec, NetworkSetSpec, ObjectMeta, PodSpec, PodStatus,
+    TierSpec,
+};
 use super::set::{NamedPort, NetworkSetInfo, PodInfo, PolicySet, PolicySetBuilder};
 use super::{admin, kubernetes};
 use crate::model::{HitAction, Labels, PolicyKind, Protocol};
@@ -55,7 +58,9 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
         for file in files {
             match fs::read_to_string(&file) {
                 Ok(text) => load_text(&file, &text, &mut builder, &mut report),
-                Err(e) => report.errors.push(format!("{}: cannot read: {e}", file.display())),
+                Err(e) => report
+                    .errors
+                    .push(format!("{}: cannot read: {e}", file.display())),
             }
         }
     }
@@ -76,12 +81,17 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         files.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
             collect_files(&entry, files)?;
-        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             files.push(entry);
         }
     }
@@ -98,7 +108,11 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
         if is_separator || line == "..." {
             documents.push((start, std::mem::take(&mut current)));
             start = i + 2;
-            if let Some(rest) = line.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#')) {
+            if let Some(rest) = line
+                .strip_prefix("---")
+                .map(str::trim)
+                .filter(|r| !r.is_empty() && !r.starts_with('#'))
+            {
                 current.push_str(rest);
                 current.push('\n');
                 start = i + 1;
@@ -114,7 +128,10 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
 
 fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
     for (line, document) in split_documents(text) {
-        if document.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if document
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             continue;
         }
         let value: Value = match serde_norway::from_str(&document) {
@@ -123,14 +140,20 @@ fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &m
                 let at = e.location().map(|l| line + l.line() - 1).unwrap_or(line);
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
-                report.errors.push(format!("{}:{at}: invalid YAML: {message}", file.display()));
+                report
+                    .errors
+                    .push(format!("{}:{at}: invalid YAML: {message}", file.display()));
                 continue;
             }
         };
         if value.is_null() {
             continue;
         }
-        let location = Location { file: file.to_path_buf(), line, item: None };
+        let location = Location {
+            file: file.to_path_buf(),
+            line,
+            item: None,
+        };
         load_object(&value, &document, &location, builder, report);
     }
 }
@@ -139,49 +162,86 @@ fn string_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
 }
 
-fn load_object(value: &Value, text: &str, location: &Location, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+fn load_object(
+    value: &Value,
+    text: &str,
+    location: &Location,
+    builder: &mut PolicySetBuilder,
+    report: &mut LoadReport,
+) {
     let kind = string_field(value, "kind").unwrap_or("");
     let api_version = string_field(value, "apiVersion").unwrap_or("");
     if kind.is_empty() || api_version.is_empty() {
-        report.errors.push(format!("{location}: not a Kubernetes object: missing apiVersion or kind"));
+        report.errors.push(format!(
+            "{location}: not a Kubernetes object: missing apiVersion or kind"
+        ));
         return;
     }
     if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
-        let items = value.get("items").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or(&[]);
+        let items = value
+            .get("items")
+            .and_then(Value::as_sequence)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         for (i, item) in items.iter().enumerate() {
-            let item_location = Location { item: Some(i), ..location.clone() };
+            let item_location = Location {
+                item: Some(i),
+                ..location.clone()
+            };
             let item_text = serde_norway::to_string(item).unwrap_or_default();
             load_object(item, &item_text, &item_location, builder, report);
         }
         return;
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let name = value.get("metadata").and_then(|m| string_field(m, "name")).unwrap_or("");
-    let described = match value.get("metadata").and_then(|m| string_field(m, "namespace")) {
+    let name = value
+        .get("metadata")
+        .and_then(|m| string_field(m, "name"))
+        .unwrap_or("");
+    let described = match value
+        .get("metadata")
+        .and_then(|m| string_field(m, "namespace"))
+    {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     };
-    let context = ObjectContext { value, text, location, described: &described };
+    let context = ObjectContext {
+        value,
+        text,
+        location,
+        described: &described,
+    };
     let result = match (group, kind) {
         ("", "Namespace") => context.load_namespace(builder),
         ("", "Pod") => context.load_pod(builder),
         ("", "ServiceAccount") => context.load_service_account(builder),
         ("projectcalico.org", "Tier") => context.load_tier(builder, report),
-        ("projectcalico.org", "NetworkPolicy") => context.load_calico_policy(PolicyKind::CalicoNetworkPolicy, builder, report),
-        ("projectcalico.org", "GlobalNetworkPolicy") => context.load_calico_policy(PolicyKind::GlobalNetworkPolicy, builder, report),
-        ("projectcalico.org", "StagedNetworkPolicy") => context.load_calico_policy(PolicyKind::StagedNetworkPolicy, builder, report),
+        ("projectcalico.org", "NetworkPolicy") => {
+            context.load_calico_policy(PolicyKind::CalicoNetworkPolicy, builder, report)
+        }
+        ("projectcalico.org", "GlobalNetworkPolicy") => {
+            context.load_calico_policy(PolicyKind::GlobalNetworkPolicy, builder, report)
+        }
+        ("projectcalico.org", "StagedNetworkPolicy") => {
+            context.load_calico_policy(PolicyKind::StagedNetworkPolicy, builder, report)
+        }
         ("projectcalico.org", "StagedGlobalNetworkPolicy") => {
             context.load_calico_policy(PolicyKind::StagedGlobalNetworkPolicy, builder, report)
         }
-        ("projectcalico.org", "StagedKubernetesNetworkPolicy") => {
-            context.load_kubernetes_policy(PolicyKind::StagedKubernetesNetworkPolicy, builder, report)
-        }
+        ("projectcalico.org", "StagedKubernetesNetworkPolicy") => context.load_kubernetes_policy(
+            PolicyKind::StagedKubernetesNetworkPolicy,
+            builder,
+            report,
+        ),
         ("projectcalico.org", "NetworkSet") => context.load_network_set(true, builder),
         ("projectcalico.org", "GlobalNetworkSet") => context.load_network_set(false, builder),
-        ("networking.k8s.io", "NetworkPolicy") => context.load_kubernetes_policy(PolicyKind::NetworkPolicy, builder, report),
-        ("policy.networking.k8s.io", "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy") => {
-            context.load_admin_policy(kind, api_version, builder, report)
+        ("networking.k8s.io", "NetworkPolicy") => {
+            context.load_kubernetes_policy(PolicyKind::NetworkPolicy, builder, report)
         }
+        (
+            "policy.networking.k8s.io",
+            "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy",
+        ) => context.load_admin_policy(kind, api_version, builder, report),
         _ => {
             report.warnings.push(format!("{location}: skipping {described} ({api_version} {kind} is not a kind flowtrace evaluates)"));
             Ok(())
@@ -189,7 +249,9 @@ fn load_object(value: &Value, text: &str, location: &Location, builder: &mut Pol
     };
     if let Err(errors) = result {
         for error in errors.0 {
-            report.errors.push(format!("{location}: {described}: {error}"));
+            report
+                .errors
+                .push(format!("{location}: {described}: {error}"));
         }
     }
 }
@@ -225,17 +287,30 @@ impl ObjectContext<'_> {
         serde_path_to_error::deserialize(self.value.clone()).map_err(|e| {
             let field = e.path().to_string();
             let mut errors = FieldErrors::default();
-            errors.push(if field == "." { "object".to_string() } else { field }, e.into_inner().to_string());
+            errors.push(
+                if field == "." {
+                    "object".to_string()
+                } else {
+                    field
+                },
+                e.into_inner().to_string(),
+            );
             errors
         })
     }
 
     fn origin(&self) -> Origin {
-        Origin { file: self.location.file.clone(), line: self.location.line, text: self.text.trim_end().to_string() }
+        Origin {
+            file: self.location.file.clone(),
+            line: self.location.line,
+            text: self.text.trim_end().to_string(),
+        }
     }
 
     fn meta_namespace(meta: &ObjectMeta) -> String {
-        meta.namespace.clone().unwrap_or_else(|| "default".to_string())
+        meta.namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string())
     }
 
     fn load_namespace(&self, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
@@ -262,17 +337,36 @@ impl ObjectContext<'_> {
                 let field = format!("spec.containers[{c}].ports[{p}]");
                 let Some(name) = &port.name else { continue };
                 let protocol = port.protocol.as_deref().unwrap_or("TCP");
-                let protocol = errors.take(&format!("{field}.protocol"), Protocol::parse(protocol).ok_or(format!("invalid protocol {protocol:?}")));
-                let number = errors.take(&format!("{field}.containerPort"), calico::port_number(port.container_port));
+                let protocol = errors.take(
+                    &format!("{field}.protocol"),
+                    Protocol::parse(protocol).ok_or(format!("invalid protocol {protocol:?}")),
+                );
+                let number = errors.take(
+                    &format!("{field}.containerPort"),
+                    calico::port_number(port.container_port),
+                );
                 if let (Some(protocol), Some(port)) = (protocol, number) {
-                    named_ports.push(NamedPort { name: name.clone(), protocol, port });
+                    named_ports.push(NamedPort {
+                        name: name.clone(),
+                        protocol,
+                        port,
+                    });
                 }
             }
         }
         let mut ips = Vec::new();
-        let listed = pod.status.pod_ips.iter().map(|p| p.ip.as_str()).chain(pod.status.pod_ip.as_deref());
+        let listed = pod
+            .status
+            .pod_ips
+            .iter()
+            .map(|p| p.ip.as_str())
+            .chain(pod.status.pod_ip.as_deref());
         for ip in listed {
-            let parsed = errors.take("status.podIPs", ip.parse::<IpAddr>().map_err(|_| format!("invalid IP {ip:?}")));
+            let parsed = errors.take(
+                "status.podIPs",
+                ip.parse::<IpAddr>()
+                    .map_err(|_| format!("invalid IP {ip:?}")),
+            );
             ips.extend(parsed.filter(|ip| !ips.contains(ip)));
         }
         if !errors.is_empty() {
@@ -283,14 +377,22 @@ impl ObjectContext<'_> {
             name: pod.metadata.name,
             namespace,
             labels: Labels::from_pairs(pod.metadata.labels.into_iter().collect()),
-            service_account: Some(pod.spec.service_account_name.unwrap_or_else(|| "default".to_string())),
+            service_account: Some(
+                pod.spec
+                    .service_account_name
+                    .unwrap_or_else(|| "default".to_string()),
+            ),
             named_ports,
             ips,
         });
         Ok(())
     }
 
-    fn load_tier(&self, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+    fn load_tier(
+        &self,
+        builder: &mut PolicySetBuilder,
+        report: &mut LoadReport,
+    ) -> Result<(), FieldErrors> {
         let object: Object<TierSpec> = self.typed()?;
         let spec = object.spec.unwrap_or_default();
         let mut errors = FieldErrors::default();
@@ -298,12 +400,21 @@ impl ObjectContext<'_> {
             None | Some("Deny") => HitAction::Deny,
             Some("Pass") => HitAction::Pass,
             Some(other) => {
-                errors.push("spec.defaultAction", format!("invalid defaultAction {other:?}: expected Deny or Pass"));
+                errors.push(
+                    "spec.defaultAction",
+                    format!("invalid defaultAction {other:?}: expected Deny or Pass"),
+                );
                 HitAction::Deny
             }
         };
-        if object.metadata.name == "default" && (spec.order.is_some_and(|o| o != DEFAULT_TIER_ORDER) || default_action != HitAction::Deny) {
-            errors.push("spec", "the default tier's order (1000000) and defaultAction (Deny) cannot be changed");
+        if object.metadata.name == "default"
+            && (spec.order.is_some_and(|o| o != DEFAULT_TIER_ORDER)
+                || default_action != HitAction::Deny)
+        {
+            errors.push(
+                "spec",
+                "the default tier's order (1000000) and defaultAction (Deny) cannot be changed",
+            );
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -315,40 +426,79 @@ impl ObjectContext<'_> {
             defined: true,
         };
         if !builder.add_tier(tier) && object.metadata.name != "default" {
-            report.warnings.push(format!("{}: {} is defined again; the later definition is used", self.location, self.described));
+            report.warnings.push(format!(
+                "{}: {} is defined again; the later definition is used",
+                self.location, self.described
+            ));
         }
         Ok(())
     }
 
-    fn load_calico_policy(&self, kind: PolicyKind, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+    fn load_calico_policy(
+        &self,
+        kind: PolicyKind,
+        builder: &mut PolicySetBuilder,
+        report: &mut LoadReport,
+    ) -> Result<(), FieldErrors> {
         let object: Object<CalicoPolicySpec> = self.typed()?;
         let spec = object.spec.unwrap_or_default();
-        if let Some(policy) = calico::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)? {
+        if let Some(policy) =
+            calico::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)?
+        {
             self.add_policy(policy, builder, report);
         }
         Ok(())
     }
 
-    fn load_kubernetes_policy(&self, kind: PolicyKind, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+    fn load_kubernetes_policy(
+        &self,
+        kind: PolicyKind,
+        builder: &mut PolicySetBuilder,
+        report: &mut LoadReport,
+    ) -> Result<(), FieldErrors> {
         let object: Object<K8sNetworkPolicySpec> = self.typed()?;
         let spec = object.spec.unwrap_or_default();
-        if let Some(policy) = kubernetes::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)? {
+        if let Some(policy) =
+            kubernetes::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)?
+        {
             self.add_policy(policy, builder, report);
         }
         Ok(())
     }
 
-    fn load_admin_policy(&self, kind: &str, api_version: &str, builder: &mut PolicySetBuilder, report: &mut LoadReport) -> Result<(), FieldErrors> {
+    fn load_admin_policy(
+        &self,
+        kind: &str,
+        api_version: &str,
+        builder: &mut PolicySetBuilder,
+        report: &mut LoadReport,
+    ) -> Result<(), FieldErrors> {
         let mut notes = Vec::new();
-        let converted = admin::convert(kind, api_version, self.value, self.origin(), builder, &mut notes);
-        report.warnings.extend(notes.into_iter().map(|n| format!("{}: {}: {n}", self.location, self.described)));
+        let converted = admin::convert(
+            kind,
+            api_version,
+            self.value,
+            self.origin(),
+            builder,
+            &mut notes,
+        );
+        report.warnings.extend(
+            notes
+                .into_iter()
+                .map(|n| format!("{}: {}: {n}", self.location, self.described)),
+        );
         if let Some(policy) = converted? {
             self.add_policy(policy, builder, report);
         }
         Ok(())
     }
 
-    fn add_policy(&self, policy: super::model::Policy, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+    fn add_policy(
+        &self,
+        policy: super::model::Policy,
+        builder: &mut PolicySetBuilder,
+        report: &mut LoadReport,
+    ) {
         if let Some(earlier) = builder.add_policy(policy) {
             report.warnings.push(format!(
                 "{}: {} is defined again (first at {earlier}); the later definition is used",
@@ -357,7 +507,11 @@ impl ObjectContext<'_> {
         }
     }
 
-    fn load_network_set(&self, namespaced: bool, builder: &mut PolicySetBuilder) -> Result<(), FieldErrors> {
+    fn load_network_set(
+        &self,
+        namespaced: bool,
+        builder: &mut PolicySetBuilder,
+    ) -> Result<(), FieldErrors> {
         let object: Object<NetworkSetSpec> = self.typed()?;
         let spec = object.spec.unwrap_or_default();
         let mut errors = FieldErrors::default();
@@ -399,8 +553,14 @@ mod tests {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: [oops\n",
         );
         assert_eq!(report.warnings.len(), 1, "{report:?}");
-        assert!(report.warnings[0].starts_with("m.yaml:1: skipping Deployment web"), "{report:?}");
+        assert!(
+            report.warnings[0].starts_with("m.yaml:1: skipping Deployment web"),
+            "{report:?}"
+        );
         assert_eq!(report.errors.len(), 1, "{report:?}");
-        assert!(report.errors[0].starts_with("m.yaml:8: invalid YAML"), "{report:?}");
+        assert!(
+            report.errors[0].starts_with("m.yaml:8: invalid YAML"),
+            "{report:?}"
+        );
     }
 }

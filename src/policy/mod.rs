@@ -5,6 +5,7 @@ pub mod admin;
 pub mod calico;
 pub mod endpoint;
 pub mod eval;
+pub mod explain;
 pub mod kubernetes;
 pub mod load;
 pub mod model;
@@ -12,7 +13,7 @@ pub mod resources;
 pub mod selector;
 pub mod set;
 
+pub use eval::{Evaluation, Evaluator, Mode, Outcome};
 pub use load::{load_paths, load_str, LoadReport};
 pub use model::{Direction, Policy, Rule, Tier};
-pub use eval::{Evaluation, Evaluator, Mode, Outcome};
 pub use set::PolicySet;

@@ -183,7 +183,11 @@ impl Policy {
     pub fn hit_name(&self) -> &str {
         match self.kind {
             PolicyKind::NetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy => &self.name,
-            _ => self.name.strip_prefix(self.tier.as_str()).and_then(|n| n.strip_prefix('.')).unwrap_or(&self.name),
+            _ => self
+                .name
+                .strip_prefix(self.tier.as_str())
+                .and_then(|n| n.strip_prefix('.'))
+                .unwrap_or(&self.name),
         }
     }
 

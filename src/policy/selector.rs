@@ -237,15 +237,15 @@ fn evaluate<L: LabelLookup + ?Sized>(expr: &Expr, labels: &L) -> bool {
             Some(actual) => !sorted_values_contain(values, actual),
             None => true,
         },
-        Expr::Contains(key, needle) => {
-            labels.label(key).is_some_and(|actual| actual.contains(needle.as_str()))
-        }
-        Expr::StartsWith(key, prefix) => {
-            labels.label(key).is_some_and(|actual| actual.starts_with(prefix.as_str()))
-        }
-        Expr::EndsWith(key, suffix) => {
-            labels.label(key).is_some_and(|actual| actual.ends_with(suffix.as_str()))
-        }
+        Expr::Contains(key, needle) => labels
+            .label(key)
+            .is_some_and(|actual| actual.contains(needle.as_str())),
+        Expr::StartsWith(key, prefix) => labels
+            .label(key)
+            .is_some_and(|actual| actual.starts_with(prefix.as_str())),
+        Expr::EndsWith(key, suffix) => labels
+            .label(key)
+            .is_some_and(|actual| actual.ends_with(suffix.as_str())),
         Expr::Not(inner) => !evaluate(inner, labels),
         Expr::And(parts) => parts.iter().all(|part| evaluate(part, labels)),
         Expr::Or(parts) => parts.iter().any(|part| evaluate(part, labels)),
@@ -396,12 +396,22 @@ fn write_joined(
     Ok(())
 }
 
-fn write_comparison(f: &mut fmt::Formatter<'_>, key: &str, operator: &str, value: &str) -> fmt::Result {
+fn write_comparison(
+    f: &mut fmt::Formatter<'_>,
+    key: &str,
+    operator: &str,
+    value: &str,
+) -> fmt::Result {
     write!(f, "{key} {operator} ")?;
     write_quoted(f, value)
 }
 
-fn write_set_test(f: &mut fmt::Formatter<'_>, key: &str, operator: &str, values: &[String]) -> fmt::Result {
+fn write_set_test(
+    f: &mut fmt::Formatter<'_>,
+    key: &str,
+    operator: &str,
+    values: &[String],
+) -> fmt::Result {
     write!(f, "{key} {operator} {{")?;
     for (index, value) in values.iter().enumerate() {
         if index > 0 {
@@ -610,7 +620,13 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
-    fn finish_token(&mut self, kind: TokenKind, start: usize, end: usize, value: &'a str) -> Token<'a> {
+    fn finish_token(
+        &mut self,
+        kind: TokenKind,
+        start: usize,
+        end: usize,
+        value: &'a str,
+    ) -> Token<'a> {
         self.position = end;
         Token {
             kind,
@@ -767,7 +783,10 @@ impl<'a> Parser<'a> {
         error_at(
             self.tokenizer.source,
             self.current.start,
-            format!("expected {expected}, found {}", describe_token(&self.current)),
+            format!(
+                "expected {expected}, found {}",
+                describe_token(&self.current)
+            ),
         )
     }
 
@@ -778,7 +797,9 @@ impl<'a> Parser<'a> {
         let expr = self.parse_or()?;
         match self.current.kind {
             TokenKind::EndOfInput => Ok(expr),
-            TokenKind::RightParen => Err(self.error_at_current("'&&', '||' or end of input (unbalanced ')')")),
+            TokenKind::RightParen => {
+                Err(self.error_at_current("'&&', '||' or end of input (unbalanced ')')"))
+            }
             _ => Err(self.error_at_current("'&&', '||' or end of input")),
         }
     }
@@ -817,7 +838,11 @@ impl<'a> Parser<'a> {
             self.advance()?;
         }
         let term = self.parse_term()?;
-        Ok(if negated { Expr::Not(Box::new(term)) } else { term })
+        Ok(if negated {
+            Expr::Not(Box::new(term))
+        } else {
+            term
+        })
     }
 
     fn parse_term(&mut self) -> Result<Expr, SelectorError> {
@@ -842,7 +867,8 @@ impl<'a> Parser<'a> {
                 let open = self.advance()?;
                 let inner = self.parse_or()?;
                 if self.current.kind != TokenKind::RightParen {
-                    let open_column = error_at(self.tokenizer.source, open.start, String::new()).column;
+                    let open_column =
+                        error_at(self.tokenizer.source, open.start, String::new()).column;
                     return Err(self.error_at_current(&format!(
                         "')' to close the '(' at column {open_column}"
                     )));
@@ -881,10 +907,9 @@ impl<'a> Parser<'a> {
         };
         self.advance()?;
         if self.current.kind != TokenKind::QuotedValue {
-            return Err(self.error_at_current(&format!(
-                "a quoted value after '{}'",
-                operator.source_text
-            )));
+            return Err(
+                self.error_at_current(&format!("a quoted value after '{}'", operator.source_text))
+            );
         }
         let value = self.advance()?;
         Ok(build_comparison(key, value.value.to_string()))
@@ -970,10 +995,18 @@ mod tests {
 
     fn assert_round_trips(selector: &Selector, origin: &str) {
         let rendered = selector.to_string();
-        let reparsed = Selector::parse(&rendered)
-            .unwrap_or_else(|error| panic!("{origin:?} rendered as {rendered:?} which fails: {error}"));
-        assert_eq!(&reparsed, selector, "{origin:?} -> {rendered:?} did not round-trip");
-        assert_eq!(reparsed.to_string(), rendered, "{origin:?} rendering is not stable");
+        let reparsed = Selector::parse(&rendered).unwrap_or_else(|error| {
+            panic!("{origin:?} rendered as {rendered:?} which fails: {error}")
+        });
+        assert_eq!(
+            &reparsed, selector,
+            "{origin:?} -> {rendered:?} did not round-trip"
+        );
+        assert_eq!(
+            reparsed.to_string(),
+            rendered,
+            "{origin:?} rendering is not stable"
+        );
     }
 
     /// (selector, labels, expected match)
@@ -1055,38 +1088,90 @@ mod tests {
         (r#"!a == "1" && b == "1""#, &[("b", "1")], true),
         (r#"!a == "1" && b == "1""#, &[("a", "1"), ("b", "1")], false),
         (r#"!(a == "1" && b == "1")"#, &[("a", "1")], true),
-        (r#"! a == 'a1' || ! b == 'b1'"#, &[("a", "a1"), ("b", "b1")], false),
+        (
+            r#"! a == 'a1' || ! b == 'b1'"#,
+            &[("a", "a1"), ("b", "b1")],
+            false,
+        ),
         (r#"!(!has(a) || has(b))"#, &[("a", "a")], true),
         // && binds tighter than || (parseOrExpression -> parseAndExpression).
         (r#"a == "1" || b == "1" && c == "1""#, &[("a", "1")], true),
         (r#"a == "1" || b == "1" && c == "1""#, &[("b", "1")], false),
-        (r#"(a == "1" || b == "1") && c == "1""#, &[("a", "1")], false),
-        (r#"(a == "1" || b == "1") && c == "1""#, &[("b", "1"), ("c", "1")], true),
-        (r#"a == 'a1' && b != 'b1'"#, &[("a", "a1"), ("b", "b1")], false),
-        (r#"a != 'a1' || b != 'b1'"#, &[("a", "a1"), ("b", "b1")], false),
-        (r#"a == 'a1' || b != 'b1'"#, &[("a", "a1"), ("b", "b1")], true),
+        (
+            r#"(a == "1" || b == "1") && c == "1""#,
+            &[("a", "1")],
+            false,
+        ),
+        (
+            r#"(a == "1" || b == "1") && c == "1""#,
+            &[("b", "1"), ("c", "1")],
+            true,
+        ),
+        (
+            r#"a == 'a1' && b != 'b1'"#,
+            &[("a", "a1"), ("b", "b1")],
+            false,
+        ),
+        (
+            r#"a != 'a1' || b != 'b1'"#,
+            &[("a", "a1"), ("b", "b1")],
+            false,
+        ),
+        (
+            r#"a == 'a1' || b != 'b1'"#,
+            &[("a", "a1"), ("b", "b1")],
+            true,
+        ),
         (r#"has(a) && !has(b)"#, &[("a", "a")], true),
         (r#"((((has(a)))))"#, &[("a", "a")], true),
         // Whitespace: only spaces and tabs; none is needed around operators.
         (r#"a=="b""#, &[("a", "b")], true),
         ("\ta\t==\t\"b\"\t", &[("a", "b")], true),
         (r#"a!="b""#, &[("a", "b")], false),
-        (r#"a  not  in  {"b"}  &&  ! has( foo )"#, &[("a", "c")], true),
-        (r#"a notin{"bar"}&&!has(foo)||b in{"c"}"#, &[("b", "c"), ("foo", "x")], true),
+        (
+            r#"a  not  in  {"b"}  &&  ! has( foo )"#,
+            &[("a", "c")],
+            true,
+        ),
+        (
+            r#"a notin{"bar"}&&!has(foo)||b in{"c"}"#,
+            &[("b", "c"), ("foo", "x")],
+            true,
+        ),
         (r#"a contains"value""#, &[("a", "xvaluex")], true),
         (r#"a starts  with "v""#, &[("a", "vv")], true),
         (r#"has( a )"#, &[("a", "")], true),
         // Operator words are only operators straight after a label (tokenizer lastTokKind).
-        (r#"contains contains "contains""#, &[("contains", "xcontainsx")], true),
-        (r#"startswith starts with 'value'"#, &[("startswith", "values")], true),
+        (
+            r#"contains contains "contains""#,
+            &[("contains", "xcontainsx")],
+            true,
+        ),
+        (
+            r#"startswith starts with 'value'"#,
+            &[("startswith", "values")],
+            true,
+        ),
         (r#"in in {"in"}"#, &[("in", "in")], true),
         // `not in {..}` at the start is the label "not" followed by `in`.
         (r#"not in {"x"}"#, &[("not", "x")], true),
         (r#"not in {"x"}"#, &[("not", "y")], false),
-        (r#"has == "x" && all == "y""#, &[("has", "x"), ("all", "y")], true),
+        (
+            r#"has == "x" && all == "y""#,
+            &[("has", "x"), ("all", "y")],
+            true,
+        ),
         // Label key characters [A-Za-z0-9_./-] (tokenizer identifierChar).
-        (r#"calico/k8s_NS-.1/role == "x""#, &[("calico/k8s_NS-.1/role", "x")], true),
-        (r#"has(projectcalico.org/namespace)"#, &[("projectcalico.org/namespace", "ns")], true),
+        (
+            r#"calico/k8s_NS-.1/role == "x""#,
+            &[("calico/k8s_NS-.1/role", "x")],
+            true,
+        ),
+        (
+            r#"has(projectcalico.org/namespace)"#,
+            &[("projectcalico.org/namespace", "ns")],
+            true,
+        ),
         (r#"1-a == "b""#, &[("1-a", "b")], true),
         // Values may hold any character except their own quote, unescaped.
         (r#"a == "x && y || (z)""#, &[("a", "x && y || (z)")], true),
@@ -1099,9 +1184,17 @@ mod tests {
         for &(text, pairs, expected) in MATCH_CASES {
             let selector = parse_ok(text);
             let label_map = labels(pairs);
-            assert_eq!(selector.matches(&label_map), expected, "{text:?} against {pairs:?}");
+            assert_eq!(
+                selector.matches(&label_map),
+                expected,
+                "{text:?} against {pairs:?}"
+            );
             let hash_map: HashMap<String, String> = label_map.into_iter().collect();
-            assert_eq!(selector.matches(&hash_map), expected, "{text:?} against {pairs:?} (HashMap)");
+            assert_eq!(
+                selector.matches(&hash_map),
+                expected,
+                "{text:?} against {pairs:?} (HashMap)"
+            );
         }
     }
 
@@ -1133,27 +1226,49 @@ mod tests {
         (r#"a == 'b'"#, r#"a == "b""#),
         // Set values are sorted and de-duplicated (ConvertToStringSetInPlace).
         (r#"a in {"d", "a", "b"}"#, r#"a in {"a", "b", "d"}"#),
-        (r#"a in {"z", "z", "x", "y", "x", "a"}"#, r#"a in {"a", "x", "y", "z"}"#),
+        (
+            r#"a in {"z", "z", "x", "y", "x", "a"}"#,
+            r#"a in {"a", "x", "y", "z"}"#,
+        ),
         (r#"a notin {'b','a',}"#, r#"a not in {"a", "b"}"#),
         (r#"a in {}"#, r#"a in {}"#),
         (r#"a in {'"', "'"}"#, r#"a in {'"', "'"}"#),
         // Parentheses only where precedence needs them.
-        (r#"a == "b" && (c == "d" || !has(e))"#, r#"a == "b" && (c == "d" || !has(e))"#),
-        (r#"(a == "1" && b == "1") || c == "1""#, r#"a == "1" && b == "1" || c == "1""#),
-        (r#"(a == "1" && b == "1") && c == "1""#, r#"a == "1" && b == "1" && c == "1""#),
-        (r#"a == "1" || (b == "1" || c == "1")"#, r#"a == "1" || b == "1" || c == "1""#),
+        (
+            r#"a == "b" && (c == "d" || !has(e))"#,
+            r#"a == "b" && (c == "d" || !has(e))"#,
+        ),
+        (
+            r#"(a == "1" && b == "1") || c == "1""#,
+            r#"a == "1" && b == "1" || c == "1""#,
+        ),
+        (
+            r#"(a == "1" && b == "1") && c == "1""#,
+            r#"a == "1" && b == "1" && c == "1""#,
+        ),
+        (
+            r#"a == "1" || (b == "1" || c == "1")"#,
+            r#"a == "1" || b == "1" || c == "1""#,
+        ),
         (r#"!(a == "1")"#, r#"!a == "1""#),
         (r#"!(!(has(a)))"#, "has(a)"),
         (r#"!!has(a)"#, "has(a)"),
         (r#"!!!has(a)"#, "!has(a)"),
-        (r#"!(a == "1" || b == "1") && c == "1""#, r#"!(a == "1" || b == "1") && c == "1""#),
+        (
+            r#"!(a == "1" || b == "1") && c == "1""#,
+            r#"!(a == "1" || b == "1") && c == "1""#,
+        ),
         (r#"all() && global()"#, "all() && global()"),
     ];
 
     #[test]
     fn display_is_canonical() {
         for &(text, expected) in CANONICAL_CASES {
-            assert_eq!(parse_ok(text).to_string(), expected, "rendering of {text:?}");
+            assert_eq!(
+                parse_ok(text).to_string(),
+                expected,
+                "rendering of {text:?}"
+            );
         }
     }
 
@@ -1170,7 +1285,10 @@ mod tests {
                 r#"a in {"b", "a", "a"}"#,
                 Expr::In(key(), vec!["a".to_string(), "b".to_string()]),
             ),
-            (r#"a starts with "x""#, Expr::StartsWith(key(), "x".to_string())),
+            (
+                r#"a starts with "x""#,
+                Expr::StartsWith(key(), "x".to_string()),
+            ),
             (r#"a ends with "x""#, Expr::EndsWith(key(), "x".to_string())),
             (r#"a contains "x""#, Expr::Contains(key(), "x".to_string())),
             (
@@ -1278,14 +1396,18 @@ mod tests {
         assert!(parse_ok(&format!("has({longest})")).matches(&labels(&[(longest.as_str(), "")])));
 
         let expected_message =
-            "expected a label key of at most 512 characters, found one of 513 characters".to_string();
+            "expected a label key of at most 512 characters, found one of 513 characters"
+                .to_string();
         for (text, column) in [
             (format!(r#"{too_long} == "v""#), 1),
             (format!(r#"a == "b" || {too_long} == "v""#), 13),
             (format!("has( {too_long})"), 6),
         ] {
             let error = Selector::parse(&text).expect_err("over-long key must be rejected");
-            assert_eq!((error.column, error.message.as_str()), (column, expected_message.as_str()));
+            assert_eq!(
+                (error.column, error.message.as_str()),
+                (column, expected_message.as_str())
+            );
         }
     }
 
@@ -1312,8 +1434,16 @@ mod tests {
             ("all()", "all()", "all()"),
             ("", r#"a == "1""#, r#"a == "1""#),
             (r#"a == "1""#, "all()", r#"a == "1""#),
-            (r#"a == "1" && b == "1""#, r#"c == "1" && d == "1""#, r#"a == "1" && b == "1" && c == "1" && d == "1""#),
-            (r#"a == "1" || b == "1""#, r#"c == "1""#, r#"(a == "1" || b == "1") && c == "1""#),
+            (
+                r#"a == "1" && b == "1""#,
+                r#"c == "1" && d == "1""#,
+                r#"a == "1" && b == "1" && c == "1" && d == "1""#,
+            ),
+            (
+                r#"a == "1" || b == "1""#,
+                r#"c == "1""#,
+                r#"(a == "1" || b == "1") && c == "1""#,
+            ),
             (r#"all() && a == "1""#, "has(b)", r#"a == "1" && has(b)"#),
             ("global()", "has(b)", "global() && has(b)"),
         ];
@@ -1338,7 +1468,11 @@ mod tests {
             ("k ends with 'v'", "pcsa.", r#"pcsa.k ends with "v""#),
             ("k in {'v'}", "pcns.", r#"pcns.k in {"v"}"#),
             ("k not in {'v'}", "pcns.", r#"pcns.k not in {"v"}"#),
-            ("k == 'v' || has(x)", "pcns.", r#"pcns.k == "v" || has(pcns.x)"#),
+            (
+                "k == 'v' || has(x)",
+                "pcns.",
+                r#"pcns.k == "v" || has(pcns.x)"#,
+            ),
             ("!(k == 'v')", "pcns.", r#"!pcns.k == "v""#),
             (
                 "!(!(k == 'v' && has(t) || all()) && (a in {'b', 'c'}))",
@@ -1350,7 +1484,11 @@ mod tests {
         ];
         for &(text, prefix, expected) in cases {
             let prefixed = parse_ok(text).with_key_prefix(prefix);
-            assert_eq!(prefixed.to_string(), expected, "{text:?} with prefix {prefix:?}");
+            assert_eq!(
+                prefixed.to_string(),
+                expected,
+                "{text:?} with prefix {prefix:?}"
+            );
             assert_round_trips(&prefixed, expected);
         }
         let prefixed = parse_ok("k == 'v'").with_key_prefix("pcns.");
@@ -1370,25 +1508,38 @@ mod tests {
                 r#"a == "1" && b == "1" && c == "1""#,
             ),
             (
-                Expr::Not(Box::new(Expr::Or(vec![equals("a"), Expr::And(vec![equals("b"), equals("c")])]))),
+                Expr::Not(Box::new(Expr::Or(vec![
+                    equals("a"),
+                    Expr::And(vec![equals("b"), equals("c")]),
+                ]))),
                 r#"!(a == "1" || b == "1" && c == "1")"#,
             ),
-            (Expr::Not(Box::new(Expr::Not(Box::new(equals("a"))))), r#"a == "1""#),
             (
-                Expr::NotIn("a".to_string(), vec!["y".to_string(), "x".to_string(), "y".to_string()]),
+                Expr::Not(Box::new(Expr::Not(Box::new(equals("a"))))),
+                r#"a == "1""#,
+            ),
+            (
+                Expr::NotIn(
+                    "a".to_string(),
+                    vec!["y".to_string(), "x".to_string(), "y".to_string()],
+                ),
                 r#"a not in {"x", "y"}"#,
             ),
         ];
         for (expr, expected) in cases {
             let selector = Selector::from_expr(expr.clone());
             assert_eq!(selector.to_string(), expected, "rendering of {expr:?}");
-            let reparsed_raw = Selector::parse(&expr.to_string()).expect("raw Expr rendering parses");
+            let reparsed_raw =
+                Selector::parse(&expr.to_string()).expect("raw Expr rendering parses");
             assert_eq!(reparsed_raw, selector, "raw rendering of {expr:?}");
             assert_round_trips(&selector, expected);
         }
         assert!(!Selector::from_expr(Expr::Or(vec![])).matches(&labels(&[])));
         // Sets from from_expr are sorted, so membership tests stay correct.
-        let unsorted = Selector::from_expr(Expr::In("a".into(), vec!["z".into(), "b".into(), "m".into()]));
+        let unsorted = Selector::from_expr(Expr::In(
+            "a".into(),
+            vec!["z".into(), "b".into(), "m".into()],
+        ));
         assert!(unsorted.matches(&labels(&[("a", "b")])));
         assert!(unsorted.matches(&labels(&[("a", "z")])));
     }
@@ -1398,19 +1549,50 @@ mod tests {
         // libcalico-go k8s conversion k8sSelectorToCalico: matchLabels as ==, sorted by key;
         // In/NotIn/Exists/DoesNotExist map to in/not in/has/!has.
         let expression = |key: &str, operator: &str, values: &[&str]| {
-            (key.to_string(), operator.to_string(), values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            (
+                key.to_string(),
+                operator.to_string(),
+                values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            )
         };
         let empty = BTreeMap::new();
-        let cases: Vec<(BTreeMap<String, String>, Vec<(String, String, Vec<String>)>, &str)> = vec![
+        let cases: Vec<(
+            BTreeMap<String, String>,
+            Vec<(String, String, Vec<String>)>,
+            &str,
+        )> = vec![
             (empty.clone(), vec![], "all()"),
-            (labels(&[("tier", "db"), ("app", "web")]), vec![], r#"app == "web" && tier == "db""#),
-            (empty.clone(), vec![expression("env", "In", &["prod", "dev"])], r#"env in {"dev", "prod"}"#),
-            (empty.clone(), vec![expression("env", "NotIn", &["prod"])], r#"env not in {"prod"}"#),
-            (empty.clone(), vec![expression("env", "Exists", &[])], "has(env)"),
-            (empty.clone(), vec![expression("env", "DoesNotExist", &[])], "!has(env)"),
+            (
+                labels(&[("tier", "db"), ("app", "web")]),
+                vec![],
+                r#"app == "web" && tier == "db""#,
+            ),
+            (
+                empty.clone(),
+                vec![expression("env", "In", &["prod", "dev"])],
+                r#"env in {"dev", "prod"}"#,
+            ),
+            (
+                empty.clone(),
+                vec![expression("env", "NotIn", &["prod"])],
+                r#"env not in {"prod"}"#,
+            ),
+            (
+                empty.clone(),
+                vec![expression("env", "Exists", &[])],
+                "has(env)",
+            ),
+            (
+                empty.clone(),
+                vec![expression("env", "DoesNotExist", &[])],
+                "!has(env)",
+            ),
             (
                 labels(&[("app", "web")]),
-                vec![expression("env", "NotIn", &["prod"]), expression("team", "Exists", &[])],
+                vec![
+                    expression("env", "NotIn", &["prod"]),
+                    expression("team", "Exists", &[]),
+                ],
                 r#"app == "web" && env not in {"prod"} && has(team)"#,
             ),
         ];
@@ -1426,7 +1608,10 @@ mod tests {
             &[expression("env", "NotIn", &["prod"])],
         )
         .unwrap();
-        assert!(converted.matches(&labels(&[("app", "web")])), "NotIn matches an absent key");
+        assert!(
+            converted.matches(&labels(&[("app", "web")])),
+            "NotIn matches an absent key"
+        );
         assert!(!converted.matches(&labels(&[("app", "web"), ("env", "prod")])));
 
         let error_cases = vec![

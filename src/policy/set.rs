@@ -88,7 +88,8 @@ impl PolicySet {
     }
 
     pub fn service_account_labels(&self, namespace: &str, name: &str) -> Option<&Labels> {
-        self.service_accounts.get(&(namespace.to_string(), name.to_string()))
+        self.service_accounts
+            .get(&(namespace.to_string(), name.to_string()))
     }
 
     pub fn pods_in(&self, namespace: &str) -> &[PodInfo] {
@@ -100,7 +101,9 @@ impl PolicySet {
     }
 
     pub fn find_policy(&self, namespace: Option<&str>, name: &str) -> Option<usize> {
-        self.policies.iter().position(|p| p.name == name && p.namespace.as_deref() == namespace)
+        self.policies
+            .iter()
+            .position(|p| p.name == name && p.namespace.as_deref() == namespace)
     }
 }
 
@@ -138,7 +141,9 @@ impl PolicySetBuilder {
 
     /// Adds or replaces a tier; returns false when one of that name was already defined.
     pub fn add_tier(&mut self, tier: Tier) -> bool {
-        self.tiers.insert(tier.name.clone(), tier).is_none_or(|old| !old.defined)
+        self.tiers
+            .insert(tier.name.clone(), tier)
+            .is_none_or(|old| !old.defined)
     }
 
     pub fn has_tier(&self, name: &str) -> bool {
@@ -148,7 +153,9 @@ impl PolicySetBuilder {
     /// Adds a policy; one of the same kind, namespace and name is replaced, and where it was
     /// defined is returned.
     pub fn add_policy(&mut self, policy: Policy) -> Option<Origin> {
-        let same = |p: &Policy| p.kind == policy.kind && p.namespace == policy.namespace && p.name == policy.name;
+        let same = |p: &Policy| {
+            p.kind == policy.kind && p.namespace == policy.namespace && p.name == policy.name
+        };
         match self.policies.iter_mut().find(|p| same(p)) {
             Some(existing) => Some(std::mem::replace(existing, policy).origin),
             None => {
@@ -171,7 +178,10 @@ impl PolicySetBuilder {
     }
 
     pub fn add_pod(&mut self, pod: PodInfo) {
-        self.pods.entry(pod.namespace.clone()).or_default().push(pod);
+        self.pods
+            .entry(pod.namespace.clone())
+            .or_default()
+            .push(pod);
     }
 
     pub fn add_network_set(&mut self, set: NetworkSetInfo) {
@@ -185,24 +195,39 @@ impl PolicySetBuilder {
     pub fn build(mut self) -> PolicySet {
         tier_defaults(&mut self.tiers);
         for policy in &self.policies {
-            self.tiers.entry(policy.tier.clone()).or_insert_with(|| Tier {
-                name: policy.tier.clone(),
-                order: DEFAULT_TIER_ORDER,
-                default_action: HitAction::Deny,
-                defined: false,
-            });
+            self.tiers
+                .entry(policy.tier.clone())
+                .or_insert_with(|| Tier {
+                    name: policy.tier.clone(),
+                    order: DEFAULT_TIER_ORDER,
+                    default_action: HitAction::Deny,
+                    defined: false,
+                });
         }
         let mut tiers: Vec<Tier> = self.tiers.into_values().collect();
         tiers.sort_by(|a, b| {
-            b.defined.cmp(&a.defined).then(a.order.total_cmp(&b.order)).then_with(|| a.name.cmp(&b.name))
+            b.defined
+                .cmp(&a.defined)
+                .then(a.order.total_cmp(&b.order))
+                .then_with(|| a.name.cmp(&b.name))
         });
-        let tier_position: FxHashMap<&str, usize> =
-            tiers.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
-        let mut keyed: Vec<(usize, Policy)> =
-            self.policies.into_iter().map(|p| (tier_position[p.tier.as_str()], p)).collect();
+        let tier_position: FxHashMap<&str, usize> = tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let mut keyed: Vec<(usize, Policy)> = self
+            .policies
+            .into_iter()
+            .map(|p| (tier_position[p.tier.as_str()], p))
+            .collect();
         keyed.sort_by(|(ta, a), (tb, b)| {
             ta.cmp(tb)
-                .then(a.order.unwrap_or(f64::INFINITY).total_cmp(&b.order.unwrap_or(f64::INFINITY)))
+                .then(
+                    a.order
+                        .unwrap_or(f64::INFINITY)
+                        .total_cmp(&b.order.unwrap_or(f64::INFINITY)),
+                )
                 .then_with(|| a.sort_key().cmp(&b.sort_key()))
         });
         let mut counts = vec![0usize; tiers.len()];

@@ -1,0 +1,312 @@
+//! `flowtrace eval`: every flow of a file decided against manifests, streamed (memory does not grow
+//! with the number of flows).
+
+use std::io::{self, BufWriter, Write};
+
+use serde_json::{json, Map, Value};
+
+use super::inputs::{flows_name, load_manifests, open_flows};
+use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use crate::flows::parse_flow_line;
+use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
+use crate::policy::{Evaluation, Evaluator, Outcome, PolicySet};
+
+pub fn run(args: &EvalArgs) -> io::Result<u8> {
+    let (set, manifest_errors) = load_manifests(&args.manifests.manifests);
+    let mut evaluator = Evaluator::new(&set);
+    let mut reader = open_flows(&args.flows)?;
+    let name = flows_name(&args.flows);
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut line = String::new();
+    let mut line_number = 0;
+    let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
+    if args.output == EvalOutput::Wide && !args.check {
+        writeln!(out, "{}", wide_header())?;
+    }
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        line_number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = match parse_flow_line(&line) {
+            Ok(record) => record,
+            Err(e) => {
+                eprintln!("error: {name}:{line_number}: {e}");
+                line_errors += 1;
+                continue;
+            }
+        };
+        let evaluation = evaluator.evaluate(&record.flow);
+        if args.check {
+            if let Some(differences) = differences(&evaluator, &record.flow, &evaluation) {
+                compared += 1;
+                if !differences.is_empty() {
+                    differing += 1;
+                    writeln!(out, "{name}:{line_number}: {}", record.flow.summary())?;
+                    for difference in differences {
+                        writeln!(out, "  {difference}")?;
+                    }
+                }
+            }
+            continue;
+        }
+        match args.output {
+            EvalOutput::Json => {
+                let output = json_output(&evaluator, &record.flow, record.raw, &evaluation);
+                serde_json::to_writer(&mut out, &output)?;
+                out.write_all(b"\n")?;
+            }
+            EvalOutput::Wide => writeln!(
+                out,
+                "{}",
+                wide_row(&evaluator, line_number, &record.flow, &evaluation)
+            )?,
+        }
+    }
+    out.flush()?;
+    if line_errors > 0 {
+        eprintln!("{line_errors} malformed flow line(s) in {name} skipped");
+    }
+    if args.check {
+        eprintln!("{differing} of {compared} flow(s) with recorded Calico policy hits differ from the computed trace");
+    }
+    Ok(if manifest_errors || line_errors > 0 {
+        EXIT_INVALID_INPUT
+    } else if differing > 0 {
+        EXIT_DIFFERENCES
+    } else {
+        0
+    })
+}
+
+/// The input record plus the computed verdicts and traces; what Calico recorded is kept as
+/// `reported_action` / `reported_policies`.
+fn json_output(
+    evaluator: &Evaluator,
+    flow: &Flow,
+    mut raw: Map<String, Value>,
+    evaluation: &Evaluation,
+) -> Map<String, Value> {
+    raw.remove("action");
+    raw.remove("policies");
+    if let Some(action) = flow.reported_action {
+        raw.insert("reported_action".into(), json!(action));
+    }
+    if let Some(policies) = &flow.reported_policies {
+        raw.insert("reported_policies".into(), json!(policies));
+    }
+    raw.insert("action".into(), json!(evaluation.enforced.verdict));
+    raw.insert("pending_action".into(), json!(evaluation.pending.verdict));
+    raw.insert(
+        "policies".into(),
+        json!({
+            "enforced": evaluator.policy_hits(flow, &evaluation.enforced.hits),
+            "pending": evaluator.policy_hits(flow, &evaluation.pending.hits),
+        }),
+    );
+    if let Some(reason) = undetermined(evaluator.policy_set(), &evaluation.enforced) {
+        raw.insert("undetermined".into(), json!(reason));
+    }
+    raw
+}
+
+pub fn undetermined(set: &PolicySet, outcome: &Outcome) -> Option<String> {
+    outcome.undetermined.map(|u| match u.at {
+        Some((policy, rule)) => {
+            let policy = set.policy(policy as usize);
+            format!(
+                "{} (rule {rule} of {} {} in tier {})",
+                u.need.describe(),
+                policy.kind,
+                policy.display_name(),
+                policy.tier
+            )
+        }
+        None => u.need.describe().to_string(),
+    })
+}
+
+fn wide_header() -> String {
+    format!(
+        "{:<5} {:<30} {:<36} {:<4} {:<7} {:<7} {}",
+        "LINE", "SOURCE", "DESTINATION", "REP", "ACTION", "PENDING", "DECIDED BY"
+    )
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let kept: String = text.chars().take(width - 1).collect();
+        format!("{kept}…")
+    }
+}
+
+fn wide_row(evaluator: &Evaluator, line: usize, flow: &Flow, evaluation: &Evaluation) -> String {
+    let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let dest = format!("{}{port}/{}", flow.dest.display_name(), flow.protocol);
+    let decided = match undetermined(evaluator.policy_set(), &evaluation.enforced) {
+        Some(reason) => format!("undetermined: {reason}"),
+        None => evaluator
+            .policy_hits(flow, &evaluation.enforced.hits)
+            .last()
+            .map(describe_hit)
+            .unwrap_or_default(),
+    };
+    format!(
+        "{:<5} {:<30} {:<36} {:<4} {:<7} {:<7} {}",
+        line,
+        clip(&flow.source.display_name(), 30),
+        clip(&dest, 36),
+        flow.reporter.as_str(),
+        evaluation.enforced.verdict.as_str(),
+        evaluation.pending.verdict.as_str(),
+        decided
+    )
+}
+
+/// One hit said briefly: `tier security: GlobalNetworkPolicy deny-egress rule 2 (Deny)`.
+pub fn describe_hit(hit: &PolicyHit) -> String {
+    match hit.kind {
+        PolicyKind::Profile => format!("profile {} ({})", hit.name, hit.action),
+        PolicyKind::EndOfTier => {
+            let trigger = hit
+                .trigger
+                .as_deref()
+                .map(qualified_name)
+                .unwrap_or_default();
+            format!(
+                "tier {}: end of tier, default {} (policies selecting it: last {trigger})",
+                hit.tier, hit.action
+            )
+        }
+        _ => format!(
+            "tier {}: {} {} rule {} ({})",
+            hit.tier,
+            hit.kind,
+            qualified_name(hit),
+            hit.rule_index,
+            hit.action
+        ),
+    }
+}
+
+fn qualified_name(hit: &PolicyHit) -> String {
+    if hit.namespace.is_empty() {
+        hit.name.clone()
+    } else {
+        format!("{}/{}", hit.namespace, hit.name)
+    }
+}
+
+/// What is compared with a recorded hit. End-of-tier triggers are left out: Calico picks them
+/// differently in the enforced and pending traces ("selected arbitrarily" in its docs).
+fn comparable(hit: &PolicyHit) -> (PolicyKind, String, String, String, String, i64) {
+    let tier = if hit.kind == PolicyKind::Profile {
+        PROFILE_TIER.to_string()
+    } else {
+        hit.tier.clone()
+    };
+    match hit.kind {
+        PolicyKind::EndOfTier => (
+            hit.kind,
+            tier,
+            String::new(),
+            String::new(),
+            hit.action.to_string(),
+            -1,
+        ),
+        _ => (
+            hit.kind,
+            tier,
+            hit.namespace.clone(),
+            hit.name.clone(),
+            hit.action.to_string(),
+            hit.rule_index,
+        ),
+    }
+}
+
+fn same_trace(recorded: &[PolicyHit], computed: &[PolicyHit]) -> bool {
+    recorded.len() == computed.len()
+        && recorded.iter().zip(computed).all(|(r, c)| {
+            let (r, c) = (comparable(r), comparable(c));
+            // -2: Calico did not know the rule index (old flow logs).
+            r.0 == c.0
+                && r.1 == c.1
+                && r.2 == c.2
+                && r.3 == c.3
+                && r.4 == c.4
+                && (r.5 == c.5 || r.5 == -2)
+        })
+}
+
+/// Differences between Calico's record and the computed result; `None` when the record carries
+/// nothing to compare.
+fn differences(evaluator: &Evaluator, flow: &Flow, evaluation: &Evaluation) -> Option<Vec<String>> {
+    let policies = flow.reported_policies.as_ref();
+    if flow.reported_action.is_none()
+        && policies.is_none_or(|p| p.enforced.is_empty() && p.pending.is_empty())
+    {
+        return None;
+    }
+    let set = evaluator.policy_set();
+    let mut differences = Vec::new();
+    if let Some(recorded) = flow.reported_action {
+        if recorded != evaluation.enforced.verdict {
+            differences.push(format!(
+                "action: Calico recorded {recorded}, computed {}",
+                evaluation.enforced.verdict
+            ));
+        }
+    }
+    let traces = [
+        (
+            "enforced",
+            policies.map(|p| &p.enforced),
+            &evaluation.enforced,
+        ),
+        ("pending", policies.map(|p| &p.pending), &evaluation.pending),
+    ];
+    for (label, recorded, outcome) in traces {
+        let Some(recorded) = recorded.filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        let computed = evaluator.policy_hits(flow, &outcome.hits);
+        if same_trace(recorded, &computed) {
+            continue;
+        }
+        let show =
+            |hits: &[PolicyHit]| hits.iter().map(describe_hit).collect::<Vec<_>>().join("; ");
+        differences.push(format!(
+            "{label} trace: Calico recorded [{}], computed [{}]",
+            show(recorded),
+            show(&computed)
+        ));
+        for hit in recorded.iter().map(|h| h.trigger.as_deref().unwrap_or(h)) {
+            let known = matches!(hit.kind, PolicyKind::Profile | PolicyKind::EndOfTier)
+                || set.policies().iter().any(|p| {
+                    p.hit_name() == hit.name
+                        && p.namespace.as_deref().unwrap_or("") == hit.namespace
+                });
+            if !known {
+                differences.push(format!(
+                    "  {} {} is not in the manifests (deleted or renamed since?)",
+                    hit.kind,
+                    qualified_name(hit)
+                ));
+            }
+        }
+    }
+    if differences.is_empty() {
+        return Some(differences);
+    }
+    if let Some(reason) = undetermined(set, &evaluation.enforced) {
+        differences.push(format!("the computed trace is undetermined: {reason}"));
+    }
+    Some(differences)
+}

@@ -1,0 +1,107 @@
+//! The command line: kubectl-style, one entry point for both binaries (`flowtrace` and
+//! `kubectl-flowtrace`).
+
+mod eval;
+mod explain;
+mod inputs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowtrace",
+    version,
+    about = "Why is my traffic dropped, and what is the smallest safe fix? Calico flows, traced."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide every flow of a flow file against manifests, as Calico would.
+    Eval(EvalArgs),
+    /// Explain one flow tier by tier, policy by policy, rule by rule.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Manifest file or directory (read recursively: .yaml, .yml, .json). Repeatable.
+    #[arg(long = "manifests", short = 'm', value_name = "PATH", required = true)]
+    manifests: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalOutput {
+    /// One JSON object per flow, in input order.
+    Json,
+    /// A readable table.
+    Wide,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    manifests: ManifestArgs,
+    /// JSON Lines flow file (Whisker, Goldmane or Calico Enterprise records); `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    flows: PathBuf,
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    output: EvalOutput,
+    /// Report every flow whose computed verdict or trace differs from what Calico recorded (exit 1 if any).
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainOutput {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    manifests: ManifestArgs,
+    /// The flow as one JSON record.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["flows", "line"])]
+    flow: Option<String>,
+    /// Flow file to take the flow from (with --line).
+    #[arg(long, value_name = "FILE", requires = "line")]
+    flows: Option<PathBuf>,
+    /// Line number of the flow in --flows (1-based).
+    #[arg(long, value_name = "N", requires = "flows")]
+    line: Option<usize>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: ExplainOutput,
+}
+
+/// Exit status: 0 success; 1 differences found (`eval --check`); 2 invalid input.
+pub const EXIT_DIFFERENCES: u8 = 1;
+pub const EXIT_INVALID_INPUT: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Eval(args)) => eval::run(&args),
+        Some(Command::Explain(args)) => explain::run(&args),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID_INPUT)
+        }
+    }
+}

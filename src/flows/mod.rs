@@ -1,0 +1,610 @@
+//! Flow records as JSON Lines, in every format Calico writes, detected per line: Whisker's
+//! `FlowResponse` (flat, labels joined by `" | "`), Goldmane `Flow` messages as JSON (nested `Key`,
+//! labels as a list, snake_case or protojson camelCase), and Calico Enterprise flow logs
+//! (`source_name_aggr`, `policies.enforced_policies` strings).
+
+pub mod hit_string;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use crate::model::{
+    Endpoint, EndpointType, Flow, HitAction, Labels, PolicyHit, PolicyKind, PolicyTrace, Protocol,
+    Reporter, Service, Verdict,
+};
+use hit_string::{normalise_reported_hit, parse_hit_string};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowFormat {
+    Whisker,
+    Goldmane,
+    Enterprise,
+}
+
+impl fmt::Display for FlowFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FlowFormat::Whisker => "Whisker",
+            FlowFormat::Goldmane => "Goldmane",
+            FlowFormat::Enterprise => "Calico Enterprise",
+        })
+    }
+}
+
+/// A decoded record: the flow, the record as read (for output), and its format.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub flow: Flow,
+    pub raw: Map<String, Value>,
+    pub format: FlowFormat,
+}
+
+/// Decodes one JSON Lines record. The error names the field and what is wrong with it.
+pub fn parse_flow_line(line: &str) -> Result<FlowRecord, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Value::Object(raw) = value else {
+        return Err("expected a JSON object".to_string());
+    };
+    let (flow, format) = decode(&raw)?;
+    Ok(FlowRecord { flow, raw, format })
+}
+
+fn decode(raw: &Map<String, Value>) -> Result<(Flow, FlowFormat), String> {
+    // A Goldmane `FlowResult` wraps the flow with its id.
+    if let Some(Value::Object(inner)) = raw.get("flow") {
+        return decode(inner);
+    }
+    if let Some(Value::Object(key)) = field(raw, "Key").or_else(|| field(raw, "key")) {
+        return decode_goldmane(raw, key).map(|f| (f, FlowFormat::Goldmane));
+    }
+    let enterprise = ["source_name_aggr", "dest_name_aggr", "proto"]
+        .iter()
+        .any(|k| raw.contains_key(*k))
+        || raw
+            .get("policies")
+            .and_then(Value::as_object)
+            .is_some_and(|p| {
+                ["enforced_policies", "pending_policies", "all_policies"]
+                    .iter()
+                    .any(|k| p.contains_key(*k))
+            });
+    if enterprise {
+        decode_enterprise(raw).map(|f| (f, FlowFormat::Enterprise))
+    } else {
+        decode_whisker(raw).map(|f| (f, FlowFormat::Whisker))
+    }
+}
+
+/// Looks a field up by its snake_case name or its protojson camelCase name.
+fn field<'a>(object: &'a Map<String, Value>, snake: &str) -> Option<&'a Value> {
+    if let Some(v) = object.get(snake) {
+        return Some(v);
+    }
+    let mut camel = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            camel.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    object.get(&camel)
+}
+
+fn present<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    field(object, name).filter(|v| !v.is_null())
+}
+
+fn string<'a>(object: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
+    match present(object, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(format!("{name}: expected a string, found {other}")),
+    }
+}
+
+/// An integer written as a number or (protojson int64) as a string.
+fn integer(object: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+    match present(object, name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{name}: {n} is not an integer")),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}: {s:?} is not an integer")),
+        Some(other) => Err(format!("{name}: expected an integer, found {other}")),
+    }
+}
+
+fn port(object: &Map<String, Value>, name: &str) -> Result<Option<u16>, String> {
+    match integer(object, name)? {
+        None => Ok(None),
+        Some(p) => u16::try_from(p)
+            .map(Some)
+            .map_err(|_| format!("{name}: {p} is outside 0-65535")),
+    }
+}
+
+fn ip(object: &Map<String, Value>, name: &str) -> Result<Option<IpAddr>, String> {
+    match string(object, name)? {
+        None | Some("") | Some("-") => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}: {text:?} is not an IP address")),
+    }
+}
+
+/// Labels as any format writes them: `"a=b | c=d"`, `["a=b"]`, `{"a": "b"}`, `{"labels": [...]}`.
+fn labels(object: &Map<String, Value>, name: &str) -> Result<Option<Labels>, String> {
+    let Some(value) = present(object, name) else {
+        return Ok(None);
+    };
+    labels_value(value)
+        .map(Some)
+        .map_err(|e| format!("{name}: {e}"))
+}
+
+fn labels_value(value: &Value) -> Result<Labels, String> {
+    match value {
+        Value::String(s) => Ok(Labels::from_kv_strings(s.split(" | "))),
+        Value::Array(items) => {
+            let strings = items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .ok_or_else(|| format!("label {i} is not a \"key=value\" string"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Labels::from_kv_strings(strings))
+        }
+        Value::Object(map) => match map.get("labels") {
+            Some(inner) if map.len() == 1 && !inner.is_string() => labels_value(inner),
+            _ => {
+                let pairs = map
+                    .iter()
+                    .map(|(k, v)| {
+                        v.as_str()
+                            .map(|v| (k.clone(), v.to_string()))
+                            .ok_or_else(|| format!("label {k:?} has a non-string value {v}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Labels::from_pairs(pairs))
+            }
+        },
+        other => Err(format!("expected labels, found {other}")),
+    }
+}
+
+/// An enum written as its proto name or number.
+fn enum_field<T>(
+    object: &Map<String, Value>,
+    name: &str,
+    by_name: fn(&str) -> Option<T>,
+    by_number: fn(i64) -> Option<T>,
+) -> Result<Option<T>, String> {
+    match present(object, name) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.is_empty() || s.ends_with("Unspecified") => Ok(None),
+        Some(Value::String(s)) => by_name(s)
+            .map(Some)
+            .ok_or_else(|| format!("{name}: unknown value {s:?}")),
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(by_number)
+            .map(Some)
+            .ok_or_else(|| format!("{name}: unknown value {n}")),
+        Some(other) => Err(format!("{name}: expected a name or number, found {other}")),
+    }
+}
+
+fn reporter_by_number(n: i64) -> Option<Reporter> {
+    match n {
+        1 => Some(Reporter::Src),
+        2 => Some(Reporter::Dst),
+        _ => None,
+    }
+}
+
+fn action_by_number(n: i64) -> Option<HitAction> {
+    match n {
+        1 => Some(HitAction::Allow),
+        2 => Some(HitAction::Deny),
+        3 => Some(HitAction::Pass),
+        _ => None,
+    }
+}
+
+fn protocol(object: &Map<String, Value>, name: &str) -> Result<Protocol, String> {
+    match present(object, name) {
+        None => Err(format!("{name}: missing")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .map(Protocol)
+            .ok_or_else(|| format!("{name}: {n} is not a protocol number")),
+        Some(Value::String(s)) => {
+            Protocol::parse(s).ok_or_else(|| format!("{name}: unknown protocol {s:?}"))
+        }
+        Some(other) => Err(format!("{name}: expected a protocol, found {other}")),
+    }
+}
+
+fn verdict(object: &Map<String, Value>, name: &str) -> Result<Option<Verdict>, String> {
+    match enum_field(object, name, HitAction::parse, action_by_number)? {
+        None => Ok(None),
+        Some(HitAction::Allow) => Ok(Some(Verdict::Allow)),
+        Some(HitAction::Deny) => Ok(Some(Verdict::Deny)),
+        Some(HitAction::Pass) => Err(format!(
+            "{name}: a flow's action is Allow or Deny, not Pass"
+        )),
+    }
+}
+
+fn reporter(object: &Map<String, Value>) -> Result<Reporter, String> {
+    match enum_field(object, "reporter", Reporter::parse, reporter_by_number) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err("reporter: missing (Src or Dst)".to_string()),
+        Err(_) => Err(format!(
+            "reporter: {} is not Src or Dst",
+            present(object, "reporter")
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// `-` and the empty string mean "no namespace" in Calico's flow formats.
+fn namespace(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    Ok(string(object, name)?
+        .filter(|ns| !ns.is_empty() && *ns != "-")
+        .map(str::to_string))
+}
+
+/// The endpoint of one side; `prefix` is `source` or `dest`. Without a type, an endpoint with a
+/// namespace is a workload, and one without is an external network.
+fn endpoint(
+    object: &Map<String, Value>,
+    prefix: &str,
+    name: String,
+    namespace: Option<String>,
+    labels: Option<Labels>,
+) -> Result<Endpoint, String> {
+    let kind_field = format!("{prefix}_type");
+    let kind = enum_field(
+        object,
+        &kind_field,
+        EndpointType::parse,
+        EndpointType::from_number,
+    )?;
+    let kind = kind.unwrap_or(if namespace.is_some() {
+        EndpointType::WorkloadEndpoint
+    } else {
+        EndpointType::Network
+    });
+    let port = if prefix == "source" {
+        port(object, "source_port")?
+    } else {
+        None
+    };
+    Ok(Endpoint {
+        kind,
+        name,
+        namespace,
+        labels,
+        ip: ip(object, &format!("{prefix}_ip"))?,
+        port,
+    })
+}
+
+fn service(object: &Map<String, Value>) -> Result<Option<Service>, String> {
+    let name =
+        string(object, "dest_service_name")?.filter(|n| !n.is_empty() && *n != "-" && *n != "*");
+    let namespace = string(object, "dest_service_namespace")?.unwrap_or("");
+    Ok(name.map(|name| Service {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+    }))
+}
+
+fn policy_hit(value: &Value) -> Result<PolicyHit, String> {
+    let Value::Object(object) = value else {
+        return Err(format!("policy hit: expected an object, found {value}"));
+    };
+    let kind = enum_field(object, "kind", PolicyKind::parse, PolicyKind::from_number)?
+        .ok_or("policy hit: kind is missing")?;
+    let action = enum_field(object, "action", HitAction::parse, action_by_number)?
+        .ok_or("policy hit: action is missing")?;
+    let trigger = match present(object, "trigger") {
+        Some(t) => Some(Box::new(policy_hit(t)?)),
+        None => None,
+    };
+    Ok(normalise_reported_hit(PolicyHit {
+        kind,
+        name: string(object, "name")?.unwrap_or("").to_string(),
+        namespace: string(object, "namespace")?.unwrap_or("").to_string(),
+        tier: string(object, "tier")?.unwrap_or("").to_string(),
+        action,
+        policy_index: integer(object, "policy_index")?.unwrap_or(0),
+        rule_index: integer(object, "rule_index")?.unwrap_or(0),
+        trigger,
+    }))
+}
+
+fn hit_list(object: &Map<String, Value>, name: &str) -> Result<Vec<PolicyHit>, String> {
+    match present(object, name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, h)| policy_hit(h).map_err(|e| format!("{name}[{i}]: {e}")))
+            .collect(),
+        Some(other) => Err(format!(
+            "{name}: expected a list of policy hits, found {other}"
+        )),
+    }
+}
+
+fn sorted(mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
+    // Calico stores hits unordered; their index is the order.
+    hits.sort_by_key(|h| h.policy_index);
+    hits
+}
+
+fn decode_whisker(raw: &Map<String, Value>) -> Result<Flow, String> {
+    let source_namespace = namespace(raw, "source_namespace")?;
+    let dest_namespace = namespace(raw, "dest_namespace")?;
+    let reported_policies = match present(raw, "policies") {
+        Some(Value::Object(p)) => Some(PolicyTrace {
+            enforced: sorted(hit_list(p, "enforced")?),
+            pending: sorted(hit_list(p, "pending")?),
+        }),
+        Some(other) => return Err(format!("policies: expected an object, found {other}")),
+        None => None,
+    };
+    Ok(Flow {
+        source: endpoint(
+            raw,
+            "source",
+            name(raw, "source_name")?,
+            source_namespace,
+            labels(raw, "source_labels")?,
+        )?,
+        dest: endpoint(
+            raw,
+            "dest",
+            name(raw, "dest_name")?,
+            dest_namespace,
+            labels(raw, "dest_labels")?,
+        )?,
+        protocol: protocol(raw, "protocol")?,
+        dest_port: port(raw, "dest_port")?,
+        dest_service: service(raw)?,
+        reporter: reporter(raw)?,
+        reported_action: verdict(raw, "action")?,
+        reported_policies,
+    })
+}
+
+fn name(object: &Map<String, Value>, field_name: &str) -> Result<String, String> {
+    string(object, field_name)?
+        .map(str::to_string)
+        .ok_or_else(|| format!("{field_name}: missing"))
+}
+
+fn decode_goldmane(raw: &Map<String, Value>, key: &Map<String, Value>) -> Result<Flow, String> {
+    let with_prefix = |e: String| format!("Key.{e}");
+    let reported_policies = match present(key, "policies") {
+        Some(Value::Object(p)) => Some(PolicyTrace {
+            enforced: sorted(hit_list(p, "enforced_policies").map_err(with_prefix)?),
+            pending: sorted(hit_list(p, "pending_policies").map_err(with_prefix)?),
+        }),
+        Some(other) => return Err(format!("Key.policies: expected an object, found {other}")),
+        None => None,
+    };
+    let endpoint_of = |prefix: &str| -> Result<Endpoint, String> {
+        let name = name(key, &format!("{prefix}_name")).map_err(with_prefix)?;
+        let ns = namespace(key, &format!("{prefix}_namespace")).map_err(with_prefix)?;
+        let mut endpoint = endpoint(
+            key,
+            prefix,
+            name,
+            ns,
+            labels(raw, &format!("{prefix}_labels"))?,
+        )
+        .map_err(with_prefix)?;
+        // IPs and the source port are flowtrace's extensions; accept them beside the key too.
+        if endpoint.ip.is_none() {
+            endpoint.ip = ip(raw, &format!("{prefix}_ip"))?;
+        }
+        if prefix == "source" && endpoint.port.is_none() {
+            endpoint.port = port(raw, "source_port")?;
+        }
+        Ok(endpoint)
+    };
+    Ok(Flow {
+        source: endpoint_of("source")?,
+        dest: endpoint_of("dest")?,
+        protocol: protocol(key, "proto").map_err(with_prefix)?,
+        dest_port: port(key, "dest_port").map_err(with_prefix)?,
+        dest_service: service(key).map_err(with_prefix)?,
+        reporter: reporter(key).map_err(with_prefix)?,
+        reported_action: verdict(key, "action").map_err(with_prefix)?,
+        reported_policies,
+    })
+}
+
+fn enterprise_hits(
+    policies: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Vec<PolicyHit>>, String> {
+    match present(policies, name) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let text = item.as_str().ok_or_else(|| {
+                    format!("policies.{name}[{i}]: expected a string, found {item}")
+                })?;
+                parse_hit_string(text).map_err(|e| format!("policies.{name}[{i}]: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|hits| Some(sorted(hits))),
+        Some(other) => Err(format!(
+            "policies.{name}: expected a list of strings, found {other}"
+        )),
+    }
+}
+
+fn decode_enterprise(raw: &Map<String, Value>) -> Result<Flow, String> {
+    // An aggregated record has `-` for the name and the aggregated name beside it.
+    let endpoint_name = |prefix: &str| -> Result<String, String> {
+        let exact = string(raw, &format!("{prefix}_name"))?.filter(|n| !n.is_empty() && *n != "-");
+        match exact {
+            Some(n) => Ok(n.to_string()),
+            None => name(raw, &format!("{prefix}_name_aggr")),
+        }
+    };
+    let reported_policies = match present(raw, "policies") {
+        Some(Value::Object(p)) => {
+            let enforced = match enterprise_hits(p, "enforced_policies")? {
+                Some(hits) => hits,
+                None => enterprise_hits(p, "all_policies")?.unwrap_or_default(),
+            };
+            Some(PolicyTrace {
+                enforced,
+                pending: enterprise_hits(p, "pending_policies")?.unwrap_or_default(),
+            })
+        }
+        Some(other) => return Err(format!("policies: expected an object, found {other}")),
+        None => None,
+    };
+    Ok(Flow {
+        source: endpoint(
+            raw,
+            "source",
+            endpoint_name("source")?,
+            namespace(raw, "source_namespace")?,
+            labels(raw, "source_labels")?,
+        )?,
+        dest: endpoint(
+            raw,
+            "dest",
+            endpoint_name("dest")?,
+            namespace(raw, "dest_namespace")?,
+            labels(raw, "dest_labels")?,
+        )?,
+        protocol: protocol(raw, "proto")?,
+        dest_port: port(raw, "dest_port")?,
+        dest_service: service(raw)?,
+        reporter: reporter(raw)?,
+        reported_action: verdict(raw, "action")?,
+        reported_policies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whisker_flow_response() {
+        let line = r#"{"start_time":"2026-03-19T14:30:00Z","action":"Allow","source_name":"traffic-gen-*","source_namespace":"frontend","source_labels":"app=traffic-gen | role=client","dest_name":"api-*","dest_namespace":"backend","dest_labels":"app=api | role=backend","protocol":"tcp","dest_port":8080,"reporter":"Src","policies":{"enforced":[{"kind":"CalicoNetworkPolicy","name":"allow-frontend-to-backend","namespace":"frontend","tier":"platform","action":"Allow","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}"#;
+        let record = parse_flow_line(line).unwrap();
+        assert_eq!(record.format, FlowFormat::Whisker);
+        let flow = record.flow;
+        assert_eq!(flow.source.kind, EndpointType::WorkloadEndpoint);
+        assert_eq!(
+            flow.source.labels.as_ref().unwrap().get("role"),
+            Some("client")
+        );
+        assert_eq!(flow.dest_port, Some(8080));
+        assert_eq!(flow.reporter, Reporter::Src);
+        assert_eq!(flow.reported_action, Some(Verdict::Allow));
+        let hits = flow.reported_policies.unwrap().enforced;
+        assert_eq!(
+            (hits[0].kind, hits[0].tier.as_str()),
+            (PolicyKind::CalicoNetworkPolicy, "platform")
+        );
+    }
+
+    #[test]
+    fn goldmane_flow_in_both_json_spellings() {
+        let snake = r#"{"Key":{"source_name":"web-*","source_namespace":"shop","source_type":"WorkloadEndpoint","dest_name":"pub","dest_namespace":"","dest_type":"Network","dest_port":"443","proto":"tcp","reporter":"Src","action":"Deny","policies":{"enforced_policies":[{"kind":"EndOfTier","tier":"security","action":"Deny","policy_index":0,"rule_index":-1,"trigger":{"kind":"GlobalNetworkPolicy","name":"kanp.adminnetworkpolicy.x","tier":"security","action":"Deny"}}]}},"source_labels":["app=web"],"dest_labels":[]}"#;
+        let camel = r#"{"key":{"sourceName":"web-*","sourceNamespace":"shop","sourceType":1,"destName":"pub","destType":4,"destPort":443,"proto":"tcp","reporter":1,"action":2,"policies":{"enforcedPolicies":[{"kind":10,"tier":"security","action":2,"policyIndex":"0","ruleIndex":"-1","trigger":{"kind":2,"name":"kanp.adminnetworkpolicy.x","tier":"security","action":2}}]}},"sourceLabels":["app=web"],"destLabels":[]}"#;
+        let a = parse_flow_line(snake).unwrap();
+        let b = parse_flow_line(camel).unwrap();
+        assert_eq!(a.format, FlowFormat::Goldmane);
+        assert_eq!(a.flow, b.flow);
+        assert_eq!(a.flow.dest.kind, EndpointType::Network);
+        assert_eq!(a.flow.dest_port, Some(443));
+        let trigger = a.flow.reported_policies.unwrap().enforced[0]
+            .trigger
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (trigger.kind, trigger.name.as_str()),
+            (PolicyKind::AdminNetworkPolicy, "x"),
+            "3.31 admin hits are normalised"
+        );
+    }
+
+    #[test]
+    fn enterprise_flow_log() {
+        let line = r#"{"start_time":1597086849,"source_ip":null,"source_name":"-","source_name_aggr":"access-6b687c8dcb-*","source_namespace":"policy-demo","source_type":"wep","source_labels":{"labels":["app=access"]},"dest_ip":"192.168.213.223","dest_name":"-","dest_name_aggr":"nginx-86c57db685-*","dest_namespace":"policy-demo","dest_port":80,"dest_type":"wep","dest_labels":{"labels":["app=nginx"]},"proto":"tcp","action":"deny","reporter":"dst","policies":{"enforced_policies":["1|__PROFILE__|__PROFILE__.kns.policy-demo|allow|0","0|default|policy-demo/knp.default.web|pass|2"]}}"#;
+        let record = parse_flow_line(line).unwrap();
+        assert_eq!(record.format, FlowFormat::Enterprise);
+        assert_eq!(record.flow.source.name, "access-6b687c8dcb-*");
+        assert_eq!(
+            record.flow.dest.ip,
+            Some("192.168.213.223".parse().unwrap())
+        );
+        assert_eq!(record.flow.reported_action, Some(Verdict::Deny));
+        let hits = record.flow.reported_policies.unwrap().enforced;
+        assert_eq!(
+            hits[0].kind,
+            PolicyKind::NetworkPolicy,
+            "hits are sorted by index"
+        );
+        assert_eq!(hits[1].kind, PolicyKind::Profile);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(parse_flow_line("{not json")
+            .unwrap_err()
+            .starts_with("invalid JSON"));
+        assert_eq!(
+            parse_flow_line("[1]").unwrap_err(),
+            "expected a JSON object"
+        );
+        let no_reporter = r#"{"source_name":"a","source_namespace":"x","dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80}"#;
+        assert_eq!(
+            parse_flow_line(no_reporter).unwrap_err(),
+            "reporter: missing (Src or Dst)"
+        );
+        let bad_port = r#"{"source_name":"a","source_namespace":"x","dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":70000,"reporter":"Dst"}"#;
+        assert_eq!(
+            parse_flow_line(bad_port).unwrap_err(),
+            "dest_port: 70000 is outside 0-65535"
+        );
+        let bad_ip = r#"{"source_name":"a","source_namespace":"x","dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80,"reporter":"Dst","dest_ip":"10.0.0.300"}"#;
+        assert_eq!(
+            parse_flow_line(bad_ip).unwrap_err(),
+            "dest_ip: \"10.0.0.300\" is not an IP address"
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! `explain`: the full trace of one flow for a human (and, as data, for the TUI's trace pane):
+//! every tier, every policy with whether it selected the endpoint and why not, every rule evaluated
+//! with why it did not match, the deciding step, for the enforced and the pending verdict.
+
+use serde::Serialize;
+
+use super::endpoint::{EndpointInfo, Tri};
+use super::eval::{Criterion, Evaluator, HitSource, Mode, Outcome, Recorder, RuleResult, Side};
+use super::model::{Direction, EntityMatch, Rule};
+use super::selector::{Expr, LabelLookup, Selector};
+use crate::model::{Flow, HitAction, Labels, PolicyHit, Reporter, Verdict};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub flow: String,
+    pub direction: &'static str,
+    pub endpoint: EndpointSummary,
+    pub peer: EndpointSummary,
+    pub enforced: VerdictExplanation,
+    pub pending: VerdictExplanation,
+    pub pending_differs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_action: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub kind: &'static str,
+    /// Every label selectors see, implicit and inherited ones included.
+    pub labels: Labels,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictExplanation {
+    pub action: Verdict,
+    pub policies: Vec<PolicyHit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undetermined: Option<String>,
+    pub tiers: Vec<TierExplanation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TierStatus {
+    /// No policy of the tier selects the endpoint: Calico skips it.
+    Skipped,
+    Decided,
+    Passed,
+    EndOfTier,
+    Undetermined,
+    /// An earlier tier decided.
+    NotReached,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TierExplanation {
+    pub name: String,
+    pub order: f64,
+    pub default_action: HitAction,
+    pub status: TierStatus,
+    pub policies: Vec<PolicyExplanation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyExplanation {
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub order: Option<f64>,
+    pub staged: bool,
+    pub selector: String,
+    pub selected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+    pub rules: Vec<RuleExplanation>,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleExplanation {
+    pub index: u32,
+    pub action: &'static str,
+    /// `match`, `no-match`, `undetermined` or `not-evaluated`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub decided: bool,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct RuleLog(Vec<(u32, u32, RuleResult)>);
+
+impl Recorder for RuleLog {
+    fn rule(&mut self, policy: u32, rule: u32, result: RuleResult) {
+        self.0.push((policy, rule, result));
+    }
+}
+
+fn summary(info: &EndpointInfo) -> EndpointSummary {
+    let name = match &info.namespace {
+        Some(ns) => format!("{ns}/{}", info.name),
+        None => info.name.clone(),
+    };
+    EndpointSummary {
+        name,
+        kind: info.kind.as_str(),
+        labels: info.labels.clone(),
+    }
+}
+
+/// Explains one flow.
+pub fn explain(evaluator: &mut Evaluator, flow: &Flow) -> Explanation {
+    let direction = match flow.reporter {
+        Reporter::Src => Direction::Egress,
+        Reporter::Dst => Direction::Ingress,
+    };
+    let local = summary(evaluator.endpoint_info(flow.local()));
+    let peer = summary(evaluator.endpoint_info(flow.peer()));
+    let enforced = explain_mode(evaluator, flow, Mode::Enforced, direction, &local.labels);
+    let pending = explain_mode(evaluator, flow, Mode::Pending, direction, &local.labels);
+    Explanation {
+        flow: flow.summary(),
+        direction: direction.as_str(),
+        pending_differs: pending.action != enforced.action || pending.policies != enforced.policies,
+        endpoint: local,
+        peer,
+        enforced,
+        pending,
+        reported_action: flow.reported_action,
+    }
+}
+
+fn explain_mode(
+    evaluator: &mut Evaluator,
+    flow: &Flow,
+    mode: Mode,
+    direction: Direction,
+    labels: &Labels,
+) -> VerdictExplanation {
+    let mut log = RuleLog::default();
+    let outcome = evaluator.evaluate_mode(flow, mode, &mut log);
+    let set = evaluator.policy_set();
+    let decided_tiers: Vec<(u32, HitAction, HitSource)> = outcome
+        .hits
+        .iter()
+        .filter_map(|h| match h.source {
+            HitSource::Rule { policy, .. } => Some((
+                set.tier_index_of_policy(policy as usize) as u32,
+                h.action,
+                h.source,
+            )),
+            HitSource::EndOfTier { tier, .. } => Some((tier, h.action, h.source)),
+            HitSource::Profile => None,
+        })
+        .collect();
+    let undetermined_at = outcome.undetermined.and_then(|u| u.at);
+    let last_tier = decided_tiers
+        .last()
+        .map(|(t, _, _)| *t)
+        .or(undetermined_at.map(|(p, _)| set.tier_index_of_policy(p as usize) as u32));
+    let finished = outcome.verdict != Verdict::Allow
+        || !outcome.hits.iter().any(|h| h.source == HitSource::Profile);
+    let mut tiers = Vec::new();
+    for (index, tier) in set.tiers().iter().enumerate() {
+        let index = index as u32;
+        let policies: Vec<PolicyExplanation> = set
+            .tier_policy_range(index as usize)
+            .map(|p| {
+                explain_policy(
+                    evaluator, flow, p as u32, mode, direction, labels, &log, &outcome,
+                )
+            })
+            .collect();
+        let any_selected = policies.iter().any(|p| p.selected);
+        let status = match decided_tiers.iter().find(|(t, _, _)| *t == index) {
+            Some((_, HitAction::Pass, _)) => TierStatus::Passed,
+            Some((_, _, HitSource::EndOfTier { .. })) => TierStatus::EndOfTier,
+            Some(_) => TierStatus::Decided,
+            None if undetermined_at.is_some() && last_tier == Some(index) => {
+                TierStatus::Undetermined
+            }
+            None if finished && last_tier.is_some_and(|t| index > t) => TierStatus::NotReached,
+            None if !any_selected => TierStatus::Skipped,
+            None => TierStatus::NotReached,
+        };
+        tiers.push(TierExplanation {
+            name: tier.name.clone(),
+            order: tier.order,
+            default_action: tier.default_action,
+            status,
+            policies,
+        });
+    }
+    VerdictExplanation {
+        action: outcome.verdict,
+        policies: evaluator.policy_hits(flow, &outcome.hits),
+        undetermined: outcome
+            .undetermined
+            .map(|u| describe_undetermined(evaluator, u.need.describe(), u.at)),
+        tiers,
+    }
+}
+
+fn describe_undetermined(evaluator: &Evaluator, reason: &str, at: Option<(u32, u32)>) -> String {
+    match at {
+        Some((policy, rule)) => {
+            let policy = evaluator.policy_set().policy(policy as usize);
+            format!(
+                "{reason} (rule {rule} of {} {} in tier {})",
+                policy.kind,
+                policy.display_name(),
+                policy.tier
+            )
+        }
+        None => reason.to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain_policy(
+    evaluator: &mut Evaluator,
+    flow: &Flow,
+    index: u32,
+    mode: Mode,
+    direction: Direction,
+    labels: &Labels,
+    log: &RuleLog,
+    outcome: &Outcome,
+) -> PolicyExplanation {
+    let set = evaluator.policy_set();
+    let policy = set.policy(index as usize);
+    let selector = set.selector(policy.selector);
+    let why_not = if mode == Mode::Enforced && policy.is_staged() {
+        Some("staged: it counts only in the pending verdict".to_string())
+    } else if !policy.applies(direction) {
+        let other = if direction == Direction::Ingress {
+            "Egress"
+        } else {
+            "Ingress"
+        };
+        Some(format!("applies to {other} only"))
+    } else if !evaluator.selector_matches_endpoint(flow.local(), policy.selector) {
+        Some(
+            match (&policy.namespace, flow.local().namespace.as_deref()) {
+                (Some(ns), local) if Some(ns.as_str()) != local => {
+                    format!(
+                        "policy is in namespace {ns}; the endpoint is in {}",
+                        local.unwrap_or("none")
+                    )
+                }
+                _ => why_selector_fails(selector, labels),
+            },
+        )
+    } else {
+        None
+    };
+    let decided = outcome.hits.iter().find_map(|h| match h.source {
+        HitSource::Rule { policy: p, rule } if p == index => Some(rule),
+        _ => None,
+    });
+    let rules = policy
+        .rules(direction)
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let result = log
+                .0
+                .iter()
+                .find(|(p, r, _)| *p == index && *r == i as u32)
+                .map(|(_, _, result)| *result);
+            let (result, detail) = match result {
+                None => ("not-evaluated", None),
+                Some(Tri::Yes) => ("match", None),
+                Some(Tri::No(criterion)) => (
+                    "no-match",
+                    Some(describe_criterion(criterion, rule, flow, set)),
+                ),
+                Some(Tri::Unknown(need)) => ("undetermined", Some(need.describe().to_string())),
+            };
+            RuleExplanation {
+                index: i as u32,
+                action: rule.action.as_str(),
+                result,
+                detail,
+                decided: decided == Some(i as u32),
+                text: rule.text.clone(),
+            }
+        })
+        .collect();
+    PolicyExplanation {
+        kind: policy.kind.to_string(),
+        name: policy.name.clone(),
+        namespace: policy.namespace.clone().unwrap_or_default(),
+        order: policy.order,
+        staged: policy.is_staged(),
+        selector: selector.to_string(),
+        selected: why_not.is_none(),
+        why_not,
+        rules,
+        origin: policy.origin.to_string(),
+    }
+}
+
+/// The first term of a selector that fails on `labels`, said plainly.
+pub fn why_selector_fails(selector: &Selector, labels: &Labels) -> String {
+    fn failing(expr: &Expr, labels: &Labels) -> String {
+        let holds = |e: &Expr| Selector::from_expr(e.clone()).matches(labels);
+        match expr {
+            Expr::And(items) => match items.iter().find(|e| !holds(e)) {
+                Some(item) => failing(item, labels),
+                None => format!("{} does not hold", Selector::from_expr(expr.clone())),
+            },
+            Expr::Or(_) | Expr::Not(_) | Expr::All | Expr::Global => {
+                format!("{} does not hold", Selector::from_expr(expr.clone()))
+            }
+            Expr::Has(key)
+            | Expr::Equals(key, _)
+            | Expr::NotEquals(key, _)
+            | Expr::In(key, _)
+            | Expr::NotIn(key, _)
+            | Expr::Contains(key, _)
+            | Expr::StartsWith(key, _)
+            | Expr::EndsWith(key, _) => {
+                let term = Selector::from_expr(expr.clone());
+                match labels.label(key) {
+                    Some(value) => format!("{term} is false: {key} is {value:?}"),
+                    None => format!("{term} is false: the endpoint has no label {key}"),
+                }
+            }
+        }
+    }
+    format!(
+        "selector does not match: {}",
+        failing(selector.expr(), labels)
+    )
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Source => "source",
+        Side::Destination => "destination",
+    }
+}
+
+fn entity(rule: &Rule, side: Side) -> &EntityMatch {
+    match side {
+        Side::Source => &rule.source,
+        Side::Destination => &rule.destination,
+    }
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_criterion(
+    criterion: Criterion,
+    rule: &Rule,
+    flow: &Flow,
+    set: &super::PolicySet,
+) -> String {
+    let endpoint = |side: Side| match side {
+        Side::Source => flow.source.display_name(),
+        Side::Destination => flow.dest.display_name(),
+    };
+    let port = |side: Side| match side {
+        Side::Source => flow.source.port,
+        Side::Destination => flow.dest_port,
+    };
+    match criterion {
+        Criterion::Protocol => format!(
+            "protocol is {}, the rule wants {}",
+            flow.protocol,
+            rule.protocol.map(|p| p.to_string()).unwrap_or_default()
+        ),
+        Criterion::NotProtocol => format!("protocol is {}, which the rule excludes", flow.protocol),
+        Criterion::Icmp => "the flow is not ICMP of the rule's type".to_string(),
+        Criterion::NotIcmp => "the flow is ICMP of an excluded type".to_string(),
+        Criterion::IpVersion => format!("the flow is not IPv{}", rule.ip_version.unwrap_or(4)),
+        Criterion::Selector(side) => {
+            let selector = entity(rule, side)
+                .selector
+                .map(|s| set.selector(s).to_string())
+                .unwrap_or_default();
+            format!(
+                "{} {} does not match {selector}",
+                side_name(side),
+                endpoint(side)
+            )
+        }
+        Criterion::NotSelector(side) => {
+            let selector = entity(rule, side)
+                .not_selector
+                .map(|s| set.selector(s).to_string())
+                .unwrap_or_default();
+            format!(
+                "{} {} matches notSelector {selector}",
+                side_name(side),
+                endpoint(side)
+            )
+        }
+        Criterion::Nets(side) => format!(
+            "{} address is not in {}",
+            side_name(side),
+            list(&entity(rule, side).nets)
+        ),
+        Criterion::NotNets(side) => format!(
+            "{} address is in notNets {}",
+            side_name(side),
+            list(&entity(rule, side).not_nets)
+        ),
+        Criterion::Ports(side) => {
+            format!(
+                "{} port {} is not in {}",
+                side_name(side),
+                port(side).map(|p| p.to_string()).unwrap_or_default(),
+                list(&entity(rule, side).ports)
+            )
+        }
+        Criterion::NotPorts(side) => {
+            format!(
+                "{} port {} is in notPorts {}",
+                side_name(side),
+                port(side).map(|p| p.to_string()).unwrap_or_default(),
+                list(&entity(rule, side).not_ports)
+            )
+        }
+        Criterion::Service => {
+            let wanted = rule
+                .destination
+                .service
+                .as_ref()
+                .map(|(n, ns)| format!("{ns}/{n}"))
+                .unwrap_or_default();
+            format!("destination service is not {wanted}")
+        }
+    }
+}
