@@ -225,9 +225,10 @@ impl<'s> Evaluator<'s> {
 
     /// Both verdicts of a flow.
     pub fn evaluate(&mut self, flow: &Flow) -> Evaluation {
+        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
         Evaluation {
-            enforced: self.evaluate_mode(flow, Mode::Enforced, &mut NoRecorder),
-            pending: self.evaluate_mode(flow, Mode::Pending, &mut NoRecorder),
+            enforced: self.evaluate_resolved(flow, ends, Mode::Enforced, &mut NoRecorder),
+            pending: self.evaluate_resolved(flow, ends, Mode::Pending, &mut NoRecorder),
         }
     }
 
@@ -592,8 +593,17 @@ impl<'s> Evaluator<'s> {
         mode: Mode,
         recorder: &mut R,
     ) -> Outcome {
-        let source = self.endpoint_id(&flow.source);
-        let dest = self.endpoint_id(&flow.dest);
+        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
+        self.evaluate_resolved(flow, ends, mode, recorder)
+    }
+
+    fn evaluate_resolved<R: Recorder>(
+        &mut self,
+        flow: &Flow,
+        (source, dest): (u32, u32),
+        mode: Mode,
+        recorder: &mut R,
+    ) -> Outcome {
         let (local, direction) = match flow.reporter {
             Reporter::Src => (source, Direction::Egress),
             Reporter::Dst => (dest, Direction::Ingress),

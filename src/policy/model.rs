@@ -191,10 +191,26 @@ impl Policy {
         }
     }
 
-    /// Felix's tie-break among equal orders (3.30/3.31 backend key: `ns/name` or `name`, the
-    /// name already carrying its tier prefix as the API server stores it).
+    /// Felix's tie-break among equal orders: the key Calico 3.30/3.31 stores the policy under
+    /// (`[ns/]<tier>.<name>`, `[ns/]<tier>.staged:<name>`, `ns/knp.default.<name>`,
+    /// `ns/staged:knp.default.<name>`, `kanp.adminnetworkpolicy.<name>`, ...).
     pub fn sort_key(&self) -> String {
-        self.display_name()
+        let bare = self.hit_name();
+        let name = match self.kind {
+            PolicyKind::NetworkPolicy => format!("knp.default.{bare}"),
+            PolicyKind::StagedKubernetesNetworkPolicy => format!("staged:knp.default.{bare}"),
+            PolicyKind::AdminNetworkPolicy => format!("kanp.adminnetworkpolicy.{bare}"),
+            PolicyKind::BaselineAdminNetworkPolicy => {
+                format!("kbanp.baselineadminnetworkpolicy.{bare}")
+            }
+            PolicyKind::ClusterNetworkPolicy => bare.to_string(),
+            kind if kind.is_staged() => format!("{}.staged:{bare}", self.tier),
+            _ => format!("{}.{bare}", self.tier),
+        };
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name,
+        }
     }
 }
 
