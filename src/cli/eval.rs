@@ -1,72 +1,94 @@
 //! `flowtrace eval`: every flow of a file decided against manifests, streamed (memory does not grow
 //! with the number of flows).
 
-use std::io::{self, BufWriter, Write};
-
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::sync::{mpsc, Arc, Mutex};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::flows::parse_flow_line;
+use crate::flows::{parse_flow_line, RawObject};
 use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
 use crate::policy::{Evaluation, Evaluator, Outcome, PolicySet};
 
+/// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
+/// the chunks in flight stay a few megabytes.
+const CHUNK_LINES: usize = 4096;
+
+struct Chunk {
+    sequence: usize,
+    first_line: usize,
+    lines: Vec<String>,
+}
+
+/// What one chunk produced, written out in input order.
+#[derive(Default)]
+struct ChunkResult {
+    output: Vec<u8>,
+    errors: Vec<String>,
+    compared: usize,
+    differing: usize,
+}
+
+/// Decodes, evaluates and formats the flows of one file. Worker threads (one evaluator each) take
+/// chunks of lines; the main thread writes their results in input order. Channels are bounded, so
+/// memory stays flat however long the input.
 pub fn run(args: &EvalArgs) -> io::Result<u8> {
     let (set, manifest_errors) = load_manifests(&args.manifests.manifests);
-    let mut evaluator = Evaluator::new(&set);
-    let mut reader = open_flows(&args.flows)?;
+    let reader = open_flows(&args.flows)?;
     let name = flows_name(&args.flows);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut line = String::new();
-    let mut line_number = 0;
-    let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
     if args.output == EvalOutput::Wide && !args.check {
         writeln!(out, "{}", wide_header())?;
     }
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            break;
-        }
-        line_number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = match parse_flow_line(&line) {
-            Ok(record) => record,
-            Err(e) => {
-                eprintln!("error: {name}:{line_number}: {e}");
-                line_errors += 1;
-                continue;
-            }
-        };
-        let evaluation = evaluator.evaluate(&record.flow);
-        if args.check {
-            if let Some(differences) = differences(&evaluator, &record.flow, &evaluation) {
-                compared += 1;
-                if !differences.is_empty() {
-                    differing += 1;
-                    writeln!(out, "{name}:{line_number}: {}", record.flow.summary())?;
-                    for difference in differences {
-                        writeln!(out, "  {difference}")?;
+    let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
+    std::thread::scope(|scope| -> io::Result<()> {
+        let (chunk_sender, chunk_receiver) = mpsc::sync_channel::<Chunk>(workers * 2);
+        let chunk_receiver = Arc::new(Mutex::new(chunk_receiver));
+        let (result_sender, result_receiver) =
+            mpsc::sync_channel::<(usize, io::Result<ChunkResult>)>(workers * 2);
+        let reading = scope.spawn(move || read_chunks(reader, chunk_sender));
+        for _ in 0..workers {
+            let (chunks, results, set, name) = (
+                chunk_receiver.clone(),
+                result_sender.clone(),
+                &set,
+                name.as_str(),
+            );
+            scope.spawn(move || {
+                let mut evaluator = Evaluator::new(set);
+                loop {
+                    let next = chunks.lock().map(|receiver| receiver.recv());
+                    let Ok(Ok(chunk)) = next else { break };
+                    let result = process_chunk(&mut evaluator, &chunk, args, name);
+                    if results.send((chunk.sequence, result)).is_err() {
+                        break;
                     }
                 }
-            }
-            continue;
+            });
         }
-        match args.output {
-            EvalOutput::Json => {
-                let output = json_output(&evaluator, &record.flow, record.raw, &evaluation);
-                serde_json::to_writer(&mut out, &output)?;
-                out.write_all(b"\n")?;
+        drop(result_sender);
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (sequence, result) in result_receiver {
+            waiting.insert(sequence, result);
+            while let Some(result) = waiting.remove(&next) {
+                let result = result?;
+                out.write_all(&result.output)?;
+                for error in &result.errors {
+                    eprintln!("error: {error}");
+                }
+                line_errors += result.errors.len();
+                compared += result.compared;
+                differing += result.differing;
+                next += 1;
             }
-            EvalOutput::Wide => writeln!(
-                out,
-                "{}",
-                wide_row(&evaluator, line_number, &record.flow, &evaluation)
-            )?,
         }
-    }
+        reading.join().expect("the reader does not panic")
+    })?;
     out.flush()?;
     if line_errors > 0 {
         eprintln!("{line_errors} malformed flow line(s) in {name} skipped");
@@ -83,35 +105,153 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
     })
 }
 
-/// The input record plus the computed verdicts and traces; what Calico recorded is kept as
-/// `reported_action` / `reported_policies`.
-fn json_output(
+fn read_chunks(
+    mut reader: Box<dyn BufRead + Send>,
+    chunks: mpsc::SyncSender<Chunk>,
+) -> io::Result<()> {
+    let mut first_line = 1;
+    for sequence in 0.. {
+        let mut lines = Vec::with_capacity(CHUNK_LINES);
+        for _ in 0..CHUNK_LINES {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            break;
+        }
+        let count = lines.len();
+        if chunks
+            .send(Chunk {
+                sequence,
+                first_line,
+                lines,
+            })
+            .is_err()
+        {
+            break;
+        }
+        first_line += count;
+    }
+    Ok(())
+}
+
+fn process_chunk(
+    evaluator: &mut Evaluator,
+    chunk: &Chunk,
+    args: &EvalArgs,
+    name: &str,
+) -> io::Result<ChunkResult> {
+    let mut result = ChunkResult {
+        output: Vec::with_capacity(chunk.lines.len() * 1024),
+        ..ChunkResult::default()
+    };
+    let out = &mut result.output;
+    for (offset, line) in chunk.lines.iter().enumerate() {
+        let line_number = chunk.first_line + offset;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = match parse_flow_line(line) {
+            Ok(record) => record,
+            Err(e) => {
+                result.errors.push(format!("{name}:{line_number}: {e}"));
+                continue;
+            }
+        };
+        let evaluation = evaluator.evaluate(&record.flow);
+        if args.check {
+            if let Some(differences) = differences(evaluator, &record.flow, &evaluation) {
+                result.compared += 1;
+                if !differences.is_empty() {
+                    result.differing += 1;
+                    writeln!(out, "{name}:{line_number}: {}", record.flow.summary())?;
+                    for difference in differences {
+                        writeln!(out, "  {difference}")?;
+                    }
+                }
+            }
+            continue;
+        }
+        match args.output {
+            EvalOutput::Json => write_json(out, evaluator, &record.flow, &record.raw, &evaluation)?,
+            EvalOutput::Wide => writeln!(
+                out,
+                "{}",
+                wide_row(evaluator, line_number, &record.flow, &evaluation)
+            )?,
+        }
+    }
+    Ok(result)
+}
+
+/// The input record plus the computed verdicts and traces, written without re-encoding the input:
+/// its members are copied as read, except `action` and `policies`, which Calico recorded and which
+/// are kept as `reported_action` / `reported_policies`.
+fn write_json<W: Write>(
+    out: &mut W,
     evaluator: &Evaluator,
     flow: &Flow,
-    mut raw: Map<String, Value>,
+    raw: &RawObject,
     evaluation: &Evaluation,
-) -> Map<String, Value> {
-    raw.remove("action");
-    raw.remove("policies");
+) -> io::Result<()> {
+    let mut members = Members {
+        separated: raw.write_open(out, &["action", "policies"])?,
+    };
     if let Some(action) = flow.reported_action {
-        raw.insert("reported_action".into(), json!(action));
+        members.write(out, "reported_action", &action)?;
     }
     if let Some(policies) = &flow.reported_policies {
-        raw.insert("reported_policies".into(), json!(policies));
+        members.write(out, "reported_policies", policies)?;
     }
-    raw.insert("action".into(), json!(evaluation.enforced.verdict));
-    raw.insert("pending_action".into(), json!(evaluation.pending.verdict));
-    raw.insert(
-        "policies".into(),
-        json!({
-            "enforced": evaluator.policy_hits(flow, &evaluation.enforced.hits),
-            "pending": evaluator.policy_hits(flow, &evaluation.pending.hits),
-        }),
-    );
+    members.write(out, "action", &evaluation.enforced.verdict)?;
+    members.write(out, "pending_action", &evaluation.pending.verdict)?;
+    // Serialised once and copied when the pending trace is the enforced one (the common case).
+    let enforced = serde_json::to_vec(&evaluator.hit_views(flow, &evaluation.enforced.hits))?;
+    let pending = if evaluation.pending == evaluation.enforced {
+        None
+    } else {
+        Some(serde_json::to_vec(
+            &evaluator.hit_views(flow, &evaluation.pending.hits),
+        )?)
+    };
+    members.open(out, "policies")?;
+    out.write_all(b"{\"enforced\":")?;
+    out.write_all(&enforced)?;
+    out.write_all(b",\"pending\":")?;
+    out.write_all(pending.as_deref().unwrap_or(&enforced))?;
+    out.write_all(b"}")?;
     if let Some(reason) = undetermined(evaluator.policy_set(), &evaluation.enforced) {
-        raw.insert("undetermined".into(), json!(reason));
+        members.write(out, "undetermined", &reason)?;
     }
-    raw
+    out.write_all(b"}\n")
+}
+
+/// Appends members to a JSON object being written, with the commas between them.
+struct Members {
+    separated: bool,
+}
+
+impl Members {
+    fn open<W: Write>(&mut self, out: &mut W, name: &str) -> io::Result<()> {
+        if self.separated {
+            out.write_all(b",")?;
+        }
+        self.separated = true;
+        write!(out, "\"{name}\":")
+    }
+
+    fn write<W: Write, T: serde::Serialize>(
+        &mut self,
+        out: &mut W,
+        name: &str,
+        value: &T,
+    ) -> io::Result<()> {
+        self.open(out, name)?;
+        serde_json::to_writer(&mut *out, value).map_err(io::Error::from)
+    }
 }
 
 pub fn undetermined(set: &PolicySet, outcome: &Outcome) -> Option<String> {

@@ -19,12 +19,12 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> (PolicySet, bool) {
 }
 
 /// Opens a flow file, or stdin for `-`.
-pub fn open_flows(path: &Path) -> io::Result<Box<dyn BufRead>> {
+pub fn open_flows(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     if path == Path::new("-") {
-        return Ok(Box::new(BufReader::new(io::stdin().lock())));
+        return Ok(Box::new(BufReader::new(io::stdin())));
     }
     File::open(path)
-        .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead>)
+        .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead + Send>)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 

@@ -4,17 +4,21 @@
 //! (`source_name_aggr`, `policies.enforced_policies` strings).
 
 pub mod hit_string;
+pub mod raw;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use crate::model::{
     Endpoint, EndpointType, Flow, HitAction, Labels, PolicyHit, PolicyKind, PolicyTrace, Protocol,
     Reporter, Service, Verdict,
 };
 use hit_string::{normalise_reported_hit, parse_hit_string};
+use raw::string_value;
+pub use raw::RawObject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowFormat {
@@ -33,101 +37,91 @@ impl fmt::Display for FlowFormat {
     }
 }
 
-/// A decoded record: the flow, the record as read (for output), and its format.
+/// A decoded record: the flow, the record as read (borrowed from the line, for output), and its format.
 #[derive(Debug, Clone)]
-pub struct FlowRecord {
+pub struct FlowRecord<'a> {
     pub flow: Flow,
-    pub raw: Map<String, Value>,
+    pub raw: RawObject<'a>,
     pub format: FlowFormat,
 }
 
 /// Decodes one JSON Lines record. The error names the field and what is wrong with it.
-pub fn parse_flow_line(line: &str) -> Result<FlowRecord, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(raw) = value else {
-        return Err("expected a JSON object".to_string());
-    };
+pub fn parse_flow_line(line: &str) -> Result<FlowRecord<'_>, String> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return match serde_json::from_str::<serde::de::IgnoredAny>(trimmed) {
+            Err(e) => Err(format!("invalid JSON: {e}")),
+            Ok(_) => Err("expected a JSON object".to_string()),
+        };
+    }
+    let raw = RawObject::parse(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
     let (flow, format) = decode(&raw)?;
     Ok(FlowRecord { flow, raw, format })
 }
 
-fn decode(raw: &Map<String, Value>) -> Result<(Flow, FlowFormat), String> {
+fn object<'a>(value: &'a RawValue, name: &str) -> Result<RawObject<'a>, String> {
+    RawObject::parse(value.get())
+        .map_err(|_| format!("{name}: expected an object, found {}", value.get()))
+}
+
+fn decode(raw: &RawObject) -> Result<(Flow, FlowFormat), String> {
     // A Goldmane `FlowResult` wraps the flow with its id.
-    if let Some(Value::Object(inner)) = raw.get("flow") {
-        return decode(inner);
+    if let Some(inner) = raw.get("flow").filter(|v| v.get().starts_with('{')) {
+        return decode(&object(inner, "flow")?);
     }
-    if let Some(Value::Object(key)) = field(raw, "Key").or_else(|| field(raw, "key")) {
-        return decode_goldmane(raw, key).map(|f| (f, FlowFormat::Goldmane));
+    if let Some(key) = raw.get("Key").or_else(|| raw.get("key")) {
+        return decode_goldmane(raw, &object(key, "Key")?).map(|f| (f, FlowFormat::Goldmane));
     }
+    let policies = match raw.get("policies") {
+        Some(p) if p.get().starts_with('{') => Some(object(p, "policies")?),
+        _ => None,
+    };
     let enterprise = ["source_name_aggr", "dest_name_aggr", "proto"]
         .iter()
-        .any(|k| raw.contains_key(*k))
-        || raw
-            .get("policies")
-            .and_then(Value::as_object)
-            .is_some_and(|p| {
-                ["enforced_policies", "pending_policies", "all_policies"]
-                    .iter()
-                    .any(|k| p.contains_key(*k))
-            });
+        .any(|k| raw.contains(k))
+        || policies.as_ref().is_some_and(|p| {
+            ["enforced_policies", "pending_policies", "all_policies"]
+                .iter()
+                .any(|k| p.contains(k))
+        });
     if enterprise {
-        decode_enterprise(raw).map(|f| (f, FlowFormat::Enterprise))
+        decode_enterprise(raw, policies.as_ref()).map(|f| (f, FlowFormat::Enterprise))
     } else {
-        decode_whisker(raw).map(|f| (f, FlowFormat::Whisker))
+        decode_whisker(raw, policies.as_ref()).map(|f| (f, FlowFormat::Whisker))
     }
 }
 
-/// Looks a field up by its snake_case name or its protojson camelCase name.
-fn field<'a>(object: &'a Map<String, Value>, snake: &str) -> Option<&'a Value> {
-    if let Some(v) = object.get(snake) {
-        return Some(v);
-    }
-    let mut camel = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            camel.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            camel.push(c);
-        }
-    }
-    object.get(&camel)
-}
-
-fn present<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    field(object, name).filter(|v| !v.is_null())
-}
-
-fn string<'a>(object: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
-    match present(object, name) {
+fn string<'a>(object: &RawObject<'a>, name: &str) -> Result<Option<Cow<'a, str>>, String> {
+    match object.get(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{name}: expected a string, found {other}")),
+        Some(value) => string_value(value)
+            .map(Some)
+            .ok_or_else(|| format!("{name}: expected a string, found {}", value.get())),
     }
 }
 
 /// An integer written as a number or (protojson int64) as a string.
-fn integer(object: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
-    match present(object, name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| format!("{name}: {n} is not an integer")),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
+fn integer(object: &RawObject, name: &str) -> Result<Option<i64>, String> {
+    let Some(value) = object.get(name) else {
+        return Ok(None);
+    };
+    let text = value.get();
+    if let Some(s) = string_value(value) {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        return s
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| format!("{name}: {s:?} is not an integer")),
-        Some(other) => Err(format!("{name}: expected an integer, found {other}")),
+            .map_err(|_| format!("{name}: {s:?} is not an integer"));
     }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{name}: {text} is not an integer"))
 }
 
-fn port(object: &Map<String, Value>, name: &str) -> Result<Option<u16>, String> {
+fn port(object: &RawObject, name: &str) -> Result<Option<u16>, String> {
     match integer(object, name)? {
         None => Ok(None),
         Some(p) => u16::try_from(p)
@@ -136,8 +130,8 @@ fn port(object: &Map<String, Value>, name: &str) -> Result<Option<u16>, String> 
     }
 }
 
-fn ip(object: &Map<String, Value>, name: &str) -> Result<Option<IpAddr>, String> {
-    match string(object, name)? {
+fn ip(object: &RawObject, name: &str) -> Result<Option<IpAddr>, String> {
+    match string(object, name)?.as_deref() {
         None | Some("") | Some("-") => Ok(None),
         Some(text) => text
             .parse()
@@ -147,8 +141,8 @@ fn ip(object: &Map<String, Value>, name: &str) -> Result<Option<IpAddr>, String>
 }
 
 /// Labels as any format writes them: `"a=b | c=d"`, `["a=b"]`, `{"a": "b"}`, `{"labels": [...]}`.
-fn labels(object: &Map<String, Value>, name: &str) -> Result<Option<Labels>, String> {
-    let Some(value) = present(object, name) else {
+fn labels(object: &RawObject, name: &str) -> Result<Option<Labels>, String> {
+    let Some(value) = object.get(name) else {
         return Ok(None);
     };
     labels_value(value)
@@ -156,57 +150,53 @@ fn labels(object: &Map<String, Value>, name: &str) -> Result<Option<Labels>, Str
         .map_err(|e| format!("{name}: {e}"))
 }
 
-fn labels_value(value: &Value) -> Result<Labels, String> {
-    match value {
-        Value::String(s) => Ok(Labels::from_kv_strings(s.split(" | "))),
-        Value::Array(items) => {
-            let strings = items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .ok_or_else(|| format!("label {i} is not a \"key=value\" string"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Labels::from_kv_strings(strings))
-        }
-        Value::Object(map) => match map.get("labels") {
-            Some(inner) if map.len() == 1 && !inner.is_string() => labels_value(inner),
-            _ => {
-                let pairs = map
-                    .iter()
-                    .map(|(k, v)| {
-                        v.as_str()
-                            .map(|v| (k.clone(), v.to_string()))
-                            .ok_or_else(|| format!("label {k:?} has a non-string value {v}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Labels::from_pairs(pairs))
-            }
-        },
-        other => Err(format!("expected labels, found {other}")),
+fn labels_value(value: &RawValue) -> Result<Labels, String> {
+    let text = value.get();
+    if let Some(joined) = string_value(value) {
+        return Ok(Labels::from_kv_strings(joined.split(" | ")));
     }
+    if text.starts_with('[') {
+        let items: Vec<Cow<str>> = serde_json::from_str(text)
+            .map_err(|_| format!("expected a list of \"key=value\" strings, found {text}"))?;
+        return Ok(Labels::from_kv_strings(items.iter().map(|i| i.as_ref())));
+    }
+    if text.starts_with('{') {
+        let map = RawObject::parse(text).map_err(|e| e.to_string())?;
+        if let Some(inner) = map.get("labels").filter(|v| !v.get().starts_with('"')) {
+            return labels_value(inner);
+        }
+        let pairs: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
+            .map_err(|_| format!("expected string label values, found {text}"))?;
+        return Ok(Labels::from_pairs(pairs.into_iter().collect()));
+    }
+    Err(format!("expected labels, found {text}"))
 }
 
 /// An enum written as its proto name or number.
 fn enum_field<T>(
-    object: &Map<String, Value>,
+    object: &RawObject,
     name: &str,
     by_name: fn(&str) -> Option<T>,
     by_number: fn(i64) -> Option<T>,
 ) -> Result<Option<T>, String> {
-    match present(object, name) {
-        None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() || s.ends_with("Unspecified") => Ok(None),
-        Some(Value::String(s)) => by_name(s)
+    let Some(value) = object.get(name) else {
+        return Ok(None);
+    };
+    match string_value(value) {
+        Some(s) if s.is_empty() || s.ends_with("Unspecified") => Ok(None),
+        Some(s) => by_name(&s)
             .map(Some)
             .ok_or_else(|| format!("{name}: unknown value {s:?}")),
-        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(by_number)
-            .map(Some)
-            .ok_or_else(|| format!("{name}: unknown value {n}")),
-        Some(other) => Err(format!("{name}: expected a name or number, found {other}")),
+        None => match value.get().parse::<i64>() {
+            Ok(0) => Ok(None),
+            Ok(n) => by_number(n)
+                .map(Some)
+                .ok_or_else(|| format!("{name}: unknown value {n}")),
+            Err(_) => Err(format!(
+                "{name}: expected a name or number, found {}",
+                value.get()
+            )),
+        },
     }
 }
 
@@ -227,22 +217,19 @@ fn action_by_number(n: i64) -> Option<HitAction> {
     }
 }
 
-fn protocol(object: &Map<String, Value>, name: &str) -> Result<Protocol, String> {
-    match present(object, name) {
-        None => Err(format!("{name}: missing")),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|n| u8::try_from(n).ok())
+fn protocol(object: &RawObject, name: &str) -> Result<Protocol, String> {
+    let value = object.get(name).ok_or_else(|| format!("{name}: missing"))?;
+    match string_value(value) {
+        Some(s) => Protocol::parse(&s).ok_or_else(|| format!("{name}: unknown protocol {s:?}")),
+        None => value
+            .get()
+            .parse::<u8>()
             .map(Protocol)
-            .ok_or_else(|| format!("{name}: {n} is not a protocol number")),
-        Some(Value::String(s)) => {
-            Protocol::parse(s).ok_or_else(|| format!("{name}: unknown protocol {s:?}"))
-        }
-        Some(other) => Err(format!("{name}: expected a protocol, found {other}")),
+            .map_err(|_| format!("{name}: {} is not a protocol", value.get())),
     }
 }
 
-fn verdict(object: &Map<String, Value>, name: &str) -> Result<Option<Verdict>, String> {
+fn verdict(object: &RawObject, name: &str) -> Result<Option<Verdict>, String> {
     match enum_field(object, name, HitAction::parse, action_by_number)? {
         None => Ok(None),
         Some(HitAction::Allow) => Ok(Some(Verdict::Allow)),
@@ -253,39 +240,36 @@ fn verdict(object: &Map<String, Value>, name: &str) -> Result<Option<Verdict>, S
     }
 }
 
-fn reporter(object: &Map<String, Value>) -> Result<Reporter, String> {
+fn reporter(object: &RawObject) -> Result<Reporter, String> {
     match enum_field(object, "reporter", Reporter::parse, reporter_by_number) {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err("reporter: missing (Src or Dst)".to_string()),
         Err(_) => Err(format!(
             "reporter: {} is not Src or Dst",
-            present(object, "reporter")
-                .map(|v| v.to_string())
-                .unwrap_or_default()
+            object.get("reporter").map(|v| v.get()).unwrap_or_default()
         )),
     }
 }
 
 /// `-` and the empty string mean "no namespace" in Calico's flow formats.
-fn namespace(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+fn namespace(object: &RawObject, name: &str) -> Result<Option<String>, String> {
     Ok(string(object, name)?
-        .filter(|ns| !ns.is_empty() && *ns != "-")
-        .map(str::to_string))
+        .filter(|ns| !ns.is_empty() && ns != "-")
+        .map(Cow::into_owned))
 }
 
 /// The endpoint of one side; `prefix` is `source` or `dest`. Without a type, an endpoint with a
 /// namespace is a workload, and one without is an external network.
 fn endpoint(
-    object: &Map<String, Value>,
+    object: &RawObject,
     prefix: &str,
     name: String,
     namespace: Option<String>,
     labels: Option<Labels>,
 ) -> Result<Endpoint, String> {
-    let kind_field = format!("{prefix}_type");
     let kind = enum_field(
         object,
-        &kind_field,
+        &format!("{prefix}_type"),
         EndpointType::parse,
         EndpointType::from_number,
     )?;
@@ -309,52 +293,56 @@ fn endpoint(
     })
 }
 
-fn service(object: &Map<String, Value>) -> Result<Option<Service>, String> {
+fn service(object: &RawObject) -> Result<Option<Service>, String> {
     let name =
-        string(object, "dest_service_name")?.filter(|n| !n.is_empty() && *n != "-" && *n != "*");
-    let namespace = string(object, "dest_service_namespace")?.unwrap_or("");
+        string(object, "dest_service_name")?.filter(|n| !n.is_empty() && n != "-" && n != "*");
+    let namespace = string(object, "dest_service_namespace")?.unwrap_or_default();
     Ok(name.map(|name| Service {
-        name: name.to_string(),
-        namespace: namespace.to_string(),
+        name: name.into_owned(),
+        namespace: namespace.into_owned(),
     }))
 }
 
-fn policy_hit(value: &Value) -> Result<PolicyHit, String> {
-    let Value::Object(object) = value else {
-        return Err(format!("policy hit: expected an object, found {value}"));
-    };
-    let kind = enum_field(object, "kind", PolicyKind::parse, PolicyKind::from_number)?
+fn policy_hit(value: &RawValue) -> Result<PolicyHit, String> {
+    let object = object(value, "policy hit")?;
+    let kind = enum_field(&object, "kind", PolicyKind::parse, PolicyKind::from_number)?
         .ok_or("policy hit: kind is missing")?;
-    let action = enum_field(object, "action", HitAction::parse, action_by_number)?
+    let action = enum_field(&object, "action", HitAction::parse, action_by_number)?
         .ok_or("policy hit: action is missing")?;
-    let trigger = match present(object, "trigger") {
+    let trigger = match object.get("trigger") {
         Some(t) => Some(Box::new(policy_hit(t)?)),
         None => None,
     };
+    let text =
+        |name: &str| string(&object, name).map(|s| s.map(Cow::into_owned).unwrap_or_default());
     Ok(normalise_reported_hit(PolicyHit {
         kind,
-        name: string(object, "name")?.unwrap_or("").to_string(),
-        namespace: string(object, "namespace")?.unwrap_or("").to_string(),
-        tier: string(object, "tier")?.unwrap_or("").to_string(),
+        name: text("name")?,
+        namespace: text("namespace")?,
+        tier: text("tier")?,
         action,
-        policy_index: integer(object, "policy_index")?.unwrap_or(0),
-        rule_index: integer(object, "rule_index")?.unwrap_or(0),
+        policy_index: integer(&object, "policy_index")?.unwrap_or(0),
+        rule_index: integer(&object, "rule_index")?.unwrap_or(0),
         trigger,
     }))
 }
 
-fn hit_list(object: &Map<String, Value>, name: &str) -> Result<Vec<PolicyHit>, String> {
-    match present(object, name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, h)| policy_hit(h).map_err(|e| format!("{name}[{i}]: {e}")))
-            .collect(),
-        Some(other) => Err(format!(
-            "{name}: expected a list of policy hits, found {other}"
-        )),
+fn list<'a>(object: &RawObject<'a>, name: &str) -> Result<Option<Vec<&'a RawValue>>, String> {
+    match object.get(name) {
+        None => Ok(None),
+        Some(value) => serde_json::from_str(value.get())
+            .map(Some)
+            .map_err(|_| format!("{name}: expected a list, found {}", value.get())),
     }
+}
+
+fn hit_list(object: &RawObject, name: &str) -> Result<Vec<PolicyHit>, String> {
+    let items = list(object, name)?.unwrap_or_default();
+    let hits = items
+        .iter()
+        .enumerate()
+        .map(|(i, h)| policy_hit(h).map_err(|e| format!("{name}[{i}]: {e}")));
+    hits.collect::<Result<Vec<_>, _>>().map(sorted)
 }
 
 fn sorted(mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
@@ -363,30 +351,36 @@ fn sorted(mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
     hits
 }
 
-fn decode_whisker(raw: &Map<String, Value>) -> Result<Flow, String> {
-    let source_namespace = namespace(raw, "source_namespace")?;
-    let dest_namespace = namespace(raw, "dest_namespace")?;
-    let reported_policies = match present(raw, "policies") {
-        Some(Value::Object(p)) => Some(PolicyTrace {
-            enforced: sorted(hit_list(p, "enforced")?),
-            pending: sorted(hit_list(p, "pending")?),
+fn required_name(object: &RawObject, field_name: &str) -> Result<String, String> {
+    string(object, field_name)?
+        .map(Cow::into_owned)
+        .ok_or_else(|| format!("{field_name}: missing"))
+}
+
+fn decode_whisker(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow, String> {
+    if let Some(p) = raw.get("policies").filter(|p| !p.get().starts_with('{')) {
+        return Err(format!("policies: expected an object, found {}", p.get()));
+    }
+    let reported_policies = match policies {
+        Some(p) => Some(PolicyTrace {
+            enforced: hit_list(p, "enforced")?,
+            pending: hit_list(p, "pending")?,
         }),
-        Some(other) => return Err(format!("policies: expected an object, found {other}")),
         None => None,
     };
     Ok(Flow {
         source: endpoint(
             raw,
             "source",
-            name(raw, "source_name")?,
-            source_namespace,
+            required_name(raw, "source_name")?,
+            namespace(raw, "source_namespace")?,
             labels(raw, "source_labels")?,
         )?,
         dest: endpoint(
             raw,
             "dest",
-            name(raw, "dest_name")?,
-            dest_namespace,
+            required_name(raw, "dest_name")?,
+            namespace(raw, "dest_namespace")?,
             labels(raw, "dest_labels")?,
         )?,
         protocol: protocol(raw, "protocol")?,
@@ -398,24 +392,20 @@ fn decode_whisker(raw: &Map<String, Value>) -> Result<Flow, String> {
     })
 }
 
-fn name(object: &Map<String, Value>, field_name: &str) -> Result<String, String> {
-    string(object, field_name)?
-        .map(str::to_string)
-        .ok_or_else(|| format!("{field_name}: missing"))
-}
-
-fn decode_goldmane(raw: &Map<String, Value>, key: &Map<String, Value>) -> Result<Flow, String> {
+fn decode_goldmane(raw: &RawObject, key: &RawObject) -> Result<Flow, String> {
     let with_prefix = |e: String| format!("Key.{e}");
-    let reported_policies = match present(key, "policies") {
-        Some(Value::Object(p)) => Some(PolicyTrace {
-            enforced: sorted(hit_list(p, "enforced_policies").map_err(with_prefix)?),
-            pending: sorted(hit_list(p, "pending_policies").map_err(with_prefix)?),
-        }),
-        Some(other) => return Err(format!("Key.policies: expected an object, found {other}")),
+    let reported_policies = match key.get("policies") {
+        Some(p) => {
+            let p = object(p, "policies").map_err(with_prefix)?;
+            Some(PolicyTrace {
+                enforced: hit_list(&p, "enforced_policies").map_err(with_prefix)?,
+                pending: hit_list(&p, "pending_policies").map_err(with_prefix)?,
+            })
+        }
         None => None,
     };
     let endpoint_of = |prefix: &str| -> Result<Endpoint, String> {
-        let name = name(key, &format!("{prefix}_name")).map_err(with_prefix)?;
+        let name = required_name(key, &format!("{prefix}_name")).map_err(with_prefix)?;
         let ns = namespace(key, &format!("{prefix}_namespace")).map_err(with_prefix)?;
         let mut endpoint = endpoint(
             key,
@@ -446,40 +436,33 @@ fn decode_goldmane(raw: &Map<String, Value>, key: &Map<String, Value>) -> Result
     })
 }
 
-fn enterprise_hits(
-    policies: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<Vec<PolicyHit>>, String> {
-    match present(policies, name) {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let text = item.as_str().ok_or_else(|| {
-                    format!("policies.{name}[{i}]: expected a string, found {item}")
-                })?;
-                parse_hit_string(text).map_err(|e| format!("policies.{name}[{i}]: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|hits| Some(sorted(hits))),
-        Some(other) => Err(format!(
-            "policies.{name}: expected a list of strings, found {other}"
-        )),
-    }
+fn enterprise_hits(policies: &RawObject, name: &str) -> Result<Option<Vec<PolicyHit>>, String> {
+    let Some(items) = list(policies, name).map_err(|e| format!("policies.{e}"))? else {
+        return Ok(None);
+    };
+    let hits = items.iter().enumerate().map(|(i, item)| {
+        let text = string_value(item).ok_or_else(|| {
+            format!(
+                "policies.{name}[{i}]: expected a string, found {}",
+                item.get()
+            )
+        })?;
+        parse_hit_string(&text).map_err(|e| format!("policies.{name}[{i}]: {e}"))
+    });
+    hits.collect::<Result<Vec<_>, _>>()
+        .map(|hits| Some(sorted(hits)))
 }
 
-fn decode_enterprise(raw: &Map<String, Value>) -> Result<Flow, String> {
+fn decode_enterprise(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow, String> {
     // An aggregated record has `-` for the name and the aggregated name beside it.
     let endpoint_name = |prefix: &str| -> Result<String, String> {
-        let exact = string(raw, &format!("{prefix}_name"))?.filter(|n| !n.is_empty() && *n != "-");
-        match exact {
-            Some(n) => Ok(n.to_string()),
-            None => name(raw, &format!("{prefix}_name_aggr")),
+        match string(raw, &format!("{prefix}_name"))?.filter(|n| !n.is_empty() && n != "-") {
+            Some(n) => Ok(n.into_owned()),
+            None => required_name(raw, &format!("{prefix}_name_aggr")),
         }
     };
-    let reported_policies = match present(raw, "policies") {
-        Some(Value::Object(p)) => {
+    let reported_policies = match policies {
+        Some(p) => {
             let enforced = match enterprise_hits(p, "enforced_policies")? {
                 Some(hits) => hits,
                 None => enterprise_hits(p, "all_policies")?.unwrap_or_default(),
@@ -489,7 +472,6 @@ fn decode_enterprise(raw: &Map<String, Value>) -> Result<Flow, String> {
                 pending: enterprise_hits(p, "pending_policies")?.unwrap_or_default(),
             })
         }
-        Some(other) => return Err(format!("policies: expected an object, found {other}")),
         None => None,
     };
     Ok(Flow {

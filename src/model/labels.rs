@@ -92,7 +92,6 @@ impl Labels {
         Labels::from_pairs(
             self.iter()
                 .filter(|(k, v)| other.get(k) == Some(v))
-                .map(|(k, v)| (k, v))
                 .collect(),
         )
     }

@@ -36,6 +36,7 @@ pub enum Need {
     IcmpTypeCode,
     HttpRequest,
     DestService,
+    ServiceEndpoints,
     PolicyEndpoint,
 }
 
@@ -53,6 +54,7 @@ impl Need {
             Need::IcmpTypeCode => "flow has no ICMP type and code",
             Need::HttpRequest => "rule matches HTTP requests, which flow records do not carry",
             Need::DestService => "flow has no destination service",
+            Need::ServiceEndpoints => "rule matches a source service's endpoints, which flowtrace does not resolve",
             Need::PolicyEndpoint => "the reporting end is not a workload or host endpoint, so no policy applies to it",
         }
     }
@@ -268,20 +270,25 @@ fn resolve_workload(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInf
             info.ip_scope = IpScope::Within(ips.into());
         }
     }
-    let mut implicit = vec![
-        (NAMESPACE_LABEL.to_string(), namespace.clone()),
-        (ORCHESTRATOR_LABEL.to_string(), "k8s".to_string()),
-    ];
-    implicit.extend(namespace_profile_labels(set, &namespace));
+    // Calico's own labels replace a pod label of the same key; labels inherited from the namespace
+    // and service-account profiles only fill in keys the endpoint lacks.
+    let mut own: Vec<(String, String)> = info
+        .labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    own.push((NAMESPACE_LABEL.to_string(), namespace.clone()));
+    own.push((ORCHESTRATOR_LABEL.to_string(), "k8s".to_string()));
+    let mut inherited = namespace_profile_labels(set, &namespace);
     if let Some(account) = service_account {
         // Calico only labels the endpoint with its service account when the name fits a label value.
         if account.len() < 63 {
-            implicit.push((SERVICE_ACCOUNT_LABEL.to_string(), account.clone()));
+            own.push((SERVICE_ACCOUNT_LABEL.to_string(), account.clone()));
         }
-        implicit.extend(service_account_profile_labels(set, &namespace, &account));
+        inherited.extend(service_account_profile_labels(set, &namespace, &account));
     }
     info.namespace = Some(namespace);
-    info.labels = info.labels.merged_with(implicit);
+    info.labels = Labels::from_pairs(own).merged_with(inherited);
 }
 
 fn resolve_network_set(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInfo) {
@@ -297,15 +304,45 @@ fn resolve_network_set(set: &PolicySet, endpoint: &Endpoint, info: &mut Endpoint
         info.ip_scope = IpScope::Within(known.nets.clone().into());
     }
     if let Some(namespace) = endpoint.namespace.as_deref().filter(|ns| *ns != "-") {
-        let mut implicit = vec![(NAMESPACE_LABEL.to_string(), namespace.to_string())];
-        implicit.extend(namespace_profile_labels(set, namespace));
-        info.labels = info.labels.merged_with(implicit);
+        let mut own: Vec<(String, String)> = info
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        own.push((NAMESPACE_LABEL.to_string(), namespace.to_string()));
+        info.labels = Labels::from_pairs(own).merged_with(namespace_profile_labels(set, namespace));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // libcalico-go workload_endpoint_default.go sets Calico's labels over the pod's;
+    // felix label_inheritance_index.go lets the endpoint's own labels win over profiles'.
+    #[test]
+    fn calico_labels_override_pod_labels_and_own_labels_override_inherited() {
+        let (set, report) = crate::policy::load_str(
+            "m.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: web}}\n",
+        );
+        assert!(report.errors.is_empty());
+        let endpoint = Endpoint {
+            kind: EndpointType::WorkloadEndpoint,
+            name: "web-1".into(),
+            namespace: Some("shop".into()),
+            labels: Some(Labels::from_kv_strings([
+                "projectcalico.org/namespace=spoofed",
+                "pcns.team=mine",
+            ])),
+            ip: None,
+            port: None,
+        };
+        let info = resolve(&set, &endpoint);
+        assert_eq!(info.labels.get(NAMESPACE_LABEL), Some("shop"));
+        assert_eq!(info.labels.get("pcns.team"), Some("mine"));
+        assert_eq!(info.labels.get("pcns.projectcalico.org/name"), Some("shop"));
+    }
 
     #[test]
     fn aggregated_names_match_as_globs() {

@@ -7,11 +7,13 @@
 //! cached per (endpoint, selector), and the policies that apply per (endpoint, direction, mode), so
 //! evaluation does not scan every policy for every flow.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHasher};
+use serde::Serialize;
 
 use super::endpoint::{resolve, EndpointInfo, IpScope, Need, Tri};
 use super::model::{Direction, EntityMatch, PortMatch, Rule, RuleAction, SelectorId};
@@ -226,10 +228,35 @@ impl<'s> Evaluator<'s> {
     /// Both verdicts of a flow.
     pub fn evaluate(&mut self, flow: &Flow) -> Evaluation {
         let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
-        Evaluation {
-            enforced: self.evaluate_resolved(flow, ends, Mode::Enforced, &mut NoRecorder),
-            pending: self.evaluate_resolved(flow, ends, Mode::Pending, &mut NoRecorder),
-        }
+        let enforced = self.evaluate_resolved(flow, ends, Mode::Enforced, &mut NoRecorder);
+        // Without a staged policy selecting the endpoint, the pending trace is the enforced one,
+        // except that Calico attributes an end of tier to the tier's first policy there.
+        let pending = if self.staged_policies_apply(flow, ends) {
+            self.evaluate_resolved(flow, ends, Mode::Pending, &mut NoRecorder)
+        } else {
+            let mut pending = enforced.clone();
+            if pending
+                .hits
+                .iter()
+                .any(|h| matches!(h.source, HitSource::EndOfTier { .. }))
+            {
+                let local = if flow.reporter == Reporter::Src {
+                    ends.0
+                } else {
+                    ends.1
+                };
+                let runs = self.applicable(local, Self::direction(flow), Mode::Pending);
+                for hit in &mut pending.hits {
+                    if let HitSource::EndOfTier { tier, trigger } = &mut hit.source {
+                        if let Some(run) = runs.iter().find(|r| r.tier == *tier) {
+                            *trigger = run.policies[0];
+                        }
+                    }
+                }
+            }
+            pending
+        };
+        Evaluation { enforced, pending }
     }
 
     /// The resolved endpoint, as selectors see it.
@@ -480,10 +507,15 @@ impl<'s> Evaluator<'s> {
             )?;
         }
         if let Some((name, namespace)) = &entity.service {
-            let answer = context
-                .service
-                .map(|s| s.name == *name && s.namespace == *namespace)
-                .ok_or(Need::DestService);
+            // A destination service is in the flow record; a source service means "from the
+            // service's endpoints", which needs EndpointSlices flowtrace does not read.
+            let answer = match side {
+                Side::Destination => context
+                    .service
+                    .map(|s| s.name == *name && s.namespace == *namespace)
+                    .ok_or(Need::DestService),
+                Side::Source => Err(Need::ServiceEndpoints),
+            };
             all.check(answer, Criterion::Service)?;
         }
         Ok(())
@@ -555,30 +587,76 @@ impl<'s> Evaluator<'s> {
         Ok(all.result())
     }
 
-    /// The tiers (with their selecting policies) that apply to an endpoint, cached.
+    fn direction(flow: &Flow) -> Direction {
+        match flow.reporter {
+            Reporter::Src => Direction::Egress,
+            Reporter::Dst => Direction::Ingress,
+        }
+    }
+
+    fn staged_policies_apply(&mut self, flow: &Flow, (source, dest): (u32, u32)) -> bool {
+        let direction = Self::direction(flow);
+        let local = if flow.reporter == Reporter::Src {
+            source
+        } else {
+            dest
+        };
+        let enforced = self.applicable(local, direction, Mode::Enforced);
+        let pending = self.applicable(local, direction, Mode::Pending);
+        !Arc::ptr_eq(&enforced, &pending)
+    }
+
+    /// The tiers (with their selecting policies) that apply to an endpoint, cached. The pending
+    /// list is the enforced one (the same `Arc`) when no staged policy selects the endpoint.
     fn applicable(&mut self, endpoint: u32, direction: Direction, mode: Mode) -> Arc<[TierRun]> {
         let slot = (direction == Direction::Egress) as usize * 2 + (mode == Mode::Pending) as usize;
         if let Some(runs) = &self.endpoints[endpoint as usize].applicable[slot] {
             return runs.clone();
         }
         let set = self.set;
-        let mut runs = Vec::new();
-        for tier in 0..set.tiers().len() {
-            let policies: Box<[u32]> = set
-                .tier_policy_range(tier)
-                .filter(|&p| {
-                    let policy = set.policy(p);
-                    (mode == Mode::Pending || !policy.is_staged())
-                        && policy.applies(direction)
-                        && self.selector_matches(endpoint, policy.selector)
-                })
-                .map(|p| p as u32)
-                .collect();
-            if !policies.is_empty() {
-                runs.push(TierRun {
-                    tier: tier as u32,
-                    policies,
-                });
+        let namespace = self.endpoints[endpoint as usize].info.namespace.clone();
+        let mut runs: Vec<TierRun> = Vec::new();
+        let mut current: Option<(u32, Vec<u32>)> = None;
+        for index in set.candidate_policies(namespace.as_deref()) {
+            let policy = set.policy(index as usize);
+            let selected = (mode == Mode::Pending || !policy.is_staged())
+                && policy.applies(direction)
+                && self.selector_matches(endpoint, policy.selector);
+            if !selected {
+                continue;
+            }
+            let tier = set.tier_index_of_policy(index as usize) as u32;
+            match &mut current {
+                Some((t, policies)) if *t == tier => policies.push(index),
+                _ => {
+                    if let Some((tier, policies)) = current.replace((tier, vec![index])) {
+                        runs.push(TierRun {
+                            tier,
+                            policies: policies.into(),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some((tier, policies)) = current {
+            runs.push(TierRun {
+                tier,
+                policies: policies.into(),
+            });
+        }
+        let enforced_slot = slot & !1;
+        if mode == Mode::Pending {
+            if let Some(enforced) = &self.endpoints[endpoint as usize].applicable[enforced_slot] {
+                if enforced.len() == runs.len()
+                    && enforced
+                        .iter()
+                        .zip(&runs)
+                        .all(|(a, b)| a.tier == b.tier && a.policies == b.policies)
+                {
+                    let shared = enforced.clone();
+                    self.endpoints[endpoint as usize].applicable[slot] = Some(shared.clone());
+                    return shared;
+                }
             }
         }
         let runs: Arc<[TierRun]> = runs.into();
@@ -604,9 +682,11 @@ impl<'s> Evaluator<'s> {
         mode: Mode,
         recorder: &mut R,
     ) -> Outcome {
-        let (local, direction) = match flow.reporter {
-            Reporter::Src => (source, Direction::Egress),
-            Reporter::Dst => (dest, Direction::Ingress),
+        let direction = Self::direction(flow);
+        let local = if flow.reporter == Reporter::Src {
+            source
+        } else {
+            dest
         };
         let unknown = |need| Outcome {
             verdict: Verdict::Unknown,
@@ -650,6 +730,8 @@ impl<'s> Evaluator<'s> {
                     recorder.rule(policy, index as u32, result);
                     match result {
                         Tri::No(_) => {}
+                        // A Log rule never decides, so not knowing whether it matched changes nothing.
+                        Tri::Unknown(_) if rule.action == RuleAction::Log => {}
                         Tri::Unknown(need) => {
                             return Outcome {
                                 verdict: Verdict::Unknown,
@@ -734,22 +816,31 @@ impl<'s> Evaluator<'s> {
 
     /// Goldmane-shaped hits for an outcome of `flow`.
     pub fn policy_hits(&self, flow: &Flow, hits: &[Hit]) -> Vec<PolicyHit> {
-        let namespace = flow.local().namespace.as_deref().unwrap_or("default");
-        hits.iter()
-            .enumerate()
-            .map(|(index, hit)| self.policy_hit(hit, index as i64, namespace))
+        self.hit_views(flow, hits)
+            .iter()
+            .map(HitView::to_policy_hit)
             .collect()
     }
 
-    fn policy_hit(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> PolicyHit {
+    /// The same hits borrowing their names from the policy set, for writing without copying.
+    pub fn hit_views(&self, flow: &Flow, hits: &[Hit]) -> Vec<HitView<'s>> {
+        let namespace = flow.local().namespace.as_deref().unwrap_or("default");
+        hits.iter()
+            .enumerate()
+            .map(|(index, hit)| self.hit_view(hit, index as i64, namespace))
+            .collect()
+    }
+
+    fn hit_view(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> HitView<'s> {
+        let set = self.set;
         match hit.source {
             HitSource::Rule { policy, rule } => {
-                let policy = self.set.policy(policy as usize);
-                PolicyHit {
+                let policy = set.policy(policy as usize);
+                HitView {
                     kind: policy.kind,
-                    name: policy.hit_name().to_string(),
-                    namespace: policy.namespace.clone().unwrap_or_default(),
-                    tier: policy.tier.clone(),
+                    name: Cow::Borrowed(policy.hit_name()),
+                    namespace: policy.namespace.as_deref().unwrap_or(""),
+                    tier: &policy.tier,
                     action: hit.action,
                     policy_index,
                     rule_index: rule as i64,
@@ -757,41 +848,66 @@ impl<'s> Evaluator<'s> {
                 }
             }
             HitSource::EndOfTier { tier, trigger } => {
-                let trigger_hit = self.policy_hit(
-                    &Hit {
-                        source: HitSource::Rule {
-                            policy: trigger,
-                            rule: 0,
-                        },
-                        action: hit.action,
+                let rule = Hit {
+                    source: HitSource::Rule {
+                        policy: trigger,
+                        rule: 0,
                     },
-                    policy_index,
-                    local_namespace,
-                );
-                PolicyHit {
+                    action: hit.action,
+                };
+                let trigger = HitView {
+                    rule_index: -1,
+                    ..self.hit_view(&rule, policy_index, local_namespace)
+                };
+                HitView {
                     kind: PolicyKind::EndOfTier,
-                    name: String::new(),
-                    namespace: String::new(),
-                    tier: self.set.tiers()[tier as usize].name.clone(),
+                    name: Cow::Borrowed(""),
+                    namespace: "",
+                    tier: &set.tiers()[tier as usize].name,
                     action: hit.action,
                     policy_index,
                     rule_index: -1,
-                    trigger: Some(Box::new(PolicyHit {
-                        rule_index: -1,
-                        ..trigger_hit
-                    })),
+                    trigger: Some(Box::new(trigger)),
                 }
             }
-            HitSource::Profile => PolicyHit {
+            HitSource::Profile => HitView {
                 kind: PolicyKind::Profile,
-                name: format!("kns.{local_namespace}"),
-                namespace: String::new(),
-                tier: PROFILE_TIER.to_string(),
+                name: Cow::Owned(format!("kns.{local_namespace}")),
+                namespace: "",
+                tier: PROFILE_TIER,
                 action: hit.action,
                 policy_index,
                 rule_index: 0,
                 trigger: None,
             },
+        }
+    }
+}
+
+/// A hit in Goldmane's shape borrowing from the policy set; serialises exactly like `PolicyHit`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HitView<'a> {
+    pub kind: PolicyKind,
+    pub name: Cow<'a, str>,
+    pub namespace: &'a str,
+    pub tier: &'a str,
+    pub action: HitAction,
+    pub policy_index: i64,
+    pub rule_index: i64,
+    pub trigger: Option<Box<HitView<'a>>>,
+}
+
+impl HitView<'_> {
+    pub fn to_policy_hit(&self) -> PolicyHit {
+        PolicyHit {
+            kind: self.kind,
+            name: self.name.to_string(),
+            namespace: self.namespace.to_string(),
+            tier: self.tier.to_string(),
+            action: self.action,
+            policy_index: self.policy_index,
+            rule_index: self.rule_index,
+            trigger: self.trigger.as_ref().map(|t| Box::new(t.to_policy_hit())),
         }
     }
 }

@@ -137,7 +137,12 @@ fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &m
         let value: Value = match serde_norway::from_str(&document) {
             Ok(value) => value,
             Err(e) => {
-                let at = e.location().map(|l| line + l.line() - 1).unwrap_or(line);
+                // The parser may notice a problem only at the end of the document; point inside it.
+                let last_line = line + document.lines().count().saturating_sub(1);
+                let at = e
+                    .location()
+                    .map(|l| (line + l.line()).saturating_sub(1).min(last_line))
+                    .unwrap_or(line);
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
                 report

@@ -545,7 +545,7 @@ impl<'a> Tokenizer<'a> {
             .source
             .as_bytes()
             .get(offset)
-            .map_or(true, |&byte| !is_label_key_byte(byte));
+            .is_none_or(|&byte| !is_label_key_byte(byte));
         at_boundary.then_some(offset)
     }
 
@@ -1556,11 +1556,12 @@ mod tests {
             )
         };
         let empty = BTreeMap::new();
-        let cases: Vec<(
+        type Case<'c> = (
             BTreeMap<String, String>,
             Vec<(String, String, Vec<String>)>,
-            &str,
-        )> = vec![
+            &'c str,
+        );
+        let cases: Vec<Case> = vec![
             (empty.clone(), vec![], "all()"),
             (
                 labels(&[("tier", "db"), ("app", "web")]),
@@ -1623,7 +1624,7 @@ mod tests {
             (expression("", "Exists", &[]), "must not be empty"),
         ];
         for (expression, expected_fragment) in error_cases {
-            let error = selector_from_k8s_label_selector(&empty, &[expression.clone()])
+            let error = selector_from_k8s_label_selector(&empty, std::slice::from_ref(&expression))
                 .expect_err("conversion should fail");
             assert!(error.contains(expected_fragment), "{expression:?}: {error}");
         }

@@ -45,6 +45,10 @@ pub struct PolicySet {
     /// Policies grouped by tier (in `tiers` order), each group in Felix's order.
     policies: Vec<Policy>,
     tier_ranges: Vec<Range<usize>>,
+    /// Indexes of non-namespaced policies, and of each namespace's policies, in evaluation order:
+    /// a namespaced policy only ever selects endpoints of its own namespace.
+    global_policies: Vec<u32>,
+    namespace_policies: FxHashMap<String, Vec<u32>>,
     selectors: Vec<Selector>,
     namespaces: BTreeMap<String, Labels>,
     service_accounts: BTreeMap<(String, String), Labels>,
@@ -68,6 +72,24 @@ impl PolicySet {
     /// Indexes into `policies()` of the tier at `tier_index`, in evaluation order.
     pub fn tier_policy_range(&self, tier_index: usize) -> Range<usize> {
         self.tier_ranges[tier_index].clone()
+    }
+
+    /// The policies that may select an endpoint of `namespace`, in evaluation order.
+    pub fn candidate_policies(&self, namespace: Option<&str>) -> impl Iterator<Item = u32> + '_ {
+        let local: &[u32] = namespace
+            .and_then(|ns| self.namespace_policies.get(ns))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let (mut global, mut local) = (
+            self.global_policies.iter().peekable(),
+            local.iter().peekable(),
+        );
+        std::iter::from_fn(move || match (global.peek(), local.peek()) {
+            (Some(g), Some(l)) if g < l => global.next().copied(),
+            (_, Some(_)) => local.next().copied(),
+            (Some(_), None) => global.next().copied(),
+            (None, None) => None,
+        })
     }
 
     pub fn tier_index_of_policy(&self, policy_index: usize) -> usize {
@@ -242,10 +264,24 @@ impl PolicySetBuilder {
                 start - count..start
             })
             .collect();
+        let policies: Vec<Policy> = keyed.into_iter().map(|(_, p)| p).collect();
+        let mut global_policies = Vec::new();
+        let mut namespace_policies: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        for (index, policy) in policies.iter().enumerate() {
+            match &policy.namespace {
+                Some(ns) => namespace_policies
+                    .entry(ns.clone())
+                    .or_default()
+                    .push(index as u32),
+                None => global_policies.push(index as u32),
+            }
+        }
         PolicySet {
             tiers,
-            policies: keyed.into_iter().map(|(_, p)| p).collect(),
+            policies,
             tier_ranges,
+            global_policies,
+            namespace_policies,
             selectors: self.selectors,
             namespaces: self.namespaces,
             service_accounts: self.service_accounts,
