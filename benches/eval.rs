@@ -5,6 +5,7 @@ mod synthetic;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use flowtrace::flows::parse_flow_line;
+use flowtrace::model::LabelInterner;
 use flowtrace::policy::{load_str, Evaluator};
 
 const FLOWS: usize = 100_000;

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::flows::{parse_flow_line, RawObject};
+use crate::flows::{FlowDecoder, RawObject};
 use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
 use crate::policy::{Evaluation, Evaluator, Outcome, PolicySet};
 
@@ -60,10 +60,11 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
             );
             scope.spawn(move || {
                 let mut evaluator = Evaluator::new(set);
+                let mut decoder = FlowDecoder::new();
                 loop {
                     let next = chunks.lock().map(|receiver| receiver.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let result = process_chunk(&mut evaluator, &chunk, args, name);
+                    let result = process_chunk(&mut decoder, &mut evaluator, &chunk, args, name);
                     if results.send((chunk.sequence, result)).is_err() {
                         break;
                     }
@@ -139,6 +140,7 @@ fn read_chunks(
 }
 
 fn process_chunk(
+    decoder: &mut FlowDecoder,
     evaluator: &mut Evaluator,
     chunk: &Chunk,
     args: &EvalArgs,
@@ -154,7 +156,7 @@ fn process_chunk(
         if line.trim().is_empty() {
             continue;
         }
-        let record = match parse_flow_line(line) {
+        let record = match decoder.decode(line) {
             Ok(record) => record,
             Err(e) => {
                 result.errors.push(format!("{name}:{line_number}: {e}"));

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 
 use crate::model::{
@@ -47,16 +48,52 @@ pub struct FlowRecord<'a> {
 
 /// Decodes one JSON Lines record. The error names the field and what is wrong with it.
 pub fn parse_flow_line(line: &str) -> Result<FlowRecord<'_>, String> {
-    let trimmed = line.trim();
-    if !trimmed.starts_with('{') {
-        return match serde_json::from_str::<serde::de::IgnoredAny>(trimmed) {
-            Err(e) => Err(format!("invalid JSON: {e}")),
-            Ok(_) => Err("expected a JSON object".to_string()),
-        };
+    FlowDecoder::new().decode(line)
+}
+
+/// Decodes records, remembering the label sets it has parsed: a stream repeats a few thousand label
+/// sets millions of times, and a repeated set is then neither parsed nor stored again (equal sets
+/// share one allocation, which also makes them cheap to compare).
+#[derive(Debug, Default)]
+pub struct FlowDecoder {
+    labels: FxHashMap<Box<str>, Labels>,
+}
+
+/// Distinct label texts a decoder remembers before it starts over.
+const MAX_REMEMBERED_LABEL_SETS: usize = 100_000;
+
+impl FlowDecoder {
+    pub fn new() -> FlowDecoder {
+        FlowDecoder::default()
     }
-    let raw = RawObject::parse(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
-    let (flow, format) = decode(&raw)?;
-    Ok(FlowRecord { flow, raw, format })
+
+    pub fn decode<'a>(&mut self, line: &'a str) -> Result<FlowRecord<'a>, String> {
+        let trimmed = line.trim();
+        if !trimmed.starts_with('{') {
+            return match serde_json::from_str::<serde::de::IgnoredAny>(trimmed) {
+                Err(e) => Err(format!("invalid JSON: {e}")),
+                Ok(_) => Err("expected a JSON object".to_string()),
+            };
+        }
+        let raw = RawObject::parse(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
+        let (flow, format) = decode(self, &raw)?;
+        Ok(FlowRecord { flow, raw, format })
+    }
+
+    fn labels(&mut self, object: &RawObject, name: &str) -> Result<Option<Labels>, String> {
+        let Some(value) = object.get(name) else {
+            return Ok(None);
+        };
+        if let Some(known) = self.labels.get(value.get()) {
+            return Ok(Some(known.clone()));
+        }
+        let labels = labels_value(value).map_err(|e| format!("{name}: {e}"))?;
+        if self.labels.len() >= MAX_REMEMBERED_LABEL_SETS {
+            self.labels.clear();
+        }
+        self.labels.insert(value.get().into(), labels.clone());
+        Ok(Some(labels))
+    }
 }
 
 fn object<'a>(value: &'a RawValue, name: &str) -> Result<RawObject<'a>, String> {
@@ -64,13 +101,14 @@ fn object<'a>(value: &'a RawValue, name: &str) -> Result<RawObject<'a>, String> 
         .map_err(|_| format!("{name}: expected an object, found {}", value.get()))
 }
 
-fn decode(raw: &RawObject) -> Result<(Flow, FlowFormat), String> {
+fn decode(decoder: &mut FlowDecoder, raw: &RawObject) -> Result<(Flow, FlowFormat), String> {
     // A Goldmane `FlowResult` wraps the flow with its id.
     if let Some(inner) = raw.get("flow").filter(|v| v.get().starts_with('{')) {
-        return decode(&object(inner, "flow")?);
+        return decode(decoder, &object(inner, "flow")?);
     }
     if let Some(key) = raw.get("Key").or_else(|| raw.get("key")) {
-        return decode_goldmane(raw, &object(key, "Key")?).map(|f| (f, FlowFormat::Goldmane));
+        return decode_goldmane(decoder, raw, &object(key, "Key")?)
+            .map(|f| (f, FlowFormat::Goldmane));
     }
     let policies = match raw.get("policies") {
         Some(p) if p.get().starts_with('{') => Some(object(p, "policies")?),
@@ -85,9 +123,9 @@ fn decode(raw: &RawObject) -> Result<(Flow, FlowFormat), String> {
                 .any(|k| p.contains(k))
         });
     if enterprise {
-        decode_enterprise(raw, policies.as_ref()).map(|f| (f, FlowFormat::Enterprise))
+        decode_enterprise(decoder, raw, policies.as_ref()).map(|f| (f, FlowFormat::Enterprise))
     } else {
-        decode_whisker(raw, policies.as_ref()).map(|f| (f, FlowFormat::Whisker))
+        decode_whisker(decoder, raw, policies.as_ref()).map(|f| (f, FlowFormat::Whisker))
     }
 }
 
@@ -141,15 +179,6 @@ fn ip(object: &RawObject, name: &str) -> Result<Option<IpAddr>, String> {
 }
 
 /// Labels as any format writes them: `"a=b | c=d"`, `["a=b"]`, `{"a": "b"}`, `{"labels": [...]}`.
-fn labels(object: &RawObject, name: &str) -> Result<Option<Labels>, String> {
-    let Some(value) = object.get(name) else {
-        return Ok(None);
-    };
-    labels_value(value)
-        .map(Some)
-        .map_err(|e| format!("{name}: {e}"))
-}
-
 fn labels_value(value: &RawValue) -> Result<Labels, String> {
     let text = value.get();
     if let Some(joined) = string_value(value) {
@@ -357,7 +386,11 @@ fn required_name(object: &RawObject, field_name: &str) -> Result<String, String>
         .ok_or_else(|| format!("{field_name}: missing"))
 }
 
-fn decode_whisker(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow, String> {
+fn decode_whisker(
+    decoder: &mut FlowDecoder,
+    raw: &RawObject,
+    policies: Option<&RawObject>,
+) -> Result<Flow, String> {
     if let Some(p) = raw.get("policies").filter(|p| !p.get().starts_with('{')) {
         return Err(format!("policies: expected an object, found {}", p.get()));
     }
@@ -374,14 +407,14 @@ fn decode_whisker(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow,
             "source",
             required_name(raw, "source_name")?,
             namespace(raw, "source_namespace")?,
-            labels(raw, "source_labels")?,
+            decoder.labels(raw, "source_labels")?,
         )?,
         dest: endpoint(
             raw,
             "dest",
             required_name(raw, "dest_name")?,
             namespace(raw, "dest_namespace")?,
-            labels(raw, "dest_labels")?,
+            decoder.labels(raw, "dest_labels")?,
         )?,
         protocol: protocol(raw, "protocol")?,
         dest_port: port(raw, "dest_port")?,
@@ -392,7 +425,11 @@ fn decode_whisker(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow,
     })
 }
 
-fn decode_goldmane(raw: &RawObject, key: &RawObject) -> Result<Flow, String> {
+fn decode_goldmane(
+    decoder: &mut FlowDecoder,
+    raw: &RawObject,
+    key: &RawObject,
+) -> Result<Flow, String> {
     let with_prefix = |e: String| format!("Key.{e}");
     let reported_policies = match key.get("policies") {
         Some(p) => {
@@ -404,7 +441,7 @@ fn decode_goldmane(raw: &RawObject, key: &RawObject) -> Result<Flow, String> {
         }
         None => None,
     };
-    let endpoint_of = |prefix: &str| -> Result<Endpoint, String> {
+    let mut endpoint_of = |prefix: &str| -> Result<Endpoint, String> {
         let name = required_name(key, &format!("{prefix}_name")).map_err(with_prefix)?;
         let ns = namespace(key, &format!("{prefix}_namespace")).map_err(with_prefix)?;
         let mut endpoint = endpoint(
@@ -412,7 +449,7 @@ fn decode_goldmane(raw: &RawObject, key: &RawObject) -> Result<Flow, String> {
             prefix,
             name,
             ns,
-            labels(raw, &format!("{prefix}_labels"))?,
+            decoder.labels(raw, &format!("{prefix}_labels"))?,
         )
         .map_err(with_prefix)?;
         // IPs and the source port are flowtrace's extensions; accept them beside the key too.
@@ -453,7 +490,11 @@ fn enterprise_hits(policies: &RawObject, name: &str) -> Result<Option<Vec<Policy
         .map(|hits| Some(sorted(hits)))
 }
 
-fn decode_enterprise(raw: &RawObject, policies: Option<&RawObject>) -> Result<Flow, String> {
+fn decode_enterprise(
+    decoder: &mut FlowDecoder,
+    raw: &RawObject,
+    policies: Option<&RawObject>,
+) -> Result<Flow, String> {
     // An aggregated record has `-` for the name and the aggregated name beside it.
     let endpoint_name = |prefix: &str| -> Result<String, String> {
         match string(raw, &format!("{prefix}_name"))?.filter(|n| !n.is_empty() && n != "-") {
@@ -480,14 +521,14 @@ fn decode_enterprise(raw: &RawObject, policies: Option<&RawObject>) -> Result<Fl
             "source",
             endpoint_name("source")?,
             namespace(raw, "source_namespace")?,
-            labels(raw, "source_labels")?,
+            decoder.labels(raw, "source_labels")?,
         )?,
         dest: endpoint(
             raw,
             "dest",
             endpoint_name("dest")?,
             namespace(raw, "dest_namespace")?,
-            labels(raw, "dest_labels")?,
+            decoder.labels(raw, "dest_labels")?,
         )?,
         protocol: protocol(raw, "proto")?,
         dest_port: port(raw, "dest_port")?,

@@ -83,7 +83,11 @@ impl<'a> RawObject<'a> {
 
     /// A member by its snake_case name or its protojson camelCase name; JSON `null` counts as absent.
     pub fn get(&self, snake: &str) -> Option<&'a RawValue> {
-        let found = self.members.iter().find(|(k, _)| k == snake).or_else(|| {
+        // Most keys differ in length or in their last byte; checking those first avoids a full compare.
+        let same = |k: &str| {
+            k.len() == snake.len() && k.as_bytes().last() == snake.as_bytes().last() && k == snake
+        };
+        let found = self.members.iter().find(|(k, _)| same(k)).or_else(|| {
             snake
                 .contains('_')
                 .then(|| {
