@@ -148,35 +148,6 @@ impl Serialize for Labels {
     }
 }
 
-/// Hands out one shared `Labels` per distinct label set, so that equal sets compare by pointer
-/// and are stored once (the flow store keeps millions of flows over a few thousand label sets).
-#[derive(Debug, Default)]
-pub struct LabelInterner {
-    sets: rustc_hash::FxHashSet<Labels>,
-}
-
-impl LabelInterner {
-    pub fn new() -> LabelInterner {
-        LabelInterner::default()
-    }
-
-    pub fn intern(&mut self, labels: Labels) -> Labels {
-        if let Some(existing) = self.sets.get(&labels) {
-            return existing.clone();
-        }
-        self.sets.insert(labels.clone());
-        labels
-    }
-
-    pub fn len(&self) -> usize {
-        self.sets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,17 +168,6 @@ mod tests {
         assert_eq!(one, two);
         assert_eq!(one.hash, two.hash);
         assert_ne!(one, Labels::from_kv_strings(["app=x"]));
-    }
-
-    #[test]
-    fn interned_sets_share_one_allocation() {
-        let mut interner = LabelInterner::new();
-        let a = interner.intern(Labels::from_kv_strings(["app=x", "tier=web"]));
-        let b = interner.intern(Labels::from_kv_strings(["tier=web", "app=x"]));
-        let c = interner.intern(Labels::from_kv_strings(["app=y"]));
-        assert!(Arc::ptr_eq(&a.pairs, &b.pairs));
-        assert!(!Arc::ptr_eq(&a.pairs, &c.pairs));
-        assert_eq!(interner.len(), 2);
     }
 
     #[test]

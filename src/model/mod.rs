@@ -6,4 +6,4 @@ mod labels;
 
 pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
 pub use hit::{HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER};
-pub use labels::{LabelInterner, Labels};
+pub use labels::Labels;
