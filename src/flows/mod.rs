@@ -606,6 +606,37 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_remembers_label_sets_by_their_text() {
+        let line = |labels: &str| {
+            format!(
+                r#"{{"source_name":"a","source_namespace":"x","source_labels":{labels},"dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80,"reporter":"Dst"}}"#
+            )
+        };
+        let mut decoder = FlowDecoder::new();
+        let (one, two, other) = (
+            line(r#""app=web | tier=1""#),
+            line(r#""app=web | tier=1""#),
+            line(r#"["app=db"]"#),
+        );
+        let first = decoder.decode(&one).unwrap().flow.source.labels.unwrap();
+        let again = decoder.decode(&two).unwrap().flow.source.labels.unwrap();
+        let different = decoder.decode(&other).unwrap().flow.source.labels.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first.get("tier"), Some("1"));
+        assert_eq!(different.get("app"), Some("db"));
+        assert_eq!(different.get("tier"), None);
+        let empty = line(r#""""#);
+        assert!(decoder
+            .decode(&empty)
+            .unwrap()
+            .flow
+            .source
+            .labels
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
     fn errors_name_the_field() {
         assert!(parse_flow_line("{not json")
             .unwrap_err()
