@@ -401,22 +401,38 @@ fn decode_whisker(
         }),
         None => None,
     };
+    let names = [
+        required_name(raw, "source_name")?,
+        required_name(raw, "dest_name")?,
+    ];
+    flat_flow(decoder, raw, names, "protocol", reported_policies)
+}
+
+/// A flow from a flat record (Whisker or Calico Enterprise): both name the same fields alike except
+/// the endpoint names and the protocol.
+fn flat_flow(
+    decoder: &mut FlowDecoder,
+    raw: &RawObject,
+    [source_name, dest_name]: [String; 2],
+    protocol_field: &str,
+    reported_policies: Option<PolicyTrace>,
+) -> Result<Flow, String> {
     Ok(Flow {
         source: endpoint(
             raw,
             "source",
-            required_name(raw, "source_name")?,
+            source_name,
             namespace(raw, "source_namespace")?,
             decoder.labels(raw, "source_labels")?,
         )?,
         dest: endpoint(
             raw,
             "dest",
-            required_name(raw, "dest_name")?,
+            dest_name,
             namespace(raw, "dest_namespace")?,
             decoder.labels(raw, "dest_labels")?,
         )?,
-        protocol: protocol(raw, "protocol")?,
+        protocol: protocol(raw, protocol_field)?,
         dest_port: port(raw, "dest_port")?,
         dest_service: service(raw)?,
         reporter: reporter(raw)?,
@@ -515,28 +531,8 @@ fn decode_enterprise(
         }
         None => None,
     };
-    Ok(Flow {
-        source: endpoint(
-            raw,
-            "source",
-            endpoint_name("source")?,
-            namespace(raw, "source_namespace")?,
-            decoder.labels(raw, "source_labels")?,
-        )?,
-        dest: endpoint(
-            raw,
-            "dest",
-            endpoint_name("dest")?,
-            namespace(raw, "dest_namespace")?,
-            decoder.labels(raw, "dest_labels")?,
-        )?,
-        protocol: protocol(raw, "proto")?,
-        dest_port: port(raw, "dest_port")?,
-        dest_service: service(raw)?,
-        reporter: reporter(raw)?,
-        reported_action: verdict(raw, "action")?,
-        reported_policies,
-    })
+    let names = [endpoint_name("source")?, endpoint_name("dest")?];
+    flat_flow(decoder, raw, names, "proto", reported_policies)
 }
 
 #[cfg(test)]

@@ -62,6 +62,16 @@ impl FieldErrors {
         result.map_err(|message| self.push(field, message)).ok()
     }
 
+    /// Parses an optional field, recording a failure under `field`.
+    pub fn parse<V: ?Sized, T>(
+        &mut self,
+        field: &str,
+        value: Option<&V>,
+        parse: impl FnOnce(&V) -> Result<T, String>,
+    ) -> Option<T> {
+        value.and_then(|v| self.take(field, parse(v)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -232,18 +242,21 @@ pub fn entity_match(
     builder: &mut PolicySetBuilder,
     errors: &mut FieldErrors,
 ) -> EntityMatch {
-    let selector = rule
-        .selector
-        .as_deref()
-        .and_then(|s| errors.take(&format!("{field}.selector"), parse_selector(s)));
-    let not_selector = rule
-        .not_selector
-        .as_deref()
-        .and_then(|s| errors.take(&format!("{field}.notSelector"), parse_selector(s)));
-    let namespace_selector = rule
-        .namespace_selector
-        .as_deref()
-        .and_then(|s| errors.take(&format!("{field}.namespaceSelector"), parse_selector(s)));
+    let selector = errors.parse(
+        &format!("{field}.selector"),
+        rule.selector.as_deref(),
+        parse_selector,
+    );
+    let not_selector = errors.parse(
+        &format!("{field}.notSelector"),
+        rule.not_selector.as_deref(),
+        parse_selector,
+    );
+    let namespace_selector = errors.parse(
+        &format!("{field}.namespaceSelector"),
+        rule.namespace_selector.as_deref(),
+        parse_selector,
+    );
     let service_account_selector = rule.service_accounts.as_ref().and_then(|sa| {
         let by_selector = sa.selector.as_deref().and_then(|s| {
             errors
@@ -336,22 +349,22 @@ pub fn convert_rule(
             ),
         );
     }
-    let protocol = rule
-        .protocol
-        .as_ref()
-        .and_then(|p| errors.take(&format!("{field}.protocol"), parse_protocol(p)));
-    let not_protocol = rule
-        .not_protocol
-        .as_ref()
-        .and_then(|p| errors.take(&format!("{field}.notProtocol"), parse_protocol(p)));
-    let icmp = rule
-        .icmp
-        .as_ref()
-        .and_then(|i| errors.take(&format!("{field}.icmp"), icmp_match(i)));
-    let not_icmp = rule
-        .not_icmp
-        .as_ref()
-        .and_then(|i| errors.take(&format!("{field}.notICMP"), icmp_match(i)));
+    let protocol = errors.parse(
+        &format!("{field}.protocol"),
+        rule.protocol.as_ref(),
+        parse_protocol,
+    );
+    let not_protocol = errors.parse(
+        &format!("{field}.notProtocol"),
+        rule.not_protocol.as_ref(),
+        parse_protocol,
+    );
+    let icmp = errors.parse(&format!("{field}.icmp"), rule.icmp.as_ref(), icmp_match);
+    let not_icmp = errors.parse(
+        &format!("{field}.notICMP"),
+        rule.not_icmp.as_ref(),
+        icmp_match,
+    );
     if let Some(v) = rule.ip_version.filter(|v| *v != 4 && *v != 6) {
         errors.push(
             format!("{field}.ipVersion"),

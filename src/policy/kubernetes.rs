@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::calico::{self, FieldErrors, ORCHESTRATOR_LABEL};
-use super::model::{Origin, Policy};
+use super::model::{Direction, Origin, Policy};
 use super::resources::{
     CalicoPolicySpec, CalicoRule, EntityRule, IntOrString, K8sNetworkPolicySpec, K8sPeer, K8sPort,
     LabelSelector, ObjectMeta, ProtocolValue,
@@ -216,6 +216,36 @@ pub fn expand_rule(
     combine(&entities, grouped, ingress, "Allow")
 }
 
+/// Expands one direction's Kubernetes rules, with the text of the Kubernetes rule each Calico rule
+/// came from (what `explain` shows).
+fn expand_rules<R: serde::Serialize>(
+    rules: &[R],
+    peers_and_ports: impl Fn(&R) -> (&Vec<K8sPeer>, &Vec<K8sPort>),
+    direction: Direction,
+    errors: &mut FieldErrors,
+) -> (Vec<CalicoRule>, Vec<String>) {
+    let name = direction.as_str().to_ascii_lowercase();
+    let mut expanded = Vec::new();
+    let mut texts = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let (peers, ports) = peers_and_ports(rule);
+        let calico = expand_rule(
+            peers,
+            ports,
+            direction == Direction::Ingress,
+            &format!("spec.{name}[{i}]"),
+            errors,
+        );
+        let text = format!(
+            "# Kubernetes {name} rule {i}\n{}",
+            serde_norway::to_string(rule).unwrap_or_default()
+        );
+        texts.extend(std::iter::repeat_n(text, calico.len()));
+        expanded.extend(calico);
+    }
+    (expanded, texts)
+}
+
 /// Converts a (Staged)KubernetesNetworkPolicy. `Ok(None)` for a staged delete.
 pub fn convert_policy(
     kind: PolicyKind,
@@ -243,40 +273,18 @@ pub fn convert_policy(
             );
         }
     }
-    let mut ingress = Vec::new();
-    let mut ingress_texts = Vec::new();
-    for (i, rule) in spec.ingress.iter().enumerate() {
-        let expanded = expand_rule(
-            &rule.from,
-            &rule.ports,
-            true,
-            &format!("spec.ingress[{i}]"),
-            &mut errors,
-        );
-        let text = format!(
-            "# Kubernetes ingress rule {i}\n{}",
-            serde_norway::to_string(rule).unwrap_or_default()
-        );
-        ingress_texts.extend(std::iter::repeat_n(text, expanded.len()));
-        ingress.extend(expanded);
-    }
-    let mut egress = Vec::new();
-    let mut egress_texts = Vec::new();
-    for (i, rule) in spec.egress.iter().enumerate() {
-        let expanded = expand_rule(
-            &rule.to,
-            &rule.ports,
-            false,
-            &format!("spec.egress[{i}]"),
-            &mut errors,
-        );
-        let text = format!(
-            "# Kubernetes egress rule {i}\n{}",
-            serde_norway::to_string(rule).unwrap_or_default()
-        );
-        egress_texts.extend(std::iter::repeat_n(text, expanded.len()));
-        egress.extend(expanded);
-    }
+    let (ingress, ingress_texts) = expand_rules(
+        &spec.ingress,
+        |r| (&r.from, &r.ports),
+        Direction::Ingress,
+        &mut errors,
+    );
+    let (egress, egress_texts) = expand_rules(
+        &spec.egress,
+        |r| (&r.to, &r.ports),
+        Direction::Egress,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(errors);
     }

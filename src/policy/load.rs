@@ -12,10 +12,7 @@ use serde_norway::Value;
 
 use super::calico::{self, parse_net, FieldErrors};
 use super::model::{Origin, Tier, DEFAULT_TIER_ORDER};
-use super::resources::{
-    CalicoPolicySpec, K8sNetworkPolicySpec, NetworkSetSpec, ObjectMeta, PodSpec, PodStatus,
-    TierSpec,
-};
+use super::resources::{NetworkSetSpec, ObjectMeta, PodSpec, PodStatus, TierSpec};
 use super::set::{NamedPort, NetworkSetInfo, PodInfo, PolicySet, PolicySetBuilder};
 use super::{admin, kubernetes};
 use crate::model::{HitAction, Labels, PolicyKind, Protocol};
@@ -221,28 +218,44 @@ fn load_object(
         ("", "Pod") => context.load_pod(builder),
         ("", "ServiceAccount") => context.load_service_account(builder),
         ("projectcalico.org", "Tier") => context.load_tier(builder, report),
-        ("projectcalico.org", "NetworkPolicy") => {
-            context.load_calico_policy(PolicyKind::CalicoNetworkPolicy, builder, report)
-        }
-        ("projectcalico.org", "GlobalNetworkPolicy") => {
-            context.load_calico_policy(PolicyKind::GlobalNetworkPolicy, builder, report)
-        }
-        ("projectcalico.org", "StagedNetworkPolicy") => {
-            context.load_calico_policy(PolicyKind::StagedNetworkPolicy, builder, report)
-        }
-        ("projectcalico.org", "StagedGlobalNetworkPolicy") => {
-            context.load_calico_policy(PolicyKind::StagedGlobalNetworkPolicy, builder, report)
-        }
-        ("projectcalico.org", "StagedKubernetesNetworkPolicy") => context.load_kubernetes_policy(
+        ("projectcalico.org", "NetworkPolicy") => context.load_policy(
+            PolicyKind::CalicoNetworkPolicy,
+            calico::convert_policy,
+            builder,
+            report,
+        ),
+        ("projectcalico.org", "GlobalNetworkPolicy") => context.load_policy(
+            PolicyKind::GlobalNetworkPolicy,
+            calico::convert_policy,
+            builder,
+            report,
+        ),
+        ("projectcalico.org", "StagedNetworkPolicy") => context.load_policy(
+            PolicyKind::StagedNetworkPolicy,
+            calico::convert_policy,
+            builder,
+            report,
+        ),
+        ("projectcalico.org", "StagedGlobalNetworkPolicy") => context.load_policy(
+            PolicyKind::StagedGlobalNetworkPolicy,
+            calico::convert_policy,
+            builder,
+            report,
+        ),
+        ("projectcalico.org", "StagedKubernetesNetworkPolicy") => context.load_policy(
             PolicyKind::StagedKubernetesNetworkPolicy,
+            kubernetes::convert_policy,
             builder,
             report,
         ),
         ("projectcalico.org", "NetworkSet") => context.load_network_set(true, builder),
         ("projectcalico.org", "GlobalNetworkSet") => context.load_network_set(false, builder),
-        ("networking.k8s.io", "NetworkPolicy") => {
-            context.load_kubernetes_policy(PolicyKind::NetworkPolicy, builder, report)
-        }
+        ("networking.k8s.io", "NetworkPolicy") => context.load_policy(
+            PolicyKind::NetworkPolicy,
+            kubernetes::convert_policy,
+            builder,
+            report,
+        ),
         (
             "policy.networking.k8s.io",
             "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy",
@@ -278,6 +291,15 @@ struct PodObject {
     #[serde(default)]
     status: PodStatus,
 }
+
+/// `calico::convert_policy` and `kubernetes::convert_policy`: `Ok(None)` for a staged delete.
+type PolicyConverter<Spec> = fn(
+    PolicyKind,
+    &ObjectMeta,
+    &Spec,
+    Origin,
+    &mut PolicySetBuilder,
+) -> Result<Option<super::model::Policy>, FieldErrors>;
 
 struct ObjectContext<'a> {
     value: &'a Value,
@@ -439,33 +461,17 @@ impl ObjectContext<'_> {
         Ok(())
     }
 
-    fn load_calico_policy(
+    /// Loads a Calico or Kubernetes policy object with its kind's converter.
+    fn load_policy<Spec: DeserializeOwned + Default>(
         &self,
         kind: PolicyKind,
+        convert: PolicyConverter<Spec>,
         builder: &mut PolicySetBuilder,
         report: &mut LoadReport,
     ) -> Result<(), FieldErrors> {
-        let object: Object<CalicoPolicySpec> = self.typed()?;
+        let object: Object<Spec> = self.typed()?;
         let spec = object.spec.unwrap_or_default();
-        if let Some(policy) =
-            calico::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)?
-        {
-            self.add_policy(policy, builder, report);
-        }
-        Ok(())
-    }
-
-    fn load_kubernetes_policy(
-        &self,
-        kind: PolicyKind,
-        builder: &mut PolicySetBuilder,
-        report: &mut LoadReport,
-    ) -> Result<(), FieldErrors> {
-        let object: Object<K8sNetworkPolicySpec> = self.typed()?;
-        let spec = object.spec.unwrap_or_default();
-        if let Some(policy) =
-            kubernetes::convert_policy(kind, &object.metadata, &spec, self.origin(), builder)?
-        {
+        if let Some(policy) = convert(kind, &object.metadata, &spec, self.origin(), builder)? {
             self.add_policy(policy, builder, report);
         }
         Ok(())
