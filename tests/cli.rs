@@ -146,7 +146,15 @@ fn eval_wide_prints_a_header_and_a_row_per_flow() {
     let text = stdout_of(&output);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 11, "{text}");
-    for column in ["LINE", "SOURCE", "DESTINATION", "REP", "ACTION", "PENDING", "DECIDED BY"] {
+    for column in [
+        "LINE",
+        "SOURCE",
+        "DESTINATION",
+        "REP",
+        "ACTION",
+        "PENDING",
+        "DECIDED BY",
+    ] {
         assert!(lines[0].contains(column), "header: {}", lines[0]);
     }
     for (i, row) in lines[1..].iter().enumerate() {
@@ -196,7 +204,9 @@ fn check_reports_a_changed_record_and_exits_1() {
         .clone();
     let stdout = stdout_of(&output);
     assert!(
-        stdout.contains("flows.jsonl:1: customer/customer-6d8f9c7b5-* -> summary/summary-7c9d8b6f4-*:8080/tcp"),
+        stdout.contains(
+            "flows.jsonl:1: customer/customer-6d8f9c7b5-* -> summary/summary-7c9d8b6f4-*:8080/tcp"
+        ),
         "{stdout}"
     );
     assert!(
@@ -249,15 +259,25 @@ fn malformed_flow_lines_are_named_and_skipped() {
         "error: broken.jsonl:6: policies.enforced_policies[0]: policy hit \"zero|security|nope\"",
         "4 malformed flow line(s) in broken.jsonl skipped",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
-    assert!(!stderr.contains("broken.jsonl:7"), "a blank line is no error");
+    assert!(
+        !stderr.contains("broken.jsonl:7"),
+        "a blank line is no error"
+    );
     let results = json_lines(&stdout_of(&output));
     let verdicts: Vec<&str> = results
         .iter()
         .map(|r| r["action"].as_str().unwrap())
         .collect();
-    assert_eq!(verdicts, ["Allow", "Deny", "Deny"], "the good lines, in order");
+    assert_eq!(
+        verdicts,
+        ["Allow", "Deny", "Deny"],
+        "the good lines, in order"
+    );
     assert_eq!(results[2]["dest_ip"], "169.254.169.254");
 }
 
@@ -350,8 +370,14 @@ fn broken_manifests_are_reported_one_message_each_and_the_rest_still_evaluates()
         .get_output()
         .clone();
     let stderr = stderr_of(&output);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
     assert_eq!(errors.len(), 5, "one error per problem:\n{stderr}");
     assert_eq!(warnings.len(), 1, "{stderr}");
     let broken = Path::new("m").join("90-broken.yaml").display().to_string();
@@ -390,7 +416,8 @@ fn broken_manifests_are_reported_one_message_each_and_the_rest_still_evaluates()
         "invalid YAML",
     ]);
     assert!(
-        warnings[0].contains(&format!("{broken}:56:")) && warnings[0].contains("FelixConfiguration"),
+        warnings[0].contains(&format!("{broken}:56:"))
+            && warnings[0].contains("FelixConfiguration"),
         "{stderr}"
     );
     // The valid objects still load: the bank verdicts are unchanged.
@@ -436,7 +463,13 @@ fn stdin_errors_are_named_stdin() {
 #[test]
 fn missing_flow_file_is_named() {
     flowtrace()
-        .args(["eval", "-m", "docs/examples/bank", "--flows", "no/such/flows.jsonl"])
+        .args([
+            "eval",
+            "-m",
+            "docs/examples/bank",
+            "--flows",
+            "no/such/flows.jsonl",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no/such/flows.jsonl"));
@@ -514,7 +547,14 @@ fn explain_text_shows_both_verdicts_and_the_tiers() {
 #[test]
 fn explain_json_has_both_verdicts_and_tier_statuses() {
     let output = explain_bank()
-        .args(["--flows", "docs/examples/bank/flows.jsonl", "--line", "4", "-o", "json"])
+        .args([
+            "--flows",
+            "docs/examples/bank/flows.jsonl",
+            "--line",
+            "4",
+            "-o",
+            "json",
+        ])
         .assert()
         .success()
         .get_output()
@@ -529,8 +569,14 @@ fn explain_json_has_both_verdicts_and_tier_statuses() {
         .find(|t| t["status"] == "end-of-tier")
         .expect("a tier ended with its default action");
     assert_eq!(end["name"], "application");
-    let statuses: Vec<&str> = tiers.iter().map(|t| t["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["passed", "skipped", "end-of-tier", "not-reached"]);
+    let statuses: Vec<&str> = tiers
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["passed", "skipped", "end-of-tier", "not-reached"]
+    );
 }
 
 #[test]

@@ -15,7 +15,10 @@ fn root() -> PathBuf {
 }
 
 fn qualified(hit: &Value) -> String {
-    let (ns, name) = (hit["namespace"].as_str().unwrap_or(""), hit["name"].as_str().unwrap());
+    let (ns, name) = (
+        hit["namespace"].as_str().unwrap_or(""),
+        hit["name"].as_str().unwrap(),
+    );
     if ns.is_empty() {
         name.to_string()
     } else {
@@ -56,8 +59,15 @@ fn eval_case(manifests: &Path, flows: &Path) -> Value {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit {:?}: {stderr}", output.status);
-    assert!(stderr.is_empty(), "no warnings or errors expected: {stderr}");
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(
+        stderr.is_empty(),
+        "no warnings or errors expected: {stderr}"
+    );
     let input = std::fs::read_to_string(flows).unwrap();
     let lines: Vec<usize> = input
         .lines()
