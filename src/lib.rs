@@ -5,3 +5,5 @@ pub mod cli;
 pub mod flows;
 pub mod model;
 pub mod policy;
+pub mod source;
+pub mod store;

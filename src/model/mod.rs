@@ -3,7 +3,9 @@
 mod flow;
 mod hit;
 mod labels;
+mod observed;
 
 pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
 pub use hit::{HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER};
 pub use labels::Labels;
+pub use observed::{Counters, ObservedFlow};

@@ -1,0 +1,4 @@
+//! The flow store and the view over it: a bounded, aggregated store of observed flows, and the
+//! filter language that selects from it. Pure: no I/O.
+
+pub mod filter;
