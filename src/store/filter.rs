@@ -179,11 +179,12 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, FilterError> {
             }
             _ => {
                 let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !"()=,~\"'".contains(chars[i])
-                    && !(chars[i] == '!' && chars.get(i + 1) == Some(&'='))
-                {
+                let ends_word = |i: usize| {
+                    chars[i].is_whitespace()
+                        || "()=,~\"'".contains(chars[i])
+                        || (chars[i] == '!' && chars.get(i + 1) == Some(&'='))
+                };
+                while i < chars.len() && !ends_word(i) {
                     i += 1;
                 }
                 tokens.push((column, Token::Word(chars[start..i].iter().collect())));
@@ -428,10 +429,12 @@ fn check_values(subject: &Subject, operator: Operator, values: &[String]) -> Res
     };
     for value in values {
         match field {
-            Field::Action | Field::Pending if operator != Operator::Contains => {
-                if !["allow", "deny", "unknown"].contains(&value.to_ascii_lowercase().as_str()) {
-                    return Err(format!("'{value}' is not an action (allow, deny, unknown)"));
-                }
+            Field::Action | Field::Pending
+                if operator != Operator::Contains
+                    && !["allow", "deny", "unknown"]
+                        .contains(&value.to_ascii_lowercase().as_str()) =>
+            {
+                return Err(format!("'{value}' is not an action (allow, deny, unknown)"));
             }
             Field::Port if operator != Operator::Contains => {
                 value
