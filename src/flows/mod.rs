@@ -3,6 +3,7 @@
 //! labels as a list, snake_case or protojson camelCase), and Calico Enterprise flow logs
 //! (`source_name_aggr`, `policies.enforced_policies` strings).
 
+pub mod encode;
 pub mod hit_string;
 pub mod raw;
 
@@ -13,9 +14,10 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 
+use crate::model::time::parse_rfc3339;
 use crate::model::{
-    Endpoint, EndpointType, Flow, HitAction, Labels, PolicyHit, PolicyKind, PolicyTrace, Protocol,
-    Reporter, Service, Verdict,
+    Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
+    PolicyTrace, Protocol, Reporter, Service, Verdict,
 };
 use hit_string::{normalise_reported_hit, parse_hit_string};
 use raw::string_value;
@@ -93,6 +95,42 @@ impl FlowDecoder {
         }
         self.labels.insert(value.get().into(), labels.clone());
         Ok(Some(labels))
+    }
+}
+
+impl FlowRecord<'_> {
+    /// The record as an observation: its time window (RFC 3339 text or Unix seconds, whichever the
+    /// format writes; 0 when absent) and its counters.
+    pub fn observed(&self) -> ObservedFlow {
+        let time = |name: &str| {
+            self.raw.get(name).and_then(|v| match string_value(v) {
+                Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
+                None => v.get().parse::<f64>().ok().map(|t| t as i64),
+            })
+        };
+        let count = |name: &str| {
+            integer(&self.raw, name)
+                .ok()
+                .flatten()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        ObservedFlow {
+            flow: self.flow.clone(),
+            start_time: time("start_time").unwrap_or(0),
+            end_time: time("end_time").unwrap_or(0),
+            counters: Counters {
+                packets_in: count("packets_in"),
+                packets_out: count("packets_out"),
+                bytes_in: count("bytes_in"),
+                bytes_out: count("bytes_out"),
+                connections_started: count("num_connections_started")
+                    .max(count("num_flows_started")),
+                connections_completed: count("num_connections_completed")
+                    .max(count("num_flows_completed")),
+                connections_live: count("num_connections_live"),
+            },
+        }
     }
 }
 

@@ -4,6 +4,7 @@ mod flow;
 mod hit;
 mod labels;
 mod observed;
+pub mod time;
 
 pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
 pub use hit::{HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER};

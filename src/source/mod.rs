@@ -2,6 +2,8 @@
 //! what they report about their connection. Sources run at the edge and talk to their consumer
 //! only through `SourceEvent`s.
 
+pub mod demo;
+
 use std::fmt;
 
 use crate::model::ObservedFlow;
