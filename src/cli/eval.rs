@@ -6,6 +6,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
+use super::output::{
+    decided_by, describe_hit, qualified_name, wide_header, wide_row, write_record, Decision,
+};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::flows::{FlowDecoder, RawObject};
 use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
@@ -14,6 +17,9 @@ use crate::policy::{Evaluation, Evaluator, Outcome, PolicySet};
 /// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
 /// the chunks in flight stay a few megabytes.
 const CHUNK_LINES: usize = 4096;
+
+/// The wide table's line-number column.
+const LINE_WIDTH: usize = 5;
 
 struct Chunk {
     sequence: usize,
@@ -42,7 +48,7 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
         .clamp(1, 4);
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if args.output == EvalOutput::Wide && !args.check {
-        writeln!(out, "{}", wide_header())?;
+        writeln!(out, "{}", wide_header("LINE", LINE_WIDTH))?;
     }
     let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
     std::thread::scope(|scope| -> io::Result<()> {
@@ -182,16 +188,14 @@ fn process_chunk(
             EvalOutput::Wide => writeln!(
                 out,
                 "{}",
-                wide_row(evaluator, line_number, &record.flow, &evaluation)
+                eval_wide_row(evaluator, line_number, &record.flow, &evaluation)
             )?,
         }
     }
     Ok(result)
 }
 
-/// The input record plus the computed verdicts and traces, written without re-encoding the input:
-/// its members are copied as read, except `action` and `policies`, which Calico recorded and which
-/// are kept as `reported_action` / `reported_policies`.
+/// The input record plus the computed verdicts and traces.
 fn write_json<W: Write>(
     out: &mut W,
     evaluator: &Evaluator,
@@ -199,17 +203,6 @@ fn write_json<W: Write>(
     raw: &RawObject,
     evaluation: &Evaluation,
 ) -> io::Result<()> {
-    let mut members = Members {
-        separated: raw.write_open(out, &["action", "policies"])?,
-    };
-    if let Some(action) = flow.reported_action {
-        members.write(out, "reported_action", &action)?;
-    }
-    if let Some(policies) = &flow.reported_policies {
-        members.write(out, "reported_policies", policies)?;
-    }
-    members.write(out, "action", &evaluation.enforced.verdict)?;
-    members.write(out, "pending_action", &evaluation.pending.verdict)?;
     // Serialised once and copied when the pending trace is the enforced one (the common case).
     let enforced = serde_json::to_vec(&evaluator.hit_views(flow, &evaluation.enforced.hits))?;
     let pending = if evaluation.pending == evaluation.enforced {
@@ -219,41 +212,14 @@ fn write_json<W: Write>(
             &evaluator.hit_views(flow, &evaluation.pending.hits),
         )?)
     };
-    members.open(out, "policies")?;
-    out.write_all(b"{\"enforced\":")?;
-    out.write_all(&enforced)?;
-    out.write_all(b",\"pending\":")?;
-    out.write_all(pending.as_deref().unwrap_or(&enforced))?;
-    out.write_all(b"}")?;
-    if let Some(reason) = undetermined(evaluator.policy_set(), &evaluation.enforced) {
-        members.write(out, "undetermined", &reason)?;
-    }
-    out.write_all(b"}\n")
-}
-
-/// Appends members to a JSON object being written, with the commas between them.
-struct Members {
-    separated: bool,
-}
-
-impl Members {
-    fn open<W: Write>(&mut self, out: &mut W, name: &str) -> io::Result<()> {
-        if self.separated {
-            out.write_all(b",")?;
-        }
-        self.separated = true;
-        write!(out, "\"{name}\":")
-    }
-
-    fn write<W: Write, T: serde::Serialize>(
-        &mut self,
-        out: &mut W,
-        name: &str,
-        value: &T,
-    ) -> io::Result<()> {
-        self.open(out, name)?;
-        serde_json::to_writer(&mut *out, value).map_err(io::Error::from)
-    }
+    let decision = Decision {
+        action: evaluation.enforced.verdict,
+        pending_action: evaluation.pending.verdict,
+        enforced_json: &enforced,
+        pending_json: pending.as_deref().unwrap_or(&enforced),
+        undetermined: undetermined(evaluator.policy_set(), &evaluation.enforced),
+    };
+    write_record(out, raw, flow, &decision)
 }
 
 pub fn undetermined(set: &PolicySet, outcome: &Outcome) -> Option<String> {
@@ -272,77 +238,22 @@ pub fn undetermined(set: &PolicySet, outcome: &Outcome) -> Option<String> {
     })
 }
 
-fn wide_header() -> String {
-    format!(
-        "{:<5} {:<30} {:<36} {:<4} {:<7} {:<7} {}",
-        "LINE", "SOURCE", "DESTINATION", "REP", "ACTION", "PENDING", "DECIDED BY"
+fn eval_wide_row(
+    evaluator: &Evaluator,
+    line: usize,
+    flow: &Flow,
+    evaluation: &Evaluation,
+) -> String {
+    let hits = evaluator.policy_hits(flow, &evaluation.enforced.hits);
+    let reason = undetermined(evaluator.policy_set(), &evaluation.enforced);
+    let decided = decided_by(&hits, reason.as_deref());
+    wide_row(
+        &line.to_string(),
+        flow,
+        evaluation.enforced.verdict,
+        evaluation.pending.verdict,
+        &decided,
     )
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_string()
-    } else {
-        let kept: String = text.chars().take(width - 1).collect();
-        format!("{kept}…")
-    }
-}
-
-fn wide_row(evaluator: &Evaluator, line: usize, flow: &Flow, evaluation: &Evaluation) -> String {
-    let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
-    let dest = format!("{}{port}/{}", flow.dest.display_name(), flow.protocol);
-    let decided = match undetermined(evaluator.policy_set(), &evaluation.enforced) {
-        Some(reason) => format!("undetermined: {reason}"),
-        None => evaluator
-            .policy_hits(flow, &evaluation.enforced.hits)
-            .last()
-            .map(describe_hit)
-            .unwrap_or_default(),
-    };
-    format!(
-        "{:<5} {:<30} {:<36} {:<4} {:<7} {:<7} {}",
-        line,
-        clip(&flow.source.display_name(), 30),
-        clip(&dest, 36),
-        flow.reporter.as_str(),
-        evaluation.enforced.verdict.as_str(),
-        evaluation.pending.verdict.as_str(),
-        decided
-    )
-}
-
-/// One hit said briefly: `tier security: GlobalNetworkPolicy deny-egress rule 2 (Deny)`.
-pub fn describe_hit(hit: &PolicyHit) -> String {
-    match hit.kind {
-        PolicyKind::Profile => format!("profile {} ({})", hit.name, hit.action),
-        PolicyKind::EndOfTier => {
-            let trigger = hit
-                .trigger
-                .as_deref()
-                .map(qualified_name)
-                .unwrap_or_default();
-            format!(
-                "tier {}: end of tier, default {} (policies selecting it: last {trigger})",
-                hit.tier, hit.action
-            )
-        }
-        _ => format!(
-            "tier {}: {} {} rule {} ({})",
-            hit.tier,
-            hit.kind,
-            qualified_name(hit),
-            hit.rule_index,
-            hit.action
-        ),
-    }
-}
-
-fn qualified_name(hit: &PolicyHit) -> String {
-    if hit.namespace.is_empty() {
-        hit.name.clone()
-    } else {
-        format!("{}/{}", hit.namespace, hit.name)
-    }
 }
 
 /// What is compared with a recorded hit. End-of-tier triggers are left out: Calico picks them

@@ -2,8 +2,8 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::eval::describe_hit;
 use super::inputs::{flows_name, load_manifests, open_flows};
+use super::output::describe_hit;
 use super::{ExplainArgs, ExplainOutput, EXIT_INVALID_INPUT};
 use crate::flows::parse_flow_line;
 use crate::policy::explain::{explain, Explanation, TierStatus, VerdictExplanation};

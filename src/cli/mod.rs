@@ -4,6 +4,7 @@
 mod eval;
 mod explain;
 mod inputs;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,3 +48,5 @@ pub enum SourceEvent {
         reason: String,
     },
 }
+
+pub mod goldmane;

@@ -1,0 +1,1468 @@
+//! Calico Goldmane (OSS ≥ 3.30) over gRPC: `Flows.Stream` (live, with backfill), `Flows.List`
+//! (history, paged) and `Flows.FilterHints`, in both wire versions (3.30/3.31 and 3.32+), over
+//! mutual TLS.
+//!
+//! [`run`] is the long-running source: it streams, batches, reconnects with capped exponential
+//! backoff and jitter, resumes from the last aggregation window it saw and drops the windows
+//! Goldmane re-sends (keyed by flow key and window start), so every window is delivered once.
+//! Records that cannot be turned into an [`ObservedFlow`] are reported as
+//! [`SourceEvent::Malformed`] and skipped.
+
+pub mod proto;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
+use std::error::Error as StdError;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as GrpcEndpoint, Identity};
+use tonic::{Code, Status};
+
+use crate::flows::hit_string::normalise_reported_hit;
+use crate::model::{
+    Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
+    PolicyTrace, Protocol, Reporter, Service, Verdict,
+};
+use crate::source::{ConnectionState, SourceEvent};
+
+use proto::{common, v3_30, v3_32};
+
+pub use proto::common::SortBy;
+
+/// gRPC method paths (package `goldmane`, service `Flows`).
+pub const LIST_PATH: &str = "/goldmane.Flows/List";
+pub const STREAM_PATH: &str = "/goldmane.Flows/Stream";
+pub const FILTER_HINTS_PATH: &str = "/goldmane.Flows/FilterHints";
+
+/// Goldmane's aggregation window, in seconds (`AGGREGATION_WINDOW`).
+pub const AGGREGATION_INTERVAL: i64 = 15;
+
+/// Which wire version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GoldmaneVersion {
+    /// Probe with `FilterHints(type = PolicyKind)`: 3.30/3.31 refuse the filter type.
+    #[default]
+    Auto,
+    V3_30,
+    V3_32,
+}
+
+/// A wire version, once known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireVersion {
+    /// Calico 3.30 and 3.31.
+    V3_30,
+    /// Calico 3.32 and later.
+    V3_32,
+}
+
+impl WireVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireVersion::V3_30 => "3.30-3.31",
+            WireVersion::V3_32 => "3.32+",
+        }
+    }
+}
+
+/// Certificate files for mutual TLS (PEM). Goldmane requires a client certificate signed by the
+/// operator CA; `ca` is the trust root for the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Client certificate; `None` connects without one (Goldmane refuses that).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: PathBuf,
+    /// The name to verify the server certificate against (e.g. `goldmane` when port-forwarding);
+    /// `None` uses the address's host.
+    pub server_name: Option<String>,
+}
+
+/// A string match as Goldmane's `StringMatch`: exact, or fuzzy (substring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub value: String,
+    pub fuzzy: bool,
+}
+
+impl Match {
+    pub fn exact(value: impl Into<String>) -> Match {
+        Match {
+            value: value.into(),
+            fuzzy: false,
+        }
+    }
+
+    pub fn fuzzy(value: impl Into<String>) -> Match {
+        Match {
+            value: value.into(),
+            fuzzy: true,
+        }
+    }
+
+    fn to_proto(&self) -> common::StringMatch {
+        common::StringMatch {
+            value: self.value.clone(),
+            r#type: if self.fuzzy {
+                common::MatchType::Fuzzy as i32
+            } else {
+                common::MatchType::Exact as i32
+            },
+        }
+    }
+}
+
+/// Matches flows whose enforced or pending trace has a matching hit; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyFilter {
+    pub kind: Option<PolicyKind>,
+    pub tier: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub action: Option<HitAction>,
+}
+
+/// Flow filters. Each list is OR-ed, different lists are AND-ed, as Goldmane does. Everything but
+/// `namespaces` is pushed to the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoldmaneFilter {
+    /// Flows with either end in one of these namespaces. Goldmane ANDs its source and destination
+    /// filters, so "either end" cannot be pushed: it is applied here, after decoding.
+    pub namespaces: Vec<String>,
+    pub source_namespaces: Vec<Match>,
+    pub dest_namespaces: Vec<Match>,
+    pub source_names: Vec<Match>,
+    pub dest_names: Vec<Match>,
+    pub protocols: Vec<Match>,
+    pub actions: Vec<Verdict>,
+    pub dest_ports: Vec<u16>,
+    pub policies: Vec<PolicyFilter>,
+}
+
+impl GoldmaneFilter {
+    /// The 3.30/3.31 `Filter` (policy matches are exact strings).
+    pub fn to_v3_30(&self) -> Result<Option<v3_30::Filter>, String> {
+        let policies = self
+            .policies
+            .iter()
+            .map(|p| {
+                let (kind, tier, name) = match (p.kind, p.name.as_deref()) {
+                    // 3.30/3.31 report admin policies as GlobalNetworkPolicy hits named
+                    // `kanp.adminnetworkpolicy.<name>`: match the name, whatever the kind.
+                    (Some(PolicyKind::AdminNetworkPolicy), name) => (
+                        0,
+                        Some("adminnetworkpolicy".to_string()),
+                        name.map(|n| format!("kanp.adminnetworkpolicy.{n}")),
+                    ),
+                    (Some(PolicyKind::BaselineAdminNetworkPolicy), name) => (
+                        0,
+                        Some("baselineadminnetworkpolicy".to_string()),
+                        name.map(|n| format!("kbanp.baselineadminnetworkpolicy.{n}")),
+                    ),
+                    (kind, name) => (
+                        kind.map(|k| policy_kind_number(k, WireVersion::V3_30))
+                            .transpose()?
+                            .unwrap_or(0),
+                        p.tier.clone(),
+                        name.map(str::to_string),
+                    ),
+                };
+                Ok(v3_30::PolicyMatch {
+                    kind,
+                    tier: p.tier.clone().or(tier).unwrap_or_default(),
+                    namespace: p.namespace.clone().unwrap_or_default(),
+                    name: name.unwrap_or_default(),
+                    action: p.action.map(hit_action_number).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let filter = v3_30::Filter {
+            source_names: matches(&self.source_names),
+            source_namespaces: matches(&self.source_namespaces),
+            dest_names: matches(&self.dest_names),
+            dest_namespaces: matches(&self.dest_namespaces),
+            protocols: matches(&self.protocols),
+            dest_ports: ports(&self.dest_ports),
+            actions: self
+                .actions
+                .iter()
+                .filter_map(|&a| verdict_number(a))
+                .collect(),
+            policies,
+        };
+        Ok((filter != v3_30::Filter::default()).then_some(filter))
+    }
+
+    /// The 3.32+ `Filter`.
+    pub fn to_v3_32(&self) -> Result<Option<v3_32::Filter>, String> {
+        let exact = |s: &Option<String>| s.as_ref().map(|v| Match::exact(v.clone()).to_proto());
+        let policies = self
+            .policies
+            .iter()
+            .map(|p| {
+                Ok(v3_32::PolicyMatch {
+                    kind: p
+                        .kind
+                        .map(|k| policy_kind_number(k, WireVersion::V3_32))
+                        .transpose()?
+                        .unwrap_or(0),
+                    tier: exact(&p.tier),
+                    namespace: exact(&p.namespace),
+                    name: exact(&p.name),
+                    action: p.action.map(hit_action_number).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let filter = v3_32::Filter {
+            source_names: matches(&self.source_names),
+            source_namespaces: matches(&self.source_namespaces),
+            dest_names: matches(&self.dest_names),
+            dest_namespaces: matches(&self.dest_namespaces),
+            protocols: matches(&self.protocols),
+            dest_ports: ports(&self.dest_ports),
+            actions: self
+                .actions
+                .iter()
+                .filter_map(|&a| verdict_number(a))
+                .collect(),
+            policies,
+            reporter: 0,
+            pending_actions: Vec::new(),
+        };
+        Ok((filter != v3_32::Filter::default()).then_some(filter))
+    }
+
+    /// The part of the filter that is applied locally.
+    pub fn matches_locally(&self, flow: &Flow) -> bool {
+        self.namespaces.is_empty()
+            || [&flow.source.namespace, &flow.dest.namespace]
+                .into_iter()
+                .flatten()
+                .any(|ns| self.namespaces.iter().any(|n| n == ns))
+    }
+}
+
+fn matches(items: &[Match]) -> Vec<common::StringMatch> {
+    items.iter().map(Match::to_proto).collect()
+}
+
+fn ports(items: &[u16]) -> Vec<common::PortMatch> {
+    items
+        .iter()
+        .map(|&p| common::PortMatch { port: p.into() })
+        .collect()
+}
+
+fn verdict_number(verdict: Verdict) -> Option<i32> {
+    match verdict {
+        Verdict::Allow => Some(common::Action::Allow as i32),
+        Verdict::Deny => Some(common::Action::Deny as i32),
+        Verdict::Unknown => None,
+    }
+}
+
+fn hit_action_number(action: HitAction) -> i32 {
+    match action {
+        HitAction::Allow => common::Action::Allow as i32,
+        HitAction::Deny => common::Action::Deny as i32,
+        HitAction::Pass => common::Action::Pass as i32,
+    }
+}
+
+/// A policy kind's number in a wire version; kinds the version lacks are an error.
+fn policy_kind_number(kind: PolicyKind, version: WireVersion) -> Result<i32, String> {
+    let missing = || {
+        Err(format!(
+            "policy kind {kind} does not exist in Goldmane {}",
+            version.as_str()
+        ))
+    };
+    Ok(match kind {
+        PolicyKind::CalicoNetworkPolicy => 1,
+        PolicyKind::GlobalNetworkPolicy => 2,
+        PolicyKind::StagedNetworkPolicy => 3,
+        PolicyKind::StagedGlobalNetworkPolicy => 4,
+        PolicyKind::StagedKubernetesNetworkPolicy => 5,
+        PolicyKind::NetworkPolicy => 6,
+        PolicyKind::AdminNetworkPolicy if version == WireVersion::V3_30 => 7,
+        PolicyKind::BaselineAdminNetworkPolicy if version == WireVersion::V3_30 => 8,
+        PolicyKind::Profile => 9,
+        PolicyKind::EndOfTier => 10,
+        PolicyKind::ClusterNetworkPolicy if version == WireVersion::V3_32 => 11,
+        _ => return missing(),
+    })
+}
+
+/// A policy kind from its number in a wire version.
+fn policy_kind(number: i32, version: WireVersion) -> Option<PolicyKind> {
+    match (number, version) {
+        (7 | 8, WireVersion::V3_32) | (11, WireVersion::V3_30) => None,
+        (n, _) => PolicyKind::from_number(n.into()),
+    }
+}
+
+/// Capped exponential backoff with jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `attempt` (1-based): `initial·2^(attempt-1)` capped at `max`, then
+    /// a random point in its upper half ("equal jitter").
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let full = self
+            .initial
+            .saturating_mul(1u32 << exponent)
+            .min(self.max)
+            .max(Duration::from_millis(1));
+        let half = full / 2;
+        let nanos = half.as_nanos().max(1) as u64;
+        half + Duration::from_nanos(random % nanos)
+    }
+}
+
+/// How to reach Goldmane and what to ask it for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldmaneConfig {
+    /// `https://127.0.0.1:7443` (port-forwarded), or `http://…` for a server without TLS.
+    pub address: String,
+    pub tls: Option<TlsFiles>,
+    /// Backfill: stream (and list) flows that started this long ago; `None` streams from now.
+    pub since: Option<Duration>,
+    pub filter: GoldmaneFilter,
+    pub version: GoldmaneVersion,
+    pub backoff: Backoff,
+    pub connect_timeout: Duration,
+    /// Deadline of unary calls (List, FilterHints). Streams have none.
+    pub request_timeout: Duration,
+}
+
+impl GoldmaneConfig {
+    pub fn new(address: impl Into<String>) -> GoldmaneConfig {
+        GoldmaneConfig {
+            address: address.into(),
+            tls: None,
+            since: None,
+            filter: GoldmaneFilter::default(),
+            version: GoldmaneVersion::Auto,
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Goldmane error, and whether retrying can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GoldmaneError {
+    pub message: String,
+    /// Bad configuration, a refused certificate, an RPC the server lacks: retrying cannot help.
+    pub fatal: bool,
+}
+
+impl GoldmaneError {
+    fn fatal(message: impl Into<String>) -> GoldmaneError {
+        GoldmaneError {
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    fn retryable(message: impl Into<String>) -> GoldmaneError {
+        GoldmaneError {
+            message: message.into(),
+            fatal: false,
+        }
+    }
+
+    fn from_transport(error: &(dyn StdError + 'static)) -> GoldmaneError {
+        classify(error_chain(error), None)
+    }
+
+    fn from_status(status: &Status) -> GoldmaneError {
+        let mut text = format!("{:?}: {}", status.code(), status.message());
+        if let Some(source) = status.source() {
+            text.push_str(": ");
+            text.push_str(&error_chain(source));
+        }
+        classify(text, Some(status.code()))
+    }
+}
+
+/// An error and its sources, joined.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn classify(text: String, code: Option<Code>) -> GoldmaneError {
+    let lower = text.to_ascii_lowercase();
+    let tls = lower.contains("certificate")
+        || lower.contains("fatal alert")
+        || lower.contains("unknownissuer")
+        || lower.contains("notvalidforname");
+    let fatal_code = matches!(
+        code,
+        Some(Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied)
+    );
+    if tls {
+        GoldmaneError::fatal(format!("TLS refused: {text}"))
+    } else {
+        GoldmaneError {
+            message: text,
+            fatal: fatal_code,
+        }
+    }
+}
+
+fn read_pem(path: &PathBuf, what: &str) -> Result<Vec<u8>, GoldmaneError> {
+    std::fs::read(path)
+        .map_err(|e| GoldmaneError::fatal(format!("reading {what} {}: {e}", path.display())))
+}
+
+/// A connected client speaking one wire version.
+#[derive(Debug, Clone)]
+pub struct GoldmaneClient {
+    grpc: Grpc<Channel>,
+    version: WireVersion,
+    request_timeout: Duration,
+}
+
+/// One page of `Flows.List`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowPage {
+    pub total_pages: i64,
+    pub total_results: i64,
+    pub flows: Vec<ObservedFlow>,
+    /// Reasons for the records that could not be decoded.
+    pub malformed: Vec<String>,
+}
+
+/// A `Flows.List` query. Times are Unix seconds; negative means relative to the server's now,
+/// zero means oldest (`start_time_gte`) or now (`start_time_lt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListQuery {
+    pub start_time_gte: i64,
+    pub start_time_lt: i64,
+    /// 0-based.
+    pub page: i64,
+    /// 0 returns everything.
+    pub page_size: i64,
+    pub sort_by: Option<SortBy>,
+    /// A multiple of 15; 0 lets the server choose.
+    pub aggregation_interval: i64,
+}
+
+impl ListQuery {
+    /// Everything since `config.since` (or everything the server holds).
+    pub fn from_config(config: &GoldmaneConfig) -> ListQuery {
+        ListQuery {
+            start_time_gte: config.since.map(relative_seconds).unwrap_or(0),
+            ..ListQuery::default()
+        }
+    }
+}
+
+fn relative_seconds(since: Duration) -> i64 {
+    -(i64::try_from(since.as_secs()).unwrap_or(i64::MAX).max(1))
+}
+
+/// What `Flows.FilterHints` can list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HintType {
+    DestName,
+    SourceName,
+    DestNamespace,
+    SourceNamespace,
+    PolicyTier,
+    PolicyName,
+    /// 3.32+ only.
+    PolicyKind,
+    /// 3.32+ only.
+    PolicyNamespace,
+}
+
+impl HintType {
+    fn number(self) -> i32 {
+        match self {
+            HintType::DestName => 1,
+            HintType::SourceName => 2,
+            HintType::DestNamespace => 3,
+            HintType::SourceNamespace => 4,
+            HintType::PolicyTier => 5,
+            HintType::PolicyName => 6,
+            HintType::PolicyKind => 7,
+            HintType::PolicyNamespace => 8,
+        }
+    }
+}
+
+/// A `Flows.FilterHints` query (times and paging as in [`ListQuery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HintQuery {
+    pub start_time_gte: i64,
+    pub start_time_lt: i64,
+    pub page: i64,
+    pub page_size: i64,
+}
+
+/// One page of filter hints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HintPage {
+    pub total_pages: i64,
+    pub total_results: i64,
+    pub values: Vec<String>,
+}
+
+impl GoldmaneClient {
+    /// Connects and settles the wire version (probing when `config.version` is `Auto`).
+    pub async fn connect(config: &GoldmaneConfig) -> Result<GoldmaneClient, GoldmaneError> {
+        let channel = connect_channel(config).await?;
+        let mut client = GoldmaneClient {
+            grpc: Grpc::new(channel),
+            version: WireVersion::V3_32,
+            request_timeout: config.request_timeout,
+        };
+        client.version = match config.version {
+            GoldmaneVersion::V3_30 => WireVersion::V3_30,
+            GoldmaneVersion::V3_32 => WireVersion::V3_32,
+            GoldmaneVersion::Auto => client.detect_version().await?,
+        };
+        Ok(client)
+    }
+
+    pub fn version(&self) -> WireVersion {
+        self.version
+    }
+
+    /// `FilterHints(type = PolicyKind)`: 3.32 answers, 3.30/3.31 reply "unsupported filter type".
+    async fn detect_version(&mut self) -> Result<WireVersion, GoldmaneError> {
+        let probe = v3_32::FilterHintsRequest {
+            r#type: v3_32::FilterType::FilterTypePolicyKind as i32,
+            page_size: 1,
+            ..Default::default()
+        };
+        match self
+            .unary_status::<_, common::FilterHintsResult>(FILTER_HINTS_PATH, probe)
+            .await
+        {
+            Ok(_) => Ok(WireVersion::V3_32),
+            Err(status)
+                if status
+                    .message()
+                    .to_ascii_lowercase()
+                    .contains("unsupported filter type") =>
+            {
+                Ok(WireVersion::V3_30)
+            }
+            Err(status) => Err(GoldmaneError::from_status(&status)),
+        }
+    }
+
+    async fn unary_status<Req, Resp>(
+        &mut self,
+        path: &'static str,
+        message: Req,
+    ) -> Result<Resp, Status>
+    where
+        Req: Message + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(error_chain(&e)))?;
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.request_timeout);
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        self.grpc
+            .unary(request, PathAndQuery::from_static(path), codec)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn unary<Req, Resp>(
+        &mut self,
+        path: &'static str,
+        message: Req,
+    ) -> Result<Resp, GoldmaneError>
+    where
+        Req: Message + Send + Sync + 'static,
+        Resp: Message + Default + Send + Sync + 'static,
+    {
+        self.unary_status(path, message)
+            .await
+            .map_err(|s| GoldmaneError::from_status(&s))
+    }
+
+    /// One page of `Flows.List`, with `filter` pushed to the server (its local part applied here).
+    pub async fn list(
+        &mut self,
+        query: &ListQuery,
+        filter: &GoldmaneFilter,
+    ) -> Result<FlowPage, GoldmaneError> {
+        let sort_by: Vec<common::SortOption> = query
+            .sort_by
+            .map(|s| common::SortOption { sort_by: s as i32 })
+            .into_iter()
+            .collect();
+        let result: common::FlowListResult = match self.version {
+            WireVersion::V3_30 => {
+                let request = v3_30::FlowListRequest {
+                    start_time_gte: query.start_time_gte,
+                    start_time_lt: query.start_time_lt,
+                    page: query.page,
+                    page_size: query.page_size,
+                    sort_by,
+                    filter: filter.to_v3_30().map_err(GoldmaneError::fatal)?,
+                    aggregation_interval: query.aggregation_interval,
+                };
+                self.unary(LIST_PATH, request).await?
+            }
+            WireVersion::V3_32 => {
+                let request = v3_32::FlowListRequest {
+                    start_time_gte: query.start_time_gte,
+                    start_time_lt: query.start_time_lt,
+                    page: query.page,
+                    page_size: query.page_size,
+                    sort_by,
+                    filter: filter.to_v3_32().map_err(GoldmaneError::fatal)?,
+                    aggregation_interval: query.aggregation_interval,
+                };
+                self.unary(LIST_PATH, request).await?
+            }
+        };
+        let meta = result.meta.unwrap_or_default();
+        let mut page = FlowPage {
+            total_pages: meta.total_pages,
+            total_results: meta.total_results,
+            ..FlowPage::default()
+        };
+        for item in &result.flows {
+            match flow_result(item, self.version) {
+                Ok(observed) if filter.matches_locally(&observed.flow) => page.flows.push(observed),
+                Ok(_) => {}
+                Err(reason) => page.malformed.push(reason),
+            }
+        }
+        Ok(page)
+    }
+
+    /// Every page of `Flows.List`, fetched `page_size` at a time (0: all in one call).
+    pub async fn list_all(
+        &mut self,
+        query: &ListQuery,
+        filter: &GoldmaneFilter,
+        page_size: i64,
+    ) -> Result<FlowPage, GoldmaneError> {
+        let mut all = FlowPage::default();
+        let mut query = ListQuery {
+            page: 0,
+            page_size,
+            ..*query
+        };
+        loop {
+            let page = self.list(&query, filter).await?;
+            all.total_pages = page.total_pages;
+            all.total_results = page.total_results;
+            all.flows.extend(page.flows);
+            all.malformed.extend(page.malformed);
+            query.page += 1;
+            if page_size <= 0 || query.page >= page.total_pages {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `Flows.FilterHints` for `kind`, narrowed by `filter`.
+    pub async fn filter_hints(
+        &mut self,
+        kind: HintType,
+        query: &HintQuery,
+        filter: &GoldmaneFilter,
+    ) -> Result<HintPage, GoldmaneError> {
+        let result: common::FilterHintsResult = match self.version {
+            WireVersion::V3_30 => {
+                if matches!(kind, HintType::PolicyKind | HintType::PolicyNamespace) {
+                    return Err(GoldmaneError::fatal(format!(
+                        "filter hints for {kind:?} need Goldmane 3.32 or later"
+                    )));
+                }
+                let request = v3_30::FilterHintsRequest {
+                    r#type: kind.number(),
+                    filter: filter.to_v3_30().map_err(GoldmaneError::fatal)?,
+                    start_time_gte: query.start_time_gte,
+                    start_time_lt: query.start_time_lt,
+                    page: query.page,
+                    page_size: query.page_size,
+                };
+                self.unary(FILTER_HINTS_PATH, request).await?
+            }
+            WireVersion::V3_32 => {
+                let request = v3_32::FilterHintsRequest {
+                    r#type: kind.number(),
+                    filter: filter.to_v3_32().map_err(GoldmaneError::fatal)?,
+                    start_time_gte: query.start_time_gte,
+                    start_time_lt: query.start_time_lt,
+                    page: query.page,
+                    page_size: query.page_size,
+                };
+                self.unary(FILTER_HINTS_PATH, request).await?
+            }
+        };
+        let meta = result.meta.unwrap_or_default();
+        Ok(HintPage {
+            total_pages: meta.total_pages,
+            total_results: meta.total_results,
+            values: result.hints.into_iter().map(|h| h.value).collect(),
+        })
+    }
+
+    /// Opens `Flows.Stream` from `start_time_gte` (0: now; negative: relative; positive: absolute).
+    pub async fn stream(
+        &mut self,
+        start_time_gte: i64,
+        filter: &GoldmaneFilter,
+    ) -> Result<tonic::Streaming<common::FlowResult>, GoldmaneError> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| GoldmaneError::from_transport(&e))?;
+        let path = PathAndQuery::from_static(STREAM_PATH);
+        let response = match self.version {
+            WireVersion::V3_30 => {
+                let request = v3_30::FlowStreamRequest {
+                    start_time_gte,
+                    filter: filter.to_v3_30().map_err(GoldmaneError::fatal)?,
+                    aggregation_interval: AGGREGATION_INTERVAL,
+                };
+                let codec = tonic_prost::ProstCodec::<_, common::FlowResult>::default();
+                self.grpc
+                    .server_streaming(tonic::Request::new(request), path, codec)
+                    .await
+            }
+            WireVersion::V3_32 => {
+                let request = v3_32::FlowStreamRequest {
+                    start_time_gte,
+                    filter: filter.to_v3_32().map_err(GoldmaneError::fatal)?,
+                    aggregation_interval: AGGREGATION_INTERVAL,
+                };
+                let codec = tonic_prost::ProstCodec::<_, common::FlowResult>::default();
+                self.grpc
+                    .server_streaming(tonic::Request::new(request), path, codec)
+                    .await
+            }
+        };
+        response
+            .map(tonic::Response::into_inner)
+            .map_err(|s| GoldmaneError::from_status(&s))
+    }
+}
+
+async fn connect_channel(config: &GoldmaneConfig) -> Result<Channel, GoldmaneError> {
+    let mut endpoint = GrpcEndpoint::from_shared(config.address.clone())
+        .map_err(|e| GoldmaneError::fatal(format!("address {:?}: {e}", config.address)))?
+        .connect_timeout(config.connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    match &config.tls {
+        Some(files) => {
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
+                &files.ca,
+                "CA certificate",
+            )?));
+            match (&files.cert, &files.key) {
+                (Some(cert), Some(key)) => {
+                    tls = tls.identity(Identity::from_pem(
+                        read_pem(cert, "client certificate")?,
+                        read_pem(key, "client key")?,
+                    ));
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(GoldmaneError::fatal(
+                        "a client certificate needs both the certificate and its key",
+                    ))
+                }
+            }
+            if let Some(name) = &files.server_name {
+                tls = tls.domain_name(name.clone());
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| GoldmaneError::fatal(format!("TLS settings: {}", error_chain(&e))))?;
+        }
+        None if config.address.starts_with("https:") => {
+            return Err(GoldmaneError::fatal(
+                "an https address needs TLS settings (CA, client certificate and key)",
+            ))
+        }
+        None => {}
+    }
+    endpoint.connect().await.map_err(|e| {
+        let mut error = GoldmaneError::from_transport(&e);
+        error.message = format!("connecting to {}: {}", config.address, error.message);
+        error
+    })
+}
+
+/// Connects and lists one page (see [`GoldmaneClient::list`]).
+pub async fn list(config: &GoldmaneConfig, query: &ListQuery) -> Result<FlowPage, GoldmaneError> {
+    GoldmaneClient::connect(config)
+        .await?
+        .list(query, &config.filter)
+        .await
+}
+
+/// Connects and lists filter hints (see [`GoldmaneClient::filter_hints`]).
+pub async fn filter_hints(
+    config: &GoldmaneConfig,
+    kind: HintType,
+    query: &HintQuery,
+) -> Result<HintPage, GoldmaneError> {
+    GoldmaneClient::connect(config)
+        .await?
+        .filter_hints(kind, query, &config.filter)
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion
+
+/// A `FlowResult` as an observation, or the reason it is malformed.
+pub fn flow_result(
+    result: &common::FlowResult,
+    version: WireVersion,
+) -> Result<ObservedFlow, String> {
+    let flow = result
+        .flow
+        .as_ref()
+        .ok_or_else(|| format!("flow result {}: no flow", result.id))?;
+    observed_flow(flow, version).map_err(|e| format!("flow result {}: {e}", result.id))
+}
+
+/// A Goldmane `Flow` as an observation, or the reason it is malformed.
+pub fn observed_flow(flow: &common::Flow, version: WireVersion) -> Result<ObservedFlow, String> {
+    let key = flow.key.as_ref().ok_or("Key: missing")?;
+    let with_prefix = |e: String| format!("Key.{e}");
+    let source = endpoint(
+        "source",
+        &key.source_name,
+        &key.source_namespace,
+        key.source_type,
+        &flow.source_labels,
+    )
+    .map_err(with_prefix)?;
+    let dest = endpoint(
+        "dest",
+        &key.dest_name,
+        &key.dest_namespace,
+        key.dest_type,
+        &flow.dest_labels,
+    )
+    .map_err(with_prefix)?;
+    let protocol = Protocol::parse(&key.proto)
+        .ok_or_else(|| format!("Key.proto: unknown protocol {:?}", key.proto))?;
+    let dest_port = match key.dest_port {
+        0 => None,
+        p => Some(u16::try_from(p).map_err(|_| format!("Key.dest_port: {p} is outside 0-65535"))?),
+    };
+    let dest_service =
+        (!key.dest_service_name.is_empty() && key.dest_service_name != "-").then(|| Service {
+            name: key.dest_service_name.clone(),
+            namespace: key.dest_service_namespace.clone(),
+        });
+    let reporter = match key.reporter {
+        1 => Reporter::Src,
+        2 => Reporter::Dst,
+        n => return Err(format!("Key.reporter: {n} is not Src or Dst")),
+    };
+    let reported_action = match key.action {
+        0 => None,
+        1 => Some(Verdict::Allow),
+        2 => Some(Verdict::Deny),
+        3 => return Err("Key.action: a flow's action is Allow or Deny, not Pass".into()),
+        n => return Err(format!("Key.action: unknown action {n}")),
+    };
+    let reported_policies = match &key.policies {
+        None => None,
+        Some(trace) => Some(PolicyTrace {
+            enforced: hits(&trace.enforced_policies, version)
+                .map_err(|e| format!("Key.policies.enforced_policies{e}"))?,
+            pending: hits(&trace.pending_policies, version)
+                .map_err(|e| format!("Key.policies.pending_policies{e}"))?,
+        }),
+    };
+    let count = |name: &str, value: i64| {
+        u64::try_from(value).map_err(|_| format!("{name}: negative count {value}"))
+    };
+    let counters = Counters {
+        packets_in: count("packets_in", flow.packets_in)?,
+        packets_out: count("packets_out", flow.packets_out)?,
+        bytes_in: count("bytes_in", flow.bytes_in)?,
+        bytes_out: count("bytes_out", flow.bytes_out)?,
+        connections_started: count("num_connections_started", flow.num_connections_started)?,
+        connections_completed: count("num_connections_completed", flow.num_connections_completed)?,
+        connections_live: count("num_connections_live", flow.num_connections_live)?,
+    };
+    if flow.end_time != 0 && flow.end_time < flow.start_time {
+        return Err(format!(
+            "end_time {} is before start_time {}",
+            flow.end_time, flow.start_time
+        ));
+    }
+    Ok(ObservedFlow {
+        flow: Flow {
+            source,
+            dest,
+            protocol,
+            dest_port,
+            dest_service,
+            reporter,
+            reported_action,
+            reported_policies,
+        },
+        start_time: flow.start_time,
+        end_time: flow.end_time,
+        counters,
+    })
+}
+
+/// One end of a flow. Proto3 cannot tell an empty label list from a missing one: an empty list is
+/// taken as "no labels carried", so that manifests may supply them.
+fn endpoint(
+    prefix: &str,
+    name: &str,
+    namespace: &str,
+    kind: i32,
+    labels: &[String],
+) -> Result<Endpoint, String> {
+    if name.is_empty() {
+        return Err(format!("{prefix}_name: missing"));
+    }
+    let namespace = (!namespace.is_empty() && namespace != "-").then(|| namespace.to_string());
+    let kind = match kind {
+        0 if namespace.is_some() => EndpointType::WorkloadEndpoint,
+        0 => EndpointType::Network,
+        n => EndpointType::from_number(n.into())
+            .ok_or_else(|| format!("{prefix}_type: unknown endpoint type {n}"))?,
+    };
+    let labels =
+        (!labels.is_empty()).then(|| Labels::from_kv_strings(labels.iter().map(String::as_str)));
+    Ok(Endpoint {
+        kind,
+        name: name.to_string(),
+        namespace,
+        labels,
+        ip: None,
+        port: None,
+    })
+}
+
+fn hits(items: &[common::PolicyHit], version: WireVersion) -> Result<Vec<PolicyHit>, String> {
+    let mut hits = items
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            hit(h, version)
+                .map(normalise_reported_hit)
+                .map_err(|e| format!("[{i}]: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Goldmane's trace is unordered; the index is the order.
+    hits.sort_by_key(|h| h.policy_index);
+    Ok(hits)
+}
+
+fn hit(hit_proto: &common::PolicyHit, version: WireVersion) -> Result<PolicyHit, String> {
+    let kind = policy_kind(hit_proto.kind, version).ok_or_else(|| {
+        format!(
+            "unknown policy kind {} for Goldmane {}",
+            hit_proto.kind,
+            version.as_str()
+        )
+    })?;
+    let action = match hit_proto.action {
+        1 => HitAction::Allow,
+        2 => HitAction::Deny,
+        3 => HitAction::Pass,
+        n => return Err(format!("unknown action {n}")),
+    };
+    let trigger = match &hit_proto.trigger {
+        Some(t) => Some(Box::new(
+            hit(t, version).map_err(|e| format!("trigger: {e}"))?,
+        )),
+        None => None,
+    };
+    Ok(PolicyHit {
+        kind,
+        name: hit_proto.name.clone(),
+        namespace: hit_proto.namespace.clone(),
+        tier: hit_proto.tier.clone(),
+        action,
+        policy_index: hit_proto.policy_index,
+        rule_index: hit_proto.rule_index,
+        trigger,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The long-running source
+
+/// How many flows a batch holds at most, and how long the first waits for company.
+const BATCH_SIZE: usize = 256;
+const BATCH_DELAY: Duration = Duration::from_millis(50);
+/// A connection that lived this long resets the backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// Windows older than the resume point by more than this are forgotten by the de-duplicator.
+const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
+
+/// The windows already delivered, keyed by window start, so that re-sent ones are dropped.
+#[derive(Debug, Default)]
+struct Delivered {
+    windows: BTreeMap<i64, HashSet<u128>>,
+    newest: Option<i64>,
+}
+
+impl Delivered {
+    fn identity(flow: &common::Flow) -> u128 {
+        let key = flow
+            .key
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default();
+        let half = |salt: u8| {
+            let mut hasher = DefaultHasher::new();
+            salt.hash(&mut hasher);
+            key.hash(&mut hasher);
+            flow.start_time.hash(&mut hasher);
+            hasher.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    /// Records the window; false when it was delivered before.
+    fn first_time(&mut self, flow: &common::Flow) -> bool {
+        let fresh = self
+            .windows
+            .entry(flow.start_time)
+            .or_default()
+            .insert(Self::identity(flow));
+        if fresh && self.newest.is_none_or(|n| flow.start_time > n) {
+            self.newest = Some(flow.start_time);
+            let horizon = flow.start_time - DEDUP_HORIZON;
+            self.windows = self.windows.split_off(&horizon);
+        }
+        fresh
+    }
+
+    /// Where a reconnect resumes: one window before the newest seen (re-sent ones are dropped).
+    fn resume_from(&self) -> Option<i64> {
+        self.newest.map(|n| (n - AGGREGATION_INTERVAL).max(1))
+    }
+}
+
+/// A small xorshift generator for backoff jitter.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: &str) -> Jitter {
+        let mut hasher = DefaultHasher::new();
+        seed.hash(&mut hasher);
+        SystemTime::now().hash(&mut hasher);
+        Jitter(hasher.finish() | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    Cancelled,
+    /// The consumer dropped its receiver.
+    Closed,
+    Error(GoldmaneError),
+}
+
+/// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
+/// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
+/// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
+pub async fn run(
+    config: GoldmaneConfig,
+    events: mpsc::Sender<SourceEvent>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<(), GoldmaneError> {
+    let mut delivered = Delivered::default();
+    let mut jitter = Jitter::new(&config.address);
+    let mut version = match config.version {
+        GoldmaneVersion::Auto => None,
+        GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
+        GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
+    };
+    let first_connect = unix_now();
+    let mut attempt: u32 = 0;
+    if events
+        .send(SourceEvent::State(ConnectionState::Connecting))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        // Resume from the newest window seen; before any, from the original backfill point.
+        let start_time_gte = match delivered.resume_from() {
+            Some(absolute) => absolute,
+            None => {
+                let since = config.since.map(|s| s.as_secs() as i64).unwrap_or(0);
+                if attempt == 0 && since == 0 {
+                    0
+                } else {
+                    let elapsed = unix_now() - first_connect;
+                    -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
+                }
+            }
+        };
+        let started = Instant::now();
+        let end = tokio::select! {
+            end = session(&config, &mut version, start_time_gte, &mut delivered, &events) => end,
+            _ = cancelled(&mut cancel) => SessionEnd::Cancelled,
+        };
+        let error = match end {
+            SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
+            SessionEnd::Error(error) => error,
+        };
+        if error.fatal {
+            let _ = events
+                .send(SourceEvent::State(ConnectionState::Failed(
+                    error.message.clone(),
+                )))
+                .await;
+            return Err(error);
+        }
+        if started.elapsed() >= HEALTHY_AFTER {
+            attempt = 0;
+        }
+        attempt += 1;
+        let state = ConnectionState::Reconnecting {
+            attempt,
+            error: error.message.clone(),
+        };
+        if events.send(SourceEvent::State(state)).await.is_err() {
+            return Ok(());
+        }
+        let delay = config.backoff.delay(attempt, jitter.next());
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancelled(&mut cancel) => return Ok(()),
+        }
+    }
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    // A dropped sender also cancels.
+    let _ = cancel.wait_for(|&c| c).await;
+}
+
+/// One connection: connect, settle the version, stream until it ends.
+async fn session(
+    config: &GoldmaneConfig,
+    version: &mut Option<WireVersion>,
+    start_time_gte: i64,
+    delivered: &mut Delivered,
+    events: &mpsc::Sender<SourceEvent>,
+) -> SessionEnd {
+    let connect = async {
+        let channel = connect_channel(config).await?;
+        let mut client = GoldmaneClient {
+            grpc: Grpc::new(channel),
+            version: version.unwrap_or(WireVersion::V3_32),
+            request_timeout: config.request_timeout,
+        };
+        if version.is_none() {
+            client.version = client.detect_version().await?;
+            *version = Some(client.version);
+        }
+        let stream = client.stream(start_time_gte, &config.filter).await?;
+        Ok::<_, GoldmaneError>((client.version, stream))
+    };
+    let (wire, mut stream) = match connect.await {
+        Ok(ok) => ok,
+        Err(error) => return SessionEnd::Error(error),
+    };
+    if events
+        .send(SourceEvent::State(ConnectionState::Connected))
+        .await
+        .is_err()
+    {
+        return SessionEnd::Closed;
+    }
+    let mut batch: Vec<ObservedFlow> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
+    loop {
+        let next = tokio::select! {
+            next = stream.message() => next,
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
+                if events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err() {
+                    return SessionEnd::Closed;
+                }
+                continue;
+            }
+        };
+        let result = match next {
+            Ok(Some(result)) => result,
+            Ok(None) | Err(_) => {
+                // Deliver what arrived before the end, then report why it ended.
+                if !batch.is_empty()
+                    && events
+                        .send(SourceEvent::Flows(std::mem::take(&mut batch)))
+                        .await
+                        .is_err()
+                {
+                    return SessionEnd::Closed;
+                }
+                let error = match next {
+                    Err(status) => GoldmaneError::from_status(&status),
+                    _ => GoldmaneError::retryable("Goldmane closed the stream"),
+                };
+                return SessionEnd::Error(error);
+            }
+        };
+        if let Some(flow) = &result.flow {
+            if !delivered.first_time(flow) {
+                continue;
+            }
+        }
+        match flow_result(&result, wire) {
+            Ok(observed) => {
+                if !config.filter.matches_locally(&observed.flow) {
+                    continue;
+                }
+                if batch.is_empty() {
+                    deadline = tokio::time::Instant::now() + BATCH_DELAY;
+                }
+                batch.push(observed);
+                if batch.len() >= BATCH_SIZE
+                    && events
+                        .send(SourceEvent::Flows(std::mem::take(&mut batch)))
+                        .await
+                        .is_err()
+                {
+                    return SessionEnd::Closed;
+                }
+            }
+            Err(reason) => {
+                if events
+                    .send(SourceEvent::Malformed { reason })
+                    .await
+                    .is_err()
+                {
+                    return SessionEnd::Closed;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(source: &str) -> common::FlowKey {
+        common::FlowKey {
+            source_name: source.into(),
+            source_namespace: "shop".into(),
+            source_type: common::EndpointType::WorkloadEndpoint as i32,
+            dest_name: "pub".into(),
+            dest_type: common::EndpointType::Network as i32,
+            dest_port: 443,
+            proto: "tcp".into(),
+            reporter: common::Reporter::Src as i32,
+            action: common::Action::Deny as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn converts_a_flow_with_an_admin_hit_normalised() {
+        let mut k = key("web-*");
+        k.policies = Some(common::PolicyTrace {
+            enforced_policies: vec![
+                common::PolicyHit {
+                    kind: 9,
+                    name: "kns.shop".into(),
+                    action: 1,
+                    policy_index: 1,
+                    ..Default::default()
+                },
+                common::PolicyHit {
+                    kind: 2,
+                    name: "kanp.adminnetworkpolicy.guard".into(),
+                    tier: "adminnetworkpolicy".into(),
+                    action: 3,
+                    policy_index: 0,
+                    rule_index: 0,
+                    ..Default::default()
+                },
+            ],
+            pending_policies: vec![],
+        });
+        let flow = common::Flow {
+            key: Some(k),
+            start_time: 100,
+            end_time: 115,
+            source_labels: vec!["app=web".into()],
+            packets_out: 4,
+            num_connections_live: 2,
+            ..Default::default()
+        };
+        let observed = observed_flow(&flow, WireVersion::V3_30).unwrap();
+        assert_eq!(observed.flow.source.namespace.as_deref(), Some("shop"));
+        assert_eq!(observed.flow.dest.namespace, None);
+        assert_eq!(observed.flow.dest.kind, EndpointType::Network);
+        assert_eq!(observed.flow.dest_port, Some(443));
+        assert_eq!(observed.flow.reported_action, Some(Verdict::Deny));
+        assert_eq!(
+            observed.flow.source.labels.as_ref().unwrap().get("app"),
+            Some("web")
+        );
+        let hits = &observed.flow.reported_policies.as_ref().unwrap().enforced;
+        assert_eq!(hits[0].kind, PolicyKind::AdminNetworkPolicy);
+        assert_eq!(hits[0].name, "guard");
+        assert_eq!(hits[1].tier, crate::model::PROFILE_TIER);
+        assert_eq!(observed.counters.packets_out, 4);
+        assert_eq!(observed.counters.connections_live, 2);
+        // Kind 7 is reserved in 3.32.
+        let mut bad = flow.clone();
+        bad.key
+            .as_mut()
+            .unwrap()
+            .policies
+            .as_mut()
+            .unwrap()
+            .enforced_policies[0]
+            .kind = 7;
+        assert!(observed_flow(&bad, WireVersion::V3_32)
+            .unwrap_err()
+            .contains("unknown policy kind 7"));
+    }
+
+    #[test]
+    fn malformed_flows_say_why() {
+        let mut f = common::Flow {
+            key: Some(key("a")),
+            ..Default::default()
+        };
+        f.key.as_mut().unwrap().reporter = 5;
+        assert!(observed_flow(&f, WireVersion::V3_32)
+            .unwrap_err()
+            .contains("reporter"));
+        f.key = Some(key("a"));
+        f.key.as_mut().unwrap().proto = "bogus".into();
+        assert!(observed_flow(&f, WireVersion::V3_32)
+            .unwrap_err()
+            .contains("proto"));
+        f.key = None;
+        assert!(observed_flow(&f, WireVersion::V3_32)
+            .unwrap_err()
+            .contains("Key"));
+    }
+
+    #[test]
+    fn re_sent_windows_are_dropped() {
+        let mut delivered = Delivered::default();
+        let window = |source: &str, start: i64| common::Flow {
+            key: Some(key(source)),
+            start_time: start,
+            ..Default::default()
+        };
+        assert!(delivered.first_time(&window("a", 100)));
+        assert!(delivered.first_time(&window("b", 100)));
+        assert!(delivered.first_time(&window("a", 115)));
+        assert!(!delivered.first_time(&window("a", 100)));
+        assert!(!delivered.first_time(&window("a", 115)));
+        assert_eq!(delivered.resume_from(), Some(100));
+        // Far newer windows forget old ones.
+        assert!(delivered.first_time(&window("a", 100 + 10 * DEDUP_HORIZON)));
+        assert_eq!(delivered.windows.len(), 1);
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        let d1 = backoff.delay(1, 0);
+        assert_eq!(d1, Duration::from_millis(50));
+        assert!(backoff.delay(1, u64::MAX) <= Duration::from_millis(100));
+        assert!(backoff.delay(3, 7) >= Duration::from_millis(200));
+        for attempt in 1..64 {
+            assert!(backoff.delay(attempt, 12345) <= Duration::from_secs(2));
+        }
+        assert!(backoff.delay(40, 0) >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn filters_per_version() {
+        let filter = GoldmaneFilter {
+            dest_ports: vec![443],
+            actions: vec![Verdict::Deny],
+            policies: vec![PolicyFilter {
+                kind: Some(PolicyKind::AdminNetworkPolicy),
+                name: Some("guard".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let old = filter.to_v3_30().unwrap().unwrap();
+        assert_eq!(old.policies[0].name, "kanp.adminnetworkpolicy.guard");
+        assert!(filter
+            .to_v3_32()
+            .unwrap_err()
+            .contains("AdminNetworkPolicy"));
+        assert_eq!(GoldmaneFilter::default().to_v3_32().unwrap(), None);
+    }
+}
