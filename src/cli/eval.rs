@@ -249,6 +249,7 @@ fn eval_wide_row(
     let decided = decided_by(&hits, reason.as_deref());
     wide_row(
         &line.to_string(),
+        LINE_WIDTH,
         flow,
         evaluation.enforced.verdict,
         evaluation.pending.verdict,
