@@ -1,10 +1,12 @@
 //! The command line: kubectl-style, one entry point for both binaries (`flowtrace` and
 //! `kubectl-flowtrace`).
 
+mod demo;
 mod eval;
 mod explain;
 mod inputs;
 mod output;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Command {
     Eval(EvalArgs),
     /// Explain one flow tier by tier, policy by policy, rule by rule.
     Explain(ExplainArgs),
+    /// Print matching flows from a source, and exit or keep following it.
+    Tail(TailArgs),
+    /// The built-in demo cluster: export its manifests and flows to try every command offline.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,54 @@ pub struct ExplainArgs {
     output: ExplainOutput,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TailOutput {
+    /// A table: time, source, destination, verdicts and what decided them.
+    Wide,
+    /// One JSON object per flow, in the shape `eval` prints.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Where flows come from: `demo` (the built-in cluster), `file:PATH`, or `-` for stdin.
+    #[arg(long, default_value = "demo")]
+    source: String,
+    /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Only flows seen within this long (30s, 15m, 2h); the demo backfills this much history.
+    #[arg(long)]
+    since: Option<String>,
+    /// Keep following the source (new flows, a growing file) until interrupted.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    #[arg(long, short = 'o', value_enum, default_value = "wide")]
+    output: TailOutput,
+    /// Decide flows against these manifests (otherwise what Calico recorded is shown).
+    #[arg(long = "manifests", short = 'm', value_name = "PATH")]
+    manifests: Vec<PathBuf>,
+    /// Demo flows per second.
+    #[arg(long, default_value_t = 20)]
+    rate: u32,
+    /// Seed of the demo's traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Write the demo's manifests and a flow file (flows.jsonl) into this directory.
+    #[arg(long, value_name = "DIR")]
+    export: PathBuf,
+    /// How many conversations the flow file holds (spread over the last hour).
+    #[arg(long, default_value_t = 2000)]
+    flows: usize,
+    /// Seed of the demo's traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 /// Exit status: 0 success; 1 differences found (`eval --check`); 2 invalid input.
 pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
@@ -91,6 +145,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Explain(args)) => explain::run(&args),
+        Some(Command::Tail(args)) => tail::run(&args),
+        Some(Command::Demo(args)) => demo::run(&args),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

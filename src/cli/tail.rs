@@ -1,0 +1,391 @@
+//! `flowtrace tail`: matching flows from a source, printed as they come (or until the source is
+//! exhausted). Every source yields JSON lines (files as read; the demo's flows as Whisker records),
+//! so one decoder, one filter and one printer serve them all.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::eval::undetermined;
+use super::inputs::load_manifests;
+use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
+use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
+use crate::flows::encode::whisker_json;
+use crate::flows::{FlowDecoder, FlowRecord};
+use crate::model::time::format_rfc3339;
+use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
+use crate::policy::{Evaluator, PolicySet};
+use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
+use crate::store::filter::{parse_duration, Filter, FilterTarget, Fuzzy};
+
+/// How long a followed file is left before looking again.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+/// The time column: an RFC 3339 timestamp.
+const TIME_WIDTH: usize = 20;
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A flow with its verdicts, as filters and printers see it.
+struct Row<'a> {
+    flow: &'a Flow,
+    action: Verdict,
+    pending: Verdict,
+    enforced: Vec<PolicyHit>,
+    pending_hits: Vec<PolicyHit>,
+    undetermined: Option<String>,
+    last_seen: i64,
+}
+
+impl FilterTarget for Row<'_> {
+    fn action(&self) -> Verdict {
+        self.action
+    }
+    fn pending_action(&self) -> Verdict {
+        self.pending
+    }
+    fn source(&self) -> &Endpoint {
+        &self.flow.source
+    }
+    fn dest(&self) -> &Endpoint {
+        &self.flow.dest
+    }
+    fn dest_port(&self) -> Option<u16> {
+        self.flow.dest_port
+    }
+    fn protocol(&self) -> Protocol {
+        self.flow.protocol
+    }
+    fn reporter(&self) -> Reporter {
+        self.flow.reporter
+    }
+    fn enforced_hits(&self) -> &[PolicyHit] {
+        &self.enforced
+    }
+    fn pending_hits(&self) -> &[PolicyHit] {
+        &self.pending_hits
+    }
+    fn last_seen(&self) -> i64 {
+        self.last_seen
+    }
+}
+
+/// Decides rows: with manifests, by evaluation; without, from what Calico recorded.
+struct Decider<'s> {
+    evaluator: Option<Evaluator<'s>>,
+}
+
+impl Decider<'_> {
+    fn row<'a>(&mut self, record: &'a FlowRecord) -> Row<'a> {
+        let flow = &record.flow;
+        let last_seen = record.observed().end_time;
+        if let Some(evaluator) = &mut self.evaluator {
+            let evaluation = evaluator.evaluate(flow);
+            return Row {
+                flow,
+                action: evaluation.enforced.verdict,
+                pending: evaluation.pending.verdict,
+                enforced: evaluator.policy_hits(flow, &evaluation.enforced.hits),
+                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits),
+                undetermined: undetermined(evaluator.policy_set(), &evaluation.enforced),
+                last_seen,
+            };
+        }
+        let recorded = flow.reported_policies.clone().unwrap_or_default();
+        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
+        // A recorded pending trace ends in the pending verdict; none recorded means the same.
+        let pending = match recorded.pending.last().map(|h| h.action) {
+            Some(crate::model::HitAction::Allow) => Verdict::Allow,
+            Some(crate::model::HitAction::Deny) => Verdict::Deny,
+            _ => action,
+        };
+        let pending_hits = if recorded.pending.is_empty() {
+            recorded.enforced.clone()
+        } else {
+            recorded.pending
+        };
+        Row {
+            flow,
+            action,
+            pending,
+            enforced: recorded.enforced,
+            pending_hits,
+            undetermined: None,
+            last_seen,
+        }
+    }
+}
+
+/// Where lines come from.
+enum Lines {
+    Demo {
+        cluster: Box<DemoCluster>,
+        rate: u32,
+        next_window: i64,
+    },
+    File(Follower),
+    Stdin(Box<dyn BufRead>),
+}
+
+/// Reads a file like `tail -f`: new lines as they are written, from the start again when the file
+/// is truncated, and the new file when it is rotated (renamed and re-created).
+struct Follower {
+    path: PathBuf,
+    reader: BufReader<File>,
+    position: u64,
+    identity: Option<(u64, u64)>,
+    partial: String,
+}
+
+fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
+}
+
+impl Follower {
+    fn open(path: PathBuf) -> io::Result<Follower> {
+        let file = File::open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let identity = identity(&file.metadata()?);
+        Ok(Follower {
+            path,
+            reader: BufReader::new(file),
+            position: 0,
+            identity,
+            partial: String::new(),
+        })
+    }
+
+    /// Complete lines available now.
+    fn read_available(&mut self) -> io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        loop {
+            let read = self.reader.read_line(&mut self.partial)?;
+            if read == 0 {
+                break;
+            }
+            self.position += read as u64;
+            if self.partial.ends_with('\n') {
+                lines.push(std::mem::take(&mut self.partial));
+            }
+        }
+        Ok(lines)
+    }
+
+    /// After reaching the end: start over on truncation, switch files on rotation.
+    fn check_replaced(&mut self) -> io::Result<()> {
+        let Ok(metadata) = std::fs::metadata(&self.path) else {
+            return Ok(());
+        };
+        if identity(&metadata) != self.identity {
+            *self = Follower::open(self.path.clone())?;
+        } else if metadata.len() < self.position {
+            self.reader.seek(SeekFrom::Start(0))?;
+            self.position = 0;
+            self.partial.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// The next batch of lines; `None` when a finite source is exhausted.
+    fn next_batch(&mut self, follow: bool) -> io::Result<Option<Vec<String>>> {
+        match self {
+            Lines::Demo {
+                cluster,
+                rate,
+                next_window,
+            } => {
+                let now = now();
+                if *next_window > now {
+                    if !follow {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(
+                        Duration::from_secs((*next_window - now) as u64)
+                            .min(Duration::from_secs(1)),
+                    );
+                    return Ok(Some(Vec::new()));
+                }
+                let flows = cluster.flows(*next_window, (*rate as i64 * WINDOW_SECONDS) as usize);
+                *next_window += WINDOW_SECONDS;
+                Ok(Some(flows.iter().map(whisker_json).collect()))
+            }
+            Lines::File(follower) => {
+                let lines = follower.read_available()?;
+                if !lines.is_empty() {
+                    return Ok(Some(lines));
+                }
+                if !follow {
+                    return Ok(None);
+                }
+                std::thread::sleep(FOLLOW_POLL);
+                follower.check_replaced()?;
+                Ok(Some(Vec::new()))
+            }
+            Lines::Stdin(reader) => {
+                let mut line = String::new();
+                match reader.read_line(&mut line)? {
+                    0 => Ok(None),
+                    _ => Ok(Some(vec![line])),
+                }
+            }
+        }
+    }
+}
+
+fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
+    match args.source.as_str() {
+        "demo" => {
+            // Start at a window boundary `since` ago (a minute by default), as Goldmane backfills.
+            let start = now() - since.unwrap_or(60);
+            let next_window = start - start.rem_euclid(WINDOW_SECONDS);
+            Ok(Lines::Demo {
+                cluster: Box::new(DemoCluster::new(args.seed)),
+                rate: args.rate,
+                next_window,
+            })
+        }
+        "-" => Ok(Lines::Stdin(Box::new(BufReader::new(io::stdin())))),
+        source => match source.strip_prefix("file:") {
+            Some(path) => Follower::open(PathBuf::from(path))
+                .map(Lines::File)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown source {source:?}: use demo, file:PATH or -"
+            )),
+        },
+    }
+}
+
+pub fn run(args: &TailArgs) -> io::Result<u8> {
+    let filter = match Filter::parse(args.filter.as_deref().unwrap_or("")) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: --filter: {e}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let since = match args.since.as_deref().map(|s| parse_duration(s).ok_or(s)) {
+        Some(Err(text)) => {
+            eprintln!("error: --since: {text:?} is not a duration (e.g. 30s, 15m, 2h)");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        Some(Ok(seconds)) => Some(seconds),
+        None => None,
+    };
+    let (set, manifest_errors) = if args.manifests.is_empty() {
+        (PolicySet::default(), false)
+    } else {
+        load_manifests(&args.manifests)
+    };
+    if manifest_errors {
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    let mut lines = match open_source(args, since) {
+        Ok(lines) => lines,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let mut decider = Decider {
+        evaluator: (!args.manifests.is_empty()).then(|| Evaluator::new(&set)),
+    };
+    let mut decoder = FlowDecoder::new();
+    let fuzzy = Fuzzy::default();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if args.output == TailOutput::Wide {
+        writeln!(out, "{}", wide_header("TIME", TIME_WIDTH))?;
+    }
+    let (mut line_number, mut malformed) = (0usize, 0usize);
+    while let Some(batch) = lines.next_batch(args.follow)? {
+        let now = now();
+        for line in &batch {
+            line_number += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = match decoder.decode(line) {
+                Ok(record) => record,
+                Err(e) => {
+                    eprintln!("error: {}:{line_number}: {e}", source_name(args));
+                    malformed += 1;
+                    continue;
+                }
+            };
+            let row = decider.row(&record);
+            if since.is_some_and(|s| row.last_seen < now - s) || !filter.matches(&row, now, &fuzzy)
+            {
+                continue;
+            }
+            print_row(&mut out, args.output, &record, &row)?;
+        }
+        // Each batch reaches the reader at once, so tail pipes well.
+        out.flush()?;
+    }
+    out.flush()?;
+    Ok(if malformed > 0 { EXIT_INVALID_INPUT } else { 0 })
+}
+
+fn source_name(args: &TailArgs) -> &str {
+    match args.source.as_str() {
+        "-" => "<stdin>",
+        source => source.strip_prefix("file:").unwrap_or(source),
+    }
+}
+
+fn print_row<W: Write>(
+    out: &mut W,
+    output: TailOutput,
+    record: &FlowRecord,
+    row: &Row,
+) -> io::Result<()> {
+    match output {
+        TailOutput::Wide => {
+            let decided = decided_by(&row.enforced, row.undetermined.as_deref());
+            let time = if row.last_seen > 0 {
+                format_rfc3339(row.last_seen)
+            } else {
+                "-".to_string()
+            };
+            writeln!(
+                out,
+                "{}",
+                wide_row(
+                    &time,
+                    TIME_WIDTH,
+                    &record.flow,
+                    row.action,
+                    row.pending,
+                    &decided
+                )
+            )
+        }
+        TailOutput::Json => {
+            let enforced = serde_json::to_vec(&row.enforced)?;
+            let pending = serde_json::to_vec(&row.pending_hits)?;
+            let decision = Decision {
+                action: row.action,
+                pending_action: row.pending,
+                enforced_json: &enforced,
+                pending_json: &pending,
+                undetermined: row.undetermined.clone(),
+            };
+            write_record(out, &record.raw, &record.flow, &decision)
+        }
+    }
+}
