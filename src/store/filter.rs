@@ -625,9 +625,16 @@ fn any_matches<'a>(
     }
 }
 
-fn hits<T: FilterTarget + ?Sized>(target: &T) -> impl Iterator<Item = &PolicyHit> {
-    let all = target.enforced_hits().iter().chain(target.pending_hits());
-    all.flat_map(|h| std::iter::once(h).chain(h.trigger.as_deref()))
+/// The hits that decided a flow: the last of the enforced and of the pending trace, and for an
+/// end of tier the policy it is attributed to. `tier=`, `policy=` and `kind=` look at these, so that
+/// `not tier=security` means "not decided by the security tier".
+fn deciding_hits<T: FilterTarget + ?Sized>(target: &T) -> impl Iterator<Item = &PolicyHit> {
+    let last = target
+        .enforced_hits()
+        .last()
+        .into_iter()
+        .chain(target.pending_hits().last());
+    last.flat_map(|h| std::iter::once(h).chain(h.trigger.as_deref()))
 }
 
 fn evaluate<T: FilterTarget + ?Sized>(expr: &Expr, target: &T, now: i64, fuzzy: &Fuzzy) -> bool {
@@ -702,14 +709,14 @@ fn evaluate<T: FilterTarget + ?Sized>(expr: &Expr, target: &T, now: i64, fuzzy: 
                     }
                     Field::Tier => any_matches(
                         op,
-                        hits(target).map(|h| h.tier.as_str()),
+                        deciding_hits(target).map(|h| h.tier.as_str()),
                         values,
                         true,
                         false,
                     ),
                     Field::Policy => any_matches(
                         op,
-                        hits(target)
+                        deciding_hits(target)
                             .map(|h| h.name.as_str())
                             .filter(|n| !n.is_empty()),
                         values,
@@ -718,7 +725,7 @@ fn evaluate<T: FilterTarget + ?Sized>(expr: &Expr, target: &T, now: i64, fuzzy: 
                     ),
                     Field::Kind => any_matches(
                         op,
-                        hits(target).map(|h| h.kind.as_str()),
+                        deciding_hits(target).map(|h| h.kind.as_str()),
                         values,
                         false,
                         true,
@@ -819,7 +826,10 @@ mod tests {
             protocol: Protocol::TCP,
             action: Verdict::Deny,
             pending: Verdict::Allow,
-            hits: vec![hit("security", "pci-restrict", HitAction::Deny)],
+            hits: vec![
+                hit("platform", "allow-dns", HitAction::Pass),
+                hit("security", "pci-restrict", HitAction::Deny),
+            ],
             last_seen: 1_000,
         }
     }
@@ -859,6 +869,8 @@ mod tests {
             ("proto=6", true),
             ("proto=udp", false),
             ("tier=security", true),
+            ("tier=platform", false),
+            ("policy=allow-dns", false),
             ("not tier=security", false),
             ("policy=pci-*", true),
             ("kind=globalnetworkpolicy", true),

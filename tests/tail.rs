@@ -1,0 +1,284 @@
+//! `flowtrace tail` and `flowtrace demo --export`, run as a user would.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn flowtrace() -> Command {
+    Command::cargo_bin("flowtrace").expect("binary built")
+}
+
+fn bank(file: &str) -> String {
+    format!("{}/docs/examples/bank/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = flowtrace().args(args).output().expect("runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+#[test]
+fn filters_a_file_by_the_filter_language() {
+    let source = format!("file:{}", bank("flows.jsonl"));
+    let (code, stdout, stderr) = run(&["tail", "--source", &source, "--filter", "action=deny"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        4,
+        "the bank example has four denied flows:\n{stdout}"
+    );
+    assert!(rows.iter().all(|r| r.contains(" Deny ")), "{stdout}");
+    assert!(stdout.lines().next().unwrap().starts_with("TIME"));
+
+    // Decided by the manifests: the two flows the security tier denies.
+    let manifests = bank("");
+    let filter = "action=deny tier=security";
+    let (_, stdout, _) = run(&[
+        "tail", "--source", &source, "-m", &manifests, "--filter", filter, "-o", "json",
+    ]);
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{stdout}");
+    for record in &records {
+        assert_eq!(record["action"], "Deny");
+        let last = record["policies"]["enforced"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["tier"], "security", "{record}");
+    }
+}
+
+#[test]
+fn manifests_decide_flows_that_carry_no_verdict() {
+    let source = format!("file:{}", bank("flows.jsonl"));
+    let (code, stdout, stderr) = run(&[
+        "tail",
+        "--source",
+        &source,
+        "-m",
+        &bank(""),
+        "--filter",
+        "pending=allow action=deny",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the flow the staged fix would allow:\n{stdout}"
+    );
+    assert!(rows[0].contains(":9090/tcp"), "{stdout}");
+}
+
+#[test]
+fn bad_filters_and_broken_lines_are_reported() {
+    let (code, _, stderr) = run(&[
+        "tail",
+        "--source",
+        "demo",
+        "--filter",
+        "action=deny prot=tcp",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--filter: column 13: unknown field 'prot'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["tail", "--since", "soon"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--since"), "{stderr}");
+    let (code, _, stderr) = run(&["tail", "--source", "kafka"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown source"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.jsonl");
+    let good = fs::read_to_string(bank("flows.jsonl")).unwrap();
+    fs::write(
+        &file,
+        format!(
+            "{}\n{{broken\n{}\n",
+            good.lines().next().unwrap(),
+            good.lines().nth(2).unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&["tail", "--source", &format!("file:{}", file.display())]);
+    assert_eq!(code, 2, "a malformed line is an input error");
+    assert!(
+        stderr.contains(&format!("{}:2: invalid JSON", file.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "header and the two good flows:\n{stdout}"
+    );
+}
+
+#[test]
+fn the_demo_backfills_and_decides_with_its_own_policies() {
+    let filter = "src.ns=customer dst.ns=database action=deny";
+    let (code, stdout, stderr) = run(&[
+        "tail", "--source", "demo", "--since", "1m", "--filter", filter, "-o", "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !records.is_empty(),
+        "the demo's broken database access shows up"
+    );
+    for record in &records {
+        assert_eq!(record["dest_namespace"], "database");
+        assert_eq!(record["action"], "Deny");
+        let last = record["policies"]["enforced"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["tier"], "security", "{record}");
+    }
+}
+
+#[test]
+fn demo_export_round_trips_through_eval_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let (code, _, stderr) = run(&["demo", "--export", out.to_str().unwrap(), "--flows", "300"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("20-security.yaml").exists() && out.join("flows.jsonl").exists());
+    let flows = out.join("flows.jsonl");
+    // The demo's recorded verdicts are the evaluator's: eval --check finds no difference.
+    let (code, _, stderr) = run(&[
+        "eval",
+        "-m",
+        out.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+        "--check",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("0 of ")), "{stderr}");
+    let (code, stdout, _) = run(&[
+        "tail",
+        "--source",
+        &format!("file:{}", flows.display()),
+        "--filter",
+        "action=deny",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.lines().count() > 1, "{stdout}");
+}
+
+/// Reads stdout lines of a running `tail -f` on another thread.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn wait_for(receiver: &mpsc::Receiver<String>, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match receiver.recv_timeout(left) {
+            Ok(line) if line.contains(wanted) => return line,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("tail -f never printed a line containing {wanted:?}");
+}
+
+fn append(path: &Path, line: &str) {
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
+
+#[test]
+fn follow_keeps_reading_through_truncation_and_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.jsonl");
+    let template = fs::read_to_string(bank("flows.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let flow_to =
+        |port: u16| template.replace("\"dest_port\":8080", &format!("\"dest_port\":{port}"));
+    append(&path, &flow_to(1001));
+    let mut child = flowtrace()
+        .args([
+            "tail",
+            "-f",
+            "--source",
+            &format!("file:{}", path.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    wait_for(&lines, ":1001/tcp");
+    append(&path, &flow_to(1002));
+    wait_for(&lines, ":1002/tcp");
+    // Truncated in place (copytruncate): read again from the start.
+    fs::write(&path, format!("{}\n", flow_to(1003))).unwrap();
+    wait_for(&lines, ":1003/tcp");
+    // Rotated: renamed away and created anew.
+    fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
+    append(&path, &flow_to(1004));
+    wait_for(&lines, ":1004/tcp");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_closed_pipe_ends_tail_quietly() {
+    let mut child = flowtrace()
+        .args([
+            "tail", "--source", "demo", "--since", "30m", "--rate", "200",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("TIME"));
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
