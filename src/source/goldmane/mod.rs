@@ -1144,6 +1144,7 @@ pub async fn run(
     };
     let first_connect = unix_now();
     let mut attempt: u32 = 0;
+    let mut sessions: u32 = 0;
     if events
         .send(SourceEvent::State(ConnectionState::Connecting))
         .await
@@ -1157,15 +1158,19 @@ pub async fn run(
             Some(absolute) => absolute,
             None => {
                 let since = config.since.map(|s| s.as_secs() as i64).unwrap_or(0);
-                if attempt == 0 && since == 0 {
-                    0
-                } else {
-                    let elapsed = unix_now() - first_connect;
-                    -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
+                match (sessions, since) {
+                    (0, 0) => 0,
+                    (0, since) => -since,
+                    // Nothing seen yet: the original start, plus windows Goldmane still delays.
+                    _ => {
+                        let elapsed = unix_now() - first_connect;
+                        -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
+                    }
                 }
             }
         };
         let started = Instant::now();
+        sessions += 1;
         let end = tokio::select! {
             end = session(&config, &mut version, start_time_gte, &mut delivered, &events) => end,
             _ = cancelled(&mut cancel) => SessionEnd::Cancelled,
