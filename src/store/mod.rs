@@ -2,3 +2,6 @@
 //! filter language that selects from it. Pure: no I/O.
 
 pub mod filter;
+pub mod flow_store;
+
+pub use flow_store::{Decided, FlowStore, RowId, StoredFlow};

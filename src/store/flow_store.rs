@@ -1,0 +1,366 @@
+//! A bounded store of observed flows, aggregated by flow key as Goldmane aggregates them (both
+//! endpoints, port, protocol, reporter, and the verdicts with their policy hits). Endpoints and traces
+//! are interned, so a million rows over a few thousand endpoints stay small. The oldest rows are
+//! evicted at the cap. Pure: ingest never renders, filtering never blocks ingest.
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::filter::{Filter, FilterTarget, Fuzzy};
+use crate::model::{Counters, Endpoint, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict};
+
+/// Verdicts and hits of a flow: computed by the evaluator, or as Calico recorded them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Decided {
+    pub action: Verdict,
+    pub pending: Verdict,
+    pub enforced: Vec<PolicyHit>,
+    pub pending_hits: Vec<PolicyHit>,
+}
+
+/// Hands out one shared copy per distinct value, with a dense id.
+#[derive(Debug)]
+struct Interner<T: Hash + Eq> {
+    values: Vec<Arc<T>>,
+    ids: FxHashMap<Arc<T>, u32>,
+}
+
+impl<T: Hash + Eq> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: Vec::new(),
+            ids: FxHashMap::default(),
+        }
+    }
+}
+
+impl<T: Hash + Eq> Interner<T> {
+    fn intern(&mut self, value: T) -> u32 {
+        if let Some(id) = self.ids.get(&value) {
+            return *id;
+        }
+        let id = self.values.len() as u32;
+        let value = Arc::new(value);
+        self.values.push(value.clone());
+        self.ids.insert(value, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &T {
+        &self.values[id as usize]
+    }
+}
+
+/// What flows aggregate by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    source: u32,
+    dest: u32,
+    trace: u32,
+    port: u16,
+    protocol: u8,
+    reporter: Reporter,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    key: Key,
+    first_seen: i64,
+    last_seen: i64,
+    /// Start of the newest window merged in: a re-sent window is not counted twice.
+    last_window: i64,
+    windows: u32,
+    counters: Counters,
+}
+
+/// Row identities stay valid while the row is stored (they are never reused).
+pub type RowId = u64;
+
+#[derive(Debug)]
+pub struct FlowStore {
+    endpoints: Interner<Endpoint>,
+    traces: Interner<Decided>,
+    rows: VecDeque<Row>,
+    /// Id of `rows[0]`.
+    first_id: RowId,
+    index: FxHashMap<Key, RowId>,
+    max_rows: usize,
+    evicted: u64,
+    duplicate_windows: u64,
+}
+
+/// A stored flow, as filters, tables and traces read it.
+pub struct StoredFlow<'a> {
+    pub id: RowId,
+    pub source: &'a Endpoint,
+    pub dest: &'a Endpoint,
+    pub port: Option<u16>,
+    pub protocol: Protocol,
+    pub reporter: Reporter,
+    pub decided: &'a Decided,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub windows: u32,
+    pub counters: Counters,
+}
+
+impl FilterTarget for StoredFlow<'_> {
+    fn action(&self) -> Verdict {
+        self.decided.action
+    }
+    fn pending_action(&self) -> Verdict {
+        self.decided.pending
+    }
+    fn source(&self) -> &Endpoint {
+        self.source
+    }
+    fn dest(&self) -> &Endpoint {
+        self.dest
+    }
+    fn dest_port(&self) -> Option<u16> {
+        self.port
+    }
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    fn reporter(&self) -> Reporter {
+        self.reporter
+    }
+    fn enforced_hits(&self) -> &[PolicyHit] {
+        &self.decided.enforced
+    }
+    fn pending_hits(&self) -> &[PolicyHit] {
+        &self.decided.pending_hits
+    }
+    fn last_seen(&self) -> i64 {
+        self.last_seen
+    }
+}
+
+/// Port 0 stands for "no port" in the key (Goldmane writes 0 for ICMP).
+const NO_PORT: u16 = 0;
+
+impl FlowStore {
+    /// A store holding at most `max_rows` aggregated flows.
+    pub fn new(max_rows: usize) -> FlowStore {
+        FlowStore {
+            endpoints: Interner::default(),
+            traces: Interner::default(),
+            rows: VecDeque::new(),
+            first_id: 0,
+            index: FxHashMap::default(),
+            max_rows: max_rows.max(1),
+            evicted: 0,
+            duplicate_windows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows evicted to stay within the cap.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Windows received again (a source resending after a reconnect) and not counted twice.
+    pub fn duplicate_windows(&self) -> u64 {
+        self.duplicate_windows
+    }
+
+    /// Adds one observation: merged into its flow key's row, or a new row (evicting the oldest
+    /// beyond the cap). Returns the row's id.
+    pub fn ingest(&mut self, observed: &ObservedFlow, decided: Decided) -> RowId {
+        let flow = &observed.flow;
+        let key = Key {
+            source: self.endpoints.intern(without_address(&flow.source)),
+            dest: self.endpoints.intern(without_address(&flow.dest)),
+            trace: self.traces.intern(decided),
+            port: flow.dest_port.unwrap_or(NO_PORT),
+            protocol: flow.protocol.0,
+            reporter: flow.reporter,
+        };
+        if let Some(&id) = self.index.get(&key) {
+            let row = &mut self.rows[(id - self.first_id) as usize];
+            if observed.start_time <= row.last_window && row.windows > 0 {
+                self.duplicate_windows += 1;
+            } else {
+                row.counters.add(&observed.counters);
+                row.last_window = observed.start_time;
+                row.windows += 1;
+            }
+            row.first_seen = row.first_seen.min(observed.start_time);
+            row.last_seen = row.last_seen.max(observed.end_time);
+            return id;
+        }
+        if self.rows.len() >= self.max_rows {
+            self.evict_oldest();
+        }
+        let id = self.first_id + self.rows.len() as RowId;
+        self.rows.push_back(Row {
+            key,
+            first_seen: observed.start_time,
+            last_seen: observed.end_time,
+            last_window: observed.start_time,
+            windows: 1,
+            counters: observed.counters,
+        });
+        self.index.insert(key, id);
+        id
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(row) = self.rows.pop_front() {
+            if self.index.get(&row.key) == Some(&self.first_id) {
+                self.index.remove(&row.key);
+            }
+            self.first_id += 1;
+            self.evicted += 1;
+        }
+    }
+
+    pub fn get(&self, id: RowId) -> Option<StoredFlow<'_>> {
+        let row = self.rows.get(id.checked_sub(self.first_id)? as usize)?;
+        Some(self.view(id, row))
+    }
+
+    fn view<'a>(&'a self, id: RowId, row: &'a Row) -> StoredFlow<'a> {
+        StoredFlow {
+            id,
+            source: self.endpoints.get(row.key.source),
+            dest: self.endpoints.get(row.key.dest),
+            port: (row.key.port != NO_PORT).then_some(row.key.port),
+            protocol: Protocol(row.key.protocol),
+            reporter: row.key.reporter,
+            decided: self.traces.get(row.key.trace),
+            first_seen: row.first_seen,
+            last_seen: row.last_seen,
+            windows: row.windows,
+            counters: row.counters,
+        }
+    }
+
+    /// Every stored flow, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = StoredFlow<'_>> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| self.view(self.first_id + i as RowId, row))
+    }
+
+    /// Ids of the flows `filter` keeps, oldest first.
+    pub fn select(&self, filter: &Filter, now: i64, fuzzy: &Fuzzy) -> Vec<RowId> {
+        self.iter()
+            .filter(|f| filter.matches(f, now, fuzzy))
+            .map(|f| f.id)
+            .collect()
+    }
+}
+
+/// Rows aggregate per endpoint, not per address (as Goldmane's flow key has no IPs).
+fn without_address(endpoint: &Endpoint) -> Endpoint {
+    Endpoint {
+        ip: None,
+        port: None,
+        ..endpoint.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::demo::DemoCluster;
+
+    fn decided(observed: &ObservedFlow) -> Decided {
+        let trace = observed.flow.reported_policies.clone().unwrap_or_default();
+        let action = observed.flow.reported_action.unwrap_or(Verdict::Unknown);
+        Decided {
+            action,
+            pending: action,
+            enforced: trace.enforced,
+            pending_hits: trace.pending,
+        }
+    }
+
+    #[test]
+    fn windows_of_one_flow_key_aggregate_and_resent_windows_count_once() {
+        let mut demo = DemoCluster::new(3);
+        let first = demo.flows(1_000, 1).remove(0);
+        let mut store = FlowStore::new(100);
+        let id = store.ingest(&first, decided(&first));
+        let later = ObservedFlow {
+            start_time: 1_015,
+            end_time: 1_030,
+            ..first.clone()
+        };
+        assert_eq!(
+            store.ingest(&later, decided(&later)),
+            id,
+            "same key, same row"
+        );
+        assert_eq!(store.ingest(&later, decided(&later)), id);
+        assert_eq!(store.ingest(&first, decided(&first)), id);
+        let row = store.get(id).unwrap();
+        assert_eq!(row.windows, 2);
+        assert_eq!(
+            row.counters.packets_out,
+            first.counters.packets_out * 2,
+            "a re-sent window is not added again"
+        );
+        assert_eq!((row.first_seen, row.last_seen), (1_000, 1_030));
+        assert_eq!(store.duplicate_windows(), 2);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn the_oldest_rows_are_evicted_at_the_cap() {
+        let mut demo = DemoCluster::new(5);
+        let mut store = FlowStore::new(4);
+        let mut ids = Vec::new();
+        for port in [1, 2, 3, 4, 5, 6] {
+            let mut flow = demo.flows(0, 1).remove(0);
+            flow.flow.dest_port = Some(port);
+            ids.push(store.ingest(&flow, decided(&flow)));
+        }
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.evicted(), 2);
+        assert!(store.get(ids[0]).is_none() && store.get(ids[1]).is_none());
+        assert_eq!(store.get(ids[2]).unwrap().port, Some(3));
+        let ports: Vec<_> = store.iter().map(|f| f.port.unwrap()).collect();
+        assert_eq!(ports, vec![3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn filters_select_stored_flows() {
+        let mut demo = DemoCluster::new(9);
+        let mut store = FlowStore::new(10_000);
+        for flow in demo.flows(0, 2_000) {
+            store.ingest(&flow, decided(&flow));
+        }
+        assert!(
+            store.len() < 100,
+            "2,000 conversations aggregate into a few dozen keys: {}",
+            store.len()
+        );
+        let denied = store.select(&Filter::parse("action=deny").unwrap(), 0, &Fuzzy::default());
+        let by_security = store.select(
+            &Filter::parse("action=deny tier=security").unwrap(),
+            0,
+            &Fuzzy::default(),
+        );
+        assert!(!by_security.is_empty() && by_security.len() < denied.len());
+        for id in by_security {
+            let flow = store.get(id).unwrap();
+            assert_eq!(flow.decided.action, Verdict::Deny);
+            assert_eq!(flow.decided.enforced.last().unwrap().tier, "security");
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The Goldmane gRPC source against the fake Goldmane in `support/goldmane.rs` (mTLS on 127.0.0.1).
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flowtrace::model::{PolicyKind, Verdict};
+use flowtrace::source::goldmane::proto::{common, v3_30, v3_32};
+use flowtrace::source::goldmane::{
+    self as goldmane, Backoff, GoldmaneClient, GoldmaneConfig, GoldmaneFilter, GoldmaneVersion,
+    HintQuery, HintType, ListQuery, Match, PolicyFilter, WireVersion,
+};
+use flowtrace::source::{ConnectionState, SourceEvent};
+use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn config(fake: &FakeGoldmane) -> GoldmaneConfig {
+    let mut config = GoldmaneConfig::new(fake.address());
+    config.tls = Some(fake.pki.client_files());
+    config.since = Some(Duration::from_secs(3600));
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+    };
+    config.connect_timeout = Duration::from_secs(5);
+    config.request_timeout = Duration::from_secs(5);
+    config
+}
+
+/// Windows a minute or more in the past, `count` of them, alternating two sources.
+fn history(count: usize) -> Vec<common::Flow> {
+    let base = unix_now() - 3000;
+    (0..count)
+        .map(|i| {
+            let source = if i % 2 == 0 { "web-*" } else { "batch-*" };
+            window(source, "payments", 8080, base + 15 * i as i64)
+        })
+        .collect()
+}
+
+/// What `run` sent, gathered until `done` says enough.
+#[derive(Default, Debug)]
+struct Gathered {
+    flows: Vec<flowtrace::model::ObservedFlow>,
+    states: Vec<ConnectionState>,
+    malformed: Vec<String>,
+}
+
+struct Running {
+    events: mpsc::Receiver<SourceEvent>,
+    cancel: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), goldmane::GoldmaneError>>,
+    gathered: Gathered,
+}
+
+fn start(config: GoldmaneConfig) -> Running {
+    let (tx, rx) = mpsc::channel(64);
+    let (cancel, cancelled) = watch::channel(false);
+    let task = tokio::spawn(goldmane::run(config, tx, cancelled));
+    Running {
+        events: rx,
+        cancel,
+        task,
+        gathered: Gathered::default(),
+    }
+}
+
+impl Running {
+    async fn until(&mut self, done: impl Fn(&Gathered) -> bool) {
+        let gathered = &mut self.gathered;
+        let events = &mut self.events;
+        let result = timeout(LIMIT, async {
+            while !done(gathered) {
+                match events.recv().await {
+                    Some(SourceEvent::Flows(flows)) => gathered.flows.extend(flows),
+                    Some(SourceEvent::State(state)) => gathered.states.push(state),
+                    Some(SourceEvent::Malformed { reason }) => gathered.malformed.push(reason),
+                    None => break,
+                }
+            }
+        })
+        .await;
+        assert!(result.is_ok(), "timed out; gathered so far: {gathered:#?}");
+    }
+
+    async fn stop(self) -> Result<(), goldmane::GoldmaneError> {
+        let _ = self.cancel.send(true);
+        timeout(LIMIT, self.task).await.expect("run stops").unwrap()
+    }
+}
+
+async fn detect_and_decode(version: WireVersion) {
+    let mut flows = history(4);
+    // A hit only the version has: ClusterNetworkPolicy (11) in 3.32, an admin policy reported as a
+    // GlobalNetworkPolicy named `kanp.adminnetworkpolicy.…` in 3.30/3.31.
+    let hit = match version {
+        WireVersion::V3_32 => common::PolicyHit {
+            kind: 11,
+            name: "guard".into(),
+            tier: "kube-admin".into(),
+            action: common::Action::Pass as i32,
+            policy_index: 0,
+            ..Default::default()
+        },
+        WireVersion::V3_30 => common::PolicyHit {
+            kind: 2,
+            name: "kanp.adminnetworkpolicy.guard".into(),
+            tier: "adminnetworkpolicy".into(),
+            action: common::Action::Pass as i32,
+            policy_index: 0,
+            ..Default::default()
+        },
+    };
+    let policies = flows[0].key.as_mut().unwrap().policies.as_mut().unwrap();
+    for h in &mut policies.enforced_policies {
+        h.policy_index = 1;
+    }
+    policies.enforced_policies.push(hit);
+    let fake = FakeGoldmane::start(version, flows).await;
+
+    let client = timeout(LIMIT, GoldmaneClient::connect(&config(&fake)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.version(), version);
+    assert_eq!(
+        fake.hint_types(),
+        vec![7],
+        "detected by the PolicyKind probe"
+    );
+
+    let mut running = start(config(&fake));
+    running.until(|g| g.flows.len() >= 4).await;
+    let first = &running.gathered.flows[0];
+    assert_eq!(first.flow.source.name, "web-*");
+    assert_eq!(first.flow.source.namespace.as_deref(), Some("shop"));
+    assert_eq!(first.flow.dest.namespace.as_deref(), Some("payments"));
+    assert_eq!(first.flow.dest_port, Some(8080));
+    assert_eq!(first.flow.reported_action, Some(Verdict::Allow));
+    assert_eq!(
+        first.flow.dest.labels.as_ref().unwrap().get("app"),
+        Some("api")
+    );
+    assert_eq!(first.counters.bytes_out, 1200);
+    assert_eq!(first.end_time - first.start_time, 15);
+    let hits = &first.flow.reported_policies.as_ref().unwrap().enforced;
+    let expected = match version {
+        WireVersion::V3_32 => PolicyKind::ClusterNetworkPolicy,
+        WireVersion::V3_30 => PolicyKind::AdminNetworkPolicy,
+    };
+    assert_eq!((hits[0].kind, hits[0].name.as_str()), (expected, "guard"));
+    assert_eq!(hits[1].kind, PolicyKind::NetworkPolicy);
+    assert_eq!(
+        running.gathered.states[..2],
+        [ConnectionState::Connecting, ConnectionState::Connected]
+    );
+    // Backfill asked for the last hour, relative to the server's clock.
+    assert_eq!(fake.streams()[0].start_time_gte, -3600);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn detects_and_decodes_3_30() {
+    detect_and_decode(WireVersion::V3_30).await;
+}
+
+#[tokio::test]
+async fn detects_and_decodes_3_32() {
+    detect_and_decode(WireVersion::V3_32).await;
+}
+
+#[tokio::test]
+async fn pinned_version_skips_the_probe() {
+    let fake = FakeGoldmane::start(WireVersion::V3_30, history(2)).await;
+    let mut config = config(&fake);
+    config.version = GoldmaneVersion::V3_30;
+    let client = timeout(LIMIT, GoldmaneClient::connect(&config))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.version(), WireVersion::V3_30);
+    assert!(fake.hint_types().is_empty());
+}
+
+#[tokio::test]
+async fn list_pages_through_history() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(5)).await;
+    let config = config(&fake);
+    let query = ListQuery {
+        page: 1,
+        page_size: 2,
+        ..ListQuery::from_config(&config)
+    };
+    let page = timeout(LIMIT, goldmane::list(&config, &query))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.total_pages, page.total_results), (3, 5));
+    assert_eq!(page.flows.len(), 2);
+
+    let mut client = GoldmaneClient::connect(&config).await.unwrap();
+    let all = timeout(
+        LIMIT,
+        client.list_all(&ListQuery::from_config(&config), &config.filter, 2),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(all.flows.len(), 5);
+    assert!(all.malformed.is_empty());
+    let pages: Vec<(i64, i64)> = fake.lists().iter().map(|l| (l.page, l.page_size)).collect();
+    assert_eq!(pages, vec![(1, 2), (0, 2), (1, 2), (2, 2)]);
+    assert!(fake.lists().iter().all(|l| l.start_time_gte == -3600));
+}
+
+#[tokio::test]
+async fn filter_hints_in_both_versions() {
+    for version in [WireVersion::V3_30, WireVersion::V3_32] {
+        let mut flows = history(3);
+        flows.push(window("web-*", "ledger", 443, unix_now() - 600));
+        let fake = FakeGoldmane::start(version, flows).await;
+        let config = config(&fake);
+        let hints = timeout(
+            LIMIT,
+            goldmane::filter_hints(&config, HintType::DestNamespace, &HintQuery::default()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(hints.values, vec!["ledger", "payments"]);
+        assert_eq!(hints.total_results, 2);
+
+        let mut client = GoldmaneClient::connect(&config).await.unwrap();
+        let kinds = client
+            .filter_hints(HintType::PolicyKind, &HintQuery::default(), &config.filter)
+            .await;
+        match version {
+            WireVersion::V3_32 => assert_eq!(kinds.unwrap().values, vec!["NetworkPolicy"]),
+            WireVersion::V3_30 => {
+                assert!(kinds.unwrap_err().message.contains("3.32"))
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn filters_are_pushed_to_the_server() {
+    let filter = GoldmaneFilter {
+        dest_namespaces: vec![Match::exact("payments")],
+        source_names: vec![Match::fuzzy("web")],
+        actions: vec![Verdict::Deny],
+        dest_ports: vec![443],
+        policies: vec![PolicyFilter {
+            tier: Some("security".into()),
+            name: Some("deny-all".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for version in [WireVersion::V3_30, WireVersion::V3_32] {
+        let mut flows = history(2);
+        let mut denied = window("web-*", "payments", 443, unix_now() - 900);
+        denied.key.as_mut().unwrap().action = common::Action::Deny as i32;
+        flows.push(denied);
+        let fake = FakeGoldmane::start(version, flows).await;
+        let mut config = config(&fake);
+        config.filter = filter.clone();
+        let mut running = start(config.clone());
+        running.until(|g| !g.flows.is_empty()).await;
+        let page = goldmane::list(&config, &ListQuery::from_config(&config))
+            .await
+            .unwrap();
+        assert_eq!(page.flows.len(), 1, "the server filtered");
+        assert_eq!(page.flows[0].flow.dest_port, Some(443));
+        let seen = fake.streams()[0].filter.clone();
+        assert_eq!(seen, fake.lists()[0].filter);
+        let exact = |v: &str| common::StringMatch {
+            value: v.into(),
+            r#type: 0,
+        };
+        match seen {
+            SeenFilter::V3_30(Some(f)) => {
+                assert_eq!(version, WireVersion::V3_30);
+                assert_eq!(f.dest_namespaces, vec![exact("payments")]);
+                assert_eq!(f.source_names[0].r#type, common::MatchType::Fuzzy as i32);
+                assert_eq!(f.actions, vec![common::Action::Deny as i32]);
+                assert_eq!(f.dest_ports, vec![common::PortMatch { port: 443 }]);
+                assert_eq!(
+                    f.policies,
+                    vec![v3_30::PolicyMatch {
+                        tier: "security".into(),
+                        name: "deny-all".into(),
+                        ..Default::default()
+                    }]
+                );
+            }
+            SeenFilter::V3_32(Some(f)) => {
+                assert_eq!(version, WireVersion::V3_32);
+                assert_eq!(f.dest_namespaces, vec![exact("payments")]);
+                assert_eq!(f.dest_ports, vec![common::PortMatch { port: 443 }]);
+                assert_eq!(
+                    f.policies,
+                    vec![v3_32::PolicyMatch {
+                        tier: Some(exact("security")),
+                        name: Some(exact("deny-all")),
+                        ..Default::default()
+                    }]
+                );
+            }
+            other => panic!("server saw {other:?}"),
+        }
+        running.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn client_without_certificate_is_refused() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(2)).await;
+    let mut config = config(&fake);
+    config.tls = Some(fake.pki.files_without_client_cert());
+    let mut running = start(config);
+    running
+        .until(|g| matches!(g.states.last(), Some(ConnectionState::Failed(_))))
+        .await;
+    let Some(ConnectionState::Failed(reason)) = running.gathered.states.last().cloned() else {
+        unreachable!()
+    };
+    assert!(
+        reason.to_ascii_lowercase().contains("certificate"),
+        "reason: {reason}"
+    );
+    assert!(running.gathered.flows.is_empty());
+    let error = timeout(LIMIT, running.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(error.fatal);
+}
+
+#[tokio::test]
+async fn reconnects_without_loss_or_duplicates() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(8)).await;
+    // First stream: 3 windows then a drop; second: 2 more then a drop; then it stays up.
+    fake.drop_streams_after(&[3, 2]);
+    let mut running = start(config(&fake));
+    running.until(|g| g.flows.len() >= 8).await;
+    // Live windows after the reconnects.
+    let now = unix_now();
+    for i in 0..3 {
+        fake.push(window("live-*", "payments", 8080, now - 30 + i));
+    }
+    running.until(|g| g.flows.len() >= 11).await;
+    // Anything re-sent would arrive right behind; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(event) = running.events.try_recv() {
+        if let SourceEvent::Flows(flows) = event {
+            running.gathered.flows.extend(flows);
+        }
+    }
+    let mut seen: HashMap<(String, i64), usize> = HashMap::new();
+    for observed in &running.gathered.flows {
+        *seen
+            .entry((observed.flow.source.name.clone(), observed.start_time))
+            .or_default() += 1;
+    }
+    assert_eq!(seen.len(), 11, "every window delivered: {seen:?}");
+    assert!(seen.values().all(|&n| n == 1), "none twice: {seen:?}");
+    let reconnects = running
+        .gathered
+        .states
+        .iter()
+        .filter(|s| matches!(s, ConnectionState::Reconnecting { .. }))
+        .count();
+    assert_eq!(reconnects, 2, "states: {:?}", running.gathered.states);
+    let streams = fake.streams();
+    assert_eq!(streams.len(), 3);
+    // Reconnects resume from an absolute window start, not from the original hour.
+    assert!(
+        streams[1].start_time_gte > 0 && streams[2].start_time_gte >= streams[1].start_time_gte
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_records_are_counted_not_fatal() {
+    let mut flows = history(3);
+    let mut bad_reporter = window("odd-*", "payments", 8080, unix_now() - 1200);
+    bad_reporter.key.as_mut().unwrap().reporter = 9;
+    let mut bad_proto = window("odd2-*", "payments", 8080, unix_now() - 1100);
+    bad_proto.key.as_mut().unwrap().proto = "carrier-pigeon".into();
+    let mut no_key = window("odd3-*", "payments", 8080, unix_now() - 1000);
+    no_key.key = None;
+    flows.extend([bad_reporter, bad_proto, no_key]);
+    let fake = FakeGoldmane::start(WireVersion::V3_30, flows).await;
+    let mut running = start(config(&fake));
+    running
+        .until(|g| g.flows.len() >= 3 && g.malformed.len() >= 3)
+        .await;
+    let reasons = running.gathered.malformed.join("\n");
+    assert!(reasons.contains("reporter"), "{reasons}");
+    assert!(reasons.contains("carrier-pigeon"), "{reasons}");
+    assert!(reasons.contains("Key: missing"), "{reasons}");
+    assert!(!running.gathered.states.iter().any(|s| matches!(
+        s,
+        ConnectionState::Failed(_) | ConnectionState::Reconnecting { .. }
+    )));
+    running.stop().await.unwrap();
+}
