@@ -411,3 +411,123 @@ async fn malformed_records_are_counted_not_fatal() {
     )));
     running.stop().await.unwrap();
 }
+
+/// `flowtrace tail --source goldmane`, the real binary against the fake over mTLS.
+fn tail_goldmane(
+    fake: &FakeGoldmane,
+    files: &flowtrace::source::goldmane::TlsFiles,
+    extra: &[&str],
+) -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    let mut command = std::process::Command::cargo_bin("flowtrace").unwrap();
+    command.args([
+        "tail",
+        "--source",
+        "goldmane",
+        "--goldmane-address",
+        &fake.address(),
+    ]);
+    command.args(["--goldmane-ca", files.ca.to_str().unwrap()]);
+    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+        command.args([
+            "--goldmane-cert",
+            cert.to_str().unwrap(),
+            "--goldmane-key",
+            key.to_str().unwrap(),
+        ]);
+    }
+    command.args(extra);
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_prints_goldmane_history_through_the_filter_language() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(6)).await;
+    let files = fake.pki.client_files();
+    let mut command = tail_goldmane(
+        &fake,
+        &files,
+        &["--since", "1h", "--filter", "src=web-*", "-o", "json"],
+    );
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records.len(),
+        3,
+        "three of the six windows are from web-*:\n{stdout}"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r["source_name"] == "web-*" && r["dest_namespace"] == "payments"));
+    assert_eq!(fake.lists().len(), 1, "history comes from Flows.List");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_follows_the_goldmane_stream() {
+    let fake = FakeGoldmane::start(WireVersion::V3_30, history(2)).await;
+    let files = fake.pki.client_files();
+    let mut command = tail_goldmane(&fake, &files, &["-f", "--since", "1h"]);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+    let mut rows = 0;
+    let deadline = std::time::Instant::now() + LIMIT;
+    while rows < 2 {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("two history rows in time");
+        if lines.recv_timeout(left).unwrap().contains("payments/") {
+            rows += 1;
+        }
+    }
+    fake.push(window("live-*", "payments", 9443, unix_now()));
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("the live window in time");
+        if lines.recv_timeout(left).unwrap().contains(":9443/tcp") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_without_a_client_certificate_says_why() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(1)).await;
+    let files = fake.pki.files_without_client_cert();
+    let mut command = tail_goldmane(&fake, &files, &[]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error:") && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
+}

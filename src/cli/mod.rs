@@ -98,9 +98,12 @@ pub enum TailOutput {
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// Where flows come from: `demo` (the built-in cluster), `file:PATH`, or `-` for stdin.
+    /// Where flows come from: `demo` (the built-in cluster), `goldmane` (Calico 3.30+ gRPC),
+    /// `file:PATH`, or `-` for stdin.
     #[arg(long, default_value = "demo")]
     source: String,
+    #[command(flatten)]
+    goldmane: GoldmaneArgs,
     /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
     #[arg(long)]
     filter: Option<String>,
@@ -121,6 +124,26 @@ pub struct TailArgs {
     /// Seed of the demo's traffic.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+/// How to reach Goldmane: normally a port-forward to calico-system/goldmane:7443 with a client
+/// certificate signed by the operator's CA (calico.md 1.4).
+#[derive(Debug, Args)]
+pub struct GoldmaneArgs {
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:7443")]
+    goldmane_address: String,
+    /// Client certificate (PEM).
+    #[arg(long, value_name = "FILE", requires = "goldmane_ca")]
+    goldmane_cert: Option<PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, value_name = "FILE", requires = "goldmane_cert")]
+    goldmane_key: Option<PathBuf>,
+    /// CA that signed Goldmane's certificate (the operator's tigera-ca-bundle).
+    #[arg(long, value_name = "FILE")]
+    goldmane_ca: Option<PathBuf>,
+    /// Name to verify Goldmane's certificate against.
+    #[arg(long, value_name = "NAME", default_value = "goldmane")]
+    goldmane_server_name: String,
 }
 
 #[derive(Debug, Args)]
