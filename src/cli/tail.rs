@@ -84,7 +84,7 @@ struct Decider<'s> {
 impl Decider<'_> {
     fn row<'a>(&mut self, record: &'a FlowRecord) -> Row<'a> {
         let flow = &record.flow;
-        let last_seen = record.observed().end_time;
+        let last_seen = record.window().1;
         if let Some(evaluator) = &mut self.evaluator {
             let evaluation = evaluator.evaluate(flow);
             return Row {

@@ -99,15 +99,29 @@ impl FlowDecoder {
 }
 
 impl FlowRecord<'_> {
-    /// The record as an observation: its time window (RFC 3339 text or Unix seconds, whichever the
-    /// format writes; 0 when absent) and its counters.
+    /// The record as an observation: its time window and its counters.
     pub fn observed(&self) -> ObservedFlow {
+        self.clone().into_observed()
+    }
+
+    /// The time window the record covers, in Unix seconds: RFC 3339 text or a number, whichever
+    /// the format writes; 0 when absent.
+    pub fn window(&self) -> (i64, i64) {
         let time = |name: &str| {
             self.raw.get(name).and_then(|v| match string_value(v) {
                 Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
                 None => v.get().parse::<f64>().ok().map(|t| t as i64),
             })
         };
+        (
+            time("start_time").unwrap_or(0),
+            time("end_time").unwrap_or(0),
+        )
+    }
+
+    /// `observed`, without copying the flow.
+    pub fn into_observed(self) -> ObservedFlow {
+        let (start_time, end_time) = self.window();
         let count = |name: &str| {
             integer(&self.raw, name)
                 .ok()
@@ -115,21 +129,21 @@ impl FlowRecord<'_> {
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0)
         };
+        let counters = Counters {
+            packets_in: count("packets_in"),
+            packets_out: count("packets_out"),
+            bytes_in: count("bytes_in"),
+            bytes_out: count("bytes_out"),
+            connections_started: count("num_connections_started").max(count("num_flows_started")),
+            connections_completed: count("num_connections_completed")
+                .max(count("num_flows_completed")),
+            connections_live: count("num_connections_live"),
+        };
         ObservedFlow {
-            flow: self.flow.clone(),
-            start_time: time("start_time").unwrap_or(0),
-            end_time: time("end_time").unwrap_or(0),
-            counters: Counters {
-                packets_in: count("packets_in"),
-                packets_out: count("packets_out"),
-                bytes_in: count("bytes_in"),
-                bytes_out: count("bytes_out"),
-                connections_started: count("num_connections_started")
-                    .max(count("num_flows_started")),
-                connections_completed: count("num_connections_completed")
-                    .max(count("num_flows_completed")),
-                connections_live: count("num_connections_live"),
-            },
+            flow: self.flow,
+            start_time,
+            end_time,
+            counters,
         }
     }
 }

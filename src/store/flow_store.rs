@@ -37,13 +37,14 @@ impl<T: Hash + Eq> Default for Interner<T> {
     }
 }
 
-impl<T: Hash + Eq> Interner<T> {
-    fn intern(&mut self, value: T) -> u32 {
-        if let Some(id) = self.ids.get(&value) {
+impl<T: Hash + Eq + Clone> Interner<T> {
+    /// The id of `value`, copying it only the first time it is seen.
+    fn intern(&mut self, value: &T) -> u32 {
+        if let Some(id) = self.ids.get(value) {
             return *id;
         }
         let id = self.values.len() as u32;
-        let value = Arc::new(value);
+        let value = Arc::new(value.clone());
         self.values.push(value.clone());
         self.ids.insert(value, id);
         id
@@ -177,12 +178,17 @@ impl FlowStore {
     }
 
     /// Adds one observation: merged into its flow key's row, or a new row (evicting the oldest
-    /// beyond the cap). Returns the row's id.
-    pub fn ingest(&mut self, observed: &ObservedFlow, decided: Decided) -> RowId {
+    /// beyond the cap). Returns the row's id. Rows aggregate per endpoint, not per address, as
+    /// Goldmane's flow key has no IPs.
+    pub fn ingest(&mut self, mut observed: ObservedFlow, decided: &Decided) -> RowId {
+        for endpoint in [&mut observed.flow.source, &mut observed.flow.dest] {
+            endpoint.ip = None;
+            endpoint.port = None;
+        }
         let flow = &observed.flow;
         let key = Key {
-            source: self.endpoints.intern(without_address(&flow.source)),
-            dest: self.endpoints.intern(without_address(&flow.dest)),
+            source: self.endpoints.intern(&flow.source),
+            dest: self.endpoints.intern(&flow.dest),
             trace: self.traces.intern(decided),
             port: flow.dest_port.unwrap_or(NO_PORT),
             protocol: flow.protocol.0,
@@ -265,15 +271,6 @@ impl FlowStore {
     }
 }
 
-/// Rows aggregate per endpoint, not per address (as Goldmane's flow key has no IPs).
-fn without_address(endpoint: &Endpoint) -> Endpoint {
-    Endpoint {
-        ip: None,
-        port: None,
-        ..endpoint.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,19 +292,19 @@ mod tests {
         let mut demo = DemoCluster::new(3);
         let first = demo.flows(1_000, 1).remove(0);
         let mut store = FlowStore::new(100);
-        let id = store.ingest(&first, decided(&first));
+        let id = store.ingest(first.clone(), &decided(&first));
         let later = ObservedFlow {
             start_time: 1_015,
             end_time: 1_030,
             ..first.clone()
         };
         assert_eq!(
-            store.ingest(&later, decided(&later)),
+            store.ingest(later.clone(), &decided(&later)),
             id,
             "same key, same row"
         );
-        assert_eq!(store.ingest(&later, decided(&later)), id);
-        assert_eq!(store.ingest(&first, decided(&first)), id);
+        assert_eq!(store.ingest(later.clone(), &decided(&later)), id);
+        assert_eq!(store.ingest(first.clone(), &decided(&first)), id);
         let row = store.get(id).unwrap();
         assert_eq!(row.windows, 2);
         assert_eq!(
@@ -328,7 +325,7 @@ mod tests {
         for port in [1, 2, 3, 4, 5, 6] {
             let mut flow = demo.flows(0, 1).remove(0);
             flow.flow.dest_port = Some(port);
-            ids.push(store.ingest(&flow, decided(&flow)));
+            ids.push(store.ingest(flow.clone(), &decided(&flow)));
         }
         assert_eq!(store.len(), 4);
         assert_eq!(store.evicted(), 2);
@@ -343,7 +340,7 @@ mod tests {
         let mut demo = DemoCluster::new(9);
         let mut store = FlowStore::new(10_000);
         for flow in demo.flows(0, 2_000) {
-            store.ingest(&flow, decided(&flow));
+            store.ingest(flow.clone(), &decided(&flow));
         }
         assert!(
             store.len() < 100,
