@@ -99,11 +99,14 @@ pub enum TailOutput {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// Where flows come from: `demo` (the built-in cluster), `goldmane` (Calico 3.30+ gRPC),
-    /// `file:PATH`, or `-` for stdin.
+    /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin.
     #[arg(long, default_value = "demo")]
     source: String,
     #[command(flatten)]
     goldmane: GoldmaneArgs,
+    /// Whisker's address: the port-forwarded `calico-system/whisker` service (plain HTTP on 8081).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8081")]
+    whisker_url: String,
     /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
     #[arg(long)]
     filter: Option<String>,

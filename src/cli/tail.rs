@@ -18,6 +18,7 @@ use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
 use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, TlsFiles};
+use crate::source::whisker::{self, WhiskerConfig};
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{parse_duration, Filter, FilterTarget, Fuzzy};
 
@@ -285,7 +286,15 @@ fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
             })
         }
         "-" => Ok(Lines::Stdin(Box::new(BufReader::new(io::stdin())))),
-        "goldmane" => start_goldmane(&args.goldmane, since, args.follow),
+        "goldmane" => start_network(
+            Network::Goldmane(Box::new(goldmane_config(&args.goldmane, since)?)),
+            args.follow,
+        ),
+        "whisker" => {
+            let mut config = WhiskerConfig::new(args.whisker_url.clone());
+            config.since = since.map(|s| Duration::from_secs(s as u64));
+            start_network(Network::Whisker(Box::new(config)), args.follow)
+        }
         source => match source.strip_prefix("file:") {
             Some(path) => Follower::open(PathBuf::from(path))
                 .map(Lines::File)
@@ -297,17 +306,21 @@ fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
     }
 }
 
-/// Runs the Goldmane source on a thread of its own: its history (`List`) and exit, or with
-/// `follow` a live stream (`Stream`, backfilled from `since`) that reconnects until stopped.
-fn start_goldmane(args: &GoldmaneArgs, since: Option<i64>, follow: bool) -> Result<Lines, String> {
-    let mut config = GoldmaneConfig::new(args.goldmane_address.clone());
-    config.since = since.map(|s| Duration::from_secs(s as u64));
+/// A network source, configured.
+enum Network {
+    Goldmane(Box<GoldmaneConfig>),
+    Whisker(Box<WhiskerConfig>),
+}
+
+fn goldmane_config(args: &GoldmaneArgs, since: Option<i64>) -> Result<GoldmaneConfig, String> {
     // Goldmane refuses clients without a certificate; say so before the handshake says less.
     if args.goldmane_ca.is_some() && args.goldmane_cert.is_none() {
         return Err("Goldmane requires a client certificate (mTLS): pass --goldmane-cert and --goldmane-key, \
                     e.g. tls.crt and tls.key of the calico-system/node-certs secret"
             .to_string());
     }
+    let mut config = GoldmaneConfig::new(args.goldmane_address.clone());
+    config.since = since.map(|s| Duration::from_secs(s as u64));
     if let Some(ca) = &args.goldmane_ca {
         config.tls = Some(TlsFiles {
             cert: args.goldmane_cert.clone(),
@@ -316,6 +329,12 @@ fn start_goldmane(args: &GoldmaneArgs, since: Option<i64>, follow: bool) -> Resu
             server_name: Some(args.goldmane_server_name.clone()),
         });
     }
+    Ok(config)
+}
+
+/// Runs a network source on a thread of its own: its history (`List`, `GET /flows`) and exit, or
+/// with `follow` its live stream, backfilled from `since`, reconnecting until stopped.
+fn start_network(network: Network, follow: bool) -> Result<Lines, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -326,10 +345,24 @@ fn start_goldmane(args: &GoldmaneArgs, since: Option<i64>, follow: bool) -> Resu
         runtime.block_on(async move {
             if follow {
                 // Errors reach the reader as `Failed` states.
-                let _ = goldmane::run(config, sender, stopped).await;
+                let _ = match network {
+                    Network::Goldmane(config) => goldmane::run(*config, sender, stopped)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Network::Whisker(config) => whisker::run(*config, sender, stopped)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
                 return;
             }
-            let history = goldmane::list(&config, &ListQuery::from_config(&config)).await;
+            let history = match network {
+                Network::Goldmane(config) => {
+                    goldmane::list(&config, &ListQuery::from_config(&config))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Network::Whisker(config) => whisker::list(&config).await.map_err(|e| e.to_string()),
+            };
             let events = match history {
                 Ok(page) => {
                     let mut events: Vec<SourceEvent> = page
@@ -341,7 +374,7 @@ fn start_goldmane(args: &GoldmaneArgs, since: Option<i64>, follow: bool) -> Resu
                     events.push(SourceEvent::State(ConnectionState::Finished));
                     events
                 }
-                Err(e) => vec![SourceEvent::State(ConnectionState::Failed(e.to_string()))],
+                Err(e) => vec![SourceEvent::State(ConnectionState::Failed(e))],
             };
             for event in events {
                 if sender.send(event).await.is_err() {
@@ -392,6 +425,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     };
     let mut decoder = FlowDecoder::new();
     let fuzzy = Fuzzy::default();
+    let required = filter.required_texts();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if args.output == TailOutput::Wide {
         writeln!(out, "{}", wide_header("TIME", TIME_WIDTH))?;
@@ -401,7 +435,8 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         let now = now();
         for line in &batch {
             line_number += 1;
-            if line.trim().is_empty() {
+            // A line lacking a text the filter requires cannot match: skip it undecoded.
+            if line.trim().is_empty() || !required.iter().all(|text| line.contains(text.as_str())) {
                 continue;
             }
             let record = match decoder.decode(line) {

@@ -50,3 +50,4 @@ pub enum SourceEvent {
 }
 
 pub mod goldmane;
+pub mod whisker;

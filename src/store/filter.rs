@@ -515,6 +515,50 @@ impl Filter {
         self.expr.as_ref()
     }
 
+    /// Texts that every record this filter can match contains verbatim, as far as the filter alone
+    /// tells: values compared with `=` against names, namespaces, labels and ports, joined by `and`.
+    /// A reader can skip lines lacking any of them without decoding. Fields whose value may come from
+    /// elsewhere than the record (verdicts, policies) or be written differently (case, escapes)
+    /// contribute nothing.
+    pub fn required_texts(&self) -> Vec<String> {
+        fn collect(expr: &Expr, texts: &mut Vec<String>) {
+            match expr {
+                Expr::And(items) => items.iter().for_each(|e| collect(e, texts)),
+                Expr::Compare {
+                    subject,
+                    operator: Operator::Equals,
+                    values,
+                } if values.len() == 1 => {
+                    let value = &values[0];
+                    let literal =
+                        !value.is_empty() && !value.contains(['*', '"', '\\']) && value.is_ascii();
+                    let verbatim = matches!(
+                        subject,
+                        Subject::SourceLabel(_)
+                            | Subject::DestLabel(_)
+                            | Subject::Field(
+                                Field::Namespace
+                                    | Field::SourceNamespace
+                                    | Field::DestNamespace
+                                    | Field::Source
+                                    | Field::Dest
+                                    | Field::Port
+                            )
+                    );
+                    if literal && verbatim {
+                        texts.push(value.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut texts = Vec::new();
+        if let Some(expr) = &self.expr {
+            collect(expr, &mut texts);
+        }
+        texts
+    }
+
     pub fn matches_everything(&self) -> bool {
         self.expr.is_none()
     }
@@ -935,6 +979,24 @@ mod tests {
             assert_eq!(e.column, *column, "{text}: {e}");
             assert!(e.message.contains(message), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn required_texts_are_only_what_every_match_contains() {
+        let texts = |f: &str| Filter::parse(f).unwrap().required_texts();
+        assert_eq!(
+            texts("dst.ns=payments port=443 action=deny"),
+            vec!["payments", "443"]
+        );
+        assert_eq!(texts("src.label.app=web and dst=api-*"), vec!["web"]);
+        assert!(texts("dst.ns=a or dst.ns=b").is_empty(), "either may match");
+        assert!(texts("not dst.ns=a").is_empty());
+        assert!(
+            texts("tier=security policy=x").is_empty(),
+            "computed traces are not in the record"
+        );
+        assert!(texts("dst.ns~pay").is_empty());
+        assert!(texts("").is_empty());
     }
 
     #[test]

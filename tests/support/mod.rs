@@ -1,3 +1,4 @@
 //! Fakes shared by the integration tests.
 
 pub mod goldmane;
+pub mod whisker;

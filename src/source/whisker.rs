@@ -1,0 +1,1093 @@
+//! Calico Whisker's backend over HTTP (OSS ≥ 3.30): `GET /flows?watch=true` (Server-Sent Events,
+//! live, with backfill) and `GET /flows` (history), reached directly, through a port-forward to
+//! `calico-system/whisker:8081` (plain HTTP in 3.30–3.32) or behind Whisker's nginx under
+//! `/whisker-backend`.
+//!
+//! Whisker relays Goldmane: every event is one 15 s aggregation window of one flow key, as a
+//! `FlowResponse` JSON object, decoded by [`FlowDecoder`] exactly like a flow-log file.
+//!
+//! [`run`] is the long-running source: it streams, batches, reconnects with capped exponential
+//! backoff and jitter, resumes from the newest window it saw and drops the windows Whisker re-sends
+//! (keyed by the decoded flow and its window start), so every window is delivered once. Events
+//! that cannot be decoded are reported as [`SourceEvent::Malformed`] and skipped; a request the
+//! server refuses (HTTP 4xx, e.g. a filter it cannot parse) ends the source with
+//! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use crate::flows::FlowDecoder;
+use crate::model::{HitAction, ObservedFlow, PolicyKind, Reporter, Verdict};
+use crate::source::{ConnectionState, SourceEvent};
+
+pub use crate::source::goldmane::{Backoff, FlowPage, Match, AGGREGATION_INTERVAL};
+
+/// The flows endpoint, relative to the backend's base URL.
+pub const FLOWS_PATH: &str = "/flows";
+
+/// A policy match as Whisker's `filters.policies[]`: tier, name and namespace are string matches
+/// (exact or fuzzy); `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WhiskerPolicyFilter {
+    pub kind: Option<PolicyKind>,
+    pub tier: Option<Match>,
+    pub namespace: Option<Match>,
+    pub name: Option<Match>,
+    pub action: Option<HitAction>,
+}
+
+/// Flow filters, pushed to the server as Whisker's `filters` JSON. Each list is OR-ed, different
+/// lists are AND-ed (Goldmane's semantics). Values are sent as given: the backend itself treats
+/// namespace `Global` as Calico's `-` and the names `PUBLIC NETWORK`/`PRIVATE NETWORK` as
+/// `pub`/`pvt`, so either spelling works.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WhiskerFilter {
+    pub source_names: Vec<Match>,
+    pub source_namespaces: Vec<Match>,
+    pub dest_names: Vec<Match>,
+    pub dest_namespaces: Vec<Match>,
+    pub protocols: Vec<Match>,
+    pub dest_ports: Vec<u16>,
+    pub actions: Vec<Verdict>,
+    /// 3.32+ backends only (older ones ignore it).
+    pub pending_actions: Vec<Verdict>,
+    /// 3.32+ backends only (older ones ignore it).
+    pub reporter: Option<Reporter>,
+    pub policies: Vec<WhiskerPolicyFilter>,
+}
+
+fn match_json(m: &Match) -> Value {
+    json!({"value": m.value, "type": if m.fuzzy { "Fuzzy" } else { "Exact" }})
+}
+
+fn verdict_names(verdicts: &[Verdict]) -> Vec<Value> {
+    verdicts
+        .iter()
+        .filter(|v| **v != Verdict::Unknown)
+        .map(|v| Value::from(v.as_str()))
+        .collect()
+}
+
+impl WhiskerFilter {
+    /// The `filters` JSON, with enum values as their proto names (`"Deny"`,
+    /// `"CalicoNetworkPolicy"`, `"Exact"`); `None` when the filter is empty.
+    pub fn to_json(&self) -> Option<Value> {
+        let mut object = Map::new();
+        let mut put = |name: &str, items: Vec<Value>| {
+            if !items.is_empty() {
+                object.insert(name.to_string(), Value::Array(items));
+            }
+        };
+        let matches = |items: &[Match]| items.iter().map(match_json).collect::<Vec<_>>();
+        put("source_names", matches(&self.source_names));
+        put("source_namespaces", matches(&self.source_namespaces));
+        put("dest_names", matches(&self.dest_names));
+        put("dest_namespaces", matches(&self.dest_namespaces));
+        put("protocols", matches(&self.protocols));
+        put(
+            "dest_ports",
+            self.dest_ports
+                .iter()
+                .map(|p| json!({"value": p, "type": "Exact"}))
+                .collect(),
+        );
+        put("actions", verdict_names(&self.actions));
+        put("pending_actions", verdict_names(&self.pending_actions));
+        put(
+            "policies",
+            self.policies
+                .iter()
+                .map(|p| {
+                    let mut policy = Map::new();
+                    if let Some(kind) = p.kind {
+                        policy.insert("kind".into(), kind.as_str().into());
+                    }
+                    for (name, value) in [("tier", &p.tier), ("name", &p.name)]
+                        .into_iter()
+                        .chain([("namespace", &p.namespace)])
+                    {
+                        if let Some(m) = value {
+                            policy.insert(name.into(), match_json(m));
+                        }
+                    }
+                    if let Some(action) = p.action {
+                        policy.insert("action".into(), action.as_str().into());
+                    }
+                    Value::Object(policy)
+                })
+                .collect(),
+        );
+        if let Some(reporter) = self.reporter {
+            object.insert("reporter".into(), reporter.as_str().into());
+        }
+        (!object.is_empty()).then_some(Value::Object(object))
+    }
+}
+
+/// How to reach Whisker's backend and what to ask it for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhiskerConfig {
+    /// `http://127.0.0.1:8081` (port-forwarded `whisker` service; the `/whisker-backend` prefix is
+    /// added when the URL has no path), `http://127.0.0.1:8081/whisker-backend`, or the backend
+    /// itself (`http://127.0.0.1:3002/`, a path of `/` means "no prefix"). `https://` needs `ca`.
+    pub url: String,
+    /// Backfill: stream (and list) flows that started this long ago; `None` streams from now and
+    /// lists everything the server holds.
+    pub since: Option<Duration>,
+    pub filter: WhiskerFilter,
+    pub backoff: Backoff,
+    pub connect_timeout: Duration,
+    /// Deadline of a history request. Streams have none.
+    pub request_timeout: Duration,
+    /// Trust root (PEM) for `https://` URLs.
+    pub ca: Option<PathBuf>,
+    /// The name to verify the server certificate against; `None` uses the URL's host.
+    pub server_name: Option<String>,
+}
+
+impl WhiskerConfig {
+    pub fn new(url: impl Into<String>) -> WhiskerConfig {
+        WhiskerConfig {
+            url: url.into(),
+            since: None,
+            filter: WhiskerFilter::default(),
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            ca: None,
+            server_name: None,
+        }
+    }
+}
+
+/// A Whisker error, and whether retrying can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct WhiskerError {
+    pub message: String,
+    /// A bad URL, a refused request (HTTP 4xx), something that is not Whisker: retrying cannot help.
+    pub fatal: bool,
+}
+
+impl WhiskerError {
+    fn fatal(message: impl Into<String>) -> WhiskerError {
+        WhiskerError {
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    fn retryable(message: impl Into<String>) -> WhiskerError {
+        WhiskerError {
+            message: message.into(),
+            fatal: false,
+        }
+    }
+}
+
+/// A parsed base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    tls: bool,
+    host: String,
+    port: u16,
+    /// Path prefix without a trailing slash (`""` or `/whisker-backend`).
+    prefix: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, WhiskerError> {
+        let bad = |why: &str| WhiskerError::fatal(format!("Whisker URL {url:?}: {why}"));
+        let uri: Uri = url.trim().parse().map_err(|e| bad(&format!("{e}")))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => return Err(bad(&format!("unsupported scheme {other:?}"))),
+            None => return Err(bad("expected http://host:port")),
+        };
+        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if uri.query().is_some() {
+            return Err(bad("a query is not expected; use the filter options"));
+        }
+        // The authority alone means the UI's port: the backend is behind `/whisker-backend`.
+        let written_path = url.trim().splitn(4, '/').nth(3).is_some();
+        let prefix = if written_path {
+            uri.path().trim_end_matches('/').to_string()
+        } else {
+            "/whisker-backend".to_string()
+        };
+        let prefix = prefix
+            .strip_suffix(FLOWS_PATH)
+            .map(str::to_string)
+            .unwrap_or(prefix);
+        Ok(Target {
+            tls,
+            host,
+            port,
+            prefix,
+        })
+    }
+
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The request path and query of `/flows`.
+fn flows_path(target: &Target, watch: bool, start_time_gte: i64, filter: &WhiskerFilter) -> String {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if watch {
+        params.push(("watch", "true".into()));
+    }
+    if start_time_gte != 0 {
+        params.push(("startTimeGte", start_time_gte.to_string()));
+    }
+    if let Some(filters) = filter.to_json() {
+        params.push(("filters", filters.to_string()));
+    }
+    let query = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let path = format!("{}{FLOWS_PATH}", target.prefix);
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+fn relative_seconds(since: Duration) -> i64 {
+    -(i64::try_from(since.as_secs()).unwrap_or(i64::MAX).max(1))
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+fn tls_connector(config: &WhiskerConfig) -> Result<tokio_rustls::TlsConnector, WhiskerError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::{crypto, ClientConfig, RootCertStore};
+    let ca = config
+        .ca
+        .as_ref()
+        .ok_or_else(|| WhiskerError::fatal("an https:// Whisker URL needs a CA certificate"))?;
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| WhiskerError::fatal(format!("reading CA {}: {e}", ca.display())))?;
+    for cert in certs {
+        let cert =
+            cert.map_err(|e| WhiskerError::fatal(format!("reading CA {}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| WhiskerError::fatal(format!("CA {}: {e}", ca.display())))?;
+    }
+    let tls = ClientConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| WhiskerError::fatal(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+}
+
+/// Sends one GET and returns the response once its headers arrived; a refused request (4xx) is a
+/// fatal error with the server's `{"error": …}` text, 5xx a retryable one.
+async fn get(
+    config: &WhiskerConfig,
+    target: &Target,
+    path: &str,
+    accept: &str,
+) -> Result<Response<Incoming>, WhiskerError> {
+    let connect = async {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| {
+                WhiskerError::retryable(format!(
+                    "connecting to {}:{}: {e}",
+                    target.host, target.port
+                ))
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = if target.tls {
+            use tokio_rustls::rustls::pki_types::ServerName;
+            let connector = tls_connector(config)?;
+            let name = config.server_name.clone().unwrap_or(target.host.clone());
+            let name = ServerName::try_from(name.clone())
+                .map_err(|_| WhiskerError::fatal(format!("invalid server name {name:?}")))?;
+            let stream = connector.connect(name, tcp).await.map_err(|e| {
+                let text = e.to_string();
+                if text.contains("certificate") || text.contains("alert") {
+                    WhiskerError::fatal(format!("TLS refused: {text}"))
+                } else {
+                    WhiskerError::retryable(format!("TLS: {text}"))
+                }
+            })?;
+            Box::new(stream)
+        } else {
+            Box::new(tcp)
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| WhiskerError::retryable(format!("HTTP handshake: {e}")))?;
+        tokio::spawn(async move {
+            // Errors surface through the response body.
+            let _ = connection.await;
+        });
+        let request = Request::get(path)
+            .header(hyper::header::HOST, target.authority())
+            .header(hyper::header::ACCEPT, accept)
+            .header(hyper::header::USER_AGENT, "flowtrace")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| WhiskerError::fatal(format!("request {path}: {e}")))?;
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| WhiskerError::retryable(format!("GET {path}: {e}")))
+    };
+    let response = tokio::time::timeout(config.connect_timeout, connect)
+        .await
+        .map_err(|_| {
+            WhiskerError::retryable(format!(
+                "no answer from {}:{} within {:?}",
+                target.host, target.port, config.connect_timeout
+            ))
+        })??;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = tokio::time::timeout(config.connect_timeout, read_body(response.into_body()))
+        .await
+        .unwrap_or_else(|_| Err("timed out reading the error body".into()))
+        .unwrap_or_default();
+    Err(status_error(status, path, &body))
+}
+
+/// Reads a whole body (at most 256 MiB).
+async fn read_body(mut body: Incoming) -> Result<Vec<u8>, String> {
+    const LIMIT: usize = 256 << 20;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > LIMIT {
+                return Err(format!("response larger than {LIMIT} bytes"));
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out)
+}
+
+/// The error an HTTP status means, with the server's `{"error": …}` text when it sent one.
+fn status_error(status: StatusCode, path: &str, body: &[u8]) -> WhiskerError {
+    let text = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            text.trim().chars().take(300).collect()
+        });
+    let mut message = format!("Whisker answered {status} to GET {path}");
+    if !text.is_empty() {
+        message.push_str(": ");
+        message.push_str(&text);
+    }
+    let retryable = status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS;
+    WhiskerError {
+        message,
+        fatal: !retryable,
+    }
+}
+
+/// The `watch=false` envelope.
+#[derive(serde::Deserialize)]
+struct ListEnvelope<'a> {
+    #[serde(default)]
+    total: Option<ListTotal>,
+    #[serde(default, borrow)]
+    items: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListTotal {
+    #[serde(default, rename = "totalPages", alias = "total_pages")]
+    total_pages: i64,
+}
+
+/// Decodes a `FlowResponse` JSON text.
+fn observe(decoder: &mut FlowDecoder, text: &str) -> Result<ObservedFlow, String> {
+    decoder.decode(text).map(|record| record.observed())
+}
+
+/// The history (`GET /flows?startTimeGte=-since&filters=…`). `total_results` is the number of
+/// items returned (Whisker reports only the page count); `malformed` has the reasons for the items
+/// that could not be decoded.
+pub async fn list(config: &WhiskerConfig) -> Result<FlowPage, WhiskerError> {
+    let target = Target::parse(&config.url)?;
+    let start = config.since.map(relative_seconds).unwrap_or(0);
+    let path = flows_path(&target, false, start, &config.filter);
+    let request = async {
+        let response = get(config, &target, &path, "application/json").await?;
+        read_body(response.into_body())
+            .await
+            .map_err(|e| WhiskerError::retryable(format!("GET {path}: {e}")))
+    };
+    let body = tokio::time::timeout(config.request_timeout, request)
+        .await
+        .map_err(|_| {
+            WhiskerError::retryable(format!(
+                "GET {path}: no complete answer within {:?}",
+                config.request_timeout
+            ))
+        })??;
+    let envelope: ListEnvelope = serde_json::from_slice(&body).map_err(|e| {
+        WhiskerError::fatal(format!(
+            "GET {path}: not a Whisker flow list ({e}): {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ))
+    })?;
+    let mut decoder = FlowDecoder::new();
+    let mut page = FlowPage {
+        total_pages: envelope.total.map(|t| t.total_pages).unwrap_or(0),
+        ..FlowPage::default()
+    };
+    for (i, item) in envelope.items.unwrap_or_default().into_iter().enumerate() {
+        match observe(&mut decoder, item.get()) {
+            Ok(flow) => page.flows.push(flow),
+            Err(reason) => page.malformed.push(format!("item {i}: {reason}")),
+        }
+    }
+    page.total_results = page.flows.len() as i64 + page.malformed.len() as i64;
+    Ok(page)
+}
+
+/// One Server-Sent Event, as Whisker writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SseEvent {
+    /// `data:` lines, joined by `\n`.
+    Data(String),
+    /// Whisker's `error: <msg>` line.
+    Error(String),
+    /// An event larger than the limit; its text was discarded.
+    TooLarge(usize),
+}
+
+/// An incremental Server-Sent Events parser: lines end with LF, CRLF or CR (also split across
+/// reads); `:` lines are comments; a blank line ends an event; `event`, `id` and `retry` fields
+/// are ignored.
+#[derive(Debug, Default)]
+struct SseParser {
+    line: Vec<u8>,
+    /// The last chunk ended with CR: a leading LF of the next one belongs to it.
+    after_cr: bool,
+    data: Option<String>,
+    error: Option<String>,
+    /// Bytes of an over-long line being skipped.
+    discarding: Option<usize>,
+}
+
+const MAX_EVENT: usize = 16 << 20;
+
+impl SseParser {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
+        let mut bytes = chunk;
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(rest) = bytes.strip_prefix(b"\n") {
+                bytes = rest;
+            }
+        }
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let (head, tail) = bytes.split_at(end);
+            self.take(head);
+            let mut rest = &tail[1..];
+            if tail[0] == b'\r' {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    None => self.after_cr = true,
+                    _ => {}
+                }
+            }
+            self.line_ended(out);
+            bytes = rest;
+        }
+        self.take(bytes);
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        if let Some(skipped) = &mut self.discarding {
+            *skipped += bytes.len();
+        } else if self.line.len() + bytes.len() > MAX_EVENT {
+            self.discarding = Some(self.line.len() + bytes.len());
+            self.line = Vec::new();
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn line_ended(&mut self, out: &mut Vec<SseEvent>) {
+        if let Some(skipped) = self.discarding.take() {
+            self.data = None;
+            out.push(SseEvent::TooLarge(skipped));
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            if let Some(error) = self.error.take() {
+                self.data = None;
+                out.push(SseEvent::Error(error));
+            } else if let Some(data) = self.data.take() {
+                out.push(SseEvent::Data(data));
+            }
+            return;
+        }
+        let line = String::from_utf8_lossy(&line);
+        if line.starts_with(':') {
+            return;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line.as_ref(), ""),
+        };
+        match field {
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_string()),
+            },
+            "error" => self.error = Some(value.to_string()),
+            _ => {}
+        }
+    }
+
+    /// The event in progress when the stream ended without its blank line.
+    fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.line.is_empty() || self.discarding.is_some() {
+            self.line_ended(out);
+        }
+        self.line_ended(out);
+    }
+}
+
+/// Batches are sent when this many flows are waiting, or this long after the first arrived.
+const BATCH_SIZE: usize = 256;
+const BATCH_DELAY: Duration = Duration::from_millis(50);
+/// A connection that lived this long resets the backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// Windows older than the newest by more than this are forgotten by the de-duplicator.
+const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
+/// Malformed events remembered (so re-sent ones are not counted twice).
+const MALFORMED_MEMORY: usize = 10_000;
+
+/// The windows already delivered, keyed by window start, so that re-sent ones are dropped.
+#[derive(Debug, Default)]
+struct Delivered {
+    windows: BTreeMap<i64, HashSet<u128>>,
+    newest: Option<i64>,
+    malformed: HashSet<u128>,
+}
+
+fn hash128(parts: impl Fn(&mut DefaultHasher)) -> u128 {
+    let half = |salt: u8| {
+        let mut hasher = DefaultHasher::new();
+        salt.hash(&mut hasher);
+        parts(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+impl Delivered {
+    /// The flow key (the decoded flow without its labels, which are not part of Goldmane's key)
+    /// and the window start.
+    fn identity(observed: &ObservedFlow) -> u128 {
+        let mut flow = observed.flow.clone();
+        flow.source.labels = None;
+        flow.dest.labels = None;
+        let key = format!("{flow:?}");
+        hash128(|h| {
+            key.hash(h);
+            observed.start_time.hash(h);
+        })
+    }
+
+    /// Records the window; false when it was delivered before.
+    fn first_time(&mut self, observed: &ObservedFlow) -> bool {
+        let start = observed.start_time;
+        let fresh = self
+            .windows
+            .entry(start)
+            .or_default()
+            .insert(Self::identity(observed));
+        if fresh && self.newest.is_none_or(|n| start > n) {
+            self.newest = Some(start);
+            self.windows = self.windows.split_off(&(start - DEDUP_HORIZON));
+        }
+        fresh
+    }
+
+    /// A malformed event's text; false when it was reported before.
+    fn first_malformed(&mut self, text: &str) -> bool {
+        if self.malformed.len() >= MALFORMED_MEMORY {
+            self.malformed.clear();
+        }
+        self.malformed.insert(hash128(|h| text.hash(h)))
+    }
+
+    /// Where a reconnect resumes: the newest window seen (its re-sent copies are dropped; other
+    /// keys of the same window that the drop cut off arrive).
+    fn resume_from(&self) -> Option<i64> {
+        self.newest.filter(|&n| n > 0)
+    }
+}
+
+/// A small xorshift generator for backoff jitter.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: &str) -> Jitter {
+        let mut hasher = DefaultHasher::new();
+        seed.hash(&mut hasher);
+        SystemTime::now().hash(&mut hasher);
+        Jitter(hasher.finish() | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    Cancelled,
+    /// The consumer dropped its receiver.
+    Closed,
+    Error(WhiskerError),
+}
+
+/// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
+/// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
+/// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
+pub async fn run(
+    config: WhiskerConfig,
+    events: mpsc::Sender<SourceEvent>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<(), WhiskerError> {
+    if events
+        .send(SourceEvent::State(ConnectionState::Connecting))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    let target = match Target::parse(&config.url) {
+        Ok(target) => target,
+        Err(error) => {
+            let _ = events
+                .send(SourceEvent::State(ConnectionState::Failed(
+                    error.message.clone(),
+                )))
+                .await;
+            return Err(error);
+        }
+    };
+    let mut delivered = Delivered::default();
+    let mut jitter = Jitter::new(&config.url);
+    let first_connect = unix_now();
+    let mut attempt: u32 = 0;
+    let mut sessions: u32 = 0;
+    loop {
+        // Resume from the newest window seen; before any, from the original backfill point.
+        let start_time_gte = match delivered.resume_from() {
+            Some(absolute) => absolute,
+            None => {
+                let since = config.since.map(|s| s.as_secs() as i64).unwrap_or(0);
+                match (sessions, since) {
+                    (0, 0) => 0,
+                    (0, since) => -since,
+                    // Nothing seen yet: the original start, plus windows Goldmane still delays.
+                    _ => {
+                        let elapsed = unix_now() - first_connect;
+                        -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
+                    }
+                }
+            }
+        };
+        let started = Instant::now();
+        sessions += 1;
+        let end = tokio::select! {
+            end = session(&config, &target, start_time_gte, &mut delivered, &events) => end,
+            _ = cancelled(&mut cancel) => SessionEnd::Cancelled,
+        };
+        let error = match end {
+            SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
+            SessionEnd::Error(error) => error,
+        };
+        if error.fatal {
+            let _ = events
+                .send(SourceEvent::State(ConnectionState::Failed(
+                    error.message.clone(),
+                )))
+                .await;
+            return Err(error);
+        }
+        if started.elapsed() >= HEALTHY_AFTER {
+            attempt = 0;
+        }
+        attempt += 1;
+        let state = ConnectionState::Reconnecting {
+            attempt,
+            error: error.message.clone(),
+        };
+        if events.send(SourceEvent::State(state)).await.is_err() {
+            return Ok(());
+        }
+        let delay = config.backoff.delay(attempt, jitter.next());
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancelled(&mut cancel) => return Ok(()),
+        }
+    }
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    // A dropped sender also cancels.
+    let _ = cancel.wait_for(|&c| c).await;
+}
+
+/// One connection: request the stream, parse events until it ends.
+async fn session(
+    config: &WhiskerConfig,
+    target: &Target,
+    start_time_gte: i64,
+    delivered: &mut Delivered,
+    events: &mpsc::Sender<SourceEvent>,
+) -> SessionEnd {
+    let path = flows_path(target, true, start_time_gte, &config.filter);
+    let response = match get(config, target, &path, "text/event-stream").await {
+        Ok(response) => response,
+        Err(error) => return SessionEnd::Error(error),
+    };
+    let content_type = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.is_empty() && !content_type.contains("event-stream") {
+        return SessionEnd::Error(WhiskerError::fatal(format!(
+            "GET {path}: expected an event stream, got {content_type} (is this Whisker's backend?)"
+        )));
+    }
+    if events
+        .send(SourceEvent::State(ConnectionState::Connected))
+        .await
+        .is_err()
+    {
+        return SessionEnd::Closed;
+    }
+    let mut body = response.into_body();
+    let mut parser = SseParser::default();
+    let mut decoder = FlowDecoder::new();
+    let mut parsed: Vec<SseEvent> = Vec::new();
+    let mut batch: Vec<ObservedFlow> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
+                if events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err() {
+                    return SessionEnd::Closed;
+                }
+                continue;
+            }
+        };
+        let mut ended = None;
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    parser.push(data, &mut parsed);
+                }
+            }
+            Some(Err(error)) => {
+                ended = Some(WhiskerError::retryable(format!(
+                    "Whisker stream broke: {error}"
+                )));
+            }
+            None => {
+                parser.finish(&mut parsed);
+                ended = Some(WhiskerError::retryable("Whisker closed the stream"));
+            }
+        }
+        for event in parsed.drain(..) {
+            let text = match event {
+                SseEvent::Data(text) => text,
+                SseEvent::Error(message) => {
+                    ended = Some(WhiskerError::retryable(format!("Whisker: {message}")));
+                    break;
+                }
+                SseEvent::TooLarge(size) => {
+                    if events
+                        .send(SourceEvent::Malformed {
+                            reason: format!("event of {size} bytes exceeds {MAX_EVENT}"),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return SessionEnd::Closed;
+                    }
+                    continue;
+                }
+            };
+            match observe(&mut decoder, &text) {
+                Ok(observed) => {
+                    if !delivered.first_time(&observed) {
+                        continue;
+                    }
+                    if batch.is_empty() {
+                        deadline = tokio::time::Instant::now() + BATCH_DELAY;
+                    }
+                    batch.push(observed);
+                    if batch.len() >= BATCH_SIZE
+                        && events
+                            .send(SourceEvent::Flows(std::mem::take(&mut batch)))
+                            .await
+                            .is_err()
+                    {
+                        return SessionEnd::Closed;
+                    }
+                }
+                Err(reason) => {
+                    if !delivered.first_malformed(&text) {
+                        continue;
+                    }
+                    let shown: String = text.chars().take(200).collect();
+                    if events
+                        .send(SourceEvent::Malformed {
+                            reason: format!("{reason} in event {shown}"),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return SessionEnd::Closed;
+                    }
+                }
+            }
+        }
+        if let Some(error) = ended {
+            // Deliver what arrived before the end, then report why it ended.
+            if !batch.is_empty()
+                && events
+                    .send(SourceEvent::Flows(std::mem::take(&mut batch)))
+                    .await
+                    .is_err()
+            {
+                return SessionEnd::Closed;
+            }
+            return SessionEnd::Error(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&str]) -> Vec<SseEvent> {
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser.push(chunk.as_bytes(), &mut out);
+        }
+        parser.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn sse_events_split_across_reads_with_any_line_end() {
+        let got = events(&[
+            ": hello\n\ndata: {\"a\"",
+            ":1}\r",
+            "\n\r\ndata:{\"b\":2}\r\rdata: x\n",
+            "data: y\n\nevent: message\nid: 7\ndata: z\n\n",
+            "error: goldmane unavailable\n\n",
+            "data: unterminated",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                SseEvent::Data("{\"a\":1}".into()),
+                SseEvent::Data("{\"b\":2}".into()),
+                SseEvent::Data("x\ny".into()),
+                SseEvent::Data("z".into()),
+                SseEvent::Error("goldmane unavailable".into()),
+                SseEvent::Data("unterminated".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn urls_and_prefixes() {
+        let t = Target::parse("http://127.0.0.1:8081").unwrap();
+        assert_eq!(
+            (t.tls, t.port, t.prefix.as_str()),
+            (false, 8081, "/whisker-backend")
+        );
+        let t = Target::parse("http://127.0.0.1:8081/whisker-backend/").unwrap();
+        assert_eq!(t.prefix, "/whisker-backend");
+        let t = Target::parse("http://localhost:3002/").unwrap();
+        assert_eq!(t.prefix, "");
+        let t = Target::parse("http://localhost:3002/flows").unwrap();
+        assert_eq!(t.prefix, "");
+        let t = Target::parse("https://[::1]/x").unwrap();
+        assert_eq!((t.tls, t.port, t.authority()), (true, 443, "[::1]".into()));
+        assert!(Target::parse("ftp://x").unwrap_err().fatal);
+        assert!(Target::parse("127.0.0.1:8081").is_err());
+    }
+
+    #[test]
+    fn filters_as_whisker_json() {
+        assert_eq!(WhiskerFilter::default().to_json(), None);
+        let filter = WhiskerFilter {
+            source_names: vec![Match::fuzzy("web")],
+            dest_namespaces: vec![Match::exact("payments")],
+            protocols: vec![Match::exact("tcp")],
+            dest_ports: vec![8080],
+            actions: vec![Verdict::Deny, Verdict::Unknown],
+            reporter: Some(Reporter::Dst),
+            policies: vec![WhiskerPolicyFilter {
+                kind: Some(PolicyKind::CalicoNetworkPolicy),
+                tier: Some(Match::exact("default")),
+                name: Some(Match::fuzzy("allow")),
+                action: Some(HitAction::Pass),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            filter.to_json().unwrap(),
+            json!({
+                "source_names": [{"value": "web", "type": "Fuzzy"}],
+                "dest_namespaces": [{"value": "payments", "type": "Exact"}],
+                "protocols": [{"value": "tcp", "type": "Exact"}],
+                "dest_ports": [{"value": 8080, "type": "Exact"}],
+                "actions": ["Deny"],
+                "reporter": "Dst",
+                "policies": [{
+                    "kind": "CalicoNetworkPolicy",
+                    "tier": {"value": "default", "type": "Exact"},
+                    "name": {"value": "allow", "type": "Fuzzy"},
+                    "action": "Pass"
+                }]
+            })
+        );
+        let target = Target::parse("http://h:1/").unwrap();
+        assert_eq!(
+            flows_path(&target, true, -60, &WhiskerFilter::default()),
+            "/flows?watch=true&startTimeGte=-60"
+        );
+        let path = flows_path(&target, false, 0, &filter);
+        assert!(path.starts_with("/flows?filters=%7B%22"), "{path}");
+        assert_eq!(encode_component("a b/é"), "a%20b%2F%C3%A9");
+    }
+
+    #[test]
+    fn errors_carry_the_servers_text() {
+        let e = status_error(
+            StatusCode::BAD_REQUEST,
+            "/flows",
+            br#"{"error":"invalid filters"}"#,
+        );
+        assert!(e.fatal);
+        assert!(e.message.contains("invalid filters"), "{}", e.message);
+        let e = status_error(StatusCode::BAD_GATEWAY, "/flows", b"<html>nginx</html>");
+        assert!(!e.fatal);
+        assert!(e.message.contains("nginx"));
+    }
+
+    fn window(source: &str, start: i64) -> ObservedFlow {
+        let line = format!(
+            r#"{{"start_time":{start},"end_time":{},"action":"Allow","source_name":"{source}","source_namespace":"a","source_labels":"app={start}","dest_name":"d","dest_namespace":"b","dest_labels":"","protocol":"tcp","dest_port":80,"reporter":"Src","policies":{{"enforced":[],"pending":[]}},"packets_in":1,"packets_out":1,"bytes_in":1,"bytes_out":1}}"#,
+            start + 15
+        );
+        observe(&mut FlowDecoder::new(), &line).unwrap()
+    }
+
+    #[test]
+    fn re_sent_windows_are_dropped() {
+        let mut delivered = Delivered::default();
+        assert!(delivered.first_time(&window("a", 100)));
+        assert!(delivered.first_time(&window("b", 100)));
+        assert!(delivered.first_time(&window("a", 115)));
+        assert!(!delivered.first_time(&window("a", 100)));
+        assert!(!delivered.first_time(&window("a", 115)));
+        assert_eq!(delivered.resume_from(), Some(115));
+        assert!(delivered.first_time(&window("a", 100 + 10 * DEDUP_HORIZON)));
+        assert_eq!(delivered.windows.len(), 1);
+        assert!(delivered.first_malformed("x"));
+        assert!(!delivered.first_malformed("x"));
+    }
+}
