@@ -531,3 +531,38 @@ async fn tail_without_a_client_certificate_says_why() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_pushes_filter_terms_to_goldmane() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(4)).await;
+    let files = fake.pki.client_files();
+    let filter = "dst.ns=payments port in (8080, 8443) src~web tier=security";
+    let mut command = tail_goldmane(&fake, &files, &["--since", "1h", "--filter", filter]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lists = fake.lists();
+    let SeenFilter::V3_32(Some(pushed)) = &lists[0].filter else {
+        panic!("no filter pushed: {lists:?}")
+    };
+    let namespaces: Vec<&str> = pushed
+        .dest_namespaces
+        .iter()
+        .map(|m| m.value.as_str())
+        .collect();
+    assert_eq!(namespaces, vec!["payments"]);
+    let ports: Vec<i64> = pushed.dest_ports.iter().map(|p| p.port).collect();
+    assert_eq!(ports, vec![8080, 8443]);
+    assert_eq!(pushed.source_names.len(), 1, "{pushed:?}");
+    assert_eq!(pushed.source_names[0].value, "web");
+    assert_eq!(
+        pushed.source_names[0].r#type, 1,
+        "substring is Goldmane's Fuzzy match"
+    );
+    assert!(pushed.policies.is_empty(), "deciding-tier terms stay local");
+}

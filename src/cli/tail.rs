@@ -17,10 +17,10 @@ use crate::model::time::format_rfc3339;
 use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
-use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, TlsFiles};
+use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
 use crate::source::whisker::{self, WhiskerConfig};
 use crate::source::{ConnectionState, SourceEvent};
-use crate::store::filter::{parse_duration, Filter, FilterTarget, Fuzzy};
+use crate::store::filter::{parse_duration, Field, Filter, FilterTarget, Fuzzy};
 
 /// How long a followed file is left before looking again.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
@@ -273,7 +273,22 @@ impl Lines {
     }
 }
 
-fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
+/// Sets a source's filter fields from a `PushedFilter` (Goldmane's and Whisker's filters name them
+/// alike).
+macro_rules! push_into {
+    ($filter:expr, $pushed:expr) => {{
+        let pushed = $pushed;
+        $filter.source_namespaces = pushed.source_namespaces;
+        $filter.dest_namespaces = pushed.dest_namespaces;
+        $filter.source_names = pushed.source_names;
+        $filter.dest_names = pushed.dest_names;
+        $filter.protocols = pushed.protocols;
+        $filter.dest_ports = pushed.dest_ports;
+        $filter.actions = pushed.actions;
+    }};
+}
+
+fn open_source(args: &TailArgs, filter: &Filter, since: Option<i64>) -> Result<Lines, String> {
     match args.source.as_str() {
         "demo" => {
             // Start at a window boundary `since` ago (a minute by default), as Goldmane backfills.
@@ -286,13 +301,21 @@ fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
             })
         }
         "-" => Ok(Lines::Stdin(Box::new(BufReader::new(io::stdin())))),
-        "goldmane" => start_network(
-            Network::Goldmane(Box::new(goldmane_config(&args.goldmane, since)?)),
-            args.follow,
-        ),
+        "goldmane" => {
+            let mut config = goldmane_config(&args.goldmane, since)?;
+            push_into!(
+                config.filter,
+                pushed_filter(filter, args.manifests.is_empty())
+            );
+            start_network(Network::Goldmane(Box::new(config)), args.follow)
+        }
         "whisker" => {
             let mut config = WhiskerConfig::new(args.whisker_url.clone());
             config.since = since.map(|s| Duration::from_secs(s as u64));
+            push_into!(
+                config.filter,
+                pushed_filter(filter, args.manifests.is_empty())
+            );
             start_network(Network::Whisker(Box::new(config)), args.follow)
         }
         source => match source.strip_prefix("file:") {
@@ -304,6 +327,61 @@ fn open_source(args: &TailArgs, since: Option<i64>) -> Result<Lines, String> {
             )),
         },
     }
+}
+
+/// `--filter` terms in the shape both servers' filters take.
+#[derive(Default)]
+struct PushedFilter {
+    source_namespaces: Vec<Match>,
+    dest_namespaces: Vec<Match>,
+    source_names: Vec<Match>,
+    dest_names: Vec<Match>,
+    protocols: Vec<Match>,
+    dest_ports: Vec<u16>,
+    actions: Vec<Verdict>,
+}
+
+/// What of the filter the servers can apply. Verdicts are pushed only when they are the ones the
+/// server recorded (no `-m`: flowtrace does not decide them itself).
+fn pushed_filter(filter: &Filter, recorded_verdicts: bool) -> PushedFilter {
+    let mut pushed = PushedFilter::default();
+    for term in filter.server_terms() {
+        let matches = || {
+            term.values
+                .iter()
+                .map(|v| Match {
+                    value: v.clone(),
+                    fuzzy: term.fuzzy,
+                })
+                .collect::<Vec<_>>()
+        };
+        match term.field {
+            Field::SourceNamespace => pushed.source_namespaces = matches(),
+            Field::DestNamespace => pushed.dest_namespaces = matches(),
+            Field::Source => pushed.source_names = matches(),
+            Field::Dest => pushed.dest_names = matches(),
+            Field::Protocol if !term.fuzzy => {
+                pushed.protocols = term
+                    .values
+                    .iter()
+                    .filter_map(|v| Protocol::parse(v))
+                    .map(|p| Match::exact(p.name()))
+                    .collect()
+            }
+            Field::Port if !term.fuzzy => {
+                pushed.dest_ports = term.values.iter().filter_map(|v| v.parse().ok()).collect()
+            }
+            Field::Action if recorded_verdicts && !term.fuzzy => {
+                pushed.actions = term
+                    .values
+                    .iter()
+                    .filter_map(|v| Verdict::parse(v))
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    pushed
 }
 
 /// A network source, configured.
@@ -413,7 +491,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     if manifest_errors {
         return Ok(EXIT_INVALID_INPUT);
     }
-    let mut lines = match open_source(args, since) {
+    let mut lines = match open_source(args, &filter, since) {
         Ok(lines) => lines,
         Err(message) => {
             eprintln!("error: {message}");

@@ -111,6 +111,15 @@ pub enum Expr {
     Or(Vec<Expr>),
 }
 
+/// A filter term a server can apply (see `Filter::server_terms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTerm {
+    pub field: Field,
+    pub values: Vec<String>,
+    /// Substring (`~`) rather than exact.
+    pub fuzzy: bool,
+}
+
 /// A parsed filter, ready to test flows.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -559,6 +568,50 @@ impl Filter {
         texts
     }
 
+    /// The `and`-joined terms a server can apply itself (Goldmane's and Whisker's filters): one
+    /// field, any of some values, exact or substring. Flows are still filtered here afterwards, so a
+    /// server applying them only ever sends less.
+    pub fn server_terms(&self) -> Vec<ServerTerm> {
+        let terms: Vec<&Expr> = match &self.expr {
+            Some(Expr::And(items)) => items.iter().collect(),
+            Some(term) => vec![term],
+            None => Vec::new(),
+        };
+        terms
+            .into_iter()
+            .filter_map(|term| match term {
+                Expr::Compare {
+                    subject: Subject::Field(field),
+                    operator,
+                    values,
+                } => {
+                    let fuzzy = match operator {
+                        Operator::Equals | Operator::In => false,
+                        Operator::Contains => true,
+                        Operator::NotEquals | Operator::NotIn => return None,
+                    };
+                    let pushable = matches!(
+                        field,
+                        Field::SourceNamespace
+                            | Field::DestNamespace
+                            | Field::Source
+                            | Field::Dest
+                            | Field::Port
+                            | Field::Protocol
+                            | Field::Action
+                    );
+                    let globbed = values.iter().any(|v| v.contains('*'));
+                    (pushable && !globbed).then(|| ServerTerm {
+                        field: *field,
+                        values: values.clone(),
+                        fuzzy,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn matches_everything(&self) -> bool {
         self.expr.is_none()
     }
@@ -997,6 +1050,37 @@ mod tests {
         );
         assert!(texts("dst.ns~pay").is_empty());
         assert!(texts("").is_empty());
+    }
+
+    #[test]
+    fn server_terms_are_the_anded_exact_or_substring_terms() {
+        let terms = Filter::parse(
+            "dst.ns=payments port in (443, 8443) src~web not action=allow dst=api-* tier=x",
+        )
+        .unwrap()
+        .server_terms();
+        let summary: Vec<(Field, Vec<&str>, bool)> = terms
+            .iter()
+            .map(|t| {
+                (
+                    t.field,
+                    t.values.iter().map(String::as_str).collect(),
+                    t.fuzzy,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (Field::DestNamespace, vec!["payments"], false),
+                (Field::Port, vec!["443", "8443"], false),
+                (Field::Source, vec!["web"], true)
+            ]
+        );
+        assert!(Filter::parse("dst.ns=a or port=1")
+            .unwrap()
+            .server_terms()
+            .is_empty());
     }
 
     #[test]
