@@ -3,9 +3,9 @@
 use std::fs;
 use std::io::{self, Write};
 
-use super::tail::now;
 use super::DemoArgs;
 use crate::flows::encode::whisker_json;
+use crate::model::time::unix_now;
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
 
 /// The exported flows cover this much history.
@@ -20,7 +20,7 @@ pub fn run(args: &DemoArgs) -> io::Result<u8> {
         fs::write(dir.join(name), yaml)?;
     }
     let windows = (HISTORY_SECONDS / WINDOW_SECONDS) as usize;
-    let end = now() - now().rem_euclid(WINDOW_SECONDS);
+    let end = unix_now() - unix_now().rem_euclid(WINDOW_SECONDS);
     let mut flows = io::BufWriter::new(fs::File::create(dir.join("flows.jsonl"))?);
     let mut written = 0;
     for window in 0..windows {

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::eval::undetermined;
 use super::inputs::load_manifests;
@@ -13,7 +13,7 @@ use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
 use super::{GoldmaneArgs, TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::flows::encode::whisker_json;
 use crate::flows::{FlowDecoder, FlowRecord};
-use crate::model::time::format_rfc3339;
+use crate::model::time::{format_rfc3339, unix_now};
 use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
@@ -26,12 +26,6 @@ use crate::store::filter::{parse_duration, Field, Filter, FilterTarget, Fuzzy};
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 /// The time column: an RFC 3339 timestamp.
 const TIME_WIDTH: usize = 20;
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// A flow with its verdicts, as filters and printers see it.
 struct Row<'a> {
@@ -217,7 +211,7 @@ impl Lines {
                 rate,
                 next_window,
             } => {
-                let now = now();
+                let now = unix_now();
                 if *next_window > now {
                     if !follow {
                         return Ok(None);
@@ -292,7 +286,7 @@ fn open_source(args: &TailArgs, filter: &Filter, since: Option<i64>) -> Result<L
     match args.source.as_str() {
         "demo" => {
             // Start at a window boundary `since` ago (a minute by default), as Goldmane backfills.
-            let start = now() - since.unwrap_or(60);
+            let start = unix_now() - since.unwrap_or(60);
             let next_window = start - start.rem_euclid(WINDOW_SECONDS);
             Ok(Lines::Demo {
                 cluster: Box::new(DemoCluster::new(args.seed)),
@@ -510,7 +504,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     }
     let (mut line_number, mut malformed) = (0usize, 0usize);
     while let Some(batch) = lines.next_batch(args.follow)? {
-        let now = now();
+        let now = unix_now();
         for line in &batch {
             line_number += 1;
             // A line lacking a text the filter requires cannot match: skip it undecoded.

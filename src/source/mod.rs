@@ -3,6 +3,7 @@
 //! only through `SourceEvent`s.
 
 pub mod demo;
+pub mod retry;
 
 use std::fmt;
 

@@ -13,12 +13,13 @@
 //! server refuses (HTTP 4xx, e.g. a filter it cannot parse) ends the source with
 //! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
 
+use crate::source::retry::{cancelled, Jitter, SessionEnd};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
@@ -692,42 +693,6 @@ impl Delivered {
     }
 }
 
-/// A small xorshift generator for backoff jitter.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(seed: &str) -> Jitter {
-        let mut hasher = DefaultHasher::new();
-        seed.hash(&mut hasher);
-        SystemTime::now().hash(&mut hasher);
-        Jitter(hasher.finish() | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Why a session ended.
-enum SessionEnd {
-    Cancelled,
-    /// The consumer dropped its receiver.
-    Closed,
-    Error(WhiskerError),
-}
-
 /// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
 /// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
 /// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
@@ -756,7 +721,7 @@ pub async fn run(
     };
     let mut delivered = Delivered::default();
     let mut jitter = Jitter::new(&config.url);
-    let first_connect = unix_now();
+    let first_connect = crate::model::time::unix_now();
     let mut attempt: u32 = 0;
     let mut sessions: u32 = 0;
     loop {
@@ -770,7 +735,7 @@ pub async fn run(
                     (0, since) => -since,
                     // Nothing seen yet: the original start, plus windows Goldmane still delays.
                     _ => {
-                        let elapsed = unix_now() - first_connect;
+                        let elapsed = crate::model::time::unix_now() - first_connect;
                         -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
                     }
                 }
@@ -805,17 +770,12 @@ pub async fn run(
         if events.send(SourceEvent::State(state)).await.is_err() {
             return Ok(());
         }
-        let delay = config.backoff.delay(attempt, jitter.next());
+        let delay = config.backoff.delay(attempt, jitter.next_u64());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancelled(&mut cancel) => return Ok(()),
         }
     }
-}
-
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
-    // A dropped sender also cancels.
-    let _ = cancel.wait_for(|&c| c).await;
 }
 
 /// One connection: request the stream, parse events until it ends.
@@ -825,7 +785,7 @@ async fn session(
     start_time_gte: i64,
     delivered: &mut Delivered,
     events: &mpsc::Sender<SourceEvent>,
-) -> SessionEnd {
+) -> SessionEnd<WhiskerError> {
     let path = flows_path(target, true, start_time_gte, &config.filter);
     let response = match get(config, target, &path, "text/event-stream").await {
         Ok(response) => response,

@@ -10,12 +10,14 @@
 
 pub mod proto;
 
+pub use crate::source::retry::Backoff;
+use crate::source::retry::{cancelled, Jitter, SessionEnd};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use tokio::sync::{mpsc, watch};
@@ -304,38 +306,6 @@ fn policy_kind(number: i32, version: WireVersion) -> Option<PolicyKind> {
     match (number, version) {
         (7 | 8, WireVersion::V3_32) | (11, WireVersion::V3_30) => None,
         (n, _) => PolicyKind::from_number(n.into()),
-    }
-}
-
-/// Capped exponential backoff with jitter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait before attempt `attempt` (1-based): `initial·2^(attempt-1)` capped at `max`, then
-    /// a random point in its upper half ("equal jitter").
-    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(20);
-        let full = self
-            .initial
-            .saturating_mul(1u32 << exponent)
-            .min(self.max)
-            .max(Duration::from_millis(1));
-        let half = full / 2;
-        let nanos = half.as_nanos().max(1) as u64;
-        half + Duration::from_nanos(random % nanos)
     }
 }
 
@@ -1091,42 +1061,6 @@ impl Delivered {
     }
 }
 
-/// A small xorshift generator for backoff jitter.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(seed: &str) -> Jitter {
-        let mut hasher = DefaultHasher::new();
-        seed.hash(&mut hasher);
-        SystemTime::now().hash(&mut hasher);
-        Jitter(hasher.finish() | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Why a session ended.
-enum SessionEnd {
-    Cancelled,
-    /// The consumer dropped its receiver.
-    Closed,
-    Error(GoldmaneError),
-}
-
 /// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
 /// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
 /// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
@@ -1142,7 +1076,7 @@ pub async fn run(
         GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
         GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
     };
-    let first_connect = unix_now();
+    let first_connect = crate::model::time::unix_now();
     let mut attempt: u32 = 0;
     let mut sessions: u32 = 0;
     if events
@@ -1163,7 +1097,7 @@ pub async fn run(
                     (0, since) => -since,
                     // Nothing seen yet: the original start, plus windows Goldmane still delays.
                     _ => {
-                        let elapsed = unix_now() - first_connect;
+                        let elapsed = crate::model::time::unix_now() - first_connect;
                         -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
                     }
                 }
@@ -1198,17 +1132,12 @@ pub async fn run(
         if events.send(SourceEvent::State(state)).await.is_err() {
             return Ok(());
         }
-        let delay = config.backoff.delay(attempt, jitter.next());
+        let delay = config.backoff.delay(attempt, jitter.next_u64());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancelled(&mut cancel) => return Ok(()),
         }
     }
-}
-
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
-    // A dropped sender also cancels.
-    let _ = cancel.wait_for(|&c| c).await;
 }
 
 /// One connection: connect, settle the version, stream until it ends.
@@ -1218,7 +1147,7 @@ async fn session(
     start_time_gte: i64,
     delivered: &mut Delivered,
     events: &mpsc::Sender<SourceEvent>,
-) -> SessionEnd {
+) -> SessionEnd<GoldmaneError> {
     let connect = async {
         let channel = connect_channel(config).await?;
         let mut client = GoldmaneClient {
