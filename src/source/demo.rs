@@ -41,7 +41,7 @@ pub const DEMO_MANIFESTS: [(&str, &str); 6] = [
 ];
 
 /// Goldmane's aggregation window, which demo flows use too.
-pub const WINDOW_SECONDS: i64 = 15;
+pub const WINDOW_SECONDS: i64 = super::AGGREGATION_INTERVAL;
 
 /// One end of a conversation.
 #[derive(Debug, Clone, Copy)]

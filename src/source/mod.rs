@@ -7,6 +7,10 @@ pub mod retry;
 
 use std::fmt;
 
+/// Goldmane's aggregation window in seconds: Goldmane and Whisker send flows per 15-second
+/// window, and the demo generates them the same way.
+pub const AGGREGATION_INTERVAL: i64 = 15;
+
 use crate::model::ObservedFlow;
 
 /// A source's connection, as the UI shows it.

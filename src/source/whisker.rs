@@ -13,13 +13,13 @@
 //! server refuses (HTTP 4xx, e.g. a filter it cannot parse) ends the source with
 //! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
 
-use crate::source::retry::{cancelled, Jitter, SessionEnd};
+use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions, SourceError};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
@@ -182,6 +182,16 @@ pub struct WhiskerError {
     pub message: String,
     /// A bad URL, a refused request (HTTP 4xx), something that is not Whisker: retrying cannot help.
     pub fatal: bool,
+}
+
+impl SourceError for WhiskerError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_fatal(&self) -> bool {
+        self.fatal
+    }
 }
 
 impl WhiskerError {
@@ -624,8 +634,6 @@ impl SseParser {
 /// Batches are sent when this many flows are waiting, or this long after the first arrived.
 const BATCH_SIZE: usize = 256;
 const BATCH_DELAY: Duration = Duration::from_millis(50);
-/// A connection that lived this long resets the backoff.
-const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Windows older than the newest by more than this are forgotten by the de-duplicator.
 const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
 /// Malformed events remembered (so re-sent ones are not counted twice).
@@ -693,6 +701,35 @@ impl Delivered {
     }
 }
 
+/// Whisker's connections, with the windows delivered across all of them.
+struct WhiskerSessions<'c> {
+    config: &'c WhiskerConfig,
+    target: &'c Target,
+    delivered: Delivered,
+}
+
+impl Sessions for WhiskerSessions<'_> {
+    type Error = WhiskerError;
+
+    fn resume_from(&self) -> Option<i64> {
+        self.delivered.resume_from()
+    }
+
+    fn session(
+        &mut self,
+        start_time_gte: i64,
+        events: &mpsc::Sender<SourceEvent>,
+    ) -> impl std::future::Future<Output = SessionEnd<WhiskerError>> + Send {
+        session(
+            self.config,
+            self.target,
+            start_time_gte,
+            &mut self.delivered,
+            events,
+        )
+    }
+}
+
 /// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
 /// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
 /// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
@@ -719,63 +756,17 @@ pub async fn run(
             return Err(error);
         }
     };
-    let mut delivered = Delivered::default();
-    let mut jitter = Jitter::new(&config.url);
-    let first_connect = crate::model::time::unix_now();
-    let mut attempt: u32 = 0;
-    let mut sessions: u32 = 0;
-    loop {
-        // Resume from the newest window seen; before any, from the original backfill point.
-        let start_time_gte = match delivered.resume_from() {
-            Some(absolute) => absolute,
-            None => {
-                let since = config.since.map(|s| s.as_secs() as i64).unwrap_or(0);
-                match (sessions, since) {
-                    (0, 0) => 0,
-                    (0, since) => -since,
-                    // Nothing seen yet: the original start, plus windows Goldmane still delays.
-                    _ => {
-                        let elapsed = crate::model::time::unix_now() - first_connect;
-                        -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
-                    }
-                }
-            }
-        };
-        let started = Instant::now();
-        sessions += 1;
-        let end = tokio::select! {
-            end = session(&config, &target, start_time_gte, &mut delivered, &events) => end,
-            _ = cancelled(&mut cancel) => SessionEnd::Cancelled,
-        };
-        let error = match end {
-            SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
-            SessionEnd::Error(error) => error,
-        };
-        if error.fatal {
-            let _ = events
-                .send(SourceEvent::State(ConnectionState::Failed(
-                    error.message.clone(),
-                )))
-                .await;
-            return Err(error);
-        }
-        if started.elapsed() >= HEALTHY_AFTER {
-            attempt = 0;
-        }
-        attempt += 1;
-        let state = ConnectionState::Reconnecting {
-            attempt,
-            error: error.message.clone(),
-        };
-        if events.send(SourceEvent::State(state)).await.is_err() {
-            return Ok(());
-        }
-        let delay = config.backoff.delay(attempt, jitter.next_u64());
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancelled(&mut cancel) => return Ok(()),
-        }
-    }
+    let reconnect = Reconnect {
+        backoff: config.backoff,
+        since: config.since,
+        seed: &config.url,
+    };
+    let mut sessions = WhiskerSessions {
+        config: &config,
+        target: &target,
+        delivered: Delivered::default(),
+    };
+    reconnect_loop(reconnect, &mut sessions, &events, &mut cancel).await
 }
 
 /// One connection: request the stream, parse events until it ends.

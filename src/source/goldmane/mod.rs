@@ -11,13 +11,13 @@
 pub mod proto;
 
 pub use crate::source::retry::Backoff;
-use crate::source::retry::{cancelled, Jitter, SessionEnd};
+use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions, SourceError};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::{mpsc, watch};
@@ -43,7 +43,7 @@ pub const STREAM_PATH: &str = "/goldmane.Flows/Stream";
 pub const FILTER_HINTS_PATH: &str = "/goldmane.Flows/FilterHints";
 
 /// Goldmane's aggregation window, in seconds (`AGGREGATION_WINDOW`).
-pub const AGGREGATION_INTERVAL: i64 = 15;
+pub use super::AGGREGATION_INTERVAL;
 
 /// Which wire version to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -347,6 +347,16 @@ pub struct GoldmaneError {
     pub message: String,
     /// Bad configuration, a refused certificate, an RPC the server lacks: retrying cannot help.
     pub fatal: bool,
+}
+
+impl SourceError for GoldmaneError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_fatal(&self) -> bool {
+        self.fatal
+    }
 }
 
 impl GoldmaneError {
@@ -1011,8 +1021,6 @@ fn hit(hit_proto: &common::PolicyHit, version: WireVersion) -> Result<PolicyHit,
 /// How many flows a batch holds at most, and how long the first waits for company.
 const BATCH_SIZE: usize = 256;
 const BATCH_DELAY: Duration = Duration::from_millis(50);
-/// A connection that lived this long resets the backoff.
-const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Windows older than the resume point by more than this are forgotten by the de-duplicator.
 const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
 
@@ -1061,6 +1069,35 @@ impl Delivered {
     }
 }
 
+/// Goldmane's connections: the version found once, the windows delivered across all of them.
+struct GoldmaneSessions<'c> {
+    config: &'c GoldmaneConfig,
+    version: Option<WireVersion>,
+    delivered: Delivered,
+}
+
+impl Sessions for GoldmaneSessions<'_> {
+    type Error = GoldmaneError;
+
+    fn resume_from(&self) -> Option<i64> {
+        self.delivered.resume_from()
+    }
+
+    fn session(
+        &mut self,
+        start_time_gte: i64,
+        events: &mpsc::Sender<SourceEvent>,
+    ) -> impl std::future::Future<Output = SessionEnd<GoldmaneError>> + Send {
+        session(
+            self.config,
+            &mut self.version,
+            start_time_gte,
+            &mut self.delivered,
+            events,
+        )
+    }
+}
+
 /// Streams flows until cancelled (`cancel` turns true or its sender is dropped), the consumer
 /// goes away, or an error retrying cannot fix (then `State(Failed)` is sent and the error
 /// returned). Sends `State(Connecting)`, `State(Connected)`, `State(Reconnecting{..})` on the way.
@@ -1069,16 +1106,11 @@ pub async fn run(
     events: mpsc::Sender<SourceEvent>,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<(), GoldmaneError> {
-    let mut delivered = Delivered::default();
-    let mut jitter = Jitter::new(&config.address);
-    let mut version = match config.version {
+    let version = match config.version {
         GoldmaneVersion::Auto => None,
         GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
         GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
     };
-    let first_connect = crate::model::time::unix_now();
-    let mut attempt: u32 = 0;
-    let mut sessions: u32 = 0;
     if events
         .send(SourceEvent::State(ConnectionState::Connecting))
         .await
@@ -1086,58 +1118,17 @@ pub async fn run(
     {
         return Ok(());
     }
-    loop {
-        // Resume from the newest window seen; before any, from the original backfill point.
-        let start_time_gte = match delivered.resume_from() {
-            Some(absolute) => absolute,
-            None => {
-                let since = config.since.map(|s| s.as_secs() as i64).unwrap_or(0);
-                match (sessions, since) {
-                    (0, 0) => 0,
-                    (0, since) => -since,
-                    // Nothing seen yet: the original start, plus windows Goldmane still delays.
-                    _ => {
-                        let elapsed = crate::model::time::unix_now() - first_connect;
-                        -(since + elapsed + 2 * AGGREGATION_INTERVAL).max(1)
-                    }
-                }
-            }
-        };
-        let started = Instant::now();
-        sessions += 1;
-        let end = tokio::select! {
-            end = session(&config, &mut version, start_time_gte, &mut delivered, &events) => end,
-            _ = cancelled(&mut cancel) => SessionEnd::Cancelled,
-        };
-        let error = match end {
-            SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
-            SessionEnd::Error(error) => error,
-        };
-        if error.fatal {
-            let _ = events
-                .send(SourceEvent::State(ConnectionState::Failed(
-                    error.message.clone(),
-                )))
-                .await;
-            return Err(error);
-        }
-        if started.elapsed() >= HEALTHY_AFTER {
-            attempt = 0;
-        }
-        attempt += 1;
-        let state = ConnectionState::Reconnecting {
-            attempt,
-            error: error.message.clone(),
-        };
-        if events.send(SourceEvent::State(state)).await.is_err() {
-            return Ok(());
-        }
-        let delay = config.backoff.delay(attempt, jitter.next_u64());
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancelled(&mut cancel) => return Ok(()),
-        }
-    }
+    let reconnect = Reconnect {
+        backoff: config.backoff,
+        since: config.since,
+        seed: &config.address,
+    };
+    let mut sessions = GoldmaneSessions {
+        config: &config,
+        version,
+        delivered: Delivered::default(),
+    };
+    reconnect_loop(reconnect, &mut sessions, &events, &mut cancel).await
 }
 
 /// One connection: connect, settle the version, stream until it ends.
