@@ -11,12 +11,10 @@ use flowtrace::source::goldmane::{
     self as goldmane, Backoff, GoldmaneClient, GoldmaneConfig, GoldmaneFilter, GoldmaneVersion,
     HintQuery, HintType, ListQuery, Match, PolicyFilter, WireVersion,
 };
-use flowtrace::source::{ConnectionState, SourceEvent};
+use flowtrace::source::ConnectionState;
 use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
-use tokio::sync::{mpsc, watch};
+use support::running::{self, Running, LIMIT};
 use tokio::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn config(fake: &FakeGoldmane) -> GoldmaneConfig {
     let mut config = GoldmaneConfig::new(fake.address());
@@ -42,55 +40,8 @@ fn history(count: usize) -> Vec<common::Flow> {
         .collect()
 }
 
-/// What `run` sent, gathered until `done` says enough.
-#[derive(Default, Debug)]
-struct Gathered {
-    flows: Vec<flowtrace::model::ObservedFlow>,
-    states: Vec<ConnectionState>,
-    malformed: Vec<String>,
-}
-
-struct Running {
-    events: mpsc::Receiver<SourceEvent>,
-    cancel: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), goldmane::GoldmaneError>>,
-    gathered: Gathered,
-}
-
-fn start(config: GoldmaneConfig) -> Running {
-    let (tx, rx) = mpsc::channel(64);
-    let (cancel, cancelled) = watch::channel(false);
-    let task = tokio::spawn(goldmane::run(config, tx, cancelled));
-    Running {
-        events: rx,
-        cancel,
-        task,
-        gathered: Gathered::default(),
-    }
-}
-
-impl Running {
-    async fn until(&mut self, done: impl Fn(&Gathered) -> bool) {
-        let gathered = &mut self.gathered;
-        let events = &mut self.events;
-        let result = timeout(LIMIT, async {
-            while !done(gathered) {
-                match events.recv().await {
-                    Some(SourceEvent::Flows(flows)) => gathered.flows.extend(flows),
-                    Some(SourceEvent::State(state)) => gathered.states.push(state),
-                    Some(SourceEvent::Malformed { reason }) => gathered.malformed.push(reason),
-                    None => break,
-                }
-            }
-        })
-        .await;
-        assert!(result.is_ok(), "timed out; gathered so far: {gathered:#?}");
-    }
-
-    async fn stop(self) -> Result<(), goldmane::GoldmaneError> {
-        let _ = self.cancel.send(true);
-        timeout(LIMIT, self.task).await.expect("run stops").unwrap()
-    }
+fn start(config: GoldmaneConfig) -> Running<goldmane::GoldmaneError> {
+    running::start(|events, cancel| goldmane::run(config, events, cancel))
 }
 
 async fn detect_and_decode(version: WireVersion) {
@@ -355,13 +306,7 @@ async fn reconnects_without_loss_or_duplicates() {
         fake.push(window("live-*", "payments", 8080, now - 30 + i));
     }
     running.until(|g| g.flows.len() >= 11).await;
-    // Anything re-sent would arrive right behind; give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(event) = running.events.try_recv() {
-        if let SourceEvent::Flows(flows) = event {
-            running.gathered.flows.extend(flows);
-        }
-    }
+    running.settle().await;
     let mut seen: HashMap<(String, i64), usize> = HashMap::new();
     for observed in &running.gathered.flows {
         *seen

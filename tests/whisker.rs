@@ -10,13 +10,11 @@ use flowtrace::model::{HitAction, ObservedFlow, PolicyKind, Verdict};
 use flowtrace::source::whisker::{
     self, Backoff, Match, WhiskerConfig, WhiskerError, WhiskerFilter, WhiskerPolicyFilter,
 };
-use flowtrace::source::{ConnectionState, SourceEvent};
+use flowtrace::source::ConnectionState;
 use serde_json::{json, Value};
+use support::running::{self, Running, LIMIT};
 use support::whisker::{flow_response, unix_now, FakeWhisker, StoredEvent};
-use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn config(fake: &FakeWhisker) -> WhiskerConfig {
     let mut config = WhiskerConfig::new(format!("{}/whisker-backend", fake.url()));
@@ -46,66 +44,8 @@ fn history(count: usize) -> Vec<StoredEvent> {
         .collect()
 }
 
-#[derive(Default, Debug)]
-struct Gathered {
-    flows: Vec<ObservedFlow>,
-    states: Vec<ConnectionState>,
-    malformed: Vec<String>,
-}
-
-struct Running {
-    events: mpsc::Receiver<SourceEvent>,
-    cancel: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), WhiskerError>>,
-    gathered: Gathered,
-}
-
-fn start(config: WhiskerConfig) -> Running {
-    let (tx, rx) = mpsc::channel(64);
-    let (cancel, cancelled) = watch::channel(false);
-    let task = tokio::spawn(whisker::run(config, tx, cancelled));
-    Running {
-        events: rx,
-        cancel,
-        task,
-        gathered: Gathered::default(),
-    }
-}
-
-impl Running {
-    async fn until(&mut self, done: impl Fn(&Gathered) -> bool) {
-        let gathered = &mut self.gathered;
-        let events = &mut self.events;
-        let result = timeout(LIMIT, async {
-            while !done(gathered) {
-                match events.recv().await {
-                    Some(SourceEvent::Flows(flows)) => gathered.flows.extend(flows),
-                    Some(SourceEvent::State(state)) => gathered.states.push(state),
-                    Some(SourceEvent::Malformed { reason }) => gathered.malformed.push(reason),
-                    None => break,
-                }
-            }
-        })
-        .await;
-        assert!(result.is_ok(), "timed out; gathered so far: {gathered:#?}");
-    }
-
-    /// Anything re-sent would arrive right behind; give it a moment and collect it.
-    async fn settle(&mut self) {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        while let Ok(event) = self.events.try_recv() {
-            match event {
-                SourceEvent::Flows(flows) => self.gathered.flows.extend(flows),
-                SourceEvent::State(state) => self.gathered.states.push(state),
-                SourceEvent::Malformed { reason } => self.gathered.malformed.push(reason),
-            }
-        }
-    }
-
-    async fn stop(self) -> Result<(), WhiskerError> {
-        let _ = self.cancel.send(true);
-        timeout(LIMIT, self.task).await.expect("run stops").unwrap()
-    }
+fn start(config: WhiskerConfig) -> Running<WhiskerError> {
+    running::start(|events, cancel| whisker::run(config, events, cancel))
 }
 
 /// How many times each (source, window start) was delivered.
