@@ -13,6 +13,7 @@ use flowtrace::source::goldmane::{
 };
 use flowtrace::source::ConnectionState;
 use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
+use support::process::ChildLines;
 use support::running::{self, Running, LIMIT};
 use tokio::time::timeout;
 
@@ -427,36 +428,13 @@ async fn tail_follows_the_goldmane_stream() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = sender.send(line);
-        }
-    });
-    let mut rows = 0;
+    let lines = ChildLines::of(&mut child);
     let deadline = std::time::Instant::now() + LIMIT;
-    while rows < 2 {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .expect("two history rows in time");
-        if lines.recv_timeout(left).unwrap().contains("payments/") {
-            rows += 1;
-        }
-    }
+    // The two history windows, then a live one.
+    lines.wait_for("payments/", deadline);
+    lines.wait_for("payments/", deadline);
     fake.push(window("live-*", "payments", 9443, unix_now()));
-    loop {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .expect("the live window in time");
-        if lines.recv_timeout(left).unwrap().contains(":9443/tcp") {
-            break;
-        }
-    }
+    lines.wait_for(":9443/tcp", deadline);
     child.kill().unwrap();
     child.wait().unwrap();
 }

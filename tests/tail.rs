@@ -1,13 +1,16 @@
 //! `flowtrace tail` and `flowtrace demo --export`, run as a user would.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use process::ChildLines;
 
 fn flowtrace() -> Command {
     Command::cargo_bin("flowtrace").expect("binary built")
@@ -24,6 +27,20 @@ fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into(),
         String::from_utf8_lossy(&output.stderr).into(),
     )
+}
+
+/// Every record is a deny that the security tier decided (its last enforced hit).
+fn assert_denied_by_security(records: &[serde_json::Value]) {
+    for record in records {
+        assert_eq!(record["action"], "Deny");
+        let last = record["policies"]["enforced"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["tier"], "security", "{record}");
+    }
 }
 
 #[test]
@@ -51,16 +68,7 @@ fn filters_a_file_by_the_filter_language() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(records.len(), 2, "{stdout}");
-    for record in &records {
-        assert_eq!(record["action"], "Deny");
-        let last = record["policies"]["enforced"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
-        assert_eq!(last["tier"], "security", "{record}");
-    }
+    assert_denied_by_security(&records);
 }
 
 #[test]
@@ -148,15 +156,8 @@ fn the_demo_backfills_and_decides_with_its_own_policies() {
     );
     for record in &records {
         assert_eq!(record["dest_namespace"], "database");
-        assert_eq!(record["action"], "Deny");
-        let last = record["policies"]["enforced"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
-        assert_eq!(last["tier"], "security", "{record}");
     }
+    assert_denied_by_security(&records);
 }
 
 #[test]
@@ -189,30 +190,11 @@ fn demo_export_round_trips_through_eval_and_tail() {
     assert!(stdout.lines().count() > 1, "{stdout}");
 }
 
-/// Reads stdout lines of a running `tail -f` on another thread.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
+/// Each step of a followed output may take this long.
+const STEP: Duration = Duration::from_secs(10);
 
-fn wait_for(receiver: &mpsc::Receiver<String>, wanted: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok(line) if line.contains(wanted) => return line,
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    panic!("tail -f never printed a line containing {wanted:?}");
+fn wait_for(lines: &ChildLines, wanted: &str) -> String {
+    lines.wait_for(wanted, Instant::now() + STEP)
 }
 
 fn append(path: &Path, line: &str) {
@@ -248,7 +230,7 @@ fn follow_keeps_reading_through_truncation_and_rotation() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = lines_of(&mut child);
+    let lines = ChildLines::of(&mut child);
     wait_for(&lines, ":1001/tcp");
     append(&path, &flow_to(1002));
     wait_for(&lines, ":1002/tcp");

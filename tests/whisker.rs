@@ -12,6 +12,7 @@ use flowtrace::source::whisker::{
 };
 use flowtrace::source::ConnectionState;
 use serde_json::{json, Value};
+use support::process::ChildLines;
 use support::running::{self, Running, LIMIT};
 use support::whisker::{flow_response, unix_now, FakeWhisker, StoredEvent};
 use tokio::time::timeout;
@@ -419,32 +420,14 @@ async fn tail_prints_whisker_history_and_follows_its_stream() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = sender.send(line);
-        }
-    });
+    let lines = ChildLines::of(&mut child);
     fake.push(StoredEvent::flow(&flow_response(
         "live-*",
         "backend",
         9443,
         unix_now(),
     )));
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
-        let left = deadline
-            .checked_duration_since(std::time::Instant::now())
-            .expect("the live event in time");
-        if lines.recv_timeout(left).unwrap().contains(":9443/tcp") {
-            break;
-        }
-    }
+    lines.wait_for(":9443/tcp", std::time::Instant::now() + LIMIT);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,5 +1,6 @@
 //! Fakes shared by the integration tests.
 
 pub mod goldmane;
+pub mod process;
 pub mod running;
 pub mod whisker;
