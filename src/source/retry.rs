@@ -66,17 +66,35 @@ impl Jitter {
     }
 }
 
-/// A source's error, and whether retrying can fix it.
-pub trait SourceError {
-    fn message(&self) -> &str;
-    fn is_fatal(&self) -> bool;
+/// A network source's error, and whether retrying can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    /// Bad configuration, a refused certificate or request, a server that is not what was
+    /// expected: retrying cannot help.
+    pub fatal: bool,
+}
+
+impl SourceError {
+    pub(crate) fn fatal(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    pub(crate) fn retryable(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            fatal: false,
+        }
+    }
 }
 
 /// A source as the reconnect loop drives it: one connection at a time, each resuming where the
 /// ones before left off.
 pub trait Sessions {
-    type Error: SourceError;
-
     /// Where the next connection resumes (an absolute window start), once anything was delivered.
     fn resume_from(&self) -> Option<i64>;
 
@@ -85,15 +103,15 @@ pub trait Sessions {
         &mut self,
         start_time_gte: i64,
         events: &mpsc::Sender<SourceEvent>,
-    ) -> impl std::future::Future<Output = SessionEnd<Self::Error>> + Send;
+    ) -> impl std::future::Future<Output = SessionEnd> + Send;
 }
 
 /// Why a session ended.
-pub enum SessionEnd<E> {
+pub enum SessionEnd {
     Cancelled,
     /// The consumer dropped its receiver.
     Closed,
-    Error(E),
+    Error(SourceError),
 }
 
 /// Resolves when `cancel` turns true, or its sender is dropped (which also cancels).
@@ -118,7 +136,7 @@ pub async fn reconnect_loop<S: Sessions>(
     sessions: &mut S,
     events: &mpsc::Sender<SourceEvent>,
     cancel: &mut watch::Receiver<bool>,
-) -> Result<(), S::Error> {
+) -> Result<(), SourceError> {
     let mut jitter = Jitter::new(reconnect.seed);
     let first_connect = unix_now();
     let mut attempt: u32 = 0;
@@ -150,10 +168,10 @@ pub async fn reconnect_loop<S: Sessions>(
             SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
             SessionEnd::Error(error) => error,
         };
-        if error.is_fatal() {
+        if error.fatal {
             let _ = events
                 .send(SourceEvent::State(ConnectionState::Failed(
-                    error.message().to_string(),
+                    error.message.clone(),
                 )))
                 .await;
             return Err(error);
@@ -164,7 +182,7 @@ pub async fn reconnect_loop<S: Sessions>(
         attempt += 1;
         let state = ConnectionState::Reconnecting {
             attempt,
-            error: error.message().to_string(),
+            error: error.message.clone(),
         };
         if events.send(SourceEvent::State(state)).await.is_err() {
             return Ok(());

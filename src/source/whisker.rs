@@ -13,7 +13,8 @@
 //! server refuses (HTTP 4xx, e.g. a filter it cannot parse) ends the source with
 //! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
 
-use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions, SourceError};
+pub use crate::source::retry::SourceError;
+use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -176,39 +177,7 @@ impl WhiskerConfig {
 }
 
 /// A Whisker error, and whether retrying can fix it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct WhiskerError {
-    pub message: String,
-    /// A bad URL, a refused request (HTTP 4xx), something that is not Whisker: retrying cannot help.
-    pub fatal: bool,
-}
-
-impl SourceError for WhiskerError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn is_fatal(&self) -> bool {
-        self.fatal
-    }
-}
-
-impl WhiskerError {
-    fn fatal(message: impl Into<String>) -> WhiskerError {
-        WhiskerError {
-            message: message.into(),
-            fatal: true,
-        }
-    }
-
-    fn retryable(message: impl Into<String>) -> WhiskerError {
-        WhiskerError {
-            message: message.into(),
-            fatal: false,
-        }
-    }
-}
+pub type WhiskerError = SourceError;
 
 /// A parsed base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -709,8 +678,6 @@ struct WhiskerSessions<'c> {
 }
 
 impl Sessions for WhiskerSessions<'_> {
-    type Error = WhiskerError;
-
     fn resume_from(&self) -> Option<i64> {
         self.delivered.resume_from()
     }
@@ -719,7 +686,7 @@ impl Sessions for WhiskerSessions<'_> {
         &mut self,
         start_time_gte: i64,
         events: &mpsc::Sender<SourceEvent>,
-    ) -> impl std::future::Future<Output = SessionEnd<WhiskerError>> + Send {
+    ) -> impl std::future::Future<Output = SessionEnd> + Send {
         session(
             self.config,
             self.target,
@@ -776,7 +743,7 @@ async fn session(
     start_time_gte: i64,
     delivered: &mut Delivered,
     events: &mpsc::Sender<SourceEvent>,
-) -> SessionEnd<WhiskerError> {
+) -> SessionEnd {
     let path = flows_path(target, true, start_time_gte, &config.filter);
     let response = match get(config, target, &path, "text/event-stream").await {
         Ok(response) => response,

@@ -11,7 +11,8 @@
 pub mod proto;
 
 pub use crate::source::retry::Backoff;
-use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions, SourceError};
+pub use crate::source::retry::SourceError;
+use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
@@ -341,51 +342,21 @@ impl GoldmaneConfig {
 }
 
 /// A Goldmane error, and whether retrying can fix it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct GoldmaneError {
-    pub message: String,
-    /// Bad configuration, a refused certificate, an RPC the server lacks: retrying cannot help.
-    pub fatal: bool,
+pub type GoldmaneError = SourceError;
+
+/// A connection or transport failure, classified.
+fn transport_error(error: &(dyn StdError + 'static)) -> GoldmaneError {
+    classify(error_chain(error), None)
 }
 
-impl SourceError for GoldmaneError {
-    fn message(&self) -> &str {
-        &self.message
+/// A gRPC status, classified.
+fn status_error(status: &Status) -> GoldmaneError {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    if let Some(source) = status.source() {
+        text.push_str(": ");
+        text.push_str(&error_chain(source));
     }
-
-    fn is_fatal(&self) -> bool {
-        self.fatal
-    }
-}
-
-impl GoldmaneError {
-    fn fatal(message: impl Into<String>) -> GoldmaneError {
-        GoldmaneError {
-            message: message.into(),
-            fatal: true,
-        }
-    }
-
-    fn retryable(message: impl Into<String>) -> GoldmaneError {
-        GoldmaneError {
-            message: message.into(),
-            fatal: false,
-        }
-    }
-
-    fn from_transport(error: &(dyn StdError + 'static)) -> GoldmaneError {
-        classify(error_chain(error), None)
-    }
-
-    fn from_status(status: &Status) -> GoldmaneError {
-        let mut text = format!("{:?}: {}", status.code(), status.message());
-        if let Some(source) = status.source() {
-            text.push_str(": ");
-            text.push_str(&error_chain(source));
-        }
-        classify(text, Some(status.code()))
-    }
+    classify(text, Some(status.code()))
 }
 
 /// An error and its sources, joined.
@@ -563,7 +534,7 @@ impl GoldmaneClient {
             {
                 Ok(WireVersion::V3_30)
             }
-            Err(status) => Err(GoldmaneError::from_status(&status)),
+            Err(status) => Err(status_error(&status)),
         }
     }
 
@@ -600,7 +571,7 @@ impl GoldmaneClient {
     {
         self.unary_status(path, message)
             .await
-            .map_err(|s| GoldmaneError::from_status(&s))
+            .map_err(|s| status_error(&s))
     }
 
     /// One page of `Flows.List`, with `filter` pushed to the server (its local part applied here).
@@ -732,10 +703,7 @@ impl GoldmaneClient {
         start_time_gte: i64,
         filter: &GoldmaneFilter,
     ) -> Result<tonic::Streaming<common::FlowResult>, GoldmaneError> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| GoldmaneError::from_transport(&e))?;
+        self.grpc.ready().await.map_err(|e| transport_error(&e))?;
         let path = PathAndQuery::from_static(STREAM_PATH);
         let response = match self.version {
             WireVersion::V3_30 => {
@@ -763,7 +731,7 @@ impl GoldmaneClient {
         };
         response
             .map(tonic::Response::into_inner)
-            .map_err(|s| GoldmaneError::from_status(&s))
+            .map_err(|s| status_error(&s))
     }
 }
 
@@ -809,7 +777,7 @@ async fn connect_channel(config: &GoldmaneConfig) -> Result<Channel, GoldmaneErr
         None => {}
     }
     endpoint.connect().await.map_err(|e| {
-        let mut error = GoldmaneError::from_transport(&e);
+        let mut error = transport_error(&e);
         error.message = format!("connecting to {}: {}", config.address, error.message);
         error
     })
@@ -1077,8 +1045,6 @@ struct GoldmaneSessions<'c> {
 }
 
 impl Sessions for GoldmaneSessions<'_> {
-    type Error = GoldmaneError;
-
     fn resume_from(&self) -> Option<i64> {
         self.delivered.resume_from()
     }
@@ -1087,7 +1053,7 @@ impl Sessions for GoldmaneSessions<'_> {
         &mut self,
         start_time_gte: i64,
         events: &mpsc::Sender<SourceEvent>,
-    ) -> impl std::future::Future<Output = SessionEnd<GoldmaneError>> + Send {
+    ) -> impl std::future::Future<Output = SessionEnd> + Send {
         session(
             self.config,
             &mut self.version,
@@ -1138,7 +1104,7 @@ async fn session(
     start_time_gte: i64,
     delivered: &mut Delivered,
     events: &mpsc::Sender<SourceEvent>,
-) -> SessionEnd<GoldmaneError> {
+) -> SessionEnd {
     let connect = async {
         let channel = connect_channel(config).await?;
         let mut client = GoldmaneClient {
@@ -1189,7 +1155,7 @@ async fn session(
                     return SessionEnd::Closed;
                 }
                 let error = match next {
-                    Err(status) => GoldmaneError::from_status(&status),
+                    Err(status) => status_error(&status),
                     _ => GoldmaneError::retryable("Goldmane closed the stream"),
                 };
                 return SessionEnd::Error(error);
