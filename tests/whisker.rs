@@ -73,7 +73,7 @@ async fn lists_history_like_a_file() {
     assert_eq!(page.total_pages, 1);
     // Decoded exactly as the same record read from a file.
     let mut decoder = FlowDecoder::new();
-    let from_file = decoder.decode(&events[0].data).unwrap().observed();
+    let from_file = decoder.decode(&events[0].data).unwrap().into_observed();
     assert_eq!(page.flows[0], from_file);
     assert_eq!(
         page.flows[0].flow.dest.namespace.as_deref(),

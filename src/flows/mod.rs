@@ -99,11 +99,6 @@ impl FlowDecoder {
 }
 
 impl FlowRecord<'_> {
-    /// The record as an observation: its time window and its counters.
-    pub fn observed(&self) -> ObservedFlow {
-        self.clone().into_observed()
-    }
-
     /// The time window the record covers, in Unix seconds: RFC 3339 text or a number, whichever
     /// the format writes; 0 when absent.
     pub fn window(&self) -> (i64, i64) {
@@ -119,7 +114,7 @@ impl FlowRecord<'_> {
         )
     }
 
-    /// `observed`, without copying the flow.
+    /// The record as an observation: the flow with its time window and its counters.
     pub fn into_observed(self) -> ObservedFlow {
         let (start_time, end_time) = self.window();
         let count = |name: &str| {

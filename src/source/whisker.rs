@@ -442,7 +442,7 @@ struct ListTotal {
 
 /// Decodes a `FlowResponse` JSON text.
 fn observe(decoder: &mut FlowDecoder, text: &str) -> Result<ObservedFlow, String> {
-    decoder.decode(text).map(|record| record.observed())
+    decoder.decode(text).map(|record| record.into_observed())
 }
 
 /// The history (`GET /flows?startTimeGte=-since&filters=…`). `total_results` is the number of
