@@ -2,6 +2,7 @@
 //! exhausted). Every source yields JSON lines (files as read; the demo's flows as Whisker records),
 //! so one decoder, one filter and one printer serve them all.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -32,8 +33,9 @@ struct Row<'a> {
     flow: &'a Flow,
     action: Verdict,
     pending: Verdict,
-    enforced: Vec<PolicyHit>,
-    pending_hits: Vec<PolicyHit>,
+    /// Computed (owned), or as recorded in the record (borrowed).
+    enforced: Cow<'a, [PolicyHit]>,
+    pending_hits: Cow<'a, [PolicyHit]>,
     undetermined: Option<String>,
     last_seen: i64,
 }
@@ -86,31 +88,37 @@ impl Decider<'_> {
                 flow,
                 action: evaluation.enforced.verdict,
                 pending: evaluation.pending.verdict,
-                enforced: evaluator.policy_hits(flow, &evaluation.enforced.hits),
-                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits),
+                enforced: evaluator
+                    .policy_hits(flow, &evaluation.enforced.hits)
+                    .into(),
+                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits).into(),
                 undetermined: undetermined(evaluator.policy_set(), &evaluation.enforced),
                 last_seen,
             };
         }
-        let recorded = flow.reported_policies.clone().unwrap_or_default();
+        let (recorded_enforced, recorded_pending): (&[PolicyHit], &[PolicyHit]) =
+            match &flow.reported_policies {
+                Some(trace) => (&trace.enforced, &trace.pending),
+                None => (&[], &[]),
+            };
         let action = flow.reported_action.unwrap_or(Verdict::Unknown);
         // A recorded pending trace ends in the pending verdict; none recorded means the same.
-        let pending = match recorded.pending.last().map(|h| h.action) {
+        let pending = match recorded_pending.last().map(|h| h.action) {
             Some(crate::model::HitAction::Allow) => Verdict::Allow,
             Some(crate::model::HitAction::Deny) => Verdict::Deny,
             _ => action,
         };
-        let pending_hits = if recorded.pending.is_empty() {
-            recorded.enforced.clone()
+        let pending_hits = if recorded_pending.is_empty() {
+            recorded_enforced
         } else {
-            recorded.pending
+            recorded_pending
         };
         Row {
             flow,
             action,
             pending,
-            enforced: recorded.enforced,
-            pending_hits,
+            enforced: Cow::Borrowed(recorded_enforced),
+            pending_hits: Cow::Borrowed(pending_hits),
             undetermined: None,
             last_seen,
         }
