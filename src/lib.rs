@@ -7,3 +7,4 @@ pub mod model;
 pub mod policy;
 pub mod source;
 pub mod store;
+pub mod tui;
