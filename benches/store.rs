@@ -56,6 +56,7 @@ fn main() {
             pending: action,
             enforced: trace.enforced,
             pending_hits: trace.pending,
+            recorded: None,
         };
         store.ingest(observed, &decided);
     }

@@ -6,6 +6,7 @@ mod eval;
 mod explain;
 mod inputs;
 mod output;
+mod sources;
 mod tail;
 
 use std::path::PathBuf;
@@ -96,8 +97,9 @@ pub enum TailOutput {
     Json,
 }
 
+/// Where flows come from and how they are decided (shared by `tail` and the TUI).
 #[derive(Debug, Args)]
-pub struct TailArgs {
+pub struct SourceArgs {
     /// Where flows come from: `demo` (the built-in cluster), `goldmane` (Calico 3.30+ gRPC),
     /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin.
     #[arg(long, default_value = "demo")]
@@ -107,6 +109,21 @@ pub struct TailArgs {
     /// Whisker's address: the port-forwarded `calico-system/whisker` service (plain HTTP on 8081).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8081")]
     whisker_url: String,
+    /// Decide flows against these manifests (otherwise what Calico recorded is shown).
+    #[arg(long = "manifests", short = 'm', value_name = "PATH")]
+    manifests: Vec<PathBuf>,
+    /// Demo flows per second.
+    #[arg(long, default_value_t = 20)]
+    rate: u32,
+    /// Seed of the demo's traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
     #[arg(long)]
     filter: Option<String>,
@@ -118,15 +135,6 @@ pub struct TailArgs {
     follow: bool,
     #[arg(long, short = 'o', value_enum, default_value = "wide")]
     output: TailOutput,
-    /// Decide flows against these manifests (otherwise what Calico recorded is shown).
-    #[arg(long = "manifests", short = 'm', value_name = "PATH")]
-    manifests: Vec<PathBuf>,
-    /// Demo flows per second.
-    #[arg(long, default_value_t = 20)]
-    rate: u32,
-    /// Seed of the demo's traffic.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
 }
 
 /// How to reach Goldmane: normally a port-forward to calico-system/goldmane:7443 with a client

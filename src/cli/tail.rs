@@ -2,472 +2,19 @@
 //! exhausted). Every source yields JSON lines (files as read; the demo's flows as Whisker records),
 //! so one decoder, one filter and one printer serve them all.
 
-use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::{self, Write};
 
-use super::eval::undetermined;
 use super::inputs::load_manifests;
 use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
-use super::{GoldmaneArgs, TailArgs, TailOutput, EXIT_INVALID_INPUT};
-use crate::flows::encode::whisker_json;
+use super::sources::{open_source, source_name, Decider, Row};
+use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::flows::{FlowDecoder, FlowRecord};
 use crate::model::time::{format_rfc3339, unix_now};
-use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::{Evaluator, PolicySet};
-use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
-use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
-use crate::source::whisker::{self, WhiskerConfig};
-use crate::source::{ConnectionState, SourceEvent};
-use crate::store::filter::{parse_duration, Field, Filter, FilterTarget, Fuzzy};
+use crate::store::filter::{parse_duration, Filter, Fuzzy};
 
-/// How long a followed file is left before looking again.
-const FOLLOW_POLL: Duration = Duration::from_millis(250);
 /// The time column: an RFC 3339 timestamp.
 const TIME_WIDTH: usize = 20;
-
-/// A flow with its verdicts, as filters and printers see it.
-struct Row<'a> {
-    flow: &'a Flow,
-    action: Verdict,
-    pending: Verdict,
-    /// Computed (owned), or as recorded in the record (borrowed).
-    enforced: Cow<'a, [PolicyHit]>,
-    pending_hits: Cow<'a, [PolicyHit]>,
-    undetermined: Option<String>,
-    last_seen: i64,
-}
-
-impl FilterTarget for Row<'_> {
-    fn action(&self) -> Verdict {
-        self.action
-    }
-    fn pending_action(&self) -> Verdict {
-        self.pending
-    }
-    fn source(&self) -> &Endpoint {
-        &self.flow.source
-    }
-    fn dest(&self) -> &Endpoint {
-        &self.flow.dest
-    }
-    fn dest_port(&self) -> Option<u16> {
-        self.flow.dest_port
-    }
-    fn protocol(&self) -> Protocol {
-        self.flow.protocol
-    }
-    fn reporter(&self) -> Reporter {
-        self.flow.reporter
-    }
-    fn enforced_hits(&self) -> &[PolicyHit] {
-        &self.enforced
-    }
-    fn pending_hits(&self) -> &[PolicyHit] {
-        &self.pending_hits
-    }
-    fn last_seen(&self) -> i64 {
-        self.last_seen
-    }
-}
-
-/// Decides rows: with manifests, by evaluation; without, from what Calico recorded.
-struct Decider<'s> {
-    evaluator: Option<Evaluator<'s>>,
-}
-
-impl Decider<'_> {
-    fn row<'a>(&mut self, record: &'a FlowRecord) -> Row<'a> {
-        let flow = &record.flow;
-        let last_seen = record.window().1;
-        if let Some(evaluator) = &mut self.evaluator {
-            let evaluation = evaluator.evaluate(flow);
-            return Row {
-                flow,
-                action: evaluation.enforced.verdict,
-                pending: evaluation.pending.verdict,
-                enforced: evaluator
-                    .policy_hits(flow, &evaluation.enforced.hits)
-                    .into(),
-                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits).into(),
-                undetermined: undetermined(evaluator.policy_set(), &evaluation.enforced),
-                last_seen,
-            };
-        }
-        let (recorded_enforced, recorded_pending): (&[PolicyHit], &[PolicyHit]) =
-            match &flow.reported_policies {
-                Some(trace) => (&trace.enforced, &trace.pending),
-                None => (&[], &[]),
-            };
-        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
-        // A recorded pending trace ends in the pending verdict; none recorded means the same.
-        let pending = match recorded_pending.last().map(|h| h.action) {
-            Some(crate::model::HitAction::Allow) => Verdict::Allow,
-            Some(crate::model::HitAction::Deny) => Verdict::Deny,
-            _ => action,
-        };
-        let pending_hits = if recorded_pending.is_empty() {
-            recorded_enforced
-        } else {
-            recorded_pending
-        };
-        Row {
-            flow,
-            action,
-            pending,
-            enforced: Cow::Borrowed(recorded_enforced),
-            pending_hits: Cow::Borrowed(pending_hits),
-            undetermined: None,
-            last_seen,
-        }
-    }
-}
-
-/// Where lines come from.
-enum Lines {
-    Demo {
-        cluster: Box<DemoCluster>,
-        rate: u32,
-        next_window: i64,
-    },
-    /// A network source running on its own thread; dropping `_stop` stops it.
-    Events {
-        events: tokio::sync::mpsc::Receiver<SourceEvent>,
-        _stop: tokio::sync::watch::Sender<bool>,
-    },
-    File(Follower),
-    Stdin(Box<dyn BufRead>),
-}
-
-/// Reads a file like `tail -f`: new lines as they are written, from the start again when the file
-/// is truncated, and the new file when it is rotated (renamed and re-created).
-struct Follower {
-    path: PathBuf,
-    reader: BufReader<File>,
-    position: u64,
-    identity: Option<(u64, u64)>,
-    partial: String,
-}
-
-fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some((metadata.dev(), metadata.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = metadata;
-        None
-    }
-}
-
-impl Follower {
-    fn open(path: PathBuf) -> io::Result<Follower> {
-        let file = File::open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        let identity = identity(&file.metadata()?);
-        Ok(Follower {
-            path,
-            reader: BufReader::new(file),
-            position: 0,
-            identity,
-            partial: String::new(),
-        })
-    }
-
-    /// Complete lines available now.
-    fn read_available(&mut self) -> io::Result<Vec<String>> {
-        let mut lines = Vec::new();
-        loop {
-            let read = self.reader.read_line(&mut self.partial)?;
-            if read == 0 {
-                break;
-            }
-            self.position += read as u64;
-            if self.partial.ends_with('\n') {
-                lines.push(std::mem::take(&mut self.partial));
-            }
-        }
-        Ok(lines)
-    }
-
-    /// After reaching the end: start over on truncation, switch files on rotation.
-    fn check_replaced(&mut self) -> io::Result<()> {
-        let Ok(metadata) = std::fs::metadata(&self.path) else {
-            return Ok(());
-        };
-        if identity(&metadata) != self.identity {
-            *self = Follower::open(self.path.clone())?;
-        } else if metadata.len() < self.position {
-            self.reader.seek(SeekFrom::Start(0))?;
-            self.position = 0;
-            self.partial.clear();
-        }
-        Ok(())
-    }
-}
-
-impl Lines {
-    /// The next batch of lines; `None` when a finite source is exhausted.
-    fn next_batch(&mut self, follow: bool) -> io::Result<Option<Vec<String>>> {
-        match self {
-            Lines::Demo {
-                cluster,
-                rate,
-                next_window,
-            } => {
-                let now = unix_now();
-                if *next_window > now {
-                    if !follow {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(
-                        Duration::from_secs((*next_window - now) as u64)
-                            .min(Duration::from_secs(1)),
-                    );
-                    return Ok(Some(Vec::new()));
-                }
-                let flows = cluster.flows(*next_window, (*rate as i64 * WINDOW_SECONDS) as usize);
-                *next_window += WINDOW_SECONDS;
-                Ok(Some(flows.iter().map(whisker_json).collect()))
-            }
-            Lines::File(follower) => {
-                let lines = follower.read_available()?;
-                if !lines.is_empty() {
-                    return Ok(Some(lines));
-                }
-                if !follow {
-                    return Ok(None);
-                }
-                std::thread::sleep(FOLLOW_POLL);
-                follower.check_replaced()?;
-                Ok(Some(Vec::new()))
-            }
-            Lines::Events { events, .. } => match events.blocking_recv() {
-                None => Ok(None),
-                Some(SourceEvent::Flows(flows)) => {
-                    Ok(Some(flows.iter().map(whisker_json).collect()))
-                }
-                Some(SourceEvent::Malformed { reason }) => {
-                    eprintln!("warning: malformed record skipped: {reason}");
-                    Ok(Some(Vec::new()))
-                }
-                Some(SourceEvent::State(ConnectionState::Finished)) => Ok(None),
-                Some(SourceEvent::State(ConnectionState::Failed(error))) => {
-                    Err(io::Error::other(error))
-                }
-                Some(SourceEvent::State(state)) => {
-                    eprintln!("source: {state}");
-                    Ok(Some(Vec::new()))
-                }
-            },
-            Lines::Stdin(reader) => {
-                let mut line = String::new();
-                match reader.read_line(&mut line)? {
-                    0 => Ok(None),
-                    _ => Ok(Some(vec![line])),
-                }
-            }
-        }
-    }
-}
-
-/// Sets a source's filter fields from a `PushedFilter` (Goldmane's and Whisker's filters name them
-/// alike).
-macro_rules! push_into {
-    ($filter:expr, $pushed:expr) => {{
-        let pushed = $pushed;
-        $filter.source_namespaces = pushed.source_namespaces;
-        $filter.dest_namespaces = pushed.dest_namespaces;
-        $filter.source_names = pushed.source_names;
-        $filter.dest_names = pushed.dest_names;
-        $filter.protocols = pushed.protocols;
-        $filter.dest_ports = pushed.dest_ports;
-        $filter.actions = pushed.actions;
-    }};
-}
-
-fn open_source(args: &TailArgs, filter: &Filter, since: Option<i64>) -> Result<Lines, String> {
-    match args.source.as_str() {
-        "demo" => {
-            // Start at a window boundary `since` ago (a minute by default), as Goldmane backfills.
-            let start = unix_now() - since.unwrap_or(60);
-            let next_window = start - start.rem_euclid(WINDOW_SECONDS);
-            Ok(Lines::Demo {
-                cluster: Box::new(DemoCluster::new(args.seed)),
-                rate: args.rate,
-                next_window,
-            })
-        }
-        "-" => Ok(Lines::Stdin(Box::new(BufReader::new(io::stdin())))),
-        "goldmane" => {
-            let mut config = goldmane_config(&args.goldmane, since)?;
-            push_into!(
-                config.filter,
-                pushed_filter(filter, args.manifests.is_empty())
-            );
-            start_network(Network::Goldmane(Box::new(config)), args.follow)
-        }
-        "whisker" => {
-            let mut config = WhiskerConfig::new(args.whisker_url.clone());
-            config.since = since.map(|s| Duration::from_secs(s as u64));
-            push_into!(
-                config.filter,
-                pushed_filter(filter, args.manifests.is_empty())
-            );
-            start_network(Network::Whisker(Box::new(config)), args.follow)
-        }
-        source => match source.strip_prefix("file:") {
-            Some(path) => Follower::open(PathBuf::from(path))
-                .map(Lines::File)
-                .map_err(|e| e.to_string()),
-            None => Err(format!(
-                "unknown source {source:?}: use demo, file:PATH or -"
-            )),
-        },
-    }
-}
-
-/// `--filter` terms in the shape both servers' filters take.
-#[derive(Default)]
-struct PushedFilter {
-    source_namespaces: Vec<Match>,
-    dest_namespaces: Vec<Match>,
-    source_names: Vec<Match>,
-    dest_names: Vec<Match>,
-    protocols: Vec<Match>,
-    dest_ports: Vec<u16>,
-    actions: Vec<Verdict>,
-}
-
-/// What of the filter the servers can apply. Verdicts are pushed only when they are the ones the
-/// server recorded (no `-m`: flowtrace does not decide them itself).
-fn pushed_filter(filter: &Filter, recorded_verdicts: bool) -> PushedFilter {
-    let mut pushed = PushedFilter::default();
-    for term in filter.server_terms() {
-        let matches = || {
-            term.values
-                .iter()
-                .map(|v| Match {
-                    value: v.clone(),
-                    fuzzy: term.fuzzy,
-                })
-                .collect::<Vec<_>>()
-        };
-        match term.field {
-            Field::SourceNamespace => pushed.source_namespaces = matches(),
-            Field::DestNamespace => pushed.dest_namespaces = matches(),
-            Field::Source => pushed.source_names = matches(),
-            Field::Dest => pushed.dest_names = matches(),
-            Field::Protocol if !term.fuzzy => {
-                pushed.protocols = term
-                    .values
-                    .iter()
-                    .filter_map(|v| Protocol::parse(v))
-                    .map(|p| Match::exact(p.name()))
-                    .collect()
-            }
-            Field::Port if !term.fuzzy => {
-                pushed.dest_ports = term.values.iter().filter_map(|v| v.parse().ok()).collect()
-            }
-            Field::Action if recorded_verdicts && !term.fuzzy => {
-                pushed.actions = term
-                    .values
-                    .iter()
-                    .filter_map(|v| Verdict::parse(v))
-                    .collect()
-            }
-            _ => {}
-        }
-    }
-    pushed
-}
-
-/// A network source, configured.
-enum Network {
-    Goldmane(Box<GoldmaneConfig>),
-    Whisker(Box<WhiskerConfig>),
-}
-
-fn goldmane_config(args: &GoldmaneArgs, since: Option<i64>) -> Result<GoldmaneConfig, String> {
-    // Goldmane refuses clients without a certificate; say so before the handshake says less.
-    if args.goldmane_ca.is_some() && args.goldmane_cert.is_none() {
-        return Err("Goldmane requires a client certificate (mTLS): pass --goldmane-cert and --goldmane-key, \
-                    e.g. tls.crt and tls.key of the calico-system/node-certs secret"
-            .to_string());
-    }
-    let mut config = GoldmaneConfig::new(args.goldmane_address.clone());
-    config.since = since.map(|s| Duration::from_secs(s as u64));
-    if let Some(ca) = &args.goldmane_ca {
-        config.tls = Some(TlsFiles {
-            cert: args.goldmane_cert.clone(),
-            key: args.goldmane_key.clone(),
-            ca: ca.clone(),
-            server_name: Some(args.goldmane_server_name.clone()),
-        });
-    }
-    Ok(config)
-}
-
-/// Runs a network source on a thread of its own: its history (`List`, `GET /flows`) and exit, or
-/// with `follow` its live stream, backfilled from `since`, reconnecting until stopped.
-fn start_network(network: Network, follow: bool) -> Result<Lines, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let (sender, events) = tokio::sync::mpsc::channel(64);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            if follow {
-                // Errors reach the reader as `Failed` states.
-                let _ = match network {
-                    Network::Goldmane(config) => goldmane::run(*config, sender, stopped)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Network::Whisker(config) => whisker::run(*config, sender, stopped)
-                        .await
-                        .map_err(|e| e.to_string()),
-                };
-                return;
-            }
-            let history = match network {
-                Network::Goldmane(config) => {
-                    goldmane::list(&config, &ListQuery::from_config(&config))
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                Network::Whisker(config) => whisker::list(&config).await.map_err(|e| e.to_string()),
-            };
-            let events = match history {
-                Ok(page) => {
-                    let mut events: Vec<SourceEvent> = page
-                        .malformed
-                        .into_iter()
-                        .map(|reason| SourceEvent::Malformed { reason })
-                        .collect();
-                    events.push(SourceEvent::Flows(page.flows));
-                    events.push(SourceEvent::State(ConnectionState::Finished));
-                    events
-                }
-                Err(e) => vec![SourceEvent::State(ConnectionState::Failed(e))],
-            };
-            for event in events {
-                if sender.send(event).await.is_err() {
-                    break;
-                }
-            }
-        })
-    });
-    Ok(Lines::Events {
-        events,
-        _stop: stop,
-    })
-}
 
 pub fn run(args: &TailArgs) -> io::Result<u8> {
     let filter = match Filter::parse(args.filter.as_deref().unwrap_or("")) {
@@ -485,15 +32,15 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         Some(Ok(seconds)) => Some(seconds),
         None => None,
     };
-    let (set, manifest_errors) = if args.manifests.is_empty() {
+    let (set, manifest_errors) = if args.source.manifests.is_empty() {
         (PolicySet::default(), false)
     } else {
-        load_manifests(&args.manifests)
+        load_manifests(&args.source.manifests)
     };
     if manifest_errors {
         return Ok(EXIT_INVALID_INPUT);
     }
-    let mut lines = match open_source(args, &filter, since) {
+    let mut lines = match open_source(&args.source, &filter, since, args.follow) {
         Ok(lines) => lines,
         Err(message) => {
             eprintln!("error: {message}");
@@ -501,7 +48,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         }
     };
     let mut decider = Decider {
-        evaluator: (!args.manifests.is_empty()).then(|| Evaluator::new(&set)),
+        evaluator: (!args.source.manifests.is_empty()).then(|| Evaluator::new(&set)),
     };
     let mut decoder = FlowDecoder::new();
     let fuzzy = Fuzzy::default();
@@ -522,7 +69,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             let record = match decoder.decode(line) {
                 Ok(record) => record,
                 Err(e) => {
-                    eprintln!("error: {}:{line_number}: {e}", source_name(args));
+                    eprintln!("error: {}:{line_number}: {e}", source_name(&args.source));
                     malformed += 1;
                     continue;
                 }
@@ -539,13 +86,6 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     }
     out.flush()?;
     Ok(if malformed > 0 { EXIT_INVALID_INPUT } else { 0 })
-}
-
-fn source_name(args: &TailArgs) -> &str {
-    match args.source.as_str() {
-        "-" => "<stdin>",
-        source => source.strip_prefix("file:").unwrap_or(source),
-    }
 }
 
 fn print_row<W: Write>(

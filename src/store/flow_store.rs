@@ -19,6 +19,8 @@ pub struct Decided {
     pub pending: Verdict,
     pub enforced: Vec<PolicyHit>,
     pub pending_hits: Vec<PolicyHit>,
+    /// What Calico recorded, when it differs from a computed `enforced` trace.
+    pub recorded: Option<Vec<PolicyHit>>,
 }
 
 /// Hands out one shared copy per distinct value, with a dense id.
@@ -80,6 +82,18 @@ struct Row {
 /// Row identities stay valid while the row is stored (they are never reused).
 pub type RowId = u64;
 
+/// One observation window of a row, kept when the store logs windows (the per-window view).
+#[derive(Debug, Clone)]
+struct Window {
+    row: RowId,
+    start: i64,
+    end: i64,
+    counters: Counters,
+}
+
+/// Window identities, like row identities, are never reused.
+pub type WindowId = u64;
+
 #[derive(Debug)]
 pub struct FlowStore {
     endpoints: Interner<Endpoint>,
@@ -91,6 +105,10 @@ pub struct FlowStore {
     max_rows: usize,
     evicted: u64,
     duplicate_windows: u64,
+    /// Every window merged in, oldest first, when logging is on (`with_window_log`).
+    windows: Option<VecDeque<Window>>,
+    /// Id of `windows[0]`.
+    first_window: WindowId,
 }
 
 /// A stored flow, as filters, tables and traces read it.
@@ -156,7 +174,34 @@ impl FlowStore {
             max_rows: max_rows.max(1),
             evicted: 0,
             duplicate_windows: 0,
+            windows: None,
+            first_window: 0,
         }
+    }
+
+    /// The same store, also keeping each row's windows (at most `max_rows` of them) so that a
+    /// view can list flows per aggregation window.
+    pub fn with_window_log(mut self) -> FlowStore {
+        self.windows = Some(VecDeque::new());
+        self
+    }
+
+    /// Ids `first_id()..end_id()` are the stored rows (older ones were evicted).
+    pub fn first_id(&self) -> RowId {
+        self.first_id
+    }
+
+    pub fn end_id(&self) -> RowId {
+        self.first_id + self.rows.len() as RowId
+    }
+
+    /// Ids `first_window_id()..end_window_id()` are the logged windows, some perhaps of evicted rows.
+    pub fn first_window_id(&self) -> WindowId {
+        self.first_window
+    }
+
+    pub fn end_window_id(&self) -> WindowId {
+        self.first_window + self.windows.as_ref().map_or(0, |w| w.len() as WindowId)
     }
 
     pub fn len(&self) -> usize {
@@ -196,15 +241,16 @@ impl FlowStore {
         };
         if let Some(&id) = self.index.get(&key) {
             let row = &mut self.rows[(id - self.first_id) as usize];
+            row.first_seen = row.first_seen.min(observed.start_time);
+            row.last_seen = row.last_seen.max(observed.end_time);
             if observed.start_time <= row.last_window && row.windows > 0 {
                 self.duplicate_windows += 1;
             } else {
                 row.counters.add(&observed.counters);
                 row.last_window = observed.start_time;
                 row.windows += 1;
+                self.log_window(id, &observed);
             }
-            row.first_seen = row.first_seen.min(observed.start_time);
-            row.last_seen = row.last_seen.max(observed.end_time);
             return id;
         }
         if self.rows.len() >= self.max_rows {
@@ -220,7 +266,39 @@ impl FlowStore {
             counters: observed.counters,
         });
         self.index.insert(key, id);
+        self.log_window(id, &observed);
         id
+    }
+
+    fn log_window(&mut self, row: RowId, observed: &ObservedFlow) {
+        let Some(windows) = &mut self.windows else {
+            return;
+        };
+        if windows.len() >= self.max_rows {
+            windows.pop_front();
+            self.first_window += 1;
+        }
+        windows.push_back(Window {
+            row,
+            start: observed.start_time,
+            end: observed.end_time,
+            counters: observed.counters,
+        });
+    }
+
+    /// One window of a row, as a flow of its own (its times and counters); `None` once the window
+    /// or its row is gone.
+    pub fn window(&self, id: WindowId) -> Option<StoredFlow<'_>> {
+        let window = self
+            .windows
+            .as_ref()?
+            .get(id.checked_sub(self.first_window)? as usize)?;
+        let mut flow = self.get(window.row)?;
+        flow.first_seen = window.start;
+        flow.last_seen = window.end;
+        flow.windows = 1;
+        flow.counters = window.counters;
+        Some(flow)
     }
 
     fn evict_oldest(&mut self) {
@@ -264,10 +342,50 @@ impl FlowStore {
 
     /// Ids of the flows `filter` keeps, oldest first.
     pub fn select(&self, filter: &Filter, now: i64, fuzzy: &Fuzzy) -> Vec<RowId> {
-        self.iter()
-            .filter(|f| filter.matches(f, now, fuzzy))
-            .map(|f| f.id)
-            .collect()
+        let mut ids = Vec::new();
+        self.select_range(filter, now, fuzzy, self.first_id..self.end_id(), &mut ids);
+        ids
+    }
+
+    /// Appends to `out` the ids within `range` of the rows `filter` keeps, so a caller can
+    /// filter a large store a slice at a time between other work.
+    pub fn select_range(
+        &self,
+        filter: &Filter,
+        now: i64,
+        fuzzy: &Fuzzy,
+        range: std::ops::Range<RowId>,
+        out: &mut Vec<RowId>,
+    ) {
+        let start = range.start.max(self.first_id);
+        let end = range.end.min(self.end_id());
+        for id in start..end {
+            let flow = self.view(id, &self.rows[(id - self.first_id) as usize]);
+            if filter.matches(&flow, now, fuzzy) {
+                out.push(id);
+            }
+        }
+    }
+
+    /// Like `select_range` over logged windows.
+    pub fn select_windows(
+        &self,
+        filter: &Filter,
+        now: i64,
+        fuzzy: &Fuzzy,
+        range: std::ops::Range<WindowId>,
+        out: &mut Vec<WindowId>,
+    ) {
+        let start = range.start.max(self.first_window);
+        let end = range.end.min(self.end_window_id());
+        for id in start..end {
+            if self
+                .window(id)
+                .is_some_and(|flow| filter.matches(&flow, now, fuzzy))
+            {
+                out.push(id);
+            }
+        }
     }
 }
 
@@ -284,6 +402,7 @@ mod tests {
             pending: action,
             enforced: trace.enforced,
             pending_hits: trace.pending,
+            recorded: None,
         }
     }
 
@@ -333,6 +452,56 @@ mod tests {
         assert_eq!(store.get(ids[2]).unwrap().port, Some(3));
         let ports: Vec<_> = store.iter().map(|f| f.port.unwrap()).collect();
         assert_eq!(ports, vec![3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn the_window_log_lists_each_window_once_with_its_own_counters() {
+        let mut demo = DemoCluster::new(3);
+        let first = demo.flows(1_000, 1).remove(0);
+        let mut store = FlowStore::new(3).with_window_log();
+        let later = ObservedFlow {
+            start_time: 1_015,
+            end_time: 1_030,
+            counters: Counters {
+                packets_out: 7,
+                ..first.counters
+            },
+            ..first.clone()
+        };
+        for observed in [&first, &later, &later] {
+            store.ingest(observed.clone(), &decided(observed));
+        }
+        assert_eq!(store.end_window_id() - store.first_window_id(), 2);
+        let windows: Vec<_> = (store.first_window_id()..store.end_window_id())
+            .map(|id| store.window(id).unwrap())
+            .collect();
+        assert_eq!(
+            (windows[0].first_seen, windows[1].first_seen),
+            (1_000, 1_015)
+        );
+        assert_eq!(windows[1].counters.packets_out, 7);
+        assert_eq!(windows[0].id, windows[1].id, "both windows of one row");
+        let mut all = Vec::new();
+        store.select_windows(
+            &Filter::parse("").unwrap(),
+            0,
+            &Fuzzy::default(),
+            0..10,
+            &mut all,
+        );
+        assert_eq!(all, vec![0, 1]);
+        // The log is capped like the rows.
+        for start in [1_045, 1_060, 1_075] {
+            let next = ObservedFlow {
+                start_time: start,
+                end_time: start + 15,
+                ..first.clone()
+            };
+            store.ingest(next.clone(), &decided(&next));
+        }
+        assert_eq!(store.first_window_id(), 2);
+        assert!(store.window(1).is_none());
+        assert_eq!(store.window(4).unwrap().first_seen, 1_075);
     }
 
     #[test]
