@@ -9,7 +9,6 @@ mod synthetic;
 use std::time::Instant;
 
 use flowtrace::flows::FlowDecoder;
-use flowtrace::model::Verdict;
 use flowtrace::store::filter::{Filter, Fuzzy};
 use flowtrace::store::{Decided, FlowStore};
 
@@ -49,15 +48,8 @@ fn main() {
             .decode(line)
             .expect("synthetic flow")
             .into_observed();
-        let action = observed.flow.reported_action.unwrap_or(Verdict::Unknown);
-        let trace = observed.flow.reported_policies.take().unwrap_or_default();
-        let decided = Decided {
-            action,
-            pending: action,
-            enforced: trace.enforced,
-            pending_hits: trace.pending,
-            recorded: None,
-        };
+        let decided = Decided::as_recorded(&observed.flow);
+        observed.flow.reported_policies = None;
         store.ingest(observed, &decided);
     }
     let ingest = started.elapsed();

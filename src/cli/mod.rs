@@ -8,6 +8,7 @@ mod inputs;
 mod output;
 mod sources;
 mod tail;
+mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,33 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    tui: TuiArgs,
+}
+
+/// With no subcommand: the interactive TUI (on a terminal; otherwise flows are printed like `tail`).
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Start with this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
+    #[arg(long)]
+    filter: Option<String>,
+    /// History to load at start (30s, 15m, 2h) [default: 5m].
+    #[arg(long)]
+    since: Option<String>,
+    /// Keymap: default, vim, emacs, a name in $XDG_CONFIG_HOME/flowtrace/keymaps, or a path.
+    #[arg(long, value_name = "NAME|PATH")]
+    keymap: Option<String>,
+    /// Theme: default, light, high-contrast, mono, a name in $XDG_CONFIG_HOME/flowtrace/themes, or a path.
+    #[arg(long, value_name = "NAME|PATH")]
+    theme: Option<String>,
+    /// Log file [default: $XDG_STATE_HOME/flowtrace/flowtrace.log].
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Most flows kept; the oldest are evicted beyond this.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_flows: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,12 +126,12 @@ pub enum TailOutput {
 }
 
 /// Where flows come from and how they are decided (shared by `tail` and the TUI).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Where flows come from: `demo` (the built-in cluster), `goldmane` (Calico 3.30+ gRPC),
-    /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin.
-    #[arg(long, default_value = "demo")]
-    source: String,
+    /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin [default: demo].
+    #[arg(long, value_name = "SOURCE")]
+    source: Option<String>,
     #[command(flatten)]
     goldmane: GoldmaneArgs,
     /// Whisker's address: the port-forwarded `calico-system/whisker` service (plain HTTP on 8081).
@@ -118,6 +146,13 @@ pub struct SourceArgs {
     /// Seed of the demo's traffic.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+impl SourceArgs {
+    /// The source asked for; the demo when none was.
+    fn source(&self) -> &str {
+        self.source.as_deref().unwrap_or("demo")
+    }
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +174,7 @@ pub struct TailArgs {
 
 /// How to reach Goldmane: normally a port-forward to calico-system/goldmane:7443 with a client
 /// certificate signed by the operator's CA (calico.md 1.4).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GoldmaneArgs {
     #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:7443")]
     goldmane_address: String,
@@ -181,11 +216,7 @@ pub fn main() -> ExitCode {
         Some(Command::Explain(args)) => explain::run(&args),
         Some(Command::Tail(args)) => tail::run(&args),
         Some(Command::Demo(args)) => demo::run(&args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            Ok(0)
-        }
+        None => tui::run(cli.tui),
     };
     match result {
         Ok(code) => ExitCode::from(code),

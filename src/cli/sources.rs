@@ -20,6 +20,7 @@ use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
 use crate::source::whisker::{self, WhiskerConfig};
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{Field, Filter, FilterTarget};
+use crate::store::flow_store::recorded_pending;
 
 /// How long a followed file is left before looking again.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
@@ -92,22 +93,17 @@ impl Decider<'_> {
                 last_seen,
             };
         }
-        let (recorded_enforced, recorded_pending): (&[PolicyHit], &[PolicyHit]) =
+        let (recorded_enforced, recorded_pending_hits): (&[PolicyHit], &[PolicyHit]) =
             match &flow.reported_policies {
                 Some(trace) => (&trace.enforced, &trace.pending),
                 None => (&[], &[]),
             };
         let action = flow.reported_action.unwrap_or(Verdict::Unknown);
-        // A recorded pending trace ends in the pending verdict; none recorded means the same.
-        let pending = match recorded_pending.last().map(|h| h.action) {
-            Some(crate::model::HitAction::Allow) => Verdict::Allow,
-            Some(crate::model::HitAction::Deny) => Verdict::Deny,
-            _ => action,
-        };
-        let pending_hits = if recorded_pending.is_empty() {
+        let pending = recorded_pending(action, recorded_pending_hits);
+        let pending_hits = if recorded_pending_hits.is_empty() {
             recorded_enforced
         } else {
-            recorded_pending
+            recorded_pending_hits
         };
         Row {
             flow,
@@ -134,7 +130,7 @@ pub enum Lines {
         _stop: tokio::sync::watch::Sender<bool>,
     },
     File(Follower),
-    Stdin(Box<dyn BufRead>),
+    Stdin(Box<dyn BufRead + Send>),
 }
 
 /// Reads a file like `tail -f`: new lines as they are written, from the start again when the file
@@ -207,8 +203,13 @@ impl Follower {
 }
 
 impl Lines {
-    /// The next batch of lines; `None` when a finite source is exhausted.
-    pub fn next_batch(&mut self, follow: bool) -> io::Result<Option<Vec<String>>> {
+    /// The next batch of lines; `None` when a finite source is exhausted. What a network source
+    /// says about itself (connection state, malformed records) goes to `note`.
+    pub fn next_batch(
+        &mut self,
+        follow: bool,
+        note: &mut dyn FnMut(SourceEvent),
+    ) -> io::Result<Option<Vec<String>>> {
         match self {
             Lines::Demo {
                 cluster,
@@ -247,16 +248,16 @@ impl Lines {
                 Some(SourceEvent::Flows(flows)) => {
                     Ok(Some(flows.iter().map(whisker_json).collect()))
                 }
-                Some(SourceEvent::Malformed { reason }) => {
-                    eprintln!("warning: malformed record skipped: {reason}");
+                Some(event @ SourceEvent::Malformed { .. }) => {
+                    note(event);
                     Ok(Some(Vec::new()))
                 }
                 Some(SourceEvent::State(ConnectionState::Finished)) => Ok(None),
                 Some(SourceEvent::State(ConnectionState::Failed(error))) => {
                     Err(io::Error::other(error))
                 }
-                Some(SourceEvent::State(state)) => {
-                    eprintln!("source: {state}");
+                Some(event @ SourceEvent::State(_)) => {
+                    note(event);
                     Ok(Some(Vec::new()))
                 }
             },
@@ -292,7 +293,7 @@ pub fn open_source(
     since: Option<i64>,
     follow: bool,
 ) -> Result<Lines, String> {
-    match args.source.as_str() {
+    match args.source() {
         "demo" => {
             // Start at a window boundary `since` ago (a minute by default), as Goldmane backfills.
             let start = unix_now() - since.unwrap_or(60);
@@ -471,7 +472,7 @@ fn start_network(network: Network, follow: bool) -> Result<Lines, String> {
 }
 
 pub fn source_name(args: &SourceArgs) -> &str {
-    match args.source.as_str() {
+    match args.source() {
         "-" => "<stdin>",
         source => source.strip_prefix("file:").unwrap_or(source),
     }

@@ -11,6 +11,7 @@ use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::flows::{FlowDecoder, FlowRecord};
 use crate::model::time::{format_rfc3339, unix_now};
 use crate::policy::{Evaluator, PolicySet};
+use crate::source::SourceEvent;
 use crate::store::filter::{parse_duration, Filter, Fuzzy};
 
 /// The time column: an RFC 3339 timestamp.
@@ -58,7 +59,14 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         writeln!(out, "{}", wide_header("TIME", TIME_WIDTH))?;
     }
     let (mut line_number, mut malformed) = (0usize, 0usize);
-    while let Some(batch) = lines.next_batch(args.follow)? {
+    let mut note = |event: SourceEvent| match event {
+        SourceEvent::Malformed { reason } => {
+            eprintln!("warning: malformed record skipped: {reason}")
+        }
+        SourceEvent::State(state) => eprintln!("source: {state}"),
+        SourceEvent::Flows(_) => {}
+    };
+    while let Some(batch) = lines.next_batch(args.follow, &mut note)? {
         let now = unix_now();
         for line in &batch {
             line_number += 1;

@@ -120,8 +120,8 @@ pub struct ServerTerm {
     pub fuzzy: bool,
 }
 
-/// A parsed filter, ready to test flows.
-#[derive(Debug, Clone)]
+/// A parsed filter, ready to test flows. The default filter keeps everything.
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
     expr: Option<Expr>,
     text: String,
@@ -610,6 +610,25 @@ impl Filter {
                 _ => None,
             })
             .collect()
+    }
+
+    /// This filter and, as well, a fuzzy search for `pattern` (the TUI's `/` search).
+    pub fn and_fuzzy(&self, pattern: &str) -> Filter {
+        if pattern.trim().is_empty() {
+            return self.clone();
+        }
+        let search = Expr::Fuzzy(pattern.trim().to_string());
+        Filter {
+            expr: Some(match self.expr.clone() {
+                None => search,
+                Some(Expr::And(mut items)) => {
+                    items.push(search);
+                    Expr::And(items)
+                }
+                Some(expr) => Expr::And(vec![expr, search]),
+            }),
+            text: self.text.clone(),
+        }
     }
 
     pub fn matches_everything(&self) -> bool {

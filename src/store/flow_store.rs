@@ -10,7 +10,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::filter::{Filter, FilterTarget, Fuzzy};
-use crate::model::{Counters, Endpoint, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict};
+use crate::model::{
+    Counters, Endpoint, Flow, HitAction, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict,
+};
 
 /// Verdicts and hits of a flow: computed by the evaluator, or as Calico recorded them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,6 +23,37 @@ pub struct Decided {
     pub pending_hits: Vec<PolicyHit>,
     /// What Calico recorded, when it differs from a computed `enforced` trace.
     pub recorded: Option<Vec<PolicyHit>>,
+}
+
+impl Decided {
+    /// As Calico recorded it in the flow (no evaluation).
+    pub fn as_recorded(flow: &Flow) -> Decided {
+        let trace = flow.reported_policies.clone().unwrap_or_default();
+        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
+        let pending = recorded_pending(action, &trace.pending);
+        let pending_hits = if trace.pending.is_empty() {
+            trace.enforced.clone()
+        } else {
+            trace.pending
+        };
+        Decided {
+            action,
+            pending,
+            enforced: trace.enforced,
+            pending_hits,
+            recorded: None,
+        }
+    }
+}
+
+/// The pending verdict of a recorded flow: where its pending trace ends, or (none recorded) the
+/// enforced verdict.
+pub fn recorded_pending(action: Verdict, pending_hits: &[PolicyHit]) -> Verdict {
+    match pending_hits.last().map(|h| h.action) {
+        Some(HitAction::Allow) => Verdict::Allow,
+        Some(HitAction::Deny) => Verdict::Deny,
+        _ => action,
+    }
 }
 
 /// Hands out one shared copy per distinct value, with a dense id.
@@ -333,7 +366,7 @@ impl FlowStore {
     }
 
     /// Every stored flow, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = StoredFlow<'_>> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = StoredFlow<'_>> {
         self.rows
             .iter()
             .enumerate()
@@ -395,15 +428,7 @@ mod tests {
     use crate::source::demo::DemoCluster;
 
     fn decided(observed: &ObservedFlow) -> Decided {
-        let trace = observed.flow.reported_policies.clone().unwrap_or_default();
-        let action = observed.flow.reported_action.unwrap_or(Verdict::Unknown);
-        Decided {
-            action,
-            pending: action,
-            enforced: trace.enforced,
-            pending_hits: trace.pending,
-            recorded: None,
-        }
+        Decided::as_recorded(&observed.flow)
     }
 
     #[test]

@@ -146,7 +146,9 @@ impl Action {
             Action::OpenTrace => "Open the trace of the selected flow",
             Action::JumpToPolicy => "Show the selected policy's YAML, deciding rule marked",
             Action::SourcePolicies => "Policies selecting the flow's source, in evaluation order",
-            Action::DestPolicies => "Policies selecting the flow's destination, in evaluation order",
+            Action::DestPolicies => {
+                "Policies selecting the flow's destination, in evaluation order"
+            }
             Action::TogglePause => "Pause or resume the view (flows keep arriving)",
             Action::ToggleFollow => "Follow the newest flow, or stay on the selected one",
             Action::ToggleNewestFirst => "Newest flows at the top or at the bottom",

@@ -1,4 +1,222 @@
-//! The interactive terminal UI: one app loop owning all state, fed by input, sources and signals
-//! through bounded channels; keymaps and themes are data.
+//! The interactive terminal UI: one app loop owning all state, fed by input, the source's feed
+//! and signals through one bounded channel; it draws only when something changed, at most ~60
+//! times a second, and restores the terminal on every way out (quit, error, panic, SIGTERM).
 
 pub mod action;
+pub mod app;
+pub mod config;
+pub mod keymap;
+pub mod line_edit;
+pub mod render;
+pub mod theme;
+pub mod trace;
+pub mod view;
+
+use std::io::{self, Stdout, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use ratatui::crossterm::terminal::{
+    self, BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen,
+    LeaveAlternateScreen,
+};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::Terminal;
+
+use app::{App, FeedEvent};
+use theme::Theme;
+
+use crate::model::time::unix_now;
+
+/// Frames are at least this far apart (~60 per second).
+const FRAME: Duration = Duration::from_millis(16);
+/// With nothing happening the loop wakes this often (the clock and the rate in the status bar).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Events handled before the next frame and filter slice, so a flood cannot starve the screen.
+const EVENTS_PER_TURN: usize = 256;
+
+enum LoopEvent {
+    Input(Event),
+    Feed(FeedEvent),
+    Terminate,
+}
+
+/// The feed's end of the app's channel. Sending blocks when the app is behind (the channel is
+/// bounded), which slows the source rather than growing memory.
+#[derive(Clone)]
+pub struct FeedSender(SyncSender<LoopEvent>);
+
+impl FeedSender {
+    /// Returns false once the app has gone.
+    pub fn send(&self, event: FeedEvent) -> bool {
+        self.0.send(LoopEvent::Feed(event)).is_ok()
+    }
+}
+
+/// Puts the terminal back: cooked mode, main screen, cursor shown, mouse released. Safe to
+/// call more than once and from a panic.
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// The terminal in TUI mode while this lives.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter() -> io::Result<TerminalGuard> {
+        static PANIC_HOOK: Once = Once::new();
+        PANIC_HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore_terminal();
+                tracing::error!("panic: {info}");
+                previous(info);
+            }));
+        });
+        Self::raw()?;
+        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        Ok(TerminalGuard { terminal })
+    }
+
+    fn raw() -> io::Result<()> {
+        terminal::enable_raw_mode()?;
+        execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)
+    }
+
+    /// Hands the terminal back to the shell and stops the process (ctrl-z); on `fg`, takes it
+    /// again and redraws everything.
+    fn suspend(&mut self) -> io::Result<()> {
+        restore_terminal();
+        #[cfg(unix)]
+        signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+        Self::raw()?;
+        self.terminal.clear()
+    }
+
+    fn draw(&mut self, app: &App, theme: &Theme) -> io::Result<()> {
+        // Synchronized output: the terminal shows the frame whole, never half-drawn.
+        execute!(io::stdout(), BeginSynchronizedUpdate)?;
+        self.terminal
+            .draw(|frame| render::draw(frame, app, theme))?;
+        execute!(io::stdout(), EndSynchronizedUpdate)?;
+        io::stdout().flush()
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn spawn_input(sender: SyncSender<LoopEvent>) {
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            while let Ok(event) = event::read() {
+                if sender.send(LoopEvent::Input(event)).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the input thread");
+}
+
+fn spawn_signals(sender: SyncSender<LoopEvent>) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if signals.forever().next().is_some() {
+                    let _ = sender.send(LoopEvent::Terminate);
+                }
+            })?;
+    }
+    #[cfg(not(unix))]
+    let _ = sender;
+    Ok(())
+}
+
+/// Runs the TUI until the user quits or a signal ends it. `start_feed` is handed the feed's
+/// sender once the terminal is ready.
+pub fn run(mut app: App, theme: Theme, start_feed: impl FnOnce(FeedSender)) -> io::Result<()> {
+    let started = Instant::now();
+    let (sender, events) = mpsc::sync_channel(1024);
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    spawn_input(sender.clone());
+    spawn_signals(sender.clone())?;
+    start_feed(FeedSender(sender));
+    guard.draw(&app, &theme)?;
+    tracing::info!(elapsed = ?started.elapsed(), "first frame");
+    app.dirty = false;
+    run_loop(&mut app, &theme, &events, &mut guard)
+}
+
+fn handle(app: &mut App, event: LoopEvent) {
+    match event {
+        LoopEvent::Input(event) => app.handle_event(&event),
+        LoopEvent::Feed(event) => app.feed(event),
+        LoopEvent::Terminate => app.quit = true,
+    }
+}
+
+fn run_loop(
+    app: &mut App,
+    theme: &Theme,
+    events: &Receiver<LoopEvent>,
+    guard: &mut TerminalGuard,
+) -> io::Result<()> {
+    let mut last_frame = Instant::now();
+    let mut more_work = true;
+    loop {
+        let wait = if more_work {
+            Duration::ZERO
+        } else if app.dirty {
+            FRAME.saturating_sub(last_frame.elapsed())
+        } else {
+            IDLE_WAKE
+        };
+        match events.recv_timeout(wait) {
+            Ok(event) => {
+                handle(app, event);
+                for event in events.try_iter().take(EVENTS_PER_TURN) {
+                    handle(app, event);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        app.tick(unix_now());
+        more_work = app.work();
+        if app.quit {
+            break;
+        }
+        if app.suspend {
+            app.suspend = false;
+            guard.suspend()?;
+            app.dirty = true;
+        }
+        if app.dirty && last_frame.elapsed() >= FRAME {
+            guard.draw(app, theme)?;
+            app.dirty = false;
+            last_frame = Instant::now();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! `flowtrace` with no subcommand: the TUI on a terminal (like `tail` when stdout is not one).
+//! Loads the keymap, theme and config (a broken file named on the command line stops here, a
+//! broken implicit one is reported in the app), starts logging and the feed, and runs the app.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::inputs::load_manifests;
+use super::sources::{open_source, source_name, Decider};
+use super::{TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
+use crate::flows::FlowDecoder;
+use crate::model::time::unix_now;
+use crate::model::Verdict;
+use crate::policy::{Evaluator, PolicySet};
+use crate::source::demo::DemoCluster;
+use crate::source::{ConnectionState, SourceEvent};
+use crate::store::filter::{parse_duration, Filter};
+use crate::store::{Decided, FlowStore};
+use crate::tui::app::{App, FeedEvent, Severity, SourceStatus};
+use crate::tui::config::{config_dir, state_dir, Config};
+use crate::tui::{keymap, theme, FeedSender};
+
+/// History the TUI starts with when no `--since` is given.
+const DEFAULT_BACKFILL_SECONDS: i64 = 300;
+
+pub fn run(args: TuiArgs) -> io::Result<u8> {
+    if !io::stdout().is_terminal() {
+        return super::tail::run(&TailArgs {
+            source: args.source,
+            filter: args.filter,
+            since: args.since,
+            follow: false,
+            output: TailOutput::Wide,
+        });
+    }
+    let config_dir = config_dir();
+    let (config, config_problem) = Config::load(config_dir.as_deref());
+    let mut warnings: Vec<String> = config_problem.into_iter().collect();
+    let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
+    let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
+        Ok((keymap, problems)) => {
+            warnings.extend(problems.iter().map(|w| w.to_string()));
+            keymap
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let true_color = theme::color_support_from_env(
+        std::env::var("COLORTERM").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
+    let theme_name = args.theme.as_deref().or(config.theme.as_deref());
+    let theme = match theme::load(theme_name, config_dir.as_deref(), no_color, true_color) {
+        Ok((theme, problems)) => {
+            warnings.extend(problems.iter().map(|w| w.to_string()));
+            theme
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let filter_text = args.filter.clone().unwrap_or_default();
+    let filter = match Filter::parse(&filter_text) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: --filter: {e}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let since = match args.since.as_deref().map(|s| parse_duration(s).ok_or(s)) {
+        Some(Err(text)) => {
+            eprintln!("error: --since: {text:?} is not a duration (e.g. 30s, 15m, 2h)");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        Some(Ok(seconds)) => seconds,
+        None => DEFAULT_BACKFILL_SECONDS,
+    };
+    let mut source_args = args.source.clone();
+    let mut note = None;
+    if source_args.source.is_none() {
+        match &config.source {
+            Some(configured) => source_args.source = Some(configured.clone()),
+            None => note = Some("no flow source configured: the built-in demo cluster".to_string()),
+        }
+    }
+    let policies = if !source_args.manifests.is_empty() {
+        let (set, errors) = load_manifests(&source_args.manifests);
+        if errors {
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        Some(Arc::new(set))
+    } else if source_args.source() == "demo" {
+        Some(Arc::new(
+            DemoCluster::new(source_args.seed).policy_set().clone(),
+        ))
+    } else {
+        None
+    };
+    let lines = match open_source(&source_args, &filter, Some(since), true) {
+        Ok(lines) => lines,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let _log = init_logging(args.log_file.clone());
+    tracing::info!(source = source_args.source(), "starting the TUI");
+    let label = source_args.source().to_string();
+    let origin = source_name(&source_args).to_string();
+    let status = SourceStatus {
+        label,
+        note,
+        state: ConnectionState::Connecting,
+        malformed: 0,
+        received: 0,
+        rate: Default::default(),
+    };
+    let store = FlowStore::new(args.max_flows).with_window_log();
+    let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
+    if !filter_text.is_empty() {
+        app.filter_text = filter_text;
+        app.view.reset(filter, app.view.grain());
+    }
+    if !warnings.is_empty() {
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        app.set_message(Severity::Warn, warnings.join("; "));
+    }
+    // Decide with the manifests given on the command line; otherwise show what was recorded.
+    let deciding_set = (!source_args.manifests.is_empty())
+        .then(|| policies.clone())
+        .flatten();
+    crate::tui::run(app, theme, move |sender| {
+        std::thread::Builder::new()
+            .name("feed".into())
+            .spawn(move || feed(lines, deciding_set, origin, sender))
+            .expect("spawn the feed thread");
+    })?;
+    Ok(0)
+}
+
+/// Reads the source, decides each flow and hands batches to the app until it goes away.
+fn feed(
+    mut lines: super::sources::Lines,
+    set: Option<Arc<PolicySet>>,
+    origin: String,
+    sender: FeedSender,
+) {
+    let mut decider = Decider {
+        evaluator: set.as_deref().map(Evaluator::new),
+    };
+    let mut decoder = FlowDecoder::new();
+    let mut line_number = 0usize;
+    sender.send(FeedEvent::State(ConnectionState::Connected));
+    loop {
+        let mut notes = Vec::new();
+        let batch = lines.next_batch(true, &mut |event| notes.push(event));
+        for event in notes {
+            let event = match event {
+                SourceEvent::State(state) => FeedEvent::State(state),
+                SourceEvent::Malformed { reason } => FeedEvent::Malformed {
+                    origin: origin.clone(),
+                    reason,
+                },
+                SourceEvent::Flows(_) => continue,
+            };
+            if !sender.send(event) {
+                return;
+            }
+        }
+        let batch = match batch {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                sender.send(FeedEvent::State(ConnectionState::Finished));
+                return;
+            }
+            Err(e) => {
+                sender.send(FeedEvent::State(ConnectionState::Failed(e.to_string())));
+                return;
+            }
+        };
+        let mut flows = Vec::with_capacity(batch.len());
+        for line in &batch {
+            line_number += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = match decoder.decode(line) {
+                Ok(record) => record,
+                Err(e) => {
+                    let event = FeedEvent::Malformed {
+                        origin: format!("{origin}:{line_number}"),
+                        reason: e.to_string(),
+                    };
+                    if !sender.send(event) {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let row = decider.row(&record);
+            let computed = decider.evaluator.is_some();
+            let recorded = record
+                .flow
+                .reported_policies
+                .as_ref()
+                .map(|t| &t.enforced)
+                .filter(|recorded| computed && recorded.as_slice() != row.enforced.as_ref())
+                .cloned();
+            let decided = Decided {
+                action: row.action,
+                pending: if row.pending == Verdict::Unknown {
+                    row.action
+                } else {
+                    row.pending
+                },
+                enforced: row.enforced.into_owned(),
+                pending_hits: row.pending_hits.into_owned(),
+                recorded,
+            };
+            flows.push((record.into_observed(), decided));
+        }
+        if !flows.is_empty() && !sender.send(FeedEvent::Flows(flows)) {
+            return;
+        }
+    }
+}
+
+/// Logs go to a file (never the terminal the TUI draws on): `--log-file`, else
+/// `$XDG_STATE_HOME/flowtrace/flowtrace.log`. Level from `FLOWTRACE_LOG` or `RUST_LOG` (default
+/// info). Without a writable place, the TUI runs without a log.
+fn init_logging(path: Option<PathBuf>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = path.or_else(|| state_dir().map(|d| d.join("flowtrace.log")))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).ok()?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = std::env::var("FLOWTRACE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

@@ -1,0 +1,231 @@
+//! The user's settings: `$XDG_CONFIG_HOME/flowtrace/config.toml` (the source to open, the
+//! theme and keymap, newest flows on top or not, and saved filters).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `--source` when none is given.
+    pub source: Option<String>,
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+    pub newest_first: bool,
+    /// Saved filters, name and text, in file order.
+    pub filters: Vec<(String, String)>,
+    /// Where the config lives (saved filters are written there).
+    pub path: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            source: None,
+            theme: None,
+            keymap: None,
+            newest_first: true,
+            filters: Vec::new(),
+            path: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    source: Option<String>,
+    theme: Option<String>,
+    keymap: Option<String>,
+    newest_first: Option<bool>,
+    #[serde(default)]
+    filters: toml::Table,
+}
+
+/// `$XDG_CONFIG_HOME/flowtrace`, else `~/.config/flowtrace`.
+pub fn config_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("flowtrace"))
+}
+
+/// `$XDG_STATE_HOME/flowtrace`, else `~/.local/state/flowtrace`: where the log goes.
+pub fn state_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
+        })?;
+    Some(base.join("flowtrace"))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Reads `dir/config.toml`. A missing file is the defaults; a broken one is the defaults
+    /// and a message naming the file and line.
+    pub fn load(dir: Option<&Path>) -> (Config, Option<String>) {
+        let Some(dir) = dir else {
+            return (Config::default(), None);
+        };
+        let path = dir.join("config.toml");
+        let mut config = Config {
+            path: Some(path.clone()),
+            ..Config::default()
+        };
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (config, None),
+            Err(e) => return (config, Some(format!("{}: {e}", path.display()))),
+        };
+        let file: File = match toml::from_str(&text) {
+            Ok(file) => file,
+            Err(e) => {
+                let line = e.span().map_or(1, |s| line_of(&text, s.start));
+                let message = e.message().to_string();
+                return (
+                    config,
+                    Some(format!("{}:{line}: {message}", path.display())),
+                );
+            }
+        };
+        config.source = file.source;
+        config.theme = file.theme;
+        config.keymap = file.keymap;
+        config.newest_first = file.newest_first.unwrap_or(true);
+        let mut problem = None;
+        for (name, value) in file.filters {
+            match value.as_str() {
+                Some(text) => config.filters.push((name, text.to_string())),
+                None => {
+                    problem = Some(format!(
+                        "{}: filters.{name}: a saved filter is a string",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        (config, problem)
+    }
+
+    /// Adds (or replaces) a saved filter, writing it into the config file without disturbing
+    /// the rest of the file.
+    pub fn save_filter(&mut self, name: &str, filter: &str) -> io::Result<PathBuf> {
+        let path = self
+            .path
+            .clone()
+            .ok_or_else(|| io::Error::other("no config folder ($XDG_CONFIG_HOME or $HOME)"))?;
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let entry = format!("{} = {}", toml_key(name), toml_string(filter));
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let header = lines.iter().position(|l| l.trim() == "[filters]");
+        let key_prefix = format!("{} ", toml_key(name));
+        match header {
+            Some(at) => {
+                let end = lines[at + 1..]
+                    .iter()
+                    .position(|l| l.trim_start().starts_with('['))
+                    .map_or(lines.len(), |i| at + 1 + i);
+                match lines[at + 1..end].iter().position(|l| {
+                    l.starts_with(&key_prefix) || l.starts_with(&format!("{}=", toml_key(name)))
+                }) {
+                    Some(i) => lines[at + 1 + i] = entry,
+                    None => lines.insert(at + 1, entry),
+                }
+            }
+            None => {
+                if !lines.is_empty() {
+                    lines.push(String::new());
+                }
+                lines.push("[filters]".to_string());
+                lines.push(entry);
+            }
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, lines.join("\n") + "\n")?;
+        match self.filters.iter_mut().find(|(n, _)| n == name) {
+            Some(existing) => existing.1 = filter.to_string(),
+            None => self.filters.push((name.to_string(), filter.to_string())),
+        }
+        Ok(path)
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn toml_key(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        name.to_string()
+    } else {
+        toml_string(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_filters_are_written_into_the_file_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("config.toml"),
+            "# mine\ntheme = \"light\"\n\n[filters]\nold = \"action=deny\"\n",
+        )
+        .unwrap();
+        let (mut config, problem) = Config::load(Some(dir.path()));
+        assert_eq!(problem, None);
+        assert_eq!(config.theme.as_deref(), Some("light"));
+        config
+            .save_filter("db denies", "action=deny dst.ns=\"db\"")
+            .unwrap();
+        config.save_filter("old", "action=allow").unwrap();
+        let text = fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(text.starts_with("# mine\n"), "{text}");
+        let (again, problem) = Config::load(Some(dir.path()));
+        assert_eq!(problem, None);
+        assert_eq!(
+            again.filters,
+            vec![
+                (
+                    "db denies".to_string(),
+                    "action=deny dst.ns=\"db\"".to_string()
+                ),
+                ("old".to_string(), "action=allow".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_config_names_file_and_line_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("config.toml"),
+            "theme = \"x\"\nnewest_frist = true\n",
+        )
+        .unwrap();
+        let (config, problem) = Config::load(Some(dir.path()));
+        let problem = problem.unwrap();
+        assert!(problem.contains("config.toml:2:"), "{problem}");
+        assert!(problem.contains("newest_frist"), "{problem}");
+        assert_eq!(config.theme, None);
+    }
+}

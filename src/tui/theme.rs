@@ -1,0 +1,1265 @@
+//! Colour themes as data: TOML files over semantic roles (`deny`, `muted`, `selection`, ...), never
+//! over widget names. The built-ins in `themes/` are embedded in the binary; a user theme in
+//! `$XDG_CONFIG_HOME/flowtrace/themes/NAME.toml` wins over a built-in of the same name, and
+//! `--theme PATH` loads any file. `docs/themes.md` is the user's guide to all of it.
+//!
+//! A role a file gives is used as written; a role it leaves out takes the resolved style of its
+//! parent role (`Role::parent`), down to the terminal's own colours. Roles are meant to be patched
+//! onto what is already drawn (`Style::patch`), so overlay roles such as `selection` and `match`
+//! carry only what they change.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use ratatui::style::{Color, Modifier, Style};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// What a theme colours: each role names a meaning, not a widget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Ordinary text; the base every other role falls back to.
+    Text,
+    /// Less important text: timestamps, counters, placeholders.
+    Muted,
+    Border,
+    /// The border of the pane that has the focus.
+    BorderFocused,
+    Title,
+    /// The selected row (patched over the row's own style).
+    Selection,
+    /// What a fuzzy search matched, inside a row.
+    Match,
+    Allow,
+    Deny,
+    /// A tier's `Pass`: evaluation moves on to the next tier.
+    Pass,
+    /// A pending (staged) verdict that differs from the enforced one.
+    Pending,
+    /// A verdict that cannot be decided (missing policies, unknown endpoints).
+    Unknown,
+    TierSecurity,
+    TierPlatform,
+    TierApplication,
+    TierDefault,
+    /// Any other tier, when the theme has no `tier_palette`.
+    TierOther,
+    DiffAdd,
+    DiffRemove,
+    StatusOk,
+    StatusWarn,
+    StatusErr,
+    /// The status bar's line (its background).
+    StatusBar,
+    /// Key names in help and hints.
+    Key,
+    /// The text typed in the filter bar.
+    Input,
+    /// Inline error messages (a filter that does not parse, ...).
+    Error,
+}
+
+impl Role {
+    /// Every role, in the order theme files and `docs/themes.md` list them.
+    pub const ALL: [Role; 26] = [
+        Role::Text,
+        Role::Muted,
+        Role::Border,
+        Role::BorderFocused,
+        Role::Title,
+        Role::Selection,
+        Role::Match,
+        Role::Allow,
+        Role::Deny,
+        Role::Pass,
+        Role::Pending,
+        Role::Unknown,
+        Role::TierSecurity,
+        Role::TierPlatform,
+        Role::TierApplication,
+        Role::TierDefault,
+        Role::TierOther,
+        Role::DiffAdd,
+        Role::DiffRemove,
+        Role::StatusOk,
+        Role::StatusWarn,
+        Role::StatusErr,
+        Role::StatusBar,
+        Role::Key,
+        Role::Input,
+        Role::Error,
+    ];
+
+    /// The name theme files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Text => "text",
+            Role::Muted => "muted",
+            Role::Border => "border",
+            Role::BorderFocused => "border_focused",
+            Role::Title => "title",
+            Role::Selection => "selection",
+            Role::Match => "match",
+            Role::Allow => "allow",
+            Role::Deny => "deny",
+            Role::Pass => "pass",
+            Role::Pending => "pending",
+            Role::Unknown => "unknown",
+            Role::TierSecurity => "tier_security",
+            Role::TierPlatform => "tier_platform",
+            Role::TierApplication => "tier_application",
+            Role::TierDefault => "tier_default",
+            Role::TierOther => "tier_other",
+            Role::DiffAdd => "diff_add",
+            Role::DiffRemove => "diff_remove",
+            Role::StatusOk => "status_ok",
+            Role::StatusWarn => "status_warn",
+            Role::StatusErr => "status_err",
+            Role::StatusBar => "status_bar",
+            Role::Key => "key",
+            Role::Input => "input",
+            Role::Error => "error",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The role whose style this one takes when a theme leaves it out; `None` for the roots
+    /// (`text`, `selection`, `match`), which fall back to [`Role::root_style`].
+    pub fn parent(self) -> Option<Role> {
+        match self {
+            Role::Text | Role::Selection | Role::Match => None,
+            Role::BorderFocused => Some(Role::Border),
+            Role::TierSecurity | Role::TierPlatform | Role::TierApplication | Role::TierDefault => {
+                Some(Role::TierOther)
+            }
+            Role::Key => Some(Role::Title),
+            Role::Error => Some(Role::StatusErr),
+            Role::Muted
+            | Role::Border
+            | Role::Title
+            | Role::Allow
+            | Role::Deny
+            | Role::Pass
+            | Role::Pending
+            | Role::Unknown
+            | Role::TierOther
+            | Role::DiffAdd
+            | Role::DiffRemove
+            | Role::StatusOk
+            | Role::StatusWarn
+            | Role::StatusErr
+            | Role::StatusBar
+            | Role::Input => Some(Role::Text),
+        }
+    }
+
+    /// The style of a root role a theme leaves out: the terminal's own colours for `text`; the
+    /// overlays must stay visible without colours, so `selection` is reversed and `match` bold and
+    /// underlined.
+    fn root_style(self) -> Style {
+        match self {
+            Role::Selection => Style::new().add_modifier(Modifier::REVERSED),
+            Role::Match => Style::new().add_modifier(Modifier::BOLD.union(Modifier::UNDERLINED)),
+            _ => Style::new(),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+const ROLE_COUNT: usize = Role::ALL.len();
+
+/// The built-in themes' sources, embedded in the binary.
+const BUILTINS: [(&str, &str); 4] = [
+    ("default", include_str!("../../themes/default.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+    ("mono", include_str!("../../themes/mono.toml")),
+];
+
+const COLOUR_HELP: &str = "use #rrggbb, a colour name or 0-255";
+const STYLE_FIELDS: &str = "fg, bg, bold, italic, underline, reversed, dim";
+const TOP_LEVEL_KEYS: &str = "name, inherits, tier_palette, roles";
+
+/// A resolved theme: one style per role, and the palette of tiers without a role of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Theme {
+    name: String,
+    styles: [Style; ROLE_COUNT],
+    /// `tier_other` with each `tier_palette` colour as its foreground.
+    palette: Vec<Style>,
+}
+
+impl Theme {
+    pub const BUILTIN_NAMES: [&'static str; 4] = ["default", "light", "high-contrast", "mono"];
+
+    pub fn style(&self, role: Role) -> Style {
+        self.styles[role.index()]
+    }
+
+    /// The style of a tier's name: `tier_security`, `tier_platform`, `tier_application` and
+    /// `tier_default` for those tiers; any other tier takes a colour of the theme's
+    /// `tier_palette`, the same one for the same name every time (and in every run), or
+    /// `tier_other` when the theme has no palette.
+    pub fn tier(&self, tier: &str) -> Style {
+        match tier {
+            "security" => self.style(Role::TierSecurity),
+            "platform" => self.style(Role::TierPlatform),
+            "application" => self.style(Role::TierApplication),
+            "default" => self.style(Role::TierDefault),
+            _ if self.palette.is_empty() => self.style(Role::TierOther),
+            _ => self.palette[stable_hash(tier) as usize % self.palette.len()],
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A built-in theme by name (`Theme::BUILTIN_NAMES`).
+    pub fn builtin(name: &str) -> Option<Theme> {
+        let file = builtin_file(name)?;
+        Some(Theme::from_file(file, name))
+    }
+
+    /// Convert true colours (Rgb) to the nearest xterm 256-colour index (for terminals without true colour).
+    pub fn to_256_colors(&self) -> Theme {
+        // Themes set no underline colour, so foreground and background are all there is.
+        let convert = |mut style: Style| {
+            style.fg = style.fg.map(color_to_256);
+            style.bg = style.bg.map(color_to_256);
+            style
+        };
+        Theme {
+            name: self.name.clone(),
+            styles: self.styles.map(convert),
+            palette: self.palette.iter().copied().map(convert).collect(),
+        }
+    }
+
+    fn from_file(file: ThemeFile, fallback_name: &str) -> Theme {
+        let mut styles = [Style::new(); ROLE_COUNT];
+        for role in Role::ALL {
+            styles[role.index()] = resolve(&file.roles, role);
+        }
+        let other = styles[Role::TierOther.index()];
+        let palette = file
+            .palette
+            .unwrap_or_default()
+            .into_iter()
+            .map(|colour| other.fg(colour))
+            .collect();
+        Theme {
+            name: file.name.unwrap_or_else(|| fallback_name.to_owned()),
+            styles,
+            palette,
+        }
+    }
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Theme::builtin("default").expect("the default theme is built in")
+    }
+}
+
+/// A role's own style, else its parent's, else the root's fallback.
+fn resolve(given: &[Option<Style>; ROLE_COUNT], role: Role) -> Style {
+    match (given[role.index()], role.parent()) {
+        (Some(style), _) => style,
+        (None, Some(parent)) => resolve(given, parent),
+        (None, None) => role.root_style(),
+    }
+}
+
+/// FNV-1a over the name's bytes: unlike std's hasher, the same in every run and every release, so
+/// a tier keeps its colour.
+fn stable_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A problem in a theme file, or with the theme asked for. As a warning it is reported and the theme
+/// used anyway; as an error it stops the start. Displays as `PATH:LINE: KEY: message`, leaving out
+/// what is not known (line 0, an empty key or path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeWarning {
+    pub path: String,
+    /// 1-based; 0 when the problem is not at a line of the file.
+    pub line: usize,
+    /// The dotted key, such as `roles.deny.fg`; empty for a TOML syntax error.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ThemeWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.path.is_empty() {
+            f.write_str(&self.path)?;
+            if self.line > 0 {
+                write!(f, ":{}", self.line)?;
+            }
+            f.write_str(": ")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ThemeWarning {}
+
+/// How the theme was asked for: `--theme NAME|PATH`, or None.
+///
+/// `no_color` (NO_COLOR is set and not empty) always gives the `mono` theme. Without a request the
+/// theme is `default`. A request with a `/` or ending in `.toml` is a file; otherwise a name, looked
+/// up in `config_dir/themes/NAME.toml` first and then among the built-ins. A file that cannot be
+/// used is an error; what can be ignored in it (an unknown top-level key) is a warning. Without
+/// `true_color` the theme's colours are turned into 256-colour indexes.
+pub fn load(
+    requested: Option<&str>,
+    config_dir: Option<&Path>,
+    no_color: bool,
+    true_color: bool,
+) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
+    if no_color {
+        let mono = Theme::builtin("mono").expect("the mono theme is built in");
+        return Ok((mono, Vec::new()));
+    }
+    let (theme, warnings) = match requested {
+        Some(text) if text.contains('/') || text.ends_with(".toml") => load_path(Path::new(text))?,
+        Some(name) => load_named(name, config_dir)?,
+        None => load_named("default", config_dir)?,
+    };
+    let theme = if true_color {
+        theme
+    } else {
+        theme.to_256_colors()
+    };
+    Ok((theme, warnings))
+}
+
+/// True colour if COLORTERM says `truecolor` or `24bit` (or TERM is a `*-direct` terminfo entry,
+/// the terminfo way of saying the same); false otherwise.
+pub fn color_support_from_env(colorterm: Option<&str>, term: Option<&str>) -> bool {
+    let colorterm = colorterm.map(|c| c.trim().to_ascii_lowercase());
+    matches!(colorterm.as_deref(), Some("truecolor" | "24bit"))
+        || term.is_some_and(|t| t.trim().ends_with("-direct"))
+}
+
+fn load_named(
+    name: &str,
+    config_dir: Option<&Path>,
+) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
+    if let Some(dir) = config_dir {
+        let path = dir.join("themes").join(format!("{name}.toml"));
+        if path.is_file() {
+            return load_path(&path);
+        }
+    }
+    if let Some(theme) = Theme::builtin(name) {
+        return Ok((theme, Vec::new()));
+    }
+    let mut known: Vec<String> = Theme::BUILTIN_NAMES.iter().map(|n| n.to_string()).collect();
+    known.extend(user_theme_names(config_dir));
+    Err(ThemeWarning {
+        path: String::new(),
+        line: 0,
+        key: "--theme".to_owned(),
+        message: format!(
+            "no theme named '{name}' (known: {}; a file path needs a '/' or a .toml ending)",
+            known.join(", ")
+        ),
+    })
+}
+
+/// The names of the user's themes that are not also built-in names, sorted.
+fn user_theme_names(config_dir: Option<&Path>) -> Vec<String> {
+    let Some(dir) = config_dir else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir.join("themes")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            if path.extension()? != "toml" {
+                return None;
+            }
+            Some(path.file_stem()?.to_str()?.to_owned())
+        })
+        .filter(|name| !Theme::BUILTIN_NAMES.contains(&name.as_str()))
+        .collect();
+    names.sort();
+    names
+}
+
+fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
+    let shown = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| ThemeWarning {
+        path: shown.clone(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot read the theme: {e}"),
+    })?;
+    let (mut file, warnings) = parse(&source, &shown)?;
+    if let Some(base) = file.inherits.take() {
+        // Only built-ins can be inherited from (checked while parsing), and they inherit nothing.
+        let base = builtin_file(&base).expect("inherits names a built-in");
+        for (own, inherited) in file.roles.iter_mut().zip(base.roles) {
+            *own = own.or(inherited);
+        }
+        file.palette = file.palette.or(base.palette);
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(|| shown.clone(), |stem| stem.to_string_lossy().into_owned());
+    Ok((Theme::from_file(file, &stem), warnings))
+}
+
+/// A theme file as written: the roles it gives, before inheritance and fallbacks.
+#[derive(Debug, Clone, Default)]
+struct ThemeFile {
+    name: Option<String>,
+    /// A built-in's name.
+    inherits: Option<String>,
+    roles: [Option<Style>; ROLE_COUNT],
+    palette: Option<Vec<Color>>,
+}
+
+fn builtin_file(name: &str) -> Option<ThemeFile> {
+    let (_, source) = BUILTINS.iter().find(|(n, _)| *n == name)?;
+    let (file, _) = parse(source, &format!("themes/{name}.toml"))
+        .expect("the built-in themes are tested to parse");
+    Some(file)
+}
+
+/// Where a file is being read, to point at its lines.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn problem(&self, span: Range<usize>, key: &str, message: String) -> ThemeWarning {
+        ThemeWarning {
+            path: self.path.to_owned(),
+            line: self.line(span.start),
+            key: key.to_owned(),
+            message,
+        }
+    }
+}
+
+type Entry<'t, 'i> = (
+    &'t Spanned<std::borrow::Cow<'i, str>>,
+    &'t Spanned<DeValue<'i>>,
+);
+
+/// A table's entries in the order the file has them (the parsed table is sorted by key), so the
+/// first problem reported is the first in the file.
+fn entries_in_file_order<'t, 'i>(table: &'t DeTable<'i>) -> Vec<Entry<'t, 'i>> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    entries
+}
+
+fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), ThemeWarning> {
+    let source = Source { text, path };
+    let document = DeTable::parse(text).map_err(|e| ThemeWarning {
+        path: path.to_owned(),
+        line: e.span().map_or(0, |span| source.line(span.start)),
+        key: String::new(),
+        message: format!("TOML syntax error: {}", e.message().trim_end()),
+    })?;
+    let mut file = ThemeFile::default();
+    let mut warnings = Vec::new();
+    for (key, value) in entries_in_file_order(document.get_ref()) {
+        let key_name: &str = key.get_ref();
+        match key_name {
+            "name" => file.name = Some(string(&source, value, key_name)?.to_owned()),
+            "inherits" => {
+                let base = string(&source, value, key_name)?;
+                if !Theme::BUILTIN_NAMES.contains(&base) {
+                    return Err(source.problem(
+                        value.span(),
+                        key_name,
+                        format!(
+                            "'{base}' is not a built-in theme (built-ins: {})",
+                            Theme::BUILTIN_NAMES.join(", ")
+                        ),
+                    ));
+                }
+                file.inherits = Some(base.to_owned());
+            }
+            "tier_palette" => file.palette = Some(palette(&source, value)?),
+            "roles" => {
+                let DeValue::Table(roles) = value.get_ref() else {
+                    return Err(source.problem(
+                        value.span(),
+                        key_name,
+                        format!(
+                            "expected a table of roles, found {}",
+                            a_type(value.get_ref())
+                        ),
+                    ));
+                };
+                for (role_key, role_value) in entries_in_file_order(roles) {
+                    let role_name: &str = role_key.get_ref();
+                    let dotted = format!("roles.{role_name}");
+                    let Some(role) = Role::from_name(role_name) else {
+                        return Err(source.problem(
+                            role_key.span(),
+                            &dotted,
+                            format!("unknown role '{role_name}' (docs/themes.md lists the roles)"),
+                        ));
+                    };
+                    file.roles[role.index()] = Some(style(&source, role_value, &dotted)?);
+                }
+            }
+            _ => warnings.push(source.problem(
+                key.span(),
+                key_name,
+                format!("unknown key, ignored (known: {TOP_LEVEL_KEYS})"),
+            )),
+        }
+    }
+    Ok((file, warnings))
+}
+
+/// A value's type with its article, for messages: "an integer", "a string".
+fn a_type(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(..) => "a string",
+        DeValue::Integer(..) => "an integer",
+        DeValue::Float(..) => "a float",
+        DeValue::Boolean(..) => "a boolean",
+        DeValue::Datetime(..) => "a date-time",
+        DeValue::Array(..) => "an array",
+        DeValue::Table(..) => "a table",
+    }
+}
+
+fn string<'v>(
+    source: &Source<'_>,
+    value: &'v Spanned<DeValue<'_>>,
+    key: &str,
+) -> Result<&'v str, ThemeWarning> {
+    match value.get_ref() {
+        DeValue::String(text) => Ok(text),
+        other => Err(source.problem(
+            value.span(),
+            key,
+            format!("expected a string, found {}", a_type(other)),
+        )),
+    }
+}
+
+fn palette(source: &Source<'_>, value: &Spanned<DeValue<'_>>) -> Result<Vec<Color>, ThemeWarning> {
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(source.problem(
+            value.span(),
+            "tier_palette",
+            format!(
+                "expected a list of colours, found {}",
+                a_type(value.get_ref())
+            ),
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| colour(source, item, &format!("tier_palette[{i}]")))
+        .collect()
+}
+
+fn style(
+    source: &Source<'_>,
+    value: &Spanned<DeValue<'_>>,
+    key: &str,
+) -> Result<Style, ThemeWarning> {
+    let DeValue::Table(fields) = value.get_ref() else {
+        return Err(source.problem(
+            value.span(),
+            key,
+            format!(
+                "expected a table of style fields like {{ fg = \"#7aa2f7\", bold = true }}, found {}",
+                a_type(value.get_ref())
+            ),
+        ));
+    };
+    let mut style = Style::new();
+    for (field_key, field_value) in entries_in_file_order(fields) {
+        let field: &str = field_key.get_ref();
+        let dotted = format!("{key}.{field}");
+        let modifier = match field {
+            "fg" => {
+                style = style.fg(colour(source, field_value, &dotted)?);
+                continue;
+            }
+            "bg" => {
+                style = style.bg(colour(source, field_value, &dotted)?);
+                continue;
+            }
+            "bold" => Modifier::BOLD,
+            "italic" => Modifier::ITALIC,
+            "underline" => Modifier::UNDERLINED,
+            "reversed" => Modifier::REVERSED,
+            "dim" => Modifier::DIM,
+            _ => {
+                return Err(source.problem(
+                    field_key.span(),
+                    &dotted,
+                    format!("unknown style field '{field}' (fields: {STYLE_FIELDS})"),
+                ))
+            }
+        };
+        // `false` takes the modifier away from what the role is patched onto.
+        style = match field_value.get_ref() {
+            DeValue::Boolean(true) => style.add_modifier(modifier),
+            DeValue::Boolean(false) => style.remove_modifier(modifier),
+            other => {
+                return Err(source.problem(
+                    field_value.span(),
+                    &dotted,
+                    format!("expected true or false, found {}", a_type(other)),
+                ))
+            }
+        };
+    }
+    Ok(style)
+}
+
+fn colour(
+    source: &Source<'_>,
+    value: &Spanned<DeValue<'_>>,
+    key: &str,
+) -> Result<Color, ThemeWarning> {
+    let (parsed, shown) = match value.get_ref() {
+        DeValue::String(text) => (parse_colour(text), text.to_string()),
+        DeValue::Integer(int) => (
+            u8::from_str_radix(int.as_str(), int.radix())
+                .ok()
+                .map(Color::Indexed),
+            int.to_string(),
+        ),
+        other => {
+            return Err(source.problem(
+                value.span(),
+                key,
+                format!("expected a colour ({COLOUR_HELP}), found {}", a_type(other)),
+            ))
+        }
+    };
+    parsed.ok_or_else(|| {
+        source.problem(
+            value.span(),
+            key,
+            format!("'{shown}' is not a colour ({COLOUR_HELP})"),
+        )
+    })
+}
+
+/// `#rrggbb`, a name of the 16 ANSI colours (`lightblue`, `light-blue`, `dark_gray`, ... any case)
+/// or `reset`, or an xterm index `0`-`255`.
+fn parse_colour(text: &str) -> Option<Color> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix('#') {
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        return Some(Color::Rgb(channel(0)?, channel(2)?, channel(4)?));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().map(Color::Indexed);
+    }
+    let name: String = text
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    Some(match name.as_str() {
+        "reset" => Color::Reset,
+        "black" => Color::Black,
+        "red" => Color::Red,
+        "green" => Color::Green,
+        "yellow" => Color::Yellow,
+        "blue" => Color::Blue,
+        "magenta" => Color::Magenta,
+        "cyan" => Color::Cyan,
+        "gray" | "grey" => Color::Gray,
+        "darkgray" | "darkgrey" => Color::DarkGray,
+        "lightred" => Color::LightRed,
+        "lightgreen" => Color::LightGreen,
+        "lightyellow" => Color::LightYellow,
+        "lightblue" => Color::LightBlue,
+        "lightmagenta" => Color::LightMagenta,
+        "lightcyan" => Color::LightCyan,
+        "white" => Color::White,
+        _ => return None,
+    })
+}
+
+/// The steps of the xterm 6×6×6 colour cube (indexes 16-231).
+const CUBE_STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+
+/// A true colour's nearest xterm 256-colour index, from the colour cube and the grey ramp
+/// (232-255); indexes 0-15 are left out because terminals redefine them. Other colours are kept.
+fn color_to_256(colour: Color) -> Color {
+    let Color::Rgb(r, g, b) = colour else {
+        return colour;
+    };
+    let distance = |(r2, g2, b2): (u8, u8, u8)| {
+        [(r, r2), (g, g2), (b, b2)]
+            .iter()
+            .map(|&(x, y)| (i32::from(x) - i32::from(y)).pow(2))
+            .sum::<i32>()
+    };
+    let nearest_step = |c: u8| {
+        (0..CUBE_STEPS.len())
+            .min_by_key(|&i| (i32::from(CUBE_STEPS[i]) - i32::from(c)).abs())
+            .unwrap_or(0)
+    };
+    let (ri, gi, bi) = (nearest_step(r), nearest_step(g), nearest_step(b));
+    let cube = (CUBE_STEPS[ri], CUBE_STEPS[gi], CUBE_STEPS[bi]);
+    let cube_index = 16 + 36 * ri + 6 * gi + bi;
+    // The grey ramp is 8, 18, ..., 238.
+    let average = (u32::from(r) + u32::from(g) + u32::from(b)) / 3;
+    let grey_step = (average.saturating_sub(3) / 10).min(23);
+    let grey = 8 + 10 * grey_step as u8;
+    let grey_index = 232 + grey_step as usize;
+    let index = if distance((grey, grey, grey)) < distance(cube) {
+        grey_index
+    } else {
+        cube_index
+    };
+    Color::Indexed(index as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_theme(dir: &Path, relative: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Loads a theme file's text as `--theme PATH` would, with true colour.
+    fn load_text(text: &str) -> (Result<(Theme, Vec<ThemeWarning>), ThemeWarning>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_theme(dir.path(), "x.toml", text);
+        let shown = path.display().to_string();
+        (load(Some(&shown), None, false, true), shown)
+    }
+
+    fn load_error(text: &str) -> (ThemeWarning, String) {
+        let (result, shown) = load_text(text);
+        (result.expect_err("the theme should not load"), shown)
+    }
+
+    #[test]
+    fn role_names_round_trip_and_all_is_in_declaration_order() {
+        for (i, role) in Role::ALL.into_iter().enumerate() {
+            assert_eq!(role.index(), i, "{role:?}");
+            assert_eq!(Role::from_name(role.name()), Some(role));
+        }
+        let mut names: Vec<_> = Role::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Role::ALL.len());
+    }
+
+    #[test]
+    fn every_builtin_parses_without_warnings_and_gives_every_role() {
+        assert_eq!(BUILTINS.map(|(name, _)| name), Theme::BUILTIN_NAMES);
+        for (name, text) in BUILTINS {
+            let (file, warnings) =
+                parse(text, name).unwrap_or_else(|e| panic!("built-in {name}: {e}"));
+            assert!(warnings.is_empty(), "built-in {name}: {warnings:?}");
+            assert_eq!(file.name.as_deref(), Some(name));
+            // Inheritance is one level deep: a built-in must not inherit.
+            assert_eq!(file.inherits, None, "built-in {name}");
+            for role in Role::ALL {
+                assert!(
+                    file.roles[role.index()].is_some(),
+                    "built-in {name} leaves out {}",
+                    role.name()
+                );
+            }
+            let theme = Theme::builtin(name).unwrap();
+            assert_eq!(theme.name(), name);
+            // Verdicts are told apart in every built-in, and the selection is visible.
+            let verdicts = [
+                Role::Allow,
+                Role::Deny,
+                Role::Pass,
+                Role::Pending,
+                Role::Unknown,
+            ];
+            for (i, a) in verdicts.iter().enumerate() {
+                for b in &verdicts[i + 1..] {
+                    assert_ne!(theme.style(*a), theme.style(*b), "{name}: {a:?} vs {b:?}");
+                }
+            }
+            assert_ne!(theme.style(Role::Selection), Style::new(), "{name}");
+        }
+        assert_eq!(Theme::builtin("solarized"), None);
+    }
+
+    #[test]
+    fn deny_never_relies_on_colour_alone_where_it_must_not() {
+        let high = Theme::builtin("high-contrast").unwrap();
+        let deny = high.style(Role::Deny);
+        assert!(deny
+            .add_modifier
+            .contains(Modifier::BOLD | Modifier::UNDERLINED));
+        let mono = Theme::builtin("mono").unwrap();
+        assert!(!mono.style(Role::Deny).add_modifier.is_empty());
+        // A selected denied row still differs from a selected allowed one.
+        let selected = |role| mono.style(role).patch(mono.style(Role::Selection));
+        assert_ne!(selected(Role::Deny), selected(Role::Allow));
+    }
+
+    #[test]
+    fn missing_roles_fall_back_to_their_parents() {
+        let (result, _) = load_text("[roles]\ntext = { fg = \"#112233\" }\n");
+        let (theme, warnings) = result.unwrap();
+        assert!(warnings.is_empty());
+        let text = Style::new().fg(Color::Rgb(0x11, 0x22, 0x33));
+        assert_eq!(theme.style(Role::Text), text);
+        for role in [Role::BorderFocused, Role::Title, Role::Muted, Role::Pending] {
+            assert_eq!(theme.style(role), text, "{role:?}");
+        }
+        assert_eq!(theme.style(Role::DiffAdd), text);
+        assert_eq!(theme.style(Role::StatusWarn), text);
+        assert_eq!(theme.style(Role::Error), text);
+        assert_eq!(theme.tier("security"), text);
+        assert_eq!(theme.tier("some-tier"), text);
+        assert_eq!(
+            theme.style(Role::Selection),
+            Style::new().add_modifier(Modifier::REVERSED)
+        );
+        assert_eq!(theme.name(), "x");
+
+        let (result, _) = load_text(
+            "[roles]\ntext = { fg = \"red\" }\nborder = { fg = \"blue\" }\n\
+             tier_other = { italic = true }\nstatus_err = { bold = true }\n",
+        );
+        let (theme, _) = result.unwrap();
+        assert_eq!(
+            theme.style(Role::BorderFocused),
+            Style::new().fg(Color::Blue)
+        );
+        assert_eq!(theme.style(Role::Title), Style::new().fg(Color::Red));
+        let italic = Style::new().add_modifier(Modifier::ITALIC);
+        assert_eq!(theme.style(Role::TierPlatform), italic);
+        assert_eq!(theme.tier("application"), italic);
+        assert_eq!(
+            theme.style(Role::Error),
+            Style::new().add_modifier(Modifier::BOLD)
+        );
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_terminal_default() {
+        let (result, _) = load_text("");
+        let (theme, _) = result.unwrap();
+        assert_eq!(theme.style(Role::Text), Style::new());
+        assert_eq!(theme.style(Role::Deny), Style::new());
+    }
+
+    #[test]
+    fn a_bad_colour_is_an_error_at_its_line_and_key() {
+        let (error, path) = load_error(
+            "name = \"x\"\n[roles]\ntext = { fg = \"#c0caf5\" }\ndeny = { fg = \"bluish\" }\n",
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{path}:4: roles.deny.fg: 'bluish' is not a colour (use #rrggbb, a colour name or 0-255)"
+            )
+        );
+        let (error, _) = load_error("[roles]\n\n\nallow = { bg = 256 }\n");
+        assert_eq!((error.line, error.key.as_str()), (4, "roles.allow.bg"));
+        let (error, _) = load_error("tier_palette = [\"#ffffff\",\n  \"#12345\"]\n");
+        assert_eq!((error.line, error.key.as_str()), (2, "tier_palette[1]"));
+    }
+
+    #[test]
+    fn an_unknown_role_is_an_error_at_its_line_and_key() {
+        let (error, path) = load_error("[roles]\ntext = {}\n\ndenny = { fg = \"red\" }\n");
+        assert_eq!(error.path, path);
+        assert_eq!(error.line, 4);
+        assert_eq!(error.key, "roles.denny");
+        assert!(error.message.contains("unknown role 'denny'"), "{error}");
+        // The same with a table header per role.
+        let (error, _) = load_error("[roles.text]\nfg = \"red\"\n[roles.bordr]\nfg = \"red\"\n");
+        assert_eq!((error.line, error.key.as_str()), (3, "roles.bordr"));
+    }
+
+    #[test]
+    fn an_unknown_style_field_or_a_wrong_type_is_an_error() {
+        let (error, _) = load_error("[roles]\ndeny = { fg = \"red\",\n  colour = \"blue\" }\n");
+        assert_eq!((error.line, error.key.as_str()), (3, "roles.deny.colour"));
+        assert!(
+            error.message.contains("unknown style field 'colour'"),
+            "{error}"
+        );
+        let (error, _) = load_error("[roles]\nallow = { bold = \"yes\" }\n");
+        assert_eq!((error.line, error.key.as_str()), (2, "roles.allow.bold"));
+        let (error, _) = load_error("[roles]\nallow = \"green\"\n");
+        assert_eq!((error.line, error.key.as_str()), (2, "roles.allow"));
+    }
+
+    #[test]
+    fn a_toml_syntax_error_is_an_error_at_its_line() {
+        let (error, path) = load_error("name = \"x\"\n[roles]\ntext = { fg = \"red\" \n");
+        assert_eq!(error.path, path);
+        assert_eq!(error.line, 3);
+        assert_eq!(error.key, "");
+        assert!(error.message.starts_with("TOML syntax error: "), "{error}");
+        assert!(error
+            .to_string()
+            .starts_with(&format!("{path}:3: TOML syntax error")));
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_a_warning() {
+        let (result, path) =
+            load_text("name = \"x\"\ncolours = 3\n[roles]\ndeny = { bold = true }\n");
+        let (theme, warnings) = result.unwrap();
+        assert_eq!(
+            theme.style(Role::Deny),
+            Style::new().add_modifier(Modifier::BOLD)
+        );
+        assert_eq!(warnings.len(), 1);
+        assert_eq!((warnings[0].line, warnings[0].key.as_str()), (2, "colours"));
+        assert!(warnings[0]
+            .to_string()
+            .starts_with(&format!("{path}:2: colours: unknown key")));
+    }
+
+    #[test]
+    fn no_color_gives_mono_whatever_was_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        write_theme(
+            dir.path(),
+            "themes/mine.toml",
+            "[roles]\ntext = { fg = \"red\" }\n",
+        );
+        for requested in [None, Some("light"), Some("mine"), Some("/nowhere/x.toml")] {
+            let (theme, warnings) = load(requested, Some(dir.path()), true, false).unwrap();
+            assert_eq!(theme.name(), "mono", "{requested:?}");
+            assert!(warnings.is_empty());
+        }
+        let mono = Theme::builtin("mono").unwrap();
+        for role in Role::ALL {
+            let style = mono.style(role);
+            assert_eq!((style.fg, style.bg), (None, None), "{}", role.name());
+        }
+        for tier in ["security", "kube-admin", "x", ""] {
+            assert_eq!(
+                (mono.tier(tier).fg, mono.tier(tier).bg),
+                (None, None),
+                "{tier}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_true_colour_rgb_becomes_the_nearest_256_colour_index() {
+        assert_eq!(color_to_256(Color::Rgb(0xff, 0, 0)), Color::Indexed(196));
+        assert_eq!(color_to_256(Color::Rgb(0, 0, 0)), Color::Indexed(16));
+        assert_eq!(
+            color_to_256(Color::Rgb(0xff, 0xff, 0xff)),
+            Color::Indexed(231)
+        );
+        assert_eq!(
+            color_to_256(Color::Rgb(0x80, 0x80, 0x80)),
+            Color::Indexed(244)
+        );
+        assert_eq!(
+            color_to_256(Color::Rgb(0x5f, 0x87, 0xaf)),
+            Color::Indexed(67)
+        );
+        assert_eq!(color_to_256(Color::Red), Color::Red);
+        assert_eq!(color_to_256(Color::Indexed(7)), Color::Indexed(7));
+
+        let (result, _) = load_text(
+            "tier_palette = [\"#ff0000\"]\n[roles]\ntext = { fg = \"#ff0000\", bg = \"red\" }\n",
+        );
+        let converted = result.unwrap().0.to_256_colors();
+        assert_eq!(converted.style(Role::Text).fg, Some(Color::Indexed(196)));
+        assert_eq!(converted.style(Role::Text).bg, Some(Color::Red));
+        assert_eq!(converted.tier("whatever").fg, Some(Color::Indexed(196)));
+
+        let (theme, _) = load(None, None, false, false).unwrap();
+        for role in Role::ALL {
+            let style = theme.style(role);
+            for colour in [style.fg, style.bg].into_iter().flatten() {
+                assert!(
+                    matches!(colour, Color::Indexed(_)),
+                    "{}: {colour:?}",
+                    role.name()
+                );
+            }
+        }
+        let (theme, _) = load(None, None, false, true).unwrap();
+        assert_eq!(theme, Theme::builtin("default").unwrap());
+    }
+
+    #[test]
+    fn a_user_theme_wins_over_the_builtin_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write_theme(
+            dir.path(),
+            "themes/default.toml",
+            "[roles]\ntext = { fg = \"red\" }\n",
+        );
+        for requested in [None, Some("default")] {
+            let (theme, _) = load(requested, Some(dir.path()), false, true).unwrap();
+            assert_eq!(
+                theme.style(Role::Text),
+                Style::new().fg(Color::Red),
+                "{requested:?}"
+            );
+        }
+        // Other names still find the built-ins.
+        let (theme, _) = load(Some("light"), Some(dir.path()), false, true).unwrap();
+        assert_eq!(theme, Theme::builtin("light").unwrap());
+        // A broken user theme found by name is an error.
+        write_theme(dir.path(), "themes/broken.toml", "[roles]\nnope = {}\n");
+        let error = load(Some("broken"), Some(dir.path()), false, true).unwrap_err();
+        assert!(error.path.ends_with("broken.toml"), "{error}");
+        assert_eq!((error.line, error.key.as_str()), (2, "roles.nope"));
+    }
+
+    #[test]
+    fn an_unknown_name_or_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write_theme(dir.path(), "themes/mine.toml", "");
+        let error = load(Some("solarized"), Some(dir.path()), false, true).unwrap_err();
+        assert_eq!(error.key, "--theme");
+        assert!(
+            error
+                .message
+                .contains("known: default, light, high-contrast, mono, mine"),
+            "{error}"
+        );
+        let error = load(Some("./nowhere.toml"), None, false, true).unwrap_err();
+        assert_eq!(error.path, "./nowhere.toml");
+        assert!(
+            error.message.starts_with("cannot read the theme"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn inherits_starts_from_a_builtin() {
+        let (result, _) = load_text(
+            "name = \"mine\"\ninherits = \"default\"\n[roles]\ndeny = { fg = \"magenta\", reversed = true }\n",
+        );
+        let (theme, warnings) = result.unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(theme.name(), "mine");
+        let default = Theme::builtin("default").unwrap();
+        assert_eq!(
+            theme.style(Role::Deny),
+            Style::new()
+                .fg(Color::Magenta)
+                .add_modifier(Modifier::REVERSED)
+        );
+        for role in Role::ALL.into_iter().filter(|r| *r != Role::Deny) {
+            assert_eq!(theme.style(role), default.style(role), "{}", role.name());
+        }
+        assert_eq!(theme.tier("kube-admin"), default.tier("kube-admin"));
+
+        let (error, _) = load_error("\ninherits = \"solarized\"\n");
+        assert_eq!((error.line, error.key.as_str()), (2, "inherits"));
+        assert!(error.message.contains("not a built-in theme"), "{error}");
+    }
+
+    #[test]
+    fn tiers_use_their_roles_or_a_stable_palette_colour() {
+        let default = Theme::builtin("default").unwrap();
+        assert_eq!(default.tier("security"), default.style(Role::TierSecurity));
+        assert_eq!(default.tier("platform"), default.style(Role::TierPlatform));
+        assert_eq!(
+            default.tier("application"),
+            default.style(Role::TierApplication)
+        );
+        assert_eq!(default.tier("default"), default.style(Role::TierDefault));
+
+        let (result, _) = load_text(
+            "tier_palette = [\"#010101\", \"#020202\", \"#030303\"]\n\
+             [roles]\ntier_other = { bold = true }\n",
+        );
+        let theme = result.unwrap().0;
+        let palette: Vec<Style> = [1, 2, 3]
+            .map(|c| {
+                Style::new()
+                    .fg(Color::Rgb(c, c, c))
+                    .add_modifier(Modifier::BOLD)
+            })
+            .to_vec();
+        let names = [
+            "kube-admin",
+            "allow-tigera",
+            "netops",
+            "team-a",
+            "team-b",
+            "x",
+        ];
+        for name in names {
+            let style = theme.tier(name);
+            assert!(palette.contains(&style), "{name}: {style:?}");
+            assert_eq!(theme.tier(name), style, "{name}");
+            assert_eq!(theme.clone().tier(name), style, "{name}");
+        }
+        // Several colours are in use, not one for every tier.
+        let mut used: Vec<_> = names.iter().map(|n| theme.tier(n)).collect();
+        used.dedup();
+        assert!(used.len() > 1);
+        // The same across runs and releases: the hash is pinned.
+        assert_eq!(stable_hash(""), 0x811c_9dc5);
+        assert_eq!(stable_hash("a"), 0xe40c_292c);
+        assert_eq!(stable_hash("foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn colours_parse_in_every_documented_form() {
+        assert_eq!(parse_colour("#C0caf5"), Some(Color::Rgb(0xc0, 0xca, 0xf5)));
+        assert_eq!(parse_colour("lightblue"), Some(Color::LightBlue));
+        assert_eq!(parse_colour("Light-Blue"), Some(Color::LightBlue));
+        assert_eq!(parse_colour("dark_grey"), Some(Color::DarkGray));
+        assert_eq!(parse_colour("darkgray"), Some(Color::DarkGray));
+        assert_eq!(parse_colour("reset"), Some(Color::Reset));
+        assert_eq!(parse_colour("123"), Some(Color::Indexed(123)));
+        assert_eq!(parse_colour("0"), Some(Color::Indexed(0)));
+        for bad in ["256", "#12345", "#1234567", "#gggggg", "bluish", "", "-1"] {
+            assert_eq!(parse_colour(bad), None, "{bad}");
+        }
+        let (result, _) = load_text("[roles]\ntext = { fg = 33, bg = \"0x10\" }\n");
+        let error = result.unwrap_err();
+        assert_eq!(error.key, "roles.text.bg");
+        let (result, _) = load_text("[roles]\ntext = { fg = 33 }\n");
+        assert_eq!(
+            result.unwrap().0.style(Role::Text).fg,
+            Some(Color::Indexed(33))
+        );
+    }
+
+    #[test]
+    fn colour_support_comes_from_colorterm() {
+        assert!(color_support_from_env(
+            Some("truecolor"),
+            Some("xterm-256color")
+        ));
+        assert!(color_support_from_env(Some("24bit"), None));
+        assert!(color_support_from_env(Some("TrueColor"), None));
+        assert!(!color_support_from_env(Some("yes"), Some("xterm-256color")));
+        assert!(!color_support_from_env(None, Some("xterm-256color")));
+        assert!(!color_support_from_env(None, None));
+        assert!(color_support_from_env(None, Some("xterm-direct")));
+    }
+
+    #[test]
+    fn warnings_display_what_is_known() {
+        let full = ThemeWarning {
+            path: "themes/x.toml".into(),
+            line: 4,
+            key: "roles.deny.fg".into(),
+            message: "m".into(),
+        };
+        assert_eq!(full.to_string(), "themes/x.toml:4: roles.deny.fg: m");
+        let no_line = ThemeWarning {
+            line: 0,
+            ..full.clone()
+        };
+        assert_eq!(no_line.to_string(), "themes/x.toml: roles.deny.fg: m");
+        let no_key = ThemeWarning {
+            key: String::new(),
+            ..full.clone()
+        };
+        assert_eq!(no_key.to_string(), "themes/x.toml:4: m");
+        let no_path = ThemeWarning {
+            path: String::new(),
+            line: 0,
+            ..full
+        };
+        assert_eq!(no_path.to_string(), "roles.deny.fg: m");
+    }
+
+    const DOCS: &str = include_str!("../../docs/themes.md");
+
+    #[test]
+    fn docs_list_every_role_with_its_fallback() {
+        let table: Vec<&str> = DOCS
+            .split("## Roles")
+            .nth(1)
+            .expect("docs/themes.md has a Roles section")
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .collect();
+        assert_eq!(
+            table.len(),
+            Role::ALL.len() + 2,
+            "header, rule and one row per role"
+        );
+        for role in Role::ALL {
+            let row = table
+                .iter()
+                .find(|row| row.starts_with(&format!("| `{}` |", role.name())))
+                .unwrap_or_else(|| panic!("docs/themes.md's roles table lacks {}", role.name()));
+            let fallback = row.rsplit('|').nth(1).unwrap();
+            if let Some(parent) = role.parent() {
+                assert!(
+                    fallback.contains(&format!("`{}`", parent.name())),
+                    "{}: the docs' fallback should be {}",
+                    role.name(),
+                    parent.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_docs_example_theme_loads_without_warnings() {
+        let example = DOCS
+            .split("## Example")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/themes.md has an example theme");
+        let (result, _) = load_text(example);
+        let (theme, warnings) = result.unwrap_or_else(|e| panic!("{e}"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_ne!(theme, Theme::builtin("default").unwrap());
+    }
+}

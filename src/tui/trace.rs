@@ -1,0 +1,534 @@
+//! What the trace pane and the policy view show, as lines of toned text: `explain`'s trace of
+//! the selected flow (enforced and pending side by side or stacked), Calico's recorded hits when
+//! they differ, and a policy's YAML with the deciding rule marked. Pure: the renderer only styles.
+
+use std::ops::Range;
+
+use crate::model::{Flow, PolicyHit, PolicyKind};
+use crate::policy::explain::{
+    explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
+};
+use crate::policy::{Evaluator, PolicySet};
+use crate::store::StoredFlow;
+
+/// What a piece of text means; the theme gives each a style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tone {
+    Text,
+    Muted,
+    Title,
+    Allow,
+    Deny,
+    Pass,
+    Pending,
+    Unknown,
+    Tier(String),
+    /// The step that decided the verdict.
+    Decided,
+    Error,
+    DiffAdd,
+    DiffRemove,
+}
+
+pub type Span = (String, Tone);
+
+/// A policy a line refers to, for `jump_to_policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The rule that decided, if this policy decided: (direction, index).
+    pub rule: Option<(String, u32)>,
+    /// The end of its tier decided after this policy (no rule of it matched).
+    pub end_of_tier: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Line {
+    pub spans: Vec<Span>,
+    pub policy: Option<PolicyRef>,
+    pub decided: bool,
+}
+
+impl Line {
+    fn new(spans: Vec<Span>) -> Line {
+        Line {
+            spans,
+            ..Line::default()
+        }
+    }
+
+    fn text(text: impl Into<String>, tone: Tone) -> Line {
+        Line::new(vec![(text.into(), tone)])
+    }
+}
+
+/// The trace of one flow, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub header: Vec<Line>,
+    pub enforced: Vec<Line>,
+    /// Set when the pending trace differs (shown beside or below the enforced one).
+    pub pending: Option<Vec<Line>>,
+}
+
+impl Trace {
+    /// Lines that refer to a policy, in order: the steps the cursor moves between.
+    pub fn steps(&self) -> Vec<&Line> {
+        self.enforced
+            .iter()
+            .chain(self.pending.iter().flatten())
+            .filter(|l| l.policy.is_some())
+            .collect()
+    }
+
+    /// Index among `steps` of the enforced deciding step.
+    pub fn deciding_step(&self) -> usize {
+        self.steps().iter().position(|l| l.decided).unwrap_or(0)
+    }
+}
+
+/// The stored flow as the evaluator takes it.
+pub fn flow_of(stored: &StoredFlow) -> Flow {
+    Flow {
+        source: stored.source.clone(),
+        dest: stored.dest.clone(),
+        protocol: stored.protocol,
+        dest_port: stored.port,
+        dest_service: None,
+        reporter: stored.reporter,
+        reported_action: Some(stored.decided.action),
+        reported_policies: None,
+    }
+}
+
+fn verdict_tone(verdict: &str) -> Tone {
+    match verdict.to_ascii_lowercase().as_str() {
+        "allow" => Tone::Allow,
+        "deny" => Tone::Deny,
+        "pass" => Tone::Pass,
+        _ => Tone::Unknown,
+    }
+}
+
+/// A policy hit in a few words: `tier › name rule N (action)`.
+pub fn hit_summary(hit: &PolicyHit) -> Vec<Span> {
+    let tier = (hit.tier.clone(), Tone::Tier(hit.tier.clone()));
+    match hit.kind {
+        PolicyKind::EndOfTier => {
+            let trigger = hit.trigger.as_deref().map_or(String::new(), |t| {
+                format!(" after {}", qualified(&t.namespace, &t.name))
+            });
+            vec![
+                tier,
+                (
+                    format!(" › end of tier{trigger}: default {}", hit.action),
+                    verdict_tone(hit.action.as_str()),
+                ),
+            ]
+        }
+        PolicyKind::Profile => vec![(
+            format!("profile {} ({})", hit.name, hit.action),
+            verdict_tone(hit.action.as_str()),
+        )],
+        _ => vec![
+            tier,
+            (
+                format!(" › {}", qualified(&hit.namespace, &hit.name)),
+                Tone::Text,
+            ),
+            (
+                format!(" rule {} ({})", hit.rule_index, hit.action),
+                verdict_tone(hit.action.as_str()),
+            ),
+        ],
+    }
+}
+
+fn qualified(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+fn status_text(status: TierStatus) -> &'static str {
+    match status {
+        TierStatus::Skipped => "skipped: no policy selects the endpoint",
+        TierStatus::Decided => "decided",
+        TierStatus::Passed => "passed to the next tier",
+        TierStatus::EndOfTier => "end of tier: its default action applies",
+        TierStatus::Undetermined => "undetermined",
+        TierStatus::NotReached => "not reached",
+    }
+}
+
+fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &str, decides: bool) {
+    let name = qualified(&policy.namespace, &policy.name);
+    let order = policy
+        .order
+        .map_or("no order".to_string(), |o| format!("order {o}"));
+    let staged = if policy.staged { " (staged)" } else { "" };
+    let decided_rule = policy.rules.iter().find(|r| r.decided);
+    let reference = PolicyRef {
+        kind: policy.kind.clone(),
+        namespace: policy.namespace.clone(),
+        name: policy.name.clone(),
+        rule: decided_rule.map(|r| (direction.to_string(), r.index)),
+        end_of_tier: false,
+    };
+    match &policy.why_not {
+        Some(why) => lines.push(Line {
+            spans: vec![
+                (format!("  - {name}{staged} ({order}): "), Tone::Muted),
+                (format!("not applied: {why}"), Tone::Muted),
+            ],
+            policy: Some(reference),
+            decided: false,
+        }),
+        None => {
+            let tone = if decides { Tone::Decided } else { Tone::Text };
+            lines.push(Line {
+                spans: vec![(
+                    format!(
+                        "  * {} {name}{staged} ({order}) selects the endpoint",
+                        policy.kind
+                    ),
+                    tone,
+                )],
+                policy: Some(reference),
+                decided: decides && decided_rule.is_some(),
+            });
+            for rule in policy.rules.iter().filter(|r| r.result != "not-evaluated") {
+                let marker = if rule.decided { ">>" } else { "  " };
+                let detail = rule
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                let tone = if rule.decided {
+                    Tone::Decided
+                } else if rule.result == "match" {
+                    verdict_tone(rule.action)
+                } else {
+                    Tone::Muted
+                };
+                lines.push(Line::text(
+                    format!(
+                        "    {marker} rule {} {}: {}{detail}",
+                        rule.index, rule.action, rule.result
+                    ),
+                    tone,
+                ));
+            }
+        }
+    }
+}
+
+fn verdict_lines(verdict: &VerdictExplanation, direction: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let deciding_tier = verdict
+        .tiers
+        .iter()
+        .position(|t| matches!(t.status, TierStatus::Decided | TierStatus::EndOfTier));
+    for (index, tier) in verdict.tiers.iter().enumerate() {
+        let tone = match tier.status {
+            TierStatus::Skipped | TierStatus::NotReached => Tone::Muted,
+            _ => Tone::Tier(tier.name.clone()),
+        };
+        lines.push(Line::new(vec![
+            (format!("tier {}", tier.name), tone),
+            (
+                format!(
+                    " (order {}, default {}): {}",
+                    tier.order,
+                    tier.default_action,
+                    status_text(tier.status)
+                ),
+                Tone::Muted,
+            ),
+        ]));
+        if matches!(tier.status, TierStatus::Skipped | TierStatus::NotReached) {
+            if !tier.policies.is_empty() {
+                lines.push(Line::text(
+                    format!("  ({} policies)", tier.policies.len()),
+                    Tone::Muted,
+                ));
+            }
+            continue;
+        }
+        for policy in &tier.policies {
+            policy_lines(&mut lines, policy, direction, Some(index) == deciding_tier);
+        }
+        if tier.status == TierStatus::EndOfTier {
+            // The end of tier is attributed to the tier's last applied policy, as Calico does.
+            let trigger = tier
+                .policies
+                .iter()
+                .rev()
+                .find(|p| p.why_not.is_none())
+                .map(|p| PolicyRef {
+                    kind: p.kind.clone(),
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    rule: None,
+                    end_of_tier: true,
+                });
+            lines.push(Line {
+                spans: vec![(
+                    format!(
+                        "  >> end of tier: no rule matched, default {}",
+                        tier.default_action
+                    ),
+                    Tone::Decided,
+                )],
+                policy: trigger,
+                decided: Some(index) == deciding_tier,
+            });
+        }
+    }
+    if let Some(profile) = verdict
+        .policies
+        .iter()
+        .find(|h| h.kind == PolicyKind::Profile)
+    {
+        lines.push(Line::text(
+            format!(
+                "profile {}: {} (no tier decided)",
+                profile.name, profile.action
+            ),
+            Tone::Decided,
+        ));
+    }
+    if let Some(reason) = &verdict.undetermined {
+        lines.push(Line::text(format!("undetermined: {reason}"), Tone::Unknown));
+    }
+    lines
+}
+
+fn decided_line(label: &str, action: &str, hits: &[PolicyHit]) -> Line {
+    let mut spans = vec![
+        (format!("{label}: "), Tone::Title),
+        (action.to_string(), verdict_tone(action)),
+    ];
+    if let Some(hit) = hits.last() {
+        spans.push(("  decided by ".to_string(), Tone::Muted));
+        spans.extend(hit_summary(hit));
+    }
+    Line::new(spans)
+}
+
+/// Why Calico's recorded hits differ from the computed ones.
+fn difference_reason(
+    recorded: &[PolicyHit],
+    set: &PolicySet,
+    computed: &VerdictExplanation,
+) -> String {
+    if let Some(reason) = &computed.undetermined {
+        return format!(
+            "the stored flow lacks what Calico saw ({reason}); aggregated flows keep no addresses"
+        );
+    }
+    let unknown = recorded.iter().find(|h| {
+        !matches!(h.kind, PolicyKind::EndOfTier | PolicyKind::Profile)
+            && set
+                .find_policy(
+                    (!h.namespace.is_empty()).then_some(h.namespace.as_str()),
+                    &h.name,
+                )
+                .is_none()
+    });
+    match unknown {
+        Some(hit) => format!(
+            "unknown policy {}: not in the loaded manifests",
+            qualified(&hit.namespace, &hit.name)
+        ),
+        None => "the policies changed since Calico recorded the flow".to_string(),
+    }
+}
+
+/// The trace of `stored`: computed against `set` when there is one, else Calico's record.
+pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
+    let flow = flow_of(stored);
+    let mut header = vec![Line::text(flow.summary(), Tone::Title)];
+    let decided = stored.decided;
+    let Some(set) = set else {
+        header.push(decided_line(
+            "Enforced",
+            decided.action.as_str(),
+            &decided.enforced,
+        ));
+        header.push(Line::text(
+            if decided.enforced.is_empty() {
+                "No manifests loaded (-m), and Calico recorded no policy hits for this flow."
+            } else {
+                "No manifests loaded (-m): these are Calico's recorded policy hits."
+            },
+            Tone::Muted,
+        ));
+        let hits = |hits: &[PolicyHit]| {
+            hits.iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let mut spans = vec![("  ".to_string(), Tone::Text)];
+                    spans.extend(hit_summary(h));
+                    let named = h.trigger.as_deref().unwrap_or(h);
+                    Line {
+                        spans,
+                        policy: (named.kind != PolicyKind::Profile).then(|| PolicyRef {
+                            kind: named.kind.as_str().to_string(),
+                            namespace: named.namespace.clone(),
+                            name: named.name.clone(),
+                            rule: None,
+                            end_of_tier: h.kind == PolicyKind::EndOfTier,
+                        }),
+                        decided: i + 1 == hits.len(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let pending =
+            (decided.pending_hits != decided.enforced).then(|| hits(&decided.pending_hits));
+        return Trace {
+            header,
+            enforced: hits(&decided.enforced),
+            pending,
+        };
+    };
+    let mut evaluator = Evaluator::new(set);
+    let explanation: Explanation = explain(&mut evaluator, &flow);
+    header.push(decided_line(
+        "Enforced",
+        explanation.enforced.action.as_str(),
+        &explanation.enforced.policies,
+    ));
+    let pending_line = if explanation.pending_differs {
+        decided_line(
+            "Pending (staged policies enforced) DIFFERS",
+            explanation.pending.action.as_str(),
+            &explanation.pending.policies,
+        )
+    } else {
+        Line::new(vec![
+            ("Pending: ".to_string(), Tone::Title),
+            (
+                format!("{} (same)", explanation.pending.action),
+                Tone::Muted,
+            ),
+        ])
+    };
+    header.push(pending_line);
+    let recorded = decided.recorded.as_deref().unwrap_or(&decided.enforced);
+    if !recorded.is_empty() && recorded != explanation.enforced.policies.as_slice() {
+        let mut spans = vec![("Calico recorded: ".to_string(), Tone::DiffRemove)];
+        if let Some(hit) = recorded.last() {
+            spans.extend(hit_summary(hit));
+        }
+        header.push(Line::new(spans));
+        header.push(Line::text(
+            format!(
+                "  differs: {}",
+                difference_reason(recorded, set, &explanation.enforced)
+            ),
+            Tone::DiffRemove,
+        ));
+    }
+    let direction = explanation.direction;
+    Trace {
+        header,
+        enforced: verdict_lines(&explanation.enforced, direction),
+        pending: explanation
+            .pending_differs
+            .then(|| verdict_lines(&explanation.pending, direction)),
+    }
+}
+
+/// A policy's YAML as written, with the lines of one rule marked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyText {
+    pub title: String,
+    pub origin: String,
+    pub lines: Vec<String>,
+    pub marked: Option<Range<usize>>,
+    /// The policy was the last in a tier that no rule of it ended (the end of tier decided).
+    pub decided_at_end_of_tier: bool,
+}
+
+/// The policy `reference` names, from `set`.
+pub fn policy_text(set: &PolicySet, reference: &PolicyRef) -> Option<PolicyText> {
+    let policy = set.policies().iter().find(|p| {
+        p.name == reference.name
+            && p.namespace.as_deref().unwrap_or("") == reference.namespace
+            && p.kind.as_str() == reference.kind
+    })?;
+    let lines: Vec<String> = policy.origin.text.lines().map(str::to_string).collect();
+    let marked = reference
+        .rule
+        .as_ref()
+        .and_then(|(direction, index)| rule_lines(&lines, direction, *index as usize));
+    Some(PolicyText {
+        title: format!(
+            "{} {}",
+            reference.kind,
+            qualified(&reference.namespace, &reference.name)
+        ),
+        origin: policy.origin.to_string(),
+        lines,
+        marked,
+        decided_at_end_of_tier: reference.end_of_tier,
+    })
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The lines of rule `index` of the `ingress:`/`egress:` list in block-style YAML.
+pub fn rule_lines(lines: &[String], direction: &str, index: usize) -> Option<Range<usize>> {
+    let key = format!("{}:", direction.to_ascii_lowercase());
+    let header = lines.iter().position(|l| l.trim() == key)?;
+    let key_indent = indent(&lines[header]);
+    let mut items = Vec::new();
+    let mut item_indent = None;
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate().skip(header + 1) {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let at = indent(line);
+        let is_item = line.trim_start().starts_with("- ") || line.trim() == "-";
+        if at < key_indent || (at == key_indent && !is_item) {
+            end = i;
+            break;
+        }
+        if is_item && item_indent.is_none_or(|d| d == at) {
+            item_indent = Some(at);
+            items.push(i);
+        }
+    }
+    let start = *items.get(index)?;
+    let stop = items.get(index + 1).copied().unwrap_or(end);
+    // Trailing blank lines belong to no rule.
+    let stop = (start + 1..stop)
+        .rev()
+        .find(|&i| !lines[i].trim().is_empty())
+        .map_or(start + 1, |i| i + 1);
+    Some(start..stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_of_a_policy_is_found_in_its_yaml() {
+        let yaml = "spec:\n  ingress:\n    - action: Allow\n      source:\n        selector: a == 'b'\n\n    - action: Deny\n  egress:\n  - action: Pass\n  types: [Ingress]\n";
+        let lines: Vec<String> = yaml.lines().map(String::from).collect();
+        assert_eq!(rule_lines(&lines, "Ingress", 0), Some(2..5));
+        assert_eq!(rule_lines(&lines, "Ingress", 1), Some(6..7));
+        assert_eq!(rule_lines(&lines, "Ingress", 2), None);
+        assert_eq!(rule_lines(&lines, "Egress", 0), Some(8..9));
+    }
+}

@@ -1,0 +1,435 @@
+//! Scenario tests of the TUI: an app over the demo cluster's flows (or a replayed flow file),
+//! driven by key strings as a user types them, drawn on a test backend at 80×24 and 160×48.
+//! Each snapshot holds the screen's text and a compact dump of its colour runs, so a change of
+//! layout or of style both show.
+
+use std::sync::Arc;
+
+use flowtrace::flows::FlowDecoder;
+use flowtrace::model::ObservedFlow;
+use flowtrace::policy::{load_paths, PolicySet};
+use flowtrace::source::demo::DemoCluster;
+use flowtrace::source::ConnectionState;
+use flowtrace::store::{Decided, FlowStore};
+use flowtrace::tui::app::{App, FeedEvent, SourceStatus};
+use flowtrace::tui::config::Config;
+use flowtrace::tui::keymap::{Key, Keymap};
+use flowtrace::tui::render;
+use flowtrace::tui::theme::Theme;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+/// The tests' clock: a fixed instant, so times on screen never change.
+const NOW: i64 = 1_763_900_000;
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn demo_flows(windows: i64) -> Vec<ObservedFlow> {
+    let mut demo = DemoCluster::new(1);
+    (0..windows)
+        .flat_map(|w| demo.flows(NOW - 15 * (windows - w), 40))
+        .collect()
+}
+
+fn status(label: &str) -> SourceStatus {
+    SourceStatus {
+        label: label.to_string(),
+        note: None,
+        state: ConnectionState::Connected,
+        malformed: 0,
+        received: 0,
+        rate: Default::default(),
+    }
+}
+
+fn demo_app(size: (u16, u16)) -> App {
+    let set = DemoCluster::new(1).policy_set().clone();
+    app_with(Some(set), status("demo"), demo_flows(8), size)
+}
+
+fn app_with(
+    set: Option<PolicySet>,
+    status: SourceStatus,
+    flows: Vec<ObservedFlow>,
+    size: (u16, u16),
+) -> App {
+    let store = FlowStore::new(100_000).with_window_log();
+    let mut app = App::new(
+        store,
+        set.map(Arc::new),
+        Keymap::builtin("default").unwrap(),
+        Config::default(),
+        status,
+        NOW,
+    );
+    app.handle_event(&Event::Resize(size.0, size.1));
+    let batch = flows
+        .into_iter()
+        .map(|observed| {
+            let decided = Decided::as_recorded(&observed.flow);
+            (observed, decided)
+        })
+        .collect();
+    app.feed(FeedEvent::Flows(batch));
+    settle(&mut app);
+    app
+}
+
+fn settle(app: &mut App) {
+    while app.work() {}
+}
+
+/// Types `keys`: characters as they are, `<name>` for named keys (`<enter>`, `<tab>`, `<esc>`,
+/// `<ctrl-c>`, ...), as the keymap writes them.
+fn press(app: &mut App, keys: &str) {
+    let mut rest = keys;
+    while let Some(c) = rest.chars().next() {
+        let key = if c == '<' && rest.contains('>') {
+            let end = rest.find('>').unwrap();
+            let key = Key::parse(&rest[1..end]).unwrap();
+            rest = &rest[end + 1..];
+            KeyEvent::new(key.code(), key.modifiers())
+        } else {
+            rest = &rest[c.len_utf8()..];
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+        };
+        app.handle_event(&Event::Key(key));
+        settle(app);
+    }
+}
+
+fn color(c: Option<Color>) -> String {
+    match c {
+        None | Some(Color::Reset) => "-".to_string(),
+        Some(Color::Rgb(r, g, b)) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Some(Color::Indexed(i)) => format!("i{i}"),
+        Some(other) => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
+
+/// The screen's text, then one line per row listing its styled runs: `x..x fg/bg/modifiers`.
+fn dump(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    let mut text = String::new();
+    for y in 0..area.height {
+        let line: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text.push_str("--- styles (row: columns fg/bg/modifiers)\n");
+    for y in 0..area.height {
+        let mut runs = Vec::new();
+        let mut x = 0;
+        while x < area.width {
+            let style = buffer[(x, y)].style();
+            let start = x;
+            while x < area.width && buffer[(x, y)].style() == style {
+                x += 1;
+            }
+            if style.fg.is_none_or(|c| c == Color::Reset)
+                && style.bg.is_none_or(|c| c == Color::Reset)
+                && style.add_modifier == Modifier::empty()
+            {
+                continue;
+            }
+            let modifiers = format!("{:?}", style.add_modifier)
+                .to_ascii_lowercase()
+                .replace("modifier(", "")
+                .replace(')', "")
+                .replace(" | ", "+");
+            runs.push(format!(
+                "{start}..{x} {}/{}/{}",
+                color(style.fg),
+                color(style.bg),
+                if style.add_modifier.is_empty() {
+                    "-".to_string()
+                } else {
+                    modifiers
+                }
+            ));
+        }
+        if !runs.is_empty() {
+            text.push_str(&format!("{y}: {}\n", runs.join(", ")));
+        }
+    }
+    text
+}
+
+fn screen(app: &App, theme: &Theme) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
+    terminal
+        .draw(|frame| render::draw(frame, app, theme))
+        .unwrap();
+    dump(terminal.backend().buffer())
+}
+
+fn snapshot(name: &str, app: &App) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    let theme = Theme::builtin("default").unwrap();
+    let name = format!("tui-{name}-{}x{}", app.size.width, app.size.height);
+    settings.bind(|| insta::assert_snapshot!(name, screen(app, &theme)));
+}
+
+/// Runs `keys` on the demo at both sizes and snapshots the result.
+fn scenario(name: &str, keys: &str) -> Vec<App> {
+    SIZES
+        .iter()
+        .map(|&size| {
+            let mut app = demo_app(size);
+            press(&mut app, keys);
+            snapshot(name, &app);
+            app
+        })
+        .collect()
+}
+
+fn screen_text(app: &App) -> String {
+    screen(app, &Theme::builtin("mono").unwrap())
+}
+
+#[test]
+fn the_flow_table_opens_on_the_newest_flows() {
+    for app in scenario("start", "") {
+        let text = screen_text(&app);
+        assert!(text.contains("DECIDED BY"), "{text}");
+        assert!(text.contains("deny") && text.contains("allow"), "{text}");
+    }
+}
+
+#[test]
+fn three_keys_find_a_denied_flow_its_policy_and_its_trace() {
+    // D: denies only; enter: the trace of the newest denied flow; p: its deciding policy's YAML.
+    for app in scenario("denies-trace", "D<enter>") {
+        assert_eq!(app.filter_text, "action=deny");
+        assert!(app.selected_flow().unwrap().decided.action == flowtrace::model::Verdict::Deny);
+        let text = screen_text(&app);
+        assert!(
+            text.contains("Trace") && text.contains("Enforced: Deny"),
+            "{text}"
+        );
+        assert!(text.contains(">>"), "the deciding step is marked: {text}");
+    }
+    for app in scenario("denies-policy", "D<enter>p") {
+        let text = screen_text(&app);
+        // The newest denied flow ended its tier: the policy is shown, no rule of it matched.
+        assert!(
+            text.contains("application.summary · no rule matched"),
+            "{text}"
+        );
+    }
+    // A flow denied by a rule: the rule is marked.
+    for app in scenario("denies-policy-rule", "Djjj<enter>p") {
+        let text = screen_text(&app);
+        assert!(text.contains("database-backends-only"), "{text}");
+        let marked = text.lines().filter(|l| l.contains(" ▶ ")).count();
+        assert!(marked >= 1, "the deciding rule's lines are marked: {text}");
+    }
+}
+
+#[test]
+fn the_help_overlay_lists_the_active_keymap() {
+    for app in scenario("help", "?") {
+        let text = screen_text(&app);
+        assert!(text.contains("Help · keymap default"), "{text}");
+        assert!(text.contains("open_trace"), "{text}");
+    }
+}
+
+#[test]
+fn a_filter_typo_is_shown_with_its_column_and_the_last_good_filter_stays() {
+    for app in scenario("filter-error", "fdst.ns=database actoin=deny") {
+        let text = screen_text(&app);
+        assert!(text.contains("column 17: unknown field"), "{text}");
+        assert!(app.filter_error.is_some());
+        // The view still shows flows of the last filter that parsed.
+        assert!(!app.view.is_empty());
+    }
+}
+
+#[test]
+fn tab_completes_field_names_and_values_from_the_store() {
+    for app in scenario("filter-complete", "fdst.n<tab>data<tab>") {
+        let prompt = app.prompt.as_ref().unwrap();
+        assert_eq!(prompt.edit().text(), "dst.ns=database ");
+        assert!(!app.view.is_empty());
+    }
+}
+
+#[test]
+fn fuzzy_search_narrows_rows_and_highlights_matches() {
+    for app in scenario("search", "/coredns<enter>") {
+        assert_eq!(app.search, "coredns");
+        for i in 0..app.view.len() {
+            let flow =
+                flowtrace::tui::view::flow(&app.store, app.view.grain(), app.view.at(i).unwrap())
+                    .unwrap();
+            let text = flowtrace::store::filter::row_text(&flow);
+            assert!(
+                flowtrace::store::filter::Fuzzy::default().matches(&text, "coredns"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_policies_selecting_an_endpoint_are_listed_in_evaluation_order() {
+    for app in scenario("dest-policies", "D>") {
+        let text = screen_text(&app);
+        assert!(text.contains("ingress policies selecting"), "{text}");
+    }
+}
+
+#[test]
+fn pausing_freezes_the_view_and_counts_what_waits() {
+    for &size in &SIZES {
+        let mut app = demo_app(size);
+        press(&mut app, " ");
+        let before = app.view.len();
+        let mut demo = DemoCluster::new(2);
+        let mut more = demo.flows(NOW, 30);
+        for flow in &mut more {
+            flow.flow.dest_port = Some(7000); // new flow keys
+        }
+        let count = more.len() as u64;
+        let batch = more
+            .into_iter()
+            .map(|o| {
+                let d = Decided::as_recorded(&o.flow);
+                (o, d)
+            })
+            .collect();
+        app.feed(FeedEvent::Flows(batch));
+        settle(&mut app);
+        assert_eq!(app.view.len(), before, "frozen");
+        assert_eq!(app.waiting, count);
+        snapshot("paused", &app);
+        press(&mut app, " ");
+        assert!(app.view.len() > before, "resumed");
+    }
+}
+
+#[test]
+fn per_window_rows_and_sorting() {
+    for app in scenario("per-window-sorted", "ass") {
+        assert_eq!(app.view.grain(), flowtrace::tui::view::Grain::PerWindow);
+        let text = screen_text(&app);
+        assert!(
+            text.contains("per 15 s window") && text.contains("by source"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_replayed_flow_file_without_manifests_shows_calicos_recorded_hits() {
+    let text = std::fs::read_to_string("docs/examples/bank/flows.jsonl").unwrap();
+    let mut decoder = FlowDecoder::new();
+    let flows: Vec<ObservedFlow> = text
+        .lines()
+        .take(400)
+        .map(|line| decoder.decode(line).unwrap().into_observed())
+        .collect();
+    for &size in &SIZES {
+        let mut app = app_with(None, status("file:flows.jsonl"), flows.clone(), size);
+        // The second denied flow: security › block-metadata, as recorded.
+        press(&mut app, "Dj<enter>");
+        let screen = screen_text(&app);
+        assert!(screen.contains("No manifests loaded"), "{screen}");
+        snapshot("replay-recorded", &app);
+        // Without manifests there is no YAML to show, and the app says so rather than failing.
+        press(&mut app, "p");
+        let message = app.message.as_ref().map(|m| m.text.clone());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("no manifests")),
+            "{message:?}"
+        );
+    }
+}
+
+#[test]
+fn replayed_flows_decided_against_manifests_show_where_calico_differs() {
+    let (set, report) = load_paths(&["docs/examples/bank".into()]);
+    assert!(report.errors.is_empty());
+    // A record naming a policy the manifests do not have.
+    let line = r#"{"start_time":"2025-11-23T12:00:00Z","end_time":"2025-11-23T12:00:15Z","action":"Deny","source_name":"customer-*","source_namespace":"customer","source_labels":"app=customer","dest_name":"database-*","dest_namespace":"database","dest_labels":"app=database","protocol":"tcp","dest_port":5432,"reporter":"Dst","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"legacy-lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]},"packets_in":1,"packets_out":1,"bytes_in":60,"bytes_out":60}"#;
+    let record = FlowDecoder::new().decode(line).unwrap();
+    let mut evaluator = flowtrace::policy::Evaluator::new(&set);
+    let evaluation = evaluator.evaluate(&record.flow);
+    let computed = evaluator.policy_hits(&record.flow, &evaluation.enforced.hits);
+    let recorded = record.flow.reported_policies.clone().unwrap().enforced;
+    assert_ne!(computed, recorded);
+    let decided = Decided {
+        action: evaluation.enforced.verdict,
+        pending: evaluation.pending.verdict,
+        enforced: computed,
+        pending_hits: evaluator.policy_hits(&record.flow, &evaluation.pending.hits),
+        recorded: Some(recorded),
+    };
+    let store = FlowStore::new(10).with_window_log();
+    let mut app = App::new(
+        store,
+        Some(Arc::new(set.clone())),
+        Keymap::builtin("default").unwrap(),
+        Config::default(),
+        status("file:flows.jsonl"),
+        NOW,
+    );
+    app.handle_event(&Event::Resize(160, 48));
+    app.feed(FeedEvent::Flows(vec![(record.into_observed(), decided)]));
+    settle(&mut app);
+    press(&mut app, "<enter>");
+    let text = screen_text(&app);
+    assert!(text.contains("Calico recorded"), "{text}");
+    assert!(text.contains("unknown policy legacy-lockdown"), "{text}");
+    snapshot("recorded-differs", &app);
+}
+
+#[test]
+fn malformed_records_are_counted_and_shown_without_stopping() {
+    let mut app = demo_app((80, 24));
+    app.feed(FeedEvent::Malformed {
+        origin: "flows.jsonl:7".to_string(),
+        reason: "expected value at line 1 column 1".to_string(),
+    });
+    let text = screen_text(&app);
+    assert!(text.contains("1 malformed"), "{text}");
+    assert!(text.contains("flows.jsonl:7: expected value"), "{text}");
+    app.handle_event(&Event::Resize(80, 24));
+    snapshot("malformed", &app);
+}
+
+#[test]
+fn quitting_and_mouse_selection() {
+    let mut app = demo_app((80, 24));
+    let body_row = render::layout(&app, Rect::new(0, 0, 80, 24)).table_body().y + 2;
+    let click = |row| {
+        Event::Mouse(ratatui::crossterm::event::MouseEvent {
+            kind: ratatui::crossterm::event::MouseEventKind::Down(
+                ratatui::crossterm::event::MouseButton::Left,
+            ),
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    app.handle_event(&click(body_row));
+    assert_eq!(app.selected_index(), 2);
+    assert!(!app.trace_open);
+    app.handle_event(&click(body_row));
+    assert!(
+        app.trace_open,
+        "a second click on the selected row opens its trace"
+    );
+    press(&mut app, "q");
+    assert!(app.quit);
+}
