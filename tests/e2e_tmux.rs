@@ -1,0 +1,179 @@
+//! End to end: the real binary in a real terminal (tmux), driven by keys as a user types them.
+//! Open on the demo, show only denies, open a trace, quit, and check the terminal is restored
+//! (main screen, cooked mode, cursor shown). `.ci/run` installs tmux.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend(keys);
+        self.run(&args);
+    }
+
+    /// Waits until the screen shows `text`; fails with the screen otherwise.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text:?}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let tmux = Tmux {
+        socket: format!("flowtrace-e2e-{}", std::process::id()),
+    };
+    // After the app exits the shell prints its status and whether the tty is back in
+    // canonical mode, then waits so the pane can be read.
+    let script = format!(
+        "{binary}; echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60"
+    );
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-e",
+        &format!("XDG_STATE_HOME={}", state.display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", config.display()),
+        "-e",
+        "TERM=xterm-256color",
+        &script,
+    ]);
+    let screen = tmux.wait_for("DECIDED BY");
+    assert!(screen.contains("no flow source configured"), "{screen}");
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
+            .trim(),
+        "1"
+    );
+
+    tmux.keys(&["D"]);
+    let screen = tmux.wait_for("filter: action=deny");
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("TIME"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!rows.is_empty(), "{screen}");
+    assert!(rows.iter().all(|r| r.contains("deny")), "{screen}");
+
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Enforced: Deny");
+    assert!(
+        screen.contains("Trace") && screen.contains(">>"),
+        "{screen}"
+    );
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("MODE:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+    assert!(
+        screen.contains("MODE:icanon"),
+        "cooked mode again: {screen}"
+    );
+    assert!(
+        !screen.contains("DECIDED BY"),
+        "the main screen is back: {screen}"
+    );
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "e2e", "#{cursor_flag}"])
+            .trim(),
+        "1"
+    );
+    // The log went to the state folder, never to the terminal.
+    let log = std::fs::read_to_string(state.join("flowtrace/flowtrace.log")).unwrap();
+    assert!(log.contains("first frame"), "{log}");
+}
+
+#[test]
+fn sigterm_restores_the_terminal_too() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let tmux = Tmux {
+        socket: format!("flowtrace-e2e-term-{}", std::process::id()),
+    };
+    let script = format!(
+        "{binary} & pid=$!; sleep 2; kill -TERM $pid; wait $pid; echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60"
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-e",
+        &format!("XDG_STATE_HOME={}", home.path().display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", home.path().display()),
+        &script,
+    ]);
+    let screen = tmux.wait_for("MODE:");
+    assert!(
+        screen.contains("EXITED:0"),
+        "ended by the signal, cleanly: {screen}"
+    );
+    assert!(screen.contains("MODE:icanon"), "{screen}");
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+    let log = std::fs::read_to_string(home.path().join("flowtrace/flowtrace.log")).unwrap();
+    assert!(log.contains("first frame"), "the TUI ran: {log}");
+}
