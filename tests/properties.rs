@@ -100,3 +100,37 @@ proptest! {
         }
     }
 }
+
+/// The demo's flows in a store, for the search property below.
+fn demo_store() -> flowtrace::store::FlowStore {
+    let mut demo = flowtrace::source::demo::DemoCluster::new(3);
+    let mut store = flowtrace::store::FlowStore::new(10_000);
+    for observed in demo.flows(0, 600) {
+        let decided = flowtrace::store::Decided::as_recorded(&observed.flow);
+        store.ingest(observed, &decided);
+    }
+    store
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The store's cached search answers exactly what the fuzzy matcher says of each row's text.
+    #[test]
+    fn cached_search_over_stored_flows_agrees_with_the_matcher(
+        pattern in "[a-z0-9 ./*-]{1,8}|(dns|deny|customer|5432|security|pub|tcp|allow)",
+    ) {
+        use flowtrace::store::filter::{row_text, FilterTarget, Fuzzy};
+        let store = demo_store();
+        let cached = Fuzzy::default();
+        let plain = Fuzzy::default();
+        for flow in store.iter() {
+            let text = row_text(&flow);
+            prop_assert_eq!(
+                flow.fuzzy_matches(&pattern, &cached),
+                plain.matches(&text, &pattern),
+                "pattern {:?} on {:?}", pattern, text
+            );
+        }
+    }
+}

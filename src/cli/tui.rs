@@ -25,6 +25,7 @@ use crate::tui::{keymap, theme, FeedSender};
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
 
 pub fn run(args: TuiArgs) -> io::Result<u8> {
+    let started = std::time::Instant::now();
     if !io::stdout().is_terminal() {
         return super::tail::run(&TailArgs {
             source: args.source,
@@ -136,7 +137,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let deciding_set = (!source_args.manifests.is_empty())
         .then(|| policies.clone())
         .flatten();
-    crate::tui::run(app, theme, move |sender| {
+    crate::tui::run(app, theme, started, move |sender| {
         std::thread::Builder::new()
             .name("feed".into())
             .spawn(move || feed(lines, deciding_set, origin, sender))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::filter::{Filter, FilterTarget, Fuzzy};
+use super::filter::{hits_text, Filter, FilterTarget, Fuzzy, Part};
 use crate::model::{
     Counters, Endpoint, Flow, HitAction, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict,
 };
@@ -147,6 +147,10 @@ pub struct FlowStore {
 /// A stored flow, as filters, tables and traces read it.
 pub struct StoredFlow<'a> {
     pub id: RowId,
+    /// Interned ids of the endpoints and the trace: equal ids, equal values.
+    source_id: u32,
+    dest_id: u32,
+    trace_id: u32,
     pub source: &'a Endpoint,
     pub dest: &'a Endpoint,
     pub port: Option<u16>,
@@ -189,6 +193,41 @@ impl FilterTarget for StoredFlow<'_> {
     }
     fn last_seen(&self) -> i64 {
         self.last_seen
+    }
+    fn fuzzy_matches(&self, pattern: &str, fuzzy: &Fuzzy) -> bool {
+        // `row_text` in four parts, each keyed by what determines it (the top bits say which
+        // part): source, destination, port/protocol/verdict, and the trace's policy names.
+        let source = || format!("{} ", self.source.display_name());
+        let dest = || format!("{} ", self.dest.display_name());
+        let middle = || {
+            let port = self.port.map(|p| p.to_string()).unwrap_or_default();
+            format!("{port} {} {}", self.protocol, self.decided.action)
+        };
+        let hits = || hits_text(&self.decided.enforced);
+        let middle_key = (self.port.unwrap_or(NO_PORT) as u64) << 16
+            | (self.protocol.0 as u64) << 8
+            | self.decided.action as u64;
+        fuzzy.matches_parts(
+            pattern,
+            &[
+                Part {
+                    key: self.source_id as u64,
+                    text: &source,
+                },
+                Part {
+                    key: 1 << 60 | self.dest_id as u64,
+                    text: &dest,
+                },
+                Part {
+                    key: 2 << 60 | middle_key,
+                    text: &middle,
+                },
+                Part {
+                    key: 3 << 60 | self.trace_id as u64,
+                    text: &hits,
+                },
+            ],
+        )
     }
 }
 
@@ -352,6 +391,9 @@ impl FlowStore {
     fn view<'a>(&'a self, id: RowId, row: &'a Row) -> StoredFlow<'a> {
         StoredFlow {
             id,
+            source_id: row.key.source,
+            dest_id: row.key.dest,
+            trace_id: row.key.trace,
             source: self.endpoints.get(row.key.source),
             dest: self.endpoints.get(row.key.dest),
             port: (row.key.port != NO_PORT).then_some(row.key.port),

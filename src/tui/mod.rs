@@ -152,9 +152,14 @@ fn spawn_signals(sender: SyncSender<LoopEvent>) -> io::Result<()> {
 }
 
 /// Runs the TUI until the user quits or a signal ends it. `start_feed` is handed the feed's
-/// sender once the terminal is ready.
-pub fn run(mut app: App, theme: Theme, start_feed: impl FnOnce(FeedSender)) -> io::Result<()> {
-    let started = Instant::now();
+/// sender once the terminal is ready; `started` is when the command began (logged with the
+/// first frame).
+pub fn run(
+    mut app: App,
+    theme: Theme,
+    started: Instant,
+    start_feed: impl FnOnce(FeedSender),
+) -> io::Result<()> {
     let (sender, events) = mpsc::sync_channel(1024);
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
