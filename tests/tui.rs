@@ -433,3 +433,34 @@ fn quitting_and_mouse_selection() {
     press(&mut app, "q");
     assert!(app.quit);
 }
+
+#[test]
+fn saved_filters_are_listed_and_applied_and_a_filter_is_saved_by_name() {
+    for &size in &SIZES {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[filters]\ndb-denies = \"action=deny dst.ns=database\"\n",
+        )
+        .unwrap();
+        let (config, problem) = Config::load(Some(dir.path()));
+        assert_eq!(problem, None);
+        let mut app = demo_app(size);
+        app.config = config;
+        press(&mut app, "L");
+        snapshot("saved-filters", &app);
+        press(&mut app, "<enter>");
+        assert_eq!(app.filter_text, "action=deny dst.ns=database");
+        assert!(!app.view.is_empty());
+        press(&mut app, "cD");
+        press(&mut app, "Wall-denies<enter>");
+        assert!(app
+            .config
+            .filters
+            .iter()
+            .any(|(n, f)| n == "all-denies" && f == "action=deny"));
+        let saved = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(saved.contains("all-denies = \"action=deny\""), "{saved}");
+        assert!(saved.contains("db-denies = "), "{saved}");
+    }
+}
