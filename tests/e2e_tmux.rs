@@ -177,3 +177,49 @@ fn sigterm_restores_the_terminal_too() {
     let log = std::fs::read_to_string(home.path().join("flowtrace/flowtrace.log")).unwrap();
     assert!(log.contains("first frame"), "the TUI ran: {log}");
 }
+
+#[test]
+fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let tmux = Tmux {
+        socket: format!("flowtrace-e2e-tstp-{}", std::process::id()),
+    };
+    // An interactive shell, for job control.
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-e",
+        &format!("XDG_STATE_HOME={}", home.path().display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", home.path().display()),
+        "bash --norc --noprofile -i",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&[binary, "Enter"]);
+    tmux.wait_for("DECIDED BY");
+    tmux.keys(&["C-z"]);
+    let screen = tmux.wait_for("Stopped");
+    assert!(
+        !screen.contains("DECIDED BY"),
+        "the shell's screen is back: {screen}"
+    );
+    tmux.keys(&["fg", "Enter"]);
+    tmux.wait_for("DECIDED BY");
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // `fg` returns the job's status once it quits.
+    tmux.keys(&["echo DONE:$?", "Enter"]);
+    tmux.wait_for("DONE:0");
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+}

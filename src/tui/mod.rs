@@ -101,7 +101,12 @@ impl TerminalGuard {
         #[cfg(unix)]
         signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
         Self::raw()?;
-        self.terminal.clear()
+        // A fresh terminal has empty buffers, so the next frame is drawn whole. Not
+        // `Terminal::clear`: it asks the terminal for the cursor position, whose answer the input
+        // thread would swallow.
+        execute!(io::stdout(), terminal::Clear(terminal::ClearType::All))?;
+        self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        Ok(())
     }
 
     fn draw(&mut self, app: &App, theme: &Theme) -> io::Result<()> {
