@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::toml_file::line_of;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `--source` when none is given.
@@ -44,28 +46,23 @@ struct File {
     filters: toml::Table,
 }
 
-/// `$XDG_CONFIG_HOME/flowtrace`, else `~/.config/flowtrace`.
-pub fn config_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+/// flowtrace's folder in an XDG base directory: `$variable`, else `$HOME/default_under_home`.
+fn xdg_dir(variable: &str, default_under_home: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(variable)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default_under_home)))?;
     Some(base.join("flowtrace"))
+}
+
+/// `$XDG_CONFIG_HOME/flowtrace`, else `~/.config/flowtrace`.
+pub fn config_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config")
 }
 
 /// `$XDG_STATE_HOME/flowtrace`, else `~/.local/state/flowtrace`: where the log goes.
 pub fn state_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-        })?;
-    Some(base.join("flowtrace"))
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    xdg_dir("XDG_STATE_HOME", ".local/state")
 }
 
 impl Config {

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use toml::de::{DeString, DeTable, DeValue};
-use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use super::action::Action;
+use super::toml_file::{in_file_order, is_path, line_of, toml_names};
 
 /// Where a binding applies: the part of the UI that has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -508,12 +508,6 @@ fn code_span(text: &str) -> String {
     }
 }
 
-fn is_path(requested: &str) -> bool {
-    requested.contains('/')
-        || requested.contains(std::path::MAIN_SEPARATOR)
-        || requested.ends_with(".toml")
-}
-
 /// How deep `inherits` may nest; deeper is a cycle in practice.
 const MAX_DEPTH: usize = 16;
 
@@ -617,23 +611,7 @@ fn resolve_name(name: &str, config_dir: Option<&Path>, chain: &[Origin]) -> Resu
 
 /// The names of the keymap files in `config_dir/keymaps`, sorted.
 fn user_keymaps(config_dir: Option<&Path>) -> Vec<String> {
-    let Some(dir) = config_dir else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(dir.join("keymaps")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            if path.extension()? != "toml" {
-                return None;
-            }
-            Some(path.file_stem()?.to_str()?.to_string())
-        })
-        .collect();
-    names.sort();
-    names
+    config_dir.map_or_else(Vec::new, |dir| toml_names(&dir.join("keymaps")))
 }
 
 /// What `inherits = "PARENT"` in `child` names. Built-ins inherit built-ins only; files may name a
@@ -885,25 +863,6 @@ fn action_named(name: &str) -> Result<Option<Action>, String> {
             suggest(name, Action::ALL.iter().map(|a| a.name()))
         )
     })
-}
-
-type Entries<'a, 'i> = Vec<(&'a Spanned<DeString<'i>>, &'a Spanned<DeValue<'i>>)>;
-
-/// A table's entries in the order the file has them (the parsed table sorts them by name).
-fn in_file_order<'a, 'i>(table: &'a DeTable<'i>) -> Entries<'a, 'i> {
-    let mut entries: Entries<'a, 'i> = table.iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
-    entries
-}
-
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
 }
 
 /// `; did you mean 'x'?` for the closest of `names`, when one is close.

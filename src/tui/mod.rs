@@ -9,6 +9,7 @@ pub mod keymap;
 pub mod line_edit;
 pub mod render;
 pub mod theme;
+mod toml_file;
 pub mod trace;
 pub mod view;
 

@@ -14,6 +14,8 @@ use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
 use toml::de::{DeTable, DeValue};
+
+use super::toml_file::{in_file_order, is_path, line_of, toml_names};
 use toml::Spanned;
 
 /// What a theme colours: each role names a meaning, not a widget.
@@ -338,7 +340,7 @@ pub fn load(
         return Ok((mono, Vec::new()));
     }
     let (theme, warnings) = match requested {
-        Some(text) if text.contains('/') || text.ends_with(".toml") => load_path(Path::new(text))?,
+        Some(text) if is_path(text) => load_path(Path::new(text))?,
         Some(name) => load_named(name, config_dir)?,
         None => load_named("default", config_dir)?,
     };
@@ -386,24 +388,11 @@ fn load_named(
 
 /// The names of the user's themes that are not also built-in names, sorted.
 fn user_theme_names(config_dir: Option<&Path>) -> Vec<String> {
-    let Some(dir) = config_dir else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(dir.join("themes")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            if path.extension()? != "toml" {
-                return None;
-            }
-            Some(path.file_stem()?.to_str()?.to_owned())
-        })
-        .filter(|name| !Theme::BUILTIN_NAMES.contains(&name.as_str()))
-        .collect();
-    names.sort();
+    let names = config_dir.map_or_else(Vec::new, |dir| toml_names(&dir.join("themes")));
     names
+        .into_iter()
+        .filter(|name| !Theme::BUILTIN_NAMES.contains(&name.as_str()))
+        .collect()
 }
 
 fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
@@ -454,12 +443,7 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn line(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text.len());
-        self.text.as_bytes()[..offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        line_of(self.text, offset)
     }
 
     fn problem(&self, span: Range<usize>, key: &str, message: String) -> ThemeWarning {
@@ -472,19 +456,6 @@ impl Source<'_> {
     }
 }
 
-type Entry<'t, 'i> = (
-    &'t Spanned<std::borrow::Cow<'i, str>>,
-    &'t Spanned<DeValue<'i>>,
-);
-
-/// A table's entries in the order the file has them (the parsed table is sorted by key), so the
-/// first problem reported is the first in the file.
-fn entries_in_file_order<'t, 'i>(table: &'t DeTable<'i>) -> Vec<Entry<'t, 'i>> {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
-    entries
-}
-
 fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), ThemeWarning> {
     let source = Source { text, path };
     let document = DeTable::parse(text).map_err(|e| ThemeWarning {
@@ -495,7 +466,7 @@ fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), Theme
     })?;
     let mut file = ThemeFile::default();
     let mut warnings = Vec::new();
-    for (key, value) in entries_in_file_order(document.get_ref()) {
+    for (key, value) in in_file_order(document.get_ref()) {
         let key_name: &str = key.get_ref();
         match key_name {
             "name" => file.name = Some(string(&source, value, key_name)?.to_owned()),
@@ -525,7 +496,7 @@ fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), Theme
                         ),
                     ));
                 };
-                for (role_key, role_value) in entries_in_file_order(roles) {
+                for (role_key, role_value) in in_file_order(roles) {
                     let role_name: &str = role_key.get_ref();
                     let dotted = format!("roles.{role_name}");
                     let Some(role) = Role::from_name(role_name) else {
@@ -610,7 +581,7 @@ fn style(
         ));
     };
     let mut style = Style::new();
-    for (field_key, field_value) in entries_in_file_order(fields) {
+    for (field_key, field_value) in in_file_order(fields) {
         let field: &str = field_key.get_ref();
         let dotted = format!("{key}.{field}");
         let modifier = match field {
