@@ -14,7 +14,7 @@ use crate::flows::encode::whisker_json;
 use crate::flows::FlowRecord;
 use crate::model::time::unix_now;
 use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
-use crate::policy::Evaluator;
+use crate::policy::{Evaluator, PolicySet};
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
 use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
 use crate::source::whisker::{self, WhiskerConfig};
@@ -203,6 +203,14 @@ impl Follower {
 }
 
 impl Lines {
+    /// The demo cluster's policy set, when the lines come from the demo.
+    pub fn demo_policies(&self) -> Option<&PolicySet> {
+        match self {
+            Lines::Demo { cluster, .. } => Some(cluster.policy_set()),
+            _ => None,
+        }
+    }
+
     /// The next batch of lines; `None` when a finite source is exhausted. What a network source
     /// says about itself (connection state, malformed records) goes to `note`.
     pub fn next_batch(

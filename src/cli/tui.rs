@@ -13,7 +13,6 @@ use crate::flows::FlowDecoder;
 use crate::model::time::unix_now;
 use crate::model::Verdict;
 use crate::policy::{Evaluator, PolicySet};
-use crate::source::demo::DemoCluster;
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{parse_duration, Filter};
 use crate::store::{Decided, FlowStore};
@@ -89,18 +88,14 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             None => note = Some("no flow source configured: the built-in demo cluster".to_string()),
         }
     }
-    let policies = if !source_args.manifests.is_empty() {
+    let manifests = if source_args.manifests.is_empty() {
+        None
+    } else {
         let (set, errors) = load_manifests(&source_args.manifests);
         if errors {
             return Ok(EXIT_INVALID_INPUT);
         }
-        Some(Arc::new(set))
-    } else if source_args.source() == "demo" {
-        Some(Arc::new(
-            DemoCluster::new(source_args.seed).policy_set().clone(),
-        ))
-    } else {
-        None
+        Some(set)
     };
     let lines = match open_source(&source_args, &filter, Some(since), true) {
         Ok(lines) => lines,
@@ -109,6 +104,10 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
+    // The trace pane explains against the manifests, or the demo's own policies.
+    let policies = manifests
+        .or_else(|| lines.demo_policies().cloned())
+        .map(Arc::new);
     let _log = init_logging(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");
     let label = source_args.source().to_string();
