@@ -6,9 +6,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
-use super::output::{
-    decided_by, describe_hit, qualified_name, wide_header, wide_row, write_record, Decision,
-};
+use super::output::{decided_by, describe_hit, wide_header, wide_row, write_record, Decision};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::flows::{FlowDecoder, RawObject};
 use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
@@ -351,7 +349,7 @@ fn differences(evaluator: &Evaluator, flow: &Flow, evaluation: &Evaluation) -> O
                 differences.push(format!(
                     "  {} {} is not in the manifests (deleted or renamed since?)",
                     hit.kind,
-                    qualified_name(hit)
+                    hit.qualified_name()
                 ));
             }
         }

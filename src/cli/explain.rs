@@ -6,6 +6,7 @@ use super::inputs::{flows_name, load_manifests, open_flows};
 use super::output::describe_hit;
 use super::{ExplainArgs, ExplainOutput, EXIT_INVALID_INPUT};
 use crate::flows::parse_flow_line;
+use crate::model::qualified_name;
 use crate::policy::explain::{explain, Explanation, TierStatus, VerdictExplanation};
 use crate::policy::Evaluator;
 
@@ -118,17 +119,6 @@ pub fn render_text(explanation: &Explanation) -> String {
     text
 }
 
-fn status_text(status: TierStatus) -> &'static str {
-    match status {
-        TierStatus::Skipped => "skipped: no policy selects the endpoint",
-        TierStatus::Decided => "decided",
-        TierStatus::Passed => "passed to the next tier",
-        TierStatus::EndOfTier => "no rule matched: the tier's default action applies",
-        TierStatus::Undetermined => "undetermined",
-        TierStatus::NotReached => "not reached",
-    }
-}
-
 fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
     for tier in &verdict.tiers {
         text.push_str(&format!(
@@ -136,7 +126,7 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
             tier.name,
             tier.order,
             tier.default_action,
-            status_text(tier.status)
+            tier.status.describe()
         ));
         if tier.status == TierStatus::Skipped && tier.policies.len() > 8 {
             text.push_str(&format!(
@@ -150,11 +140,7 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
                 .order
                 .map(|o| format!("order {o}"))
                 .unwrap_or_else(|| "no order".to_string());
-            let name = if policy.namespace.is_empty() {
-                policy.name.clone()
-            } else {
-                format!("{}/{}", policy.namespace, policy.name)
-            };
+            let name = qualified_name(&policy.namespace, &policy.name);
             match &policy.why_not {
                 Some(why) => text.push_str(&format!(
                     "    - {} {name} ({order}): not applied: {why}\n",

@@ -124,7 +124,7 @@ pub fn describe_hit(hit: &PolicyHit) -> String {
             let trigger = hit
                 .trigger
                 .as_deref()
-                .map(qualified_name)
+                .map(PolicyHit::qualified_name)
                 .unwrap_or_default();
             format!(
                 "tier {}: end of tier, default {} (attributed to {trigger})",
@@ -135,17 +135,9 @@ pub fn describe_hit(hit: &PolicyHit) -> String {
             "tier {}: {} {} rule {} ({})",
             hit.tier,
             hit.kind,
-            qualified_name(hit),
+            hit.qualified_name(),
             hit.rule_index,
             hit.action
         ),
-    }
-}
-
-pub fn qualified_name(hit: &PolicyHit) -> String {
-    if hit.namespace.is_empty() {
-        hit.name.clone()
-    } else {
-        format!("{}/{}", hit.namespace, hit.name)
     }
 }

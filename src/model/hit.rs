@@ -178,6 +178,22 @@ pub struct PolicyHit {
     pub trigger: Option<Box<PolicyHit>>,
 }
 
+impl PolicyHit {
+    /// `namespace/name`, or the name of a global policy.
+    pub fn qualified_name(&self) -> String {
+        qualified_name(&self.namespace, &self.name)
+    }
+}
+
+/// `namespace/name`, or `name` when the namespace is empty (global objects).
+pub fn qualified_name(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
 /// The tier Calico gives namespace and service-account profiles.
 pub const PROFILE_TIER: &str = "__PROFILE__";
 

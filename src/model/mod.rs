@@ -7,6 +7,8 @@ mod observed;
 pub mod time;
 
 pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
-pub use hit::{HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER};
+pub use hit::{
+    qualified_name, HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER,
+};
 pub use labels::Labels;
 pub use observed::{Counters, ObservedFlow};

@@ -53,6 +53,20 @@ pub enum TierStatus {
     NotReached,
 }
 
+impl TierStatus {
+    /// What the status means, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TierStatus::Skipped => "skipped: no policy selects the endpoint",
+            TierStatus::Decided => "decided",
+            TierStatus::Passed => "passed to the next tier",
+            TierStatus::EndOfTier => "no rule matched: the tier's default action applies",
+            TierStatus::Undetermined => "undetermined",
+            TierStatus::NotReached => "not reached",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TierExplanation {
     pub name: String,

@@ -16,7 +16,7 @@ use super::line_edit::LineEdit;
 use super::render;
 use super::trace::{self, flow_of, PolicyRef, PolicyText, Span, Tone, Trace};
 use super::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
-use crate::model::{Endpoint, ObservedFlow, Reporter};
+use crate::model::{qualified_name, Endpoint, ObservedFlow, Reporter};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
 use crate::store::filter::{Filter, FilterError, Fuzzy};
@@ -841,10 +841,7 @@ impl App {
             {
                 continue;
             }
-            let name = match &policy.namespace {
-                Some(ns) => format!("{ns}/{}", policy.name),
-                None => policy.name.clone(),
-            };
+            let name = qualified_name(policy.namespace.as_deref().unwrap_or(""), &policy.name);
             let order = policy.order.map_or("-".to_string(), |o| o.to_string());
             let mut spans = vec![
                 (

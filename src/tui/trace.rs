@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::model::{Flow, PolicyHit, PolicyKind};
+use crate::model::{qualified_name, Flow, PolicyHit, PolicyKind};
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
 };
@@ -117,9 +117,10 @@ pub fn hit_summary(hit: &PolicyHit) -> Vec<Span> {
     let tier = (hit.tier.clone(), Tone::Tier(hit.tier.clone()));
     match hit.kind {
         PolicyKind::EndOfTier => {
-            let trigger = hit.trigger.as_deref().map_or(String::new(), |t| {
-                format!(" after {}", qualified(&t.namespace, &t.name))
-            });
+            let trigger = hit
+                .trigger
+                .as_deref()
+                .map_or(String::new(), |t| format!(" after {}", t.qualified_name()));
             vec![
                 tier,
                 (
@@ -134,10 +135,7 @@ pub fn hit_summary(hit: &PolicyHit) -> Vec<Span> {
         )],
         _ => vec![
             tier,
-            (
-                format!(" › {}", qualified(&hit.namespace, &hit.name)),
-                Tone::Text,
-            ),
+            (format!(" › {}", hit.qualified_name()), Tone::Text),
             (
                 format!(" rule {} ({})", hit.rule_index, hit.action),
                 verdict_tone(hit.action.as_str()),
@@ -146,27 +144,8 @@ pub fn hit_summary(hit: &PolicyHit) -> Vec<Span> {
     }
 }
 
-fn qualified(namespace: &str, name: &str) -> String {
-    if namespace.is_empty() {
-        name.to_string()
-    } else {
-        format!("{namespace}/{name}")
-    }
-}
-
-fn status_text(status: TierStatus) -> &'static str {
-    match status {
-        TierStatus::Skipped => "skipped: no policy selects the endpoint",
-        TierStatus::Decided => "decided",
-        TierStatus::Passed => "passed to the next tier",
-        TierStatus::EndOfTier => "end of tier: its default action applies",
-        TierStatus::Undetermined => "undetermined",
-        TierStatus::NotReached => "not reached",
-    }
-}
-
 fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &str, decides: bool) {
-    let name = qualified(&policy.namespace, &policy.name);
+    let name = qualified_name(&policy.namespace, &policy.name);
     let order = policy
         .order
         .map_or("no order".to_string(), |o| format!("order {o}"));
@@ -245,7 +224,7 @@ fn verdict_lines(verdict: &VerdictExplanation, direction: &str) -> Vec<Line> {
                     " (order {}, default {}): {}",
                     tier.order,
                     tier.default_action,
-                    status_text(tier.status)
+                    tier.status.describe()
                 ),
                 Tone::Muted,
             ),
@@ -343,7 +322,7 @@ fn difference_reason(
     match unknown {
         Some(hit) => format!(
             "unknown policy {}: not in the loaded manifests",
-            qualified(&hit.namespace, &hit.name)
+            hit.qualified_name()
         ),
         None => "the policies changed since Calico recorded the flow".to_string(),
     }
@@ -472,7 +451,7 @@ pub fn policy_text(set: &PolicySet, reference: &PolicyRef) -> Option<PolicyText>
         title: format!(
             "{} {}",
             reference.kind,
-            qualified(&reference.namespace, &reference.name)
+            qualified_name(&reference.namespace, &reference.name)
         ),
         origin: policy.origin.to_string(),
         lines,
