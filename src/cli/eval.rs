@@ -340,12 +340,7 @@ fn differences(evaluator: &Evaluator, flow: &Flow, evaluation: &Evaluation) -> O
             show(&computed)
         ));
         for hit in recorded.iter().map(|h| h.trigger.as_deref().unwrap_or(h)) {
-            let known = matches!(hit.kind, PolicyKind::Profile | PolicyKind::EndOfTier)
-                || set.policies().iter().any(|p| {
-                    p.hit_name() == hit.name
-                        && p.namespace.as_deref().unwrap_or("") == hit.namespace
-                });
-            if !known {
+            if !set.has_policy_of(hit) {
                 differences.push(format!(
                     "  {} {} is not in the manifests (deleted or renamed since?)",
                     hit.kind,

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 
 use super::model::{Origin, Policy, SelectorId, Tier, DEFAULT_TIER_ORDER};
 use super::selector::Selector;
-use crate::model::{HitAction, Labels, Protocol};
+use crate::model::{HitAction, Labels, PolicyHit, PolicyKind, Protocol};
 
 /// A pod as far as policy cares: its labels, service account, named ports and IPs.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,10 +122,13 @@ impl PolicySet {
         &self.network_sets
     }
 
-    pub fn find_policy(&self, namespace: Option<&str>, name: &str) -> Option<usize> {
-        self.policies
-            .iter()
-            .position(|p| p.name == name && p.namespace.as_deref() == namespace)
+    /// Whether the policy a recorded hit names is in the set, matched by the name Goldmane
+    /// reports (`Policy::hit_name`) and namespace. Profiles and ends of tiers name no policy.
+    pub fn has_policy_of(&self, hit: &PolicyHit) -> bool {
+        matches!(hit.kind, PolicyKind::Profile | PolicyKind::EndOfTier)
+            || self.policies.iter().any(|p| {
+                p.hit_name() == hit.name && p.namespace.as_deref().unwrap_or("") == hit.namespace
+            })
     }
 }
 

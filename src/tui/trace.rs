@@ -310,15 +310,10 @@ fn difference_reason(
             "the stored flow lacks what Calico saw ({reason}); aggregated flows keep no addresses"
         );
     }
-    let unknown = recorded.iter().find(|h| {
-        !matches!(h.kind, PolicyKind::EndOfTier | PolicyKind::Profile)
-            && set
-                .find_policy(
-                    (!h.namespace.is_empty()).then_some(h.namespace.as_str()),
-                    &h.name,
-                )
-                .is_none()
-    });
+    let unknown = recorded
+        .iter()
+        .map(|h| h.trigger.as_deref().unwrap_or(h))
+        .find(|h| !set.has_policy_of(h));
     match unknown {
         Some(hit) => format!(
             "unknown policy {}: not in the loaded manifests",
@@ -500,6 +495,38 @@ pub fn rule_lines(lines: &[String], direction: &str, index: usize) -> Option<Ran
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::HitAction;
+    use crate::source::demo::DemoCluster;
+
+    #[test]
+    fn recorded_hits_are_matched_to_policies_by_the_name_goldmane_reports() {
+        let set = DemoCluster::new(1).policy_set().clone();
+        let hit = |name: &str| PolicyHit {
+            kind: PolicyKind::GlobalNetworkPolicy,
+            name: name.to_string(),
+            namespace: String::new(),
+            tier: "security".to_string(),
+            action: HitAction::Deny,
+            policy_index: 0,
+            rule_index: 0,
+            trigger: None,
+        };
+        let computed = VerdictExplanation {
+            action: crate::model::Verdict::Allow,
+            policies: Vec::new(),
+            undetermined: None,
+            tiers: Vec::new(),
+        };
+        // `security.block-metadata` is reported as `block-metadata` (its tier prefix dropped).
+        assert_eq!(
+            difference_reason(&[hit("block-metadata")], &set, &computed),
+            "the policies changed since Calico recorded the flow"
+        );
+        assert_eq!(
+            difference_reason(&[hit("legacy-lockdown")], &set, &computed),
+            "unknown policy legacy-lockdown: not in the loaded manifests"
+        );
+    }
 
     #[test]
     fn the_rule_of_a_policy_is_found_in_its_yaml() {
