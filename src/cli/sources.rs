@@ -20,7 +20,7 @@ use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
 use crate::source::whisker::{self, WhiskerConfig};
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{Field, Filter, FilterTarget};
-use crate::store::flow_store::recorded_pending;
+use crate::store::flow_store::Recorded;
 
 /// How long a followed file is left before looking again.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
@@ -93,24 +93,13 @@ impl Decider<'_> {
                 last_seen,
             };
         }
-        let (recorded_enforced, recorded_pending_hits): (&[PolicyHit], &[PolicyHit]) =
-            match &flow.reported_policies {
-                Some(trace) => (&trace.enforced, &trace.pending),
-                None => (&[], &[]),
-            };
-        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
-        let pending = recorded_pending(action, recorded_pending_hits);
-        let pending_hits = if recorded_pending_hits.is_empty() {
-            recorded_enforced
-        } else {
-            recorded_pending_hits
-        };
+        let recorded = Recorded::of(flow);
         Row {
             flow,
-            action,
-            pending,
-            enforced: Cow::Borrowed(recorded_enforced),
-            pending_hits: Cow::Borrowed(pending_hits),
+            action: recorded.action,
+            pending: recorded.pending,
+            enforced: Cow::Borrowed(recorded.enforced),
+            pending_hits: Cow::Borrowed(recorded.pending_hits),
             undetermined: None,
             last_seen,
         }

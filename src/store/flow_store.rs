@@ -28,31 +28,49 @@ pub struct Decided {
 impl Decided {
     /// As Calico recorded it in the flow (no evaluation).
     pub fn as_recorded(flow: &Flow) -> Decided {
-        let trace = flow.reported_policies.clone().unwrap_or_default();
-        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
-        let pending = recorded_pending(action, &trace.pending);
-        let pending_hits = if trace.pending.is_empty() {
-            trace.enforced.clone()
-        } else {
-            trace.pending
-        };
+        let recorded = Recorded::of(flow);
         Decided {
-            action,
-            pending,
-            enforced: trace.enforced,
-            pending_hits,
+            action: recorded.action,
+            pending: recorded.pending,
+            enforced: recorded.enforced.to_vec(),
+            pending_hits: recorded.pending_hits.to_vec(),
             recorded: None,
         }
     }
 }
 
-/// The pending verdict of a recorded flow: where its pending trace ends, or (none recorded) the
-/// enforced verdict.
-pub fn recorded_pending(action: Verdict, pending_hits: &[PolicyHit]) -> Verdict {
-    match pending_hits.last().map(|h| h.action) {
-        Some(HitAction::Allow) => Verdict::Allow,
-        Some(HitAction::Deny) => Verdict::Deny,
-        _ => action,
+/// A flow's verdicts and hits as Calico recorded them, borrowed from the flow.
+pub struct Recorded<'a> {
+    pub action: Verdict,
+    /// Where the recorded pending trace ends; with none recorded, the enforced verdict.
+    pub pending: Verdict,
+    pub enforced: &'a [PolicyHit],
+    /// The pending trace; with none recorded, the enforced one.
+    pub pending_hits: &'a [PolicyHit],
+}
+
+impl Recorded<'_> {
+    pub fn of(flow: &Flow) -> Recorded<'_> {
+        let (enforced, pending_hits): (&[PolicyHit], &[PolicyHit]) = match &flow.reported_policies {
+            Some(trace) => (&trace.enforced, &trace.pending),
+            None => (&[], &[]),
+        };
+        let action = flow.reported_action.unwrap_or(Verdict::Unknown);
+        let pending = match pending_hits.last().map(|h| h.action) {
+            Some(HitAction::Allow) => Verdict::Allow,
+            Some(HitAction::Deny) => Verdict::Deny,
+            _ => action,
+        };
+        Recorded {
+            action,
+            pending,
+            enforced,
+            pending_hits: if pending_hits.is_empty() {
+                enforced
+            } else {
+                pending_hits
+            },
+        }
     }
 }
 
