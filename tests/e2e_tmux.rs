@@ -2,14 +2,53 @@
 //! Open on the demo, show only denies, open a trace, quit, and check the terminal is restored
 //! (main screen, cooked mode, cursor shown). `.ci/run` installs tmux.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// What the shell prints once the app has exited: its status, and whether the tty is back in
+/// canonical mode; then it waits so the pane can be read.
+const AFTER_EXIT: &str =
+    "echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60";
 
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
+    /// A tmux server of the test's own running `command` in a 100×30 pane, with flowtrace's
+    /// state (its log) and config folders set.
+    fn start(test: &str, state: &Path, config: &Path, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("flowtrace-e2e-{test}-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-e",
+            &format!("XDG_STATE_HOME={}", state.display()),
+            "-e",
+            &format!("XDG_CONFIG_HOME={}", config.display()),
+            "-e",
+            "TERM=xterm-256color",
+            command,
+        ]);
+        tmux
+    }
+
+    /// A pane variable (`alternate_on`, `cursor_flag`, ...).
+    fn pane(&self, variable: &str) -> String {
+        self.run(&["display", "-p", "-t", "e2e", &format!("#{{{variable}}}")])
+            .trim()
+            .to_string()
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let output = Command::new("tmux")
             .arg("-L")
@@ -59,40 +98,12 @@ impl Drop for Tmux {
 fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
     let home = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_flowtrace");
-    let tmux = Tmux {
-        socket: format!("flowtrace-e2e-{}", std::process::id()),
-    };
-    // After the app exits the shell prints its status and whether the tty is back in
-    // canonical mode, then waits so the pane can be read.
-    let script = format!(
-        "{binary}; echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60"
-    );
     let state = home.path().join("state");
     let config = home.path().join("config");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-e",
-        &format!("XDG_STATE_HOME={}", state.display()),
-        "-e",
-        &format!("XDG_CONFIG_HOME={}", config.display()),
-        "-e",
-        "TERM=xterm-256color",
-        &script,
-    ]);
+    let tmux = Tmux::start("open", &state, &config, &format!("{binary}; {AFTER_EXIT}"));
     let screen = tmux.wait_for("DECIDED BY");
     assert!(screen.contains("no flow source configured"), "{screen}");
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .trim(),
-        "1"
-    );
+    assert_eq!(tmux.pane("alternate_on"), "1");
 
     tmux.keys(&["D"]);
     let screen = tmux.wait_for("filter: action=deny");
@@ -123,16 +134,8 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
         !screen.contains("DECIDED BY"),
         "the main screen is back: {screen}"
     );
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .trim(),
-        "0"
-    );
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{cursor_flag}"])
-            .trim(),
-        "1"
-    );
+    assert_eq!(tmux.pane("alternate_on"), "0");
+    assert_eq!(tmux.pane("cursor_flag"), "1");
     // The log went to the state folder, never to the terminal.
     let log = std::fs::read_to_string(state.join("flowtrace/flowtrace.log")).unwrap();
     assert!(log.contains("first frame"), "{log}");
@@ -142,38 +145,15 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
 fn sigterm_restores_the_terminal_too() {
     let home = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_flowtrace");
-    let tmux = Tmux {
-        socket: format!("flowtrace-e2e-term-{}", std::process::id()),
-    };
-    let script = format!(
-        "{binary} & pid=$!; sleep 2; kill -TERM $pid; wait $pid; echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60"
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-e",
-        &format!("XDG_STATE_HOME={}", home.path().display()),
-        "-e",
-        &format!("XDG_CONFIG_HOME={}", home.path().display()),
-        &script,
-    ]);
+    let script = format!("{binary} & pid=$!; sleep 2; kill -TERM $pid; wait $pid; {AFTER_EXIT}");
+    let tmux = Tmux::start("term", home.path(), home.path(), &script);
     let screen = tmux.wait_for("MODE:");
     assert!(
         screen.contains("EXITED:0"),
         "ended by the signal, cleanly: {screen}"
     );
     assert!(screen.contains("MODE:icanon"), "{screen}");
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .trim(),
-        "0"
-    );
+    assert_eq!(tmux.pane("alternate_on"), "0");
     let log = std::fs::read_to_string(home.path().join("flowtrace/flowtrace.log")).unwrap();
     assert!(log.contains("first frame"), "the TUI ran: {log}");
 }
@@ -182,25 +162,13 @@ fn sigterm_restores_the_terminal_too() {
 fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
     let home = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_flowtrace");
-    let tmux = Tmux {
-        socket: format!("flowtrace-e2e-tstp-{}", std::process::id()),
-    };
     // An interactive shell, for job control.
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-e",
-        &format!("XDG_STATE_HOME={}", home.path().display()),
-        "-e",
-        &format!("XDG_CONFIG_HOME={}", home.path().display()),
+    let tmux = Tmux::start(
+        "tstp",
+        home.path(),
+        home.path(),
         "bash --norc --noprofile -i",
-    ]);
+    );
     std::thread::sleep(Duration::from_millis(500));
     tmux.keys(&[binary, "Enter"]);
     tmux.wait_for("DECIDED BY");
@@ -217,9 +185,5 @@ fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
     // `fg` returns the job's status once it quits.
     tmux.keys(&["echo DONE:$?", "Enter"]);
     tmux.wait_for("DONE:0");
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .trim(),
-        "0"
-    );
+    assert_eq!(tmux.pane("alternate_on"), "0");
 }

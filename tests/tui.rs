@@ -66,16 +66,22 @@ fn app_with(
         NOW,
     );
     app.handle_event(&Event::Resize(size.0, size.1));
-    let batch = flows
-        .into_iter()
-        .map(|observed| {
-            let decided = Decided::as_recorded(&observed.flow);
-            (observed, decided)
-        })
-        .collect();
-    app.feed(FeedEvent::Flows(batch));
+    app.feed(recorded(flows));
     settle(&mut app);
     app
+}
+
+/// Flows as the feed sends them, decided as Calico recorded them.
+fn recorded(flows: Vec<ObservedFlow>) -> FeedEvent {
+    FeedEvent::Flows(
+        flows
+            .into_iter()
+            .map(|observed| {
+                let decided = Decided::as_recorded(&observed.flow);
+                (observed, decided)
+            })
+            .collect(),
+    )
 }
 
 fn settle(app: &mut App) {
@@ -299,14 +305,7 @@ fn pausing_freezes_the_view_and_counts_what_waits() {
             flow.flow.dest_port = Some(7000); // new flow keys
         }
         let count = more.len() as u64;
-        let batch = more
-            .into_iter()
-            .map(|o| {
-                let d = Decided::as_recorded(&o.flow);
-                (o, d)
-            })
-            .collect();
-        app.feed(FeedEvent::Flows(batch));
+        app.feed(recorded(more));
         settle(&mut app);
         assert_eq!(app.view.len(), before, "frozen");
         assert_eq!(app.waiting, count);

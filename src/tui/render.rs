@@ -33,15 +33,21 @@ pub struct Areas {
 impl Areas {
     /// Rows of flows that fit.
     pub fn table_rows(&self) -> usize {
-        self.table.height.saturating_sub(2) as usize
+        table_body(self.table).height as usize
     }
 
     /// The rows' area (below the title and the header).
     pub fn table_body(&self) -> Rect {
-        let mut body = self.table;
-        body.y += 2;
-        body.height = body.height.saturating_sub(2);
-        body
+        table_body(self.table)
+    }
+}
+
+/// The part of the table's area below its title line and header.
+fn table_body(table: Rect) -> Rect {
+    Rect {
+        y: table.y + 2,
+        height: table.height.saturating_sub(2),
+        ..table
     }
 }
 
@@ -371,7 +377,7 @@ fn draw_table(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         .border_style(border)
         .title(Line::from(title));
     let cols = columns(area.width);
-    let rows_shown = area.height.saturating_sub(2) as usize;
+    let rows_shown = table_body(area).height as usize;
     let fuzzy = Fuzzy::default();
     let flows: Vec<StoredFlow> = (app.offset..app.offset + rows_shown)
         .map_while(|i| app.view.at(i))
@@ -411,12 +417,9 @@ fn draw_table(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         } else {
             "no flow matches the filter (c clears it)"
         };
-        let mut body = area;
-        body.y += 2;
-        body.height = body.height.saturating_sub(2);
         frame.render_widget(
             Paragraph::new(Line::styled(format!(" {text}"), theme.style(Role::Muted))),
-            body,
+            table_body(area),
         );
     }
 }
