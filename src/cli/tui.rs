@@ -11,7 +11,6 @@ use super::sources::{open_source, source_name, Decider};
 use super::{TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
 use crate::flows::FlowDecoder;
 use crate::model::time::unix_now;
-use crate::model::Verdict;
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{parse_duration, Filter};
@@ -215,11 +214,7 @@ fn feed(
                 .cloned();
             let decided = Decided {
                 action: row.action,
-                pending: if row.pending == Verdict::Unknown {
-                    row.action
-                } else {
-                    row.pending
-                },
+                pending: row.pending,
                 enforced: row.enforced.into_owned(),
                 pending_hits: row.pending_hits.into_owned(),
                 recorded,
