@@ -71,15 +71,22 @@ impl Tmux {
 
     /// Waits until the screen shows `text`; fails with the screen otherwise.
     fn wait_for(&self, text: &str) -> String {
+        self.wait_for_all(&[text])
+    }
+
+    /// Waits until the screen shows every one of `texts` at once. A frame reaches tmux in
+    /// pieces (tmux before 3.4 ignores synchronized updates), so one text on the screen does not
+    /// mean the rest of its frame is there yet.
+    fn wait_for_all(&self, texts: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if texts.iter().all(|text| screen.contains(text)) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "waited for {text:?}; the screen shows:\n{screen}"
+                "waited for {texts:?}; the screen shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -101,7 +108,8 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
     let state = home.path().join("state");
     let config = home.path().join("config");
     let tmux = Tmux::start("open", &state, &config, &format!("{binary}; {AFTER_EXIT}"));
-    let screen = tmux.wait_for("DECIDED BY");
+    // Open, and some denied flows have arrived.
+    let screen = tmux.wait_for_all(&["DECIDED BY", "deny "]);
     assert!(screen.contains("no flow source configured"), "{screen}");
     assert_eq!(tmux.pane("alternate_on"), "1");
 
@@ -117,11 +125,8 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
     assert!(rows.iter().all(|r| r.contains("deny")), "{screen}");
 
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("Enforced: Deny");
-    assert!(
-        screen.contains("Trace") && screen.contains(">>"),
-        "{screen}"
-    );
+    // The trace pane, its deciding step marked, and the trace's own key hints.
+    tmux.wait_for_all(&["Trace", "Enforced: Deny", ">> ", "j next step"]);
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("MODE:");
