@@ -2,6 +2,8 @@
 //! exactly as Calico does; `flows` reads the flow formats; `cli` is the command line.
 
 pub mod cli;
+pub mod cluster;
+pub mod errors;
 pub mod flows;
 pub mod model;
 pub mod policy;

@@ -358,10 +358,17 @@ async fn malformed_records_are_counted_not_fatal() {
     running.stop().await.unwrap();
 }
 
+fn path_of(pem: &flowtrace::source::goldmane::Pem) -> &str {
+    match pem {
+        flowtrace::source::goldmane::Pem::File(path) => path.to_str().unwrap(),
+        other => panic!("the test's PEM is a file: {other:?}"),
+    }
+}
+
 /// `flowtrace tail --source goldmane`, the real binary against the fake over mTLS.
 fn tail_goldmane(
     fake: &FakeGoldmane,
-    files: &flowtrace::source::goldmane::TlsFiles,
+    files: &flowtrace::source::goldmane::TlsSettings,
     extra: &[&str],
 ) -> std::process::Command {
     use assert_cmd::cargo::CommandCargoExt;
@@ -373,13 +380,13 @@ fn tail_goldmane(
         "--goldmane-address",
         &fake.address(),
     ]);
-    command.args(["--goldmane-ca", files.ca.to_str().unwrap()]);
+    command.args(["--goldmane-ca", path_of(&files.ca)]);
     if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
         command.args([
             "--goldmane-cert",
-            cert.to_str().unwrap(),
+            path_of(cert),
             "--goldmane-key",
-            key.to_str().unwrap(),
+            path_of(key),
         ]);
     }
     command.args(extra);

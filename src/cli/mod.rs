@@ -5,6 +5,7 @@ mod demo;
 mod eval;
 mod explain;
 mod inputs;
+mod network;
 mod output;
 mod sources;
 mod tail;
@@ -60,7 +61,7 @@ enum Command {
     /// Explain one flow tier by tier, policy by policy, rule by rule.
     Explain(ExplainArgs),
     /// Print matching flows from a source, and exit or keep following it.
-    Tail(TailArgs),
+    Tail(Box<TailArgs>),
     /// The built-in demo cluster: export its manifests and flows to try every command offline.
     Demo(DemoArgs),
 }
@@ -134,9 +135,12 @@ pub struct SourceArgs {
     source: Option<String>,
     #[command(flatten)]
     goldmane: GoldmaneArgs,
-    /// Whisker's address: the port-forwarded `calico-system/whisker` service (plain HTTP on 8081).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8081")]
-    whisker_url: String,
+    /// Whisker's address (plain HTTP). By default flowtrace port-forwards to
+    /// calico-system/whisker:8081 through the Kubernetes API.
+    #[arg(long, value_name = "URL")]
+    whisker_url: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Decide flows against these manifests (otherwise what Calico recorded is shown).
     #[arg(long = "manifests", short = 'm', value_name = "PATH")]
     manifests: Vec<PathBuf>,
@@ -172,24 +176,42 @@ pub struct TailArgs {
     output: TailOutput,
 }
 
-/// How to reach Goldmane: normally a port-forward to calico-system/goldmane:7443 with a client
-/// certificate signed by the operator's CA (calico.md 1.4).
+/// How to reach Goldmane: by default a port-forward to calico-system/goldmane:7443 through the
+/// Kubernetes API, with a client certificate signed by the operator's CA (calico.md 1.4).
 #[derive(Debug, Clone, Args)]
 pub struct GoldmaneArgs {
-    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:7443")]
-    goldmane_address: String,
-    /// Client certificate (PEM).
-    #[arg(long, value_name = "FILE", requires = "goldmane_ca")]
+    /// Goldmane's address, e.g. https://127.0.0.1:7443 behind your own port-forward. By default
+    /// flowtrace port-forwards to calico-system/goldmane:7443 through the Kubernetes API.
+    #[arg(long, value_name = "URL")]
+    goldmane_address: Option<String>,
+    /// Client certificate (PEM). By default, when port-forwarding, tls.crt of the
+    /// calico-system/node-certs secret.
+    #[arg(long, value_name = "FILE", requires = "goldmane_key")]
     goldmane_cert: Option<PathBuf>,
     /// Client key (PEM).
     #[arg(long, value_name = "FILE", requires = "goldmane_cert")]
     goldmane_key: Option<PathBuf>,
-    /// CA that signed Goldmane's certificate (the operator's tigera-ca-bundle).
+    /// CA that signed Goldmane's certificate. By default, when port-forwarding, the
+    /// calico-system/tigera-ca-bundle configmap.
     #[arg(long, value_name = "FILE")]
     goldmane_ca: Option<PathBuf>,
     /// Name to verify Goldmane's certificate against.
     #[arg(long, value_name = "NAME", default_value = "goldmane")]
     goldmane_server_name: String,
+}
+
+/// Which Kubernetes cluster to port-forward through, as kubectl's flags say it.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [default: the current context].
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace Calico runs in (where goldmane and whisker are).
+    #[arg(long, value_name = "NS", default_value = "calico-system")]
+    calico_namespace: String,
 }
 
 #[derive(Debug, Args)]

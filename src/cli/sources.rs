@@ -9,17 +9,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::eval::undetermined;
-use super::{GoldmaneArgs, SourceArgs};
+use super::network::{self, Server};
+use super::SourceArgs;
 use crate::flows::encode::whisker_json;
 use crate::flows::FlowRecord;
 use crate::model::time::unix_now;
 use crate::model::{Endpoint, Flow, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
-use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, TlsFiles};
-use crate::source::whisker::{self, WhiskerConfig};
 use crate::source::{ConnectionState, SourceEvent};
-use crate::store::filter::{Field, Filter, FilterTarget};
+use crate::store::filter::{Filter, FilterTarget};
 use crate::store::flow_store::Recorded;
 
 /// How long a followed file is left before looking again.
@@ -117,6 +116,8 @@ pub enum Lines {
     Events {
         events: tokio::sync::mpsc::Receiver<SourceEvent>,
         _stop: tokio::sync::watch::Sender<bool>,
+        /// How it is reached when that is worth saying (a port-forward flowtrace opened).
+        via: Option<String>,
     },
     File(Follower),
     Stdin(Box<dyn BufRead + Send>),
@@ -200,6 +201,14 @@ impl Lines {
         }
     }
 
+    /// How the source is reached, when flowtrace opened the way itself (a port-forward).
+    pub fn via(&self) -> Option<&str> {
+        match self {
+            Lines::Events { via, .. } => via.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The next batch of lines; `None` when a finite source is exhausted. What a network source
     /// says about itself (connection state, malformed records) goes to `note`.
     pub fn next_batch(
@@ -269,21 +278,6 @@ impl Lines {
     }
 }
 
-/// Sets a source's filter fields from a `PushedFilter` (Goldmane's and Whisker's filters name them
-/// alike).
-macro_rules! push_into {
-    ($filter:expr, $pushed:expr) => {{
-        let pushed = $pushed;
-        $filter.source_namespaces = pushed.source_namespaces;
-        $filter.dest_namespaces = pushed.dest_namespaces;
-        $filter.source_names = pushed.source_names;
-        $filter.dest_names = pushed.dest_names;
-        $filter.protocols = pushed.protocols;
-        $filter.dest_ports = pushed.dest_ports;
-        $filter.actions = pushed.actions;
-    }};
-}
-
 pub fn open_source(
     args: &SourceArgs,
     filter: &Filter,
@@ -302,170 +296,17 @@ pub fn open_source(
             })
         }
         "-" => Ok(Lines::Stdin(Box::new(BufReader::new(io::stdin())))),
-        "goldmane" => {
-            let mut config = goldmane_config(&args.goldmane, since)?;
-            push_into!(
-                config.filter,
-                pushed_filter(filter, args.manifests.is_empty())
-            );
-            start_network(Network::Goldmane(Box::new(config)), follow)
-        }
-        "whisker" => {
-            let mut config = WhiskerConfig::new(args.whisker_url.clone());
-            config.since = since.map(|s| Duration::from_secs(s as u64));
-            push_into!(
-                config.filter,
-                pushed_filter(filter, args.manifests.is_empty())
-            );
-            start_network(Network::Whisker(Box::new(config)), follow)
-        }
+        "goldmane" => network::open(args, Server::Goldmane, filter, since, follow),
+        "whisker" => network::open(args, Server::Whisker, filter, since, follow),
         source => match source.strip_prefix("file:") {
             Some(path) => Follower::open(PathBuf::from(path))
                 .map(Lines::File)
                 .map_err(|e| e.to_string()),
             None => Err(format!(
-                "unknown source {source:?}: use demo, file:PATH or -"
+                "unknown source {source:?}: use demo, goldmane, whisker, file:PATH or -"
             )),
         },
     }
-}
-
-/// `--filter` terms in the shape both servers' filters take.
-#[derive(Default)]
-struct PushedFilter {
-    source_namespaces: Vec<Match>,
-    dest_namespaces: Vec<Match>,
-    source_names: Vec<Match>,
-    dest_names: Vec<Match>,
-    protocols: Vec<Match>,
-    dest_ports: Vec<u16>,
-    actions: Vec<Verdict>,
-}
-
-/// What of the filter the servers can apply. Verdicts are pushed only when they are the ones the
-/// server recorded (no `-m`: flowtrace does not decide them itself).
-fn pushed_filter(filter: &Filter, recorded_verdicts: bool) -> PushedFilter {
-    let mut pushed = PushedFilter::default();
-    for term in filter.server_terms() {
-        let matches = || {
-            term.values
-                .iter()
-                .map(|v| Match {
-                    value: v.clone(),
-                    fuzzy: term.fuzzy,
-                })
-                .collect::<Vec<_>>()
-        };
-        match term.field {
-            Field::SourceNamespace => pushed.source_namespaces = matches(),
-            Field::DestNamespace => pushed.dest_namespaces = matches(),
-            Field::Source => pushed.source_names = matches(),
-            Field::Dest => pushed.dest_names = matches(),
-            Field::Protocol if !term.fuzzy => {
-                pushed.protocols = term
-                    .values
-                    .iter()
-                    .filter_map(|v| Protocol::parse(v))
-                    .map(|p| Match::exact(p.name()))
-                    .collect()
-            }
-            Field::Port if !term.fuzzy => {
-                pushed.dest_ports = term.values.iter().filter_map(|v| v.parse().ok()).collect()
-            }
-            Field::Action if recorded_verdicts && !term.fuzzy => {
-                pushed.actions = term
-                    .values
-                    .iter()
-                    .filter_map(|v| Verdict::parse(v))
-                    .collect()
-            }
-            _ => {}
-        }
-    }
-    pushed
-}
-
-/// A network source, configured.
-enum Network {
-    Goldmane(Box<GoldmaneConfig>),
-    Whisker(Box<WhiskerConfig>),
-}
-
-fn goldmane_config(args: &GoldmaneArgs, since: Option<i64>) -> Result<GoldmaneConfig, String> {
-    // Goldmane refuses clients without a certificate; say so before the handshake says less.
-    if args.goldmane_ca.is_some() && args.goldmane_cert.is_none() {
-        return Err("Goldmane requires a client certificate (mTLS): pass --goldmane-cert and --goldmane-key, \
-                    e.g. tls.crt and tls.key of the calico-system/node-certs secret"
-            .to_string());
-    }
-    let mut config = GoldmaneConfig::new(args.goldmane_address.clone());
-    config.since = since.map(|s| Duration::from_secs(s as u64));
-    if let Some(ca) = &args.goldmane_ca {
-        config.tls = Some(TlsFiles {
-            cert: args.goldmane_cert.clone(),
-            key: args.goldmane_key.clone(),
-            ca: ca.clone(),
-            server_name: Some(args.goldmane_server_name.clone()),
-        });
-    }
-    Ok(config)
-}
-
-/// Runs a network source on a thread of its own: its history (`List`, `GET /flows`) and exit, or
-/// with `follow` its live stream, backfilled from `since`, reconnecting until stopped.
-fn start_network(network: Network, follow: bool) -> Result<Lines, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let (sender, events) = tokio::sync::mpsc::channel(64);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            if follow {
-                // Errors reach the reader as `Failed` states.
-                let _ = match network {
-                    Network::Goldmane(config) => goldmane::run(*config, sender, stopped)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Network::Whisker(config) => whisker::run(*config, sender, stopped)
-                        .await
-                        .map_err(|e| e.to_string()),
-                };
-                return;
-            }
-            let history = match network {
-                Network::Goldmane(config) => {
-                    goldmane::list(&config, &ListQuery::from_config(&config))
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                Network::Whisker(config) => whisker::list(&config).await.map_err(|e| e.to_string()),
-            };
-            let events = match history {
-                Ok(page) => {
-                    let mut events: Vec<SourceEvent> = page
-                        .malformed
-                        .into_iter()
-                        .map(|reason| SourceEvent::Malformed { reason })
-                        .collect();
-                    events.push(SourceEvent::Flows(page.flows));
-                    events.push(SourceEvent::State(ConnectionState::Finished));
-                    events
-                }
-                Err(e) => vec![SourceEvent::State(ConnectionState::Failed(e))],
-            };
-            for event in events {
-                if sender.send(event).await.is_err() {
-                    break;
-                }
-            }
-        })
-    });
-    Ok(Lines::Events {
-        events,
-        _stop: stop,
-    })
 }
 
 pub fn source_name(args: &SourceArgs) -> &str {

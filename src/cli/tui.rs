@@ -103,6 +103,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
+    let note = note.or_else(|| lines.via().map(str::to_string));
     // The trace pane explains against the manifests, or the demo's own policies.
     let policies = manifests
         .or_else(|| lines.demo_policies().cloned())

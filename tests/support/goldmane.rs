@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flowtrace::source::goldmane::proto::{common, v3_30, v3_32};
-use flowtrace::source::goldmane::{TlsFiles, WireVersion};
+use flowtrace::source::goldmane::{Pem, TlsSettings, WireVersion};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tonic::codegen::{http, Service};
 use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
@@ -80,23 +80,23 @@ impl Pki {
         pki
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Client files with the client certificate, verifying the server as `goldmane`.
-    pub fn client_files(&self) -> TlsFiles {
-        TlsFiles {
-            cert: Some(self.path("tls.crt")),
-            key: Some(self.path("tls.key")),
-            ca: self.path("ca.crt"),
+    pub fn client_files(&self) -> TlsSettings {
+        TlsSettings {
+            cert: Some(Pem::File(self.path("tls.crt"))),
+            key: Some(Pem::File(self.path("tls.key"))),
+            ca: Pem::File(self.path("ca.crt")),
             server_name: Some("goldmane".into()),
         }
     }
 
     /// Client files without a client certificate.
-    pub fn files_without_client_cert(&self) -> TlsFiles {
-        TlsFiles {
+    pub fn files_without_client_cert(&self) -> TlsSettings {
+        TlsSettings {
             cert: None,
             key: None,
             ..self.client_files()

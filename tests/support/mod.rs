@@ -1,6 +1,7 @@
 //! Fakes shared by the integration tests.
 
 pub mod goldmane;
+pub mod kube_api;
 pub mod process;
 pub mod running;
 pub mod whisker;

@@ -27,6 +27,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as GrpcEndpoint, Identity};
 use tonic::{Code, Status};
 
+use crate::errors::error_chain;
 use crate::flows::hit_string::normalise_reported_hit;
 use crate::model::{
     Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
@@ -74,17 +75,55 @@ impl WireVersion {
     }
 }
 
-/// Certificate files for mutual TLS (PEM). Goldmane requires a client certificate signed by the
-/// operator CA; `ca` is the trust root for the server's certificate.
+/// Mutual TLS settings. Goldmane requires a client certificate signed by the operator CA; `ca` is
+/// the trust root for the server's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
+pub struct TlsSettings {
     /// Client certificate; `None` connects without one (Goldmane refuses that).
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub ca: PathBuf,
+    pub cert: Option<Pem>,
+    pub key: Option<Pem>,
+    pub ca: Pem,
     /// The name to verify the server certificate against (e.g. `goldmane` when port-forwarding);
     /// `None` uses the address's host.
     pub server_name: Option<String>,
+}
+
+/// PEM text: a file the user named, or text fetched from the cluster.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Pem {
+    File(PathBuf),
+    /// `origin` names where it came from (e.g. `secret calico-system/node-certs key tls.key`).
+    Text {
+        origin: String,
+        pem: Vec<u8>,
+    },
+}
+
+impl Pem {
+    fn read(&self, what: &str) -> Result<Vec<u8>, GoldmaneError> {
+        match self {
+            Pem::File(path) => std::fs::read(path).map_err(|e| {
+                GoldmaneError::fatal(format!("reading {what} {}: {e}", path.display()))
+            }),
+            Pem::Text { pem, .. } => Ok(pem.clone()),
+        }
+    }
+}
+
+impl From<PathBuf> for Pem {
+    fn from(path: PathBuf) -> Pem {
+        Pem::File(path)
+    }
+}
+
+/// Names the PEM and never prints it: a client key must not reach a log.
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pem::File(path) => write!(f, "File({})", path.display()),
+            Pem::Text { origin, .. } => write!(f, "Text({origin})"),
+        }
+    }
 }
 
 /// A string match as Goldmane's `StringMatch`: exact, or fuzzy (substring).
@@ -315,7 +354,7 @@ fn policy_kind(number: i32, version: WireVersion) -> Option<PolicyKind> {
 pub struct GoldmaneConfig {
     /// `https://127.0.0.1:7443` (port-forwarded), or `http://…` for a server without TLS.
     pub address: String,
-    pub tls: Option<TlsFiles>,
+    pub tls: Option<TlsSettings>,
     /// Backfill: stream (and list) flows that started this long ago; `None` streams from now.
     pub since: Option<Duration>,
     pub filter: GoldmaneFilter,
@@ -359,21 +398,6 @@ fn status_error(status: &Status) -> GoldmaneError {
     classify(text, Some(status.code()))
 }
 
-/// An error and its sources, joined.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
 fn classify(text: String, code: Option<Code>) -> GoldmaneError {
     let lower = text.to_ascii_lowercase();
     let tls = lower.contains("certificate")
@@ -392,11 +416,6 @@ fn classify(text: String, code: Option<Code>) -> GoldmaneError {
             fatal: fatal_code,
         }
     }
-}
-
-fn read_pem(path: &PathBuf, what: &str) -> Result<Vec<u8>, GoldmaneError> {
-    std::fs::read(path)
-        .map_err(|e| GoldmaneError::fatal(format!("reading {what} {}: {e}", path.display())))
 }
 
 /// A connected client speaking one wire version.
@@ -743,16 +762,14 @@ async fn connect_channel(config: &GoldmaneConfig) -> Result<Channel, GoldmaneErr
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
     match &config.tls {
-        Some(files) => {
-            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
-                &files.ca,
-                "CA certificate",
-            )?));
-            match (&files.cert, &files.key) {
+        Some(settings) => {
+            let mut tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(settings.ca.read("CA certificate")?));
+            match (&settings.cert, &settings.key) {
                 (Some(cert), Some(key)) => {
                     tls = tls.identity(Identity::from_pem(
-                        read_pem(cert, "client certificate")?,
-                        read_pem(key, "client key")?,
+                        cert.read("client certificate")?,
+                        key.read("client key")?,
                     ));
                 }
                 (None, None) => {}
@@ -762,7 +779,7 @@ async fn connect_channel(config: &GoldmaneConfig) -> Result<Channel, GoldmaneErr
                     ))
                 }
             }
-            if let Some(name) = &files.server_name {
+            if let Some(name) = &settings.server_name {
                 tls = tls.domain_name(name.clone());
             }
             endpoint = endpoint

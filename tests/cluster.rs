@@ -1,0 +1,358 @@
+//! Reaching Goldmane and Whisker through the Kubernetes API, as a user with a kubeconfig does:
+//! flowtrace finds the service's pod and opens its own port-forward, and takes Goldmane's CA and
+//! client certificate from the cluster. Against the fake API server in `support/kube_api.rs`,
+//! with the fake Goldmane and Whisker behind the forwarded ports.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use flowtrace::cluster::port_forward::{self, ServicePort};
+use flowtrace::cluster::{self, ClusterTarget};
+use flowtrace::source::goldmane::WireVersion;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use support::goldmane::{unix_now, window, FakeGoldmane};
+use support::kube_api::FakeApiServer;
+use support::whisker::{flow_response, FakeWhisker, StoredEvent};
+use tokio::io::AsyncReadExt;
+
+const CALICO: &str = "calico-system";
+
+/// A fake cluster with Calico's `name` service (port `port`, selecting `k8s-app=name`) and one
+/// ready pod behind it whose port is served at `serve` (if any).
+async fn cluster_with(
+    name: &str,
+    pod: &str,
+    port: u16,
+    serve: Option<SocketAddr>,
+) -> FakeApiServer {
+    let api = FakeApiServer::start().await;
+    api.add_service(
+        CALICO,
+        name,
+        &[("k8s-app", name)],
+        port,
+        IntOrString::String("server".into()),
+    );
+    api.add_pod(CALICO, pod, &[("k8s-app", name)], &[("server", port)], true);
+    if let Some(address) = serve {
+        api.serve_pod_port(CALICO, pod, port, address);
+    }
+    api
+}
+
+fn socket_of(url: &str) -> SocketAddr {
+    url.rsplit('/').next().unwrap().parse().unwrap()
+}
+
+/// Runs `flowtrace ARGS` with `kubeconfig` as $KUBECONFIG (or none at all) and a home of its own.
+async fn flowtrace(kubeconfig: Option<&Path>, home: &Path, args: &[&str]) -> Output {
+    let mut command = Command::cargo_bin("flowtrace").unwrap();
+    command
+        .args(args)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG");
+    if let Some(path) = kubeconfig {
+        command.env("KUBECONFIG", path);
+    }
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn json_records(output: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn stderr_of(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(2), "fails as invalid input");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_reaches_whisker_through_its_own_port_forward() {
+    let base = unix_now() - 600;
+    let whisker = FakeWhisker::start(
+        (0..3)
+            .map(|i| StoredEvent::flow(&flow_response("web-*", "backend", 8080, base + 15 * i)))
+            .collect(),
+    )
+    .await;
+    let api = cluster_with(
+        "whisker",
+        "whisker-5f7d9",
+        8081,
+        Some(socket_of(&whisker.url())),
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    let output = flowtrace(
+        Some(&kubeconfig),
+        home.path(),
+        &["tail", "--source", "whisker", "--since", "1h", "-o", "json"],
+    )
+    .await;
+    let records = json_records(&output);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(records.iter().all(|r| r["dest_port"] == 8080));
+    let requests = api.requests();
+    assert!(
+        requests.iter().any(|r| {
+            r
+            == "GET /api/v1/namespaces/calico-system/pods/whisker-5f7d9/portforward?&ports=8081"
+            || r == "GET /api/v1/namespaces/calico-system/pods/whisker-5f7d9/portforward?ports=8081"
+        }),
+        "{requests:#?}"
+    );
+    assert!(requests.iter().any(
+        |r| r.starts_with("GET /api/v1/namespaces/calico-system/pods?")
+            && r.contains("labelSelector=k8s-app%3Dwhisker")
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_reaches_goldmane_with_the_clusters_ca_and_client_certificate() {
+    let base = unix_now() - 600;
+    let goldmane = FakeGoldmane::start(
+        WireVersion::V3_32,
+        (0..4)
+            .map(|i| window("web-*", "payments", 8080, base + 15 * i))
+            .collect(),
+    )
+    .await;
+    let api = cluster_with(
+        "goldmane",
+        "goldmane-6c8b7",
+        7443,
+        Some(socket_of(&goldmane.address())),
+    )
+    .await;
+    api.add_config_map(
+        CALICO,
+        "tigera-ca-bundle",
+        &[("tigera-ca-bundle.crt", &goldmane.pki.ca)],
+    );
+    api.add_secret(
+        CALICO,
+        "node-certs",
+        &[
+            ("tls.crt", &goldmane.pki.client_cert),
+            ("tls.key", &goldmane.pki.client_key),
+        ],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    // --kubeconfig and --context as kubectl takes them, with no $KUBECONFIG.
+    let output = flowtrace(
+        None,
+        home.path(),
+        &[
+            "tail",
+            "--source",
+            "goldmane",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--context",
+            "fake",
+            "--since",
+            "1h",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let records = json_records(&output);
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(records.iter().all(|r| r["dest_namespace"] == "payments"));
+    assert_eq!(goldmane.lists().len(), 1, "history came from Flows.List");
+    let requests = api.requests();
+    for wanted in [
+        "GET /api/v1/namespaces/calico-system/services/goldmane?",
+        "GET /api/v1/namespaces/calico-system/configmaps/tigera-ca-bundle?",
+        "GET /api/v1/namespaces/calico-system/secrets/node-certs?",
+    ] {
+        assert!(
+            requests.iter().any(|r| r == wanted),
+            "{wanted}: {requests:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_cluster_refuses_is_said_at_start_with_the_object() {
+    let home = tempfile::tempdir().unwrap();
+    let goldmane = ["tail", "--source", "goldmane"];
+
+    // No kubeconfig anywhere.
+    let output = flowtrace(None, home.path(), &goldmane).await;
+    let text = stderr_of(&output);
+    assert!(text.contains("no cluster configured"), "{text}");
+    assert!(
+        text.contains("--goldmane-address") || text.contains("--source demo"),
+        "{text}"
+    );
+
+    // A cluster that does not answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = home.path().join("unreachable");
+    std::fs::write(
+        &unreachable,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{closed}\n\
+             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
+             users:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let text = stderr_of(&flowtrace(Some(&unreachable), home.path(), &goldmane).await);
+    assert!(
+        text.contains(&format!("could not reach the cluster at http://{closed}/")),
+        "{text}"
+    );
+
+    // A cluster without Calico's Goldmane.
+    let api = FakeApiServer::start().await;
+    let kubeconfig = api.kubeconfig(home.path());
+    let text = stderr_of(&flowtrace(Some(&kubeconfig), home.path(), &goldmane).await);
+    assert!(
+        text.contains("service calico-system/goldmane not found"),
+        "{text}"
+    );
+
+    // A context the kubeconfig does not have.
+    let mut args = goldmane.to_vec();
+    args.extend(["--context", "staging"]);
+    let text = stderr_of(&flowtrace(Some(&kubeconfig), home.path(), &args).await);
+    assert!(text.contains("staging"), "{text}");
+
+    // The service, but no pod behind it.
+    api.add_service(
+        CALICO,
+        "whisker",
+        &[("k8s-app", "whisker")],
+        8081,
+        IntOrString::Int(8081),
+    );
+    let text = stderr_of(
+        &flowtrace(
+            Some(&kubeconfig),
+            home.path(),
+            &["tail", "--source", "whisker"],
+        )
+        .await,
+    );
+    assert!(
+        text.contains(
+            "no running pod behind service calico-system/whisker (pods matching k8s-app=whisker)"
+        ),
+        "{text}"
+    );
+
+    // RBAC refuses the port-forward.
+    let api = cluster_with("goldmane", "goldmane-0", 7443, None).await;
+    api.forbid("/api/v1/namespaces/calico-system/pods/goldmane-0/portforward");
+    let kubeconfig = api.kubeconfig(home.path());
+    let text = stderr_of(&flowtrace(Some(&kubeconfig), home.path(), &goldmane).await);
+    assert!(
+        text.contains(
+            "the cluster refused a port-forward to pod calico-system/goldmane-0: pods \"goldmane-0\" \
+             is forbidden: User \"tester\" cannot create resource \"pods/portforward\""
+        ),
+        "{text}"
+    );
+
+    // The port-forward is allowed, the client certificate's secret is not.
+    let api = cluster_with("goldmane", "goldmane-0", 7443, None).await;
+    api.add_config_map(CALICO, "tigera-ca-bundle", &[("ca.crt", "PEM")]);
+    api.forbid("/api/v1/namespaces/calico-system/secrets/");
+    let kubeconfig = api.kubeconfig(home.path());
+    let text = stderr_of(&flowtrace(Some(&kubeconfig), home.path(), &goldmane).await);
+    assert!(
+        text.contains("Goldmane requires a client certificate (mTLS): pass --goldmane-cert and --goldmane-key, or be allowed to read secret calico-system/node-certs"),
+        "{text}"
+    );
+    assert!(text.contains("cannot get resource \"secrets\""), "{text}");
+}
+
+/// A TCP server that answers every connection with `reply` and closes it.
+async fn replier(reply: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    address
+}
+
+async fn read_through(local: SocketAddr) -> String {
+    let mut connection = tokio::net::TcpStream::connect(local).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        connection.read_to_string(&mut text),
+    )
+    .await
+    .expect("the forwarded connection ends")
+    .unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
+    let first = replier("from the first pod").await;
+    let api = cluster_with("goldmane", "goldmane-a", 7443, Some(first)).await;
+    let home = tempfile::tempdir().unwrap();
+    let client = cluster::connect(&ClusterTarget {
+        kubeconfig: Some(api.kubeconfig(home.path())),
+        context: None,
+    })
+    .await
+    .unwrap();
+    let service = ServicePort {
+        namespace: CALICO.into(),
+        name: "goldmane".into(),
+        port: 7443,
+    };
+    let forwarded = port_forward::forward(client, service).await.unwrap();
+    assert_eq!(forwarded.pod, "goldmane-a");
+    assert!(forwarded
+        .describe()
+        .contains("calico-system/goldmane:7443 (pod goldmane-a)"));
+    assert_eq!(read_through(forwarded.local).await, "from the first pod");
+
+    // The pod restarts under a new name; nothing listens yet, then the new one serves.
+    api.remove_pod(CALICO, "goldmane-a");
+    api.add_pod(
+        CALICO,
+        "goldmane-b",
+        &[("k8s-app", "goldmane")],
+        &[("server", 7443)],
+        true,
+    );
+    assert_eq!(read_through(forwarded.local).await, "", "closed, not hung");
+    api.serve_pod_port(
+        CALICO,
+        "goldmane-b",
+        7443,
+        replier("from the second pod").await,
+    );
+    assert_eq!(read_through(forwarded.local).await, "from the second pod");
+}

@@ -1,0 +1,558 @@
+//! A fake Kubernetes API server for tests, on 127.0.0.1 over plain HTTP/1.1 (hyper), reached
+//! through a kubeconfig it writes. It speaks what flowtrace asks of a cluster:
+//! - bearer-token authentication (401 `Status` without the token);
+//! - `GET /version`;
+//! - `GET` of a namespaced core object by its path, 404 `Status` for one it does not hold;
+//! - pod lists with an equality `labelSelector`;
+//! - `pods/NAME/portforward?ports=P` upgraded to a WebSocket with the `v4.channel.k8s.io`
+//!   framing (each binary message starts with its channel: 0 data, 1 error; each channel's first
+//!   message is the port, little-endian), relayed to a TCP address the test names for the pod's
+//!   port. A pod whose port has no address answers on the error channel, as the kubelet does
+//!   when nothing listens;
+//! - 403 `Status`, worded as RBAC words it, for the paths a test forbids.
+//!
+//! Every request's method and path (with query) is recorded.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, ContainerPort, Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
+    ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
+use kube::api::ObjectMeta;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+const TOKEN: &str = "fake-token-of-tester";
+const USER: &str = "tester";
+const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
+
+#[derive(Default)]
+struct State {
+    /// Objects by their API path.
+    objects: BTreeMap<String, Value>,
+    /// Where each pod's port is served: (namespace, pod, port).
+    forwards: BTreeMap<(String, String, u16), SocketAddr>,
+    /// Path prefixes answered with 403.
+    forbidden: Vec<String>,
+    requests: Vec<String>,
+}
+
+pub struct FakeApiServer {
+    address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The API path of a namespaced core/v1 object.
+fn object_path(namespace: &str, plural: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/{plural}/{name}")
+}
+
+impl FakeApiServer {
+    pub async fn start() -> FakeApiServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let task = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((socket, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            let state = state.clone();
+                            async move { Ok::<_, hyper::Error>(answer(request, state)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(socket), service)
+                            .with_upgrades()
+                            .await;
+                    });
+                }
+            })
+        };
+        FakeApiServer {
+            address,
+            state,
+            task,
+        }
+    }
+
+    /// Writes a kubeconfig for this server (context `fake`, user `tester` with its token) into
+    /// `dir`.
+    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: \
+             http://{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: \
+             {USER}\n    namespace: default\ncurrent-context: fake\nusers:\n- name: {USER}\n  \
+             user:\n    token: {TOKEN}\n",
+            self.address
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn put(&self, namespace: &str, plural: &str, name: &str, object: impl serde::Serialize) {
+        let object = object;
+        let object = serde_json::to_value(object).unwrap();
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .insert(object_path(namespace, plural, name), object);
+    }
+
+    /// A service selecting `selector` with one port leading to `target_port`.
+    pub fn add_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        selector: &[(&str, &str)],
+        port: u16,
+        target_port: IntOrString,
+    ) {
+        let service = Service {
+            metadata: meta(namespace, name, &[]),
+            spec: Some(ServiceSpec {
+                selector: Some(labels(selector)),
+                ports: Some(vec![ServicePort {
+                    port: i32::from(port),
+                    target_port: Some(target_port),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        self.put(namespace, "services", name, service);
+    }
+
+    /// A pod with these labels and named container ports, running and ready or not.
+    pub fn add_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        pod_labels: &[(&str, &str)],
+        ports: &[(&str, u16)],
+        ready: bool,
+    ) {
+        let pod = Pod {
+            metadata: meta(namespace, name, pod_labels),
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "main".into(),
+                    ports: Some(
+                        ports
+                            .iter()
+                            .map(|(port_name, port)| ContainerPort {
+                                name: Some(port_name.to_string()),
+                                container_port: i32::from(*port),
+                                ..ContainerPort::default()
+                            })
+                            .collect(),
+                    ),
+                    ..Container::default()
+                }],
+                ..PodSpec::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+        };
+        self.put(namespace, "pods", name, pod);
+    }
+
+    pub fn remove_pod(&self, namespace: &str, name: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .remove(&object_path(namespace, "pods", name));
+    }
+
+    pub fn add_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let map = ConfigMap {
+            metadata: meta(namespace, name, &[]),
+            data: Some(labels(data)),
+            ..ConfigMap::default()
+        };
+        self.put(namespace, "configmaps", name, map);
+    }
+
+    pub fn add_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let secret = Secret {
+            metadata: meta(namespace, name, &[]),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            type_: Some("kubernetes.io/tls".into()),
+            ..Secret::default()
+        };
+        self.put(namespace, "secrets", name, secret);
+    }
+
+    /// Connections to `pod`'s `port` reach `to`.
+    pub fn serve_pod_port(&self, namespace: &str, pod: &str, port: u16, to: SocketAddr) {
+        self.state
+            .lock()
+            .unwrap()
+            .forwards
+            .insert((namespace.into(), pod.into(), port), to);
+    }
+
+    /// Requests under this path prefix are refused (403), e.g.
+    /// `/api/v1/namespaces/calico-system/pods/goldmane-1/portforward`.
+    pub fn forbid(&self, path_prefix: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .forbidden
+            .push(path_prefix.to_string());
+    }
+
+    /// `METHOD /path?query` of every request so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn meta(namespace: &str, name: &str, pod_labels: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        labels: (!pod_labels.is_empty()).then(|| labels(pod_labels)),
+        resource_version: Some("1".into()),
+        ..ObjectMeta::default()
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// A `metav1.Status` failure, as the API server sends for errors.
+fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
+    json_response(
+        code,
+        &json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code.as_u16(),
+        }),
+    )
+}
+
+/// The parts of `/api/v1/namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]]`.
+struct ApiPath<'a> {
+    namespace: &'a str,
+    resource: &'a str,
+    name: Option<&'a str>,
+    subresource: Option<&'a str>,
+}
+
+fn parse_path(path: &str) -> Option<ApiPath<'_>> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let mut parts = rest.split('/');
+    Some(ApiPath {
+        namespace: parts.next()?,
+        resource: parts.next()?,
+        name: parts.next(),
+        subresource: parts.next(),
+    })
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| {
+            value
+                .replace("%3D", "=")
+                .replace("%2C", ",")
+                .replace("%2F", "/")
+        })
+    })
+}
+
+fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let mut seen = state.lock().unwrap();
+    seen.requests
+        .push(format!("{} {path}?{query}", request.method()));
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"));
+    if !authorized {
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        );
+    }
+    if path == "/version" {
+        return json_response(
+            StatusCode::OK,
+            &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
+        );
+    }
+    let Some(api) = parse_path(&path) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+        );
+    };
+    if seen.forbidden.iter().any(|prefix| path.starts_with(prefix)) {
+        let (verb, resource) = match (api.name, api.subresource) {
+            (None, _) => ("list", api.resource.to_string()),
+            (Some(_), Some(sub)) => ("create", format!("{}/{sub}", api.resource)),
+            (Some(_), None) => ("get", api.resource.to_string()),
+        };
+        let subject = match api.name {
+            Some(name) => format!("{} \"{name}\"", api.resource),
+            None => api.resource.to_string(),
+        };
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{subject} is forbidden: User \"{USER}\" cannot {verb} resource \"{resource}\" \
+                 in API group \"\" in the namespace \"{}\"",
+                api.namespace
+            ),
+        );
+    }
+    let not_found = |name: &str| {
+        status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} \"{name}\" not found", api.resource),
+        )
+    };
+    match (api.name, api.subresource) {
+        (None, _) if api.resource == "pods" => {
+            let wanted = query_param(&query, "labelSelector").unwrap_or_default();
+            let prefix = format!("/api/v1/namespaces/{}/pods/", api.namespace);
+            let items: Vec<Value> = seen
+                .objects
+                .range(prefix.clone()..)
+                .take_while(|(key, _)| key.starts_with(&prefix))
+                .filter(|(_, pod)| selects(&wanted, &pod["metadata"]["labels"]))
+                .map(|(_, pod)| pod.clone())
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "PodList",
+                        "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
+        (Some(name), None) => match seen.objects.get(&path) {
+            Some(object) => json_response(StatusCode::OK, object),
+            None => not_found(name),
+        },
+        (Some(pod), Some("portforward")) => {
+            if !seen
+                .objects
+                .contains_key(&object_path(api.namespace, "pods", pod))
+            {
+                return not_found(pod);
+            }
+            let Some(port) = query_param(&query, "ports").and_then(|p| p.parse::<u16>().ok())
+            else {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "query parameter \"port\" is required".into(),
+                );
+            };
+            let target = seen
+                .forwards
+                .get(&(api.namespace.to_string(), pod.to_string(), port))
+                .copied();
+            let pod = pod.to_string();
+            drop(seen);
+            upgrade(request, port, pod, target)
+        }
+        _ => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+        ),
+    }
+}
+
+/// Whether an equality selector (`k=v,k2=v2`) selects these labels.
+fn selects(selector: &str, pod_labels: &Value) -> bool {
+    selector
+        .split(',')
+        .filter(|term| !term.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((key, value)) => pod_labels[key].as_str() == Some(value),
+            None => false,
+        })
+}
+
+/// Switches to a WebSocket if the client asked for one in the channel protocol, then relays.
+fn upgrade(
+    request: Request<Incoming>,
+    port: u16,
+    pod: String,
+    target: Option<SocketAddr>,
+) -> Response<Body> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let offered = header("sec-websocket-protocol");
+    if !header("upgrade").eq_ignore_ascii_case("websocket")
+        || !offered.split(',').any(|p| p.trim() == CHANNEL_PROTOCOL)
+    {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("expected a WebSocket upgrade offering {CHANNEL_PROTOCOL}, got {offered:?}"),
+        );
+    }
+    let accept = derive_accept_key(header("sec-websocket-key").as_bytes());
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(request).await else {
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        relay(socket, port, pod, target).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", accept)
+        .header("sec-websocket-protocol", CHANNEL_PROTOCOL)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// One port's data (channel 0) and error (channel 1) channels over the WebSocket.
+async fn relay(
+    socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    port: u16,
+    pod: String,
+    target: Option<SocketAddr>,
+) {
+    let (mut sink, mut messages) = socket.split();
+    let [low, high] = port.to_le_bytes();
+    for channel in [0u8, 1] {
+        if sink
+            .send(Message::binary(vec![channel, low, high]))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let connected = match target {
+        Some(address) => TcpStream::connect(address).await.map_err(|e| e.to_string()),
+        None => Err("connection refused".to_string()),
+    };
+    let tcp = match connected {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            let mut message = vec![1u8];
+            message.extend(
+                format!("error forwarding port {port} to pod {pod}: failed to connect: {e}")
+                    .into_bytes(),
+            );
+            let _ = sink.send(Message::binary(message)).await;
+            let _ = sink.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    let (mut from_pod, mut to_pod) = tcp.into_split();
+    let upstream = async move {
+        while let Some(Ok(message)) = messages.next().await {
+            match message {
+                Message::Binary(data) if data.first() == Some(&0) => {
+                    if to_pod.write_all(&data[1..]).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => continue,
+            }
+        }
+        let _ = to_pod.shutdown().await;
+    };
+    let downstream = async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match from_pod.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut message = Vec::with_capacity(n + 1);
+                    message.push(0u8);
+                    message.extend_from_slice(&buffer[..n]);
+                    if sink.send(Message::binary(message)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+    };
+    tokio::join!(upstream, downstream);
+}
