@@ -356,3 +356,70 @@ async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
     );
     assert_eq!(read_through(forwarded.local).await, "from the second pod");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_main_job_shows_the_clusters_flows_when_there_is_a_cluster() {
+    let base = unix_now() - 30;
+    let whisker = FakeWhisker::start(vec![StoredEvent::flow(&flow_response(
+        "web-*", "checkout", 8443, base,
+    ))])
+    .await;
+    // Whisker only: Goldmane is looked for first, then Whisker (no client certificate needed).
+    let api = cluster_with(
+        "whisker",
+        "whisker-0",
+        8081,
+        Some(socket_of(&whisker.url())),
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    // No subcommand, on a pipe: the main job prints like `tail`.
+    let output = flowtrace(Some(&kubeconfig), home.path(), &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("checkout/") && stdout.contains("8443"),
+        "{stdout}"
+    );
+    let requests = api.requests();
+    let asked = |path: &str| requests.iter().position(|r| r.starts_with(path));
+    assert!(
+        asked("GET /api/v1/namespaces/calico-system/services/goldmane")
+            < asked("GET /api/v1/namespaces/calico-system/services/whisker"),
+        "{requests:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_main_job_falls_back_to_the_demo_and_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    let output = flowtrace(None, home.path(), &[]).await;
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "flowtrace: no flow source or cluster configured: the built-in demo cluster\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("customer/"),
+        "demo flows"
+    );
+
+    let api = FakeApiServer::start().await;
+    let kubeconfig = api.kubeconfig(home.path());
+    let output = flowtrace(Some(&kubeconfig), home.path(), &[]).await;
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "flowtrace: neither Goldmane nor Whisker reachable: service calico-system/goldmane not \
+         found; service calico-system/whisker not found: the built-in demo cluster\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("customer/"),
+        "demo flows"
+    );
+}

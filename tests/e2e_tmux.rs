@@ -37,6 +37,9 @@ impl Tmux {
             &format!("XDG_CONFIG_HOME={}", config.display()),
             "-e",
             "TERM=xterm-256color",
+            // No cluster: whatever kubeconfig the machine has, the TUI opens on the demo.
+            "-e",
+            "KUBECONFIG=/nonexistent/kubeconfig",
             command,
         ]);
         tmux
@@ -110,7 +113,10 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
     let tmux = Tmux::start("open", &state, &config, &format!("{binary}; {AFTER_EXIT}"));
     // Open, and some denied flows have arrived.
     let screen = tmux.wait_for_all(&["DECIDED BY", "deny "]);
-    assert!(screen.contains("no flow source configured"), "{screen}");
+    assert!(
+        screen.contains("no flow source or cluster configured"),
+        "{screen}"
+    );
     assert_eq!(tmux.pane("alternate_on"), "1");
 
     tmux.keys(&["D"]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::sources::Lines;
 use super::{ClusterArgs, SourceArgs};
 use crate::cluster::port_forward::{self, Forwarded, ServicePort};
-use crate::cluster::{self, calico_tls, ClusterTarget};
+use crate::cluster::{self, calico_tls, ClusterTarget, ConnectError};
 use crate::model::{Protocol, Verdict};
 use crate::source::goldmane::{self, GoldmaneConfig, ListQuery, Match, Pem, TlsSettings};
 use crate::source::whisker::{self, WhiskerConfig};
@@ -38,6 +38,14 @@ pub enum Server {
 }
 
 impl Server {
+    /// As `--source` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Goldmane => "goldmane",
+            Server::Whisker => "whisker",
+        }
+    }
+
     /// The service port a port-forward reaches (calico.md 1.4 and 1.5).
     fn service(self, namespace: &str) -> ServicePort {
         let (name, port) = match self {
@@ -64,10 +72,7 @@ pub fn open(
 ) -> Result<Lines, String> {
     // One runtime does the set-up here, then serves the source and the port-forward on the
     // source's thread.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = runtime()?;
     let pushed = pushed_filter(filter, args.manifests.is_empty());
     let since = since.map(|s| Duration::from_secs(s as u64));
     let (network, forwarded) = runtime.block_on(async {
@@ -82,7 +87,8 @@ pub fn open(
                 let (url, forwarded) = match &args.whisker_url {
                     Some(url) => (url.clone(), None),
                     None => {
-                        let forwarded = forward(&args.cluster, Server::Whisker).await?.0;
+                        let client = connect_for(&args.cluster, Server::Whisker).await?;
+                        let forwarded = forward(&client, &args.cluster, Server::Whisker).await?;
                         (format!("http://{}", forwarded.local), Some(forwarded))
                     }
                 };
@@ -96,42 +102,106 @@ pub fn open(
     Ok(start(runtime, network, forwarded, follow))
 }
 
-/// A port-forward to `server` in the cluster `args` name, and the client that opened it.
-async fn forward(args: &ClusterArgs, server: Server) -> Result<(Forwarded, kube::Client), String> {
-    let client = cluster::connect(&ClusterTarget {
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The main job's source when none is given or configured: the current cluster's Goldmane, else
+/// its Whisker (which asks for no client certificate). Found by the same set-up that opening it
+/// repeats, which costs a few API calls at start.
+pub fn find_in_cluster(args: &SourceArgs) -> Result<Server, ConnectError> {
+    runtime().map_err(ConnectError::Failed)?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let goldmane = match goldmane_forwarded(&client, args).await {
+            Ok(_) => return Ok(Server::Goldmane),
+            Err(e) => e,
+        };
+        match forward(&client, &args.cluster, Server::Whisker).await {
+            Ok(_) => Ok(Server::Whisker),
+            Err(whisker) => Err(ConnectError::Failed(format!(
+                "neither Goldmane nor Whisker reachable: {goldmane}; {whisker}"
+            ))),
+        }
+    })
+}
+
+async fn connect(args: &ClusterArgs) -> Result<kube::Client, ConnectError> {
+    cluster::connect(&ClusterTarget {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
     })
-    .await?;
-    let forwarded =
-        port_forward::forward(client.clone(), server.service(&args.calico_namespace)).await?;
-    Ok((forwarded, client))
+    .await
 }
 
-/// Goldmane at the address given, with the TLS files given; or through a port-forward, with the
-/// files given or else the CA bundle and client certificate the cluster holds.
+/// A client to port-forward to `server` with; without a cluster, the other ways to reach it.
+async fn connect_for(args: &ClusterArgs, server: Server) -> Result<kube::Client, String> {
+    connect(args).await.map_err(|e| match e {
+        ConnectError::NotConfigured(_) => {
+            let flag = match server {
+                Server::Goldmane => "--goldmane-address",
+                Server::Whisker => "--whisker-url",
+            };
+            format!(
+                "{e}; or pass {flag} to reach {} directly, or try --source demo",
+                server.name()
+            )
+        }
+        ConnectError::Failed(reason) => reason,
+    })
+}
+
+/// A port-forward to `server` in Calico's namespace.
+async fn forward(
+    client: &kube::Client,
+    args: &ClusterArgs,
+    server: Server,
+) -> Result<Forwarded, String> {
+    port_forward::forward(client.clone(), server.service(&args.calico_namespace)).await
+}
+
+/// Goldmane through a port-forward, with the TLS files given or else the CA bundle and client
+/// certificate the cluster holds.
+async fn goldmane_forwarded(
+    client: &kube::Client,
+    args: &SourceArgs,
+) -> Result<(GoldmaneConfig, Forwarded), String> {
+    let flags = &args.goldmane;
+    let forwarded = forward(client, &args.cluster, Server::Goldmane).await?;
+    let namespace = &args.cluster.calico_namespace;
+    let ca = match pem_file(&flags.goldmane_ca) {
+        Some(ca) => ca,
+        None => calico_tls::ca_bundle(client, namespace).await?,
+    };
+    let (cert, key) = match (
+        pem_file(&flags.goldmane_cert),
+        pem_file(&flags.goldmane_key),
+    ) {
+        (Some(cert), Some(key)) => (cert, key),
+        _ => calico_tls::client_certificate(client, namespace).await?,
+    };
+    let mut config = GoldmaneConfig::new(format!("https://{}", forwarded.local));
+    config.tls = Some(TlsSettings {
+        cert: Some(cert),
+        key: Some(key),
+        ca,
+        server_name: Some(flags.goldmane_server_name.clone()),
+    });
+    Ok((config, forwarded))
+}
+
+fn pem_file(path: &Option<PathBuf>) -> Option<Pem> {
+    path.clone().map(Pem::File)
+}
+
+/// Goldmane at the address given, with the TLS files given; or through a port-forward.
 async fn goldmane_config(args: &SourceArgs) -> Result<(GoldmaneConfig, Option<Forwarded>), String> {
     let flags = &args.goldmane;
-    let file = |path: &Option<PathBuf>| path.clone().map(Pem::File);
-    let server_name = Some(flags.goldmane_server_name.clone());
     let Some(address) = &flags.goldmane_address else {
-        let (forwarded, client) = forward(&args.cluster, Server::Goldmane).await?;
-        let namespace = &args.cluster.calico_namespace;
-        let ca = match file(&flags.goldmane_ca) {
-            Some(ca) => ca,
-            None => calico_tls::ca_bundle(&client, namespace).await?,
-        };
-        let (cert, key) = match (file(&flags.goldmane_cert), file(&flags.goldmane_key)) {
-            (Some(cert), Some(key)) => (cert, key),
-            _ => calico_tls::client_certificate(&client, namespace).await?,
-        };
-        let mut config = GoldmaneConfig::new(format!("https://{}", forwarded.local));
-        config.tls = Some(TlsSettings {
-            cert: Some(cert),
-            key: Some(key),
-            ca,
-            server_name,
-        });
+        let client = connect_for(&args.cluster, Server::Goldmane).await?;
+        let (config, forwarded) = goldmane_forwarded(&client, args).await?;
         return Ok((config, Some(forwarded)));
     };
     let mut config = GoldmaneConfig::new(address.clone());
@@ -149,10 +219,10 @@ async fn goldmane_config(args: &SourceArgs) -> Result<(GoldmaneConfig, Option<Fo
         }
         (Some(ca), Some(_)) => {
             config.tls = Some(TlsSettings {
-                cert: file(&flags.goldmane_cert),
-                key: file(&flags.goldmane_key),
+                cert: pem_file(&flags.goldmane_cert),
+                key: pem_file(&flags.goldmane_key),
                 ca: Pem::File(ca.clone()),
-                server_name,
+                server_name: Some(flags.goldmane_server_name.clone()),
             })
         }
         (None, None) => {}

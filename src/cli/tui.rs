@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::inputs::load_manifests;
+use super::network::find_in_cluster;
 use super::sources::{open_source, source_name, Decider};
-use super::{TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
+use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
+use crate::cluster::ConnectError;
 use crate::flows::FlowDecoder;
 use crate::model::time::unix_now;
 use crate::policy::{Evaluator, PolicySet};
@@ -22,19 +24,46 @@ use crate::tui::{keymap, theme, FeedSender};
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
 
+/// The main job's source: the one asked for, else the configured one, else the current cluster's
+/// Goldmane or Whisker, else the demo, with a note that says why.
+fn main_source(asked: &SourceArgs, configured: Option<&str>) -> (SourceArgs, Option<String>) {
+    let mut chosen = asked.clone();
+    if chosen.source.is_none() {
+        chosen.source = configured.map(str::to_string);
+    }
+    if chosen.source.is_some() {
+        return (chosen, None);
+    }
+    let note = match find_in_cluster(asked) {
+        Ok(server) => {
+            chosen.source = Some(server.name().to_string());
+            return (chosen, None);
+        }
+        Err(ConnectError::NotConfigured(_)) => {
+            "no flow source or cluster configured: the built-in demo cluster".to_string()
+        }
+        Err(ConnectError::Failed(reason)) => format!("{reason}: the built-in demo cluster"),
+    };
+    (chosen, Some(note))
+}
+
 pub fn run(args: TuiArgs) -> io::Result<u8> {
     let started = std::time::Instant::now();
+    let config_dir = config_dir();
+    let (config, config_problem) = Config::load(config_dir.as_deref());
+    let (source_args, note) = main_source(&args.source, config.source.as_deref());
     if !io::stdout().is_terminal() {
+        if let Some(note) = &note {
+            eprintln!("flowtrace: {note}");
+        }
         return super::tail::run(&TailArgs {
-            source: args.source,
+            source: source_args,
             filter: args.filter,
             since: args.since,
             follow: false,
             output: TailOutput::Wide,
         });
     }
-    let config_dir = config_dir();
-    let (config, config_problem) = Config::load(config_dir.as_deref());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
     let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
     let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
@@ -79,14 +108,6 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         Some(Ok(seconds)) => seconds,
         None => DEFAULT_BACKFILL_SECONDS,
     };
-    let mut source_args = args.source.clone();
-    let mut note = None;
-    if source_args.source.is_none() {
-        match &config.source {
-            Some(configured) => source_args.source = Some(configured.clone()),
-            None => note = Some("no flow source configured: the built-in demo cluster".to_string()),
-        }
-    }
     let manifests = if source_args.manifests.is_empty() {
         None
     } else {

@@ -24,41 +24,68 @@ pub struct ClusterTarget {
 /// Long enough for a slow VPN, short enough that a cluster that does not answer is said soon.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why there is no client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No kubeconfig at all: the user has no cluster (the main job then runs the demo).
+    NotConfigured(String),
+    /// A cluster is configured but cannot be used: unknown context, refused, unreachable.
+    Failed(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::NotConfigured(reason) => write!(
+                f,
+                "no cluster configured ({reason}): set $KUBECONFIG or pass --kubeconfig"
+            ),
+            ConnectError::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<ConnectError> for String {
+    fn from(error: ConnectError) -> String {
+        error.to_string()
+    }
+}
+
 /// A client for the target cluster, once the cluster has answered: a missing kubeconfig, an
 /// unknown context, bad credentials and an unreachable server are each said here, by name.
-pub async fn connect(target: &ClusterTarget) -> Result<Client, String> {
+pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
+    use ConnectError::Failed;
     let options = KubeConfigOptions {
         context: target.context.clone(),
         ..KubeConfigOptions::default()
     };
     let kubeconfig = match &target.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
-            .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?,
-        None => Kubeconfig::read().map_err(|e| {
-            format!(
-                "no cluster configured ({e}): set $KUBECONFIG or pass --kubeconfig, \
-                 or try --source demo"
-            )
-        })?,
+            .map_err(|e| Failed(format!("reading kubeconfig {}: {e}", path.display())))?,
+        None => Kubeconfig::read().map_err(|e| ConnectError::NotConfigured(e.to_string()))?,
     };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| match &target.context {
-            Some(context) => format!("kubeconfig context {context:?}: {e}"),
-            None => format!("kubeconfig: {e}"),
+        .map_err(|e| {
+            Failed(match &target.context {
+                Some(context) => format!("kubeconfig context {context:?}: {e}"),
+                None => format!("kubeconfig: {e}"),
+            })
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     let server = config.cluster_url.to_string();
-    let client =
-        Client::try_from(config).map_err(|e| format!("setting up the Kubernetes client: {e}"))?;
-    client.apiserver_version().await.map_err(|e| match e {
-        kube::Error::Api(_) => {
-            describe_error(&format!("the version of the cluster at {server}"), &e)
-        }
-        other => format!(
-            "could not reach the cluster at {server}: {}",
-            error_chain(&other)
-        ),
+    let client = Client::try_from(config)
+        .map_err(|e| Failed(format!("setting up the Kubernetes client: {e}")))?;
+    client.apiserver_version().await.map_err(|e| {
+        Failed(match e {
+            kube::Error::Api(_) => {
+                describe_error(&format!("the version of the cluster at {server}"), &e)
+            }
+            other => format!(
+                "could not reach the cluster at {server}: {}",
+                error_chain(&other)
+            ),
+        })
     })?;
     Ok(client)
 }
