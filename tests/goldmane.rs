@@ -125,6 +125,36 @@ async fn detects_and_decodes_3_32() {
     detect_and_decode(WireVersion::V3_32).await;
 }
 
+/// Each session asks for the values the filter bar completes, beside the stream.
+#[tokio::test]
+async fn a_session_sends_filter_hints_for_completion() {
+    for version in [WireVersion::V3_30, WireVersion::V3_32] {
+        let fake = FakeGoldmane::start(version, history(4)).await;
+        let mut running = start(config(&fake));
+        running
+            .until(|g| g.hints.len() >= 6 && g.flows.len() >= 4)
+            .await;
+        let hinted = |kind| {
+            running
+                .gathered
+                .hints
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, values)| values.clone())
+        };
+        assert_eq!(
+            hinted(HintType::DestNamespace),
+            Some(vec!["payments".to_string()])
+        );
+        assert_eq!(
+            hinted(HintType::SourceName),
+            Some(vec!["batch-*".to_string(), "web-*".to_string()])
+        );
+        assert!(hinted(HintType::PolicyName).is_some());
+        running.stop().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn pinned_version_skips_the_probe() {
     let fake = FakeGoldmane::start(WireVersion::V3_30, history(2)).await;

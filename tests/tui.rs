@@ -269,6 +269,25 @@ fn tab_completes_field_names_and_values_from_the_store() {
 }
 
 #[test]
+fn tab_completes_values_the_server_hinted_beside_the_stored_ones() {
+    let mut app = demo_app((80, 24));
+    // Goldmane knows a namespace no stored flow has yet.
+    app.feed(FeedEvent::Hints {
+        fields: &["dst.ns", "ns"],
+        values: vec!["ledger".into(), "database".into()],
+    });
+    press(&mut app, "fdst.ns=l<tab>");
+    assert_eq!(app.prompt.as_ref().unwrap().edit().text(), "dst.ns=ledger ");
+    press(&mut app, "<esc>fns=<tab>");
+    assert!(
+        app.completions.iter().any(|c| c == "ledger")
+            && app.completions.iter().any(|c| c == "customer"),
+        "hinted and stored namespaces: {:?}",
+        app.completions
+    );
+}
+
+#[test]
 fn fuzzy_search_narrows_rows_and_highlights_matches() {
     for app in scenario("search", "/coredns<enter>") {
         assert_eq!(app.search, "coredns");

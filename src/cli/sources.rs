@@ -254,7 +254,7 @@ impl Lines {
                 Some(SourceEvent::Flows(flows)) => {
                     Ok(Some(flows.iter().map(whisker_json).collect()))
                 }
-                Some(event @ SourceEvent::Malformed { .. }) => {
+                Some(event @ (SourceEvent::Malformed { .. } | SourceEvent::Hints { .. })) => {
                     note(event);
                     Ok(Some(Vec::new()))
                 }

@@ -64,7 +64,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             eprintln!("warning: malformed record skipped: {reason}")
         }
         SourceEvent::State(state) => eprintln!("source: {state}"),
-        SourceEvent::Flows(_) => {}
+        SourceEvent::Flows(_) | SourceEvent::Hints { .. } => {}
     };
     while let Some(batch) = lines.next_batch(args.follow, &mut note)? {
         let now = unix_now();

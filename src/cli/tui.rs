@@ -14,6 +14,7 @@ use crate::cluster::ConnectError;
 use crate::flows::FlowDecoder;
 use crate::model::time::unix_now;
 use crate::policy::{Evaluator, PolicySet};
+use crate::source::goldmane::HintType;
 use crate::source::{ConnectionState, SourceEvent};
 use crate::store::filter::{parse_duration, Filter};
 use crate::store::{Decided, FlowStore};
@@ -166,6 +167,20 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     Ok(0)
 }
 
+/// The filter fields a kind of Goldmane hint completes.
+fn hint_fields(kind: HintType) -> &'static [&'static str] {
+    match kind {
+        HintType::SourceNamespace => &["src.ns", "ns"],
+        HintType::DestNamespace => &["dst.ns", "ns"],
+        HintType::SourceName => &["src"],
+        HintType::DestName => &["dst"],
+        HintType::PolicyTier => &["tier"],
+        HintType::PolicyName => &["policy"],
+        // Goldmane spells kinds as its enum does, which is not how the filter takes them.
+        HintType::PolicyKind | HintType::PolicyNamespace => &[],
+    }
+}
+
 /// Reads the source, decides each flow and hands batches to the app until it goes away.
 fn feed(
     mut lines: super::sources::Lines,
@@ -188,6 +203,10 @@ fn feed(
                 SourceEvent::Malformed { reason } => FeedEvent::Malformed {
                     origin: origin.clone(),
                     reason,
+                },
+                SourceEvent::Hints { kind, values } => FeedEvent::Hints {
+                    fields: hint_fields(kind),
+                    values,
                 },
                 SourceEvent::Flows(_) => continue,
             };

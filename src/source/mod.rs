@@ -52,6 +52,11 @@ pub enum SourceEvent {
     Malformed {
         reason: String,
     },
+    /// Values the server knows for a field (Goldmane's `FilterHints`), for completion.
+    Hints {
+        kind: goldmane::HintType,
+        values: Vec<String>,
+    },
 }
 
 pub mod goldmane;

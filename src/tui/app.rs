@@ -1,7 +1,7 @@
 //! The app's state and every change to it: keys become `Action`s through the keymap, flows
 //! arrive from the feed, the clock ticks. One owner, no locks; rendering only reads it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{
@@ -31,6 +31,12 @@ pub enum FeedEvent {
     Malformed {
         origin: String,
         reason: String,
+    },
+    /// Values the server knows for these filter fields, offered by completion beside the stored
+    /// ones.
+    Hints {
+        fields: &'static [&'static str],
+        values: Vec<String>,
     },
 }
 
@@ -196,6 +202,8 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub prompt: Option<Prompt>,
     pub completions: Vec<String>,
+    /// Values the source knows per filter field (Goldmane's FilterHints), for completion.
+    pub hints: BTreeMap<&'static str, BTreeSet<String>>,
     pub paused: bool,
     pub waiting: u64,
     pub follow: bool,
@@ -241,6 +249,7 @@ impl App {
             overlay: None,
             prompt: None,
             completions: Vec::new(),
+            hints: BTreeMap::new(),
             paused: false,
             waiting: 0,
             follow: true,
@@ -299,6 +308,16 @@ impl App {
                 tracing::warn!(%origin, %reason, "malformed record skipped");
                 self.source.malformed += 1;
                 self.set_message(Severity::Warn, format!("{origin}: {reason}"));
+            }
+            FeedEvent::Hints { fields, values } => {
+                for field in fields {
+                    self.hints
+                        .entry(field)
+                        .or_default()
+                        .extend(values.iter().cloned());
+                }
+                // Nothing on screen changes.
+                return;
             }
         }
         self.dirty = true;
@@ -639,8 +658,16 @@ impl App {
             Action::ClearInput => edit.clear(),
             Action::Complete => {
                 if matches!(prompt, Prompt::Filter { .. }) {
-                    let store = &self.store;
-                    let values = |field: &str| field_values(store, field);
+                    let (store, hints) = (&self.store, &self.hints);
+                    let values = |field: &str| {
+                        let mut values = field_values(store, field);
+                        if let Some(known) = hints.get(field) {
+                            values.extend(known.iter().cloned());
+                            values.sort();
+                            values.dedup();
+                        }
+                        values
+                    };
                     self.completions = prompt.edit_mut().complete(&values);
                 }
                 return self.prompt_changed();

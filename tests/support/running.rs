@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use flowtrace::model::ObservedFlow;
+use flowtrace::source::goldmane::HintType;
 use flowtrace::source::{ConnectionState, SourceEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
@@ -20,6 +21,7 @@ pub struct Gathered {
     pub flows: Vec<ObservedFlow>,
     pub states: Vec<ConnectionState>,
     pub malformed: Vec<String>,
+    pub hints: Vec<(HintType, Vec<String>)>,
 }
 
 impl Gathered {
@@ -28,6 +30,7 @@ impl Gathered {
             SourceEvent::Flows(flows) => self.flows.extend(flows),
             SourceEvent::State(state) => self.states.push(state),
             SourceEvent::Malformed { reason } => self.malformed.push(reason),
+            SourceEvent::Hints { kind, values } => self.hints.push((kind, values)),
         }
     }
 }

@@ -1114,6 +1114,51 @@ pub async fn run(
     reconnect_loop(reconnect, &mut sessions, &events, &mut cancel).await
 }
 
+/// What the TUI's filter bar completes from.
+const HINT_TYPES: [HintType; 6] = [
+    HintType::SourceNamespace,
+    HintType::DestNamespace,
+    HintType::SourceName,
+    HintType::DestName,
+    HintType::PolicyTier,
+    HintType::PolicyName,
+];
+const HINT_PAGE_SIZE: i64 = 1000;
+
+/// Asks for the values Goldmane knows (over the backfill, else the last hour) and sends them as
+/// `Hints`, beside the stream so that flows are not held up. Hints are a help, so a failure is
+/// only logged.
+fn send_hints(
+    mut client: GoldmaneClient,
+    since: Option<Duration>,
+    events: mpsc::Sender<SourceEvent>,
+) {
+    tokio::spawn(async move {
+        let query = HintQuery {
+            start_time_gte: -since.map_or(3600, |s| s.as_secs() as i64),
+            page_size: HINT_PAGE_SIZE,
+            ..HintQuery::default()
+        };
+        for kind in HINT_TYPES {
+            match client
+                .filter_hints(kind, &query, &GoldmaneFilter::default())
+                .await
+            {
+                Ok(page) => {
+                    let hints = SourceEvent::Hints {
+                        kind,
+                        values: page.values,
+                    };
+                    if events.send(hints).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!(?kind, "Goldmane filter hints: {}", e.message),
+            }
+        }
+    });
+}
+
 /// One connection: connect, settle the version, stream until it ends.
 async fn session(
     config: &GoldmaneConfig,
@@ -1134,12 +1179,13 @@ async fn session(
             *version = Some(client.version);
         }
         let stream = client.stream(start_time_gte, &config.filter).await?;
-        Ok::<_, GoldmaneError>((client.version, stream))
+        Ok::<_, GoldmaneError>((client, stream))
     };
-    let (wire, mut stream) = match connect.await {
+    let (client, mut stream) = match connect.await {
         Ok(ok) => ok,
         Err(error) => return SessionEnd::Error(error),
     };
+    let wire = client.version;
     if events
         .send(SourceEvent::State(ConnectionState::Connected))
         .await
@@ -1147,6 +1193,7 @@ async fn session(
     {
         return SessionEnd::Closed;
     }
+    send_hints(client, config.since, events.clone());
     let mut batch: Vec<ObservedFlow> = Vec::new();
     let mut deadline = tokio::time::Instant::now();
     loop {
