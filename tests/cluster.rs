@@ -16,6 +16,7 @@ use flowtrace::source::goldmane::WireVersion;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use support::goldmane::{unix_now, window, FakeGoldmane};
 use support::kube_api::FakeApiServer;
+use support::tmux::Tmux;
 use support::whisker::{flow_response, FakeWhisker, StoredEvent};
 use tokio::io::AsyncReadExt;
 
@@ -333,9 +334,10 @@ async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
     };
     let forwarded = port_forward::forward(client, service).await.unwrap();
     assert_eq!(forwarded.pod, "goldmane-a");
-    assert!(forwarded
-        .describe()
-        .contains("calico-system/goldmane:7443 (pod goldmane-a)"));
+    assert_eq!(
+        forwarded.describe(),
+        "port-forward to pod calico-system/goldmane-a"
+    );
     assert_eq!(read_through(forwarded.local).await, "from the first pod");
 
     // The pod restarts under a new name; nothing listens yet, then the new one serves.
@@ -422,4 +424,44 @@ async fn the_main_job_falls_back_to_the_demo_and_says_why() {
         String::from_utf8_lossy(&output.stdout).contains("customer/"),
         "demo flows"
     );
+}
+
+/// `kubectl flowtrace` in a terminal, on a machine whose kubeconfig names a cluster with Calico:
+/// the TUI opens on that cluster's flows and the status bar says how it reached them.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
+    let whisker = FakeWhisker::start(vec![StoredEvent::flow(&flow_response(
+        "web-*",
+        "checkout",
+        8443,
+        unix_now() - 30,
+    ))])
+    .await;
+    let api = cluster_with(
+        "whisker",
+        "whisker-0",
+        8081,
+        Some(socket_of(&whisker.url())),
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    let screen = tokio::task::spawn_blocking(move || {
+        let tmux = Tmux::start_with(
+            "cluster",
+            home.path(),
+            home.path(),
+            kubeconfig.to_str().unwrap(),
+            env!("CARGO_BIN_EXE_kubectl-flowtrace"),
+        );
+        let screen = tmux.wait_for_all(&[
+            "whisker (port-forward to pod calico-system/whisker-0) connected",
+            "checkout/api-*",
+        ]);
+        tmux.keys(&["q"]);
+        screen
+    })
+    .await
+    .unwrap();
+    assert!(!screen.contains("demo"), "{screen}");
 }

@@ -2,107 +2,16 @@
 //! Open on the demo, show only denies, open a trace, quit, and check the terminal is restored
 //! (main screen, cooked mode, cursor shown). `.ci/run` installs tmux.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
+
+use support::tmux::Tmux;
 
 /// What the shell prints once the app has exited: its status, and whether the tty is back in
 /// canonical mode; then it waits so the pane can be read.
 const AFTER_EXIT: &str =
     "echo EXITED:$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE:/'; sleep 60";
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// A tmux server of the test's own running `command` in a 100×30 pane, with flowtrace's
-    /// state (its log) and config folders set.
-    fn start(test: &str, state: &Path, config: &Path, command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("flowtrace-e2e-{test}-{}", std::process::id()),
-        };
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-e",
-            &format!("XDG_STATE_HOME={}", state.display()),
-            "-e",
-            &format!("XDG_CONFIG_HOME={}", config.display()),
-            "-e",
-            "TERM=xterm-256color",
-            // No cluster: whatever kubeconfig the machine has, the TUI opens on the demo.
-            "-e",
-            "KUBECONFIG=/nonexistent/kubeconfig",
-            command,
-        ]);
-        tmux
-    }
-
-    /// A pane variable (`alternate_on`, `cursor_flag`, ...).
-    fn pane(&self, variable: &str) -> String {
-        self.run(&["display", "-p", "-t", "e2e", &format!("#{{{variable}}}")])
-            .trim()
-            .to_string()
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is installed (.ci/run installs it)");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "e2e"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend(keys);
-        self.run(&args);
-    }
-
-    /// Waits until the screen shows `text`; fails with the screen otherwise.
-    fn wait_for(&self, text: &str) -> String {
-        self.wait_for_all(&[text])
-    }
-
-    /// Waits until the screen shows every one of `texts` at once. A frame reaches tmux in
-    /// pieces (tmux before 3.4 ignores synchronized updates), so one text on the screen does not
-    /// mean the rest of its frame is there yet.
-    fn wait_for_all(&self, texts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if texts.iter().all(|text| screen.contains(text)) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited for {texts:?}; the screen shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
 
 #[test]
 fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {

@@ -40,11 +40,11 @@ pub struct Forwarded {
 }
 
 impl Forwarded {
-    /// What the status line says about it.
+    /// What the status line says about it (short: the state follows on the same line).
     pub fn describe(&self) -> String {
         format!(
-            "port-forward {} (pod {}) on {}",
-            self.service, self.pod, self.local
+            "port-forward to pod {}/{}",
+            self.service.namespace, self.pod
         )
     }
 }
@@ -73,7 +73,7 @@ pub async fn forward(client: Client, service: ServicePort) -> Result<Forwarded, 
         service: service.clone(),
         pod: target.pod,
     };
-    tracing::info!(forward = %forwarded.describe(), "port-forward ready");
+    tracing::info!(%service, pod = %forwarded.pod, %local, "port-forward ready");
     tokio::spawn(async move {
         loop {
             match listener.accept().await {

@@ -4,4 +4,5 @@ pub mod goldmane;
 pub mod kube_api;
 pub mod process;
 pub mod running;
+pub mod tmux;
 pub mod whisker;
