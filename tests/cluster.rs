@@ -45,6 +45,19 @@ async fn cluster_with(
     api
 }
 
+/// A fake Whisker with these events, behind pod `whisker-0` of a fake cluster.
+async fn whisker_in_a_cluster(events: Vec<StoredEvent>) -> (FakeWhisker, FakeApiServer) {
+    let whisker = FakeWhisker::start(events).await;
+    let api = cluster_with(
+        "whisker",
+        "whisker-0",
+        8081,
+        Some(socket_of(&whisker.url())),
+    )
+    .await;
+    (whisker, api)
+}
+
 fn socket_of(url: &str) -> SocketAddr {
     url.rsplit('/').next().unwrap().parse().unwrap()
 }
@@ -84,17 +97,10 @@ fn stderr_of(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn tail_reaches_whisker_through_its_own_port_forward() {
     let base = unix_now() - 600;
-    let whisker = FakeWhisker::start(
+    let (_whisker, api) = whisker_in_a_cluster(
         (0..3)
             .map(|i| StoredEvent::flow(&flow_response("web-*", "backend", 8080, base + 15 * i)))
             .collect(),
-    )
-    .await;
-    let api = cluster_with(
-        "whisker",
-        "whisker-5f7d9",
-        8081,
-        Some(socket_of(&whisker.url())),
     )
     .await;
     let home = tempfile::tempdir().unwrap();
@@ -111,9 +117,8 @@ async fn tail_reaches_whisker_through_its_own_port_forward() {
     let requests = api.requests();
     assert!(
         requests.iter().any(|r| {
-            r
-            == "GET /api/v1/namespaces/calico-system/pods/whisker-5f7d9/portforward?&ports=8081"
-            || r == "GET /api/v1/namespaces/calico-system/pods/whisker-5f7d9/portforward?ports=8081"
+            r == "GET /api/v1/namespaces/calico-system/pods/whisker-0/portforward?&ports=8081"
+                || r == "GET /api/v1/namespaces/calico-system/pods/whisker-0/portforward?ports=8081"
         }),
         "{requests:#?}"
     );
@@ -362,17 +367,10 @@ async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_main_job_shows_the_clusters_flows_when_there_is_a_cluster() {
     let base = unix_now() - 30;
-    let whisker = FakeWhisker::start(vec![StoredEvent::flow(&flow_response(
+    // Whisker only: Goldmane is looked for first, then Whisker (no client certificate needed).
+    let (_whisker, api) = whisker_in_a_cluster(vec![StoredEvent::flow(&flow_response(
         "web-*", "checkout", 8443, base,
     ))])
-    .await;
-    // Whisker only: Goldmane is looked for first, then Whisker (no client certificate needed).
-    let api = cluster_with(
-        "whisker",
-        "whisker-0",
-        8081,
-        Some(socket_of(&whisker.url())),
-    )
     .await;
     let home = tempfile::tempdir().unwrap();
     let kubeconfig = api.kubeconfig(home.path());
@@ -430,19 +428,12 @@ async fn the_main_job_falls_back_to_the_demo_and_says_why() {
 /// the TUI opens on that cluster's flows and the status bar says how it reached them.
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
-    let whisker = FakeWhisker::start(vec![StoredEvent::flow(&flow_response(
+    let (_whisker, api) = whisker_in_a_cluster(vec![StoredEvent::flow(&flow_response(
         "web-*",
         "checkout",
         8443,
         unix_now() - 30,
     ))])
-    .await;
-    let api = cluster_with(
-        "whisker",
-        "whisker-0",
-        8081,
-        Some(socket_of(&whisker.url())),
-    )
     .await;
     let home = tempfile::tempdir().unwrap();
     let kubeconfig = api.kubeconfig(home.path());
