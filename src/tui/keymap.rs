@@ -15,7 +15,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use toml::de::{DeTable, DeValue};
 
 use super::action::Action;
-use super::toml_file::{in_file_order, is_path, line_of, toml_names};
+use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem};
 
 /// Where a binding applies: the part of the UI that has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -411,52 +411,10 @@ impl Default for Keymap {
     }
 }
 
-/// A problem in a keymap file. Loading an explicitly requested keymap stops at the first error;
-/// problems in the user's `keymap.toml`, and duplicate keys anywhere, are reported and skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeymapWarning {
-    /// The file (`keymaps/NAME.toml` for a built-in), or `--keymap` for a name that is no keymap.
-    pub path: String,
-    /// 1-based; 0 when the problem has no line (an unreadable file, an unknown name).
-    pub line: usize,
-    /// The mode table the problem is in; empty outside of one.
-    pub mode: String,
-    /// The key string as written (or `inherits`); empty when the problem is not about one.
-    pub key: String,
-    pub message: String,
-}
-
-impl KeymapWarning {
-    fn new(path: &str, line: usize, mode: &str, key: &str, message: impl Into<String>) -> Self {
-        KeymapWarning {
-            path: path.to_string(),
-            line,
-            mode: mode.to_string(),
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-/// `PATH:LINE: [mode] KEY: message`, leaving out what the problem has not.
-impl fmt::Display for KeymapWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.path)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        f.write_str(": ")?;
-        if !self.mode.is_empty() {
-            write!(f, "[{}] ", self.mode)?;
-        }
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for KeymapWarning {}
+/// A problem in a keymap file (its section is the mode table). Loading an explicitly requested
+/// keymap stops at the first error; problems in the user's `keymap.toml`, and duplicate keys
+/// anywhere, are reported and skipped.
+pub type KeymapWarning = FileProblem;
 
 /// `--keymap NAME|PATH` (None = default), merged with the user's `config_dir/keymap.toml` per key.
 ///
@@ -539,7 +497,7 @@ impl Origin {
         match self {
             Origin::Builtin(name) => Ok(Cow::Borrowed(builtin_text(name).expect("a built-in"))),
             Origin::File(path) => std::fs::read_to_string(path).map(Cow::Owned).map_err(|e| {
-                KeymapWarning::new(&self.path(), 0, "", "", format!("cannot read it: {e}"))
+                KeymapWarning::new(self.path(), 0, "", "", format!("cannot read it: {e}"))
             }),
         }
     }
@@ -1309,7 +1267,7 @@ mod tests {
             );
         }
         assert_eq!(warnings[1].line, 4);
-        assert_eq!(warnings[1].mode, "flows");
+        assert_eq!(warnings[1].section, "flows");
         assert_eq!(warnings[1].key, "y");
         // The good entries apply; the bad ones change nothing; inherits is ignored.
         assert_eq!(keymap.name(), "default");
@@ -1369,7 +1327,7 @@ mod tests {
             format!("{p}:7: [flows] ctrl-q: unknown action 'quitt'; did you mean 'quit'?")
         );
         assert_eq!(
-            (error.line, error.mode.as_str(), error.key.as_str()),
+            (error.line, error.section.as_str(), error.key.as_str()),
             (7, "flows", "ctrl-q")
         );
         // The same file by name, from the config directory.

@@ -8,14 +8,13 @@
 //! onto what is already drawn (`Style::patch`), so overlay roles such as `selection` and `match`
 //! carry only what they change.
 
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
 use toml::de::{DeTable, DeValue};
 
-use super::toml_file::{in_file_order, is_path, line_of, toml_names};
+use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem};
 use toml::Spanned;
 
 /// What a theme colours: each role names a meaning, not a widget.
@@ -291,36 +290,9 @@ fn stable_hash(text: &str) -> u32 {
     })
 }
 
-/// A problem in a theme file, or with the theme asked for. As a warning it is reported and the theme
-/// used anyway; as an error it stops the start. Displays as `PATH:LINE: KEY: message`, leaving out
-/// what is not known (line 0, an empty key or path).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThemeWarning {
-    pub path: String,
-    /// 1-based; 0 when the problem is not at a line of the file.
-    pub line: usize,
-    /// The dotted key, such as `roles.deny.fg`; empty for a TOML syntax error.
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ThemeWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.path.is_empty() {
-            f.write_str(&self.path)?;
-            if self.line > 0 {
-                write!(f, ":{}", self.line)?;
-            }
-            f.write_str(": ")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ThemeWarning {}
+/// A problem in a theme file, or with the theme asked for (no section). As a warning it is
+/// reported and the theme used anyway; as an error it stops the start.
+pub type ThemeWarning = FileProblem;
 
 /// How the theme was asked for: `--theme NAME|PATH`, or None.
 ///
@@ -375,7 +347,8 @@ fn load_named(
     }
     let mut known: Vec<String> = Theme::BUILTIN_NAMES.iter().map(|n| n.to_string()).collect();
     known.extend(user_theme_names(config_dir));
-    Err(ThemeWarning {
+    Err(FileProblem {
+        section: String::new(),
         path: String::new(),
         line: 0,
         key: "--theme".to_owned(),
@@ -397,7 +370,8 @@ fn user_theme_names(config_dir: Option<&Path>) -> Vec<String> {
 
 fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
     let shown = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|e| ThemeWarning {
+    let source = std::fs::read_to_string(path).map_err(|e| FileProblem {
+        section: String::new(),
         path: shown.clone(),
         line: 0,
         key: String::new(),
@@ -446,8 +420,9 @@ impl Source<'_> {
         line_of(self.text, offset)
     }
 
-    fn problem(&self, span: Range<usize>, key: &str, message: String) -> ThemeWarning {
-        ThemeWarning {
+    fn problem(&self, span: Range<usize>, key: &str, message: String) -> FileProblem {
+        FileProblem {
+            section: String::new(),
             path: self.path.to_owned(),
             line: self.line(span.start),
             key: key.to_owned(),
@@ -458,7 +433,8 @@ impl Source<'_> {
 
 fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), ThemeWarning> {
     let source = Source { text, path };
-    let document = DeTable::parse(text).map_err(|e| ThemeWarning {
+    let document = DeTable::parse(text).map_err(|e| FileProblem {
+        section: String::new(),
         path: path.to_owned(),
         line: e.span().map_or(0, |span| source.line(span.start)),
         key: String::new(),
@@ -1161,24 +1137,28 @@ mod tests {
 
     #[test]
     fn warnings_display_what_is_known() {
-        let full = ThemeWarning {
+        let full = FileProblem {
+            section: String::new(),
             path: "themes/x.toml".into(),
             line: 4,
             key: "roles.deny.fg".into(),
             message: "m".into(),
         };
         assert_eq!(full.to_string(), "themes/x.toml:4: roles.deny.fg: m");
-        let no_line = ThemeWarning {
+        let no_line = FileProblem {
+            section: String::new(),
             line: 0,
             ..full.clone()
         };
         assert_eq!(no_line.to_string(), "themes/x.toml: roles.deny.fg: m");
-        let no_key = ThemeWarning {
+        let no_key = FileProblem {
+            section: String::new(),
             key: String::new(),
             ..full.clone()
         };
         assert_eq!(no_key.to_string(), "themes/x.toml:4: m");
-        let no_path = ThemeWarning {
+        let no_path = FileProblem {
+            section: String::new(),
             path: String::new(),
             line: 0,
             ..full
