@@ -246,6 +246,16 @@ fn the_help_overlay_lists_the_active_keymap() {
         assert!(text.contains("Help · keymap default"), "{text}");
         assert!(text.contains("open_trace"), "{text}");
     }
+    // Opened from the trace pane, the trace's keys come first.
+    let mut app = demo_app((160, 48));
+    press(&mut app, "D<enter>?");
+    let text = screen_text(&app);
+    let first_section = text
+        .lines()
+        .skip_while(|l| !l.contains("Help · keymap"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(first_section.contains("│trace keys "), "{text}");
 }
 
 #[test]

@@ -75,6 +75,8 @@ pub struct ListItem {
 pub enum Overlay {
     Help {
         scroll: usize,
+        /// The mode it was opened from, whose keys come first.
+        from: Mode,
     },
     Policy {
         text: PolicyText,
@@ -515,7 +517,10 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Suspend => self.suspend = true,
-            Action::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            Action::Help => {
+                let from = self.mode();
+                self.overlay = Some(Overlay::Help { scroll: 0, from });
+            }
             Action::Close => {
                 if self.overlay.take().is_none() {
                     if self.trace_open {
@@ -734,7 +739,7 @@ impl App {
             return false;
         };
         let (position, len) = match overlay {
-            Overlay::Help { scroll } => (scroll, usize::MAX),
+            Overlay::Help { scroll, .. } => (scroll, usize::MAX),
             Overlay::Policy { text, scroll } => (scroll, text.lines.len()),
             Overlay::List {
                 selected, items, ..

@@ -96,7 +96,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_prompt(frame, app, theme, areas.prompt);
     draw_hints(frame, app, theme, areas.hints);
     match &app.overlay {
-        Some(Overlay::Help { scroll }) => draw_help(frame, app, theme, *scroll),
+        Some(Overlay::Help { scroll, from }) => draw_help(frame, app, theme, *scroll, *from),
         Some(Overlay::Policy { text, scroll }) => draw_policy(frame, theme, text, *scroll),
         Some(Overlay::List {
             title,
@@ -649,16 +649,13 @@ fn overlay_block<'a>(theme: &Theme, title: String) -> Block<'a> {
         .title(Span::styled(format!(" {title} "), theme.style(Role::Title)))
 }
 
-fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize) {
+/// Every mode's keys, those of the mode the help was opened from first.
+fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize, from: Mode) {
     let area = popup(frame.area(), 80, 85);
     frame.render_widget(Clear, area);
     let mut lines = Vec::new();
-    let current = match app.mode() {
-        Mode::Help => Mode::Flows,
-        mode => mode,
-    };
-    let mut modes = vec![current];
-    modes.extend(Mode::ALL.into_iter().filter(|m| *m != current));
+    let mut modes = vec![from];
+    modes.extend(Mode::ALL.into_iter().filter(|m| *m != from));
     for mode in modes {
         let bindings = app.keymap.bindings(mode);
         if bindings.is_empty() {
