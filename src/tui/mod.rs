@@ -69,6 +69,17 @@ fn restore_terminal() {
     );
 }
 
+/// Makes a panic anywhere call `restore` first, so that the message the panic prints (and the
+/// shell after it) lands on a usable terminal; then logs it and goes on as before.
+fn restore_on_panic(restore: fn()) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        tracing::error!("panic: {info}");
+        previous(info);
+    }));
+}
+
 /// The terminal in TUI mode while this lives.
 struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
@@ -77,14 +88,7 @@ struct TerminalGuard {
 impl TerminalGuard {
     fn enter() -> io::Result<TerminalGuard> {
         static PANIC_HOOK: Once = Once::new();
-        PANIC_HOOK.call_once(|| {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                restore_terminal();
-                tracing::error!("panic: {info}");
-                previous(info);
-            }));
-        });
+        PANIC_HOOK.call_once(|| restore_on_panic(restore_terminal));
         Self::raw()?;
         let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         Ok(TerminalGuard { terminal })
@@ -230,4 +234,25 @@ fn run_loop(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RESTORED: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_restore() {
+        RESTORED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_panic_restores_the_terminal_before_anything_else() {
+        restore_on_panic(count_restore);
+        let before = RESTORED.load(Ordering::SeqCst);
+        let result = std::panic::catch_unwind(|| panic!("a bug in the app loop"));
+        assert!(result.is_err());
+        assert!(RESTORED.load(Ordering::SeqCst) > before);
+    }
 }
