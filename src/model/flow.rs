@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -141,8 +142,10 @@ impl fmt::Display for Protocol {
 pub struct Endpoint {
     pub kind: EndpointType,
     /// Pod name, aggregated name (`nginx-86c57db685-*`), host endpoint, network set, or `pub`/`pvt`.
-    pub name: String,
-    pub namespace: Option<String>,
+    /// Shared: a decoder hands out one copy of each name it has read (equal names then usually
+    /// compare by pointer).
+    pub name: Arc<str>,
+    pub namespace: Option<Arc<str>>,
     /// `None` when the record carried no labels at all (then manifests may supply them).
     pub labels: Option<Labels>,
     pub ip: Option<IpAddr>,
@@ -154,7 +157,7 @@ impl Endpoint {
     pub fn display_name(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
+            None => self.name.to_string(),
         }
     }
 }
