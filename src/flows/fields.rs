@@ -97,8 +97,9 @@ fn camel_case(snake: &str) -> String {
     camel
 }
 
-/// A member name's length and its first and last eight bytes (zero-padded): for a name of up
-/// to 16 bytes that is the whole name, so most names are compared in three words.
+/// A member name's length and its first and last eight bytes (a shorter name is read as
+/// overlapping halves): for a name of up to 16 bytes that is the whole name, so most names are
+/// compared in three words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Signature {
     len: usize,
@@ -107,18 +108,25 @@ struct Signature {
 }
 
 impl Signature {
+    #[inline]
     fn of(name: &str) -> Signature {
         let bytes = name.as_bytes();
         let len = bytes.len();
-        let word = |part: &[u8]| u64::from_le_bytes(part.try_into().expect("8 bytes"));
-        let (head, tail) = if len >= 8 {
-            (word(&bytes[..8]), word(&bytes[len - 8..]))
-        } else {
-            let short = bytes
-                .iter()
-                .rev()
-                .fold(0u64, |word, &byte| word << 8 | byte as u64);
-            (short, short)
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().expect("2"));
+        let (head, tail) = match len {
+            8.. => (u64_at(0), u64_at(len - 8)),
+            4.. => {
+                let short = u32_at(0) as u64 | (u32_at(len - 4) as u64) << 32;
+                (short, short)
+            }
+            2.. => {
+                let short = u16_at(0) as u64 | (u16_at(len - 2) as u64) << 16;
+                (short, short)
+            }
+            1 => (bytes[0] as u64, bytes[0] as u64),
+            0 => (0, 0),
         };
         Signature { len, head, tail }
     }
@@ -170,6 +178,7 @@ static SPELLINGS: LazyLock<Vec<Option<Spelling>>> = LazyLock::new(|| {
 });
 
 /// The field `name` spells, and whether in camelCase.
+#[inline]
 fn spelling_of(name: &str) -> Option<(Field, bool)> {
     let signature = Signature::of(name);
     let table = &*SPELLINGS;

@@ -28,55 +28,73 @@ pub fn for_each_member<'a>(
     text: &'a str,
     mut each: impl FnMut(Cow<'a, str>, &'a str),
 ) -> Result<(), Invalid> {
-    sequence(text, b'{', b'}', |reader| {
-        let (name, value) = reader.member()?;
-        each(name, value);
-        Ok(())
+    sequence(text, b'{', b'}', |at| {
+        let (name, at) = member_name(text, at)?;
+        let end = value_end(text.as_bytes(), at)?;
+        each(name, &text[at..end]);
+        Ok(end)
     })
 }
 
 /// Calls `each` with the items of the JSON list `text`, each as its raw text; like
 /// `for_each_member`.
 pub fn for_each_item<'a>(text: &'a str, mut each: impl FnMut(&'a str)) -> Result<(), Invalid> {
-    sequence(text, b'[', b']', |reader| {
-        each(reader.value()?);
-        Ok(())
+    sequence(text, b'[', b']', |at| {
+        let end = value_end(text.as_bytes(), at)?;
+        each(&text[at..end]);
+        Ok(end)
     })
 }
 
 /// The text of a JSON string value, borrowed when it has no escapes; `None` for any other value.
 pub fn string_value(value: &str) -> Option<Cow<'_, str>> {
     let inner = value.strip_prefix('"')?.strip_suffix('"')?;
-    // Values are short: a plain loop beats a call to memchr.
-    if inner.bytes().any(|b| b == b'\\') {
+    if has_backslash(inner.as_bytes()) {
         serde_json::from_str::<String>(value).ok().map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(inner))
     }
 }
 
-/// An object or a list: `open`, items read by `item` separated by commas, `close`, and nothing
-/// after it but whitespace.
+/// Values are short: eight bytes at a time beats a call to memchr.
+fn has_backslash(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let word_has = |word: &[u8]| {
+        bytes_equal(u64::from_le_bytes(word.try_into().expect("8 bytes")), b'\\') != 0
+    };
+    words.by_ref().any(word_has) || words.remainder().contains(&b'\\')
+}
+
+/// An object or a list: `open`, items separated by commas, `close`, and nothing after it but
+/// whitespace. `item` reads the item at a position and returns where it ends.
 #[inline(always)]
-fn sequence<'a>(
-    text: &'a str,
+fn sequence(
+    text: &str,
     open: u8,
     close: u8,
-    mut item: impl FnMut(&mut Reader<'a>) -> Result<(), Invalid>,
+    mut item: impl FnMut(usize) -> Result<usize, Invalid>,
 ) -> Result<(), Invalid> {
-    let mut reader = Reader::new(text);
-    if !reader.eat(open) {
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    if byte(bytes, at) != open {
         return Err(Invalid);
     }
-    if !reader.eat(close) {
+    at = skip_whitespace(bytes, at + 1);
+    if byte(bytes, at) != close {
         loop {
-            item(&mut reader)?;
-            if !reader.separator(close)? {
-                break;
+            at = skip_whitespace(bytes, item(at)?);
+            match byte(bytes, at) {
+                b',' => at = skip_whitespace(bytes, at + 1),
+                found if found == close => break,
+                _ => return Err(Invalid),
             }
         }
     }
-    reader.end()
+    if skip_whitespace(bytes, at + 1) == bytes.len() {
+        Ok(())
+    } else {
+        Err(Invalid)
+    }
 }
 
 /// Open containers while skipping a value: a bit per level (set for an object), so that nesting
@@ -117,11 +135,19 @@ impl Nesting {
     }
 }
 
-/// A byte position in the text; byte 0 stands for the end (a NUL is invalid wherever it could
-/// be read that way: outside strings it is no JSON token, inside one a control character).
-struct Reader<'a> {
-    text: &'a str,
-    at: usize,
+/// The byte at a position, 0 past the end: a NUL is invalid wherever it could be read that way
+/// (outside strings it is no JSON token, inside one a control character).
+#[inline(always)]
+fn byte(bytes: &[u8], at: usize) -> u8 {
+    bytes.get(at).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(byte(bytes, at), b' ' | b'\t' | b'\n' | b'\r') {
+        at += 1;
+    }
+    at
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -141,255 +167,185 @@ fn string_stops(word: u64) -> u64 {
     control | bytes_equal(word, b'"') | bytes_equal(word, b'\\')
 }
 
-impl<'a> Reader<'a> {
-    fn new(text: &'a str) -> Reader<'a> {
-        Reader { text, at: 0 }
+/// `"name":` at a position (whitespace allowed around the colon): the name, unescaped, and where
+/// its value starts.
+#[inline(always)]
+fn member_name(text: &str, at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+    let bytes = text.as_bytes();
+    if byte(bytes, at) != b'"' {
+        return Err(Invalid);
     }
-
-    #[inline(always)]
-    fn peek(&self) -> u8 {
-        self.text.as_bytes().get(self.at).copied().unwrap_or(0)
+    let (end, escaped) = string_end(bytes, at + 1)?;
+    let name = if escaped {
+        unescaped_name(&text[at..=end])?
+    } else {
+        Cow::Borrowed(&text[at + 1..end])
+    };
+    let colon = skip_whitespace(bytes, end + 1);
+    if byte(bytes, colon) != b':' {
+        return Err(Invalid);
     }
+    Ok((name, skip_whitespace(bytes, colon + 1)))
+}
 
-    #[inline(always)]
-    fn skip_whitespace(&mut self) {
-        while matches!(self.peek(), b' ' | b'\t' | b'\n' | b'\r') {
-            self.at += 1;
-        }
+/// Where the value at a position ends.
+#[inline(always)]
+fn value_end(bytes: &[u8], at: usize) -> Result<usize, Invalid> {
+    match byte(bytes, at) {
+        b'"' => string_end(bytes, at + 1).map(|(end, _)| end + 1),
+        b'-' | b'0'..=b'9' => number_end(bytes, at),
+        b't' => literal_end(bytes, at, b"true"),
+        b'f' => literal_end(bytes, at, b"false"),
+        b'n' => literal_end(bytes, at, b"null"),
+        b'{' | b'[' => container_end(bytes, at),
+        _ => Err(Invalid),
     }
+}
 
-    /// Skips whitespace and `byte`, if that comes next.
-    #[inline(always)]
-    fn eat(&mut self, byte: u8) -> bool {
-        self.skip_whitespace();
-        let found = self.peek() == byte;
-        self.at += found as usize;
-        found
-    }
-
-    /// After an item: `Ok(true)` for a comma (another follows), `Ok(false)` for `close`.
-    #[inline(always)]
-    fn separator(&mut self, close: u8) -> Result<bool, Invalid> {
-        if self.eat(b',') {
-            Ok(true)
-        } else if self.eat(close) {
-            Ok(false)
-        } else {
-            Err(Invalid)
-        }
-    }
-
-    /// Only whitespace may follow the value.
-    fn end(&mut self) -> Result<(), Invalid> {
-        self.skip_whitespace();
-        if self.at == self.text.len() {
-            Ok(())
-        } else {
-            Err(Invalid)
-        }
-    }
-
-    /// `"name": value`, the name unescaped.
-    #[inline(always)]
-    fn member(&mut self) -> Result<(Cow<'a, str>, &'a str), Invalid> {
-        let (key, escaped) = self.key()?;
-        let name = if escaped {
-            unescaped_name(key)?
-        } else {
-            Cow::Borrowed(&key[1..key.len() - 1])
-        };
-        Ok((name, self.value()?))
-    }
-
-    /// A member name with its quotes, whether it has escapes, and the colon after it.
-    #[inline(always)]
-    fn key(&mut self) -> Result<(&'a str, bool), Invalid> {
-        if !self.eat(b'"') {
-            return Err(Invalid);
-        }
-        let start = self.at - 1;
-        let escaped = self.string()?;
-        let key = &self.text[start..self.at];
-        if self.eat(b':') {
-            Ok((key, escaped))
-        } else {
-            Err(Invalid)
-        }
-    }
-
-    /// One value of any kind, as its text.
-    #[inline(always)]
-    fn value(&mut self) -> Result<&'a str, Invalid> {
-        self.skip_whitespace();
-        let start = self.at;
-        match self.peek() {
-            b'"' => {
-                self.at += 1;
-                self.string()?;
+/// Where the object or list at a position ends, nested to any depth.
+#[inline(never)]
+fn container_end(bytes: &[u8], mut at: usize) -> Result<usize, Invalid> {
+    let mut nesting = Nesting::default();
+    loop {
+        at = skip_whitespace(bytes, at);
+        let opening = byte(bytes, at);
+        if matches!(opening, b'{' | b'[') {
+            let object = opening == b'{';
+            let close = if object { b'}' } else { b']' };
+            at = skip_whitespace(bytes, at + 1);
+            if byte(bytes, at) == close {
+                at += 1;
+            } else {
+                nesting.push(object);
+                if object {
+                    at = key_end(bytes, at)?;
+                }
+                continue;
             }
-            b'-' | b'0'..=b'9' => self.number()?,
-            b't' => self.literal("true")?,
-            b'f' => self.literal("false")?,
-            b'n' => self.literal("null")?,
-            b'{' | b'[' => self.container()?,
-            _ => return Err(Invalid),
+        } else {
+            at = value_end(bytes, at)?;
         }
-        Ok(&self.text[start..self.at])
-    }
-
-    /// A whole object or list, nested to any depth.
-    #[inline(never)]
-    fn container(&mut self) -> Result<(), Invalid> {
-        let mut nesting = Nesting::default();
+        // A value is complete: close what it completes, up to a container that goes on.
         loop {
-            self.skip_whitespace();
-            match self.peek() {
-                b'{' => {
-                    self.at += 1;
-                    if !self.eat(b'}') {
-                        nesting.push(true);
-                        self.key()?;
-                        continue;
-                    }
-                }
-                b'[' => {
-                    self.at += 1;
-                    if !self.eat(b']') {
-                        nesting.push(false);
-                        continue;
-                    }
-                }
-                _ => {
-                    self.value()?;
-                }
-            }
-            // A value is complete: close what it completes, up to a container that goes on.
-            loop {
-                let Some(object) = nesting.top() else {
-                    return Ok(());
-                };
-                if self.eat(b',') {
-                    if object {
-                        self.key()?;
-                    }
-                    break;
-                }
-                if !self.eat(if object { b'}' } else { b']' }) {
-                    return Err(Invalid);
-                }
-                nesting.pop();
-            }
-        }
-    }
-
-    /// The rest of a string after its opening quote, checked as serde_json checks a value it
-    /// skips: no control characters, known escapes, four hex digits after `\u`. Returns whether
-    /// it has escapes.
-    #[inline(always)]
-    fn string(&mut self) -> Result<bool, Invalid> {
-        let bytes = self.text.as_bytes();
-        let mut escaped = false;
-        loop {
-            let rest = bytes.get(self.at..).unwrap_or_default();
-            let mut words = rest.chunks_exact(8);
-            let mut stop = None;
-            for (i, word) in words.by_ref().enumerate() {
-                let stops = string_stops(u64::from_le_bytes(word.try_into().expect("8 bytes")));
-                if stops != 0 {
-                    stop = Some(i * 8 + stops.trailing_zeros() as usize / 8);
-                    break;
-                }
-            }
-            let stop = match stop {
-                Some(stop) => stop,
-                None => {
-                    let tail = words.remainder();
-                    let at = tail
-                        .iter()
-                        .position(|&b| matches!(b, b'"' | b'\\' | 0..0x20));
-                    rest.len() - tail.len() + at.ok_or(Invalid)?
-                }
+            let Some(object) = nesting.top() else {
+                return Ok(at);
             };
-            self.at += stop;
-            match rest[stop] {
-                b'"' => {
-                    self.at += 1;
-                    return Ok(escaped);
+            at = skip_whitespace(bytes, at);
+            match byte(bytes, at) {
+                b',' => {
+                    at += 1;
+                    if object {
+                        at = key_end(bytes, skip_whitespace(bytes, at))?;
+                    }
+                    break;
                 }
-                b'\\' => {
-                    self.escape()?;
-                    escaped = true;
-                }
+                b'}' if object => at += 1,
+                b']' if !object => at += 1,
                 _ => return Err(Invalid),
             }
+            nesting.pop();
         }
     }
+}
 
-    /// An escape sequence, from its backslash.
-    #[cold]
-    fn escape(&mut self) -> Result<(), Invalid> {
-        self.at += 1;
-        match self.peek() {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
-            b'u' => {
-                let hex = self.text.as_bytes().get(self.at + 1..self.at + 5);
-                if !hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
-                    return Err(Invalid);
+/// Past a member name inside a skipped object and its colon (serde_json checks such a name as it
+/// checks any string it skips).
+fn key_end(bytes: &[u8], at: usize) -> Result<usize, Invalid> {
+    if byte(bytes, at) != b'"' {
+        return Err(Invalid);
+    }
+    let (end, _) = string_end(bytes, at + 1)?;
+    let colon = skip_whitespace(bytes, end + 1);
+    if byte(bytes, colon) != b':' {
+        return Err(Invalid);
+    }
+    Ok(colon + 1)
+}
+
+/// The closing quote of the string whose text starts at a position, and whether the string has
+/// escapes. It is checked as serde_json checks a string it skips: no control characters, known
+/// escapes, four hex digits after `\u`.
+#[inline(always)]
+fn string_end(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Invalid> {
+    let mut escaped = false;
+    loop {
+        // Eight bytes at a time to the first that is not plain text.
+        while let Some(word) = bytes.get(at..at + 8) {
+            let stops = string_stops(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+            if stops != 0 {
+                at += stops.trailing_zeros() as usize / 8;
+                break;
+            }
+            at += 8;
+        }
+        loop {
+            match byte(bytes, at) {
+                b'"' => return Ok((at, escaped)),
+                b'\\' => {
+                    at = escape_end(bytes, at)?;
+                    escaped = true;
+                    break;
                 }
-                self.at += 5;
+                0..0x20 => return Err(Invalid),
+                _ => at += 1,
             }
-            _ => return Err(Invalid),
         }
-        Ok(())
     }
+}
 
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while self.peek().is_ascii_digit() {
-            self.at += 1;
-        }
-        self.at - start
+/// Past the escape sequence whose backslash is at a position.
+#[cold]
+fn escape_end(bytes: &[u8], at: usize) -> Result<usize, Invalid> {
+    match byte(bytes, at + 1) {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(at + 2),
+        b'u' => match bytes.get(at + 2..at + 6) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(at + 6),
+            _ => Err(Invalid),
+        },
+        _ => Err(Invalid),
     }
+}
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    #[inline(always)]
-    fn number(&mut self) -> Result<(), Invalid> {
-        self.at += (self.peek() == b'-') as usize;
-        match self.peek() {
-            b'0' => {
-                self.at += 1;
-                if self.peek().is_ascii_digit() {
-                    return Err(Invalid);
-                }
-            }
-            b'1'..=b'9' => {
-                self.digits();
-            }
-            _ => return Err(Invalid),
-        }
-        if self.peek() == b'.' {
-            self.at += 1;
-            if self.digits() == 0 {
-                return Err(Invalid);
-            }
-        }
-        if matches!(self.peek(), b'e' | b'E') {
-            self.at += 1;
-            self.at += matches!(self.peek(), b'+' | b'-') as usize;
-            if self.digits() == 0 {
-                return Err(Invalid);
-            }
-        }
-        Ok(())
+fn digits_end(bytes: &[u8], mut at: usize) -> usize {
+    while byte(bytes, at).is_ascii_digit() {
+        at += 1;
     }
+    at
+}
 
-    fn literal(&mut self, word: &str) -> Result<(), Invalid> {
-        if self.text[self.at..].starts_with(word) {
-            self.at += word.len();
-            Ok(())
-        } else {
-            Err(Invalid)
+/// Where the number at a position ends: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+#[inline(always)]
+fn number_end(bytes: &[u8], mut at: usize) -> Result<usize, Invalid> {
+    at += (byte(bytes, at) == b'-') as usize;
+    at = match byte(bytes, at) {
+        b'0' if byte(bytes, at + 1).is_ascii_digit() => return Err(Invalid),
+        b'0' => at + 1,
+        b'1'..=b'9' => digits_end(bytes, at),
+        _ => return Err(Invalid),
+    };
+    if byte(bytes, at) == b'.' {
+        let end = digits_end(bytes, at + 1);
+        if end == at + 1 {
+            return Err(Invalid);
         }
+        at = end;
+    }
+    if matches!(byte(bytes, at), b'e' | b'E') {
+        at += 1;
+        at += matches!(byte(bytes, at), b'+' | b'-') as usize;
+        let end = digits_end(bytes, at);
+        if end == at {
+            return Err(Invalid);
+        }
+        at = end;
+    }
+    Ok(at)
+}
+
+fn literal_end(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, Invalid> {
+    match bytes.get(at..at + word.len()) {
+        Some(found) if found == word => Ok(at + word.len()),
+        _ => Err(Invalid),
     }
 }
 

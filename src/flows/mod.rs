@@ -7,6 +7,7 @@ pub mod encode;
 mod fields;
 pub mod hit_string;
 pub mod json;
+mod known;
 pub mod raw;
 
 use std::borrow::Cow;
@@ -14,16 +15,15 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use crate::model::time::parse_rfc3339;
 use crate::model::{
-    Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
-    PolicyTrace, Protocol, Reporter, Service, Verdict,
+    decimal, Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit,
+    PolicyKind, PolicyTrace, Protocol, Reporter, Service, Verdict,
 };
 use fields::{Field, Fields};
 use hit_string::{normalise_reported_hit, parse_hit_string};
 use json::string_value;
+use known::{joined_key, RecentTimes, Remembered};
 pub use raw::RawObject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,45 +60,17 @@ pub fn parse_flow_line(line: &str) -> Result<FlowRecord<'_>, String> {
     FlowDecoder::new().decode(line)
 }
 
-/// Decodes records, remembering the label sets and endpoint names it has read: a stream repeats a
-/// few thousand of them millions of times, and a repeated one is then neither parsed nor allocated
-/// again (equal ones share one allocation, which also makes them cheap to compare).
+/// Decodes records, remembering what it has read before (`known`): label sets, endpoint names,
+/// whole endpoints and the window's times, each by the text it was read from.
 #[derive(Debug, Default)]
 pub struct FlowDecoder {
     labels: Remembered<Labels>,
     names: Remembered<Arc<str>>,
-}
-
-/// Values made from texts, looked up by the borrowed text.
-#[derive(Debug)]
-struct Remembered<V> {
-    by_text: FxHashMap<Box<str>, V>,
-}
-
-impl<V> Default for Remembered<V> {
-    fn default() -> Self {
-        Remembered {
-            by_text: FxHashMap::default(),
-        }
-    }
-}
-
-/// Distinct texts a decoder remembers of each kind before it starts over (an endless stream of
-/// new ones must not grow it without bound).
-const MAX_REMEMBERED: usize = 100_000;
-
-impl<V: Clone> Remembered<V> {
-    fn get(&self, text: &str) -> Option<V> {
-        self.by_text.get(text).cloned()
-    }
-
-    fn remember(&mut self, text: &str, value: V) -> V {
-        if self.by_text.len() >= MAX_REMEMBERED {
-            self.by_text.clear();
-        }
-        self.by_text.insert(text.into(), value.clone());
-        value
-    }
+    /// Endpoints without their address and port.
+    endpoints: Remembered<Endpoint>,
+    /// Where an endpoint's lookup key is joined (kept to save an allocation per endpoint).
+    endpoint_key: String,
+    times: RecentTimes,
 }
 
 impl FlowDecoder {
@@ -126,8 +98,8 @@ impl FlowDecoder {
             flow,
             raw: RawObject::new(trimmed),
             format,
-            start_time: time(&fields, Field::StartTime),
-            end_time: time(&fields, Field::EndTime),
+            start_time: self.time(&fields, Field::StartTime),
+            end_time: self.time(&fields, Field::EndTime),
             counters: counters(&fields),
         })
     }
@@ -143,11 +115,89 @@ impl FlowDecoder {
         Ok(Some(self.labels.remember(value, labels)))
     }
 
+    /// A time as RFC 3339 text or a number of seconds; 0 when absent or unreadable.
+    fn time(&mut self, record: &Fields, field: Field) -> i64 {
+        let Some(text) = record.get(field) else {
+            return 0;
+        };
+        if let Some(seconds) = self.times.get(text) {
+            return seconds;
+        }
+        let seconds = match string_value(text) {
+            Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
+            None => text.parse::<f64>().ok().map(|t| t as i64),
+        };
+        self.times.remember(text, seconds.unwrap_or(0))
+    }
+
     /// An endpoint name or namespace, shared with every earlier one of the same text.
     fn name(&mut self, text: &str) -> Arc<str> {
         self.names
             .get(text)
             .unwrap_or_else(|| self.names.remember(text, text.into()))
+    }
+
+    /// One end of a flow, without its address and port: its namespace and type are members of
+    /// `object` (errors about them pass through `in_object`), its labels of `labels_from`. Without
+    /// a type, an endpoint with a namespace is a workload, and one without an external network.
+    /// A known endpoint, by the texts of these members, is a single lookup.
+    fn endpoint(
+        &mut self,
+        object: &Fields,
+        in_object: fn(String) -> String,
+        labels_from: &Fields,
+        side: &Side,
+        name: &Name,
+    ) -> Result<Endpoint, String> {
+        let mut key = std::mem::take(&mut self.endpoint_key);
+        let parts = [
+            Some(name.raw),
+            object.get(side.namespace),
+            labels_from.get(side.labels),
+            object.get(side.kind),
+        ];
+        joined_key(&mut key, &parts);
+        let endpoint = match self.endpoints.get(&key) {
+            Some(known) => Ok(known),
+            None => self
+                .read_endpoint(object, in_object, labels_from, side, name)
+                .map(|endpoint| self.endpoints.remember(&key, endpoint)),
+        };
+        self.endpoint_key = key;
+        endpoint
+    }
+
+    fn read_endpoint(
+        &mut self,
+        object: &Fields,
+        in_object: fn(String) -> String,
+        labels_from: &Fields,
+        side: &Side,
+        name: &Name,
+    ) -> Result<Endpoint, String> {
+        let namespace = namespace(object, side.namespace).map_err(in_object)?;
+        let namespace = namespace.map(|ns| self.name(&ns));
+        let labels = self.labels(labels_from, side.labels)?;
+        let kind = enum_field(
+            object,
+            side.kind,
+            EndpointType::parse,
+            EndpointType::from_number,
+        )
+        .map_err(in_object)?;
+        let kind = kind.unwrap_or(if namespace.is_some() {
+            EndpointType::WorkloadEndpoint
+        } else {
+            EndpointType::Network
+        });
+        Ok(Endpoint {
+            kind,
+            name: self.name(&name.text),
+            namespace,
+            labels,
+            ip: None,
+            port: None,
+        })
     }
 }
 
@@ -167,15 +217,6 @@ impl FlowRecord<'_> {
             counters: self.counters,
         }
     }
-}
-
-/// A time as RFC 3339 text or a number of seconds; 0 when absent or unreadable.
-fn time(record: &Fields, field: Field) -> i64 {
-    let seconds = record.get(field).and_then(|v| match string_value(v) {
-        Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
-        None => v.parse::<f64>().ok().map(|t| t as i64),
-    });
-    seconds.unwrap_or(0)
 }
 
 /// A record's traffic counters; a counter absent or unreadable is 0.
@@ -240,12 +281,15 @@ fn decode(decoder: &mut FlowDecoder, raw: &Fields) -> Result<(Flow, FlowFormat),
 }
 
 fn string<'a>(object: &Fields<'a>, field: Field) -> Result<Option<Cow<'a, str>>, String> {
-    match object.get(field) {
-        None => Ok(None),
-        Some(value) => string_value(value)
-            .map(Some)
-            .ok_or_else(|| format!("{}: expected a string, found {value}", field.name())),
-    }
+    object
+        .get(field)
+        .map(|value| string_of(field, value))
+        .transpose()
+}
+
+/// The text of a field's value, which must be a string.
+fn string_of(field: Field, value: &str) -> Result<Cow<'_, str>, String> {
+    string_value(value).ok_or_else(|| format!("{}: expected a string, found {value}", field.name()))
 }
 
 /// An integer written as a number or (protojson int64) as a string.
@@ -258,15 +302,16 @@ fn integer(object: &Fields, field: Field) -> Result<Option<i64>, String> {
         if s.is_empty() {
             return Ok(None);
         }
-        return s
-            .trim()
-            .parse()
+        let trimmed = s.trim();
+        return decimal(trimmed)
+            .or_else(|| trimmed.parse().ok())
             .map(Some)
-            .map_err(|_| format!("{name}: {s:?} is not an integer"));
+            .ok_or_else(|| format!("{name}: {s:?} is not an integer"));
     }
-    text.parse()
+    decimal(text)
+        .or_else(|| text.parse().ok())
         .map(Some)
-        .map_err(|_| format!("{name}: {text} is not an integer"))
+        .ok_or_else(|| format!("{name}: {text} is not an integer"))
 }
 
 fn port(object: &Fields, field: Field) -> Result<Option<u16>, String> {
@@ -292,24 +337,32 @@ fn ip(object: &Fields, field: Field) -> Result<Option<IpAddr>, String> {
 /// An IPv4 address in its usual form (four decimal parts, no leading zeros), read faster than
 /// the standard parser reads any address; `None` for anything else, which that parser then reads.
 fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
     let mut octets = [0u8; 4];
-    let (mut part, mut value, mut digits) = (0, 0u16, 0);
-    for &byte in text.as_bytes() {
-        if byte == b'.' && digits > 0 && part < 3 {
-            octets[part] = value as u8;
-            (part, value, digits) = (part + 1, 0, 0);
-        } else if byte.is_ascii_digit() && !(digits == 1 && value == 0) {
-            value = value * 10 + (byte - b'0') as u16;
-            digits += 1;
-            if value > 255 {
+    for (i, octet) in octets.iter_mut().enumerate() {
+        if i > 0 {
+            if bytes.get(at) != Some(&b'.') {
                 return None;
             }
-        } else {
+            at += 1;
+        }
+        let start = at;
+        let mut value = 0u32;
+        while let Some(&digit) = bytes
+            .get(at)
+            .filter(|b| b.is_ascii_digit() && at - start < 3)
+        {
+            value = value * 10 + (digit - b'0') as u32;
+            at += 1;
+        }
+        let leading_zero = at - start > 1 && bytes[start] == b'0';
+        if at == start || leading_zero || value > 255 {
             return None;
         }
+        *octet = value as u8;
     }
-    octets[3] = value as u8;
-    (part == 3 && digits > 0).then_some(Ipv4Addr::from(octets))
+    (at == bytes.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Labels as any format writes them: `"a=b | c=d"`, `["a=b"]`, `{"a": "b"}`, `{"labels": [...]}`.
@@ -451,38 +504,14 @@ const DEST: Side = Side {
     port: None,
 };
 
-/// The endpoint of one side. Without a type, an endpoint with a namespace is a workload, and one
-/// without is an external network.
-fn endpoint(
-    object: &Fields,
-    side: &Side,
-    name: Arc<str>,
-    namespace: Option<Arc<str>>,
-    labels: Option<Labels>,
-) -> Result<Endpoint, String> {
-    let kind = enum_field(
-        object,
-        side.kind,
-        EndpointType::parse,
-        EndpointType::from_number,
-    )?;
-    let kind = kind.unwrap_or(if namespace.is_some() {
-        EndpointType::WorkloadEndpoint
-    } else {
-        EndpointType::Network
-    });
-    let port = match side.port {
+/// An endpoint's port (the source's only) and address, from `object`.
+fn address(endpoint: &mut Endpoint, object: &Fields, side: &Side) -> Result<(), String> {
+    endpoint.port = match side.port {
         Some(field) => port(object, field)?,
         None => None,
     };
-    Ok(Endpoint {
-        kind,
-        name,
-        namespace,
-        labels,
-        ip: ip(object, side.ip)?,
-        port,
-    })
+    endpoint.ip = ip(object, side.ip)?;
+    Ok(())
 }
 
 fn service(object: &Fields) -> Result<Option<Service>, String> {
@@ -551,8 +580,21 @@ fn sorted(mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
     hits
 }
 
-fn required_name<'a>(object: &Fields<'a>, field: Field) -> Result<Cow<'a, str>, String> {
-    string(object, field)?.ok_or_else(|| format!("{}: missing", field.name()))
+/// An endpoint's name: its member's text as written (part of what identifies the endpoint) and
+/// as read.
+struct Name<'a> {
+    raw: &'a str,
+    text: Cow<'a, str>,
+}
+
+fn required_name<'a>(object: &Fields<'a>, field: Field) -> Result<Name<'a>, String> {
+    let raw = object
+        .get(field)
+        .ok_or_else(|| format!("{}: missing", field.name()))?;
+    Ok(Name {
+        raw,
+        text: string_of(field, raw)?,
+    })
 }
 
 fn decode_whisker(
@@ -582,14 +624,14 @@ fn decode_whisker(
 fn flat_flow(
     decoder: &mut FlowDecoder,
     raw: &Fields,
-    names: [Cow<str>; 2],
+    names: [Name; 2],
     protocol_field: Field,
     reported_policies: Option<PolicyTrace>,
 ) -> Result<Flow, String> {
     let [source, dest] = [(&SOURCE, &names[0]), (&DEST, &names[1])].map(|(side, name)| {
-        let namespace = namespace(raw, side.namespace)?.map(|ns| decoder.name(&ns));
-        let labels = decoder.labels(raw, side.labels)?;
-        endpoint(raw, side, decoder.name(name), namespace, labels)
+        let mut endpoint = decoder.endpoint(raw, |e| e, raw, side, name)?;
+        address(&mut endpoint, raw, side)?;
+        Ok::<_, String>(endpoint)
     });
     Ok(Flow {
         source: source?,
@@ -604,7 +646,9 @@ fn flat_flow(
 }
 
 fn decode_goldmane(decoder: &mut FlowDecoder, raw: &Fields, key: &Fields) -> Result<Flow, String> {
-    let with_prefix = |e: String| format!("Key.{e}");
+    fn with_prefix(e: String) -> String {
+        format!("Key.{e}")
+    }
     let reported_policies = match key.get(Field::Policies) {
         Some(p) => {
             let p = object(p, "policies").map_err(with_prefix)?;
@@ -617,10 +661,8 @@ fn decode_goldmane(decoder: &mut FlowDecoder, raw: &Fields, key: &Fields) -> Res
     };
     let mut endpoint_of = |side: &Side| -> Result<Endpoint, String> {
         let name = required_name(key, side.name).map_err(with_prefix)?;
-        let ns = namespace(key, side.namespace).map_err(with_prefix)?;
-        let (name, ns) = (decoder.name(&name), ns.map(|ns| decoder.name(&ns)));
-        let mut endpoint = endpoint(key, side, name, ns, decoder.labels(raw, side.labels)?)
-            .map_err(with_prefix)?;
+        let mut endpoint = decoder.endpoint(key, with_prefix, raw, side, &name)?;
+        address(&mut endpoint, key, side).map_err(with_prefix)?;
         // IPs and the source port are flowtrace's extensions; accept them beside the key too.
         if endpoint.ip.is_none() {
             endpoint.ip = ip(raw, side.ip)?;
@@ -662,11 +704,14 @@ fn decode_enterprise(
     policies: Option<&Fields>,
 ) -> Result<Flow, String> {
     // An aggregated record has `-` for the name and the aggregated name beside it.
-    let endpoint_name = |side: &Side| -> Result<Cow<str>, String> {
-        match string(raw, side.name)?.filter(|n| !n.is_empty() && n != "-") {
-            Some(n) => Ok(n),
-            None => required_name(raw, side.name_aggr),
+    let endpoint_name = |side: &Side| -> Result<Name, String> {
+        if let Some(raw) = raw.get(side.name) {
+            let text = string_of(side.name, raw)?;
+            if !text.is_empty() && text != "-" {
+                return Ok(Name { raw, text });
+            }
         }
+        required_name(raw, side.name_aggr)
     };
     let reported_policies = match policies {
         Some(p) => {
@@ -784,28 +829,18 @@ mod tests {
 
     #[test]
     fn dotted_quads_read_as_the_standard_parser_reads_them() {
-        for text in [
-            "10.64.1.2",
-            "0.0.0.0",
-            "255.255.255.255",
-            "256.1.1.1",
-            "01.1.1.1",
-            "1.1.1",
-            "1.1.1.1.1",
-            "1..1.1",
-            "1.1.1.1 ",
-            "+1.1.1.1",
-            "1.1.1.1000",
-            "::1",
-            "",
-            "a.b.c.d",
-        ] {
-            let standard = text.parse::<Ipv4Addr>().ok();
-            assert!(
-                dotted_quad(text).is_none() || dotted_quad(text) == standard,
-                "{text}"
-            );
-            assert_eq!(dotted_quad(text).is_some(), standard.is_some(), "{text}");
+        for text in ["10.64.1.2", "0.0.0.0", "255.255.255.255", "1.20.3.40"] {
+            assert_eq!(dotted_quad(text), text.parse().ok(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What the fast path reads, the standard parser reads alike; the rest is left to it.
+        #[test]
+        fn dotted_quads_never_disagree_with_the_standard_parser(text in "[0-9.]{0,17}|[0-9a-f:.]{0,12}") {
+            if let Some(address) = dotted_quad(&text) {
+                proptest::prop_assert_eq!(Some(address), text.parse().ok());
+            }
         }
     }
 

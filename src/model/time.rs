@@ -1,5 +1,7 @@
 //! Unix seconds to and from RFC 3339 (UTC), the two ways flow records carry time.
 
+use super::decimal;
+
 /// The current Unix time in seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -47,23 +49,6 @@ pub fn format_rfc3339(seconds: i64) -> String {
     )
 }
 
-/// A decimal integer with an optional sign, as `str::parse::<i64>` reads a short one (without
-/// its generality: this runs twice per flow record).
-fn decimal(bytes: &[u8]) -> Option<i64> {
-    let (negative, digits) = match bytes {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, bytes),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits
-        .iter()
-        .fold(0i64, |value, &digit| value * 10 + (digit - b'0') as i64);
-    Some(if negative { -value } else { value })
-}
-
 /// Parses RFC 3339 (`2026-11-23T02:10:00Z`, fractions and `+01:00` offsets allowed) to Unix seconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
@@ -74,7 +59,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| decimal(&bytes[range]);
+    let number = |range: std::ops::Range<usize>| decimal(text.get(range)?);
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
     if !(1..=12).contains(&month)
