@@ -203,6 +203,7 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Reads the object `text`. A member may be written as its name or its camelCase form: the
     /// first under its own name counts, else the first in camelCase.
+    #[inline]
     pub fn of(text: &'a str) -> Result<Fields<'a>, Invalid> {
         let mut fields = Fields {
             values: [None; FIELD_COUNT],
