@@ -1,9 +1,10 @@
 //! The members flowtrace reads from a record, in fixed slots: one pass over an object fills the
 //! slot of each known member, so reading a field is an index, not a search.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use super::json::{self, Invalid};
+use super::json::{self, Invalid, Members, Name};
 
 macro_rules! fields {
     ($($field:ident = $name:literal,)*) => {
@@ -109,8 +110,7 @@ struct Signature {
 
 impl Signature {
     #[inline]
-    fn of(name: &str) -> Signature {
-        let bytes = name.as_bytes();
+    fn of(bytes: &[u8]) -> Signature {
         let len = bytes.len();
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
@@ -161,7 +161,7 @@ static SPELLINGS: LazyLock<Vec<Option<Spelling>>> = LazyLock::new(|| {
             .contains('_')
             .then(|| (camel_case(field.name()), true));
         for (text, camel) in [Some(snake), camel].into_iter().flatten() {
-            let signature = Signature::of(&text);
+            let signature = Signature::of(text.as_bytes());
             let mut slot = signature.slot();
             while table[slot].is_some() {
                 slot = (slot + 1) % table.len();
@@ -180,7 +180,7 @@ static SPELLINGS: LazyLock<Vec<Option<Spelling>>> = LazyLock::new(|| {
 /// The field `name` spells, and whether in camelCase.
 #[inline]
 fn spelling_of(name: &str) -> Option<(Field, bool)> {
-    let signature = Signature::of(name);
+    let signature = Signature::of(name.as_bytes());
     let table = &*SPELLINGS;
     let mut slot = signature.slot();
     while let Some(spelling) = &table[slot] {
@@ -190,6 +190,54 @@ fn spelling_of(name: &str) -> Option<(Field, bool)> {
         slot = (slot + 1) % table.len();
     }
     None
+}
+
+/// The member names of the last record read, by position: the records of one stream share their
+/// shape, so a name found where it was before is taken from here instead of being read and looked
+/// up again.
+#[derive(Debug, Default)]
+pub struct Shape {
+    names: Vec<Option<KnownName>>,
+}
+
+/// A plain name of up to 16 bytes (its signature is the whole name) and the field it spells.
+#[derive(Debug, Clone, Copy)]
+struct KnownName {
+    signature: Signature,
+    spelling: Option<(Field, bool)>,
+}
+
+impl Shape {
+    /// The length of the name at position `i` if `rest` starts with it.
+    #[inline(always)]
+    fn expected(&self, i: usize, rest: &[u8]) -> Option<usize> {
+        let known = self.names.get(i)?.as_ref()?;
+        let len = known.signature.len;
+        let found = rest.get(..len).map(Signature::of);
+        (found == Some(known.signature)).then_some(len)
+    }
+
+    #[inline(always)]
+    fn spelling(&self, i: usize) -> Option<(Field, bool)> {
+        self.names[i].and_then(|known| known.spelling)
+    }
+
+    /// Remembers the name read at position `i` (a plain one only, as `Borrowed` is).
+    fn read(&mut self, i: usize, name: Cow<str>) -> Option<(Field, bool)> {
+        let spelling = spelling_of(&name);
+        let known = match name {
+            Cow::Borrowed(name) if name.len() <= 16 => Some(KnownName {
+                signature: Signature::of(name.as_bytes()),
+                spelling,
+            }),
+            _ => None,
+        };
+        if self.names.len() <= i {
+            self.names.resize(i + 1, None);
+        }
+        self.names[i] = known;
+        spelling
+    }
 }
 
 /// The known members of one JSON object, as raw text borrowed from it.
@@ -203,26 +251,61 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Reads the object `text`. A member may be written as its name or its camelCase form: the
     /// first under its own name counts, else the first in camelCase.
-    #[inline]
     pub fn of(text: &'a str) -> Result<Fields<'a>, Invalid> {
-        let mut fields = Fields {
+        let mut fields = Fields::none();
+        json::for_each_member(text, |name, value| fields.put(spelling_of(&name), value))?;
+        Ok(fields)
+    }
+
+    /// Reads a record like `of`, expecting the shape of the last one.
+    #[inline]
+    pub fn of_record(text: &'a str, shape: &mut Shape) -> Result<Fields<'a>, Invalid> {
+        struct Record<'f, 'a> {
+            fields: Fields<'a>,
+            shape: &'f mut Shape,
+        }
+        impl<'a> Members<'a> for Record<'_, 'a> {
+            #[inline(always)]
+            fn expected(&mut self, i: usize, rest: &[u8]) -> Option<usize> {
+                self.shape.expected(i, rest)
+            }
+            #[inline(always)]
+            fn member(&mut self, i: usize, name: Name<'a>, value: &'a str) {
+                let spelling = match name {
+                    Name::Expected => self.shape.spelling(i),
+                    Name::Read(name) => self.shape.read(i, name),
+                };
+                self.fields.put(spelling, value);
+            }
+        }
+        let mut record = Record {
+            fields: Fields::none(),
+            shape,
+        };
+        json::visit_members(text, &mut record)?;
+        Ok(record.fields)
+    }
+
+    fn none() -> Fields<'a> {
+        Fields {
             values: [None; FIELD_COUNT],
             exact: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, spelling: Option<(Field, bool)>, value: &'a str) {
+        let Some((field, camel)) = spelling else {
+            return;
         };
-        json::for_each_member(text, |name, value| {
-            let Some((field, camel)) = spelling_of(&name) else {
-                return;
-            };
-            let bit = 1u64 << field as usize;
-            let slot = &mut fields.values[field as usize];
-            if !camel && fields.exact & bit == 0 {
-                fields.exact |= bit;
-                *slot = Some(value);
-            } else if slot.is_none() {
-                *slot = Some(value);
-            }
-        })?;
-        Ok(fields)
+        let bit = 1u64 << field as usize;
+        let slot = &mut self.values[field as usize];
+        if !camel && self.exact & bit == 0 {
+            self.exact |= bit;
+            *slot = Some(value);
+        } else if slot.is_none() {
+            *slot = Some(value);
+        }
     }
 
     /// A field's raw value; JSON `null` counts as absent.
@@ -285,6 +368,34 @@ mod tests {
         assert!(fields.contains(Field::Action));
         assert!(!fields.contains(Field::SourceName), "only as camelCase");
         assert_eq!(camel_case("dest_service_name"), "destServiceName");
+    }
+
+    #[test]
+    fn a_record_is_read_alike_whatever_shape_was_expected() {
+        let records = [
+            r#"{"dest_port":1,"source_name":"a","x":0}"#,
+            r#"{"dest_portx":2,"source_name_aggr":"b","x":0}"#,
+            r#"{"dest_po":3,"sourceName":"c"}"#,
+            r#"{"dest_port" :4, "source\u005fname":"d","x":0,"action":null}"#,
+            r#"{"dest_port":5,"source_name":"e","x":0,"action":"Allow"}"#,
+        ];
+        let mut shape = Shape::default();
+        // Each record after each other, so every one is read expecting every other's shape.
+        for first in records {
+            for record in records {
+                Fields::of_record(first, &mut shape).unwrap();
+                let expecting = Fields::of_record(record, &mut shape).unwrap();
+                let plain = Fields::of(record).unwrap();
+                for &field in Field::ALL {
+                    assert_eq!(
+                        expecting.get(field),
+                        plain.get(field),
+                        "{record} after {first}"
+                    );
+                    assert_eq!(expecting.contains(field), plain.contains(field));
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,12 +26,62 @@ pub fn syntax_error(text: &str) -> String {
 /// object (the members before the error have been handed out).
 pub fn for_each_member<'a>(
     text: &'a str,
-    mut each: impl FnMut(Cow<'a, str>, &'a str),
+    each: impl FnMut(Cow<'a, str>, &'a str),
 ) -> Result<(), Invalid> {
+    struct Each<F>(F);
+    impl<'a, F: FnMut(Cow<'a, str>, &'a str)> Members<'a> for Each<F> {
+        fn member(&mut self, _: usize, name: Name<'a>, value: &'a str) {
+            // Expecting no name, every name is read.
+            if let Name::Read(name) = name {
+                (self.0)(name, value)
+            }
+        }
+    }
+    visit_members(text, &mut Each(each))
+}
+
+/// What reads an object's members with `visit_members`.
+pub trait Members<'a> {
+    /// The length of the name the i-th member is expected to have, if `rest`, the text after the
+    /// name's opening quote, starts with it. Such a name must have no quote, backslash or control
+    /// character: it is then the whole name when a quote follows it, and it is taken without
+    /// being read again byte by byte.
+    fn expected(&mut self, _i: usize, _rest: &[u8]) -> Option<usize> {
+        None
+    }
+
+    /// The i-th member: its name and its value's raw text.
+    fn member(&mut self, i: usize, name: Name<'a>, value: &'a str);
+}
+
+/// A member's name as `Members::member` is given it.
+pub enum Name<'a> {
+    /// The name `Members::expected` said.
+    Expected,
+    /// Any other name, unescaped.
+    Read(Cow<'a, str>),
+}
+
+/// Like `for_each_member`, for a reader that may expect names.
+pub fn visit_members<'a>(text: &'a str, members: &mut impl Members<'a>) -> Result<(), Invalid> {
+    let bytes = text.as_bytes();
+    let mut index = 0;
     sequence(text, b'{', b'}', |at| {
-        let (name, at) = member_name(text, at)?;
-        let end = value_end(text.as_bytes(), at)?;
-        each(name, &text[at..end]);
+        let known = match byte(bytes, at) {
+            b'"' => members.expected(index, &bytes[at + 1..]),
+            _ => None,
+        };
+        let (name, at) = match known.filter(|len| byte(bytes, at + 1 + len) == b'"') {
+            Some(len) => (Name::Expected, colon_end(bytes, at + 1 + len)?),
+            None => {
+                let (name, at) = member_name(text, at)?;
+                (Name::Read(name), at)
+            }
+        };
+        let at = skip_whitespace(bytes, at);
+        let end = value_end(bytes, at)?;
+        members.member(index, name, &text[at..end]);
+        index += 1;
         Ok(end)
     })
 }
@@ -167,8 +217,7 @@ fn string_stops(word: u64) -> u64 {
     control | bytes_equal(word, b'"') | bytes_equal(word, b'\\')
 }
 
-/// `"name":` at a position (whitespace allowed around the colon): the name, unescaped, and where
-/// its value starts.
+/// `"name":` at a position: the name, unescaped, and the position after the colon.
 #[inline(always)]
 fn member_name(text: &str, at: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
     let bytes = text.as_bytes();
@@ -181,11 +230,19 @@ fn member_name(text: &str, at: usize) -> Result<(Cow<'_, str>, usize), Invalid> 
     } else {
         Cow::Borrowed(&text[at + 1..end])
     };
-    let colon = skip_whitespace(bytes, end + 1);
-    if byte(bytes, colon) != b':' {
-        return Err(Invalid);
+    Ok((name, colon_end(bytes, end)?))
+}
+
+/// Past the colon after a member name whose closing quote is at a position (whitespace allowed
+/// before the colon).
+#[inline(always)]
+fn colon_end(bytes: &[u8], quote: usize) -> Result<usize, Invalid> {
+    let colon = skip_whitespace(bytes, quote + 1);
+    if byte(bytes, colon) == b':' {
+        Ok(colon + 1)
+    } else {
+        Err(Invalid)
     }
-    Ok((name, skip_whitespace(bytes, colon + 1)))
 }
 
 /// Where the value at a position ends.
@@ -255,11 +312,7 @@ fn key_end(bytes: &[u8], at: usize) -> Result<usize, Invalid> {
         return Err(Invalid);
     }
     let (end, _) = string_end(bytes, at + 1)?;
-    let colon = skip_whitespace(bytes, end + 1);
-    if byte(bytes, colon) != b':' {
-        return Err(Invalid);
-    }
-    Ok(colon + 1)
+    colon_end(bytes, end)
 }
 
 /// The closing quote of the string whose text starts at a position, and whether the string has

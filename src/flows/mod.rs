@@ -20,7 +20,7 @@ use crate::model::{
     decimal, Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit,
     PolicyKind, PolicyTrace, Protocol, Reporter, Service, Verdict,
 };
-use fields::{Field, Fields};
+use fields::{Field, Fields, Shape};
 use hit_string::{normalise_reported_hit, parse_hit_string};
 use json::string_value;
 use known::{joined_key, RecentTimes, Remembered};
@@ -71,6 +71,8 @@ pub struct FlowDecoder {
     /// Where an endpoint's lookup key is joined (kept to save an allocation per endpoint).
     endpoint_key: String,
     times: RecentTimes,
+    /// The member names of the last record, expected in the next.
+    shape: Shape,
 }
 
 impl FlowDecoder {
@@ -91,7 +93,7 @@ impl FlowDecoder {
                 Ok(_) => Err("expected a JSON object".to_string()),
             };
         }
-        let fields = Fields::of(trimmed)
+        let fields = Fields::of_record(trimmed, &mut self.shape)
             .map_err(|_| format!("invalid JSON: {}", json::syntax_error(trimmed)))?;
         let (flow, format) = decode(self, &fields)?;
         Ok(FlowRecord {
