@@ -1,5 +1,6 @@
 //! The members flowtrace reads from a record, in fixed slots: one pass over an object fills the
-//! slot of each known member, so reading a field is an index, not a search.
+//! slot of each known member, so reading a field is an index, not a search. A stream's records
+//! share their shape, so the names of the last record are expected where they were (`Shape`).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -101,7 +102,7 @@ fn camel_case(snake: &str) -> String {
 /// A member name's length and its first and last eight bytes (a shorter name is read as
 /// overlapping halves): for a name of up to 16 bytes that is the whole name, so most names are
 /// compared in three words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Signature {
     len: usize,
     head: u64,
