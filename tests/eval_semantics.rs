@@ -34,8 +34,8 @@ fn endpoint(
 ) -> Endpoint {
     Endpoint {
         kind,
-        name: name.to_string(),
-        namespace: ns.map(str::to_string),
+        name: name.into(),
+        namespace: ns.map(Into::into),
         labels: l.map(labels),
         ip: ip.map(|i| i.parse::<IpAddr>().expect("test IP")),
         port: None,

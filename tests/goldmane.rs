@@ -88,7 +88,7 @@ async fn detect_and_decode(version: WireVersion) {
     let mut running = start(config(&fake));
     running.until(|g| g.flows.len() >= 4).await;
     let first = &running.gathered.flows[0];
-    assert_eq!(first.flow.source.name, "web-*");
+    assert_eq!(&*first.flow.source.name, "web-*");
     assert_eq!(first.flow.source.namespace.as_deref(), Some("shop"));
     assert_eq!(first.flow.dest.namespace.as_deref(), Some("payments"));
     assert_eq!(first.flow.dest_port, Some(8080));
@@ -341,7 +341,7 @@ async fn reconnects_without_loss_or_duplicates() {
     let mut seen: HashMap<(String, i64), usize> = HashMap::new();
     for observed in &running.gathered.flows {
         *seen
-            .entry((observed.flow.source.name.clone(), observed.start_time))
+            .entry((observed.flow.source.name.to_string(), observed.start_time))
             .or_default() += 1;
     }
     assert_eq!(seen.len(), 11, "every window delivered: {seen:?}");

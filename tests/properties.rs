@@ -1,8 +1,9 @@
 //! Property tests: the parsers people and other programs feed (the filter language, selectors, flow
-//! records, policy-hit strings) never panic, and their errors point inside the input.
+//! records, policy-hit strings) never panic, and their errors point inside the input; the flow
+//! decoder's own JSON reader reads exactly what serde_json reads.
 
 use flowtrace::flows::hit_string::parse_hit_string;
-use flowtrace::flows::FlowDecoder;
+use flowtrace::flows::{json, FlowDecoder};
 use flowtrace::policy::selector::Selector;
 use flowtrace::store::filter::Filter;
 use proptest::prelude::*;
@@ -97,6 +98,142 @@ proptest! {
         let line = format!("{{{}}}", members.join(","));
         if let Err(e) = FlowDecoder::new().decode(&line) {
             prop_assert!(!e.is_empty(), "{line}");
+        }
+    }
+}
+
+/// JSON scalars, valid and nearly so (where a reader's bugs hide).
+fn json_scalar() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("null".to_string()),
+        Just("nul".to_string()),
+        Just("true".to_string()),
+        Just("falsy".to_string()),
+        Just("-0.5e+3".to_string()),
+        Just("0".to_string()),
+        Just("01".to_string()),
+        Just("1.".to_string()),
+        Just("-".to_string()),
+        Just("2E".to_string()),
+        Just(r#""a\"b\\c\/d\n""#.to_string()),
+        Just(r#""\u00e9\uD800\uDC00""#.to_string()),
+        Just(r#""\ud800""#.to_string()),
+        Just(r#""\x""#.to_string()),
+        Just(r#""\u12G4""#.to_string()),
+        Just("\"tab\there\"".to_string()),
+        Just("\"unterminated".to_string()),
+        "-?[0-9]{1,4}(\\.[0-9]{1,2})?([eE][+-]?[0-9])?",
+        "\"[a-z =|_é-]{0,12}\"",
+    ]
+}
+
+/// Member names: plain, known to the decoder, escaped, or not quite names.
+fn json_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(r#""source_name""#.to_string()),
+        Just(r#""sourceName""#.to_string()),
+        Just(r#""source\u005fname""#.to_string()),
+        Just(r#""\ud800""#.to_string()),
+        Just(r#""a\"b""#.to_string()),
+        Just("name".to_string()),
+        "\"[a-zA-Z_]{0,10}\"",
+    ]
+}
+
+/// Whitespace, mostly none, sometimes more than JSON allows.
+fn json_space() -> impl Strategy<Value = &'static str> {
+    prop_oneof![8 => Just(""), 1 => Just(" \n\t\r"), 1 => Just("\u{a0}")]
+}
+
+/// JSON objects, nested, mostly valid.
+fn json_object() -> impl Strategy<Value = String> {
+    let value = json_scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec((json_space(), inner.clone()), 0..4).prop_map(|items| {
+                let items: Vec<String> = items
+                    .into_iter()
+                    .map(|(s, v)| format!("{s}{v}{s}"))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }),
+            prop::collection::vec((json_name(), inner), 0..4).prop_map(|members| {
+                let members: Vec<String> = members
+                    .into_iter()
+                    .map(|(n, v)| format!("{n}:{v}"))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }),
+        ]
+    });
+    prop::collection::vec((json_space(), json_name(), json_space(), value), 0..8).prop_map(
+        |members| {
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(s, n, t, v)| format!("{s}{n}{t}:{t}{v}{s}"))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        },
+    )
+}
+
+/// An object's members as serde_json reads them: names unescaped, values as raw text.
+struct SerdeMembers(Vec<(String, String)>);
+
+impl<'de> serde::Deserialize<'de> for SerdeMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SerdeMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SerdeMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some((name, value)) =
+                    map.next_entry::<String, &serde_json::value::RawValue>()?
+                {
+                    members.push((name, value.get().to_string()));
+                }
+                Ok(SerdeMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+    /// The reader accepts exactly the objects serde_json accepts, hands out the same members, and
+    /// reports serde_json's own message for the rest. Some objects get a character replaced.
+    #[test]
+    fn the_json_reader_agrees_with_serde_json(
+        object in json_object(),
+        replace in prop::option::of((any::<prop::sample::Index>(), "[\\[\\]{},:\" 0a\\\\]")),
+    ) {
+        let mut text = object;
+        if let Some((at, with)) = replace {
+            let at = at.index(text.chars().count().max(1));
+            text = text.chars().enumerate().map(|(i, c)| if i == at { with.clone() } else { c.to_string() }).collect();
+        }
+        let mut read = Vec::new();
+        let ours = json::for_each_member(&text, |name, value| {
+            read.push((name.into_owned(), value.to_string()))
+        });
+        match serde_json::from_str::<SerdeMembers>(&text) {
+            Ok(SerdeMembers(members)) => {
+                prop_assert!(ours.is_ok(), "{text:?} is valid JSON");
+                prop_assert_eq!(&read, &members, "{:?}", text);
+            }
+            Err(e) => {
+                prop_assert!(ours.is_err(), "{text:?} is not valid JSON: {e}");
+                if text.starts_with('{') {
+                    prop_assert_eq!(json::syntax_error(&text), e.to_string());
+                }
+            }
         }
     }
 }

@@ -54,7 +54,7 @@ fn counts(flows: &[ObservedFlow]) -> HashMap<(String, i64), usize> {
     let mut seen = HashMap::new();
     for observed in flows {
         *seen
-            .entry((observed.flow.source.name.clone(), observed.start_time))
+            .entry((observed.flow.source.name.to_string(), observed.start_time))
             .or_default() += 1;
     }
     seen

@@ -4,23 +4,26 @@
 //! (`source_name_aggr`, `policies.enforced_policies` strings).
 
 pub mod encode;
+mod fields;
 pub mod hit_string;
+pub mod json;
+mod known;
 pub mod raw;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::IpAddr;
-
-use rustc_hash::FxHashMap;
-use serde_json::value::RawValue;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use crate::model::time::parse_rfc3339;
 use crate::model::{
-    Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
-    PolicyTrace, Protocol, Reporter, Service, Verdict,
+    decimal, Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit,
+    PolicyKind, PolicyTrace, Protocol, Reporter, Service, Verdict,
 };
+use fields::{Field, Fields, Shape};
 use hit_string::{normalise_reported_hit, parse_hit_string};
-use raw::string_value;
+use json::string_value;
+use known::{joined_key, RecentTimes, Remembered};
 pub use raw::RawObject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub struct FlowRecord<'a> {
     pub flow: Flow,
     pub raw: RawObject<'a>,
     pub format: FlowFormat,
+    /// Unix seconds, 0 when absent.
+    start_time: i64,
+    end_time: i64,
+    counters: Counters,
 }
 
 /// Decodes one JSON Lines record. The error names the field and what is wrong with it.
@@ -53,16 +60,20 @@ pub fn parse_flow_line(line: &str) -> Result<FlowRecord<'_>, String> {
     FlowDecoder::new().decode(line)
 }
 
-/// Decodes records, remembering the label sets it has parsed: a stream repeats a few thousand label
-/// sets millions of times, and a repeated set is then neither parsed nor stored again (equal sets
-/// share one allocation, which also makes them cheap to compare).
+/// Decodes records, remembering what it has read before (`known`): label sets, endpoint names,
+/// whole endpoints and the window's times, each by the text it was read from.
 #[derive(Debug, Default)]
 pub struct FlowDecoder {
-    labels: FxHashMap<Box<str>, Labels>,
+    labels: Remembered<Labels>,
+    names: Remembered<Arc<str>>,
+    /// Endpoints without their address and port.
+    endpoints: Remembered<Endpoint>,
+    /// Where an endpoint's lookup key is joined (kept to save an allocation per endpoint).
+    endpoint_key: String,
+    times: RecentTimes,
+    /// The member names of the last record, expected in the next.
+    shape: Shape,
 }
-
-/// Distinct label texts a decoder remembers before it starts over.
-const MAX_REMEMBERED_LABEL_SETS: usize = 100_000;
 
 impl FlowDecoder {
     pub fn new() -> FlowDecoder {
@@ -70,31 +81,125 @@ impl FlowDecoder {
     }
 
     pub fn decode<'a>(&mut self, line: &'a str) -> Result<FlowRecord<'a>, String> {
-        let trimmed = line.trim();
+        // Records are rarely padded: skip the Unicode-aware trim when the line is bare.
+        let trimmed = if line.starts_with('{') && line.ends_with('}') {
+            line
+        } else {
+            line.trim()
+        };
         if !trimmed.starts_with('{') {
             return match serde_json::from_str::<serde::de::IgnoredAny>(trimmed) {
                 Err(e) => Err(format!("invalid JSON: {e}")),
                 Ok(_) => Err("expected a JSON object".to_string()),
             };
         }
-        let raw = RawObject::parse(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
-        let (flow, format) = decode(self, &raw)?;
-        Ok(FlowRecord { flow, raw, format })
+        let fields = Fields::of_record(trimmed, &mut self.shape)
+            .map_err(|_| format!("invalid JSON: {}", json::syntax_error(trimmed)))?;
+        let (flow, format) = decode(self, &fields)?;
+        Ok(FlowRecord {
+            flow,
+            raw: RawObject::new(trimmed),
+            format,
+            start_time: self.time(&fields, Field::StartTime),
+            end_time: self.time(&fields, Field::EndTime),
+            counters: counters(&fields),
+        })
     }
 
-    fn labels(&mut self, object: &RawObject, name: &str) -> Result<Option<Labels>, String> {
-        let Some(value) = object.get(name) else {
+    fn labels(&mut self, object: &Fields, field: Field) -> Result<Option<Labels>, String> {
+        let Some(value) = object.get(field) else {
             return Ok(None);
         };
-        if let Some(known) = self.labels.get(value.get()) {
-            return Ok(Some(known.clone()));
+        if let Some(known) = self.labels.get(value) {
+            return Ok(Some(known));
         }
-        let labels = labels_value(value).map_err(|e| format!("{name}: {e}"))?;
-        if self.labels.len() >= MAX_REMEMBERED_LABEL_SETS {
-            self.labels.clear();
+        let labels = labels_value(value).map_err(|e| format!("{}: {e}", field.name()))?;
+        Ok(Some(self.labels.remember(value, labels)))
+    }
+
+    /// A time as RFC 3339 text or a number of seconds; 0 when absent or unreadable.
+    fn time(&mut self, record: &Fields, field: Field) -> i64 {
+        let Some(text) = record.get(field) else {
+            return 0;
+        };
+        if let Some(seconds) = self.times.get(text) {
+            return seconds;
         }
-        self.labels.insert(value.get().into(), labels.clone());
-        Ok(Some(labels))
+        let seconds = match string_value(text) {
+            Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
+            None => text.parse::<f64>().ok().map(|t| t as i64),
+        };
+        self.times.remember(text, seconds.unwrap_or(0))
+    }
+
+    /// An endpoint name or namespace, shared with every earlier one of the same text.
+    fn name(&mut self, text: &str) -> Arc<str> {
+        self.names
+            .get(text)
+            .unwrap_or_else(|| self.names.remember(text, text.into()))
+    }
+
+    /// One end of a flow, without its address and port: its namespace and type are members of
+    /// `object` (errors about them pass through `in_object`), its labels of `labels_from`. Without
+    /// a type, an endpoint with a namespace is a workload, and one without an external network.
+    /// A known endpoint, by the texts of these members, is a single lookup.
+    fn endpoint(
+        &mut self,
+        object: &Fields,
+        in_object: fn(String) -> String,
+        labels_from: &Fields,
+        side: &Side,
+        name: &Name,
+    ) -> Result<Endpoint, String> {
+        let mut key = std::mem::take(&mut self.endpoint_key);
+        let parts = [
+            Some(name.raw),
+            object.get(side.namespace),
+            labels_from.get(side.labels),
+            object.get(side.kind),
+        ];
+        joined_key(&mut key, &parts);
+        let endpoint = match self.endpoints.get(&key) {
+            Some(known) => Ok(known),
+            None => self
+                .read_endpoint(object, in_object, labels_from, side, name)
+                .map(|endpoint| self.endpoints.remember(&key, endpoint)),
+        };
+        self.endpoint_key = key;
+        endpoint
+    }
+
+    fn read_endpoint(
+        &mut self,
+        object: &Fields,
+        in_object: fn(String) -> String,
+        labels_from: &Fields,
+        side: &Side,
+        name: &Name,
+    ) -> Result<Endpoint, String> {
+        let namespace = namespace(object, side.namespace).map_err(in_object)?;
+        let namespace = namespace.map(|ns| self.name(&ns));
+        let labels = self.labels(labels_from, side.labels)?;
+        let kind = enum_field(
+            object,
+            side.kind,
+            EndpointType::parse,
+            EndpointType::from_number,
+        )
+        .map_err(in_object)?;
+        let kind = kind.unwrap_or(if namespace.is_some() {
+            EndpointType::WorkloadEndpoint
+        } else {
+            EndpointType::Network
+        });
+        Ok(Endpoint {
+            kind,
+            name: self.name(&name.text),
+            namespace,
+            labels,
+            ip: None,
+            port: None,
+        })
     }
 }
 
@@ -102,72 +207,73 @@ impl FlowRecord<'_> {
     /// The time window the record covers, in Unix seconds: RFC 3339 text or a number, whichever
     /// the format writes; 0 when absent.
     pub fn window(&self) -> (i64, i64) {
-        let time = |name: &str| {
-            self.raw.get(name).and_then(|v| match string_value(v) {
-                Some(text) => parse_rfc3339(&text).or_else(|| text.parse().ok()),
-                None => v.get().parse::<f64>().ok().map(|t| t as i64),
-            })
-        };
-        (
-            time("start_time").unwrap_or(0),
-            time("end_time").unwrap_or(0),
-        )
+        (self.start_time, self.end_time)
     }
 
     /// The record as an observation: the flow with its time window and its counters.
     pub fn into_observed(self) -> ObservedFlow {
-        let (start_time, end_time) = self.window();
-        let count = |name: &str| {
-            integer(&self.raw, name)
-                .ok()
-                .flatten()
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(0)
-        };
-        let counters = Counters {
-            packets_in: count("packets_in"),
-            packets_out: count("packets_out"),
-            bytes_in: count("bytes_in"),
-            bytes_out: count("bytes_out"),
-            connections_started: count("num_connections_started").max(count("num_flows_started")),
-            connections_completed: count("num_connections_completed")
-                .max(count("num_flows_completed")),
-            connections_live: count("num_connections_live"),
-        };
         ObservedFlow {
             flow: self.flow,
-            start_time,
-            end_time,
-            counters,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            counters: self.counters,
         }
     }
 }
 
-fn object<'a>(value: &'a RawValue, name: &str) -> Result<RawObject<'a>, String> {
-    RawObject::parse(value.get())
-        .map_err(|_| format!("{name}: expected an object, found {}", value.get()))
+/// A record's traffic counters; a counter absent or unreadable is 0.
+fn counters(record: &Fields) -> Counters {
+    let count = |field: Field| {
+        integer(record, field)
+            .ok()
+            .flatten()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    Counters {
+        packets_in: count(Field::PacketsIn),
+        packets_out: count(Field::PacketsOut),
+        bytes_in: count(Field::BytesIn),
+        bytes_out: count(Field::BytesOut),
+        connections_started: count(Field::NumConnectionsStarted).max(count(Field::NumFlowsStarted)),
+        connections_completed: count(Field::NumConnectionsCompleted)
+            .max(count(Field::NumFlowsCompleted)),
+        connections_live: count(Field::NumConnectionsLive),
+    }
 }
 
-fn decode(decoder: &mut FlowDecoder, raw: &RawObject) -> Result<(Flow, FlowFormat), String> {
+/// A member that must be an object; `name` says which in the error.
+fn object<'a>(value: &'a str, name: &str) -> Result<Fields<'a>, String> {
+    Fields::of(value).map_err(|_| format!("{name}: expected an object, found {value}"))
+}
+
+fn decode(decoder: &mut FlowDecoder, raw: &Fields) -> Result<(Flow, FlowFormat), String> {
     // A Goldmane `FlowResult` wraps the flow with its id.
-    if let Some(inner) = raw.get("flow").filter(|v| v.get().starts_with('{')) {
+    if let Some(inner) = raw.get(Field::Flow).filter(|v| v.starts_with('{')) {
         return decode(decoder, &object(inner, "flow")?);
     }
-    if let Some(key) = raw.get("Key").or_else(|| raw.get("key")) {
+    if let Some(key) = raw
+        .get(Field::GoldmaneKey)
+        .or_else(|| raw.get(Field::GoldmaneKeyLowercase))
+    {
         return decode_goldmane(decoder, raw, &object(key, "Key")?)
             .map(|f| (f, FlowFormat::Goldmane));
     }
-    let policies = match raw.get("policies") {
-        Some(p) if p.get().starts_with('{') => Some(object(p, "policies")?),
+    let policies = match raw.get(Field::Policies) {
+        Some(p) if p.starts_with('{') => Some(object(p, "policies")?),
         _ => None,
     };
-    let enterprise = ["source_name_aggr", "dest_name_aggr", "proto"]
+    let enterprise = [Field::SourceNameAggr, Field::DestNameAggr, Field::Proto]
         .iter()
-        .any(|k| raw.contains(k))
+        .any(|&f| raw.contains(f))
         || policies.as_ref().is_some_and(|p| {
-            ["enforced_policies", "pending_policies", "all_policies"]
-                .iter()
-                .any(|k| p.contains(k))
+            [
+                Field::EnforcedPolicies,
+                Field::PendingPolicies,
+                Field::AllPolicies,
+            ]
+            .iter()
+            .any(|&f| p.contains(f))
         });
     if enterprise {
         decode_enterprise(decoder, raw, policies.as_ref()).map(|f| (f, FlowFormat::Enterprise))
@@ -176,59 +282,94 @@ fn decode(decoder: &mut FlowDecoder, raw: &RawObject) -> Result<(Flow, FlowForma
     }
 }
 
-fn string<'a>(object: &RawObject<'a>, name: &str) -> Result<Option<Cow<'a, str>>, String> {
-    match object.get(name) {
-        None => Ok(None),
-        Some(value) => string_value(value)
-            .map(Some)
-            .ok_or_else(|| format!("{name}: expected a string, found {}", value.get())),
-    }
+fn string<'a>(object: &Fields<'a>, field: Field) -> Result<Option<Cow<'a, str>>, String> {
+    object
+        .get(field)
+        .map(|value| string_of(field, value))
+        .transpose()
+}
+
+/// The text of a field's value, which must be a string.
+fn string_of(field: Field, value: &str) -> Result<Cow<'_, str>, String> {
+    string_value(value).ok_or_else(|| format!("{}: expected a string, found {value}", field.name()))
 }
 
 /// An integer written as a number or (protojson int64) as a string.
-fn integer(object: &RawObject, name: &str) -> Result<Option<i64>, String> {
-    let Some(value) = object.get(name) else {
+fn integer(object: &Fields, field: Field) -> Result<Option<i64>, String> {
+    let Some(text) = object.get(field) else {
         return Ok(None);
     };
-    let text = value.get();
-    if let Some(s) = string_value(value) {
+    let name = field.name();
+    if let Some(s) = string_value(text) {
         if s.is_empty() {
             return Ok(None);
         }
-        return s
-            .trim()
-            .parse()
+        let trimmed = s.trim();
+        return decimal(trimmed)
+            .or_else(|| trimmed.parse().ok())
             .map(Some)
-            .map_err(|_| format!("{name}: {s:?} is not an integer"));
+            .ok_or_else(|| format!("{name}: {s:?} is not an integer"));
     }
-    text.parse()
+    decimal(text)
+        .or_else(|| text.parse().ok())
         .map(Some)
-        .map_err(|_| format!("{name}: {text} is not an integer"))
+        .ok_or_else(|| format!("{name}: {text} is not an integer"))
 }
 
-fn port(object: &RawObject, name: &str) -> Result<Option<u16>, String> {
-    match integer(object, name)? {
+fn port(object: &Fields, field: Field) -> Result<Option<u16>, String> {
+    match integer(object, field)? {
         None => Ok(None),
         Some(p) => u16::try_from(p)
             .map(Some)
-            .map_err(|_| format!("{name}: {p} is outside 0-65535")),
+            .map_err(|_| format!("{}: {p} is outside 0-65535", field.name())),
     }
 }
 
-fn ip(object: &RawObject, name: &str) -> Result<Option<IpAddr>, String> {
-    match string(object, name)?.as_deref() {
+fn ip(object: &Fields, field: Field) -> Result<Option<IpAddr>, String> {
+    match string(object, field)?.as_deref() {
         None | Some("") | Some("-") => Ok(None),
-        Some(text) => text
-            .parse()
+        Some(text) => dotted_quad(text)
+            .map(IpAddr::V4)
+            .or_else(|| text.parse().ok())
             .map(Some)
-            .map_err(|_| format!("{name}: {text:?} is not an IP address")),
+            .ok_or_else(|| format!("{}: {text:?} is not an IP address", field.name())),
     }
+}
+
+/// An IPv4 address in its usual form (four decimal parts, no leading zeros), read faster than
+/// the standard parser reads any address; `None` for anything else, which that parser then reads.
+fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut octets = [0u8; 4];
+    for (i, octet) in octets.iter_mut().enumerate() {
+        if i > 0 {
+            if bytes.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
+        let start = at;
+        let mut value = 0u32;
+        while let Some(&digit) = bytes
+            .get(at)
+            .filter(|b| b.is_ascii_digit() && at - start < 3)
+        {
+            value = value * 10 + (digit - b'0') as u32;
+            at += 1;
+        }
+        let leading_zero = at - start > 1 && bytes[start] == b'0';
+        if at == start || leading_zero || value > 255 {
+            return None;
+        }
+        *octet = value as u8;
+    }
+    (at == bytes.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// Labels as any format writes them: `"a=b | c=d"`, `["a=b"]`, `{"a": "b"}`, `{"labels": [...]}`.
-fn labels_value(value: &RawValue) -> Result<Labels, String> {
-    let text = value.get();
-    if let Some(joined) = string_value(value) {
+fn labels_value(text: &str) -> Result<Labels, String> {
+    if let Some(joined) = string_value(text) {
         return Ok(Labels::from_kv_strings(joined.split(" | ")));
     }
     if text.starts_with('[') {
@@ -237,8 +378,8 @@ fn labels_value(value: &RawValue) -> Result<Labels, String> {
         return Ok(Labels::from_kv_strings(items.iter().map(|i| i.as_ref())));
     }
     if text.starts_with('{') {
-        let map = RawObject::parse(text).map_err(|e| e.to_string())?;
-        if let Some(inner) = map.get("labels").filter(|v| !v.get().starts_with('"')) {
+        let map = Fields::of(text).map_err(|_| json::syntax_error(text))?;
+        if let Some(inner) = map.get(Field::Labels).filter(|v| !v.starts_with('"')) {
             return labels_value(inner);
         }
         let pairs: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
@@ -250,28 +391,26 @@ fn labels_value(value: &RawValue) -> Result<Labels, String> {
 
 /// An enum written as its proto name or number.
 fn enum_field<T>(
-    object: &RawObject,
-    name: &str,
+    object: &Fields,
+    field: Field,
     by_name: fn(&str) -> Option<T>,
     by_number: fn(i64) -> Option<T>,
 ) -> Result<Option<T>, String> {
-    let Some(value) = object.get(name) else {
+    let Some(value) = object.get(field) else {
         return Ok(None);
     };
+    let name = field.name();
     match string_value(value) {
         Some(s) if s.is_empty() || s.ends_with("Unspecified") => Ok(None),
         Some(s) => by_name(&s)
             .map(Some)
             .ok_or_else(|| format!("{name}: unknown value {s:?}")),
-        None => match value.get().parse::<i64>() {
+        None => match value.parse::<i64>() {
             Ok(0) => Ok(None),
             Ok(n) => by_number(n)
                 .map(Some)
                 .ok_or_else(|| format!("{name}: unknown value {n}")),
-            Err(_) => Err(format!(
-                "{name}: expected a name or number, found {}",
-                value.get()
-            )),
+            Err(_) => Err(format!("{name}: expected a name or number, found {value}")),
         },
     }
 }
@@ -293,131 +432,147 @@ fn action_by_number(n: i64) -> Option<HitAction> {
     }
 }
 
-fn protocol(object: &RawObject, name: &str) -> Result<Protocol, String> {
-    let value = object.get(name).ok_or_else(|| format!("{name}: missing"))?;
+fn protocol(object: &Fields, field: Field) -> Result<Protocol, String> {
+    let name = field.name();
+    let value = object
+        .get(field)
+        .ok_or_else(|| format!("{name}: missing"))?;
     match string_value(value) {
         Some(s) => Protocol::parse(&s).ok_or_else(|| format!("{name}: unknown protocol {s:?}")),
         None => value
-            .get()
             .parse::<u8>()
             .map(Protocol)
-            .map_err(|_| format!("{name}: {} is not a protocol", value.get())),
+            .map_err(|_| format!("{name}: {value} is not a protocol")),
     }
 }
 
-fn verdict(object: &RawObject, name: &str) -> Result<Option<Verdict>, String> {
-    match enum_field(object, name, HitAction::parse, action_by_number)? {
+fn verdict(object: &Fields, field: Field) -> Result<Option<Verdict>, String> {
+    match enum_field(object, field, HitAction::parse, action_by_number)? {
         None => Ok(None),
         Some(HitAction::Allow) => Ok(Some(Verdict::Allow)),
         Some(HitAction::Deny) => Ok(Some(Verdict::Deny)),
         Some(HitAction::Pass) => Err(format!(
-            "{name}: a flow's action is Allow or Deny, not Pass"
+            "{}: a flow's action is Allow or Deny, not Pass",
+            field.name()
         )),
     }
 }
 
-fn reporter(object: &RawObject) -> Result<Reporter, String> {
-    match enum_field(object, "reporter", Reporter::parse, reporter_by_number) {
+fn reporter(object: &Fields) -> Result<Reporter, String> {
+    match enum_field(object, Field::Reporter, Reporter::parse, reporter_by_number) {
         Ok(Some(r)) => Ok(r),
         Ok(None) => Err("reporter: missing (Src or Dst)".to_string()),
         Err(_) => Err(format!(
             "reporter: {} is not Src or Dst",
-            object.get("reporter").map(|v| v.get()).unwrap_or_default()
+            object.get(Field::Reporter).unwrap_or_default()
         )),
     }
 }
 
 /// `-` and the empty string mean "no namespace" in Calico's flow formats.
-fn namespace(object: &RawObject, name: &str) -> Result<Option<String>, String> {
-    Ok(string(object, name)?
-        .filter(|ns| !ns.is_empty() && ns != "-")
-        .map(Cow::into_owned))
+fn namespace<'a>(object: &Fields<'a>, field: Field) -> Result<Option<Cow<'a, str>>, String> {
+    Ok(string(object, field)?.filter(|ns| !ns.is_empty() && ns != "-"))
 }
 
-/// The endpoint of one side; `prefix` is `source` or `dest`. Without a type, an endpoint with a
-/// namespace is a workload, and one without is an external network.
-fn endpoint(
-    object: &RawObject,
-    prefix: &str,
-    name: String,
-    namespace: Option<String>,
-    labels: Option<Labels>,
-) -> Result<Endpoint, String> {
-    let kind = enum_field(
-        object,
-        &format!("{prefix}_type"),
-        EndpointType::parse,
-        EndpointType::from_number,
-    )?;
-    let kind = kind.unwrap_or(if namespace.is_some() {
-        EndpointType::WorkloadEndpoint
-    } else {
-        EndpointType::Network
-    });
-    let port = if prefix == "source" {
-        port(object, "source_port")?
-    } else {
-        None
+/// The members that describe one end of a flow.
+struct Side {
+    name: Field,
+    name_aggr: Field,
+    namespace: Field,
+    labels: Field,
+    kind: Field,
+    ip: Field,
+    /// Only the source's port is recorded.
+    port: Option<Field>,
+}
+
+const SOURCE: Side = Side {
+    name: Field::SourceName,
+    name_aggr: Field::SourceNameAggr,
+    namespace: Field::SourceNamespace,
+    labels: Field::SourceLabels,
+    kind: Field::SourceType,
+    ip: Field::SourceIp,
+    port: Some(Field::SourcePort),
+};
+
+const DEST: Side = Side {
+    name: Field::DestName,
+    name_aggr: Field::DestNameAggr,
+    namespace: Field::DestNamespace,
+    labels: Field::DestLabels,
+    kind: Field::DestType,
+    ip: Field::DestIp,
+    port: None,
+};
+
+/// An endpoint's port (the source's only) and address, from `object`.
+fn address(endpoint: &mut Endpoint, object: &Fields, side: &Side) -> Result<(), String> {
+    endpoint.port = match side.port {
+        Some(field) => port(object, field)?,
+        None => None,
     };
-    Ok(Endpoint {
-        kind,
-        name,
-        namespace,
-        labels,
-        ip: ip(object, &format!("{prefix}_ip"))?,
-        port,
-    })
+    endpoint.ip = ip(object, side.ip)?;
+    Ok(())
 }
 
-fn service(object: &RawObject) -> Result<Option<Service>, String> {
+fn service(object: &Fields) -> Result<Option<Service>, String> {
     let name =
-        string(object, "dest_service_name")?.filter(|n| !n.is_empty() && n != "-" && n != "*");
-    let namespace = string(object, "dest_service_namespace")?.unwrap_or_default();
+        string(object, Field::DestServiceName)?.filter(|n| !n.is_empty() && n != "-" && n != "*");
+    let namespace = string(object, Field::DestServiceNamespace)?.unwrap_or_default();
     Ok(name.map(|name| Service {
         name: name.into_owned(),
         namespace: namespace.into_owned(),
     }))
 }
 
-fn policy_hit(value: &RawValue) -> Result<PolicyHit, String> {
+fn policy_hit(value: &str) -> Result<PolicyHit, String> {
     let object = object(value, "policy hit")?;
-    let kind = enum_field(&object, "kind", PolicyKind::parse, PolicyKind::from_number)?
-        .ok_or("policy hit: kind is missing")?;
-    let action = enum_field(&object, "action", HitAction::parse, action_by_number)?
+    let kind = enum_field(
+        &object,
+        Field::Kind,
+        PolicyKind::parse,
+        PolicyKind::from_number,
+    )?
+    .ok_or("policy hit: kind is missing")?;
+    let action = enum_field(&object, Field::Action, HitAction::parse, action_by_number)?
         .ok_or("policy hit: action is missing")?;
-    let trigger = match object.get("trigger") {
+    let trigger = match object.get(Field::Trigger) {
         Some(t) => Some(Box::new(policy_hit(t)?)),
         None => None,
     };
     let text =
-        |name: &str| string(&object, name).map(|s| s.map(Cow::into_owned).unwrap_or_default());
+        |field: Field| string(&object, field).map(|s| s.map(Cow::into_owned).unwrap_or_default());
     Ok(normalise_reported_hit(PolicyHit {
         kind,
-        name: text("name")?,
-        namespace: text("namespace")?,
-        tier: text("tier")?,
+        name: text(Field::Name)?,
+        namespace: text(Field::Namespace)?,
+        tier: text(Field::Tier)?,
         action,
-        policy_index: integer(&object, "policy_index")?.unwrap_or(0),
-        rule_index: integer(&object, "rule_index")?.unwrap_or(0),
+        policy_index: integer(&object, Field::PolicyIndex)?.unwrap_or(0),
+        rule_index: integer(&object, Field::RuleIndex)?.unwrap_or(0),
         trigger,
     }))
 }
 
-fn list<'a>(object: &RawObject<'a>, name: &str) -> Result<Option<Vec<&'a RawValue>>, String> {
-    match object.get(name) {
+fn list<'a>(object: &Fields<'a>, field: Field) -> Result<Option<Vec<&'a str>>, String> {
+    match object.get(field) {
         None => Ok(None),
-        Some(value) => serde_json::from_str(value.get())
-            .map(Some)
-            .map_err(|_| format!("{name}: expected a list, found {}", value.get())),
+        Some(value) => {
+            let mut items = Vec::new();
+            json::for_each_item(value, |item| items.push(item))
+                .map_err(|_| format!("{}: expected a list, found {value}", field.name()))?;
+            Ok(Some(items))
+        }
     }
 }
 
-fn hit_list(object: &RawObject, name: &str) -> Result<Vec<PolicyHit>, String> {
-    let items = list(object, name)?.unwrap_or_default();
+fn hit_list(object: &Fields, field: Field) -> Result<Vec<PolicyHit>, String> {
+    let items = list(object, field)?.unwrap_or_default();
     let hits = items
         .iter()
         .enumerate()
-        .map(|(i, h)| policy_hit(h).map_err(|e| format!("{name}[{i}]: {e}")));
+        .map(|(i, h)| policy_hit(h).map_err(|e| format!("{}[{i}]: {e}", field.name())));
     hits.collect::<Result<Vec<_>, _>>().map(sorted)
 }
 
@@ -427,126 +582,118 @@ fn sorted(mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
     hits
 }
 
-fn required_name(object: &RawObject, field_name: &str) -> Result<String, String> {
-    string(object, field_name)?
-        .map(Cow::into_owned)
-        .ok_or_else(|| format!("{field_name}: missing"))
+/// An endpoint's name: its member's text as written (part of what identifies the endpoint) and
+/// as read.
+struct Name<'a> {
+    raw: &'a str,
+    text: Cow<'a, str>,
+}
+
+fn required_name<'a>(object: &Fields<'a>, field: Field) -> Result<Name<'a>, String> {
+    let raw = object
+        .get(field)
+        .ok_or_else(|| format!("{}: missing", field.name()))?;
+    Ok(Name {
+        raw,
+        text: string_of(field, raw)?,
+    })
 }
 
 fn decode_whisker(
     decoder: &mut FlowDecoder,
-    raw: &RawObject,
-    policies: Option<&RawObject>,
+    raw: &Fields,
+    policies: Option<&Fields>,
 ) -> Result<Flow, String> {
-    if let Some(p) = raw.get("policies").filter(|p| !p.get().starts_with('{')) {
-        return Err(format!("policies: expected an object, found {}", p.get()));
+    if let Some(p) = raw.get(Field::Policies).filter(|p| !p.starts_with('{')) {
+        return Err(format!("policies: expected an object, found {p}"));
     }
     let reported_policies = match policies {
         Some(p) => Some(PolicyTrace {
-            enforced: hit_list(p, "enforced")?,
-            pending: hit_list(p, "pending")?,
+            enforced: hit_list(p, Field::Enforced)?,
+            pending: hit_list(p, Field::Pending)?,
         }),
         None => None,
     };
     let names = [
-        required_name(raw, "source_name")?,
-        required_name(raw, "dest_name")?,
+        required_name(raw, SOURCE.name)?,
+        required_name(raw, DEST.name)?,
     ];
-    flat_flow(decoder, raw, names, "protocol", reported_policies)
+    flat_flow(decoder, raw, names, Field::Protocol, reported_policies)
 }
 
 /// A flow from a flat record (Whisker or Calico Enterprise): both name the same fields alike except
 /// the endpoint names and the protocol.
 fn flat_flow(
     decoder: &mut FlowDecoder,
-    raw: &RawObject,
-    [source_name, dest_name]: [String; 2],
-    protocol_field: &str,
+    raw: &Fields,
+    names: [Name; 2],
+    protocol_field: Field,
     reported_policies: Option<PolicyTrace>,
 ) -> Result<Flow, String> {
+    let [source, dest] = [(&SOURCE, &names[0]), (&DEST, &names[1])].map(|(side, name)| {
+        let mut endpoint = decoder.endpoint(raw, |e| e, raw, side, name)?;
+        address(&mut endpoint, raw, side)?;
+        Ok::<_, String>(endpoint)
+    });
     Ok(Flow {
-        source: endpoint(
-            raw,
-            "source",
-            source_name,
-            namespace(raw, "source_namespace")?,
-            decoder.labels(raw, "source_labels")?,
-        )?,
-        dest: endpoint(
-            raw,
-            "dest",
-            dest_name,
-            namespace(raw, "dest_namespace")?,
-            decoder.labels(raw, "dest_labels")?,
-        )?,
+        source: source?,
+        dest: dest?,
         protocol: protocol(raw, protocol_field)?,
-        dest_port: port(raw, "dest_port")?,
+        dest_port: port(raw, Field::DestPort)?,
         dest_service: service(raw)?,
         reporter: reporter(raw)?,
-        reported_action: verdict(raw, "action")?,
+        reported_action: verdict(raw, Field::Action)?,
         reported_policies,
     })
 }
 
-fn decode_goldmane(
-    decoder: &mut FlowDecoder,
-    raw: &RawObject,
-    key: &RawObject,
-) -> Result<Flow, String> {
-    let with_prefix = |e: String| format!("Key.{e}");
-    let reported_policies = match key.get("policies") {
+fn decode_goldmane(decoder: &mut FlowDecoder, raw: &Fields, key: &Fields) -> Result<Flow, String> {
+    fn with_prefix(e: String) -> String {
+        format!("Key.{e}")
+    }
+    let reported_policies = match key.get(Field::Policies) {
         Some(p) => {
             let p = object(p, "policies").map_err(with_prefix)?;
             Some(PolicyTrace {
-                enforced: hit_list(&p, "enforced_policies").map_err(with_prefix)?,
-                pending: hit_list(&p, "pending_policies").map_err(with_prefix)?,
+                enforced: hit_list(&p, Field::EnforcedPolicies).map_err(with_prefix)?,
+                pending: hit_list(&p, Field::PendingPolicies).map_err(with_prefix)?,
             })
         }
         None => None,
     };
-    let mut endpoint_of = |prefix: &str| -> Result<Endpoint, String> {
-        let name = required_name(key, &format!("{prefix}_name")).map_err(with_prefix)?;
-        let ns = namespace(key, &format!("{prefix}_namespace")).map_err(with_prefix)?;
-        let mut endpoint = endpoint(
-            key,
-            prefix,
-            name,
-            ns,
-            decoder.labels(raw, &format!("{prefix}_labels"))?,
-        )
-        .map_err(with_prefix)?;
+    let mut endpoint_of = |side: &Side| -> Result<Endpoint, String> {
+        let name = required_name(key, side.name).map_err(with_prefix)?;
+        let mut endpoint = decoder.endpoint(key, with_prefix, raw, side, &name)?;
+        address(&mut endpoint, key, side).map_err(with_prefix)?;
         // IPs and the source port are flowtrace's extensions; accept them beside the key too.
         if endpoint.ip.is_none() {
-            endpoint.ip = ip(raw, &format!("{prefix}_ip"))?;
+            endpoint.ip = ip(raw, side.ip)?;
         }
-        if prefix == "source" && endpoint.port.is_none() {
-            endpoint.port = port(raw, "source_port")?;
+        if let Some(field) = side.port.filter(|_| endpoint.port.is_none()) {
+            endpoint.port = port(raw, field)?;
         }
         Ok(endpoint)
     };
     Ok(Flow {
-        source: endpoint_of("source")?,
-        dest: endpoint_of("dest")?,
-        protocol: protocol(key, "proto").map_err(with_prefix)?,
-        dest_port: port(key, "dest_port").map_err(with_prefix)?,
+        source: endpoint_of(&SOURCE)?,
+        dest: endpoint_of(&DEST)?,
+        protocol: protocol(key, Field::Proto).map_err(with_prefix)?,
+        dest_port: port(key, Field::DestPort).map_err(with_prefix)?,
         dest_service: service(key).map_err(with_prefix)?,
         reporter: reporter(key).map_err(with_prefix)?,
-        reported_action: verdict(key, "action").map_err(with_prefix)?,
+        reported_action: verdict(key, Field::Action).map_err(with_prefix)?,
         reported_policies,
     })
 }
 
-fn enterprise_hits(policies: &RawObject, name: &str) -> Result<Option<Vec<PolicyHit>>, String> {
-    let Some(items) = list(policies, name).map_err(|e| format!("policies.{e}"))? else {
+fn enterprise_hits(policies: &Fields, field: Field) -> Result<Option<Vec<PolicyHit>>, String> {
+    let Some(items) = list(policies, field).map_err(|e| format!("policies.{e}"))? else {
         return Ok(None);
     };
+    let name = field.name();
     let hits = items.iter().enumerate().map(|(i, item)| {
-        let text = string_value(item).ok_or_else(|| {
-            format!(
-                "policies.{name}[{i}]: expected a string, found {}",
-                item.get()
-            )
-        })?;
+        let text = string_value(item)
+            .ok_or_else(|| format!("policies.{name}[{i}]: expected a string, found {item}"))?;
         parse_hit_string(&text).map_err(|e| format!("policies.{name}[{i}]: {e}"))
     });
     hits.collect::<Result<Vec<_>, _>>()
@@ -555,31 +702,34 @@ fn enterprise_hits(policies: &RawObject, name: &str) -> Result<Option<Vec<Policy
 
 fn decode_enterprise(
     decoder: &mut FlowDecoder,
-    raw: &RawObject,
-    policies: Option<&RawObject>,
+    raw: &Fields,
+    policies: Option<&Fields>,
 ) -> Result<Flow, String> {
     // An aggregated record has `-` for the name and the aggregated name beside it.
-    let endpoint_name = |prefix: &str| -> Result<String, String> {
-        match string(raw, &format!("{prefix}_name"))?.filter(|n| !n.is_empty() && n != "-") {
-            Some(n) => Ok(n.into_owned()),
-            None => required_name(raw, &format!("{prefix}_name_aggr")),
+    let endpoint_name = |side: &Side| -> Result<Name, String> {
+        if let Some(raw) = raw.get(side.name) {
+            let text = string_of(side.name, raw)?;
+            if !text.is_empty() && text != "-" {
+                return Ok(Name { raw, text });
+            }
         }
+        required_name(raw, side.name_aggr)
     };
     let reported_policies = match policies {
         Some(p) => {
-            let enforced = match enterprise_hits(p, "enforced_policies")? {
+            let enforced = match enterprise_hits(p, Field::EnforcedPolicies)? {
                 Some(hits) => hits,
-                None => enterprise_hits(p, "all_policies")?.unwrap_or_default(),
+                None => enterprise_hits(p, Field::AllPolicies)?.unwrap_or_default(),
             };
             Some(PolicyTrace {
                 enforced,
-                pending: enterprise_hits(p, "pending_policies")?.unwrap_or_default(),
+                pending: enterprise_hits(p, Field::PendingPolicies)?.unwrap_or_default(),
             })
         }
         None => None,
     };
-    let names = [endpoint_name("source")?, endpoint_name("dest")?];
-    flat_flow(decoder, raw, names, "proto", reported_policies)
+    let names = [endpoint_name(&SOURCE)?, endpoint_name(&DEST)?];
+    flat_flow(decoder, raw, names, Field::Proto, reported_policies)
 }
 
 #[cfg(test)]
@@ -633,7 +783,7 @@ mod tests {
         let line = r#"{"start_time":1597086849,"source_ip":null,"source_name":"-","source_name_aggr":"access-6b687c8dcb-*","source_namespace":"policy-demo","source_type":"wep","source_labels":{"labels":["app=access"]},"dest_ip":"192.168.213.223","dest_name":"-","dest_name_aggr":"nginx-86c57db685-*","dest_namespace":"policy-demo","dest_port":80,"dest_type":"wep","dest_labels":{"labels":["app=nginx"]},"proto":"tcp","action":"deny","reporter":"dst","policies":{"enforced_policies":["1|__PROFILE__|__PROFILE__.kns.policy-demo|allow|0","0|default|policy-demo/knp.default.web|pass|2"]}}"#;
         let record = parse_flow_line(line).unwrap();
         assert_eq!(record.format, FlowFormat::Enterprise);
-        assert_eq!(record.flow.source.name, "access-6b687c8dcb-*");
+        assert_eq!(&*record.flow.source.name, "access-6b687c8dcb-*");
         assert_eq!(
             record.flow.dest.ip,
             Some("192.168.213.223".parse().unwrap())
@@ -677,6 +827,23 @@ mod tests {
             .labels
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn dotted_quads_read_as_the_standard_parser_reads_them() {
+        for text in ["10.64.1.2", "0.0.0.0", "255.255.255.255", "1.20.3.40"] {
+            assert_eq!(dotted_quad(text), text.parse().ok(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What the fast path reads, the standard parser reads alike; the rest is left to it.
+        #[test]
+        fn dotted_quads_never_disagree_with_the_standard_parser(text in "[0-9.]{0,17}|[0-9a-f:.]{0,12}") {
+            if let Some(address) = dotted_quad(&text) {
+                proptest::prop_assert_eq!(Some(address), text.parse().ok());
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -58,11 +59,7 @@ pub enum Reporter {
 
 impl Reporter {
     pub fn parse(text: &str) -> Option<Reporter> {
-        match text.to_ascii_lowercase().as_str() {
-            "src" => Some(Reporter::Src),
-            "dst" => Some(Reporter::Dst),
-            _ => None,
-        }
+        super::by_name_ignoring_case(text, &[("src", Reporter::Src), ("dst", Reporter::Dst)])
     }
 
     pub fn as_str(self) -> &'static str {
@@ -85,7 +82,7 @@ impl Protocol {
     pub const SCTP: Protocol = Protocol(132);
     pub const UDPLITE: Protocol = Protocol(136);
 
-    const NAMES: [(&'static str, u8); 8] = [
+    const NAMES: [(&'static str, u8); 9] = [
         ("tcp", 6),
         ("udp", 17),
         ("icmp", 1),
@@ -94,21 +91,16 @@ impl Protocol {
         ("sctp", 132),
         ("udplite", 136),
         ("ipip", 4),
+        ("esp", 50),
     ];
 
     /// Accepts names in any case (`TCP`, `tcp`, `ICMPv6`, `icmp6`, `esp`) or a number 0–255.
     pub fn parse(text: &str) -> Option<Protocol> {
-        let lower = text.trim().to_ascii_lowercase();
-        if let Ok(number) = lower.parse::<u8>() {
+        let text = text.trim();
+        if let Ok(number) = text.parse::<u8>() {
             return Some(Protocol(number));
         }
-        if lower == "esp" {
-            return Some(Protocol(50));
-        }
-        Self::NAMES
-            .iter()
-            .find(|(name, _)| *name == lower)
-            .map(|&(_, n)| Protocol(n))
+        super::by_name_ignoring_case(text, &Self::NAMES).map(Protocol)
     }
 
     /// Whether a rule on this protocol may carry ports (Calico's validator: TCP, UDP, SCTP, UDPLite).
@@ -150,8 +142,10 @@ impl fmt::Display for Protocol {
 pub struct Endpoint {
     pub kind: EndpointType,
     /// Pod name, aggregated name (`nginx-86c57db685-*`), host endpoint, network set, or `pub`/`pvt`.
-    pub name: String,
-    pub namespace: Option<String>,
+    /// Shared: a decoder hands out one copy of each name it has read (equal names then usually
+    /// compare by pointer).
+    pub name: Arc<str>,
+    pub namespace: Option<Arc<str>>,
     /// `None` when the record carried no labels at all (then manifests may supply them).
     pub labels: Option<Labels>,
     pub ip: Option<IpAddr>,
@@ -163,7 +157,7 @@ impl Endpoint {
     pub fn display_name(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
+            None => self.name.to_string(),
         }
     }
 }

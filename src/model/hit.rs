@@ -14,12 +14,15 @@ pub enum HitAction {
 
 impl HitAction {
     pub fn parse(text: &str) -> Option<HitAction> {
-        match text.to_ascii_lowercase().as_str() {
-            "allow" | "accept" => Some(HitAction::Allow),
-            "deny" => Some(HitAction::Deny),
-            "pass" => Some(HitAction::Pass),
-            _ => None,
-        }
+        super::by_name_ignoring_case(
+            text,
+            &[
+                ("allow", HitAction::Allow),
+                ("accept", HitAction::Allow),
+                ("deny", HitAction::Deny),
+                ("pass", HitAction::Pass),
+            ],
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -48,11 +51,7 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn parse(text: &str) -> Option<Verdict> {
-        match text.to_ascii_lowercase().as_str() {
-            "allow" => Some(Verdict::Allow),
-            "deny" => Some(Verdict::Deny),
-            _ => None,
-        }
+        super::by_name_ignoring_case(text, &[("allow", Verdict::Allow), ("deny", Verdict::Deny)])
     }
 
     pub fn as_str(self) -> &'static str {

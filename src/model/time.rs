@@ -1,5 +1,7 @@
 //! Unix seconds to and from RFC 3339 (UTC), the two ways flow records carry time.
 
+use super::decimal;
+
 /// The current Unix time in seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -57,7 +59,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let number = |range: std::ops::Range<usize>| decimal(text.get(range)?);
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
     if !(1..=12).contains(&month)
@@ -106,5 +108,10 @@ mod tests {
         }
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-03-19T1a:30:00Z"), None);
+        assert_eq!(
+            parse_rfc3339("+026-03-19T14:30:00Z"),
+            parse_rfc3339("0026-03-19T14:30:00Z")
+        );
     }
 }

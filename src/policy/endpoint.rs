@@ -209,8 +209,8 @@ fn service_account_profile_labels(
 pub fn resolve(set: &PolicySet, endpoint: &Endpoint) -> EndpointInfo {
     let mut info = EndpointInfo {
         kind: endpoint.kind,
-        name: endpoint.name.clone(),
-        namespace: endpoint.namespace.clone(),
+        name: endpoint.name.to_string(),
+        namespace: endpoint.namespace.as_deref().map(str::to_string),
         record_labels: endpoint.labels.clone(),
         labels: endpoint.labels.clone().unwrap_or_default(),
         labels_known: endpoint.labels.is_some(),
@@ -225,7 +225,7 @@ pub fn resolve(set: &PolicySet, endpoint: &Endpoint) -> EndpointInfo {
         EndpointType::Network => {
             info.has_identity = false;
             info.labels_known = true;
-            info.ip_scope = match endpoint.name.as_str() {
+            info.ip_scope = match &*endpoint.name {
                 "pvt" | "PRIVATE NETWORK" => IpScope::Within(private_networks()),
                 "pub" | "PUBLIC NETWORK" => IpScope::Public,
                 _ => IpScope::Any,
@@ -238,8 +238,9 @@ pub fn resolve(set: &PolicySet, endpoint: &Endpoint) -> EndpointInfo {
 fn resolve_workload(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInfo) {
     let namespace = endpoint
         .namespace
-        .clone()
-        .unwrap_or_else(|| "default".to_string());
+        .as_deref()
+        .unwrap_or("default")
+        .to_string();
     let pods: Vec<&PodInfo> = set
         .pods_in(&namespace)
         .iter()
@@ -293,7 +294,7 @@ fn resolve_workload(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInf
 
 fn resolve_network_set(set: &PolicySet, endpoint: &Endpoint, info: &mut EndpointInfo) {
     let known = set.network_sets().iter().find(|s| {
-        s.name == endpoint.name
+        *s.name == *endpoint.name
             && s.namespace.as_deref() == endpoint.namespace.as_deref().filter(|ns| *ns != "-")
     });
     if let Some(known) = known {

@@ -112,8 +112,8 @@ struct TierRun {
 
 struct CachedEndpoint {
     kind: EndpointType,
-    name: String,
-    namespace: Option<String>,
+    name: Arc<str>,
+    namespace: Option<Arc<str>>,
     info: EndpointInfo,
     applicable: [Option<Arc<[TierRun]>>; 4],
 }
@@ -352,8 +352,8 @@ impl<'s> Evaluator<'s> {
                 .map(|s| {
                     let endpoint = Endpoint {
                         kind: EndpointType::NetworkSet,
-                        name: s.name.clone(),
-                        namespace: s.namespace.clone(),
+                        name: s.name.as_str().into(),
+                        namespace: s.namespace.as_deref().map(Into::into),
                         labels: Some(s.labels.clone()),
                         ip: None,
                         port: None,

@@ -242,8 +242,8 @@ impl DemoCluster {
                 let pod = self.set.pods_in(namespace).iter().find(|p| p.name == name);
                 Endpoint {
                     kind: EndpointType::WorkloadEndpoint,
-                    name: aggregated_name(name),
-                    namespace: Some(namespace.to_string()),
+                    name: aggregated_name(name).into(),
+                    namespace: Some(namespace.into()),
                     labels: Some(pod.map(|p| p.labels.clone()).unwrap_or_default()),
                     ip: pod.and_then(|p| p.ips.first().copied()),
                     port: None,
@@ -251,7 +251,7 @@ impl DemoCluster {
             }
             Peer::Internet => Endpoint {
                 kind: EndpointType::Network,
-                name: "pub".to_string(),
+                name: "pub".into(),
                 namespace: None,
                 labels: Some(Labels::empty()),
                 ip: Some(IpAddr::V4(Ipv4Addr::new(
@@ -264,7 +264,7 @@ impl DemoCluster {
             },
             Peer::Address(address) => Endpoint {
                 kind: EndpointType::Network,
-                name: if address.is_private() { "pvt" } else { "pub" }.to_string(),
+                name: if address.is_private() { "pvt" } else { "pub" }.into(),
                 namespace: None,
                 labels: Some(Labels::empty()),
                 ip: Some(IpAddr::V4(address)),
@@ -279,7 +279,7 @@ impl DemoCluster {
                     .map(|s| s.labels.clone());
                 Endpoint {
                     kind: EndpointType::NetworkSet,
-                    name: name.to_string(),
+                    name: name.into(),
                     namespace: None,
                     labels: Some(labels.unwrap_or_default()),
                     ip: Some(IpAddr::V4(address)),

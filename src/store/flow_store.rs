@@ -4,12 +4,13 @@
 //! evicted at the cap. Pure: ingest never renders, filtering never blocks ingest.
 
 use std::collections::VecDeque;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::filter::{hits_text, Filter, FilterTarget, Fuzzy, Part};
+use super::row_index::{RowIndex, ShortId};
 use crate::model::{
     Counters, Endpoint, Flow, HitAction, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict,
 };
@@ -152,7 +153,7 @@ pub struct FlowStore {
     rows: VecDeque<Row>,
     /// Id of `rows[0]`.
     first_id: RowId,
-    index: FxHashMap<Key, RowId>,
+    index: RowIndex,
     max_rows: usize,
     evicted: u64,
     duplicate_windows: u64,
@@ -253,15 +254,16 @@ impl FilterTarget for StoredFlow<'_> {
 const NO_PORT: u16 = 0;
 
 impl FlowStore {
-    /// A store holding at most `max_rows` aggregated flows.
+    /// A store holding at most `max_rows` aggregated flows (at most 2^32 - 1: the index keeps
+    /// 32 bits of a row's id).
     pub fn new(max_rows: usize) -> FlowStore {
         FlowStore {
             endpoints: Interner::default(),
             traces: Interner::default(),
             rows: VecDeque::new(),
             first_id: 0,
-            index: FxHashMap::default(),
-            max_rows: max_rows.max(1),
+            index: RowIndex::default(),
+            max_rows: max_rows.clamp(1, u32::MAX as usize),
             evicted: 0,
             duplicate_windows: 0,
             windows: None,
@@ -329,7 +331,9 @@ impl FlowStore {
             protocol: flow.protocol.0,
             reporter: flow.reporter,
         };
-        if let Some(&id) = self.index.get(&key) {
+        let hash = FxBuildHasher.hash_one(key);
+        let found = self.index.find(hash, |id| self.row_of(id).key == key);
+        if let Some(id) = found.map(|id| self.id_of(id)) {
             let row = &mut self.rows[(id - self.first_id) as usize];
             row.first_seen = row.first_seen.min(observed.start_time);
             row.last_seen = row.last_seen.max(observed.end_time);
@@ -355,9 +359,18 @@ impl FlowStore {
             windows: 1,
             counters: observed.counters,
         });
-        self.index.insert(key, id);
+        self.index.insert(hash, id as ShortId);
         self.log_window(id, &observed);
         id
+    }
+
+    /// The id of a stored row from the short id the index keeps.
+    fn id_of(&self, short: ShortId) -> RowId {
+        self.first_id + short.wrapping_sub(self.first_id as ShortId) as RowId
+    }
+
+    fn row_of(&self, short: ShortId) -> &Row {
+        &self.rows[short.wrapping_sub(self.first_id as ShortId) as usize]
     }
 
     fn log_window(&mut self, row: RowId, observed: &ObservedFlow) {
@@ -393,9 +406,8 @@ impl FlowStore {
 
     fn evict_oldest(&mut self) {
         if let Some(row) = self.rows.pop_front() {
-            if self.index.get(&row.key) == Some(&self.first_id) {
-                self.index.remove(&row.key);
-            }
+            let hash = FxBuildHasher.hash_one(row.key);
+            self.index.remove(hash, self.first_id as ShortId);
             self.first_id += 1;
             self.evicted += 1;
         }

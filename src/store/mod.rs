@@ -3,5 +3,6 @@
 
 pub mod filter;
 pub mod flow_store;
+mod row_index;
 
 pub use flow_store::{Decided, FlowStore, RowId, StoredFlow};

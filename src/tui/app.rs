@@ -977,7 +977,7 @@ fn field_values(store: &FlowStore, field: &str) -> Vec<String> {
         }
     };
     for flow in store.iter().rev().take(SAMPLE) {
-        let namespaces = |e: &Endpoint| e.namespace.clone();
+        let namespaces = |e: &Endpoint| e.namespace.as_deref().map(str::to_string);
         match field {
             "action" | "pending" => {
                 values.extend(["allow", "deny", "pass"].map(String::from));
@@ -990,10 +990,10 @@ fn field_values(store: &FlowStore, field: &str) -> Vec<String> {
             "src.ns" => values.extend(namespaces(flow.source)),
             "dst.ns" => values.extend(namespaces(flow.dest)),
             "src" => {
-                values.insert(flow.source.name.clone());
+                values.insert(flow.source.name.to_string());
             }
             "dst" => {
-                values.insert(flow.dest.name.clone());
+                values.insert(flow.dest.name.to_string());
             }
             "port" => values.extend(flow.port.map(|p| p.to_string())),
             "proto" => {

@@ -287,6 +287,7 @@ mod tests {
     use crate::model::ObservedFlow;
     use crate::source::demo::DemoCluster;
     use crate::store::Decided;
+    use std::sync::Arc;
 
     fn store_with(flows: &[ObservedFlow]) -> FlowStore {
         let mut store = FlowStore::new(10_000).with_window_log();
@@ -342,7 +343,7 @@ mod tests {
             reverse: false,
         });
         view.sort_now(&store);
-        let names: Vec<(Option<String>, String)> = (0..view.len())
+        let names: Vec<(Option<Arc<str>>, Arc<str>)> = (0..view.len())
             .map(|i| {
                 let dest = store.get(view.at(i).unwrap()).unwrap().dest;
                 (dest.namespace.clone(), dest.name.clone())

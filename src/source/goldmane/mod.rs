@@ -286,7 +286,7 @@ impl GoldmaneFilter {
             || [&flow.source.namespace, &flow.dest.namespace]
                 .into_iter()
                 .flatten()
-                .any(|ns| self.namespaces.iter().any(|n| n == ns))
+                .any(|ns| self.namespaces.iter().any(|n| **n == **ns))
     }
 }
 
@@ -934,7 +934,7 @@ fn endpoint(
     if name.is_empty() {
         return Err(format!("{prefix}_name: missing"));
     }
-    let namespace = (!namespace.is_empty() && namespace != "-").then(|| namespace.to_string());
+    let namespace = (!namespace.is_empty() && namespace != "-").then(|| namespace.into());
     let kind = match kind {
         0 if namespace.is_some() => EndpointType::WorkloadEndpoint,
         0 => EndpointType::Network,
@@ -945,7 +945,7 @@ fn endpoint(
         (!labels.is_empty()).then(|| Labels::from_kv_strings(labels.iter().map(String::as_str)));
     Ok(Endpoint {
         kind,
-        name: name.to_string(),
+        name: name.into(),
         namespace,
         labels,
         ip: None,
