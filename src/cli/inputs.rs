@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use crate::policy::{load_paths, PolicySet};
+use crate::store::filter::{parse_duration, Filter};
 
 /// Loads manifests; prints warnings and errors, returns whether there were errors.
 pub fn load_manifests(paths: &[std::path::PathBuf]) -> (PolicySet, bool) {
@@ -35,4 +36,18 @@ pub fn flows_name(path: &Path) -> String {
     } else {
         path.display().to_string()
     }
+}
+
+/// `--filter`: the filter language; none given matches every flow.
+pub fn filter_arg(text: Option<&str>) -> Result<Filter, String> {
+    Filter::parse(text.unwrap_or("")).map_err(|e| format!("--filter: {e}"))
+}
+
+/// `--since` in seconds (30s, 15m, 2h); `None` when not given.
+pub fn since_arg(text: Option<&str>) -> Result<Option<i64>, String> {
+    text.map(|text| {
+        parse_duration(text)
+            .ok_or_else(|| format!("--since: {text:?} is not a duration (e.g. 30s, 15m, 2h)"))
+    })
+    .transpose()
 }

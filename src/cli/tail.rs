@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::inputs::load_manifests;
+use super::inputs::{filter_arg, load_manifests, since_arg};
 use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
 use super::sources::{open_source, source_name, Decider, Row};
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
@@ -12,26 +12,20 @@ use crate::flows::{FlowDecoder, FlowRecord};
 use crate::model::time::{format_rfc3339, unix_now};
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::SourceEvent;
-use crate::store::filter::{parse_duration, Filter, Fuzzy};
+use crate::store::filter::Fuzzy;
 
 /// The time column: an RFC 3339 timestamp.
 const TIME_WIDTH: usize = 20;
 
 pub fn run(args: &TailArgs) -> io::Result<u8> {
-    let filter = match Filter::parse(args.filter.as_deref().unwrap_or("")) {
-        Ok(filter) => filter,
-        Err(e) => {
-            eprintln!("error: --filter: {e}");
+    let (filter, since) = match filter_arg(args.filter.as_deref())
+        .and_then(|filter| Ok((filter, since_arg(args.since.as_deref())?)))
+    {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
-    };
-    let since = match args.since.as_deref().map(|s| parse_duration(s).ok_or(s)) {
-        Some(Err(text)) => {
-            eprintln!("error: --since: {text:?} is not a duration (e.g. 30s, 15m, 2h)");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-        Some(Ok(seconds)) => Some(seconds),
-        None => None,
     };
     let (set, manifest_errors) = if args.source.manifests.is_empty() {
         (PolicySet::default(), false)

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::inputs::load_manifests;
+use super::inputs::{filter_arg, load_manifests, since_arg};
 use super::network::find_in_cluster;
 use super::sources::{open_source, source_name, Decider};
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
@@ -16,7 +16,6 @@ use crate::model::time::unix_now;
 use crate::policy::{Evaluator, PolicySet};
 use crate::source::goldmane::HintType;
 use crate::source::{ConnectionState, SourceEvent};
-use crate::store::filter::{parse_duration, Filter};
 use crate::store::{Decided, FlowStore};
 use crate::tui::app::{App, FeedEvent, Severity, SourceStatus};
 use crate::tui::config::{config_dir, state_dir, Config};
@@ -94,20 +93,14 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         }
     };
     let filter_text = args.filter.clone().unwrap_or_default();
-    let filter = match Filter::parse(&filter_text) {
-        Ok(filter) => filter,
-        Err(e) => {
-            eprintln!("error: --filter: {e}");
+    let (filter, since) = match filter_arg(args.filter.as_deref())
+        .and_then(|filter| Ok((filter, since_arg(args.since.as_deref())?)))
+    {
+        Ok((filter, since)) => (filter, since.unwrap_or(DEFAULT_BACKFILL_SECONDS)),
+        Err(message) => {
+            eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
-    };
-    let since = match args.since.as_deref().map(|s| parse_duration(s).ok_or(s)) {
-        Some(Err(text)) => {
-            eprintln!("error: --since: {text:?} is not a duration (e.g. 30s, 15m, 2h)");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-        Some(Ok(seconds)) => seconds,
-        None => DEFAULT_BACKFILL_SECONDS,
     };
     let manifests = if source_args.manifests.is_empty() {
         None
