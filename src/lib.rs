@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cluster;
 pub mod errors;
 pub mod flows;
+pub mod ingest;
 pub mod model;
 pub mod policy;
 pub mod source;

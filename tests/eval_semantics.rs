@@ -1900,6 +1900,97 @@ spec:
     );
 }
 
+/// A candidate added to a built set with `with_staged` is evaluated exactly as the same document
+/// written as a staged policy and loaded with the rest: the enforced verdict is unchanged, the
+/// pending one is the preview. An enforced kind is taken as its staged kind.
+#[test]
+fn with_staged_previews_a_candidate_as_a_staged_policy() {
+    let base_yaml = [
+        tier("security", Some(10), None),
+        gnp("security", "security.pass", Some(10), "Pass"),
+        gnp("default", "deny-all", Some(2000), "Deny"),
+    ]
+    .concat();
+    let candidate = r#"apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: a}
+spec:
+  order: 100
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+"#;
+    let base = load(&base_yaml);
+    let (previewed, report) = flowtrace::policy::with_staged(&base, "candidate.yaml", candidate);
+    assert!(report.errors.is_empty(), "{report:?}");
+    let t = trace_in(&previewed, &web_flow());
+    let staged_written = candidate.replace("kind: NetworkPolicy", "kind: StagedNetworkPolicy");
+    let reference = trace(&format!("{base_yaml}{staged_written}"), &web_flow());
+    assert_eq!(format!("{t:?}"), format!("{reference:?}"));
+    expect_enforced(
+        &t,
+        Verdict::Deny,
+        &[
+            "0|security|GlobalNetworkPolicy|pass|Pass|0",
+            "1|default|GlobalNetworkPolicy|deny-all|Deny|0",
+        ],
+    );
+    expect_pending(
+        &t,
+        Verdict::Allow,
+        &[
+            "0|security|GlobalNetworkPolicy|pass|Pass|0",
+            "1|default|StagedNetworkPolicy|a/allow-web|Allow|0",
+        ],
+    );
+    // The base set is untouched.
+    expect(
+        &trace_in(&base, &web_flow()),
+        t.enforced,
+        &reference
+            .enforced_hits
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// A Kubernetes NetworkPolicy candidate becomes a StagedKubernetesNetworkPolicy; what is not a
+/// policy cannot be staged and is reported by file and object.
+#[test]
+fn with_staged_takes_kubernetes_policies_and_refuses_other_kinds() {
+    let base = load(&gnp("default", "deny-all", Some(2000), "Deny"));
+    let candidate = r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - {}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: extra}
+spec: {order: 5}
+"#;
+    let (previewed, report) = flowtrace::policy::with_staged(&base, "fix.yaml", candidate);
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(
+        report.errors[0]
+            .starts_with("fix.yaml:10: Tier extra: only network policies can be staged"),
+        "{report:?}"
+    );
+    assert!(previewed.tiers().iter().all(|t| t.name != "extra"));
+    let t = trace_in(&previewed, &web_flow());
+    assert_eq!(t.enforced, Verdict::Deny);
+    expect_pending(
+        &t,
+        Verdict::Allow,
+        &["0|default|StagedKubernetesNetworkPolicy|a/allow-web|Allow|0"],
+    );
+}
+
 /// Enforced policy_index numbering skips staged policies: a staged policy that passes in an earlier tier
 /// shows in the pending trace only, and enforced hits are numbered 0,1,… contiguously (§6).
 #[test]

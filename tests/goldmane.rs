@@ -9,7 +9,7 @@ use flowtrace::model::{PolicyKind, Verdict};
 use flowtrace::source::goldmane::proto::{common, v3_30, v3_32};
 use flowtrace::source::goldmane::{
     self as goldmane, Backoff, GoldmaneClient, GoldmaneConfig, GoldmaneFilter, GoldmaneVersion,
-    HintQuery, HintType, ListQuery, Match, PolicyFilter, WireVersion,
+    HintQuery, HintType, ListQuery, Match, PolicyFilter, ServerFilter, WireVersion,
 };
 use flowtrace::source::ConnectionState;
 use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
@@ -232,10 +232,13 @@ async fn filter_hints_in_both_versions() {
 #[tokio::test]
 async fn filters_are_pushed_to_the_server() {
     let filter = GoldmaneFilter {
-        dest_namespaces: vec![Match::exact("payments")],
-        source_names: vec![Match::fuzzy("web")],
-        actions: vec![Verdict::Deny],
-        dest_ports: vec![443],
+        terms: ServerFilter {
+            dest_namespaces: vec![Match::exact("payments")],
+            source_names: vec![Match::fuzzy("web")],
+            actions: vec![Verdict::Deny],
+            dest_ports: vec![443],
+            ..Default::default()
+        },
         policies: vec![PolicyFilter {
             tier: Some("security".into()),
             name: Some("deny-all".into()),
@@ -525,4 +528,62 @@ async fn tail_pushes_filter_terms_to_goldmane() {
         "substring is Goldmane's Fuzzy match"
     );
     assert!(pushed.policies.is_empty(), "deciding-tier terms stay local");
+}
+
+/// A Goldmane flow addressed to a Service keeps the service on its way to the evaluator, so a
+/// rule with `destination.services` decides it in `tail -m` as it does in `eval`.
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_decides_a_service_rule_with_the_service_goldmane_reported() {
+    let mut flow = window("web-*", "payments", 8080, unix_now() - 600);
+    let key = flow.key.as_mut().unwrap();
+    key.reporter = common::Reporter::Src as i32;
+    key.dest_service_name = "api".into();
+    key.dest_service_namespace = "payments".into();
+    key.dest_service_port = 8080;
+    let fake = FakeGoldmane::start(WireVersion::V3_32, vec![flow]).await;
+    let manifests = tempfile::tempdir().unwrap();
+    std::fs::write(
+        manifests.path().join("egress.yaml"),
+        "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: to-the-api-service
+  namespace: shop
+spec:
+  selector: all()
+  types: [Egress]
+  egress:
+    - action: Allow
+      destination:
+        services:
+          name: api
+          namespace: payments
+",
+    )
+    .unwrap();
+    let files = fake.pki.client_files();
+    let dir = manifests.path().to_str().unwrap().to_string();
+    let mut command = tail_goldmane(&fake, &files, &["--since", "1h", "-o", "json", "-m", &dir]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{stdout}");
+    let record = &records[0];
+    assert_eq!(record["action"], "Allow", "{record}");
+    assert!(record.get("undetermined").is_none(), "{record}");
+    assert_eq!(
+        record["policies"]["enforced"][0]["name"], "to-the-api-service",
+        "{record}"
+    );
+    assert_eq!(record["dest_service_name"], "api", "{record}");
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use flowtrace::flows::FlowDecoder;
 use flowtrace::model::{HitAction, ObservedFlow, PolicyKind, Verdict};
 use flowtrace::source::whisker::{
-    self, Backoff, Match, WhiskerConfig, WhiskerError, WhiskerFilter, WhiskerPolicyFilter,
+    self, Backoff, Match, ServerFilter, WhiskerConfig, WhiskerError, WhiskerFilter,
+    WhiskerPolicyFilter,
 };
 use flowtrace::source::ConnectionState;
 use serde_json::{json, Value};
@@ -144,13 +145,15 @@ async fn filters_are_encoded_as_whisker_expects() {
     let mut config = config(&fake);
     config.since = Some(Duration::from_secs(900));
     config.filter = WhiskerFilter {
-        source_names: vec![Match::exact("src-name")],
-        source_namespaces: vec![Match::fuzzy("src-namespace")],
-        dest_names: vec![Match::exact("dest-name")],
-        dest_namespaces: vec![Match::exact("dest-namespace")],
-        protocols: vec![Match::exact("tcp")],
-        dest_ports: vec![8080],
-        actions: vec![Verdict::Deny],
+        terms: ServerFilter {
+            source_names: vec![Match::exact("src-name")],
+            source_namespaces: vec![Match::fuzzy("src-namespace")],
+            dest_names: vec![Match::exact("dest-name")],
+            dest_namespaces: vec![Match::exact("dest-namespace")],
+            protocols: vec![Match::exact("tcp")],
+            dest_ports: vec![8080],
+            actions: vec![Verdict::Deny],
+        },
         policies: vec![WhiskerPolicyFilter {
             kind: Some(PolicyKind::CalicoNetworkPolicy),
             tier: Some(Match::exact("default-tier")),

@@ -6,11 +6,13 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
-use super::output::{decided_by, describe_hit, wide_header, wide_row, write_record, Decision};
+use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::flows::{FlowDecoder, RawObject};
-use crate::model::{Flow, PolicyHit, PolicyKind, PROFILE_TIER};
-use crate::policy::{Evaluation, Evaluator, Outcome, PolicySet};
+use crate::flows::RawObject;
+use crate::ingest::{Pipeline, Scope};
+use crate::model::Flow;
+use crate::policy::compare::{differences, undetermined_reason};
+use crate::policy::{Evaluation, Evaluator, PolicySet};
 
 /// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
 /// the chunks in flight stay a few megabytes.
@@ -63,12 +65,11 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
                 name.as_str(),
             );
             scope.spawn(move || {
-                let mut evaluator = Evaluator::new(set);
-                let mut decoder = FlowDecoder::new();
+                let mut pipeline = Pipeline::new(Some(set), Scope::unrestricted());
                 loop {
                     let next = chunks.lock().map(|receiver| receiver.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let result = process_chunk(&mut decoder, &mut evaluator, &chunk, args, name);
+                    let result = process_chunk(&mut pipeline, &chunk, args, name);
                     if results.send((chunk.sequence, result)).is_err() {
                         break;
                     }
@@ -144,8 +145,7 @@ fn read_chunks(
 }
 
 fn process_chunk(
-    decoder: &mut FlowDecoder,
-    evaluator: &mut Evaluator,
+    pipeline: &mut Pipeline<&PolicySet>,
     chunk: &Chunk,
     args: &EvalArgs,
     name: &str,
@@ -157,23 +157,26 @@ fn process_chunk(
     let out = &mut result.output;
     for (offset, line) in chunk.lines.iter().enumerate() {
         let line_number = chunk.first_line + offset;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = match decoder.decode(line) {
-            Ok(record) => record,
+        let item = match pipeline.line(line) {
+            Ok(Some(item)) => item,
+            Ok(None) => continue,
             Err(e) => {
                 result.errors.push(format!("{name}:{line_number}: {e}"));
                 continue;
             }
         };
-        let evaluation = evaluator.evaluate(&record.flow);
+        let (Some(evaluator), Some(evaluation), Some(raw)) =
+            (pipeline.evaluator(), &item.evaluation, &item.raw)
+        else {
+            continue;
+        };
+        let flow = &item.observed.flow;
         if args.check {
-            if let Some(differences) = differences(evaluator, &record.flow, &evaluation) {
+            if let Some(differences) = differences(evaluator, flow, evaluation) {
                 result.compared += 1;
                 if !differences.is_empty() {
                     result.differing += 1;
-                    writeln!(out, "{name}:{line_number}: {}", record.flow.summary())?;
+                    writeln!(out, "{name}:{line_number}: {}", flow.summary())?;
                     for difference in differences {
                         writeln!(out, "  {difference}")?;
                     }
@@ -182,11 +185,11 @@ fn process_chunk(
             continue;
         }
         match args.output {
-            EvalOutput::Json => write_json(out, evaluator, &record.flow, &record.raw, &evaluation)?,
+            EvalOutput::Json => write_json(out, evaluator, flow, raw, evaluation)?,
             EvalOutput::Wide => writeln!(
                 out,
                 "{}",
-                eval_wide_row(evaluator, line_number, &record.flow, &evaluation)
+                eval_wide_row(evaluator, line_number, flow, evaluation)
             )?,
         }
     }
@@ -196,7 +199,7 @@ fn process_chunk(
 /// The input record plus the computed verdicts and traces.
 fn write_json<W: Write>(
     out: &mut W,
-    evaluator: &Evaluator,
+    evaluator: &Evaluator<&PolicySet>,
     flow: &Flow,
     raw: &RawObject,
     evaluation: &Evaluation,
@@ -215,35 +218,19 @@ fn write_json<W: Write>(
         pending_action: evaluation.pending.verdict,
         enforced_json: &enforced,
         pending_json: pending.as_deref().unwrap_or(&enforced),
-        undetermined: undetermined(evaluator.policy_set(), &evaluation.enforced),
+        undetermined: undetermined_reason(evaluator.policy_set(), &evaluation.enforced),
     };
     write_record(out, raw, flow, &decision)
 }
 
-pub fn undetermined(set: &PolicySet, outcome: &Outcome) -> Option<String> {
-    outcome.undetermined.map(|u| match u.at {
-        Some((policy, rule)) => {
-            let policy = set.policy(policy as usize);
-            format!(
-                "{} (rule {rule} of {} {} in tier {})",
-                u.need.describe(),
-                policy.kind,
-                policy.display_name(),
-                policy.tier
-            )
-        }
-        None => u.need.describe().to_string(),
-    })
-}
-
 fn eval_wide_row(
-    evaluator: &Evaluator,
+    evaluator: &Evaluator<&PolicySet>,
     line: usize,
     flow: &Flow,
     evaluation: &Evaluation,
 ) -> String {
     let hits = evaluator.policy_hits(flow, &evaluation.enforced.hits);
-    let reason = undetermined(evaluator.policy_set(), &evaluation.enforced);
+    let reason = undetermined_reason(evaluator.policy_set(), &evaluation.enforced);
     let decided = decided_by(&hits, reason.as_deref());
     wide_row(
         &line.to_string(),
@@ -253,107 +240,4 @@ fn eval_wide_row(
         evaluation.pending.verdict,
         &decided,
     )
-}
-
-/// What is compared with a recorded hit. End-of-tier triggers are left out: Calico picks them
-/// differently in the enforced and pending traces ("selected arbitrarily" in its docs).
-fn comparable(hit: &PolicyHit) -> (PolicyKind, String, String, String, String, i64) {
-    let tier = if hit.kind == PolicyKind::Profile {
-        PROFILE_TIER.to_string()
-    } else {
-        hit.tier.clone()
-    };
-    match hit.kind {
-        PolicyKind::EndOfTier => (
-            hit.kind,
-            tier,
-            String::new(),
-            String::new(),
-            hit.action.to_string(),
-            -1,
-        ),
-        _ => (
-            hit.kind,
-            tier,
-            hit.namespace.clone(),
-            hit.name.clone(),
-            hit.action.to_string(),
-            hit.rule_index,
-        ),
-    }
-}
-
-fn same_trace(recorded: &[PolicyHit], computed: &[PolicyHit]) -> bool {
-    recorded.len() == computed.len()
-        && recorded.iter().zip(computed).all(|(r, c)| {
-            let (r, c) = (comparable(r), comparable(c));
-            // -2: Calico did not know the rule index (old flow logs).
-            r.0 == c.0
-                && r.1 == c.1
-                && r.2 == c.2
-                && r.3 == c.3
-                && r.4 == c.4
-                && (r.5 == c.5 || r.5 == -2)
-        })
-}
-
-/// Differences between Calico's record and the computed result; `None` when the record carries
-/// nothing to compare.
-fn differences(evaluator: &Evaluator, flow: &Flow, evaluation: &Evaluation) -> Option<Vec<String>> {
-    let policies = flow.reported_policies.as_ref();
-    if flow.reported_action.is_none()
-        && policies.is_none_or(|p| p.enforced.is_empty() && p.pending.is_empty())
-    {
-        return None;
-    }
-    let set = evaluator.policy_set();
-    let mut differences = Vec::new();
-    if let Some(recorded) = flow.reported_action {
-        if recorded != evaluation.enforced.verdict {
-            differences.push(format!(
-                "action: Calico recorded {recorded}, computed {}",
-                evaluation.enforced.verdict
-            ));
-        }
-    }
-    let traces = [
-        (
-            "enforced",
-            policies.map(|p| &p.enforced),
-            &evaluation.enforced,
-        ),
-        ("pending", policies.map(|p| &p.pending), &evaluation.pending),
-    ];
-    for (label, recorded, outcome) in traces {
-        let Some(recorded) = recorded.filter(|r| !r.is_empty()) else {
-            continue;
-        };
-        let computed = evaluator.policy_hits(flow, &outcome.hits);
-        if same_trace(recorded, &computed) {
-            continue;
-        }
-        let show =
-            |hits: &[PolicyHit]| hits.iter().map(describe_hit).collect::<Vec<_>>().join("; ");
-        differences.push(format!(
-            "{label} trace: Calico recorded [{}], computed [{}]",
-            show(recorded),
-            show(&computed)
-        ));
-        for hit in recorded.iter().map(|h| h.trigger.as_deref().unwrap_or(h)) {
-            if !set.has_policy_of(hit) {
-                differences.push(format!(
-                    "  {} {} is not in the manifests (deleted or renamed since?)",
-                    hit.kind,
-                    hit.qualified_name()
-                ));
-            }
-        }
-    }
-    if differences.is_empty() {
-        return Some(differences);
-    }
-    if let Some(reason) = undetermined(set, &evaluation.enforced) {
-        differences.push(format!("the computed trace is undetermined: {reason}"));
-    }
-    Some(differences)
 }

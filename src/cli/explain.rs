@@ -3,7 +3,6 @@
 use std::io::{self, BufRead, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
-use super::output::describe_hit;
 use super::{ExplainArgs, ExplainOutput, EXIT_INVALID_INPUT};
 use crate::flows::parse_flow_line;
 use crate::model::qualified_name;
@@ -66,7 +65,7 @@ pub fn run(args: &ExplainArgs) -> io::Result<u8> {
 fn verdict_line(label: &str, verdict: &VerdictExplanation) -> String {
     let decided = match (&verdict.undetermined, verdict.policies.last()) {
         (Some(reason), _) => format!("undetermined: {reason}"),
-        (None, Some(hit)) => describe_hit(hit),
+        (None, Some(hit)) => hit.describe(),
         (None, None) => "no policy or profile applies".to_string(),
     };
     format!("{label}: {}\n  decided by {decided}\n", verdict.action)

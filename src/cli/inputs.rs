@@ -2,9 +2,16 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::SourceArgs;
+use crate::cluster::flow_server::{self, FlowServers};
+use crate::cluster::ClusterTarget;
 use crate::policy::{load_paths, PolicySet};
+use crate::source::demo::DemoCluster;
+use crate::source::network::Server;
+use crate::source::server_filter::ServerFilter;
+use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{parse_duration, Filter};
 
 /// Loads manifests; prints warnings and errors, returns whether there were errors.
@@ -50,4 +57,70 @@ pub fn since_arg(text: Option<&str>) -> Result<Option<i64>, String> {
             .ok_or_else(|| format!("--since: {text:?} is not a duration (e.g. 30s, 15m, 2h)"))
     })
     .transpose()
+}
+
+/// Where Goldmane and Whisker are, from the flags.
+pub fn flow_servers(args: &SourceArgs) -> FlowServers {
+    let goldmane = &args.goldmane;
+    FlowServers {
+        cluster: ClusterTarget {
+            kubeconfig: args.cluster.kubeconfig.clone(),
+            context: args.cluster.context.clone(),
+        },
+        calico_namespace: args.cluster.calico_namespace.clone(),
+        goldmane_address: goldmane.goldmane_address.clone(),
+        goldmane_cert: goldmane.goldmane_cert.clone(),
+        goldmane_key: goldmane.goldmane_key.clone(),
+        goldmane_ca: goldmane.goldmane_ca.clone(),
+        goldmane_server_name: goldmane.goldmane_server_name.clone(),
+        whisker_url: args.whisker_url.clone(),
+    }
+}
+
+/// Opens the source `--source` names (the demo when none): `since` seconds of history and the
+/// end, or with `follow` what comes after too.
+pub fn open_source(
+    args: &SourceArgs,
+    filter: &Filter,
+    since: Option<i64>,
+    follow: bool,
+) -> Result<FlowSource, String> {
+    // Verdicts are pushed to a server only when they are the ones it recorded (no `-m`).
+    let pushed = || ServerFilter::of(filter, args.manifests.is_empty());
+    match args.source() {
+        "demo" => Ok(FlowSource::Demo(DemoFeed::new(
+            DemoCluster::new(args.seed),
+            args.rate,
+            since.unwrap_or(60),
+        ))),
+        "-" => Ok(FlowSource::stdin()),
+        "goldmane" => flow_server::open(
+            &flow_servers(args),
+            Server::Goldmane,
+            pushed(),
+            since,
+            follow,
+        ),
+        "whisker" => flow_server::open(
+            &flow_servers(args),
+            Server::Whisker,
+            pushed(),
+            since,
+            follow,
+        ),
+        source => match source.strip_prefix("file:") {
+            Some(path) => FlowSource::file(PathBuf::from(path)).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown source {source:?}: use demo, goldmane, whisker, file:PATH or -"
+            )),
+        },
+    }
+}
+
+/// How the source is named in messages about its records.
+pub fn source_name(args: &SourceArgs) -> &str {
+    match args.source() {
+        "-" => "<stdin>",
+        source => source.strip_prefix("file:").unwrap_or(source),
+    }
 }

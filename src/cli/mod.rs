@@ -5,9 +5,7 @@ mod demo;
 mod eval;
 mod explain;
 mod inputs;
-mod network;
 mod output;
-mod sources;
 mod tail;
 mod tui;
 

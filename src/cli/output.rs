@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::flows::RawObject;
-use crate::model::{Flow, PolicyHit, PolicyKind, Verdict};
+use crate::model::{Flow, PolicyHit, Verdict};
 
 /// The decided part of a printed flow; the hit lists already serialised as JSON arrays.
 pub struct Decision<'a> {
@@ -103,7 +103,7 @@ pub fn wide_row(
 pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
     match undetermined {
         Some(reason) => format!("undetermined: {reason}"),
-        None => hits.last().map(describe_hit).unwrap_or_default(),
+        None => hits.last().map(PolicyHit::describe).unwrap_or_default(),
     }
 }
 
@@ -113,31 +113,5 @@ fn clip(text: &str, width: usize) -> String {
     } else {
         let kept: String = text.chars().take(width - 1).collect();
         format!("{kept}…")
-    }
-}
-
-/// One hit said briefly: `tier security: GlobalNetworkPolicy deny-egress rule 2 (Deny)`.
-pub fn describe_hit(hit: &PolicyHit) -> String {
-    match hit.kind {
-        PolicyKind::Profile => format!("profile {} ({})", hit.name, hit.action),
-        PolicyKind::EndOfTier => {
-            let trigger = hit
-                .trigger
-                .as_deref()
-                .map(PolicyHit::qualified_name)
-                .unwrap_or_default();
-            format!(
-                "tier {}: end of tier, default {} (attributed to {trigger})",
-                hit.tier, hit.action
-            )
-        }
-        _ => format!(
-            "tier {}: {} {} rule {} ({})",
-            hit.tier,
-            hit.kind,
-            hit.qualified_name(),
-            hit.rule_index,
-            hit.action
-        ),
     }
 }

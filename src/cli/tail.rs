@@ -1,18 +1,19 @@
 //! `flowtrace tail`: matching flows from a source, printed as they come (or until the source is
-//! exhausted). Every source yields JSON lines (files as read; the demo's flows as Whisker records),
-//! so one decoder, one filter and one printer serve them all.
+//! exhausted). Every source goes through the one ingest pipeline, then one filter and one printer.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
-use super::inputs::{filter_arg, load_manifests, since_arg};
+use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
 use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
-use super::sources::{open_source, source_name, Decider, Row};
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
-use crate::flows::{FlowDecoder, FlowRecord};
+use crate::flows::encode::as_record;
+use crate::flows::RawObject;
+use crate::ingest::{Ingested, Pipeline, Row, Scope};
 use crate::model::time::{format_rfc3339, unix_now};
-use crate::policy::{Evaluator, PolicySet};
-use crate::source::SourceEvent;
-use crate::store::filter::Fuzzy;
+use crate::policy::PolicySet;
+use crate::source::{Batch, SourceEvent};
+use crate::store::filter::{Filter, Fuzzy};
 
 /// The time column: an RFC 3339 timestamp.
 const TIME_WIDTH: usize = 20;
@@ -27,32 +28,36 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let (set, manifest_errors) = if args.source.manifests.is_empty() {
-        (PolicySet::default(), false)
+    let policies = if args.source.manifests.is_empty() {
+        None
     } else {
-        load_manifests(&args.source.manifests)
+        let (set, manifest_errors) = load_manifests(&args.source.manifests);
+        if manifest_errors {
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        Some(Arc::new(set))
     };
-    if manifest_errors {
-        return Ok(EXIT_INVALID_INPUT);
-    }
-    let mut lines = match open_source(&args.source, &filter, since, args.follow) {
-        Ok(lines) => lines,
+    let mut source = match open_source(&args.source, &filter, since, args.follow) {
+        Ok(source) => source,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let mut decider = Decider {
-        evaluator: (!args.source.manifests.is_empty()).then(|| Evaluator::new(&set)),
+    let mut printer = Printer {
+        pipeline: Pipeline::new(policies, Scope::unrestricted()),
+        filter,
+        since,
+        fuzzy: Fuzzy::default(),
+        output: args.output,
+        out: io::BufWriter::new(io::stdout().lock()),
+        now: unix_now(),
     };
-    let mut decoder = FlowDecoder::new();
-    let fuzzy = Fuzzy::default();
-    let required = filter.required_texts();
-    let mut out = io::BufWriter::new(io::stdout().lock());
     if args.output == TailOutput::Wide {
-        writeln!(out, "{}", wide_header("TIME", TIME_WIDTH))?;
+        writeln!(printer.out, "{}", wide_header("TIME", TIME_WIDTH))?;
     }
-    let (mut line_number, mut malformed) = (0usize, 0usize);
+    let name = source_name(&args.source).to_string();
+    let mut malformed = 0usize;
     let mut note = |event: SourceEvent| match event {
         SourceEvent::Malformed { reason } => {
             eprintln!("warning: malformed record skipped: {reason}")
@@ -60,47 +65,83 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         SourceEvent::State(state) => eprintln!("source: {state}"),
         SourceEvent::Flows(_) | SourceEvent::Hints { .. } => {}
     };
-    while let Some(batch) = lines.next_batch(args.follow, &mut note)? {
-        let now = unix_now();
-        for line in &batch {
-            line_number += 1;
-            // A line lacking a text the filter requires cannot match: skip it undecoded.
-            if line.trim().is_empty() || !required.iter().all(|text| line.contains(text.as_str())) {
-                continue;
-            }
-            let record = match decoder.decode(line) {
-                Ok(record) => record,
-                Err(e) => {
-                    eprintln!("error: {}:{line_number}: {e}", source_name(&args.source));
-                    malformed += 1;
-                    continue;
+    let required = printer.filter.required_texts();
+    while let Some(batch) = source.next_batch(args.follow, &mut note)? {
+        printer.now = unix_now();
+        match batch {
+            Batch::Lines { first_line, lines } => {
+                for (offset, line) in lines.iter().enumerate() {
+                    // A line lacking a text the filter requires cannot match: skip it undecoded.
+                    if !required.iter().all(|text| line.contains(text.as_str())) {
+                        continue;
+                    }
+                    match printer.pipeline.line(line) {
+                        Ok(Some(item)) => printer.print(&item)?,
+                        Ok(None) => {}
+                        Err(e) => {
+                            eprintln!("error: {name}:{}: {e}", first_line + offset);
+                            malformed += 1;
+                        }
+                    }
                 }
-            };
-            let row = decider.row(&record);
-            if since.is_some_and(|s| row.last_seen < now - s) || !filter.matches(&row, now, &fuzzy)
-            {
-                continue;
             }
-            print_row(&mut out, args.output, &record, &row)?;
+            Batch::Flows(flows) => {
+                for observed in flows {
+                    if let Some(item) = printer.pipeline.flow(observed) {
+                        printer.print(&item)?;
+                    }
+                }
+            }
         }
         // Each batch reaches the reader at once, so tail pipes well.
-        out.flush()?;
+        printer.out.flush()?;
     }
-    out.flush()?;
+    printer.out.flush()?;
     Ok(if malformed > 0 { EXIT_INVALID_INPUT } else { 0 })
+}
+
+/// Filters decided flows and prints those that match.
+struct Printer<W> {
+    pipeline: Pipeline<Arc<PolicySet>>,
+    filter: Filter,
+    since: Option<i64>,
+    fuzzy: Fuzzy,
+    output: TailOutput,
+    out: W,
+    now: i64,
+}
+
+impl<W: Write> Printer<W> {
+    fn print(&mut self, item: &Ingested) -> io::Result<()> {
+        let row = self.pipeline.row(item);
+        let too_old = self
+            .since
+            .is_some_and(|s| row.observed.end_time < self.now - s);
+        if too_old || !self.filter.matches(&row, self.now, &self.fuzzy) {
+            return Ok(());
+        }
+        match &item.raw {
+            Some(raw) => print_row(&mut self.out, self.output, raw, &row),
+            None => as_record(&item.observed, |raw| {
+                print_row(&mut self.out, self.output, raw, &row)
+            }),
+        }
+    }
 }
 
 fn print_row<W: Write>(
     out: &mut W,
     output: TailOutput,
-    record: &FlowRecord,
+    raw: &RawObject,
     row: &Row,
 ) -> io::Result<()> {
+    let verdicts = &row.verdicts;
     match output {
         TailOutput::Wide => {
-            let decided = decided_by(&row.enforced, row.undetermined.as_deref());
-            let time = if row.last_seen > 0 {
-                format_rfc3339(row.last_seen)
+            let decided = decided_by(&verdicts.enforced, verdicts.undetermined.as_deref());
+            let last_seen = row.observed.end_time;
+            let time = if last_seen > 0 {
+                format_rfc3339(last_seen)
             } else {
                 "-".to_string()
             };
@@ -110,24 +151,24 @@ fn print_row<W: Write>(
                 wide_row(
                     &time,
                     TIME_WIDTH,
-                    &record.flow,
-                    row.action,
-                    row.pending,
+                    row.flow(),
+                    verdicts.action,
+                    verdicts.pending,
                     &decided
                 )
             )
         }
         TailOutput::Json => {
-            let enforced = serde_json::to_vec(&row.enforced)?;
-            let pending = serde_json::to_vec(&row.pending_hits)?;
+            let enforced = serde_json::to_vec(&verdicts.enforced)?;
+            let pending = serde_json::to_vec(&verdicts.pending_hits)?;
             let decision = Decision {
-                action: row.action,
-                pending_action: row.pending,
+                action: verdicts.action,
+                pending_action: verdicts.pending,
                 enforced_json: &enforced,
                 pending_json: &pending,
-                undetermined: row.undetermined.clone(),
+                undetermined: verdicts.undetermined.clone(),
             };
-            write_record(out, &record.raw, &record.flow, &decision)
+            write_record(out, raw, row.flow(), &decision)
         }
     }
 }

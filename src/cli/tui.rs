@@ -6,17 +6,17 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::inputs::{filter_arg, load_manifests, since_arg};
-use super::network::find_in_cluster;
-use super::sources::{open_source, source_name, Decider};
+use super::inputs::{
+    filter_arg, flow_servers, load_manifests, open_source, since_arg, source_name,
+};
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
-use crate::cluster::ConnectError;
-use crate::flows::FlowDecoder;
+use crate::cluster::{flow_server, ConnectError};
+use crate::ingest::{Pipeline, Scope};
 use crate::model::time::unix_now;
-use crate::policy::{Evaluator, PolicySet};
+use crate::policy::PolicySet;
 use crate::source::goldmane::HintType;
-use crate::source::{ConnectionState, SourceEvent};
-use crate::store::{Decided, FlowStore};
+use crate::source::{Batch, ConnectionState, FlowSource, SourceEvent};
+use crate::store::FlowStore;
 use crate::tui::app::{App, FeedEvent, Severity, SourceStatus};
 use crate::tui::config::{config_dir, state_dir, Config};
 use crate::tui::{keymap, theme, FeedSender};
@@ -34,7 +34,7 @@ fn main_source(asked: &SourceArgs, configured: Option<&str>) -> (SourceArgs, Opt
     if chosen.source.is_some() {
         return (chosen, None);
     }
-    let note = match find_in_cluster(asked) {
+    let note = match flow_server::find(&flow_servers(asked)) {
         Ok(server) => {
             chosen.source = Some(server.name().to_string());
             return (chosen, None);
@@ -111,17 +111,17 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         }
         Some(set)
     };
-    let lines = match open_source(&source_args, &filter, Some(since), true) {
-        Ok(lines) => lines,
+    let source = match open_source(&source_args, &filter, Some(since), true) {
+        Ok(source) => source,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let note = note.or_else(|| lines.via().map(str::to_string));
+    let note = note.or_else(|| source.via().map(str::to_string));
     // The trace pane explains against the manifests, or the demo's own policies.
     let policies = manifests
-        .or_else(|| lines.demo_policies().cloned())
+        .or_else(|| source.demo_policies().cloned())
         .map(Arc::new);
     let _log = init_logging(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");
@@ -154,7 +154,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     crate::tui::run(app, theme, started, move |sender| {
         std::thread::Builder::new()
             .name("feed".into())
-            .spawn(move || feed(lines, deciding_set, origin, sender))
+            .spawn(move || feed(source, deciding_set, origin, sender))
             .expect("spawn the feed thread");
     })?;
     Ok(0)
@@ -174,22 +174,14 @@ fn hint_fields(kind: HintType) -> &'static [&'static str] {
     }
 }
 
-/// Reads the source, decides each flow and hands batches to the app until it goes away.
-fn feed(
-    mut lines: super::sources::Lines,
-    set: Option<Arc<PolicySet>>,
-    origin: String,
-    sender: FeedSender,
-) {
-    let mut decider = Decider {
-        evaluator: set.as_deref().map(Evaluator::new),
-    };
-    let mut decoder = FlowDecoder::new();
-    let mut line_number = 0usize;
+/// Reads the source, takes each flow through the ingest pipeline and hands batches to the app
+/// until it goes away.
+fn feed(mut source: FlowSource, set: Option<Arc<PolicySet>>, origin: String, sender: FeedSender) {
+    let mut pipeline = Pipeline::new(set, Scope::unrestricted());
     sender.send(FeedEvent::State(ConnectionState::Connected));
     loop {
         let mut notes = Vec::new();
-        let batch = lines.next_batch(true, &mut |event| notes.push(event));
+        let batch = source.next_batch(true, &mut |event| notes.push(event));
         for event in notes {
             let event = match event {
                 SourceEvent::State(state) => FeedEvent::State(state),
@@ -207,8 +199,39 @@ fn feed(
                 return;
             }
         }
-        let batch = match batch {
-            Ok(Some(batch)) => batch,
+        let flows = match batch {
+            Ok(Some(Batch::Lines { first_line, lines })) => {
+                let mut flows = Vec::with_capacity(lines.len());
+                for (offset, line) in lines.iter().enumerate() {
+                    match pipeline.line(line) {
+                        Ok(Some(item)) => {
+                            let decided = pipeline.decided(&item);
+                            flows.push((item.observed, decided));
+                        }
+                        Ok(None) => {}
+                        Err(reason) => {
+                            let event = FeedEvent::Malformed {
+                                origin: format!("{origin}:{}", first_line + offset),
+                                reason,
+                            };
+                            if !sender.send(event) {
+                                return;
+                            }
+                        }
+                    }
+                }
+                flows
+            }
+            Ok(Some(Batch::Flows(observed))) => {
+                let mut flows = Vec::with_capacity(observed.len());
+                for observed in observed {
+                    if let Some(item) = pipeline.flow(observed) {
+                        let decided = pipeline.decided(&item);
+                        flows.push((item.observed, decided));
+                    }
+                }
+                flows
+            }
             Ok(None) => {
                 sender.send(FeedEvent::State(ConnectionState::Finished));
                 return;
@@ -218,43 +241,6 @@ fn feed(
                 return;
             }
         };
-        let mut flows = Vec::with_capacity(batch.len());
-        for line in &batch {
-            line_number += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record = match decoder.decode(line) {
-                Ok(record) => record,
-                Err(e) => {
-                    let event = FeedEvent::Malformed {
-                        origin: format!("{origin}:{line_number}"),
-                        reason: e.to_string(),
-                    };
-                    if !sender.send(event) {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let row = decider.row(&record);
-            let computed = decider.evaluator.is_some();
-            let recorded = record
-                .flow
-                .reported_policies
-                .as_ref()
-                .map(|t| &t.enforced)
-                .filter(|recorded| computed && recorded.as_slice() != row.enforced.as_ref())
-                .cloned();
-            let decided = Decided {
-                action: row.action,
-                pending: row.pending,
-                enforced: row.enforced.into_owned(),
-                pending_hits: row.pending_hits.into_owned(),
-                recorded,
-            };
-            flows.push((record.into_observed(), decided));
-        }
         if !flows.is_empty() && !sender.send(FeedEvent::Flows(flows)) {
             return;
         }

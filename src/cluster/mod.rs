@@ -3,6 +3,7 @@
 //! Every failure becomes a sentence that names the object and what the cluster said.
 
 pub mod calico_tls;
+pub mod flow_server;
 pub mod port_forward;
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::RawObject;
 use crate::model::time::format_rfc3339;
 use crate::model::{Endpoint, Labels, ObservedFlow, PolicyTrace};
 
@@ -24,6 +25,10 @@ struct FlowResponse<'a> {
     dest_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     dest_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_service_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_service_namespace: Option<&'a str>,
     protocol: String,
     dest_port: u16,
     reporter: &'static str,
@@ -68,6 +73,8 @@ pub fn whisker_json(observed: &ObservedFlow) -> String {
         dest_labels: joined(&flow.dest.labels),
         dest_type: flow.dest.kind.as_str(),
         dest_ip: flow.dest.ip.map(|ip| ip.to_string()),
+        dest_service_name: flow.dest_service.as_ref().map(|s| s.name.as_str()),
+        dest_service_namespace: flow.dest_service.as_ref().map(|s| s.namespace.as_str()),
         protocol: flow.protocol.name(),
         dest_port: flow.dest_port.unwrap_or(0),
         reporter: flow.reporter.as_str(),
@@ -78,4 +85,11 @@ pub fn whisker_json(observed: &ObservedFlow) -> String {
         bytes_out: observed.counters.bytes_out,
     };
     serde_json::to_string(&response).expect("plain data serialises")
+}
+
+/// Calls `with` on the flow written as a record, for printers that copy a record's members (a
+/// flow that came typed from a server has no record as read).
+pub fn as_record<R>(observed: &ObservedFlow, with: impl FnOnce(&RawObject) -> R) -> R {
+    let text = whisker_json(observed);
+    with(&RawObject::new(&text))
 }

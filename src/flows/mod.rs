@@ -203,7 +203,7 @@ impl FlowDecoder {
     }
 }
 
-impl FlowRecord<'_> {
+impl<'a> FlowRecord<'a> {
     /// The time window the record covers, in Unix seconds: RFC 3339 text or a number, whichever
     /// the format writes; 0 when absent.
     pub fn window(&self) -> (i64, i64) {
@@ -212,12 +212,18 @@ impl FlowRecord<'_> {
 
     /// The record as an observation: the flow with its time window and its counters.
     pub fn into_observed(self) -> ObservedFlow {
-        ObservedFlow {
+        self.into_parts().0
+    }
+
+    /// The observation and the record as read.
+    pub fn into_parts(self) -> (ObservedFlow, RawObject<'a>) {
+        let observed = ObservedFlow {
             flow: self.flow,
             start_time: self.start_time,
             end_time: self.end_time,
             counters: self.counters,
-        }
+        };
+        (observed, self.raw)
     }
 }
 

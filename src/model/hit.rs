@@ -182,6 +182,32 @@ impl PolicyHit {
     pub fn qualified_name(&self) -> String {
         qualified_name(&self.namespace, &self.name)
     }
+
+    /// The hit said briefly: `tier security: GlobalNetworkPolicy deny-egress rule 2 (Deny)`.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            PolicyKind::Profile => format!("profile {} ({})", self.name, self.action),
+            PolicyKind::EndOfTier => {
+                let trigger = self
+                    .trigger
+                    .as_deref()
+                    .map(PolicyHit::qualified_name)
+                    .unwrap_or_default();
+                format!(
+                    "tier {}: end of tier, default {} (attributed to {trigger})",
+                    self.tier, self.action
+                )
+            }
+            _ => format!(
+                "tier {}: {} {} rule {} ({})",
+                self.tier,
+                self.kind,
+                self.qualified_name(),
+                self.rule_index,
+                self.action
+            ),
+        }
+    }
 }
 
 /// `namespace/name`, or `name` when the namespace is empty (global objects).

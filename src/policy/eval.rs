@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -122,8 +123,15 @@ struct CachedEndpoint {
 /// unbounded streams of unaggregated flows).
 const MAX_CACHED_ENDPOINTS: usize = 200_000;
 
-pub struct Evaluator<'s> {
-    set: &'s PolicySet,
+/// How an evaluator holds its policy set: `&PolicySet` or `Arc<PolicySet>` (both cheap to copy).
+pub trait SetHandle: Deref<Target = PolicySet> + Clone {}
+
+impl<S: Deref<Target = PolicySet> + Clone> SetHandle for S {}
+
+/// Generic over how it holds its set: borrowed (`&PolicySet`, a command's one set) or shared
+/// (`Arc<PolicySet>`, a long-lived evaluator in a worker or the app, replaced when the set is).
+pub struct Evaluator<S = Arc<PolicySet>> {
+    set: S,
     index: FxHashMap<u64, Vec<u32>>,
     endpoints: Vec<CachedEndpoint>,
     /// Per (endpoint, selector): 0 not computed, 1 no, 2 yes.
@@ -209,8 +217,8 @@ fn negate(answer: Result<bool, Need>) -> Result<bool, Need> {
     answer.map(|b| !b)
 }
 
-impl<'s> Evaluator<'s> {
-    pub fn new(set: &'s PolicySet) -> Evaluator<'s> {
+impl<S: SetHandle> Evaluator<S> {
+    pub fn new(set: S) -> Evaluator<S> {
         Evaluator {
             set,
             index: FxHashMap::default(),
@@ -221,8 +229,14 @@ impl<'s> Evaluator<'s> {
         }
     }
 
-    pub fn policy_set(&self) -> &'s PolicySet {
-        self.set
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// The set as this evaluator holds it (a copied reference or a counted one), to read it while
+    /// evaluating.
+    pub fn set_handle(&self) -> S {
+        self.set.clone()
     }
 
     /// Both verdicts of a flow.
@@ -302,7 +316,7 @@ impl<'s> Evaluator<'s> {
             kind: endpoint.kind,
             name: endpoint.name.clone(),
             namespace: endpoint.namespace.clone(),
-            info: resolve(self.set, endpoint),
+            info: resolve(&self.set, endpoint),
             applicable: Default::default(),
         });
         self.index.entry(fingerprint).or_default().push(id);
@@ -613,7 +627,9 @@ impl<'s> Evaluator<'s> {
         if let Some(runs) = &self.endpoints[endpoint as usize].applicable[slot] {
             return runs.clone();
         }
-        let set = self.set;
+        // A second handle on the set (a copied reference or a counted one): the loop below
+        // fills caches through `self` while it reads the set.
+        let set = self.set.clone();
         let namespace = self.endpoints[endpoint as usize].info.namespace.clone();
         let mut runs: Vec<TierRun> = Vec::new();
         let mut current: Option<(u32, Vec<u32>)> = None;
@@ -721,10 +737,11 @@ impl<'s> Evaluator<'s> {
         };
         let runs = self.applicable(local, direction, mode);
         let mut hits = Vec::with_capacity(runs.len() + 1);
+        let set = self.set.clone();
         for run in runs.iter() {
             let mut decided = None;
             'policies: for &policy in run.policies.iter() {
-                let rules = self.set.policy(policy as usize).rules(direction);
+                let rules = set.policy(policy as usize).rules(direction);
                 for (index, rule) in rules.iter().enumerate() {
                     let result = self.rule_matches(rule, &context);
                     recorder.rule(policy, index as u32, result);
@@ -823,7 +840,7 @@ impl<'s> Evaluator<'s> {
     }
 
     /// The same hits borrowing their names from the policy set, for writing without copying.
-    pub fn hit_views(&self, flow: &Flow, hits: &[Hit]) -> Vec<HitView<'s>> {
+    pub fn hit_views(&self, flow: &Flow, hits: &[Hit]) -> Vec<HitView<'_>> {
         let namespace = flow.local().namespace.as_deref().unwrap_or("default");
         hits.iter()
             .enumerate()
@@ -831,8 +848,8 @@ impl<'s> Evaluator<'s> {
             .collect()
     }
 
-    fn hit_view(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> HitView<'s> {
-        let set = self.set;
+    fn hit_view(&self, hit: &Hit, policy_index: i64, local_namespace: &str) -> HitView<'_> {
+        let set: &PolicySet = &self.set;
         match hit.source {
             HitSource::Rule { policy, rule } => {
                 let policy = set.policy(policy as usize);

@@ -5,9 +5,12 @@
 use serde::Serialize;
 
 use super::endpoint::{EndpointInfo, Tri};
-use super::eval::{Criterion, Evaluator, HitSource, Mode, Outcome, Recorder, RuleResult, Side};
+use super::eval::{
+    Criterion, Evaluator, HitSource, Mode, Outcome, Recorder, RuleResult, SetHandle, Side,
+};
 use super::model::{Direction, EntityMatch, Rule};
 use super::selector::{Expr, LabelLookup, Selector};
+use super::set::PolicySet;
 use crate::model::{Flow, HitAction, Labels, PolicyHit, Reporter, Verdict};
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,7 +128,7 @@ fn summary(info: &EndpointInfo) -> EndpointSummary {
 }
 
 /// Explains one flow.
-pub fn explain(evaluator: &mut Evaluator, flow: &Flow) -> Explanation {
+pub fn explain<S: SetHandle>(evaluator: &mut Evaluator<S>, flow: &Flow) -> Explanation {
     let direction = match flow.reporter {
         Reporter::Src => Direction::Egress,
         Reporter::Dst => Direction::Ingress,
@@ -146,8 +149,8 @@ pub fn explain(evaluator: &mut Evaluator, flow: &Flow) -> Explanation {
     }
 }
 
-fn explain_mode(
-    evaluator: &mut Evaluator,
+fn explain_mode<S: SetHandle>(
+    evaluator: &mut Evaluator<S>,
     flow: &Flow,
     mode: Mode,
     direction: Direction,
@@ -155,7 +158,8 @@ fn explain_mode(
 ) -> VerdictExplanation {
     let mut log = RuleLog::default();
     let outcome = evaluator.evaluate_mode(flow, mode, &mut log);
-    let set = evaluator.policy_set();
+    let handle = evaluator.set_handle();
+    let set: &PolicySet = &handle;
     let decided_tiers: Vec<(u32, HitAction, HitSource)> = outcome
         .hits
         .iter()
@@ -217,7 +221,11 @@ fn explain_mode(
     }
 }
 
-fn describe_undetermined(evaluator: &Evaluator, reason: &str, at: Option<(u32, u32)>) -> String {
+fn describe_undetermined<S: SetHandle>(
+    evaluator: &Evaluator<S>,
+    reason: &str,
+    at: Option<(u32, u32)>,
+) -> String {
     match at {
         Some((policy, rule)) => {
             let policy = evaluator.policy_set().policy(policy as usize);
@@ -233,8 +241,8 @@ fn describe_undetermined(evaluator: &Evaluator, reason: &str, at: Option<(u32, u
 }
 
 #[allow(clippy::too_many_arguments)]
-fn explain_policy(
-    evaluator: &mut Evaluator,
+fn explain_policy<S: SetHandle>(
+    evaluator: &mut Evaluator<S>,
     flow: &Flow,
     index: u32,
     mode: Mode,
@@ -243,7 +251,8 @@ fn explain_policy(
     log: &RuleLog,
     outcome: &Outcome,
 ) -> PolicyExplanation {
-    let set = evaluator.policy_set();
+    let handle = evaluator.set_handle();
+    let set: &PolicySet = &handle;
     let policy = set.policy(index as usize);
     let selector = set.selector(policy.selector);
     let why_not = if mode == Mode::Enforced && policy.is_staged() {

@@ -54,7 +54,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
         }
         for file in files {
             match fs::read_to_string(&file) {
-                Ok(text) => load_text(&file, &text, &mut builder, &mut report),
+                Ok(text) => load_text(&file, &text, &mut builder, &mut report, Load::AsWritten),
                 Err(e) => report
                     .errors
                     .push(format!("{}: cannot read: {e}", file.display())),
@@ -68,8 +68,58 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
 pub fn load_str(name: &str, text: &str) -> (PolicySet, LoadReport) {
     let mut builder = PolicySetBuilder::new();
     let mut report = LoadReport::default();
-    load_text(Path::new(name), text, &mut builder, &mut report);
+    load_text(
+        Path::new(name),
+        text,
+        &mut builder,
+        &mut report,
+        Load::AsWritten,
+    );
     (builder.build(), report)
+}
+
+/// `base` with the policies of `text` added as staged policies (`stagedAction: Set`): a fix's
+/// candidate, a recommendation or a pull request's changes, previewed as Calico previews staged
+/// policies (they count toward the pending verdict only). An enforced kind is taken as its staged
+/// kind (a Calico NetworkPolicy as a StagedNetworkPolicy, a Kubernetes NetworkPolicy as a
+/// StagedKubernetesNetworkPolicy); a staged policy of the same kind, namespace and name is
+/// replaced. Objects that are not policies are errors; the rest still load, as in `load_str`.
+pub fn with_staged(base: &PolicySet, name: &str, text: &str) -> (PolicySet, LoadReport) {
+    let mut builder = base.to_builder();
+    let mut report = LoadReport::default();
+    load_text(
+        Path::new(name),
+        text,
+        &mut builder,
+        &mut report,
+        Load::AsStaged,
+    );
+    (builder.build(), report)
+}
+
+/// How objects are taken: as written, or with policies turned into their staged kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    AsWritten,
+    AsStaged,
+}
+
+/// The staged kind of a policy kind (`group`, `kind`); `None` for objects that are not policies.
+fn staged_kind<'a>(group: &'a str, kind: &'a str) -> Option<(&'a str, &'a str)> {
+    Some(match (group, kind) {
+        ("projectcalico.org", "NetworkPolicy") => ("projectcalico.org", "StagedNetworkPolicy"),
+        ("projectcalico.org", "GlobalNetworkPolicy") => {
+            ("projectcalico.org", "StagedGlobalNetworkPolicy")
+        }
+        ("networking.k8s.io", "NetworkPolicy") => {
+            ("projectcalico.org", "StagedKubernetesNetworkPolicy")
+        }
+        (
+            "projectcalico.org",
+            "StagedNetworkPolicy" | "StagedGlobalNetworkPolicy" | "StagedKubernetesNetworkPolicy",
+        ) => (group, kind),
+        _ => return None,
+    })
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -123,7 +173,13 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     documents
 }
 
-fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &mut LoadReport) {
+fn load_text(
+    file: &Path,
+    text: &str,
+    builder: &mut PolicySetBuilder,
+    report: &mut LoadReport,
+    load: Load,
+) {
     for (line, document) in split_documents(text) {
         if document
             .lines()
@@ -156,7 +212,7 @@ fn load_text(file: &Path, text: &str, builder: &mut PolicySetBuilder, report: &m
             line,
             item: None,
         };
-        load_object(&value, &document, &location, builder, report);
+        load_object(&value, &document, &location, builder, report, load);
     }
 }
 
@@ -170,6 +226,7 @@ fn load_object(
     location: &Location,
     builder: &mut PolicySetBuilder,
     report: &mut LoadReport,
+    load: Load,
 ) {
     let kind = string_field(value, "kind").unwrap_or("");
     let api_version = string_field(value, "apiVersion").unwrap_or("");
@@ -191,7 +248,7 @@ fn load_object(
                 ..location.clone()
             };
             let item_text = serde_norway::to_string(item).unwrap_or_default();
-            load_object(item, &item_text, &item_location, builder, report);
+            load_object(item, &item_text, &item_location, builder, report, load);
         }
         return;
     }
@@ -212,6 +269,18 @@ fn load_object(
         text,
         location,
         described: &described,
+    };
+    let (group, kind) = match load {
+        Load::AsWritten => (group, kind),
+        Load::AsStaged => match staged_kind(group, kind) {
+            Some(staged) => staged,
+            None => {
+                report.errors.push(format!(
+                    "{location}: {described}: only network policies can be staged"
+                ));
+                return;
+            }
+        },
     };
     let result = match (group, kind) {
         ("", "Namespace") => context.load_namespace(builder),

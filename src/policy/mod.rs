@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod calico;
+pub mod compare;
 pub mod endpoint;
 pub mod eval;
 pub mod explain;
@@ -13,7 +14,7 @@ pub mod resources;
 pub mod selector;
 pub mod set;
 
-pub use eval::{Evaluation, Evaluator, Mode, Outcome};
-pub use load::{load_paths, load_str, LoadReport};
+pub use eval::{Evaluation, Evaluator, Mode, Outcome, SetHandle};
+pub use load::{load_paths, load_str, with_staged, LoadReport};
 pub use model::{Direction, Policy, Rule, Tier};
 pub use set::PolicySet;

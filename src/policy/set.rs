@@ -132,6 +132,35 @@ impl PolicySet {
     }
 }
 
+impl PolicySet {
+    /// A builder holding everything this set holds (its defined tiers, policies, interned
+    /// selectors and cluster objects), so that more objects can be added without reloading the
+    /// manifests: the base of a what-if (`load::with_staged`).
+    pub fn to_builder(&self) -> PolicySetBuilder {
+        let selector_ids = self
+            .selectors
+            .iter()
+            .enumerate()
+            .map(|(id, selector)| (selector.clone(), SelectorId(id as u32)))
+            .collect();
+        PolicySetBuilder {
+            tiers: self
+                .tiers
+                .iter()
+                .filter(|t| t.defined)
+                .map(|t| (t.name.clone(), t.clone()))
+                .collect(),
+            policies: self.policies.clone(),
+            selectors: self.selectors.clone(),
+            selector_ids,
+            namespaces: self.namespaces.clone(),
+            service_accounts: self.service_accounts.clone(),
+            pods: self.pods.clone(),
+            network_sets: self.network_sets.clone(),
+        }
+    }
+}
+
 /// Collects converted objects, then sorts them into a `PolicySet`.
 #[derive(Debug, Default)]
 pub struct PolicySetBuilder {

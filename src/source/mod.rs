@@ -1,11 +1,24 @@
-//! Flow sources: where observed flows come from (Goldmane, Whisker, files, the demo cluster), and
-//! what they report about their connection. Sources run at the edge and talk to their consumer
-//! only through `SourceEvent`s.
+//! Flow sources: where observed flows come from (Goldmane, Whisker, files and stdin, the demo
+//! cluster), and what they report about their connection, behind one handle (`FlowSource`).
+//! Network sources and the demo hand over typed flows; only files and stdin give lines, which the
+//! ingest pipeline decodes.
 
 pub mod demo;
+pub mod file;
+pub mod network;
 pub mod retry;
+pub mod server_filter;
 
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::time::unix_now;
+use crate::policy::PolicySet;
+use demo::{DemoCluster, WINDOW_SECONDS};
+use file::{Follower, Stdin};
+use network::NetworkFeed;
 
 /// Goldmane's aggregation window in seconds: Goldmane and Whisker send flows per 15-second
 /// window, and the demo generates them the same way.
@@ -61,3 +74,155 @@ pub enum SourceEvent {
 
 pub mod goldmane;
 pub mod whisker;
+
+/// How long a followed file is left before looking again.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// What a source hands over at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    /// Lines of a file or stdin, to be decoded; `first_line` is the 1-based number of the first.
+    Lines {
+        first_line: usize,
+        lines: Vec<String>,
+    },
+    /// Flows a server or the demo gave typed.
+    Flows(Vec<ObservedFlow>),
+}
+
+/// The demo cluster as a source: a window of traffic at a time, paced by the clock.
+pub struct DemoFeed {
+    pub cluster: Box<DemoCluster>,
+    /// Flows per second.
+    pub rate: u32,
+    next_window: i64,
+}
+
+impl DemoFeed {
+    /// Starting at a window boundary `since` seconds ago, as Goldmane backfills.
+    pub fn new(cluster: DemoCluster, rate: u32, since: i64) -> DemoFeed {
+        let start = unix_now() - since;
+        DemoFeed {
+            cluster: Box::new(cluster),
+            rate,
+            next_window: start - start.rem_euclid(WINDOW_SECONDS),
+        }
+    }
+}
+
+/// Any source, behind one handle.
+pub enum FlowSource {
+    Demo(DemoFeed),
+    Network(NetworkFeed),
+    File {
+        follower: Follower,
+        lines_read: usize,
+    },
+    Stdin {
+        stdin: Stdin,
+        lines_read: usize,
+    },
+}
+
+impl FlowSource {
+    pub fn file(path: PathBuf) -> io::Result<FlowSource> {
+        Ok(FlowSource::File {
+            follower: Follower::open(path)?,
+            lines_read: 0,
+        })
+    }
+
+    pub fn stdin() -> FlowSource {
+        FlowSource::Stdin {
+            stdin: Stdin::open(),
+            lines_read: 0,
+        }
+    }
+
+    /// The demo cluster's policy set, when the flows come from the demo.
+    pub fn demo_policies(&self) -> Option<&PolicySet> {
+        match self {
+            FlowSource::Demo(demo) => Some(demo.cluster.policy_set()),
+            _ => None,
+        }
+    }
+
+    /// How the source is reached, when flowtrace opened the way itself (a port-forward).
+    pub fn via(&self) -> Option<&str> {
+        match self {
+            FlowSource::Network(feed) => feed.via.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The next batch; `None` when a finite source is exhausted (or, without `follow`, has
+    /// given what it has). What a network source says about itself (connection state, malformed
+    /// records, hints) goes to `note`.
+    pub fn next_batch(
+        &mut self,
+        follow: bool,
+        note: &mut dyn FnMut(SourceEvent),
+    ) -> io::Result<Option<Batch>> {
+        match self {
+            FlowSource::Demo(demo) => {
+                let now = unix_now();
+                if demo.next_window > now {
+                    if !follow {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(
+                        Duration::from_secs((demo.next_window - now) as u64)
+                            .min(Duration::from_secs(1)),
+                    );
+                    return Ok(Some(Batch::Flows(Vec::new())));
+                }
+                let count = (demo.rate as i64 * WINDOW_SECONDS) as usize;
+                let flows = demo.cluster.flows(demo.next_window, count);
+                demo.next_window += WINDOW_SECONDS;
+                Ok(Some(Batch::Flows(flows)))
+            }
+            FlowSource::File {
+                follower,
+                lines_read,
+            } => {
+                let lines = follower.read_available()?;
+                if !lines.is_empty() {
+                    let first_line = *lines_read + 1;
+                    *lines_read += lines.len();
+                    return Ok(Some(Batch::Lines { first_line, lines }));
+                }
+                if !follow {
+                    return Ok(None);
+                }
+                std::thread::sleep(FOLLOW_POLL);
+                follower.check_replaced()?;
+                Ok(Some(Batch::Lines {
+                    first_line: *lines_read + 1,
+                    lines: Vec::new(),
+                }))
+            }
+            FlowSource::Network(feed) => match feed.events.blocking_recv() {
+                None => Ok(None),
+                Some(SourceEvent::Flows(flows)) => Ok(Some(Batch::Flows(flows))),
+                Some(SourceEvent::State(ConnectionState::Finished)) => Ok(None),
+                Some(SourceEvent::State(ConnectionState::Failed(error))) => {
+                    Err(io::Error::other(error))
+                }
+                Some(event) => {
+                    note(event);
+                    Ok(Some(Batch::Flows(Vec::new())))
+                }
+            },
+            FlowSource::Stdin { stdin, lines_read } => match stdin.next_line()? {
+                None => Ok(None),
+                Some(line) => {
+                    *lines_read += 1;
+                    Ok(Some(Batch::Lines {
+                        first_line: *lines_read,
+                        lines: vec![line],
+                    }))
+                }
+            },
+        }
+    }
+}

@@ -36,7 +36,8 @@ use crate::flows::FlowDecoder;
 use crate::model::{HitAction, ObservedFlow, PolicyKind, Reporter, Verdict};
 use crate::source::{ConnectionState, SourceEvent};
 
-pub use crate::source::goldmane::{Backoff, FlowPage, Match, AGGREGATION_INTERVAL};
+pub use crate::source::goldmane::{Backoff, FlowPage, AGGREGATION_INTERVAL};
+pub use crate::source::server_filter::{Match, ServerFilter};
 
 /// The flows endpoint, relative to the backend's base URL.
 pub const FLOWS_PATH: &str = "/flows";
@@ -58,13 +59,7 @@ pub struct WhiskerPolicyFilter {
 /// `pub`/`pvt`, so either spelling works.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WhiskerFilter {
-    pub source_names: Vec<Match>,
-    pub source_namespaces: Vec<Match>,
-    pub dest_names: Vec<Match>,
-    pub dest_namespaces: Vec<Match>,
-    pub protocols: Vec<Match>,
-    pub dest_ports: Vec<u16>,
-    pub actions: Vec<Verdict>,
+    pub terms: ServerFilter,
     /// 3.32+ backends only (older ones ignore it).
     pub pending_actions: Vec<Verdict>,
     /// 3.32+ backends only (older ones ignore it).
@@ -95,19 +90,20 @@ impl WhiskerFilter {
             }
         };
         let matches = |items: &[Match]| items.iter().map(match_json).collect::<Vec<_>>();
-        put("source_names", matches(&self.source_names));
-        put("source_namespaces", matches(&self.source_namespaces));
-        put("dest_names", matches(&self.dest_names));
-        put("dest_namespaces", matches(&self.dest_namespaces));
-        put("protocols", matches(&self.protocols));
+        put("source_names", matches(&self.terms.source_names));
+        put("source_namespaces", matches(&self.terms.source_namespaces));
+        put("dest_names", matches(&self.terms.dest_names));
+        put("dest_namespaces", matches(&self.terms.dest_namespaces));
+        put("protocols", matches(&self.terms.protocols));
         put(
             "dest_ports",
-            self.dest_ports
+            self.terms
+                .dest_ports
                 .iter()
                 .map(|p| json!({"value": p, "type": "Exact"}))
                 .collect(),
         );
-        put("actions", verdict_names(&self.actions));
+        put("actions", verdict_names(&self.terms.actions));
         put("pending_actions", verdict_names(&self.pending_actions));
         put(
             "policies",
@@ -930,11 +926,14 @@ mod tests {
     fn filters_as_whisker_json() {
         assert_eq!(WhiskerFilter::default().to_json(), None);
         let filter = WhiskerFilter {
-            source_names: vec![Match::fuzzy("web")],
-            dest_namespaces: vec![Match::exact("payments")],
-            protocols: vec![Match::exact("tcp")],
-            dest_ports: vec![8080],
-            actions: vec![Verdict::Deny, Verdict::Unknown],
+            terms: ServerFilter {
+                source_names: vec![Match::fuzzy("web")],
+                dest_namespaces: vec![Match::exact("payments")],
+                protocols: vec![Match::exact("tcp")],
+                dest_ports: vec![8080],
+                actions: vec![Verdict::Deny, Verdict::Unknown],
+                ..Default::default()
+            },
             reporter: Some(Reporter::Dst),
             policies: vec![WhiskerPolicyFilter {
                 kind: Some(PolicyKind::CalicoNetworkPolicy),

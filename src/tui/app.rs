@@ -865,7 +865,7 @@ impl App {
             Reporter::Src => (&flow.source, Direction::Egress),
             Reporter::Dst => (&flow.dest, Direction::Ingress),
         };
-        let mut evaluator = Evaluator::new(&set);
+        let mut evaluator = Evaluator::new(set.clone());
         let mut items = Vec::new();
         for policy in set.policies() {
             if !policy.applies(direction)

@@ -33,6 +33,7 @@ use crate::model::{
     Counters, Endpoint, EndpointType, Flow, HitAction, Labels, ObservedFlow, PolicyHit, PolicyKind,
     PolicyTrace, Protocol, Reporter, Service, Verdict,
 };
+pub use crate::source::server_filter::{Match, ServerFilter};
 use crate::source::{ConnectionState, SourceEvent};
 
 use proto::{common, v3_30, v3_32};
@@ -126,37 +127,15 @@ impl std::fmt::Debug for Pem {
     }
 }
 
-/// A string match as Goldmane's `StringMatch`: exact, or fuzzy (substring).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Match {
-    pub value: String,
-    pub fuzzy: bool,
-}
-
-impl Match {
-    pub fn exact(value: impl Into<String>) -> Match {
-        Match {
-            value: value.into(),
-            fuzzy: false,
-        }
-    }
-
-    pub fn fuzzy(value: impl Into<String>) -> Match {
-        Match {
-            value: value.into(),
-            fuzzy: true,
-        }
-    }
-
-    fn to_proto(&self) -> common::StringMatch {
-        common::StringMatch {
-            value: self.value.clone(),
-            r#type: if self.fuzzy {
-                common::MatchType::Fuzzy as i32
-            } else {
-                common::MatchType::Exact as i32
-            },
-        }
+/// A string match on the wire.
+fn string_match(m: &Match) -> common::StringMatch {
+    common::StringMatch {
+        value: m.value.clone(),
+        r#type: if m.fuzzy {
+            common::MatchType::Fuzzy as i32
+        } else {
+            common::MatchType::Exact as i32
+        },
     }
 }
 
@@ -177,13 +156,7 @@ pub struct GoldmaneFilter {
     /// Flows with either end in one of these namespaces. Goldmane ANDs its source and destination
     /// filters, so "either end" cannot be pushed: it is applied here, after decoding.
     pub namespaces: Vec<String>,
-    pub source_namespaces: Vec<Match>,
-    pub dest_namespaces: Vec<Match>,
-    pub source_names: Vec<Match>,
-    pub dest_names: Vec<Match>,
-    pub protocols: Vec<Match>,
-    pub actions: Vec<Verdict>,
-    pub dest_ports: Vec<u16>,
+    pub terms: ServerFilter,
     pub policies: Vec<PolicyFilter>,
 }
 
@@ -225,13 +198,14 @@ impl GoldmaneFilter {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let filter = v3_30::Filter {
-            source_names: matches(&self.source_names),
-            source_namespaces: matches(&self.source_namespaces),
-            dest_names: matches(&self.dest_names),
-            dest_namespaces: matches(&self.dest_namespaces),
-            protocols: matches(&self.protocols),
-            dest_ports: ports(&self.dest_ports),
+            source_names: matches(&self.terms.source_names),
+            source_namespaces: matches(&self.terms.source_namespaces),
+            dest_names: matches(&self.terms.dest_names),
+            dest_namespaces: matches(&self.terms.dest_namespaces),
+            protocols: matches(&self.terms.protocols),
+            dest_ports: ports(&self.terms.dest_ports),
             actions: self
+                .terms
                 .actions
                 .iter()
                 .filter_map(|&a| verdict_number(a))
@@ -243,7 +217,7 @@ impl GoldmaneFilter {
 
     /// The 3.32+ `Filter`.
     pub fn to_v3_32(&self) -> Result<Option<v3_32::Filter>, String> {
-        let exact = |s: &Option<String>| s.as_ref().map(|v| Match::exact(v.clone()).to_proto());
+        let exact = |s: &Option<String>| s.as_ref().map(|v| string_match(&Match::exact(v.clone())));
         let policies = self
             .policies
             .iter()
@@ -262,13 +236,14 @@ impl GoldmaneFilter {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let filter = v3_32::Filter {
-            source_names: matches(&self.source_names),
-            source_namespaces: matches(&self.source_namespaces),
-            dest_names: matches(&self.dest_names),
-            dest_namespaces: matches(&self.dest_namespaces),
-            protocols: matches(&self.protocols),
-            dest_ports: ports(&self.dest_ports),
+            source_names: matches(&self.terms.source_names),
+            source_namespaces: matches(&self.terms.source_namespaces),
+            dest_names: matches(&self.terms.dest_names),
+            dest_namespaces: matches(&self.terms.dest_namespaces),
+            protocols: matches(&self.terms.protocols),
+            dest_ports: ports(&self.terms.dest_ports),
             actions: self
+                .terms
                 .actions
                 .iter()
                 .filter_map(|&a| verdict_number(a))
@@ -291,7 +266,7 @@ impl GoldmaneFilter {
 }
 
 fn matches(items: &[Match]) -> Vec<common::StringMatch> {
-    items.iter().map(Match::to_proto).collect()
+    items.iter().map(string_match).collect()
 }
 
 fn ports(items: &[u16]) -> Vec<common::PortMatch> {
@@ -1403,8 +1378,11 @@ mod tests {
     #[test]
     fn filters_per_version() {
         let filter = GoldmaneFilter {
-            dest_ports: vec![443],
-            actions: vec![Verdict::Deny],
+            terms: ServerFilter {
+                dest_ports: vec![443],
+                actions: vec![Verdict::Deny],
+                ..Default::default()
+            },
             policies: vec![PolicyFilter {
                 kind: Some(PolicyKind::AdminNetworkPolicy),
                 name: Some("guard".into()),

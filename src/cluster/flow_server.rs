@@ -1,0 +1,207 @@
+//! Goldmane and Whisker in a cluster: reached at the address given, or through a port-forward
+//! flowtrace opens through the Kubernetes API, with the credentials Goldmane wants; then started
+//! as a `FlowSource`. Set-up happens before the source starts, so what the cluster refuses is an
+//! error at start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::port_forward::{self, Forwarded, ServicePort};
+use super::{calico_tls, connect, ClusterTarget, ConnectError};
+use crate::source::goldmane::{GoldmaneConfig, Pem, TlsSettings};
+use crate::source::network::{self, NetworkConfig, Server};
+use crate::source::server_filter::ServerFilter;
+use crate::source::whisker::WhiskerConfig;
+use crate::source::FlowSource;
+
+/// Where Goldmane and Whisker are and how to reach them, as the command line says it.
+#[derive(Debug, Clone, Default)]
+pub struct FlowServers {
+    pub cluster: ClusterTarget,
+    /// Namespace Calico runs in (where goldmane and whisker are).
+    pub calico_namespace: String,
+    /// Goldmane's address; by default a port-forward to `<calico>/goldmane:7443`.
+    pub goldmane_address: Option<String>,
+    pub goldmane_cert: Option<PathBuf>,
+    pub goldmane_key: Option<PathBuf>,
+    pub goldmane_ca: Option<PathBuf>,
+    pub goldmane_server_name: String,
+    /// Whisker's address; by default a port-forward to `<calico>/whisker:8081`.
+    pub whisker_url: Option<String>,
+}
+
+/// The service port a port-forward reaches (calico.md 1.4 and 1.5).
+fn service(server: Server, namespace: &str) -> ServicePort {
+    let (name, port) = match server {
+        Server::Goldmane => ("goldmane", 7443),
+        Server::Whisker => ("whisker", 8081),
+    };
+    ServicePort {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        port,
+    }
+}
+
+/// Opens `server` as a source: its history and the end, or with `follow` its live stream,
+/// backfilled `since` seconds, with the part of the filter it applies itself.
+pub fn open(
+    servers: &FlowServers,
+    server: Server,
+    filter: ServerFilter,
+    since: Option<i64>,
+    follow: bool,
+) -> Result<FlowSource, String> {
+    // One runtime does the set-up here, then serves the source and the port-forward on the
+    // source's thread.
+    let runtime = runtime()?;
+    let since = since.map(|s| Duration::from_secs(s as u64));
+    let (network, forwarded) = runtime.block_on(async {
+        match server {
+            Server::Goldmane => {
+                let (mut config, forwarded) = goldmane_config(servers).await?;
+                config.since = since;
+                config.filter.terms = filter;
+                Ok::<_, String>((NetworkConfig::Goldmane(Box::new(config)), forwarded))
+            }
+            Server::Whisker => {
+                let (url, forwarded) = match &servers.whisker_url {
+                    Some(url) => (url.clone(), None),
+                    None => {
+                        let client = connect_for(servers, Server::Whisker).await?;
+                        let forwarded = forward(&client, servers, Server::Whisker).await?;
+                        (format!("http://{}", forwarded.local), Some(forwarded))
+                    }
+                };
+                let mut config = WhiskerConfig::new(url);
+                config.since = since;
+                config.filter.terms = filter;
+                Ok((NetworkConfig::Whisker(Box::new(config)), forwarded))
+            }
+        }
+    })?;
+    let via = forwarded.map(|f| f.describe());
+    Ok(FlowSource::Network(network::start(
+        runtime, network, via, follow,
+    )))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The main job's source when none is given or configured: the current cluster's Goldmane, else
+/// its Whisker (which asks for no client certificate). Found by the same set-up that opening it
+/// repeats, which costs a few API calls at start.
+pub fn find(servers: &FlowServers) -> Result<Server, ConnectError> {
+    runtime().map_err(ConnectError::Failed)?.block_on(async {
+        let client = connect(&servers.cluster).await?;
+        let goldmane = match goldmane_forwarded(&client, servers).await {
+            Ok(_) => return Ok(Server::Goldmane),
+            Err(e) => e,
+        };
+        match forward(&client, servers, Server::Whisker).await {
+            Ok(_) => Ok(Server::Whisker),
+            Err(whisker) => Err(ConnectError::Failed(format!(
+                "neither Goldmane nor Whisker reachable: {goldmane}; {whisker}"
+            ))),
+        }
+    })
+}
+
+/// A client to port-forward to `server` with; without a cluster, the other ways to reach it.
+async fn connect_for(servers: &FlowServers, server: Server) -> Result<kube::Client, String> {
+    connect(&servers.cluster).await.map_err(|e| match e {
+        ConnectError::NotConfigured(_) => {
+            let flag = match server {
+                Server::Goldmane => "--goldmane-address",
+                Server::Whisker => "--whisker-url",
+            };
+            format!(
+                "{e}; or pass {flag} to reach {} directly, or try --source demo",
+                server.name()
+            )
+        }
+        ConnectError::Failed(reason) => reason,
+    })
+}
+
+/// A port-forward to `server` in Calico's namespace.
+async fn forward(
+    client: &kube::Client,
+    servers: &FlowServers,
+    server: Server,
+) -> Result<Forwarded, String> {
+    port_forward::forward(client.clone(), service(server, &servers.calico_namespace)).await
+}
+
+/// Goldmane through a port-forward, with the TLS files given or else the CA bundle and client
+/// certificate the cluster holds.
+async fn goldmane_forwarded(
+    client: &kube::Client,
+    servers: &FlowServers,
+) -> Result<(GoldmaneConfig, Forwarded), String> {
+    let forwarded = forward(client, servers, Server::Goldmane).await?;
+    let namespace = &servers.calico_namespace;
+    let ca = match pem_file(&servers.goldmane_ca) {
+        Some(ca) => ca,
+        None => calico_tls::ca_bundle(client, namespace).await?,
+    };
+    let (cert, key) = match (
+        pem_file(&servers.goldmane_cert),
+        pem_file(&servers.goldmane_key),
+    ) {
+        (Some(cert), Some(key)) => (cert, key),
+        _ => calico_tls::client_certificate(client, namespace).await?,
+    };
+    let mut config = GoldmaneConfig::new(format!("https://{}", forwarded.local));
+    config.tls = Some(TlsSettings {
+        cert: Some(cert),
+        key: Some(key),
+        ca,
+        server_name: Some(servers.goldmane_server_name.clone()),
+    });
+    Ok((config, forwarded))
+}
+
+fn pem_file(path: &Option<PathBuf>) -> Option<Pem> {
+    path.clone().map(Pem::File)
+}
+
+/// Goldmane at the address given, with the TLS files given; or through a port-forward.
+async fn goldmane_config(
+    servers: &FlowServers,
+) -> Result<(GoldmaneConfig, Option<Forwarded>), String> {
+    let Some(address) = &servers.goldmane_address else {
+        let client = connect_for(servers, Server::Goldmane).await?;
+        let (config, forwarded) = goldmane_forwarded(&client, servers).await?;
+        return Ok((config, Some(forwarded)));
+    };
+    let mut config = GoldmaneConfig::new(address.clone());
+    match (&servers.goldmane_ca, &servers.goldmane_cert) {
+        // Goldmane refuses clients without a certificate; say so before the handshake says less.
+        (Some(_), None) => {
+            return Err("Goldmane requires a client certificate (mTLS): pass --goldmane-cert and \
+                        --goldmane-key, e.g. tls.crt and tls.key of the calico-system/node-certs secret"
+                .to_string())
+        }
+        (None, Some(_)) => {
+            return Err("--goldmane-cert needs --goldmane-ca (the CA that signed Goldmane's \
+                        certificate) when --goldmane-address is given"
+                .to_string())
+        }
+        (Some(ca), Some(_)) => {
+            config.tls = Some(TlsSettings {
+                cert: pem_file(&servers.goldmane_cert),
+                key: pem_file(&servers.goldmane_key),
+                ca: Pem::File(ca.clone()),
+                server_name: Some(servers.goldmane_server_name.clone()),
+            })
+        }
+        (None, None) => {}
+    }
+    Ok((config, None))
+}

@@ -1,0 +1,275 @@
+//! The one ingest pipeline every consumer of flows runs (`tail`, the TUI's feed, `eval`'s workers):
+//! decode where the source gave text → scope → decide → compare with what Calico recorded.
+//! Network sources and the demo hand over typed `ObservedFlow`s, which skip the decoder, so
+//! nothing a source gave (a destination service, IPs, ports) is lost on the way.
+//!
+//! Pure and synchronous: the caller owns the I/O and the loop, the pipeline one flow at a time.
+
+use std::borrow::Cow;
+
+use crate::flows::{FlowDecoder, RawObject};
+use crate::model::{Endpoint, Flow, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict};
+use crate::policy::compare::undetermined_reason;
+use crate::policy::{Evaluation, Evaluator, PolicySet, SetHandle};
+use crate::store::filter::FilterTarget;
+use crate::store::flow_store::Recorded;
+use crate::store::Decided;
+
+/// What the user may see of a flow. Applied to every flow before it is decided, stored or shown:
+/// the one place where RBAC scoping acts. Today every flow is admitted unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {}
+
+impl Scope {
+    /// Everything visible (no cluster scope in force).
+    pub fn unrestricted() -> Scope {
+        Scope {}
+    }
+
+    /// Whether the flow may be shown; it may redact what the user may not see.
+    pub fn admit(&self, _flow: &mut Flow) -> bool {
+        true
+    }
+}
+
+/// A flow that came through the pipeline: the observation, the record as read (files and stdin,
+/// so that output can copy its members), and its evaluation when flows are decided by policies.
+#[derive(Debug)]
+pub struct Ingested<'a> {
+    pub observed: ObservedFlow,
+    pub raw: Option<RawObject<'a>>,
+    pub evaluation: Option<Evaluation>,
+}
+
+/// A flow's verdicts and hits: computed (owned) or as Calico recorded them (borrowed).
+#[derive(Debug, Clone)]
+pub struct Verdicts<'a> {
+    pub action: Verdict,
+    pub pending: Verdict,
+    pub enforced: Cow<'a, [PolicyHit]>,
+    pub pending_hits: Cow<'a, [PolicyHit]>,
+    /// Why the computed verdict is `Unknown`, when it is.
+    pub undetermined: Option<String>,
+}
+
+/// A flow with its verdicts, as filters and printers see it.
+pub struct Row<'a> {
+    pub observed: &'a ObservedFlow,
+    pub verdicts: Verdicts<'a>,
+}
+
+impl Row<'_> {
+    pub fn flow(&self) -> &Flow {
+        &self.observed.flow
+    }
+}
+
+impl FilterTarget for Row<'_> {
+    fn action(&self) -> Verdict {
+        self.verdicts.action
+    }
+    fn pending_action(&self) -> Verdict {
+        self.verdicts.pending
+    }
+    fn source(&self) -> &Endpoint {
+        &self.observed.flow.source
+    }
+    fn dest(&self) -> &Endpoint {
+        &self.observed.flow.dest
+    }
+    fn dest_port(&self) -> Option<u16> {
+        self.observed.flow.dest_port
+    }
+    fn protocol(&self) -> Protocol {
+        self.observed.flow.protocol
+    }
+    fn reporter(&self) -> Reporter {
+        self.observed.flow.reporter
+    }
+    fn enforced_hits(&self) -> &[PolicyHit] {
+        &self.verdicts.enforced
+    }
+    fn pending_hits(&self) -> &[PolicyHit] {
+        &self.verdicts.pending_hits
+    }
+    fn last_seen(&self) -> i64 {
+        self.observed.end_time
+    }
+}
+
+/// Decodes, scopes and decides flows: by evaluation against a policy set, or as recorded.
+pub struct Pipeline<S> {
+    decoder: FlowDecoder,
+    scope: Scope,
+    evaluator: Option<Evaluator<S>>,
+}
+
+impl<S: SetHandle> Pipeline<S> {
+    /// Flows decided against `policies` when given, else as Calico recorded them.
+    pub fn new(policies: Option<S>, scope: Scope) -> Pipeline<S> {
+        Pipeline {
+            decoder: FlowDecoder::new(),
+            scope,
+            evaluator: policies.map(Evaluator::new),
+        }
+    }
+
+    /// Decides the flows that follow against a new policy set (a watched change, an enforced fix).
+    pub fn set_policies(&mut self, policies: S) {
+        self.evaluator = Some(Evaluator::new(policies));
+    }
+
+    pub fn evaluator(&self) -> Option<&Evaluator<S>> {
+        self.evaluator.as_ref()
+    }
+
+    pub fn policy_set(&self) -> Option<&PolicySet> {
+        self.evaluator.as_ref().map(Evaluator::policy_set)
+    }
+
+    /// One line of a flow file or stdin: `Ok(None)` for a blank line or a flow out of scope; the
+    /// error names the field and what is wrong with it.
+    pub fn line<'a>(&mut self, line: &'a str) -> Result<Option<Ingested<'a>>, String> {
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        let (observed, raw) = self.decoder.decode(line)?.into_parts();
+        Ok(self.admit(observed, Some(raw)))
+    }
+
+    /// One flow a source handed over typed; `None` when it is out of scope.
+    pub fn flow(&mut self, observed: ObservedFlow) -> Option<Ingested<'static>> {
+        self.admit(observed, None)
+    }
+
+    fn admit<'a>(
+        &mut self,
+        mut observed: ObservedFlow,
+        raw: Option<RawObject<'a>>,
+    ) -> Option<Ingested<'a>> {
+        if !self.scope.admit(&mut observed.flow) {
+            return None;
+        }
+        let evaluation = self
+            .evaluator
+            .as_mut()
+            .map(|evaluator| evaluator.evaluate(&observed.flow));
+        Some(Ingested {
+            observed,
+            raw,
+            evaluation,
+        })
+    }
+
+    /// The verdicts of a flow that came through this pipeline.
+    pub fn verdicts<'i>(&self, item: &'i Ingested) -> Verdicts<'i> {
+        let flow = &item.observed.flow;
+        if let (Some(evaluator), Some(evaluation)) = (&self.evaluator, &item.evaluation) {
+            return Verdicts {
+                action: evaluation.enforced.verdict,
+                pending: evaluation.pending.verdict,
+                enforced: evaluator
+                    .policy_hits(flow, &evaluation.enforced.hits)
+                    .into(),
+                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits).into(),
+                undetermined: undetermined_reason(evaluator.policy_set(), &evaluation.enforced),
+            };
+        }
+        let recorded = Recorded::of(flow);
+        Verdicts {
+            action: recorded.action,
+            pending: recorded.pending,
+            enforced: Cow::Borrowed(recorded.enforced),
+            pending_hits: Cow::Borrowed(recorded.pending_hits),
+            undetermined: None,
+        }
+    }
+
+    /// The flow with its verdicts, for filters and printers.
+    pub fn row<'i>(&self, item: &'i Ingested) -> Row<'i> {
+        Row {
+            observed: &item.observed,
+            verdicts: self.verdicts(item),
+        }
+    }
+
+    /// The verdicts to store, with Calico's recorded trace kept when a computed one differs.
+    pub fn decided(&self, item: &Ingested) -> Decided {
+        let verdicts = self.verdicts(item);
+        let recorded = item
+            .observed
+            .flow
+            .reported_policies
+            .as_ref()
+            .map(|t| &t.enforced)
+            .filter(|recorded| {
+                item.evaluation.is_some() && recorded.as_slice() != verdicts.enforced.as_ref()
+            })
+            .cloned();
+        Decided {
+            action: verdicts.action,
+            pending: verdicts.pending,
+            enforced: verdicts.enforced.into_owned(),
+            pending_hits: verdicts.pending_hits.into_owned(),
+            recorded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::policy::load_str;
+
+    const DENY_ALL: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-all}
+spec:
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Deny}]
+";
+
+    const RECORDED_ALLOW: &str = r#"{"source_name":"web-*","source_namespace":"shop","source_labels":"app=web","dest_name":"api-*","dest_namespace":"shop","dest_labels":"app=api","protocol":"tcp","dest_port":80,"reporter":"Dst","action":"Allow","policies":{"enforced":[{"kind":"CalicoNetworkPolicy","name":"allow","namespace":"shop","tier":"default","action":"Allow","policy_index":0,"rule_index":0}],"pending":[]},"start_time":"2026-12-04T10:00:00Z","end_time":"2026-12-04T10:00:15Z"}"#;
+
+    #[test]
+    fn without_policies_a_flow_is_decided_as_recorded() {
+        let mut pipeline: Pipeline<Arc<PolicySet>> = Pipeline::new(None, Scope::unrestricted());
+        let item = pipeline.line(RECORDED_ALLOW).unwrap().unwrap();
+        assert!(item.raw.is_some(), "a line keeps its record");
+        let decided = pipeline.decided(&item);
+        assert_eq!(decided.action, Verdict::Allow);
+        assert_eq!(decided.enforced[0].name, "allow");
+        assert_eq!(decided.recorded, None, "nothing was computed to differ");
+        assert!(matches!(
+            pipeline.verdicts(&item).enforced,
+            Cow::Borrowed(_)
+        ));
+        assert!(pipeline.line("  \n").unwrap().is_none());
+        assert!(pipeline.line("{").is_err());
+    }
+
+    #[test]
+    fn with_policies_the_computed_trace_wins_and_the_record_is_kept_when_it_differs() {
+        let (set, _) = load_str("deny.yaml", DENY_ALL);
+        let mut pipeline = Pipeline::new(Some(Arc::new(set)), Scope::unrestricted());
+        let item = pipeline.line(RECORDED_ALLOW).unwrap().unwrap();
+        let decided = pipeline.decided(&item);
+        assert_eq!(decided.action, Verdict::Deny);
+        assert_eq!(decided.enforced[0].name, "deny-all");
+        assert_eq!(decided.recorded.as_ref().unwrap()[0].name, "allow");
+
+        // A typed flow takes the same path and meets the same policies.
+        let observed = item.observed.clone();
+        let typed = pipeline.flow(observed).unwrap();
+        assert!(typed.raw.is_none());
+        assert_eq!(pipeline.decided(&typed), decided);
+
+        // New policies decide the flows that follow.
+        pipeline.set_policies(Arc::new(PolicySet::default()));
+        let again = pipeline.line(RECORDED_ALLOW).unwrap().unwrap();
+        assert_eq!(pipeline.decided(&again).action, Verdict::Allow);
+    }
+}

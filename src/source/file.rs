@@ -1,0 +1,97 @@
+//! Flow files and stdin as sources of lines: a file followed like `tail -f` (new lines as they are
+//! written, from the start again when it is truncated, the new file when it is rotated), and stdin
+//! read line by line.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Reads a file like `tail -f`.
+pub struct Follower {
+    path: PathBuf,
+    reader: BufReader<File>,
+    position: u64,
+    identity: Option<(u64, u64)>,
+    partial: String,
+}
+
+fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
+}
+
+impl Follower {
+    pub fn open(path: PathBuf) -> io::Result<Follower> {
+        let file = File::open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let identity = identity(&file.metadata()?);
+        Ok(Follower {
+            path,
+            reader: BufReader::new(file),
+            position: 0,
+            identity,
+            partial: String::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Complete lines available now.
+    pub fn read_available(&mut self) -> io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        loop {
+            let read = self.reader.read_line(&mut self.partial)?;
+            if read == 0 {
+                break;
+            }
+            self.position += read as u64;
+            if self.partial.ends_with('\n') {
+                lines.push(std::mem::take(&mut self.partial));
+            }
+        }
+        Ok(lines)
+    }
+
+    /// After reaching the end: start over on truncation, switch files on rotation.
+    pub fn check_replaced(&mut self) -> io::Result<()> {
+        let Ok(metadata) = std::fs::metadata(&self.path) else {
+            return Ok(());
+        };
+        if identity(&metadata) != self.identity {
+            *self = Follower::open(self.path.clone())?;
+        } else if metadata.len() < self.position {
+            self.reader.seek(SeekFrom::Start(0))?;
+            self.position = 0;
+            self.partial.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Lines from stdin (or any reader), one at a time so that each reaches the reader at once.
+pub struct Stdin(pub Box<dyn BufRead + Send>);
+
+impl Stdin {
+    pub fn open() -> Stdin {
+        Stdin(Box::new(BufReader::new(io::stdin())))
+    }
+
+    /// The next line; `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<String>> {
+        let mut line = String::new();
+        match self.0.read_line(&mut line)? {
+            0 => Ok(None),
+            _ => Ok(Some(line)),
+        }
+    }
+}
