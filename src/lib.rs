@@ -8,6 +8,7 @@ pub mod flows;
 pub mod ingest;
 pub mod model;
 pub mod policy;
+pub mod printer;
 pub mod source;
 pub mod store;
 pub mod tui;

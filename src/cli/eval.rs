@@ -1,31 +1,20 @@
 //! `flowtrace eval`: every flow of a file decided against manifests, streamed (memory does not grow
 //! with the number of flows).
 
-use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufWriter, Write};
-use std::sync::{mpsc, Arc, Mutex};
+use std::io::{self, BufWriter, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
-use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::flows::RawObject;
+use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::{Pipeline, Scope};
 use crate::model::Flow;
 use crate::policy::compare::{differences, undetermined_reason};
 use crate::policy::{Evaluation, Evaluator, PolicySet};
-
-/// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
-/// the chunks in flight stay a few megabytes.
-const CHUNK_LINES: usize = 4096;
+use crate::printer::{decided_by, wide_header, wide_row, write_record, Decision};
 
 /// The wide table's line-number column.
 const LINE_WIDTH: usize = 5;
-
-struct Chunk {
-    sequence: usize,
-    first_line: usize,
-    lines: Vec<String>,
-}
 
 /// What one chunk produced, written out in input order.
 #[derive(Default)]
@@ -51,50 +40,23 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
         writeln!(out, "{}", wide_header("LINE", LINE_WIDTH))?;
     }
     let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
-    std::thread::scope(|scope| -> io::Result<()> {
-        let (chunk_sender, chunk_receiver) = mpsc::sync_channel::<Chunk>(workers * 2);
-        let chunk_receiver = Arc::new(Mutex::new(chunk_receiver));
-        let (result_sender, result_receiver) =
-            mpsc::sync_channel::<(usize, io::Result<ChunkResult>)>(workers * 2);
-        let reading = scope.spawn(move || read_chunks(reader, chunk_sender));
-        for _ in 0..workers {
-            let (chunks, results, set, name) = (
-                chunk_receiver.clone(),
-                result_sender.clone(),
-                &set,
-                name.as_str(),
-            );
-            scope.spawn(move || {
-                let mut pipeline = Pipeline::new(Some(set), Scope::unrestricted());
-                loop {
-                    let next = chunks.lock().map(|receiver| receiver.recv());
-                    let Ok(Ok(chunk)) = next else { break };
-                    let result = process_chunk(&mut pipeline, &chunk, args, name);
-                    if results.send((chunk.sequence, result)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(result_sender);
-        let mut waiting = BTreeMap::new();
-        let mut next = 0;
-        for (sequence, result) in result_receiver {
-            waiting.insert(sequence, result);
-            while let Some(result) = waiting.remove(&next) {
-                let result = result?;
-                out.write_all(&result.output)?;
-                for error in &result.errors {
-                    eprintln!("error: {error}");
-                }
-                line_errors += result.errors.len();
-                compared += result.compared;
-                differing += result.differing;
-                next += 1;
+    in_order(
+        reader,
+        workers,
+        || Pipeline::new(Some(&set), Scope::unrestricted()),
+        |pipeline, chunk| process_chunk(pipeline, chunk, args, &name),
+        |result| {
+            let result = result?;
+            out.write_all(&result.output)?;
+            for error in &result.errors {
+                eprintln!("error: {error}");
             }
-        }
-        reading.join().expect("the reader does not panic")
-    })?;
+            line_errors += result.errors.len();
+            compared += result.compared;
+            differing += result.differing;
+            Ok(())
+        },
+    )?;
     out.flush()?;
     if line_errors > 0 {
         eprintln!("{line_errors} malformed flow line(s) in {name} skipped");
@@ -109,39 +71,6 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
     } else {
         0
     })
-}
-
-fn read_chunks(
-    mut reader: Box<dyn BufRead + Send>,
-    chunks: mpsc::SyncSender<Chunk>,
-) -> io::Result<()> {
-    let mut first_line = 1;
-    for sequence in 0.. {
-        let mut lines = Vec::with_capacity(CHUNK_LINES);
-        for _ in 0..CHUNK_LINES {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                break;
-            }
-            lines.push(line);
-        }
-        if lines.is_empty() {
-            break;
-        }
-        let count = lines.len();
-        if chunks
-            .send(Chunk {
-                sequence,
-                first_line,
-                lines,
-            })
-            .is_err()
-        {
-            break;
-        }
-        first_line += count;
-    }
-    Ok(())
 }
 
 fn process_chunk(

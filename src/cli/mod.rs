@@ -5,7 +5,6 @@ mod demo;
 mod eval;
 mod explain;
 mod inputs;
-mod output;
 mod tail;
 mod tui;
 

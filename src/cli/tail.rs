@@ -5,13 +5,13 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
-use super::output::{decided_by, wide_header, wide_row, write_record, Decision};
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::flows::encode::as_record;
 use crate::flows::RawObject;
 use crate::ingest::{Ingested, Pipeline, Row, Scope};
 use crate::model::time::{format_rfc3339, unix_now};
 use crate::policy::PolicySet;
+use crate::printer::{decided_by, wide_header, wide_row, write_record, Decision};
 use crate::source::{Batch, SourceEvent};
 use crate::store::filter::{Filter, Fuzzy};
 

@@ -3,7 +3,6 @@
 //! broken implicit one is reported in the app), starts logging and the feed, and runs the app.
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::inputs::{
@@ -11,15 +10,12 @@ use super::inputs::{
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
 use crate::cluster::{flow_server, ConnectError};
-use crate::ingest::{Pipeline, Scope};
 use crate::model::time::unix_now;
-use crate::policy::PolicySet;
-use crate::source::goldmane::HintType;
-use crate::source::{Batch, ConnectionState, FlowSource, SourceEvent};
+use crate::source::ConnectionState;
 use crate::store::FlowStore;
-use crate::tui::app::{App, FeedEvent, Severity, SourceStatus};
-use crate::tui::config::{config_dir, state_dir, Config};
-use crate::tui::{keymap, theme, FeedSender};
+use crate::tui::app::{App, Severity, SourceStatus};
+use crate::tui::config::{config_dir, Config};
+use crate::tui::{feed, keymap, theme};
 
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
@@ -123,7 +119,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let policies = manifests
         .or_else(|| source.demo_policies().cloned())
         .map(Arc::new);
-    let _log = init_logging(args.log_file.clone());
+    let _log = crate::tui::log::init(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");
     let label = source_args.source().to_string();
     let origin = source_name(&source_args).to_string();
@@ -154,121 +150,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     crate::tui::run(app, theme, started, move |sender| {
         std::thread::Builder::new()
             .name("feed".into())
-            .spawn(move || feed(source, deciding_set, origin, sender))
+            .spawn(move || feed::run(source, deciding_set, origin, sender))
             .expect("spawn the feed thread");
     })?;
     Ok(0)
-}
-
-/// The filter fields a kind of Goldmane hint completes.
-fn hint_fields(kind: HintType) -> &'static [&'static str] {
-    match kind {
-        HintType::SourceNamespace => &["src.ns", "ns"],
-        HintType::DestNamespace => &["dst.ns", "ns"],
-        HintType::SourceName => &["src"],
-        HintType::DestName => &["dst"],
-        HintType::PolicyTier => &["tier"],
-        HintType::PolicyName => &["policy"],
-        // Goldmane spells kinds as its enum does, which is not how the filter takes them.
-        HintType::PolicyKind | HintType::PolicyNamespace => &[],
-    }
-}
-
-/// Reads the source, takes each flow through the ingest pipeline and hands batches to the app
-/// until it goes away.
-fn feed(mut source: FlowSource, set: Option<Arc<PolicySet>>, origin: String, sender: FeedSender) {
-    let mut pipeline = Pipeline::new(set, Scope::unrestricted());
-    sender.send(FeedEvent::State(ConnectionState::Connected));
-    loop {
-        let mut notes = Vec::new();
-        let batch = source.next_batch(true, &mut |event| notes.push(event));
-        for event in notes {
-            let event = match event {
-                SourceEvent::State(state) => FeedEvent::State(state),
-                SourceEvent::Malformed { reason } => FeedEvent::Malformed {
-                    origin: origin.clone(),
-                    reason,
-                },
-                SourceEvent::Hints { kind, values } => FeedEvent::Hints {
-                    fields: hint_fields(kind),
-                    values,
-                },
-                SourceEvent::Flows(_) => continue,
-            };
-            if !sender.send(event) {
-                return;
-            }
-        }
-        let flows = match batch {
-            Ok(Some(Batch::Lines { first_line, lines })) => {
-                let mut flows = Vec::with_capacity(lines.len());
-                for (offset, line) in lines.iter().enumerate() {
-                    match pipeline.line(line) {
-                        Ok(Some(item)) => {
-                            let decided = pipeline.decided(&item);
-                            flows.push((item.observed, decided));
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            let event = FeedEvent::Malformed {
-                                origin: format!("{origin}:{}", first_line + offset),
-                                reason,
-                            };
-                            if !sender.send(event) {
-                                return;
-                            }
-                        }
-                    }
-                }
-                flows
-            }
-            Ok(Some(Batch::Flows(observed))) => {
-                let mut flows = Vec::with_capacity(observed.len());
-                for observed in observed {
-                    if let Some(item) = pipeline.flow(observed) {
-                        let decided = pipeline.decided(&item);
-                        flows.push((item.observed, decided));
-                    }
-                }
-                flows
-            }
-            Ok(None) => {
-                sender.send(FeedEvent::State(ConnectionState::Finished));
-                return;
-            }
-            Err(e) => {
-                sender.send(FeedEvent::State(ConnectionState::Failed(e.to_string())));
-                return;
-            }
-        };
-        if !flows.is_empty() && !sender.send(FeedEvent::Flows(flows)) {
-            return;
-        }
-    }
-}
-
-/// Logs go to a file (never the terminal the TUI draws on): `--log-file`, else
-/// `$XDG_STATE_HOME/flowtrace/flowtrace.log`. Level from `FLOWTRACE_LOG` or `RUST_LOG` (default
-/// info). Without a writable place, the TUI runs without a log.
-fn init_logging(path: Option<PathBuf>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let path = path.or_else(|| state_dir().map(|d| d.join("flowtrace.log")))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).ok()?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = std::env::var("FLOWTRACE_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .try_init()
-        .ok()?;
-    Some(guard)
 }

@@ -7,7 +7,23 @@ use std::sync::Arc;
 use rustc_hash::FxHasher;
 use serde::{Serialize, Serializer};
 
-use crate::policy::selector::LabelLookup;
+/// Read access to an endpoint's labels, as selectors read them; `None` means the label is
+/// absent, which several operators treat differently from an empty value.
+pub trait LabelLookup {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl LabelLookup for std::collections::BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl LabelLookup for std::collections::HashMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
 
 /// An immutable set of `key=value` labels, sorted by key, with its hash computed once so that
 /// label sets can key caches cheaply (the evaluator caches per endpoint label set).

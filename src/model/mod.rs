@@ -10,7 +10,7 @@ pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
 pub use hit::{
     qualified_name, HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER,
 };
-pub use labels::Labels;
+pub use labels::{LabelLookup, Labels};
 pub use observed::{Counters, ObservedFlow};
 
 /// A decimal integer of up to 18 digits with an optional sign, read as `str::parse::<i64>` reads

@@ -58,35 +58,35 @@ pub enum Criterion {
 pub type RuleResult = Tri<Criterion>;
 
 /// Where a hit came from; turned into Goldmane's `PolicyHit` by `Evaluator::policy_hits`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HitSource {
     Rule { policy: u32, rule: u32 },
     EndOfTier { tier: u32, trigger: u32 },
     Profile,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Hit {
     pub source: HitSource,
     pub action: HitAction,
 }
 
 /// Where evaluation stopped because the flow lacks something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Undetermined {
     pub need: Need,
     /// The policy and rule that needed it; `None` when the endpoint itself could not be resolved.
     pub at: Option<(u32, u32)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Outcome {
     pub verdict: Verdict,
     pub hits: Vec<Hit>,
     pub undetermined: Option<Undetermined>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Evaluation {
     pub enforced: Outcome,
     pub pending: Outcome,
@@ -606,6 +606,13 @@ impl<S: SetHandle> Evaluator<S> {
             Reporter::Src => Direction::Egress,
             Reporter::Dst => Direction::Ingress,
         }
+    }
+
+    /// Whether a staged policy selects the endpoint that decides `flow` (else its pending verdict
+    /// is its enforced one): what a preview of a staged candidate needs to look at.
+    pub fn staged_policies_select(&mut self, flow: &Flow) -> bool {
+        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
+        self.staged_policies_apply(flow, ends)
     }
 
     fn staged_policies_apply(&mut self, flow: &Flow, (source, dest): (u32, u32)) -> bool {

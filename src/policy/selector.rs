@@ -1,29 +1,13 @@
 //! Calico label selectors. Semantics deliberately follow libcalico-go
 //! `lib/selector` (quirks included) so flowtrace agrees with Felix.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Calico rejects longer label keys (`MaxLabelLength` in the tokenizer).
 const MAX_LABEL_KEY_LENGTH: usize = 512;
 
-/// Read access to an endpoint's labels; `None` means the label is absent,
-/// which several operators treat differently from an empty value.
-pub trait LabelLookup {
-    fn label(&self, key: &str) -> Option<&str>;
-}
-
-impl LabelLookup for BTreeMap<String, String> {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.get(key).map(String::as_str)
-    }
-}
-
-impl LabelLookup for HashMap<String, String> {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.get(key).map(String::as_str)
-    }
-}
+pub use crate::model::LabelLookup;
 
 /// A selector parse failure; `column` is 1-based and counts characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -952,6 +936,7 @@ mod tests {
     use super::*;
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
+    use std::collections::HashMap;
 
     /// Counts allocations per thread so the zero-allocation test is not
     /// disturbed by other tests running in parallel.

@@ -11,8 +11,11 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::filter::{hits_text, Filter, FilterTarget, Fuzzy, Part};
 use super::row_index::{RowIndex, ShortId};
+use std::net::IpAddr;
+
 use crate::model::{
-    Counters, Endpoint, Flow, HitAction, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict,
+    Counters, Endpoint, Flow, HitAction, ObservedFlow, PolicyHit, Protocol, Reporter, Service,
+    Verdict,
 };
 
 /// Verdicts and hits of a flow: computed by the evaluator, or as Calico recorded them.
@@ -109,20 +112,50 @@ impl<T: Hash + Eq + Clone> Interner<T> {
     }
 }
 
-/// What flows aggregate by.
+/// What flows aggregate by, as Goldmane's flow key: both endpoints, the destination's port,
+/// protocol and service, the reporter, and the verdicts with their hits when the flow arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
     source: u32,
     dest: u32,
     trace: u32,
+    service: u32,
     port: u16,
     protocol: u8,
     reporter: Reporter,
 }
 
+/// Everything of a row the evaluator reads: deciding two rows of the same conversation gives the
+/// same result, so re-deciding evaluates once per conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conversation {
+    source: u32,
+    dest: u32,
+    service: u32,
+    port: u16,
+    protocol: u8,
+    reporter: Reporter,
+    addresses: Addresses,
+}
+
+/// The addresses of a row's first observation (interned; 0 when the source gave none): rules on
+/// `nets` need them, and the key leaves them out, as Goldmane's does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Addresses {
+    source_ip: u32,
+    dest_ip: u32,
+    source_port: u16,
+}
+
 #[derive(Debug, Clone)]
 struct Row {
+    /// Its trace is the verdicts now: re-deciding the row (a policy change, an enforced fix)
+    /// changes it in place and moves the row in the index, so later flows of the conversation,
+    /// decided by the new policies, still aggregate into it.
     key: Key,
+    /// The verdicts when the row was first stored.
+    arrived: u32,
+    addresses: Addresses,
     first_seen: i64,
     last_seen: i64,
     /// Start of the newest window merged in: a re-sent window is not counted twice.
@@ -150,6 +183,9 @@ pub type WindowId = u64;
 pub struct FlowStore {
     endpoints: Interner<Endpoint>,
     traces: Interner<Decided>,
+    /// Id 0 is "no service", "no address".
+    services: Interner<Option<Service>>,
+    ips: Interner<Option<IpAddr>>,
     rows: VecDeque<Row>,
     /// Id of `rows[0]`.
     first_id: RowId,
@@ -175,7 +211,15 @@ pub struct StoredFlow<'a> {
     pub port: Option<u16>,
     pub protocol: Protocol,
     pub reporter: Reporter,
+    pub service: Option<&'a Service>,
+    /// The addresses and source port of the row's first observation, when the source gave them.
+    pub source_ip: Option<IpAddr>,
+    pub dest_ip: Option<IpAddr>,
+    pub source_port: Option<u16>,
+    /// The verdicts now (see `FlowStore::set_decided`).
     pub decided: &'a Decided,
+    /// The verdicts when the flow was first stored, when re-deciding has changed them since.
+    pub decided_before: Option<&'a Decided>,
     pub first_seen: i64,
     pub last_seen: i64,
     pub windows: u32,
@@ -250,6 +294,28 @@ impl FilterTarget for StoredFlow<'_> {
     }
 }
 
+impl StoredFlow<'_> {
+    /// The flow as the evaluator takes it: everything the store kept of it, and the verdict as
+    /// stored in place of Calico's.
+    pub fn to_flow(&self) -> Flow {
+        let mut source = self.source.clone();
+        let mut dest = self.dest.clone();
+        source.ip = self.source_ip;
+        source.port = self.source_port;
+        dest.ip = self.dest_ip;
+        Flow {
+            source,
+            dest,
+            protocol: self.protocol,
+            dest_port: self.port,
+            dest_service: self.service.cloned(),
+            reporter: self.reporter,
+            reported_action: Some(self.decided.action),
+            reported_policies: None,
+        }
+    }
+}
+
 /// Port 0 stands for "no port" in the key (Goldmane writes 0 for ICMP).
 const NO_PORT: u16 = 0;
 
@@ -257,9 +323,15 @@ impl FlowStore {
     /// A store holding at most `max_rows` aggregated flows (at most 2^32 - 1: the index keeps
     /// 32 bits of a row's id).
     pub fn new(max_rows: usize) -> FlowStore {
+        let mut services = Interner::default();
+        services.intern(&None);
+        let mut ips = Interner::default();
+        ips.intern(&None);
         FlowStore {
             endpoints: Interner::default(),
             traces: Interner::default(),
+            services,
+            ips,
             rows: VecDeque::new(),
             first_id: 0,
             index: RowIndex::default(),
@@ -318,15 +390,22 @@ impl FlowStore {
     /// beyond the cap). Returns the row's id. Rows aggregate per endpoint, not per address, as
     /// Goldmane's flow key has no IPs.
     pub fn ingest(&mut self, mut observed: ObservedFlow, decided: &Decided) -> RowId {
+        let addresses = Addresses {
+            source_ip: self.ips.intern(&observed.flow.source.ip),
+            dest_ip: self.ips.intern(&observed.flow.dest.ip),
+            source_port: observed.flow.source.port.unwrap_or(NO_PORT),
+        };
         for endpoint in [&mut observed.flow.source, &mut observed.flow.dest] {
             endpoint.ip = None;
             endpoint.port = None;
         }
         let flow = &observed.flow;
+        let trace = self.traces.intern(decided);
         let key = Key {
             source: self.endpoints.intern(&flow.source),
             dest: self.endpoints.intern(&flow.dest),
-            trace: self.traces.intern(decided),
+            trace,
+            service: self.services.intern(&flow.dest_service),
             port: flow.dest_port.unwrap_or(NO_PORT),
             protocol: flow.protocol.0,
             reporter: flow.reporter,
@@ -353,6 +432,8 @@ impl FlowStore {
         let id = self.first_id + self.rows.len() as RowId;
         self.rows.push_back(Row {
             key,
+            arrived: trace,
+            addresses,
             first_seen: observed.start_time,
             last_seen: observed.end_time,
             last_window: observed.start_time,
@@ -429,12 +510,60 @@ impl FlowStore {
             port: (row.key.port != NO_PORT).then_some(row.key.port),
             protocol: Protocol(row.key.protocol),
             reporter: row.key.reporter,
+            service: self.services.get(row.key.service).as_ref(),
+            source_ip: *self.ips.get(row.addresses.source_ip),
+            dest_ip: *self.ips.get(row.addresses.dest_ip),
+            source_port: (row.addresses.source_port != NO_PORT)
+                .then_some(row.addresses.source_port),
             decided: self.traces.get(row.key.trace),
+            decided_before: (row.arrived != row.key.trace).then(|| self.traces.get(row.arrived)),
             first_seen: row.first_seen,
             last_seen: row.last_seen,
             windows: row.windows,
             counters: row.counters,
         }
+    }
+
+    /// What of row `id` decides it (equal for rows that any policy set decides alike).
+    pub fn conversation(&self, id: RowId) -> Option<Conversation> {
+        let row = self.rows.get(id.checked_sub(self.first_id)? as usize)?;
+        Some(Conversation {
+            source: row.key.source,
+            dest: row.key.dest,
+            service: row.key.service,
+            port: row.key.port,
+            protocol: row.key.protocol,
+            reporter: row.key.reporter,
+            addresses: row.addresses,
+        })
+    }
+
+    /// The ids of stored rows within `range`.
+    pub fn clamp(&self, range: std::ops::Range<RowId>) -> std::ops::Range<RowId> {
+        range.start.max(self.first_id)..range.end.min(self.end_id())
+    }
+
+    /// Replaces the verdicts of row `id` (re-decided against a new policy set) in place: the row
+    /// keeps its id, its place and its counters. Returns whether they changed.
+    pub fn set_decided(&mut self, id: RowId, decided: &Decided) -> bool {
+        let Some(index) = id.checked_sub(self.first_id).map(|i| i as usize) else {
+            return false;
+        };
+        if index >= self.rows.len() {
+            return false;
+        }
+        let trace = self.traces.intern(decided);
+        let old = self.rows[index].key;
+        if old.trace == trace {
+            return false;
+        }
+        let new = Key { trace, ..old };
+        self.index
+            .remove(FxBuildHasher.hash_one(old), id as ShortId);
+        self.index
+            .insert(FxBuildHasher.hash_one(new), id as ShortId);
+        self.rows[index].key = new;
+        true
     }
 
     /// Every stored flow, oldest first.

@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod flow_store;
+pub mod redecide;
 mod row_index;
 
 pub use flow_store::{Decided, FlowStore, RowId, StoredFlow};

@@ -14,7 +14,7 @@ use super::config::Config;
 use super::keymap::{Key, Keymap, Mode};
 use super::line_edit::LineEdit;
 use super::render;
-use super::trace::{self, flow_of, PolicyRef, PolicyText, Span, Tone, Trace};
+use super::trace::{self, PolicyRef, PolicyText, Span, Tone, Trace};
 use super::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
 use crate::model::{qualified_name, Endpoint, ObservedFlow, Reporter};
 use crate::policy::{Direction, Evaluator, PolicySet};
@@ -860,7 +860,7 @@ impl App {
         let Some(stored) = self.selected_flow() else {
             return;
         };
-        let flow = flow_of(&stored);
+        let flow = stored.to_flow();
         let (endpoint, direction): (&Endpoint, Direction) = match side {
             Reporter::Src => (&flow.source, Direction::Egress),
             Reporter::Dst => (&flow.dest, Direction::Ingress),

@@ -5,8 +5,10 @@
 pub mod action;
 pub mod app;
 pub mod config;
+pub mod feed;
 pub mod keymap;
 pub mod line_edit;
+pub mod log;
 pub mod render;
 pub mod theme;
 mod toml_file;

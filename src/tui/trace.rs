@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::model::{qualified_name, Flow, PolicyHit, PolicyKind};
+use crate::model::{qualified_name, PolicyHit, PolicyKind};
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
 };
@@ -86,20 +86,6 @@ impl Trace {
     /// Index among `steps` of the enforced deciding step.
     pub fn deciding_step(&self) -> usize {
         self.steps().iter().position(|l| l.decided).unwrap_or(0)
-    }
-}
-
-/// The stored flow as the evaluator takes it.
-pub fn flow_of(stored: &StoredFlow) -> Flow {
-    Flow {
-        source: stored.source.clone(),
-        dest: stored.dest.clone(),
-        protocol: stored.protocol,
-        dest_port: stored.port,
-        dest_service: None,
-        reporter: stored.reporter,
-        reported_action: Some(stored.decided.action),
-        reported_policies: None,
     }
 }
 
@@ -325,7 +311,7 @@ fn difference_reason(
 
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
 pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
-    let flow = flow_of(stored);
+    let flow = stored.to_flow();
     let mut header = vec![Line::text(flow.summary(), Tone::Title)];
     let decided = stored.decided;
     let Some(set) = set else {

@@ -5,6 +5,8 @@
 //!
 //! Pure and synchronous: the caller owns the I/O and the loop, the pipeline one flow at a time.
 
+pub mod ordered;
+
 use std::borrow::Cow;
 
 use crate::flows::{FlowDecoder, RawObject};

@@ -1,0 +1,240 @@
+//! How commands print flows: the JSON record shape `eval` and `tail` share, and the wide table
+//! (ripgrep's printer, apart from the command line that picks it).
+
+use std::io::{self, Write};
+
+use crate::flows::RawObject;
+use crate::model::{qualified_name, Flow, PolicyHit, Verdict};
+use crate::policy::explain::{Explanation, TierStatus, VerdictExplanation};
+
+/// The decided part of a printed flow; the hit lists already serialised as JSON arrays.
+pub struct Decision<'a> {
+    pub action: Verdict,
+    pub pending_action: Verdict,
+    pub enforced_json: &'a [u8],
+    pub pending_json: &'a [u8],
+    pub undetermined: Option<String>,
+}
+
+/// Appends members to a JSON object being written, with the commas between them.
+struct Members {
+    separated: bool,
+}
+
+impl Members {
+    fn open<W: Write>(&mut self, out: &mut W, name: &str) -> io::Result<()> {
+        if self.separated {
+            out.write_all(b",")?;
+        }
+        self.separated = true;
+        write!(out, "\"{name}\":")
+    }
+
+    fn write<W: Write, T: serde::Serialize>(
+        &mut self,
+        out: &mut W,
+        name: &str,
+        value: &T,
+    ) -> io::Result<()> {
+        self.open(out, name)?;
+        serde_json::to_writer(&mut *out, value).map_err(io::Error::from)
+    }
+}
+
+/// One JSON line: the record's members copied as read, except `action` and `policies`, which
+/// Calico recorded and which are kept as `reported_action` / `reported_policies`; then the verdicts
+/// and traces.
+pub fn write_record<W: Write>(
+    out: &mut W,
+    raw: &RawObject,
+    flow: &Flow,
+    decision: &Decision,
+) -> io::Result<()> {
+    let mut members = Members {
+        separated: raw.write_open(out, &["action", "policies"])?,
+    };
+    if let Some(action) = flow.reported_action {
+        members.write(out, "reported_action", &action)?;
+    }
+    if let Some(policies) = &flow.reported_policies {
+        members.write(out, "reported_policies", policies)?;
+    }
+    members.write(out, "action", &decision.action)?;
+    members.write(out, "pending_action", &decision.pending_action)?;
+    members.open(out, "policies")?;
+    out.write_all(b"{\"enforced\":")?;
+    out.write_all(decision.enforced_json)?;
+    out.write_all(b",\"pending\":")?;
+    out.write_all(decision.pending_json)?;
+    out.write_all(b"}")?;
+    if let Some(reason) = &decision.undetermined {
+        members.write(out, "undetermined", reason)?;
+    }
+    out.write_all(b"}\n")
+}
+
+pub fn wide_header(first: &str, width: usize) -> String {
+    format!(
+        "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} DECIDED BY",
+        "SOURCE", "DESTINATION", "REP", "ACTION", "PENDING"
+    )
+}
+
+/// One table row; `first` is the line number (`eval`) or the time (`tail`), `width` its column's.
+pub fn wide_row(
+    first: &str,
+    width: usize,
+    flow: &Flow,
+    action: Verdict,
+    pending: Verdict,
+    decided_by: &str,
+) -> String {
+    let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let dest = format!("{}{port}/{}", flow.dest.display_name(), flow.protocol);
+    format!(
+        "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} {decided_by}",
+        clip(&flow.source.display_name(), 30),
+        clip(&dest, 36),
+        flow.reporter.as_str(),
+        action.as_str(),
+        pending.as_str(),
+    )
+}
+
+/// What decided a flow: its last hit, or why it could not be decided.
+pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
+    match undetermined {
+        Some(reason) => format!("undetermined: {reason}"),
+        None => hits.last().map(PolicyHit::describe).unwrap_or_default(),
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let kept: String = text.chars().take(width - 1).collect();
+        format!("{kept}…")
+    }
+}
+
+fn verdict_line(label: &str, verdict: &VerdictExplanation) -> String {
+    let decided = match (&verdict.undetermined, verdict.policies.last()) {
+        (Some(reason), _) => format!("undetermined: {reason}"),
+        (None, Some(hit)) => hit.describe(),
+        (None, None) => "no policy or profile applies".to_string(),
+    };
+    format!("{label}: {}\n  decided by {decided}\n", verdict.action)
+}
+
+/// `explain`'s text: a header with both verdicts, then the trace(s).
+pub fn explanation_text(explanation: &Explanation) -> String {
+    let mut text = String::new();
+    text.push_str(&format!("Flow: {}\n", explanation.flow));
+    text.push_str(&format!(
+        "Evaluated: {} policies of {} ({})\n",
+        explanation.direction.to_ascii_lowercase(),
+        explanation.endpoint.name,
+        explanation.endpoint.kind
+    ));
+    text.push_str(&format!(
+        "Endpoint labels: {}\n",
+        explanation.endpoint.labels
+    ));
+    text.push_str(&format!(
+        "Peer: {} ({}) labels: {}\n\n",
+        explanation.peer.name, explanation.peer.kind, explanation.peer.labels
+    ));
+    text.push_str(&verdict_line("Enforced verdict", &explanation.enforced));
+    if explanation.pending_differs {
+        text.push_str(&verdict_line(
+            "Pending verdict (staged policies enforced) DIFFERS",
+            &explanation.pending,
+        ));
+    } else {
+        text.push_str(&format!(
+            "Pending verdict (staged policies enforced): {} (same)\n",
+            explanation.pending.action
+        ));
+    }
+    if let Some(reported) = explanation.reported_action {
+        let agreement = if reported == explanation.enforced.action {
+            "agrees"
+        } else {
+            "DIFFERS"
+        };
+        text.push_str(&format!("Calico recorded: {reported} ({agreement})\n"));
+    }
+    text.push_str("\nEnforced trace:\n");
+    render_trace(&mut text, &explanation.enforced);
+    if explanation.pending_differs {
+        text.push_str("\nPending trace:\n");
+        render_trace(&mut text, &explanation.pending);
+    }
+    text
+}
+
+fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
+    for tier in &verdict.tiers {
+        text.push_str(&format!(
+            "  tier {} (order {}, default {}): {}\n",
+            tier.name,
+            tier.order,
+            tier.default_action,
+            tier.status.describe()
+        ));
+        if tier.status == TierStatus::Skipped && tier.policies.len() > 8 {
+            text.push_str(&format!(
+                "    ({} policies, none selects the endpoint)\n",
+                tier.policies.len()
+            ));
+            continue;
+        }
+        for policy in &tier.policies {
+            let order = policy
+                .order
+                .map(|o| format!("order {o}"))
+                .unwrap_or_else(|| "no order".to_string());
+            let name = qualified_name(&policy.namespace, &policy.name);
+            match &policy.why_not {
+                Some(why) => text.push_str(&format!(
+                    "    - {} {name} ({order}): not applied: {why}\n",
+                    policy.kind
+                )),
+                None => {
+                    text.push_str(&format!(
+                        "    * {} {name} ({order}) selects the endpoint [{}]\n",
+                        policy.kind, policy.origin
+                    ));
+                    for rule in policy.rules.iter().filter(|r| r.result != "not-evaluated") {
+                        let marker = if rule.decided { ">>" } else { "  " };
+                        let detail = rule
+                            .detail
+                            .as_deref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default();
+                        text.push_str(&format!(
+                            "      {marker} rule {} {}: {}{detail}\n",
+                            rule.index, rule.action, rule.result
+                        ));
+                        if rule.decided || rule.result == "undetermined" {
+                            for line in rule.text.lines() {
+                                text.push_str(&format!("           | {line}\n"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(profile) = verdict
+        .policies
+        .iter()
+        .find(|h| h.kind == crate::model::PolicyKind::Profile)
+    {
+        text.push_str(&format!(
+            "  profile {}: {} (no tier decided)\n",
+            profile.name, profile.action
+        ));
+    }
+}

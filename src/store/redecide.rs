@@ -1,0 +1,318 @@
+//! Stored flows decided again, in place: against a new policy set (a watched change, an enforced
+//! fix), or previewed against a candidate staged on top of the current set (what a fix would
+//! change). Each distinct conversation is evaluated once, and the work goes a slice of rows at a
+//! time so that a caller (the TUI) reads input between slices.
+
+use std::ops::Range;
+
+use rustc_hash::FxHashMap;
+
+use super::flow_store::{Conversation, Decided, FlowStore, RowId};
+use crate::model::{PolicyHit, Verdict};
+use crate::policy::{Evaluation, Evaluator, SetHandle};
+
+/// A flow's verdicts and hits as computed (without Calico's record, which is the row's own).
+#[derive(Debug, Clone)]
+struct Computed {
+    action: Verdict,
+    pending: Verdict,
+    enforced: Vec<PolicyHit>,
+    pending_hits: Vec<PolicyHit>,
+}
+
+/// Re-decides stored rows against one policy set.
+pub struct Redecider<S> {
+    evaluator: Evaluator<S>,
+    conversations: FxHashMap<Conversation, u32>,
+    /// Distinct results, by evaluation and the namespace of the deciding endpoint (a profile's
+    /// name says it): building hits allocates, evaluating does not.
+    results: FxHashMap<(Evaluation, Option<std::sync::Arc<str>>), u32>,
+    computed: Vec<Computed>,
+}
+
+impl<S: SetHandle> Redecider<S> {
+    pub fn new(policies: S) -> Redecider<S> {
+        Redecider {
+            evaluator: Evaluator::new(policies),
+            conversations: FxHashMap::default(),
+            results: FxHashMap::default(),
+            computed: Vec::new(),
+        }
+    }
+
+    /// Decides the rows of `range` again; returns the ids of those whose verdicts or hits
+    /// changed. Calico's recorded trace stays with each row.
+    pub fn slice(&mut self, store: &mut FlowStore, range: Range<RowId>) -> Vec<RowId> {
+        let mut changed = Vec::new();
+        for id in store.clamp(range) {
+            let Some(conversation) = store.conversation(id) else {
+                continue;
+            };
+            let result = match self.conversations.get(&conversation) {
+                Some(&result) => result,
+                None => {
+                    let result = self.compute(store, id);
+                    self.conversations.insert(conversation, result);
+                    result
+                }
+            };
+            let computed = &self.computed[result as usize];
+            let Some(stored) = store.get(id) else {
+                continue;
+            };
+            // What Calico recorded: kept beside a computed trace that differs, else the trace.
+            let calico = stored
+                .decided
+                .recorded
+                .as_ref()
+                .unwrap_or(&stored.decided.enforced);
+            let recorded =
+                (!calico.is_empty() && *calico != computed.enforced).then(|| calico.clone());
+            let decided = Decided {
+                action: computed.action,
+                pending: computed.pending,
+                enforced: computed.enforced.clone(),
+                pending_hits: computed.pending_hits.clone(),
+                recorded,
+            };
+            if store.set_decided(id, &decided) {
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    fn compute(&mut self, store: &FlowStore, id: RowId) -> u32 {
+        let flow = store.get(id).expect("a stored row").to_flow();
+        let evaluation = self.evaluator.evaluate(&flow);
+        let key = (evaluation, flow.local().namespace.clone());
+        if let Some(&result) = self.results.get(&key) {
+            return result;
+        }
+        let evaluation = &key.0;
+        let computed = Computed {
+            action: evaluation.enforced.verdict,
+            pending: evaluation.pending.verdict,
+            enforced: self.evaluator.policy_hits(&flow, &evaluation.enforced.hits),
+            pending_hits: self.evaluator.policy_hits(&flow, &evaluation.pending.hits),
+        };
+        let result = self.computed.len() as u32;
+        self.computed.push(computed);
+        self.results.insert(key, result);
+        result
+    }
+}
+
+/// A stored row whose pending verdict the candidate changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub id: RowId,
+    /// The row's enforced verdict, as stored.
+    pub enforced: Verdict,
+    /// Its pending verdict without the candidate, as stored.
+    pub pending: Verdict,
+    /// Its pending verdict with the candidate staged (`Unknown`: the flow lacks what a rule
+    /// needs, e.g. an address).
+    pub staged: Verdict,
+}
+
+/// Previews a candidate over stored rows: the set it is given holds the candidate as staged
+/// policies (`policy::with_staged`), so the preview is Calico's own pending evaluation. Rows whose
+/// deciding endpoint no staged policy selects cannot change and are not evaluated.
+pub struct Previewer<S> {
+    evaluator: Evaluator<S>,
+    conversations: FxHashMap<Conversation, Verdict>,
+}
+
+impl<S: SetHandle> Previewer<S> {
+    pub fn new(with_candidate: S) -> Previewer<S> {
+        Previewer {
+            evaluator: Evaluator::new(with_candidate),
+            conversations: FxHashMap::default(),
+        }
+    }
+
+    /// Appends to `out` the rows of `range` whose pending verdict the candidate changes.
+    pub fn slice(&mut self, store: &FlowStore, range: Range<RowId>, out: &mut Vec<Change>) {
+        for id in store.clamp(range) {
+            let (Some(conversation), Some(stored)) = (store.conversation(id), store.get(id)) else {
+                continue;
+            };
+            let staged = match self.conversations.get(&conversation) {
+                Some(&verdict) => verdict,
+                None => {
+                    let flow = stored.to_flow();
+                    let verdict = if self.evaluator.staged_policies_select(&flow) {
+                        self.evaluator.evaluate(&flow).pending.verdict
+                    } else {
+                        stored.decided.pending
+                    };
+                    self.conversations.insert(conversation, verdict);
+                    verdict
+                }
+            };
+            if staged != stored.decided.pending {
+                out.push(Change {
+                    id,
+                    enforced: stored.decided.action,
+                    pending: stored.decided.pending,
+                    staged,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ingest::{Pipeline, Scope};
+    use crate::policy::{with_staged, PolicySet};
+    use crate::source::demo::DemoCluster;
+
+    /// An hour of demo traffic, decided by the demo's policies, in a store.
+    fn demo_store() -> (FlowStore, Arc<PolicySet>, DemoCluster) {
+        let mut demo = DemoCluster::new(4);
+        let set = Arc::new(demo.policy_set().clone());
+        let mut pipeline = Pipeline::new(Some(set.clone()), Scope::unrestricted());
+        let mut store = FlowStore::new(100_000);
+        for window in 0..240 {
+            for observed in demo.flows(1_000 + window * 15, 40) {
+                let item = pipeline.flow(observed).unwrap();
+                let decided = pipeline.decided(&item);
+                store.ingest(item.observed, &decided);
+            }
+        }
+        (store, set, demo)
+    }
+
+    /// Allows everything ahead of every other tier: every row's verdict becomes Allow.
+    const OPEN_EVERYTHING: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: first}
+spec: {order: 1}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: first.open}
+spec:
+  tier: first
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+";
+
+    #[test]
+    fn redeciding_changes_verdicts_in_place_as_a_fresh_evaluation_would() {
+        let (mut store, _, mut demo) = demo_store();
+        let ids: Vec<RowId> = store.iter().map(|f| f.id).collect();
+        let denied_before = store
+            .iter()
+            .filter(|f| f.decided.action == Verdict::Deny)
+            .count();
+        assert!(denied_before > 0, "the demo has denied flows");
+        assert!(demo
+            .apply("99-open.yaml", OPEN_EVERYTHING)
+            .errors
+            .is_empty());
+        let opened = Arc::new(demo.policy_set().clone());
+
+        let mut redecider = Redecider::new(opened.clone());
+        let mut changed = Vec::new();
+        // In slices, as the TUI does between input.
+        for start in (store.first_id()..store.end_id()).step_by(7) {
+            changed.extend(redecider.slice(&mut store, start..start + 7));
+        }
+        assert_eq!(
+            store.iter().map(|f| f.id).collect::<Vec<_>>(),
+            ids,
+            "no row moved"
+        );
+        assert!(
+            changed.len() >= denied_before,
+            "{} < {denied_before}",
+            changed.len()
+        );
+        let mut fresh = Evaluator::new(opened.clone());
+        for flow in store.iter() {
+            let evaluation = fresh.evaluate(&flow.to_flow());
+            assert_eq!(flow.decided.action, evaluation.enforced.verdict);
+            assert_eq!(
+                flow.decided.enforced,
+                fresh.policy_hits(&flow.to_flow(), &evaluation.enforced.hits)
+            );
+            assert_eq!(
+                changed.contains(&flow.id),
+                flow.decided_before.is_some(),
+                "a changed row says what it was"
+            );
+        }
+
+        // A later window of a changed conversation, with the same record from Calico and decided
+        // by the new policies, joins its row (as Goldmane keys flows by their recorded trace too).
+        let row = store.get(changed[0]).unwrap();
+        let recorded = row.decided.recorded.clone().expect("Calico's record kept");
+        let mut observed = crate::model::ObservedFlow {
+            flow: row.to_flow(),
+            start_time: 1_000_000,
+            end_time: 1_000_015,
+            counters: Default::default(),
+        };
+        observed.flow.reported_policies = Some(crate::model::PolicyTrace {
+            enforced: recorded,
+            pending: Vec::new(),
+        });
+        let mut pipeline = Pipeline::new(Some(opened), Scope::unrestricted());
+        let item = pipeline.flow(observed).unwrap();
+        let decided = pipeline.decided(&item);
+        let rows = store.len();
+        assert_eq!(store.ingest(item.observed, &decided), changed[0]);
+        assert_eq!(store.len(), rows);
+    }
+
+    #[test]
+    fn a_preview_finds_exactly_the_rows_whose_pending_verdict_the_candidate_changes() {
+        let (store, set, _) = demo_store();
+        let candidate = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.allow-all-in-summary, namespace: summary}
+spec:
+  tier: application
+  order: 1
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+";
+        let (with_candidate, report) = with_staged(&set, "candidate.yaml", candidate);
+        assert!(report.errors.is_empty(), "{report:?}");
+        let with_candidate = Arc::new(with_candidate);
+        let mut previewer = Previewer::new(with_candidate.clone());
+        let mut changes = Vec::new();
+        previewer.slice(&store, store.first_id()..store.end_id(), &mut changes);
+        assert!(!changes.is_empty(), "the candidate changes something");
+
+        // The same answer by evaluating every row in full, without pruning or memos.
+        let mut fresh = Evaluator::new(with_candidate);
+        let expected: Vec<Change> = store
+            .iter()
+            .filter_map(|flow| {
+                let staged = fresh.evaluate(&flow.to_flow()).pending.verdict;
+                (staged != flow.decided.pending).then_some(Change {
+                    id: flow.id,
+                    enforced: flow.decided.action,
+                    pending: flow.decided.pending,
+                    staged,
+                })
+            })
+            .collect();
+        assert_eq!(changes, expected);
+        for change in &changes {
+            let flow = store.get(change.id).unwrap();
+            assert_eq!(flow.to_flow().local().namespace.as_deref(), Some("summary"));
+        }
+    }
+}
