@@ -164,6 +164,10 @@ struct Row {
     counters: Counters,
 }
 
+/// Interned verdicts: equal ids, equal `Decided`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DecidedId(u32);
+
 /// Row identities stay valid while the row is stored (they are never reused).
 pub type RowId = u64;
 
@@ -543,21 +547,38 @@ impl FlowStore {
         range.start.max(self.first_id)..range.end.min(self.end_id())
     }
 
+    /// The interned id of `decided`, to give rows with `set_decided`.
+    pub fn intern_decided(&mut self, decided: &Decided) -> DecidedId {
+        DecidedId(self.traces.intern(decided))
+    }
+
+    /// The id of row `id`'s verdicts now.
+    pub fn decided_id(&self, id: RowId) -> Option<DecidedId> {
+        let row = self.rows.get(id.checked_sub(self.first_id)? as usize)?;
+        Some(DecidedId(row.key.trace))
+    }
+
+    pub fn decided(&self, id: DecidedId) -> &Decided {
+        self.traces.get(id.0)
+    }
+
     /// Replaces the verdicts of row `id` (re-decided against a new policy set) in place: the row
     /// keeps its id, its place and its counters. Returns whether they changed.
-    pub fn set_decided(&mut self, id: RowId, decided: &Decided) -> bool {
+    pub fn set_decided(&mut self, id: RowId, decided: DecidedId) -> bool {
         let Some(index) = id.checked_sub(self.first_id).map(|i| i as usize) else {
             return false;
         };
         if index >= self.rows.len() {
             return false;
         }
-        let trace = self.traces.intern(decided);
         let old = self.rows[index].key;
-        if old.trace == trace {
+        if old.trace == decided.0 {
             return false;
         }
-        let new = Key { trace, ..old };
+        let new = Key {
+            trace: decided.0,
+            ..old
+        };
         self.index
             .remove(FxBuildHasher.hash_one(old), id as ShortId);
         self.index

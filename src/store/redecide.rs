@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use rustc_hash::FxHashMap;
 
-use super::flow_store::{Conversation, Decided, FlowStore, RowId};
+use super::flow_store::{Conversation, Decided, DecidedId, FlowStore, RowId};
 use crate::model::{PolicyHit, Verdict};
 use crate::policy::{Evaluation, Evaluator, SetHandle};
 
@@ -28,6 +28,9 @@ pub struct Redecider<S> {
     /// name says it): building hits allocates, evaluating does not.
     results: FxHashMap<(Evaluation, Option<std::sync::Arc<str>>), u32>,
     computed: Vec<Computed>,
+    /// The new verdicts of a row, by its computed result and its verdicts before (which hold
+    /// Calico's record): few distinct pairs, so each `Decided` is built and interned once.
+    decisions: FxHashMap<(u32, DecidedId), DecidedId>,
 }
 
 impl<S: SetHandle> Redecider<S> {
@@ -37,6 +40,7 @@ impl<S: SetHandle> Redecider<S> {
             conversations: FxHashMap::default(),
             results: FxHashMap::default(),
             computed: Vec::new(),
+            decisions: FxHashMap::default(),
         }
     }
 
@@ -56,30 +60,39 @@ impl<S: SetHandle> Redecider<S> {
                     result
                 }
             };
-            let computed = &self.computed[result as usize];
-            let Some(stored) = store.get(id) else {
+            let Some(before) = store.decided_id(id) else {
                 continue;
             };
-            // What Calico recorded: kept beside a computed trace that differs, else the trace.
-            let calico = stored
-                .decided
-                .recorded
-                .as_ref()
-                .unwrap_or(&stored.decided.enforced);
-            let recorded =
-                (!calico.is_empty() && *calico != computed.enforced).then(|| calico.clone());
-            let decided = Decided {
-                action: computed.action,
-                pending: computed.pending,
-                enforced: computed.enforced.clone(),
-                pending_hits: computed.pending_hits.clone(),
-                recorded,
+            let decided = match self.decisions.get(&(result, before)) {
+                Some(&decided) => decided,
+                None => {
+                    let decided = self.decide(store, result, before);
+                    self.decisions.insert((result, before), decided);
+                    decided
+                }
             };
-            if store.set_decided(id, &decided) {
+            if store.set_decided(id, decided) {
                 changed.push(id);
             }
         }
         changed
+    }
+
+    /// The verdicts of `computed` for a row that had `before`, with Calico's record kept.
+    fn decide(&self, store: &mut FlowStore, result: u32, before: DecidedId) -> DecidedId {
+        let computed = &self.computed[result as usize];
+        let before = store.decided(before);
+        // What Calico recorded: kept beside a computed trace that differs, else the trace.
+        let calico = before.recorded.as_ref().unwrap_or(&before.enforced);
+        let recorded = (!calico.is_empty() && *calico != computed.enforced).then(|| calico.clone());
+        let decided = Decided {
+            action: computed.action,
+            pending: computed.pending,
+            enforced: computed.enforced.clone(),
+            pending_hits: computed.pending_hits.clone(),
+            recorded,
+        };
+        store.intern_decided(&decided)
     }
 
     fn compute(&mut self, store: &FlowStore, id: RowId) -> u32 {
