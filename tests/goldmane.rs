@@ -426,15 +426,8 @@ fn tail_goldmane(
     command
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tail_prints_goldmane_history_through_the_filter_language() {
-    let fake = FakeGoldmane::start(WireVersion::V3_32, history(6)).await;
-    let files = fake.pki.client_files();
-    let mut command = tail_goldmane(
-        &fake,
-        &files,
-        &["--since", "1h", "--filter", "src=web-*", "-o", "json"],
-    );
+/// Runs `command` (tail with `-o json`), expects success, and reads its records.
+async fn json_records(mut command: std::process::Command) -> Vec<serde_json::Value> {
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
@@ -444,14 +437,26 @@ async fn tail_prints_goldmane_history_through_the_filter_language() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let records: Vec<serde_json::Value> = stdout
+    stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_prints_goldmane_history_through_the_filter_language() {
+    let fake = FakeGoldmane::start(WireVersion::V3_32, history(6)).await;
+    let files = fake.pki.client_files();
+    let command = tail_goldmane(
+        &fake,
+        &files,
+        &["--since", "1h", "--filter", "src=web-*", "-o", "json"],
+    );
+    let records = json_records(command).await;
     assert_eq!(
         records.len(),
         3,
-        "three of the six windows are from web-*:\n{stdout}"
+        "three of the six windows are from web-*:\n{records:#?}"
     );
     assert!(records
         .iter()
@@ -563,21 +568,9 @@ spec:
     .unwrap();
     let files = fake.pki.client_files();
     let dir = manifests.path().to_str().unwrap().to_string();
-    let mut command = tail_goldmane(&fake, &files, &["--since", "1h", "-o", "json", "-m", &dir]);
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let records: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(records.len(), 1, "{stdout}");
+    let command = tail_goldmane(&fake, &files, &["--since", "1h", "-o", "json", "-m", &dir]);
+    let records = json_records(command).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     assert_eq!(record["action"], "Allow", "{record}");
     assert!(record.get("undetermined").is_none(), "{record}");

@@ -85,8 +85,6 @@ pub fn open_source(
     since: Option<i64>,
     follow: bool,
 ) -> Result<FlowSource, String> {
-    // Verdicts are pushed to a server only when they are the ones it recorded (no `-m`).
-    let pushed = || ServerFilter::of(filter, args.manifests.is_empty());
     match args.source() {
         "demo" => Ok(FlowSource::Demo(DemoFeed::new(
             DemoCluster::new(args.seed),
@@ -94,20 +92,8 @@ pub fn open_source(
             since.unwrap_or(60),
         ))),
         "-" => Ok(FlowSource::stdin()),
-        "goldmane" => flow_server::open(
-            &flow_servers(args),
-            Server::Goldmane,
-            pushed(),
-            since,
-            follow,
-        ),
-        "whisker" => flow_server::open(
-            &flow_servers(args),
-            Server::Whisker,
-            pushed(),
-            since,
-            follow,
-        ),
+        "goldmane" => open_server(args, Server::Goldmane, filter, since, follow),
+        "whisker" => open_server(args, Server::Whisker, filter, since, follow),
         source => match source.strip_prefix("file:") {
             Some(path) => FlowSource::file(PathBuf::from(path)).map_err(|e| e.to_string()),
             None => Err(format!(
@@ -115,6 +101,18 @@ pub fn open_source(
             )),
         },
     }
+}
+
+fn open_server(
+    args: &SourceArgs,
+    server: Server,
+    filter: &Filter,
+    since: Option<i64>,
+    follow: bool,
+) -> Result<FlowSource, String> {
+    // Verdicts are pushed to a server only when they are the ones it recorded (no `-m`).
+    let pushed = ServerFilter::of(filter, args.manifests.is_empty());
+    flow_server::open(&flow_servers(args), server, pushed, since, follow)
 }
 
 /// How the source is named in messages about its records.

@@ -12,7 +12,7 @@ use crate::ingest::{Ingested, Pipeline, Row, Scope};
 use crate::model::time::{format_rfc3339, unix_now};
 use crate::policy::PolicySet;
 use crate::printer::{decided_by, wide_header, wide_row, write_record, Decision};
-use crate::source::{Batch, SourceEvent};
+use crate::source::SourceEvent;
 use crate::store::filter::{Filter, Fuzzy};
 
 /// The time column: an RFC 3339 timestamp.
@@ -44,8 +44,8 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
+    let mut pipeline = Pipeline::new(policies, Scope::unrestricted());
     let mut printer = Printer {
-        pipeline: Pipeline::new(policies, Scope::unrestricted()),
         filter,
         since,
         fuzzy: Fuzzy::default(),
@@ -68,31 +68,17 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     let required = printer.filter.required_texts();
     while let Some(batch) = source.next_batch(args.follow, &mut note)? {
         printer.now = unix_now();
-        match batch {
-            Batch::Lines { first_line, lines } => {
-                for (offset, line) in lines.iter().enumerate() {
-                    // A line lacking a text the filter requires cannot match: skip it undecoded.
-                    if !required.iter().all(|text| line.contains(text.as_str())) {
-                        continue;
-                    }
-                    match printer.pipeline.line(line) {
-                        Ok(Some(item)) => printer.print(&item)?,
-                        Ok(None) => {}
-                        Err(e) => {
-                            eprintln!("error: {name}:{}: {e}", first_line + offset);
-                            malformed += 1;
-                        }
-                    }
-                }
-            }
-            Batch::Flows(flows) => {
-                for observed in flows {
-                    if let Some(item) = printer.pipeline.flow(observed) {
-                        printer.print(&item)?;
-                    }
-                }
-            }
-        }
+        pipeline.batch(
+            batch,
+            // A line lacking a text the filter requires cannot match: skip it undecoded.
+            |line| required.iter().all(|text| line.contains(text.as_str())),
+            |pipeline, item| printer.print(pipeline, &item),
+            |line, reason| {
+                eprintln!("error: {name}:{line}: {reason}");
+                malformed += 1;
+                Ok(())
+            },
+        )?;
         // Each batch reaches the reader at once, so tail pipes well.
         printer.out.flush()?;
     }
@@ -102,7 +88,6 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
 
 /// Filters decided flows and prints those that match.
 struct Printer<W> {
-    pipeline: Pipeline<Arc<PolicySet>>,
     filter: Filter,
     since: Option<i64>,
     fuzzy: Fuzzy,
@@ -112,8 +97,8 @@ struct Printer<W> {
 }
 
 impl<W: Write> Printer<W> {
-    fn print(&mut self, item: &Ingested) -> io::Result<()> {
-        let row = self.pipeline.row(item);
+    fn print(&mut self, pipeline: &Pipeline<Arc<PolicySet>>, item: &Ingested) -> io::Result<()> {
+        let row = pipeline.row(item);
         let too_old = self
             .since
             .is_some_and(|s| row.observed.end_time < self.now - s);

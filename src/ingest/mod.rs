@@ -17,6 +17,18 @@ use crate::store::filter::FilterTarget;
 use crate::store::flow_store::Recorded;
 use crate::store::Decided;
 
+/// What a source hands over at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    /// Lines of a file or stdin, to be decoded; `first_line` is the 1-based number of the first.
+    Lines {
+        first_line: usize,
+        lines: Vec<String>,
+    },
+    /// Flows a server or the demo gave typed.
+    Flows(Vec<ObservedFlow>),
+}
+
 /// What the user may see of a flow. Applied to every flow before it is decided, stored or shown:
 /// the one place where RBAC scoping acts. Today every flow is admitted unchanged.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +149,41 @@ impl<S: SetHandle> Pipeline<S> {
         }
         let (observed, raw) = self.decoder.decode(line)?.into_parts();
         Ok(self.admit(observed, Some(raw)))
+    }
+
+    /// Takes a source's batch through the pipeline: each flow in scope to `each`, and each line
+    /// that cannot be read to `malformed` with its line number. Lines `wanted` refuses (it sees
+    /// the text, e.g. a filter's pre-check) are skipped undecoded. Stops at the first error
+    /// either returns.
+    pub fn batch<E>(
+        &mut self,
+        batch: Batch,
+        wanted: impl Fn(&str) -> bool,
+        mut each: impl FnMut(&Self, Ingested<'_>) -> Result<(), E>,
+        mut malformed: impl FnMut(usize, String) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match batch {
+            Batch::Lines { first_line, lines } => {
+                for (offset, line) in lines.iter().enumerate() {
+                    if !wanted(line) {
+                        continue;
+                    }
+                    match self.line(line) {
+                        Ok(Some(item)) => each(self, item)?,
+                        Ok(None) => {}
+                        Err(reason) => malformed(first_line + offset, reason)?,
+                    }
+                }
+            }
+            Batch::Flows(flows) => {
+                for observed in flows {
+                    if let Some(item) = self.flow(observed) {
+                        each(self, item)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One flow a source handed over typed; `None` when it is out of scope.
@@ -273,5 +320,52 @@ spec:
         pipeline.set_policies(Arc::new(PolicySet::default()));
         let again = pipeline.line(RECORDED_ALLOW).unwrap().unwrap();
         assert_eq!(pipeline.decided(&again).action, Verdict::Allow);
+    }
+
+    #[test]
+    fn a_batch_gives_each_flow_in_scope_and_each_bad_line_with_its_number() {
+        let mut pipeline: Pipeline<Arc<PolicySet>> = Pipeline::new(None, Scope::unrestricted());
+        let lines = Batch::Lines {
+            first_line: 10,
+            lines: vec![
+                RECORDED_ALLOW.to_string(),
+                "{oops".to_string(),
+                "\n".to_string(),
+                RECORDED_ALLOW.replace("web-*", "skipped-*"),
+                "not json".to_string(),
+            ],
+        };
+        let (mut names, mut bad) = (Vec::new(), Vec::new());
+        let result: Result<(), ()> = pipeline.batch(
+            lines,
+            |line| !line.contains("skipped"),
+            |pipeline, item| {
+                assert_eq!(pipeline.verdicts(&item).action, Verdict::Allow);
+                names.push(item.observed.flow.source.name.to_string());
+                Ok(())
+            },
+            |line, _| {
+                bad.push(line);
+                Ok(())
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(names, ["web-*"]);
+        assert_eq!(bad, [11, 14]);
+
+        let observed = pipeline.line(RECORDED_ALLOW).unwrap().unwrap().observed;
+        let flows = Batch::Flows(vec![observed.clone(), observed]);
+        let mut seen = 0;
+        // The first error stops the batch.
+        let stopped = pipeline.batch(
+            flows,
+            |_| true,
+            |_, _| {
+                seen += 1;
+                Err("stop")
+            },
+            |_, _| Ok(()),
+        );
+        assert_eq!((stopped, seen), (Err("stop"), 1));
     }
 }

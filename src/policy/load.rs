@@ -66,16 +66,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
 
 /// Loads manifests from text already in memory (the demo cluster, tests).
 pub fn load_str(name: &str, text: &str) -> (PolicySet, LoadReport) {
-    let mut builder = PolicySetBuilder::new();
-    let mut report = LoadReport::default();
-    load_text(
-        Path::new(name),
-        text,
-        &mut builder,
-        &mut report,
-        Load::AsWritten,
-    );
-    (builder.build(), report)
+    load_onto(PolicySetBuilder::new(), name, text, Load::AsWritten)
 }
 
 /// `base` with the policies of `text` added as staged policies (`stagedAction: Set`): a fix's
@@ -85,15 +76,18 @@ pub fn load_str(name: &str, text: &str) -> (PolicySet, LoadReport) {
 /// StagedKubernetesNetworkPolicy); a staged policy of the same kind, namespace and name is
 /// replaced. Objects that are not policies are errors; the rest still load, as in `load_str`.
 pub fn with_staged(base: &PolicySet, name: &str, text: &str) -> (PolicySet, LoadReport) {
-    let mut builder = base.to_builder();
+    load_onto(base.to_builder(), name, text, Load::AsStaged)
+}
+
+/// The objects of `text` (named `name` in messages) added to `builder`, built.
+fn load_onto(
+    mut builder: PolicySetBuilder,
+    name: &str,
+    text: &str,
+    load: Load,
+) -> (PolicySet, LoadReport) {
     let mut report = LoadReport::default();
-    load_text(
-        Path::new(name),
-        text,
-        &mut builder,
-        &mut report,
-        Load::AsStaged,
-    );
+    load_text(Path::new(name), text, &mut builder, &mut report, load);
     (builder.build(), report)
 }
 

@@ -14,6 +14,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::ingest::Batch;
 use crate::model::time::unix_now;
 use crate::policy::PolicySet;
 use demo::{DemoCluster, WINDOW_SECONDS};
@@ -77,18 +78,6 @@ pub mod whisker;
 
 /// How long a followed file is left before looking again.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
-
-/// What a source hands over at a time.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Batch {
-    /// Lines of a file or stdin, to be decoded; `first_line` is the 1-based number of the first.
-    Lines {
-        first_line: usize,
-        lines: Vec<String>,
-    },
-    /// Flows a server or the demo gave typed.
-    Flows(Vec<ObservedFlow>),
-}
 
 /// The demo cluster as a source: a window of traffic at a time, paced by the clock.
 pub struct DemoFeed {

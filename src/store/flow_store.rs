@@ -394,11 +394,9 @@ impl FlowStore {
     /// beyond the cap). Returns the row's id. Rows aggregate per endpoint, not per address, as
     /// Goldmane's flow key has no IPs.
     pub fn ingest(&mut self, mut observed: ObservedFlow, decided: &Decided) -> RowId {
-        let addresses = Addresses {
-            source_ip: self.ips.intern(&observed.flow.source.ip),
-            dest_ip: self.ips.intern(&observed.flow.dest.ip),
-            source_port: observed.flow.source.port.unwrap_or(NO_PORT),
-        };
+        // Kept for a new row only: a row keeps its first observation's addresses.
+        let (source_ip, dest_ip) = (observed.flow.source.ip, observed.flow.dest.ip);
+        let source_port = observed.flow.source.port;
         for endpoint in [&mut observed.flow.source, &mut observed.flow.dest] {
             endpoint.ip = None;
             endpoint.port = None;
@@ -434,6 +432,11 @@ impl FlowStore {
             self.evict_oldest();
         }
         let id = self.first_id + self.rows.len() as RowId;
+        let addresses = Addresses {
+            source_ip: self.ips.intern(&source_ip),
+            dest_ip: self.ips.intern(&dest_ip),
+            source_port: source_port.unwrap_or(NO_PORT),
+        };
         self.rows.push_back(Row {
             key,
             arrived: trace,
@@ -612,9 +615,7 @@ impl FlowStore {
         range: std::ops::Range<RowId>,
         out: &mut Vec<RowId>,
     ) {
-        let start = range.start.max(self.first_id);
-        let end = range.end.min(self.end_id());
-        for id in start..end {
+        for id in self.clamp(range) {
             let flow = self.view(id, &self.rows[(id - self.first_id) as usize]);
             if filter.matches(&flow, now, fuzzy) {
                 out.push(id);

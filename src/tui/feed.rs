@@ -8,7 +8,7 @@ use super::FeedSender;
 use crate::ingest::{Pipeline, Scope};
 use crate::policy::PolicySet;
 use crate::source::goldmane::HintType;
-use crate::source::{Batch, ConnectionState, FlowSource, SourceEvent};
+use crate::source::{ConnectionState, FlowSource, SourceEvent};
 
 /// The filter fields a kind of Goldmane hint completes.
 fn hint_fields(kind: HintType) -> &'static [&'static str] {
@@ -54,39 +54,8 @@ pub fn run(
                 return;
             }
         }
-        let flows = match batch {
-            Ok(Some(Batch::Lines { first_line, lines })) => {
-                let mut flows = Vec::with_capacity(lines.len());
-                for (offset, line) in lines.iter().enumerate() {
-                    match pipeline.line(line) {
-                        Ok(Some(item)) => {
-                            let decided = pipeline.decided(&item);
-                            flows.push((item.observed, decided));
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            let event = FeedEvent::Malformed {
-                                origin: format!("{origin}:{}", first_line + offset),
-                                reason,
-                            };
-                            if !sender.send(event) {
-                                return;
-                            }
-                        }
-                    }
-                }
-                flows
-            }
-            Ok(Some(Batch::Flows(observed))) => {
-                let mut flows = Vec::with_capacity(observed.len());
-                for observed in observed {
-                    if let Some(item) = pipeline.flow(observed) {
-                        let decided = pipeline.decided(&item);
-                        flows.push((item.observed, decided));
-                    }
-                }
-                flows
-            }
+        let batch = match batch {
+            Ok(Some(batch)) => batch,
             Ok(None) => {
                 sender.send(FeedEvent::State(ConnectionState::Finished));
                 return;
@@ -96,6 +65,27 @@ pub fn run(
                 return;
             }
         };
+        let mut flows = Vec::new();
+        let delivered = pipeline.batch(
+            batch,
+            |_| true,
+            |pipeline, item| {
+                let decided = pipeline.decided(&item);
+                flows.push((item.observed, decided));
+                Ok(())
+            },
+            // The app has gone when it takes no more events.
+            |line, reason| {
+                let origin = format!("{origin}:{line}");
+                match sender.send(FeedEvent::Malformed { origin, reason }) {
+                    true => Ok(()),
+                    false => Err(()),
+                }
+            },
+        );
+        if delivered.is_err() {
+            return;
+        }
         if !flows.is_empty() && !sender.send(FeedEvent::Flows(flows)) {
             return;
         }
