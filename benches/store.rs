@@ -113,7 +113,7 @@ fn main() {
     }
     println!(
         "redecide: {stored} stored flows decided again against 1,000 policies in {:.2?} \
-         ({changed} changed), one thread, in slices of {SLICE}",
+         ({changed} changed), on every core, in slices of {SLICE}",
         started.elapsed()
     );
     let started = Instant::now();

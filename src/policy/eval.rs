@@ -139,6 +139,8 @@ pub struct Evaluator<S = Arc<PolicySet>> {
     /// Endpoint ids of the network sets, resolved on first use, with their nets.
     network_sets: Option<Vec<(u32, Arc<[IpNet]>)>>,
     ip_network_sets: FxHashMap<IpAddr, Box<[u32]>>,
+    /// Endpoint ids by the keys a caller gives its endpoints (`evaluate_keyed`).
+    keyed: FxHashMap<u32, u32>,
 }
 
 /// Per-flow facts the rule matcher needs, with both ends resolved.
@@ -226,6 +228,7 @@ impl<S: SetHandle> Evaluator<S> {
             selector_memo: Vec::new(),
             network_sets: None,
             ip_network_sets: FxHashMap::default(),
+            keyed: FxHashMap::default(),
         }
     }
 
@@ -241,7 +244,18 @@ impl<S: SetHandle> Evaluator<S> {
 
     /// Both verdicts of a flow.
     pub fn evaluate(&mut self, flow: &Flow) -> Evaluation {
-        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
+        let ends = self.resolve_ends(flow, None);
+        self.evaluate_ends(flow, ends)
+    }
+
+    /// Both verdicts of a flow whose endpoints the caller names by keys of its own, equal keys
+    /// for equal endpoints (a store's interned ids): a key is resolved once, not hashed per flow.
+    pub fn evaluate_keyed(&mut self, flow: &Flow, keys: (u32, u32)) -> Evaluation {
+        let ends = self.resolve_ends(flow, Some(keys));
+        self.evaluate_ends(flow, ends)
+    }
+
+    fn evaluate_ends(&mut self, flow: &Flow, ends: (u32, u32)) -> Evaluation {
         let enforced = self.evaluate_resolved(flow, ends, Mode::Enforced, &mut NoRecorder);
         // Without a staged policy selecting the endpoint, the pending trace is the enforced one,
         // except that Calico attributes an end of tier to the tier's first policy there.
@@ -275,13 +289,45 @@ impl<S: SetHandle> Evaluator<S> {
 
     /// The resolved endpoint, as selectors see it.
     pub fn endpoint_info(&mut self, endpoint: &Endpoint) -> &EndpointInfo {
+        self.make_room(1);
         let id = self.endpoint_id(endpoint);
         &self.endpoints[id as usize].info
     }
 
     pub fn selector_matches_endpoint(&mut self, endpoint: &Endpoint, selector: SelectorId) -> bool {
+        self.make_room(1);
         let id = self.endpoint_id(endpoint);
         self.selector_matches(id, selector)
+    }
+
+    /// The ids of a flow's two ends (through the caller's keys when given). Room is made first,
+    /// so that resolving one end cannot clear the id of the other.
+    fn resolve_ends(&mut self, flow: &Flow, keys: Option<(u32, u32)>) -> (u32, u32) {
+        self.make_room(2);
+        match keys {
+            None => (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest)),
+            Some((source, dest)) => (
+                self.keyed_endpoint_id(source, &flow.source),
+                self.keyed_endpoint_id(dest, &flow.dest),
+            ),
+        }
+    }
+
+    fn keyed_endpoint_id(&mut self, key: u32, endpoint: &Endpoint) -> u32 {
+        if let Some(&id) = self.keyed.get(&key) {
+            return id;
+        }
+        let id = self.endpoint_id(endpoint);
+        self.keyed.insert(key, id);
+        id
+    }
+
+    /// Clears the caches when `endpoints` more would take them past their bound (ids handed out
+    /// before are then void, so this runs only before an evaluation resolves its ends).
+    fn make_room(&mut self, endpoints: usize) {
+        if self.endpoints.len() + endpoints > MAX_CACHED_ENDPOINTS {
+            self.clear_caches();
+        }
     }
 
     fn endpoint_id(&mut self, endpoint: &Endpoint) -> u32 {
@@ -303,9 +349,6 @@ impl<S: SetHandle> Evaluator<S> {
                     return id;
                 }
             }
-        }
-        if self.endpoints.len() >= MAX_CACHED_ENDPOINTS {
-            self.clear_caches();
         }
         self.insert_endpoint(fingerprint, endpoint)
     }
@@ -331,6 +374,7 @@ impl<S: SetHandle> Evaluator<S> {
         self.selector_memo.clear();
         self.network_sets = None;
         self.ip_network_sets.clear();
+        self.keyed.clear();
     }
 
     fn selector_matches(&mut self, endpoint: u32, selector: SelectorId) -> bool {
@@ -611,7 +655,7 @@ impl<S: SetHandle> Evaluator<S> {
     /// Whether a staged policy selects the endpoint that decides `flow` (else its pending verdict
     /// is its enforced one): what a preview of a staged candidate needs to look at.
     pub fn staged_policies_select(&mut self, flow: &Flow) -> bool {
-        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
+        let ends = self.resolve_ends(flow, None);
         self.staged_policies_apply(flow, ends)
     }
 
@@ -694,7 +738,7 @@ impl<S: SetHandle> Evaluator<S> {
         mode: Mode,
         recorder: &mut R,
     ) -> Outcome {
-        let ends = (self.endpoint_id(&flow.source), self.endpoint_id(&flow.dest));
+        let ends = self.resolve_ends(flow, None);
         self.evaluate_resolved(flow, ends, mode, recorder)
     }
 

@@ -138,6 +138,17 @@ pub struct Conversation {
     addresses: Addresses,
 }
 
+impl Conversation {
+    /// The interned id of the endpoint whose policies decide it (the reporter's side), as
+    /// `StoredFlow::endpoint_keys` gives it.
+    pub fn deciding_endpoint(&self) -> u32 {
+        match self.reporter {
+            Reporter::Src => self.source,
+            Reporter::Dst => self.dest,
+        }
+    }
+}
+
 /// The addresses of a row's first observation (interned; 0 when the source gave none): rules on
 /// `nets` need them, and the key leaves them out, as Goldmane's does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -301,6 +312,11 @@ impl FilterTarget for StoredFlow<'_> {
 impl StoredFlow<'_> {
     /// The flow as the evaluator takes it: everything the store kept of it, and the verdict as
     /// stored in place of Calico's.
+    /// The interned ids of both ends: equal ids, equal endpoints (`Evaluator::evaluate_keyed`).
+    pub fn endpoint_keys(&self) -> (u32, u32) {
+        (self.source_id, self.dest_id)
+    }
+
     pub fn to_flow(&self) -> Flow {
         let mut source = self.source.clone();
         let mut dest = self.dest.clone();

@@ -4,6 +4,7 @@
 //! time so that a caller (the TUI) reads input between slices.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -20,47 +21,40 @@ struct Computed {
     pending_hits: Vec<PolicyHit>,
 }
 
-/// Re-decides stored rows against one policy set.
+/// Re-decides stored rows against one policy set. Rows are shared out to a worker per core by
+/// the endpoint that decides them (its policies and selector answers then stay with one worker,
+/// in its cache); the store is written on the calling thread.
 pub struct Redecider<S> {
-    evaluator: Evaluator<S>,
-    conversations: FxHashMap<Conversation, u32>,
-    /// Distinct results, by evaluation and the namespace of the deciding endpoint (a profile's
-    /// name says it): building hits allocates, evaluating does not.
-    results: FxHashMap<(Evaluation, Option<std::sync::Arc<str>>), u32>,
-    computed: Vec<Computed>,
+    workers: Vec<Worker<S>>,
     /// The new verdicts of a row, by its computed result and its verdicts before (which hold
     /// Calico's record): few distinct pairs, so each `Decided` is built and interned once.
     decisions: FxHashMap<(u32, DecidedId), DecidedId>,
+    /// Slices of fewer rows are decided on the calling thread.
+    parallel_from: usize,
 }
 
-impl<S: SetHandle> Redecider<S> {
+/// Below this many rows a slice is decided on the calling thread: starting threads would cost
+/// more than they save.
+const PARALLEL_FROM: usize = 4_096;
+
+impl<S: SetHandle + Send> Redecider<S> {
     pub fn new(policies: S) -> Redecider<S> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Redecider {
-            evaluator: Evaluator::new(policies),
-            conversations: FxHashMap::default(),
-            results: FxHashMap::default(),
-            computed: Vec::new(),
+            workers: (0..cores).map(|_| Worker::new(policies.clone())).collect(),
             decisions: FxHashMap::default(),
+            parallel_from: PARALLEL_FROM,
         }
     }
 
     /// Decides the rows of `range` again; returns the ids of those whose verdicts or hits
     /// changed. Calico's recorded trace stays with each row.
     pub fn slice(&mut self, store: &mut FlowStore, range: Range<RowId>) -> Vec<RowId> {
+        let range = store.clamp(range);
+        let results = self.results(store, range.clone());
         let mut changed = Vec::new();
-        for id in store.clamp(range) {
-            let Some(conversation) = store.conversation(id) else {
-                continue;
-            };
-            let result = match self.conversations.get(&conversation) {
-                Some(&result) => result,
-                None => {
-                    let result = self.compute(store, id);
-                    self.conversations.insert(conversation, result);
-                    result
-                }
-            };
-            let Some(before) = store.decided_id(id) else {
+        for (id, result) in range.zip(results) {
+            let (Some(result), Some(before)) = (result, store.decided_id(id)) else {
                 continue;
             };
             let decided = match self.decisions.get(&(result, before)) {
@@ -78,9 +72,60 @@ impl<S: SetHandle> Redecider<S> {
         changed
     }
 
-    /// The verdicts of `computed` for a row that had `before`, with Calico's record kept.
+    /// The computed result of each row of `range` (numbered as `decide` reads them).
+    fn results(&mut self, store: &FlowStore, range: Range<RowId>) -> Vec<Option<u32>> {
+        let count = self.workers.len();
+        for worker in &mut self.workers {
+            if worker.conversations.is_empty() {
+                // Most rows are conversations of their own: growing by rehashing costs more.
+                worker.conversations.reserve(store.len() / count * 9 / 8);
+            }
+        }
+        let mut shares: Vec<Vec<Row>> = vec![Vec::new(); count];
+        for (place, id) in range.clone().enumerate() {
+            if let Some(conversation) = store.conversation(id) {
+                let deciding = conversation.deciding_endpoint();
+                shares[deciding as usize % count].push(Row {
+                    deciding,
+                    place: place as u32,
+                    id,
+                    conversation,
+                });
+            }
+        }
+        let parts: Vec<Vec<u32>> = if range.end - range.start < self.parallel_from as u64 {
+            let workers = self.workers.iter_mut();
+            workers
+                .zip(&mut shares)
+                .map(|(worker, rows)| worker.results(store, rows))
+                .collect()
+        } else {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = self
+                    .workers
+                    .iter_mut()
+                    .zip(&mut shares)
+                    .map(|(worker, rows)| scope.spawn(move || worker.results(store, rows)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|worker| worker.join().expect("an evaluator does not panic"))
+                    .collect()
+            })
+        };
+        let mut results = vec![None; (range.end - range.start) as usize];
+        for (worker, (rows, part)) in shares.iter().zip(parts).enumerate() {
+            for (row, local) in rows.iter().zip(part) {
+                results[row.place as usize] = Some(local * count as u32 + worker as u32);
+            }
+        }
+        results
+    }
+
+    /// The verdicts of a computed result for a row that had `before`, with Calico's record kept.
     fn decide(&self, store: &mut FlowStore, result: u32, before: DecidedId) -> DecidedId {
-        let computed = &self.computed[result as usize];
+        let count = self.workers.len() as u32;
+        let computed = &self.workers[(result % count) as usize].computed[(result / count) as usize];
         let before = store.decided(before);
         // What Calico recorded: kept beside a computed trace that differs, else the trace.
         let calico = before.recorded.as_ref().unwrap_or(&before.enforced);
@@ -94,10 +139,60 @@ impl<S: SetHandle> Redecider<S> {
         };
         store.intern_decided(&decided)
     }
+}
 
-    fn compute(&mut self, store: &FlowStore, id: RowId) -> u32 {
-        let flow = store.get(id).expect("a stored row").to_flow();
-        let evaluation = self.evaluator.evaluate(&flow);
+/// A row given to a worker: its conversation, and its place in the slice.
+#[derive(Clone, Copy)]
+struct Row {
+    deciding: u32,
+    place: u32,
+    id: RowId,
+    conversation: Conversation,
+}
+
+/// One core's evaluator, the conversations it has decided and the distinct results they had (a
+/// result is known to the `Redecider` as its index here times the number of workers, plus the
+/// worker's).
+struct Worker<S> {
+    evaluator: Evaluator<S>,
+    /// Each conversation is evaluated once.
+    conversations: FxHashMap<Conversation, u32>,
+    /// By evaluation and the namespace of the deciding endpoint (a profile's name says it):
+    /// building hits allocates, evaluating does not.
+    results: FxHashMap<(Evaluation, Option<Arc<str>>), u32>,
+    computed: Vec<Computed>,
+}
+
+impl<S: SetHandle> Worker<S> {
+    fn new(policies: S) -> Worker<S> {
+        Worker {
+            evaluator: Evaluator::new(policies),
+            conversations: FxHashMap::default(),
+            results: FxHashMap::default(),
+            computed: Vec::new(),
+        }
+    }
+
+    /// The (local) result of each of `rows`, which it sorts by deciding endpoint: that
+    /// endpoint's policies and selector answers stay in cache while its rows are evaluated.
+    fn results(&mut self, store: &FlowStore, rows: &mut [Row]) -> Vec<u32> {
+        rows.sort_unstable_by_key(|row| row.deciding);
+        rows.iter()
+            .map(|row| match self.conversations.get(&row.conversation) {
+                Some(&result) => result,
+                None => {
+                    let result = self.evaluate(store, row.id);
+                    self.conversations.insert(row.conversation, result);
+                    result
+                }
+            })
+            .collect()
+    }
+
+    fn evaluate(&mut self, store: &FlowStore, id: RowId) -> u32 {
+        let stored = store.get(id).expect("a stored row");
+        let flow = stored.to_flow();
+        let evaluation = self.evaluator.evaluate_keyed(&flow, stored.endpoint_keys());
         let key = (evaluation, flow.local().namespace.clone());
         if let Some(&result) = self.results.get(&key) {
             return result;
@@ -178,8 +273,6 @@ impl<S: SetHandle> Previewer<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::ingest::{Pipeline, Scope};
     use crate::policy::{with_staged, PolicySet};
@@ -218,8 +311,12 @@ spec:
   egress: [{action: Allow}]
 ";
 
-    #[test]
-    fn redeciding_changes_verdicts_in_place_as_a_fresh_evaluation_would() {
+    /// Re-decides the demo store against `OPEN_EVERYTHING` in slices of `slice` rows and checks
+    /// every row against a fresh evaluation; returns what is needed to go on.
+    fn redecide_and_check(
+        slice: u64,
+        parallel_from: usize,
+    ) -> (FlowStore, Arc<PolicySet>, Vec<RowId>) {
         let (mut store, _, mut demo) = demo_store();
         let ids: Vec<RowId> = store.iter().map(|f| f.id).collect();
         let denied_before = store
@@ -234,10 +331,10 @@ spec:
         let opened = Arc::new(demo.policy_set().clone());
 
         let mut redecider = Redecider::new(opened.clone());
+        redecider.parallel_from = parallel_from;
         let mut changed = Vec::new();
-        // In slices, as the TUI does between input.
-        for start in (store.first_id()..store.end_id()).step_by(7) {
-            changed.extend(redecider.slice(&mut store, start..start + 7));
+        for start in (store.first_id()..store.end_id()).step_by(slice as usize) {
+            changed.extend(redecider.slice(&mut store, start..start + slice));
         }
         assert_eq!(
             store.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -263,6 +360,19 @@ spec:
                 "a changed row says what it was"
             );
         }
+        (store, opened, changed)
+    }
+
+    #[test]
+    fn redeciding_on_every_core_agrees_with_a_fresh_evaluation() {
+        // One slice of the whole store, shared out to the workers' threads.
+        redecide_and_check(u64::MAX / 2, 1);
+    }
+
+    #[test]
+    fn redeciding_changes_verdicts_in_place_as_a_fresh_evaluation_would() {
+        // In small slices, as the TUI does between input.
+        let (mut store, opened, changed) = redecide_and_check(7, PARALLEL_FROM);
 
         // A later window of a changed conversation, with the same record from Calico and decided
         // by the new policies, joins its row (as Goldmane keys flows by their recorded trace too).
