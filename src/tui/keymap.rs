@@ -18,64 +18,62 @@ use super::action::Action;
 use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem};
 
 /// Where a binding applies: the part of the UI that has the keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumMessage,
+    strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Mode {
     /// Applies in every mode except `input`, unless that mode binds the key itself.
+    #[strum(message = "Everywhere except while typing, unless the mode binds the key")]
     Global,
     /// The flow table has the focus.
+    #[strum(message = "The flow table")]
     Flows,
     /// The trace pane has the focus.
+    #[strum(message = "The trace pane")]
     Trace,
     /// A policy's YAML is shown.
+    #[strum(message = "A policy's YAML")]
     Policy,
     /// A pick list is open (the policies selecting an endpoint, the saved filters).
+    #[strum(message = "A pick list (policies selecting an endpoint, saved filters)")]
     List,
     /// Typing in the filter bar or the search: printable characters are typed, not looked up.
+    #[strum(message = "Typing a filter or a search (printable keys are typed)")]
     Input,
     /// The help overlay is open.
+    #[strum(message = "This help")]
     Help,
 }
 
 impl Mode {
     /// Every mode, in the order keymap files, help and docs list them.
-    pub const ALL: [Mode; 7] = [
-        Mode::Global,
-        Mode::Flows,
-        Mode::Trace,
-        Mode::Policy,
-        Mode::List,
-        Mode::Input,
-        Mode::Help,
-    ];
+    pub const ALL: &'static [Mode] = <Mode as strum::VariantArray>::VARIANTS;
 
     /// The table name keymap files use.
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Global => "global",
-            Mode::Flows => "flows",
-            Mode::Trace => "trace",
-            Mode::Policy => "policy",
-            Mode::List => "list",
-            Mode::Input => "input",
-            Mode::Help => "help",
-        }
+        self.into()
     }
 
     pub fn from_name(name: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == name)
+        name.parse().ok()
     }
 
     /// When the mode is active, for the help overlay.
     pub fn description(self) -> &'static str {
-        match self {
-            Mode::Global => "Everywhere except while typing, unless the mode binds the key",
-            Mode::Flows => "The flow table",
-            Mode::Trace => "The trace pane",
-            Mode::Policy => "A policy's YAML",
-            Mode::List => "A pick list (policies selecting an endpoint, saved filters)",
-            Mode::Input => "Typing a filter or a search (printable keys are typed)",
-            Mode::Help => "This help",
-        }
+        strum::EnumMessage::get_message(&self).unwrap_or_default()
     }
 
     /// Whether keys this mode does not bind fall back to `global`.
@@ -85,12 +83,6 @@ impl Mode {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -442,7 +434,7 @@ pub fn load(
 /// The markdown table of a keymap (mode, key, action, description), as docs/keymap.md embeds it.
 pub fn markdown_table(keymap: &Keymap) -> String {
     let mut out = String::from("| mode | key | action | description |\n|---|---|---|---|\n");
-    for mode in Mode::ALL {
+    for &mode in Mode::ALL {
         for binding in keymap.bindings(mode) {
             let _ = writeln!(
                 out,
@@ -711,10 +703,10 @@ fn parse_layer(text: &str, path: &str) -> Result<Layer, KeymapWarning> {
             continue;
         }
         let Some(mode) = Mode::from_name(name) else {
-            let names = Mode::ALL.map(Mode::name);
+            let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
             let message = format!(
                 "unknown mode '{name}'{} (the modes are {})",
-                suggest(name, names),
+                suggest(name, names.iter().copied()),
                 names.join(", ")
             );
             layer
@@ -1015,7 +1007,8 @@ mod tests {
     fn the_default_keymap_binds_every_action() {
         let keymap = default();
         let unbound: Vec<&str> = Action::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|action| {
                 Mode::ALL
                     .iter()
@@ -1505,7 +1498,7 @@ mod tests {
     #[test]
     fn the_docs_list_every_action() {
         let mut table = String::from("| action | what it does |\n|---|---|\n");
-        for action in Action::ALL {
+        for &action in Action::ALL {
             let _ = writeln!(table, "| `{}` | {} |", action.name(), action.description());
         }
         check_docs_block("actions", &table);

@@ -655,7 +655,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, scroll: usize, from: M
     frame.render_widget(Clear, area);
     let mut lines = Vec::new();
     let mut modes = vec![from];
-    modes.extend(Mode::ALL.into_iter().filter(|m| *m != from));
+    modes.extend(Mode::ALL.iter().copied().filter(|m| *m != from));
     for mode in modes {
         let bindings = app.keymap.bindings(mode);
         if bindings.is_empty() {

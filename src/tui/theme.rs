@@ -18,7 +18,20 @@ use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem}
 use toml::Spanned;
 
 /// What a theme colours: each role names a meaning, not a widget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// Ordinary text; the base every other role falls back to.
     Text,
@@ -63,69 +76,15 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order theme files and `docs/themes.md` list them.
-    pub const ALL: [Role; 26] = [
-        Role::Text,
-        Role::Muted,
-        Role::Border,
-        Role::BorderFocused,
-        Role::Title,
-        Role::Selection,
-        Role::Match,
-        Role::Allow,
-        Role::Deny,
-        Role::Pass,
-        Role::Pending,
-        Role::Unknown,
-        Role::TierSecurity,
-        Role::TierPlatform,
-        Role::TierApplication,
-        Role::TierDefault,
-        Role::TierOther,
-        Role::DiffAdd,
-        Role::DiffRemove,
-        Role::StatusOk,
-        Role::StatusWarn,
-        Role::StatusErr,
-        Role::StatusBar,
-        Role::Key,
-        Role::Input,
-        Role::Error,
-    ];
+    pub const ALL: &'static [Role] = <Role as strum::VariantArray>::VARIANTS;
 
     /// The name theme files use.
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Text => "text",
-            Role::Muted => "muted",
-            Role::Border => "border",
-            Role::BorderFocused => "border_focused",
-            Role::Title => "title",
-            Role::Selection => "selection",
-            Role::Match => "match",
-            Role::Allow => "allow",
-            Role::Deny => "deny",
-            Role::Pass => "pass",
-            Role::Pending => "pending",
-            Role::Unknown => "unknown",
-            Role::TierSecurity => "tier_security",
-            Role::TierPlatform => "tier_platform",
-            Role::TierApplication => "tier_application",
-            Role::TierDefault => "tier_default",
-            Role::TierOther => "tier_other",
-            Role::DiffAdd => "diff_add",
-            Role::DiffRemove => "diff_remove",
-            Role::StatusOk => "status_ok",
-            Role::StatusWarn => "status_warn",
-            Role::StatusErr => "status_err",
-            Role::StatusBar => "status_bar",
-            Role::Key => "key",
-            Role::Input => "input",
-            Role::Error => "error",
-        }
+        self.into()
     }
 
     pub fn from_name(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == name)
+        name.parse().ok()
     }
 
     /// The role whose style this one takes when a theme leaves it out; `None` for the roots
@@ -249,7 +208,7 @@ impl Theme {
 
     fn from_file(file: ThemeFile, fallback_name: &str) -> Theme {
         let mut styles = [Style::new(); ROLE_COUNT];
-        for role in Role::ALL {
+        for &role in Role::ALL {
             styles[role.index()] = resolve(&file.roles, role);
         }
         let other = styles[Role::TierOther.index()];
@@ -731,7 +690,7 @@ mod tests {
 
     #[test]
     fn role_names_round_trip_and_all_is_in_declaration_order() {
-        for (i, role) in Role::ALL.into_iter().enumerate() {
+        for (i, &role) in Role::ALL.iter().enumerate() {
             assert_eq!(role.index(), i, "{role:?}");
             assert_eq!(Role::from_name(role.name()), Some(role));
         }
@@ -751,7 +710,7 @@ mod tests {
             assert_eq!(file.name.as_deref(), Some(name));
             // Inheritance is one level deep: a built-in must not inherit.
             assert_eq!(file.inherits, None, "built-in {name}");
-            for role in Role::ALL {
+            for &role in Role::ALL {
                 assert!(
                     file.roles[role.index()].is_some(),
                     "built-in {name} leaves out {}",
@@ -925,7 +884,7 @@ mod tests {
             assert!(warnings.is_empty());
         }
         let mono = Theme::builtin("mono").unwrap();
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let style = mono.style(role);
             assert_eq!((style.fg, style.bg), (None, None), "{}", role.name());
         }
@@ -966,7 +925,7 @@ mod tests {
         assert_eq!(converted.tier("whatever").fg, Some(Color::Indexed(196)));
 
         let (theme, _) = load(None, None, false, false).unwrap();
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let style = theme.style(role);
             for colour in [style.fg, style.bg].into_iter().flatten() {
                 assert!(
@@ -1041,7 +1000,7 @@ mod tests {
                 .fg(Color::Magenta)
                 .add_modifier(Modifier::REVERSED)
         );
-        for role in Role::ALL.into_iter().filter(|r| *r != Role::Deny) {
+        for role in Role::ALL.iter().copied().filter(|r| *r != Role::Deny) {
             assert_eq!(theme.style(role), default.style(role), "{}", role.name());
         }
         assert_eq!(theme.tier("kube-admin"), default.tier("kube-admin"));
@@ -1183,7 +1142,7 @@ mod tests {
             Role::ALL.len() + 2,
             "header, rule and one row per role"
         );
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let row = table
                 .iter()
                 .find(|row| row.starts_with(&format!("| `{}` |", role.name())))
