@@ -120,7 +120,7 @@ fn main() {
         let (total, longest) = settle(&mut app);
         println!(
             "{label}: {} rows in {total:.1?}; input waits at most {longest:.1?}",
-            app.view.len()
+            app.table.view.len()
         );
     }
 }

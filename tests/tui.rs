@@ -11,15 +11,16 @@ use flowtrace::policy::{load_paths, PolicySet};
 use flowtrace::source::demo::DemoCluster;
 use flowtrace::source::ConnectionState;
 use flowtrace::store::{Decided, FlowStore};
-use flowtrace::tui::app::{App, FeedEvent, SourceStatus};
+use flowtrace::tui::app::{App, SourceStatus};
 use flowtrace::tui::config::Config;
+use flowtrace::tui::effects::IoContext;
+use flowtrace::tui::feed::FeedEvent;
 use flowtrace::tui::keymap::{Key, Keymap};
 use flowtrace::tui::render;
 use flowtrace::tui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
@@ -84,8 +85,19 @@ fn recorded(flows: Vec<ObservedFlow>) -> FeedEvent {
     )
 }
 
+/// Lets the app finish filtering, and carries out the effects it asked for (without a feed) as
+/// the I/O worker would, handing it the answers.
 fn settle(app: &mut App) {
     while app.work() {}
+    let io = IoContext {
+        config_path: app.config.path.clone(),
+        feed: None,
+    };
+    for effect in app.take_effects() {
+        if let Some(reply) = io.perform_blocking(effect) {
+            app.io(reply);
+        }
+    }
 }
 
 /// Types `keys`: characters as they are, `<name>` for named keys (`<enter>`, `<tab>`, `<esc>`,
@@ -213,7 +225,7 @@ fn the_flow_table_opens_on_the_newest_flows() {
 fn three_keys_find_a_denied_flow_its_policy_and_its_trace() {
     // D: denies only; enter: the trace of the newest denied flow; p: its deciding policy's YAML.
     for app in scenario("denies-trace", "D<enter>") {
-        assert_eq!(app.filter_text, "action=deny");
+        assert_eq!(app.table.filter_text, "action=deny");
         assert!(app.selected_flow().unwrap().decided.action == flowtrace::model::Verdict::Deny);
         let text = screen_text(&app);
         assert!(
@@ -263,9 +275,9 @@ fn a_filter_typo_is_shown_with_its_column_and_the_last_good_filter_stays() {
     for app in scenario("filter-error", "fdst.ns=database actoin=deny") {
         let text = screen_text(&app);
         assert!(text.contains("column 17: unknown field"), "{text}");
-        assert!(app.filter_error.is_some());
+        assert!(app.table.filter_error.is_some());
         // The view still shows flows of the last filter that parsed.
-        assert!(!app.view.is_empty());
+        assert!(!app.table.view.is_empty());
     }
 }
 
@@ -274,7 +286,7 @@ fn tab_completes_field_names_and_values_from_the_store() {
     for app in scenario("filter-complete", "fdst.n<tab>data<tab>") {
         let prompt = app.prompt.as_ref().unwrap();
         assert_eq!(prompt.edit().text(), "dst.ns=database ");
-        assert!(!app.view.is_empty());
+        assert!(!app.table.view.is_empty());
     }
 }
 
@@ -289,22 +301,24 @@ fn tab_completes_values_the_server_hinted_beside_the_stored_ones() {
     press(&mut app, "fdst.ns=l<tab>");
     assert_eq!(app.prompt.as_ref().unwrap().edit().text(), "dst.ns=ledger ");
     press(&mut app, "<esc>fns=<tab>");
+    let completions = app.prompt.as_ref().unwrap().completions();
     assert!(
-        app.completions.iter().any(|c| c == "ledger")
-            && app.completions.iter().any(|c| c == "customer"),
-        "hinted and stored namespaces: {:?}",
-        app.completions
+        completions.iter().any(|c| c == "ledger") && completions.iter().any(|c| c == "customer"),
+        "hinted and stored namespaces: {completions:?}"
     );
 }
 
 #[test]
 fn fuzzy_search_narrows_rows_and_highlights_matches() {
     for app in scenario("search", "/coredns<enter>") {
-        assert_eq!(app.search, "coredns");
-        for i in 0..app.view.len() {
-            let flow =
-                flowtrace::tui::view::flow(&app.store, app.view.grain(), app.view.at(i).unwrap())
-                    .unwrap();
+        assert_eq!(app.table.search, "coredns");
+        for i in 0..app.table.view.len() {
+            let flow = flowtrace::tui::view::flow(
+                &app.store,
+                app.table.view.grain(),
+                app.table.view.at(i).unwrap(),
+            )
+            .unwrap();
             let text = flowtrace::store::filter::row_text(&flow);
             assert!(
                 flowtrace::store::filter::Fuzzy::default().matches(&text, "coredns"),
@@ -327,7 +341,7 @@ fn pausing_freezes_the_view_and_counts_what_waits() {
     for &size in &SIZES {
         let mut app = demo_app(size);
         press(&mut app, " ");
-        let before = app.view.len();
+        let before = app.table.view.len();
         let mut demo = DemoCluster::new(2);
         let mut more = demo.flows(NOW, 30);
         for flow in &mut more {
@@ -336,18 +350,21 @@ fn pausing_freezes_the_view_and_counts_what_waits() {
         let count = more.len() as u64;
         app.feed(recorded(more));
         settle(&mut app);
-        assert_eq!(app.view.len(), before, "frozen");
-        assert_eq!(app.waiting, count);
+        assert_eq!(app.table.view.len(), before, "frozen");
+        assert_eq!(app.table.waiting, count);
         snapshot("paused", &app);
         press(&mut app, " ");
-        assert!(app.view.len() > before, "resumed");
+        assert!(app.table.view.len() > before, "resumed");
     }
 }
 
 #[test]
 fn per_window_rows_and_sorting() {
     for app in scenario("per-window-sorted", "ass") {
-        assert_eq!(app.view.grain(), flowtrace::tui::view::Grain::PerWindow);
+        assert_eq!(
+            app.table.view.grain(),
+            flowtrace::tui::view::Grain::PerWindow
+        );
         let text = screen_text(&app);
         assert!(
             text.contains("per 15 s window") && text.contains("by source"),
@@ -439,7 +456,7 @@ fn malformed_records_are_counted_and_shown_without_stopping() {
 #[test]
 fn quitting_and_mouse_selection() {
     let mut app = demo_app((80, 24));
-    let body_row = render::layout(&app, Rect::new(0, 0, 80, 24)).table_body().y + 2;
+    let body_row = app.areas().table_body().y + 2;
     let click = |row| {
         Event::Mouse(ratatui::crossterm::event::MouseEvent {
             kind: ratatui::crossterm::event::MouseEventKind::Down(
@@ -452,10 +469,10 @@ fn quitting_and_mouse_selection() {
     };
     app.handle_event(&click(body_row));
     assert_eq!(app.selected_index(), 2);
-    assert!(!app.trace_open);
+    assert!(!app.trace.open);
     app.handle_event(&click(body_row));
     assert!(
-        app.trace_open,
+        app.trace.open,
         "a second click on the selected row opens its trace"
     );
     press(&mut app, "q");
@@ -478,8 +495,8 @@ fn saved_filters_are_listed_and_applied_and_a_filter_is_saved_by_name() {
         press(&mut app, "L");
         snapshot("saved-filters", &app);
         press(&mut app, "<enter>");
-        assert_eq!(app.filter_text, "action=deny dst.ns=database");
-        assert!(!app.view.is_empty());
+        assert_eq!(app.table.filter_text, "action=deny dst.ns=database");
+        assert!(!app.table.view.is_empty());
         press(&mut app, "cD");
         press(&mut app, "Wall-denies<enter>");
         assert!(app
@@ -491,4 +508,57 @@ fn saved_filters_are_listed_and_applied_and_a_filter_is_saved_by_name() {
         assert!(saved.contains("all-denies = \"action=deny\""), "{saved}");
         assert!(saved.contains("db-denies = "), "{saved}");
     }
+}
+
+#[test]
+fn a_manifest_is_applied_to_the_demo_from_the_tui_and_its_answer_is_shown() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "A");
+    let text = screen_text(&app);
+    assert!(text.contains("apply to the demo (YAML file)>"), "{text}");
+    // A file that cannot be read is said so, with its path, by the I/O worker.
+    press(&mut app, "/nonexistent/open.yaml<enter>");
+    let message = app.message.as_ref().unwrap().text.clone();
+    assert!(
+        message.contains("applying /nonexistent/open.yaml to the demo failed")
+            && message.contains("/nonexistent/open.yaml: No such file"),
+        "{message}"
+    );
+    // The feed's answer: the demo's policies now, which the trace explains with from then on.
+    let mut demo = DemoCluster::new(1);
+    let open = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: default.open-everything}
+spec:
+  tier: default
+  order: 1
+  selector: all()
+  ingress: [{action: Allow}]
+";
+    assert!(demo.apply("open.yaml", open).errors.is_empty());
+    app.feed(FeedEvent::DemoChanged {
+        origin: "open.yaml".into(),
+        set: Some(Arc::new(demo.policy_set().clone())),
+        warnings: Vec::new(),
+    });
+    let text = screen_text(&app);
+    assert!(
+        text.contains("applied open.yaml to the demo"),
+        "the message line says so: {text}"
+    );
+    assert!(app
+        .policies
+        .as_ref()
+        .unwrap()
+        .policies()
+        .iter()
+        .any(|p| p.name == "default.open-everything"));
+    app.feed(FeedEvent::DemoRefused {
+        origin: "broken.yaml".into(),
+        errors: vec!["broken.yaml:3: invalid YAML".into()],
+    });
+    assert_eq!(
+        app.message.as_ref().unwrap().text,
+        "broken.yaml not applied: broken.yaml:3: invalid YAML"
+    );
 }

@@ -15,6 +15,7 @@ use crate::source::ConnectionState;
 use crate::store::FlowStore;
 use crate::tui::app::{App, Severity, SourceStatus};
 use crate::tui::config::{config_dir, Config};
+use crate::tui::effects::IoContext;
 use crate::tui::{feed, keymap, theme};
 
 /// History the TUI starts with when no `--since` is given.
@@ -134,8 +135,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let store = FlowStore::new(args.max_flows).with_window_log();
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
     if !filter_text.is_empty() {
-        app.filter_text = filter_text;
-        app.view.reset(filter, app.view.grain());
+        app.table.set_filter(filter_text, &app.store);
     }
     if !warnings.is_empty() {
         for warning in &warnings {
@@ -147,10 +147,15 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let deciding_set = (!source_args.manifests.is_empty())
         .then(|| policies.clone())
         .flatten();
-    crate::tui::run(app, theme, started, move |sender| {
+    let (control, controls) = std::sync::mpsc::channel();
+    let effects = IoContext {
+        config_path: app.config.path.clone(),
+        feed: Some(control),
+    };
+    crate::tui::run(app, theme, started, effects, move |sender| {
         std::thread::Builder::new()
             .name("feed".into())
-            .spawn(move || feed::run(source, deciding_set, origin, sender))
+            .spawn(move || feed::run(source, deciding_set, origin, sender, controls))
             .expect("spawn the feed thread");
     })?;
     Ok(0)

@@ -64,9 +64,28 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
     (builder.build(), report)
 }
 
-/// Loads manifests from text already in memory (the demo cluster, tests).
+/// Loads manifests from text already in memory (tests, a document given whole).
 pub fn load_str(name: &str, text: &str) -> (PolicySet, LoadReport) {
-    load_onto(PolicySetBuilder::new(), name, text, Load::AsWritten)
+    load_named([(name, text)])
+}
+
+/// Loads manifests already in memory, each named as its file would be in messages (the demo
+/// cluster's, one per manifest applied to it).
+pub fn load_named<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (PolicySet, LoadReport) {
+    let mut builder = PolicySetBuilder::new();
+    let mut report = LoadReport::default();
+    for (name, text) in files {
+        load_text(
+            Path::new(name),
+            text,
+            &mut builder,
+            &mut report,
+            Load::AsWritten,
+        );
+    }
+    (builder.build(), report)
 }
 
 /// `base` with the policies of `text` added as staged policies (`stagedAction: Set`): a fix's

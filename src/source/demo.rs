@@ -10,7 +10,7 @@ use crate::model::{
     Counters, Endpoint, EndpointType, Flow, Labels, ObservedFlow, PolicyTrace, Protocol, Reporter,
     Verdict,
 };
-use crate::policy::{load_str, Evaluator, LoadReport, PolicySet};
+use crate::policy::{load_named, Evaluator, LoadReport, PolicySet};
 
 /// The demo's manifests, embedded from the bundled example so that both stay one cluster.
 pub const DEMO_MANIFESTS: [(&str, &str); 6] = [
@@ -366,11 +366,11 @@ impl DemoCluster {
 }
 
 fn load_manifests(manifests: &[(String, String)]) -> (PolicySet, LoadReport) {
-    let text: String = manifests
-        .iter()
-        .map(|(name, yaml)| format!("# {name}\n---\n{yaml}\n---\n"))
-        .collect();
-    load_str("demo", &text)
+    load_named(
+        manifests
+            .iter()
+            .map(|(name, yaml)| (name.as_str(), yaml.as_str())),
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use crate::ingest::Batch;
 use crate::model::time::unix_now;
+use crate::policy::LoadReport;
 use crate::policy::PolicySet;
 use demo::{DemoCluster, WINDOW_SECONDS};
 use file::{Follower, Stdin};
@@ -140,6 +141,15 @@ impl FlowSource {
     pub fn via(&self) -> Option<&str> {
         match self {
             FlowSource::Network(feed) => feed.via.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Applies a manifest to the demo cluster, all or nothing, so that its flows from then on
+    /// follow it; `None` when this source is not the demo.
+    pub fn apply_to_demo(&mut self, name: &str, yaml: &str) -> Option<LoadReport> {
+        match self {
+            FlowSource::Demo(demo) => Some(demo.cluster.apply(name, yaml)),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 //! over the row's text. Errors name the column.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
@@ -13,6 +14,7 @@ use rustc_hash::FxHashMap;
 use fuzzy_matcher::skim::SkimMatcherV2;
 use fuzzy_matcher::FuzzyMatcher;
 
+use super::FlowStore;
 use crate::model::{Endpoint, PolicyHit, Protocol, Reporter, Verdict};
 use crate::policy::endpoint::name_matches;
 
@@ -731,6 +733,54 @@ impl Fuzzy {
         }
         at == len
     }
+}
+
+/// Values of a filter field in the stored flows, for completion (a bounded sample).
+pub fn stored_values(store: &FlowStore, field: &str) -> Vec<String> {
+    const SAMPLE: usize = 50_000;
+    let mut values = BTreeSet::new();
+    let label = |endpoint: &Endpoint, key: &str, values: &mut BTreeSet<String>| {
+        if let Some(value) = endpoint.labels.as_ref().and_then(|l| l.get(key)) {
+            values.insert(value.to_string());
+        }
+    };
+    for flow in store.iter().rev().take(SAMPLE) {
+        let namespaces = |e: &Endpoint| e.namespace.as_deref().map(str::to_string);
+        match field {
+            "action" | "pending" => {
+                values.extend(["allow", "deny", "pass"].map(String::from));
+            }
+            "ns" => values.extend(
+                [flow.source, flow.dest]
+                    .iter()
+                    .filter_map(|e| namespaces(e)),
+            ),
+            "src.ns" => values.extend(namespaces(flow.source)),
+            "dst.ns" => values.extend(namespaces(flow.dest)),
+            "src" => {
+                values.insert(flow.source.name.to_string());
+            }
+            "dst" => {
+                values.insert(flow.dest.name.to_string());
+            }
+            "port" => values.extend(flow.port.map(|p| p.to_string())),
+            "proto" => {
+                values.insert(flow.protocol.to_string().to_ascii_lowercase());
+            }
+            "tier" => values.extend(flow.decided.enforced.iter().map(|h| h.tier.clone())),
+            "policy" => values.extend(flow.decided.enforced.iter().map(|h| h.name.clone())),
+            "kind" => values.extend(flow.decided.enforced.iter().map(|h| h.kind.to_string())),
+            "reporter" => values.extend(["src", "dst"].map(String::from)),
+            other => {
+                if let Some(key) = other.strip_prefix("src.label.") {
+                    label(flow.source, key, &mut values);
+                } else if let Some(key) = other.strip_prefix("dst.label.") {
+                    label(flow.dest, key, &mut values);
+                }
+            }
+        }
+    }
+    values.into_iter().collect()
 }
 
 /// The text bare words search: both endpoints, port, protocol, verdicts and the deciding policies.

@@ -74,6 +74,8 @@ pub enum Action {
     SavedFilters,
     #[strum(message = "Save the current filter to the config")]
     SaveFilter,
+    #[strum(message = "Apply a manifest file to the demo cluster (its next flows follow it)")]
+    ApplyToDemo,
     /// In the filter bar: complete the field name or value under the cursor.
     #[strum(message = "Complete the field or value under the cursor")]
     Complete,

@@ -112,68 +112,38 @@ impl Config {
         (config, problem)
     }
 
-    /// Adds (or replaces) a saved filter, writing it into the config file without disturbing
-    /// the rest of the file.
-    pub fn save_filter(&mut self, name: &str, filter: &str) -> io::Result<PathBuf> {
-        let path = self
-            .path
-            .clone()
-            .ok_or_else(|| io::Error::other("no config folder ($XDG_CONFIG_HOME or $HOME)"))?;
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e),
-        };
-        let entry = format!("{} = {}", toml_key(name), toml_string(filter));
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let header = lines.iter().position(|l| l.trim() == "[filters]");
-        let key_prefix = format!("{} ", toml_key(name));
-        match header {
-            Some(at) => {
-                let end = lines[at + 1..]
-                    .iter()
-                    .position(|l| l.trim_start().starts_with('['))
-                    .map_or(lines.len(), |i| at + 1 + i);
-                match lines[at + 1..end].iter().position(|l| {
-                    l.starts_with(&key_prefix) || l.starts_with(&format!("{}=", toml_key(name)))
-                }) {
-                    Some(i) => lines[at + 1 + i] = entry,
-                    None => lines.insert(at + 1, entry),
-                }
-            }
-            None => {
-                if !lines.is_empty() {
-                    lines.push(String::new());
-                }
-                lines.push("[filters]".to_string());
-                lines.push(entry);
-            }
-        }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::write(&path, lines.join("\n") + "\n")?;
+    /// Adds (or replaces) a saved filter in memory (`write_filter` writes it to the file).
+    pub fn remember_filter(&mut self, name: &str, filter: &str) {
         match self.filters.iter_mut().find(|(n, _)| n == name) {
             Some(existing) => existing.1 = filter.to_string(),
             None => self.filters.push((name.to_string(), filter.to_string())),
         }
-        Ok(path)
     }
 }
 
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
-fn toml_key(name: &str) -> String {
-    if name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        name.to_string()
-    } else {
-        toml_string(name)
+/// Writes a saved filter into the config file at `path` (added, or replacing one of that name),
+/// keeping the rest of the file as the user wrote it: comments, order and layout.
+pub fn write_filter(path: &Path, name: &str, filter: &str) -> Result<(), String> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut document: toml_edit::DocumentMut =
+        text.parse().map_err(|e: toml_edit::TomlError| {
+            let line = e.span().map_or(1, |s| line_of(&text, s.start));
+            format!("{}:{line}: {}", path.display(), e.message())
+        })?;
+    let filters = document
+        .entry("filters")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_like_mut()
+        .ok_or_else(|| format!("{}: filters: not a table", path.display()))?;
+    filters.insert(name, toml_edit::value(filter));
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
+    fs::write(path, document.to_string()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -188,15 +158,14 @@ mod tests {
             "# mine\ntheme = \"light\"\n\n[filters]\nold = \"action=deny\"\n",
         )
         .unwrap();
-        let (mut config, problem) = Config::load(Some(dir.path()));
+        let (config, problem) = Config::load(Some(dir.path()));
         assert_eq!(problem, None);
         assert_eq!(config.theme.as_deref(), Some("light"));
-        config
-            .save_filter("db denies", "action=deny dst.ns=\"db\"")
-            .unwrap();
-        config.save_filter("old", "action=allow").unwrap();
+        let path = config.path.unwrap();
+        write_filter(&path, "db denies", "action=deny dst.ns=\"db\"").unwrap();
+        write_filter(&path, "old", "action=allow").unwrap();
         let text = fs::read_to_string(dir.path().join("config.toml")).unwrap();
-        assert!(text.starts_with("# mine\n"), "{text}");
+        assert!(text.starts_with("# mine\ntheme = \"light\"\n"), "{text}");
         let (again, problem) = Config::load(Some(dir.path()));
         assert_eq!(problem, None);
         assert_eq!(
@@ -208,6 +177,19 @@ mod tests {
                 ),
                 ("old".to_string(), "action=allow".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_filter_is_not_written_into_a_file_that_does_not_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, "theme = \"light\"\n[filters\n").unwrap();
+        let error = write_filter(&path, "mine", "action=deny").unwrap_err();
+        assert!(error.contains("config.toml:2:"), "{error}");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "theme = \"light\"\n[filters\n"
         );
     }
 

@@ -1,14 +1,54 @@
 //! The feed thread: reads the source, takes each flow through the ingest pipeline and hands
-//! batches to the app loop, with what the source says about itself.
+//! batches to the app loop, with what the source says about itself. Between batches it takes
+//! changes to the demo's policies (from the I/O worker).
 
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use super::app::FeedEvent;
-use super::FeedSender;
+use super::AppSender;
 use crate::ingest::{Pipeline, Scope};
+use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
 use crate::source::goldmane::HintType;
 use crate::source::{ConnectionState, FlowSource, SourceEvent};
+use crate::store::Decided;
+
+/// What the feed tells the app.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    Flows(Vec<(ObservedFlow, Decided)>),
+    State(ConnectionState),
+    /// A record that could not be read: where (file:line or the source) and why.
+    Malformed {
+        origin: String,
+        reason: String,
+    },
+    /// Values the server knows for these filter fields, offered by completion beside the stored
+    /// ones.
+    Hints {
+        fields: &'static [&'static str],
+        values: Vec<String>,
+    },
+    /// A manifest was applied to the demo: its flows from the next window on follow it. `set` is
+    /// the demo's policies now, when they are what the app explains with (no `-m`).
+    DemoChanged {
+        origin: String,
+        set: Option<Arc<PolicySet>>,
+        warnings: Vec<String>,
+    },
+    /// A manifest was not applied (nothing changed): its errors, or why it cannot be.
+    DemoRefused {
+        origin: String,
+        errors: Vec<String>,
+    },
+}
+
+/// What the app (through the I/O worker) asks of the feed.
+#[derive(Debug, Clone)]
+pub enum FeedControl {
+    /// Apply a manifest (named by where it came from) to the demo cluster.
+    Apply { origin: String, yaml: String },
+}
 
 /// The filter fields a kind of Goldmane hint completes.
 fn hint_fields(kind: HintType) -> &'static [&'static str] {
@@ -30,11 +70,19 @@ pub fn run(
     mut source: FlowSource,
     set: Option<Arc<PolicySet>>,
     origin: String,
-    sender: FeedSender,
+    sender: AppSender,
+    control: Receiver<FeedControl>,
 ) {
+    let explains_with_demo = set.is_none();
     let mut pipeline = Pipeline::new(set, Scope::unrestricted());
-    sender.send(FeedEvent::State(ConnectionState::Connected));
+    sender.feed(FeedEvent::State(ConnectionState::Connected));
     loop {
+        for FeedControl::Apply { origin, yaml } in control.try_iter() {
+            let event = apply_to_demo(&mut source, origin, &yaml, explains_with_demo);
+            if !sender.feed(event) {
+                return;
+            }
+        }
         let mut notes = Vec::new();
         let batch = source.next_batch(true, &mut |event| notes.push(event));
         for event in notes {
@@ -50,18 +98,18 @@ pub fn run(
                 },
                 SourceEvent::Flows(_) => continue,
             };
-            if !sender.send(event) {
+            if !sender.feed(event) {
                 return;
             }
         }
         let batch = match batch {
             Ok(Some(batch)) => batch,
             Ok(None) => {
-                sender.send(FeedEvent::State(ConnectionState::Finished));
+                sender.feed(FeedEvent::State(ConnectionState::Finished));
                 return;
             }
             Err(e) => {
-                sender.send(FeedEvent::State(ConnectionState::Failed(e.to_string())));
+                sender.feed(FeedEvent::State(ConnectionState::Failed(e.to_string())));
                 return;
             }
         };
@@ -77,7 +125,7 @@ pub fn run(
             // The app has gone when it takes no more events.
             |line, reason| {
                 let origin = format!("{origin}:{line}");
-                match sender.send(FeedEvent::Malformed { origin, reason }) {
+                match sender.feed(FeedEvent::Malformed { origin, reason }) {
                     true => Ok(()),
                     false => Err(()),
                 }
@@ -86,8 +134,159 @@ pub fn run(
         if delivered.is_err() {
             return;
         }
-        if !flows.is_empty() && !sender.send(FeedEvent::Flows(flows)) {
+        if !flows.is_empty() && !sender.feed(FeedEvent::Flows(flows)) {
             return;
         }
+    }
+}
+
+/// Applies a manifest to the demo source; what to tell the app.
+fn apply_to_demo(
+    source: &mut FlowSource,
+    origin: String,
+    yaml: &str,
+    explains_with_demo: bool,
+) -> FeedEvent {
+    match source.apply_to_demo(&origin, yaml) {
+        None => FeedEvent::DemoRefused {
+            origin,
+            errors: vec![
+                "only the built-in demo takes manifests from flowtrace; apply them to a cluster \
+                 with kubectl"
+                    .into(),
+            ],
+        },
+        Some(report) if !report.errors.is_empty() => FeedEvent::DemoRefused {
+            origin,
+            errors: report.errors,
+        },
+        Some(report) => FeedEvent::DemoChanged {
+            origin,
+            set: explains_with_demo
+                .then(|| source.demo_policies().cloned().map(Arc::new))
+                .flatten(),
+            warnings: report.warnings,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::model::Verdict;
+    use crate::source::demo::DemoCluster;
+    use crate::source::DemoFeed;
+    use crate::tui::effects::{Effect, IoContext};
+    use crate::tui::LoopEvent;
+
+    /// Allows everything ahead of every other tier.
+    const OPEN_EVERYTHING: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: first}
+spec: {order: 1}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: first.open}
+spec:
+  tier: first
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+";
+
+    /// A demo feed running on its thread (an hour of backfill, so it is still busy when the
+    /// test applies), the app's end of its channel and the I/O context that reaches it.
+    fn running_demo() -> (mpsc::Receiver<LoopEvent>, IoContext) {
+        let source = FlowSource::Demo(DemoFeed::new(DemoCluster::new(3), 20, 3_600));
+        // Small, so that the feed waits for the test to read.
+        let (sender, events) = mpsc::sync_channel(2);
+        let (control, controls) = mpsc::channel();
+        std::thread::spawn(move || run(source, None, "demo".into(), AppSender(sender), controls));
+        let io = IoContext {
+            config_path: None,
+            feed: Some(control),
+        };
+        (events, io)
+    }
+
+    fn next_feed_event(events: &mpsc::Receiver<LoopEvent>) -> FeedEvent {
+        loop {
+            match events.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(LoopEvent::Feed(event)) => return event,
+                Ok(_) => continue,
+                Err(e) => panic!("the feed said nothing: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_manifest_applied_through_the_io_worker_decides_the_demos_next_flows() {
+        let (events, io) = running_demo();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open.yaml");
+        std::fs::write(&path, OPEN_EVERYTHING).unwrap();
+        // The answer comes from the feed, not the worker.
+        assert_eq!(
+            io.perform_blocking(Effect::ApplyToDemo { path: path.clone() }),
+            None
+        );
+        let set = loop {
+            match next_feed_event(&events) {
+                FeedEvent::DemoChanged { origin, set, .. } => {
+                    assert_eq!(origin, path.display().to_string());
+                    break set.expect("the app explains with the demo's policies");
+                }
+                FeedEvent::DemoRefused { errors, .. } => panic!("refused: {errors:?}"),
+                _ => {}
+            }
+        };
+        assert!(set.policies().iter().any(|p| p.name == "first.open"));
+        // Every flow from then on is allowed by it, as Calico records it (the demo denies some
+        // of every window otherwise).
+        let mut after = 0;
+        while after < 100 {
+            if let FeedEvent::Flows(flows) = next_feed_event(&events) {
+                for (observed, decided) in &flows {
+                    assert_eq!(decided.action, Verdict::Allow, "{:?}", observed.flow);
+                    assert!(
+                        decided.enforced.iter().any(|h| h.tier == "first"),
+                        "{:?}",
+                        decided.enforced
+                    );
+                }
+                after += flows.len();
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_manifest_is_refused_with_its_file_and_line_and_changes_nothing() {
+        let (events, io) = running_demo();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: x\n",
+        )
+        .unwrap();
+        assert_eq!(
+            io.perform_blocking(Effect::ApplyToDemo { path: path.clone() }),
+            None
+        );
+        let errors = loop {
+            match next_feed_event(&events) {
+                FeedEvent::DemoRefused { errors, .. } => break errors,
+                FeedEvent::DemoChanged { .. } => panic!("a broken manifest was applied"),
+                _ => {}
+            }
+        };
+        assert!(
+            errors.iter().any(|e| e.contains("broken.yaml")),
+            "names the file: {errors:?}"
+        );
     }
 }

@@ -5,15 +5,19 @@
 pub mod action;
 pub mod app;
 pub mod config;
+pub mod effects;
 pub mod feed;
 pub mod keymap;
+pub mod layout;
 pub mod line_edit;
 pub mod log;
 pub mod render;
+pub mod screens;
 pub mod theme;
 mod toml_file;
-pub mod trace;
+pub mod trace_text;
 pub mod view;
+mod widgets;
 
 use std::io::{self, Stdout, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -29,7 +33,9 @@ use ratatui::crossterm::terminal::{
 use ratatui::crossterm::{cursor, execute};
 use ratatui::Terminal;
 
-use app::{App, FeedEvent};
+use app::{App, Severity};
+use effects::{IoContext, IoReply, IoWorker};
+use feed::FeedEvent;
 use theme::Theme;
 
 use crate::model::time::unix_now;
@@ -44,18 +50,23 @@ const EVENTS_PER_TURN: usize = 256;
 enum LoopEvent {
     Input(Event),
     Feed(FeedEvent),
+    Io(IoReply),
     Terminate,
 }
 
-/// The feed's end of the app's channel. Sending blocks when the app is behind (the channel is
-/// bounded), which slows the source rather than growing memory.
+/// The app's channel, for the feed and the I/O worker. Sending blocks when the app is behind (the
+/// channel is bounded), which slows the source rather than growing memory.
 #[derive(Clone)]
-pub struct FeedSender(SyncSender<LoopEvent>);
+pub struct AppSender(SyncSender<LoopEvent>);
 
-impl FeedSender {
+impl AppSender {
     /// Returns false once the app has gone.
-    pub fn send(&self, event: FeedEvent) -> bool {
+    pub fn feed(&self, event: FeedEvent) -> bool {
         self.0.send(LoopEvent::Feed(event)).is_ok()
+    }
+
+    pub fn io(&self, reply: IoReply) -> bool {
+        self.0.send(LoopEvent::Io(reply)).is_ok()
     }
 }
 
@@ -163,14 +174,15 @@ fn spawn_signals(sender: SyncSender<LoopEvent>) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the TUI until the user quits or a signal ends it. `start_feed` is handed the feed's
-/// sender once the terminal is ready; `started` is when the command began (logged with the
-/// first frame).
+/// Runs the TUI until the user quits or a signal ends it. `start_feed` is handed the app's
+/// sender once the terminal is ready; the I/O worker starts with `effects`; `started` is when the
+/// command began (logged with the first frame).
 pub fn run(
     mut app: App,
     theme: Theme,
     started: Instant,
-    start_feed: impl FnOnce(FeedSender),
+    effects: IoContext,
+    start_feed: impl FnOnce(AppSender),
 ) -> io::Result<()> {
     let (sender, events) = mpsc::sync_channel(1024);
     let mut guard = TerminalGuard::enter()?;
@@ -178,17 +190,19 @@ pub fn run(
     app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
     spawn_input(sender.clone());
     spawn_signals(sender.clone())?;
-    start_feed(FeedSender(sender));
+    let worker = IoWorker::start(effects, AppSender(sender.clone()))?;
+    start_feed(AppSender(sender));
     guard.draw(&app, &theme)?;
     tracing::info!(elapsed = ?started.elapsed(), "first frame");
     app.dirty = false;
-    run_loop(&mut app, &theme, &events, &mut guard)
+    run_loop(&mut app, &theme, &events, &worker, &mut guard)
 }
 
 fn handle(app: &mut App, event: LoopEvent) {
     match event {
         LoopEvent::Input(event) => app.handle_event(&event),
         LoopEvent::Feed(event) => app.feed(event),
+        LoopEvent::Io(reply) => app.io(reply),
         LoopEvent::Terminate => app.quit = true,
     }
 }
@@ -197,6 +211,7 @@ fn run_loop(
     app: &mut App,
     theme: &Theme,
     events: &Receiver<LoopEvent>,
+    worker: &IoWorker,
     guard: &mut TerminalGuard,
 ) -> io::Result<()> {
     let mut last_frame = Instant::now();
@@ -218,6 +233,11 @@ fn run_loop(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        for effect in app.take_effects() {
+            if !worker.submit(effect) {
+                app.set_message(Severity::Error, "the I/O worker is busy: try again");
+            }
         }
         app.tick(unix_now());
         more_work = app.work();

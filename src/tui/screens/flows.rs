@@ -1,0 +1,490 @@
+//! The flow table: the view over the store (filter, search, sort, grain), the selection and
+//! whether it follows the newest flow, pausing; how its actions move them and how it draws.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use crate::model::time::format_rfc3339;
+use crate::model::{PolicyHit, PolicyKind, Verdict};
+use crate::store::filter::{Filter, FilterError, Fuzzy};
+use crate::store::{FlowStore, StoredFlow};
+use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
+use crate::tui::theme::{Role, Theme};
+use crate::tui::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
+use crate::tui::widgets::{count, verdict_style};
+
+pub struct FlowTable {
+    pub view: View,
+    fuzzy: Fuzzy,
+    pub filter_text: String,
+    pub search: String,
+    pub filter_error: Option<FilterError>,
+    selected: Option<u64>,
+    selected_index: usize,
+    pub offset: usize,
+    pub paused: bool,
+    /// Flows that arrived while paused.
+    pub waiting: u64,
+    pub follow: bool,
+}
+
+impl FlowTable {
+    pub fn new(newest_first: bool) -> FlowTable {
+        let mut view = View::new(Filter::default(), Grain::Aggregated);
+        view.set_sort(Sort {
+            column: None,
+            reverse: newest_first,
+        });
+        FlowTable {
+            view,
+            fuzzy: Fuzzy::default(),
+            filter_text: String::new(),
+            search: String::new(),
+            filter_error: None,
+            selected: None,
+            selected_index: 0,
+            offset: 0,
+            paused: false,
+            waiting: 0,
+            follow: true,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        Mode::Flows
+    }
+
+    pub fn hints(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::OpenTrace, "trace"),
+            (Action::ToggleDeniesOnly, "denies"),
+            (Action::Filter, "filter"),
+            (Action::Search, "search"),
+            (Action::JumpToPolicy, "policy"),
+            (Action::TogglePause, "pause"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ]
+    }
+
+    pub fn selected_id(&self) -> Option<u64> {
+        self.selected
+    }
+
+    pub fn selected_index(&self) -> usize {
+        self.selected_index
+    }
+
+    pub fn selected_flow<'s>(&self, store: &'s FlowStore) -> Option<StoredFlow<'s>> {
+        view::flow(store, self.view.grain(), self.selected?)
+    }
+
+    /// The table's own actions, with `rows` of flows on screen; returns whether `action` was one.
+    pub fn apply(&mut self, action: Action, store: &FlowStore, rows: usize) -> bool {
+        let page = rows.max(2) - 1;
+        match action {
+            Action::SelectNext => self.select_index(self.selected_index + 1, rows),
+            Action::SelectPrev => self.select_index(self.selected_index.saturating_sub(1), rows),
+            Action::PageDown => self.select_index(self.selected_index + page, rows),
+            Action::PageUp => self.select_index(self.selected_index.saturating_sub(page), rows),
+            Action::SelectFirst => self.select_index(0, rows),
+            Action::SelectLast => self.select_index(self.view.len().saturating_sub(1), rows),
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                self.waiting = 0;
+                self.view.freeze(store, self.paused);
+            }
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                self.settle(rows);
+            }
+            Action::ToggleNewestFirst => {
+                let sort = self.view.sort();
+                self.view.set_sort(Sort {
+                    column: None,
+                    reverse: !(sort.column.is_none() && sort.reverse),
+                });
+                self.settle(rows);
+            }
+            Action::ToggleAggregate => {
+                let grain = match self.view.grain() {
+                    Grain::Aggregated => Grain::PerWindow,
+                    Grain::PerWindow => Grain::Aggregated,
+                };
+                self.selected = None;
+                let filter = self.view.filter().clone();
+                self.view.reset(filter, grain);
+                self.view.freeze(store, self.paused);
+            }
+            Action::SortNextColumn => {
+                let sort = self.view.sort();
+                let next = match sort.column {
+                    None => Some(Column::ALL[0]),
+                    Some(c) => {
+                        let i = Column::ALL.iter().position(|x| *x == c).unwrap_or(0);
+                        Column::ALL.get(i + 1).copied()
+                    }
+                };
+                self.resort(
+                    Sort {
+                        column: next,
+                        reverse: sort.reverse,
+                    },
+                    store,
+                    rows,
+                );
+            }
+            Action::SortReverse => {
+                let sort = self.view.sort();
+                let reverse = !sort.reverse;
+                self.resort(Sort { reverse, ..sort }, store, rows);
+            }
+            Action::ClearFilter => {
+                self.search.clear();
+                self.set_filter(String::new(), store);
+            }
+            Action::ToggleDeniesOnly => {
+                let text = toggle_denies(&self.filter_text);
+                self.set_filter(text, store);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn resort(&mut self, sort: Sort, store: &FlowStore, rows: usize) {
+        self.view.set_sort(sort);
+        self.view.sort_now(store);
+        self.settle(rows);
+    }
+
+    /// Selects row `index` (clamped) and stops following.
+    pub fn select_index(&mut self, index: usize, rows: usize) {
+        let len = self.view.len();
+        if len == 0 {
+            return;
+        }
+        self.follow = false;
+        self.selected_index = index.min(len - 1);
+        self.selected = self.view.at(self.selected_index);
+        self.settle(rows);
+    }
+
+    /// Sets the filter text: a filter that parses rebuilds the view (with the search); one that
+    /// does not keeps the last good one and is kept as the error, with its column.
+    pub fn set_filter(&mut self, text: String, store: &FlowStore) {
+        self.filter_text = text;
+        self.rebuild(store);
+    }
+
+    pub fn set_search(&mut self, text: String, store: &FlowStore) {
+        self.search = text;
+        self.rebuild(store);
+    }
+
+    fn rebuild(&mut self, store: &FlowStore) {
+        match Filter::parse(&self.filter_text) {
+            Ok(filter) => {
+                self.filter_error = None;
+                let combined = filter.and_fuzzy(&self.search);
+                let grain = self.view.grain();
+                self.view.reset(combined, grain);
+                self.view.freeze(store, self.paused);
+            }
+            Err(error) => self.filter_error = Some(error),
+        }
+    }
+
+    /// Filters a slice of what is left to filter; returns (whether rows changed, whether more is
+    /// left). When nothing is left, sorts and settles the selection.
+    pub fn work(&mut self, store: &FlowStore, now: i64, rows: usize) -> (bool, bool) {
+        let changed = self.view.advance(store, now, &self.fuzzy, SCAN_SLICE);
+        let more = self.view.pending(store);
+        if !more {
+            self.view.sort_now(store);
+            self.settle(rows);
+        }
+        (changed, more)
+    }
+
+    /// Puts the selection where follow mode or the selected row says, and keeps it visible.
+    pub fn settle(&mut self, rows: usize) {
+        let len = self.view.len();
+        if len == 0 {
+            self.selected = None;
+            self.selected_index = 0;
+        } else if self.follow && !self.paused {
+            self.selected_index = if self.newest_on_top() { 0 } else { len - 1 };
+            self.selected = self.view.at(self.selected_index);
+        } else {
+            match self.selected.and_then(|id| self.view.position(id)) {
+                Some(index) => self.selected_index = index,
+                None => {
+                    self.selected_index = self.selected_index.min(len - 1);
+                    self.selected = self.view.at(self.selected_index);
+                }
+            }
+        }
+        let height = rows.max(1);
+        if self.selected_index < self.offset {
+            self.offset = self.selected_index;
+        } else if self.selected_index >= self.offset + height {
+            self.offset = self.selected_index + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+
+    fn newest_on_top(&self) -> bool {
+        self.view.arrival_reversed()
+            || (self.view.sort().column == Some(Column::Time) && self.view.sort().reverse)
+    }
+
+    pub fn draw(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        store: &FlowStore,
+        focused: bool,
+    ) {
+        let grain = match self.view.grain() {
+            Grain::Aggregated => "aggregated",
+            Grain::PerWindow => "per 15 s window",
+        };
+        let sort = self.view.sort();
+        let order = match sort.column {
+            None if sort.reverse => "newest first".to_string(),
+            None => "oldest first".to_string(),
+            Some(c) => format!(
+                "by {} {}",
+                c.title().to_ascii_lowercase(),
+                if sort.reverse { "↓" } else { "↑" }
+            ),
+        };
+        let mut title = vec![
+            Span::styled(" Flows ", theme.style(Role::Title)),
+            Span::styled(
+                format!(
+                    "{} of {} · {grain} · {order}",
+                    count(self.view.len() as u64),
+                    count(match self.view.grain() {
+                        Grain::Aggregated => store.len() as u64,
+                        Grain::PerWindow => store.end_window_id() - store.first_window_id(),
+                    })
+                ),
+                theme.style(Role::Muted),
+            ),
+        ];
+        if self.follow && !self.paused {
+            title.push(Span::styled(" · following", theme.style(Role::Muted)));
+        }
+        if self.view.scanning(store) {
+            title.push(Span::styled(" · filtering…", theme.style(Role::StatusWarn)));
+        }
+        title.push(Span::raw(" "));
+        let border = if focused {
+            theme.style(Role::BorderFocused)
+        } else {
+            theme.style(Role::Border)
+        };
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .border_style(border)
+            .title(Line::from(title));
+        let cols = columns(area.width);
+        let body = Rect {
+            y: area.y + 2,
+            height: area.height.saturating_sub(2),
+            ..area
+        };
+        let flows: Vec<StoredFlow> = (self.offset..self.offset + body.height as usize)
+            .map_while(|i| self.view.at(i))
+            .filter_map(|id| view::flow(store, self.view.grain(), id))
+            .collect();
+        let rows: Vec<Row> = flows
+            .iter()
+            .map(|f| row(theme, f, &cols, &self.search, &self.fuzzy))
+            .collect();
+        let header = Row::new(cols.iter().map(|c| {
+            let marker = match sort.column {
+                Some(s) if s == *c && sort.reverse => "↓",
+                Some(s) if s == *c => "↑",
+                _ => "",
+            };
+            Line::styled(format!("{}{marker}", c.title()), theme.style(Role::Title))
+        }));
+        let empty = rows.is_empty();
+        let table = Table::new(rows, cols.iter().map(|c| constraint(*c)))
+            .header(header)
+            .block(block)
+            .column_spacing(1)
+            .row_highlight_style(theme.style(Role::Selection));
+        let mut state = TableState::default();
+        if !empty {
+            state.select(Some(self.selected_index.saturating_sub(self.offset)));
+        }
+        frame.render_stateful_widget(table, area, &mut state);
+        if empty {
+            let text = if store.is_empty() {
+                "waiting for flows…"
+            } else {
+                "no flow matches the filter (c clears it)"
+            };
+            frame.render_widget(
+                Paragraph::new(Line::styled(format!(" {text}"), theme.style(Role::Muted))),
+                body,
+            );
+        }
+    }
+}
+
+/// `action=deny` added to the filter, or taken out of it.
+fn toggle_denies(filter: &str) -> String {
+    const DENIES: &str = "action=deny";
+    let trimmed = filter.trim();
+    if trimmed == DENIES {
+        String::new()
+    } else if let Some(rest) = trimmed.strip_prefix(&format!("{DENIES} ")) {
+        rest.trim().to_string()
+    } else if trimmed.is_empty() {
+        DENIES.to_string()
+    } else if trimmed.contains(" or ") || trimmed.contains(" OR ") {
+        format!("{DENIES} ({trimmed})")
+    } else {
+        format!("{DENIES} {trimmed}")
+    }
+}
+
+/// `tier › policy` of the hit that decided, coloured by tier.
+fn decided_by<'a>(theme: &Theme, hits: &'a [PolicyHit]) -> Vec<Span<'a>> {
+    let Some(hit) = hits.last() else {
+        return vec![Span::styled("no policy", theme.style(Role::Muted))];
+    };
+    let name = match hit.kind {
+        PolicyKind::EndOfTier => "end of tier".to_string(),
+        PolicyKind::Profile => format!("profile {}", hit.name),
+        _ => hit.name.clone(),
+    };
+    if hit.kind == PolicyKind::Profile {
+        return vec![Span::styled(name, theme.style(Role::Muted))];
+    }
+    vec![
+        Span::styled(hit.tier.as_str(), theme.tier(&hit.tier)),
+        Span::styled(" › ", theme.style(Role::Muted)),
+        Span::styled(name, theme.style(Role::Text)),
+    ]
+}
+
+/// `text` with the characters the search matched highlighted.
+fn highlighted<'a>(theme: &Theme, text: String, search: &str, fuzzy: &Fuzzy) -> Line<'a> {
+    let base = theme.style(Role::Text);
+    let positions = if search.is_empty() {
+        None
+    } else {
+        fuzzy.positions(&text, search)
+    };
+    let Some(positions) = positions else {
+        return Line::styled(text, base);
+    };
+    let matched = theme.style(Role::Match);
+    Line::from(
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                let style = if positions.contains(&i) {
+                    matched
+                } else {
+                    base
+                };
+                Span::styled(c.to_string(), style)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn columns(width: u16) -> Vec<Column> {
+    Column::ALL
+        .into_iter()
+        .filter(|c| *c != Column::Count || width >= 100)
+        .collect()
+}
+
+fn constraint(column: Column) -> Constraint {
+    match column {
+        Column::Time => Constraint::Length(8),
+        Column::Source | Column::Dest => Constraint::Fill(3),
+        Column::Port => Constraint::Length(9),
+        Column::Action => Constraint::Length(11),
+        Column::Policy => Constraint::Fill(4),
+        Column::Count => Constraint::Length(6),
+    }
+}
+
+fn row<'a>(
+    theme: &Theme,
+    flow: &'a StoredFlow,
+    cols: &[Column],
+    search: &str,
+    fuzzy: &Fuzzy,
+) -> Row<'a> {
+    let decided = flow.decided;
+    let denied = decided.action == Verdict::Deny;
+    let cells = cols.iter().map(|column| match column {
+        Column::Time => {
+            let time = if flow.last_seen > 0 {
+                format_rfc3339(flow.last_seen)[11..19].to_string()
+            } else {
+                "-".to_string()
+            };
+            let style = if denied {
+                theme.style(Role::Deny)
+            } else {
+                theme.style(Role::Muted)
+            };
+            Line::styled(time, style)
+        }
+        Column::Source => highlighted(theme, flow.source.display_name(), search, fuzzy),
+        Column::Dest => highlighted(theme, flow.dest.display_name(), search, fuzzy),
+        Column::Port => Line::styled(
+            match flow.port {
+                Some(port) => format!("{port}/{}", flow.protocol),
+                None => flow.protocol.to_string(),
+            },
+            theme.style(Role::Text),
+        ),
+        Column::Action => {
+            let mut spans = vec![Span::styled(
+                decided.action.as_str().to_ascii_lowercase(),
+                verdict_style(theme, decided.action),
+            )];
+            if decided.pending != decided.action {
+                spans.push(Span::styled("→", theme.style(Role::Pending)));
+                spans.push(Span::styled(
+                    decided.pending.as_str().to_ascii_lowercase(),
+                    theme.style(Role::Pending),
+                ));
+            }
+            Line::from(spans)
+        }
+        Column::Policy => Line::from(decided_by(theme, &decided.enforced)),
+        Column::Count => Line::styled(count(flow.windows as u64), theme.style(Role::Muted)),
+    });
+    Row::new(cells.collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_denies_toggle_adds_and_removes_its_term() {
+        assert_eq!(toggle_denies(""), "action=deny");
+        assert_eq!(toggle_denies("action=deny"), "");
+        assert_eq!(toggle_denies("dst.ns=db"), "action=deny dst.ns=db");
+        assert_eq!(toggle_denies("action=deny dst.ns=db"), "dst.ns=db");
+        assert_eq!(toggle_denies("a=1 or b=2"), "action=deny (a=1 or b=2)");
+    }
+}

@@ -1,0 +1,210 @@
+//! Text typed at the bottom of the screen: the filter (applied as it is typed), the search, a
+//! name to save the filter under, a manifest to apply to the demo.
+
+use std::path::PathBuf;
+
+use ratatui::layout::Position;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{Ctx, Reply, Request, Screen, Severity};
+use crate::tui::action::Action;
+use crate::tui::effects::Effect;
+use crate::tui::keymap::Mode;
+use crate::tui::line_edit::LineEdit;
+use crate::tui::theme::{Role, Theme};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Filter,
+    Search,
+    SaveFilterAs,
+    ApplyToDemo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    purpose: Purpose,
+    edit: LineEdit,
+    /// The filter or search before the edit, restored when it is cancelled; the filter to save
+    /// for `SaveFilterAs`.
+    before: String,
+    /// What tab offered last.
+    completions: Vec<String>,
+}
+
+impl Prompt {
+    fn new(purpose: Purpose, text: &str, before: &str) -> Prompt {
+        Prompt {
+            purpose,
+            edit: LineEdit::new(text),
+            before: before.to_string(),
+            completions: Vec::new(),
+        }
+    }
+
+    pub fn filter(current: &str) -> Prompt {
+        Prompt::new(Purpose::Filter, current, current)
+    }
+
+    pub fn search(current: &str) -> Prompt {
+        Prompt::new(Purpose::Search, current, current)
+    }
+
+    /// Asks for a name to save `filter` under.
+    pub fn save_filter_as(filter: &str) -> Prompt {
+        Prompt::new(Purpose::SaveFilterAs, "", filter)
+    }
+
+    /// Asks for a manifest file to apply to the demo cluster.
+    pub fn apply_to_demo() -> Prompt {
+        Prompt::new(Purpose::ApplyToDemo, "", "")
+    }
+
+    pub fn edit(&self) -> &LineEdit {
+        &self.edit
+    }
+
+    pub fn completions(&self) -> &[String] {
+        &self.completions
+    }
+
+    fn label(&self) -> &'static str {
+        match self.purpose {
+            Purpose::Filter => "filter",
+            Purpose::Search => "search",
+            Purpose::SaveFilterAs => "save filter as",
+            Purpose::ApplyToDemo => "apply to the demo (YAML file)",
+        }
+    }
+
+    /// A printable character typed.
+    pub fn typed(&mut self, c: char) -> Reply {
+        self.completions.clear();
+        self.edit.insert(c);
+        self.changed()
+    }
+
+    /// The filter and the search follow each keystroke.
+    fn changed(&self) -> Reply {
+        let text = self.edit.text().to_string();
+        match self.purpose {
+            Purpose::Filter => Reply::then(Request::SetFilter(text)),
+            Purpose::Search => Reply::then(Request::SetSearch(text)),
+            Purpose::SaveFilterAs | Purpose::ApplyToDemo => Reply::done(),
+        }
+    }
+
+    fn accept(&self, ctx: &Ctx) -> Reply {
+        let text = self.edit.text().trim();
+        match self.purpose {
+            // Keep editing: the bar shows where the filter is wrong.
+            Purpose::Filter if ctx.filter_error.is_some() => Reply::done(),
+            Purpose::Filter | Purpose::Search => Reply::then(Request::Close),
+            Purpose::SaveFilterAs if text.is_empty() || text.contains(['"', '\n']) => {
+                Reply::Handled(vec![
+                    Request::Close,
+                    Request::Message(Severity::Warn, "a saved filter needs a plain name".into()),
+                ])
+            }
+            Purpose::SaveFilterAs => Reply::Handled(vec![
+                Request::Close,
+                Request::Effect(Effect::SaveFilter {
+                    name: text.to_string(),
+                    filter: self.before.clone(),
+                }),
+            ]),
+            Purpose::ApplyToDemo if text.is_empty() => Reply::then(Request::Close),
+            Purpose::ApplyToDemo => Reply::Handled(vec![
+                Request::Close,
+                Request::Effect(Effect::ApplyToDemo {
+                    path: PathBuf::from(text),
+                }),
+            ]),
+        }
+    }
+
+    fn cancel(&self) -> Reply {
+        let mut requests = vec![Request::Close];
+        match self.purpose {
+            Purpose::Filter => requests.push(Request::SetFilter(self.before.clone())),
+            Purpose::Search => requests.push(Request::SetSearch(self.before.clone())),
+            Purpose::SaveFilterAs | Purpose::ApplyToDemo => {}
+        }
+        Reply::Handled(requests)
+    }
+}
+
+impl Screen for Prompt {
+    fn mode(&self) -> Mode {
+        Mode::Input
+    }
+
+    fn hints(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::Accept, "apply"),
+            (Action::Close, "cancel"),
+            (Action::Complete, "complete"),
+        ]
+    }
+
+    fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply {
+        if action != Action::Complete {
+            self.completions.clear();
+        }
+        let edit = &mut self.edit;
+        match action {
+            Action::DeleteBack => edit.delete_back(),
+            Action::CursorLeft => edit.left(),
+            Action::CursorRight => edit.right(),
+            Action::CursorHome => edit.home(),
+            Action::CursorEnd => edit.end(),
+            Action::ClearInput => edit.clear(),
+            Action::Complete if self.purpose == Purpose::Filter => {
+                let values = |field: &str| {
+                    let mut values = crate::store::filter::stored_values(ctx.store, field);
+                    if let Some(known) = ctx.hints.get(field) {
+                        values.extend(known.iter().cloned());
+                        values.sort();
+                        values.dedup();
+                    }
+                    values
+                };
+                self.completions = edit.complete(&values);
+            }
+            Action::Accept => return self.accept(ctx),
+            Action::Close | Action::Quit => return self.cancel(),
+            // Everything else is typed or ignored while typing.
+            _ => return Reply::done(),
+        }
+        self.changed()
+    }
+
+    fn draw(&self, frame: &mut Frame, theme: &Theme, ctx: &Ctx) {
+        let area = ctx.areas.prompt;
+        let label = format!("{}> ", self.label());
+        let mut spans = vec![
+            Span::styled(label.clone(), theme.style(Role::Key)),
+            Span::styled(self.edit.text().to_string(), theme.style(Role::Input)),
+        ];
+        if let (Some(error), Purpose::Filter) = (ctx.filter_error, self.purpose) {
+            spans.push(Span::styled(
+                format!("  ✗ {error}"),
+                theme.style(Role::Error),
+            ));
+        }
+        if !self.completions.is_empty() {
+            spans.push(Span::styled(
+                format!("  {}", self.completions.join(" ")),
+                theme.style(Role::Muted),
+            ));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        let cursor = area.x + (label.chars().count() + self.edit.cursor()) as u16;
+        frame.set_cursor_position(Position::new(
+            cursor.min(area.right().saturating_sub(1)),
+            area.y,
+        ));
+    }
+}

@@ -1,0 +1,213 @@
+//! The trace pane: how the selected flow was decided, tier by tier and rule by rule, enforced and
+//! pending side by side when there is room; a step's policy opens from it.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::{Reply, Request, Severity};
+use crate::policy::PolicySet;
+use crate::store::StoredFlow;
+use crate::tui::action::Action;
+use crate::tui::keymap::Mode;
+use crate::tui::layout::WIDE;
+use crate::tui::theme::{Role, Theme};
+use crate::tui::trace_text::{self, Trace};
+use crate::tui::widgets::owned_line;
+
+/// The pane's content for one row.
+#[derive(Debug, Clone)]
+pub struct TraceState {
+    pub id: u64,
+    pub trace: Trace,
+    pub step: usize,
+    pub scroll: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct TracePane {
+    pub open: bool,
+    /// Whether it has the keyboard (else the flow table has).
+    pub focused: bool,
+    pub state: Option<TraceState>,
+}
+
+impl TracePane {
+    pub fn mode(&self) -> Mode {
+        Mode::Trace
+    }
+
+    pub fn hints(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::SelectNext, "next step"),
+            (Action::JumpToPolicy, "policy"),
+            (Action::FocusNext, "flows"),
+            (Action::Close, "close"),
+            (Action::Help, "help"),
+            (Action::Quit, "quit"),
+        ]
+    }
+
+    pub fn close(&mut self) {
+        *self = TracePane::default();
+    }
+
+    /// The trace is built again on the next `follow` (the policies it explains with changed).
+    pub fn forget(&mut self) {
+        self.state = None;
+    }
+
+    /// Shows the trace of `selected` (row `id`), built again only when the row changes (or after
+    /// `forget`).
+    pub fn follow(&mut self, selected: Option<(u64, StoredFlow)>, set: Option<&PolicySet>) {
+        if !self.open {
+            return;
+        }
+        let Some((id, stored)) = selected else {
+            self.state = None;
+            return;
+        };
+        if self.state.as_ref().is_some_and(|t| t.id == id) {
+            return;
+        }
+        let trace = trace_text::trace(&stored, set);
+        let step = trace.deciding_step();
+        self.state = Some(TraceState {
+            id,
+            trace,
+            step,
+            scroll: 0,
+        });
+    }
+
+    /// Movement between steps, and a step's policy; returns `Ignored` for anything else.
+    pub fn apply(&mut self, action: Action) -> Reply {
+        let Some(state) = &mut self.state else {
+            return Reply::Ignored;
+        };
+        let last = state.trace.steps().len().saturating_sub(1);
+        match action {
+            Action::SelectNext => state.step = (state.step + 1).min(last),
+            Action::SelectPrev => state.step = state.step.saturating_sub(1),
+            Action::PageDown => state.scroll += 10,
+            Action::PageUp => state.scroll = state.scroll.saturating_sub(10),
+            Action::SelectFirst => state.step = 0,
+            Action::SelectLast => state.step = last,
+            Action::JumpToPolicy | Action::Accept | Action::OpenTrace => {
+                let reference = state
+                    .trace
+                    .steps()
+                    .get(state.step)
+                    .and_then(|l| l.policy.clone());
+                return Reply::then(match reference {
+                    Some(reference) => Request::OpenPolicy(reference),
+                    None => Request::Message(Severity::Info, "no policy on this step".into()),
+                });
+            }
+            _ => return Reply::Ignored,
+        }
+        Reply::done()
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
+        let focused = self.focused;
+        let border = if focused {
+            theme.style(Role::BorderFocused)
+        } else {
+            theme.style(Role::Border)
+        };
+        let side = if area.width < WIDE && area.x == 0 {
+            Borders::TOP
+        } else {
+            Borders::TOP | Borders::LEFT
+        };
+        let block = Block::default()
+            .borders(side)
+            .border_style(border)
+            .title(Span::styled(" Trace ", theme.style(Role::Title)));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(state) = &self.state else {
+            frame.render_widget(
+                Paragraph::new(Line::styled("no flow selected", theme.style(Role::Muted))),
+                inner,
+            );
+            return;
+        };
+        let selected_step = state
+            .trace
+            .steps()
+            .get(state.step)
+            .map(|l| *l as *const trace_text::Line);
+        let to_lines = |lines: &[trace_text::Line]| -> Vec<Line<'static>> {
+            lines
+                .iter()
+                .map(|l| {
+                    let line = owned_line(theme, &l.spans);
+                    if focused && selected_step == Some(l as *const trace_text::Line) {
+                        line.style(theme.style(Role::Selection))
+                    } else {
+                        line
+                    }
+                })
+                .collect()
+        };
+        // The verdicts stay in sight; the trace below them scrolls.
+        let header = to_lines(&state.trace.header);
+        let header_height = (header.len() as u16 + 1).min(inner.height / 2);
+        let [top, body] =
+            Layout::vertical([Constraint::Length(header_height), Constraint::Min(0)]).areas(inner);
+        frame.render_widget(Paragraph::new(header), top);
+        let pending = state.trace.pending.as_deref();
+        if let (Some(pending), true) = (pending, body.width >= 100) {
+            let [left, right] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(body);
+            let mut enforced = vec![Line::styled("ENFORCED", theme.style(Role::Title))];
+            enforced.extend(to_lines(&state.trace.enforced));
+            let mut staged = vec![Line::styled(
+                "PENDING (staged policies enforced)",
+                theme.style(Role::Pending),
+            )];
+            staged.extend(to_lines(pending));
+            let scroll = scroll_to_selection(&enforced, theme, focused, state.scroll, left.height);
+            frame.render_widget(Paragraph::new(enforced).scroll((scroll, 0)), left);
+            let scroll = scroll_to_selection(&staged, theme, focused, state.scroll, right.height);
+            frame.render_widget(Paragraph::new(staged).scroll((scroll, 0)), right);
+            return;
+        }
+        let mut lines = vec![Line::styled("Enforced trace", theme.style(Role::Title))];
+        lines.extend(to_lines(&state.trace.enforced));
+        if let Some(pending) = pending {
+            lines.push(Line::default());
+            lines.push(Line::styled(
+                "Pending trace (staged policies enforced)",
+                theme.style(Role::Pending),
+            ));
+            lines.extend(to_lines(pending));
+        }
+        let scroll = scroll_to_selection(&lines, theme, focused, state.scroll, body.height);
+        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
+    }
+}
+
+/// A scroll position from `scroll` that shows the selected step, if any.
+fn scroll_to_selection(
+    lines: &[Line],
+    theme: &Theme,
+    focused: bool,
+    scroll: usize,
+    height: u16,
+) -> u16 {
+    let height = height.max(1) as usize;
+    let selected = lines
+        .iter()
+        .position(|l| focused && l.style == theme.style(Role::Selection));
+    let scroll = match selected {
+        Some(line) if line >= scroll + height => line + 1 - height,
+        Some(line) if line < scroll => line,
+        _ => scroll,
+    };
+    scroll.min(lines.len().saturating_sub(height)) as u16
+}

@@ -1,0 +1,80 @@
+//! Drawing pieces every screen uses: styles of tones and verdicts, counts with separators, the
+//! frame of an overlay.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders};
+
+use super::theme::{Role, Theme};
+use super::trace_text::{self, Tone};
+use crate::model::Verdict;
+
+pub fn tone_style(theme: &Theme, tone: &Tone) -> Style {
+    match tone {
+        Tone::Text => theme.style(Role::Text),
+        Tone::Muted => theme.style(Role::Muted),
+        Tone::Title => theme.style(Role::Title),
+        Tone::Allow => theme.style(Role::Allow),
+        Tone::Deny => theme.style(Role::Deny),
+        Tone::Pass => theme.style(Role::Pass),
+        Tone::Pending => theme.style(Role::Pending),
+        Tone::Unknown => theme.style(Role::Unknown),
+        Tone::Tier(name) => theme.tier(name),
+        Tone::Decided => theme
+            .style(Role::Text)
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        Tone::Error => theme.style(Role::Error),
+        Tone::DiffAdd => theme.style(Role::DiffAdd),
+        Tone::DiffRemove => theme.style(Role::DiffRemove),
+    }
+}
+
+pub fn owned_line(theme: &Theme, spans: &[trace_text::Span]) -> Line<'static> {
+    Line::from(
+        spans
+            .iter()
+            .map(|(text, tone)| Span::styled(text.clone(), tone_style(theme, tone)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub fn verdict_style(theme: &Theme, verdict: Verdict) -> Style {
+    theme.style(match verdict {
+        Verdict::Allow => Role::Allow,
+        Verdict::Deny => Role::Deny,
+        _ => Role::Unknown,
+    })
+}
+
+/// `n` with thousands separated by commas.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A centred area of the given share of `area` (at least 60×10 where it fits).
+pub fn popup_area(area: Rect, width_percent: u16, height_percent: u16) -> Rect {
+    let width = (area.width * width_percent / 100).max(area.width.min(60));
+    let height = (area.height * height_percent / 100).max(area.height.min(10));
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+pub fn overlay_block<'a>(theme: &Theme, title: String) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Role::BorderFocused))
+        .title(Span::styled(format!(" {title} "), theme.style(Role::Title)))
+}
