@@ -373,6 +373,27 @@ fn load_manifests(manifests: &[(String, String)]) -> (PolicySet, LoadReport) {
     )
 }
 
+/// Manifests tests apply to the demo.
+#[cfg(test)]
+pub mod fixtures {
+    /// Allows everything ahead of every other tier: every flow's verdict becomes Allow.
+    pub const OPEN_EVERYTHING: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: first}
+spec: {order: 1}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: first.open}
+spec:
+  tier: first
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

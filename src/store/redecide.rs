@@ -276,6 +276,7 @@ mod tests {
     use super::*;
     use crate::ingest::{Pipeline, Scope};
     use crate::policy::{with_staged, PolicySet};
+    use crate::source::demo::fixtures::OPEN_EVERYTHING;
     use crate::source::demo::DemoCluster;
 
     /// An hour of demo traffic, decided by the demo's policies, in a store.
@@ -293,23 +294,6 @@ mod tests {
         }
         (store, set, demo)
     }
-
-    /// Allows everything ahead of every other tier: every row's verdict becomes Allow.
-    const OPEN_EVERYTHING: &str = "apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: first}
-spec: {order: 1}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: first.open}
-spec:
-  tier: first
-  selector: all()
-  types: [Ingress, Egress]
-  ingress: [{action: Allow}]
-  egress: [{action: Allow}]
-";
 
     /// Re-decides the demo store against `OPEN_EVERYTHING` in slices of `slice` rows and checks
     /// every row against a fresh evaluation; returns what is needed to go on.

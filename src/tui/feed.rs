@@ -176,27 +176,11 @@ mod tests {
 
     use super::*;
     use crate::model::Verdict;
+    use crate::source::demo::fixtures::OPEN_EVERYTHING;
     use crate::source::demo::DemoCluster;
     use crate::source::DemoFeed;
     use crate::tui::effects::{Effect, IoContext};
     use crate::tui::LoopEvent;
-
-    /// Allows everything ahead of every other tier.
-    const OPEN_EVERYTHING: &str = "apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: first}
-spec: {order: 1}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: first.open}
-spec:
-  tier: first
-  selector: all()
-  types: [Ingress, Egress]
-  ingress: [{action: Allow}]
-  egress: [{action: Allow}]
-";
 
     /// A demo feed running on its thread (an hour of backfill, so it is still busy when the
     /// test applies), the app's end of its channel and the I/O context that reaches it.
