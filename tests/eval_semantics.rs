@@ -1978,6 +1978,7 @@ spec: {order: 5}
     assert_eq!(report.errors.len(), 1, "{report:?}");
     assert!(
         report.errors[0]
+            .to_string()
             .starts_with("fix.yaml:10: Tier extra: only network policies can be staged"),
         "{report:?}"
     );
@@ -2387,9 +2388,9 @@ spec:
 // 13. Manifest errors
 // ---------------------------------------------------------------------------------------------
 
-fn single_error(report: &LoadReport) -> &str {
+fn single_error(report: &LoadReport) -> String {
     assert_eq!(report.errors.len(), 1, "{report:#?}");
-    &report.errors[0]
+    report.errors[0].to_string()
 }
 
 /// A bad selector names file, document line, object, field and the column (§7 tokenizer/parser errors).
@@ -2551,16 +2552,22 @@ items:
     assert!(report.errors.is_empty(), "{report:#?}");
     assert_eq!(report.warnings.len(), 3, "{report:#?}");
     assert!(
-        report.warnings[0].starts_with("manifests/bad.yaml:1: skipping Deployment a/web"),
+        report.warnings[0]
+            .to_string()
+            .starts_with("manifests/bad.yaml:1: Deployment a/web: skipped"),
         "{report:#?}"
     );
     assert!(
-        report.warnings[1].starts_with("manifests/bad.yaml:5: skipping Service a/web"),
+        report.warnings[1]
+            .to_string()
+            .starts_with("manifests/bad.yaml:5: Service a/web: skipped"),
         "{report:#?}"
     );
     assert!(
-        report.warnings[2].contains("manifests/bad.yaml:9 (items[0])")
-            && report.warnings[2].contains("ConfigMap cfg"),
+        report.warnings[2]
+            .to_string()
+            .contains("manifests/bad.yaml:9 (items[0])")
+            && report.warnings[2].object.as_deref() == Some("ConfigMap cfg"),
         "{report:#?}"
     );
 }
@@ -2758,21 +2765,23 @@ spec:
         report
             .warnings
             .iter()
-            .any(|w| w.contains("spec.egress[0]") && w.contains("drops")),
+            .any(|w| w.to_string().contains("spec.egress[0]") && w.to_string().contains("drops")),
         "{report:#?}"
     );
     assert!(
         report
             .warnings
             .iter()
-            .any(|w| w.contains("spec.egress[2]") && w.contains("denies everything")),
+            .any(|w| w.to_string().contains("spec.egress[2]")
+                && w.to_string().contains("denies everything")),
         "{report:#?}"
     );
     assert!(
         report
             .warnings
             .iter()
-            .any(|w| w.contains("spec.ingress[0]") && w.contains("namedPort")),
+            .any(|w| w.to_string().contains("spec.ingress[0]")
+                && w.to_string().contains("namedPort")),
         "{report:#?}"
     );
     let out = |ip, port| egress(pod("a", "web", &[]), network(ip), "tcp", port);

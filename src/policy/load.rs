@@ -20,8 +20,78 @@ use crate::model::{HitAction, Labels, PolicyKind, Protocol};
 /// Warnings (skipped kinds, replaced objects) and errors (invalid objects) from loading.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct LoadReport {
-    pub warnings: Vec<String>,
-    pub errors: Vec<String>,
+    pub warnings: Vec<Diagnostic>,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// One problem found loading manifests: its parts as fields (for a program to branch on or dump)
+/// and, as `Display`, the sentence people read: `file:line (items[i]): Kind ns/name: field: what`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// The line of the object's document (or of a YAML error in it); `None` when the file itself
+    /// could not be read.
+    pub line: Option<usize>,
+    /// The object's index in a `List`'s items.
+    pub item: Option<usize>,
+    /// The object, as `Kind namespace/name`.
+    pub object: Option<String>,
+    /// The field's path, as `spec.ingress[0].ports[1]`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A problem with a whole file or folder.
+    fn file(file: &Path, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: None,
+            item: None,
+            object: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at a document (or an item of a `List`).
+    fn at(location: &Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            line: Some(location.line),
+            item: location.item,
+            ..Diagnostic::file(&location.file, message)
+        }
+    }
+
+    fn object(self, described: &str) -> Diagnostic {
+        Diagnostic {
+            object: Some(described.to_string()),
+            ..self
+        }
+    }
+
+    fn field(self, field: &str) -> Diagnostic {
+        Diagnostic {
+            field: Some(field.to_string()),
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(item) = self.item {
+            write!(f, " (items[{item}])")?;
+        }
+        for part in [&self.object, &self.field].into_iter().flatten() {
+            write!(f, ": {part}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
 }
 
 /// Where an object was read: file, line of its document, and its position in a `List`.
@@ -49,7 +119,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
     for path in paths {
         let mut files = Vec::new();
         if let Err(e) = collect_files(path, &mut files) {
-            report.errors.push(format!("{}: {e}", path.display()));
+            report.errors.push(Diagnostic::file(path, e.to_string()));
             continue;
         }
         for file in files {
@@ -57,7 +127,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
                 Ok(text) => load_text(&file, &text, &mut builder, &mut report, Load::AsWritten),
                 Err(e) => report
                     .errors
-                    .push(format!("{}: cannot read: {e}", file.display())),
+                    .push(Diagnostic::file(&file, format!("cannot read: {e}"))),
             }
         }
     }
@@ -211,9 +281,15 @@ fn load_text(
                     .unwrap_or(line);
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
-                report
-                    .errors
-                    .push(format!("{}:{at}: invalid YAML: {message}", file.display()));
+                let location = Location {
+                    file: file.to_path_buf(),
+                    line: at,
+                    item: None,
+                };
+                report.errors.push(Diagnostic::at(
+                    &location,
+                    format!("invalid YAML: {message}"),
+                ));
                 continue;
             }
         };
@@ -244,8 +320,9 @@ fn load_object(
     let kind = string_field(value, "kind").unwrap_or("");
     let api_version = string_field(value, "apiVersion").unwrap_or("");
     if kind.is_empty() || api_version.is_empty() {
-        report.errors.push(format!(
-            "{location}: not a Kubernetes object: missing apiVersion or kind"
+        report.errors.push(Diagnostic::at(
+            location,
+            "not a Kubernetes object: missing apiVersion or kind",
         ));
         return;
     }
@@ -288,9 +365,10 @@ fn load_object(
         Load::AsStaged => match staged_kind(group, kind) {
             Some(staged) => staged,
             None => {
-                report.errors.push(format!(
-                    "{location}: {described}: only network policies can be staged"
-                ));
+                report.errors.push(
+                    Diagnostic::at(location, "only network policies can be staged")
+                        .object(&described),
+                );
                 return;
             }
         },
@@ -343,15 +421,23 @@ fn load_object(
             "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterNetworkPolicy",
         ) => context.load_admin_policy(kind, api_version, builder, report),
         _ => {
-            report.warnings.push(format!("{location}: skipping {described} ({api_version} {kind} is not a kind flowtrace evaluates)"));
+            report.warnings.push(
+                Diagnostic::at(
+                    location,
+                    format!("skipped: {api_version} {kind} is not a kind flowtrace evaluates"),
+                )
+                .object(&described),
+            );
             Ok(())
         }
     };
     if let Err(errors) = result {
         for error in errors.0 {
-            report
-                .errors
-                .push(format!("{location}: {described}: {error}"));
+            report.errors.push(
+                Diagnostic::at(location, error.message)
+                    .object(&described)
+                    .field(&error.field),
+            );
         }
     }
 }
@@ -535,10 +621,10 @@ impl ObjectContext<'_> {
             defined: true,
         };
         if !builder.add_tier(tier) && object.metadata.name != "default" {
-            report.warnings.push(format!(
-                "{}: {} is defined again; the later definition is used",
-                self.location, self.described
-            ));
+            report.warnings.push(
+                Diagnostic::at(self.location, "defined again; the later definition is used")
+                    .object(self.described),
+            );
         }
         Ok(())
     }
@@ -578,7 +664,7 @@ impl ObjectContext<'_> {
         report.warnings.extend(
             notes
                 .into_iter()
-                .map(|n| format!("{}: {}: {n}", self.location, self.described)),
+                .map(|n| Diagnostic::at(self.location, n).object(self.described)),
         );
         if let Some(policy) = converted? {
             self.add_policy(policy, builder, report);
@@ -593,10 +679,13 @@ impl ObjectContext<'_> {
         report: &mut LoadReport,
     ) {
         if let Some(earlier) = builder.add_policy(policy) {
-            report.warnings.push(format!(
-                "{}: {} is defined again (first at {earlier}); the later definition is used",
-                self.location, self.described
-            ));
+            report.warnings.push(
+                Diagnostic::at(
+                    self.location,
+                    format!("defined again (first at {earlier}); the later definition is used"),
+                )
+                .object(self.described),
+            );
         }
     }
 
@@ -646,14 +735,45 @@ mod tests {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: [oops\n",
         );
         assert_eq!(report.warnings.len(), 1, "{report:?}");
+        let skipped = &report.warnings[0];
+        assert_eq!(
+            (skipped.line, skipped.object.as_deref()),
+            (Some(1), Some("Deployment web"))
+        );
         assert!(
-            report.warnings[0].starts_with("m.yaml:1: skipping Deployment web"),
-            "{report:?}"
+            skipped
+                .to_string()
+                .starts_with("m.yaml:1: Deployment web: skipped: apps/v1 Deployment"),
+            "{skipped}"
         );
         assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert_eq!(report.errors[0].line, Some(8));
         assert!(
-            report.errors[0].starts_with("m.yaml:8: invalid YAML"),
+            report.errors[0]
+                .to_string()
+                .starts_with("m.yaml:8: invalid YAML"),
             "{report:?}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_field_is_a_diagnostic_naming_file_line_object_and_field() {
+        let (_, report) = load_str(
+            "p.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: projectcalico.org/v3\nkind: List\nitems:\n- apiVersion: projectcalico.org/v3\n  kind: NetworkPolicy\n  metadata: {name: web, namespace: a}\n  spec: {selector: \"app ==\"}\n",
+        );
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        let error = &report.errors[0];
+        assert_eq!(error.file, PathBuf::from("p.yaml"));
+        assert_eq!((error.line, error.item), (Some(5), Some(0)));
+        assert_eq!(error.object.as_deref(), Some("NetworkPolicy a/web"));
+        assert_eq!(error.field.as_deref(), Some("spec.selector"));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "p.yaml:5 (items[0]): NetworkPolicy a/web: spec.selector: {}",
+                error.message
+            )
         );
     }
 }

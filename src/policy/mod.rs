@@ -15,6 +15,6 @@ pub mod selector;
 pub mod set;
 
 pub use eval::{Evaluation, Evaluator, Mode, Outcome, SetHandle};
-pub use load::{load_named, load_paths, load_str, with_staged, LoadReport};
+pub use load::{load_named, load_paths, load_str, with_staged, Diagnostic, LoadReport};
 pub use model::{Direction, Policy, Rule, Tier};
 pub use set::PolicySet;

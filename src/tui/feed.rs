@@ -158,14 +158,14 @@ fn apply_to_demo(
         },
         Some(report) if !report.errors.is_empty() => FeedEvent::DemoRefused {
             origin,
-            errors: report.errors,
+            errors: report.errors.iter().map(ToString::to_string).collect(),
         },
         Some(report) => FeedEvent::DemoChanged {
             origin,
             set: explains_with_demo
                 .then(|| source.demo_policies().cloned().map(Arc::new))
                 .flatten(),
-            warnings: report.warnings,
+            warnings: report.warnings.iter().map(ToString::to_string).collect(),
         },
     }
 }
