@@ -39,7 +39,7 @@ fn main_source(asked: &SourceArgs, configured: Option<&str>) -> (SourceArgs, Opt
         Err(ConnectError::NotConfigured(_)) => {
             "no flow source or cluster configured: the built-in demo cluster".to_string()
         }
-        Err(ConnectError::Failed(reason)) => format!("{reason}: the built-in demo cluster"),
+        Err(reason) => format!("{reason}: the built-in demo cluster"),
     };
     (chosen, Some(note))
 }

@@ -125,7 +125,7 @@ async fn connect_for(servers: &FlowServers, server: Server) -> Result<kube::Clie
                 server.name()
             )
         }
-        ConnectError::Failed(reason) => reason,
+        other => other.to_string(),
     })
 }
 

@@ -30,8 +30,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ConnectError {
     /// No kubeconfig at all: the user has no cluster (the main job then runs the demo).
     NotConfigured(String),
-    /// A cluster is configured but cannot be used: unknown context, refused, unreachable.
+    /// A cluster is configured but cannot be used: an unreadable kubeconfig, an unknown context,
+    /// no flow server found.
     Failed(String),
+    /// The cluster at `server` did not answer, or refused.
+    Cluster { server: String, error: ClusterError },
 }
 
 impl std::fmt::Display for ConnectError {
@@ -42,9 +45,91 @@ impl std::fmt::Display for ConnectError {
                 "no cluster configured ({reason}): set $KUBECONFIG or pass --kubeconfig"
             ),
             ConnectError::Failed(reason) => f.write_str(reason),
+            ConnectError::Cluster { server, error } => match error.kind {
+                ClusterErrorKind::Unreachable => {
+                    write!(
+                        f,
+                        "could not reach the cluster at {server}: {}",
+                        error.detail
+                    )
+                }
+                _ => error.fmt(f),
+            },
         }
     }
 }
+
+/// How a request to the cluster failed, for a caller to branch on (a 403 means "not allowed to
+/// see this", a 404 "not there", no answer "the cluster is away").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterErrorKind {
+    /// 404.
+    NotFound,
+    /// 401: the credentials were not accepted.
+    Unauthorized,
+    /// 403: RBAC does not allow it.
+    Forbidden,
+    /// 422: the object sent is invalid (a server-side apply's validation).
+    Invalid,
+    /// 409: another field manager owns what was changed (a server-side apply's conflict).
+    Conflict,
+    /// Any other status the API server answered with.
+    Refused(u16),
+    /// No answer: DNS, TCP, TLS, a timeout.
+    Unreachable,
+}
+
+/// A failed request to the cluster: what was asked for, how it failed, and what the cluster (or
+/// the connection) said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterError {
+    /// The object or request, as `service calico-system/goldmane`.
+    pub what: String,
+    pub kind: ClusterErrorKind,
+    pub detail: String,
+}
+
+impl ClusterError {
+    pub fn from_kube(what: impl Into<String>, error: &kube::Error) -> ClusterError {
+        use ClusterErrorKind::*;
+        let (kind, detail) = match error {
+            kube::Error::Api(status) => (
+                match status.code {
+                    404 => NotFound,
+                    401 => Unauthorized,
+                    403 => Forbidden,
+                    422 => Invalid,
+                    409 => Conflict,
+                    code => Refused(code),
+                },
+                status.message.clone(),
+            ),
+            other => (Unreachable, error_chain(other)),
+        };
+        ClusterError {
+            what: what.into(),
+            kind,
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, detail) = (&self.what, &self.detail);
+        match self.kind {
+            ClusterErrorKind::NotFound => write!(f, "{what} not found"),
+            ClusterErrorKind::Unauthorized => write!(
+                f,
+                "the cluster did not accept your credentials asking for {what}: {detail}"
+            ),
+            ClusterErrorKind::Unreachable => write!(f, "could not ask for {what}: {detail}"),
+            _ => write!(f, "the cluster refused {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
 
 impl From<ConnectError> for String {
     fn from(error: ConnectError) -> String {
@@ -77,33 +162,19 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config)
         .map_err(|e| Failed(format!("setting up the Kubernetes client: {e}")))?;
-    client.apiserver_version().await.map_err(|e| {
-        Failed(match e {
-            kube::Error::Api(_) => {
-                describe_error(&format!("the version of the cluster at {server}"), &e)
-            }
-            other => format!(
-                "could not reach the cluster at {server}: {}",
-                error_chain(&other)
-            ),
-        })
-    })?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| ConnectError::Cluster {
+            error: ClusterError::from_kube(format!("the version of the cluster at {server}"), &e),
+            server,
+        })?;
     Ok(client)
 }
 
 /// What went wrong asking the cluster for `what` (e.g. `service calico-system/goldmane`).
 pub fn describe_error(what: &str, error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) if status.code == 404 => format!("{what} not found"),
-        kube::Error::Api(status) if status.code == 401 => format!(
-            "the cluster did not accept your credentials asking for {what}: {}",
-            status.message
-        ),
-        kube::Error::Api(status) => {
-            format!("the cluster refused {what}: {}", status.message)
-        }
-        other => format!("could not ask for {what}: {}", error_chain(other)),
-    }
+    ClusterError::from_kube(what, error).to_string()
 }
 
 #[cfg(test)]
@@ -116,6 +187,32 @@ mod tests {
             message: message.to_string(),
             ..kube::core::Status::default()
         }))
+    }
+
+    #[test]
+    fn a_caller_can_tell_forbidden_from_missing_from_unreachable() {
+        use ClusterErrorKind::*;
+        let kind = |error: &kube::Error| ClusterError::from_kube("x", error).kind;
+        assert_eq!(kind(&api_error(403, "forbidden")), Forbidden);
+        assert_eq!(kind(&api_error(404, "gone")), NotFound);
+        assert_eq!(kind(&api_error(401, "who")), Unauthorized);
+        assert_eq!(kind(&api_error(422, "bad")), Invalid);
+        assert_eq!(kind(&api_error(409, "owned")), Conflict);
+        assert_eq!(kind(&api_error(500, "boom")), Refused(500));
+        let unreachable =
+            kube::Error::Service(Box::new(std::io::Error::other("connection refused")));
+        let error = ClusterError::from_kube(
+            "the version of the cluster at https://127.0.0.1:1",
+            &unreachable,
+        );
+        assert_eq!(error.kind, Unreachable);
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "could not ask for the version of the cluster at https://127.0.0.1:1: "
+            ) && text.ends_with("connection refused"),
+            "{text}"
+        );
     }
 
     #[test]
