@@ -588,44 +588,9 @@ fn colour(
 }
 
 /// `#rrggbb`, a name of the 16 ANSI colours (`lightblue`, `light-blue`, `dark_gray`, ... any case)
-/// or `reset`, or an xterm index `0`-`255`.
+/// or `reset`, or an xterm index `0`-`255`: ratatui's own parser.
 fn parse_colour(text: &str) -> Option<Color> {
-    let text = text.trim();
-    if let Some(hex) = text.strip_prefix('#') {
-        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-        return Some(Color::Rgb(channel(0)?, channel(2)?, channel(4)?));
-    }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().ok().map(Color::Indexed);
-    }
-    let name: String = text
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' '))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    Some(match name.as_str() {
-        "reset" => Color::Reset,
-        "black" => Color::Black,
-        "red" => Color::Red,
-        "green" => Color::Green,
-        "yellow" => Color::Yellow,
-        "blue" => Color::Blue,
-        "magenta" => Color::Magenta,
-        "cyan" => Color::Cyan,
-        "gray" | "grey" => Color::Gray,
-        "darkgray" | "darkgrey" => Color::DarkGray,
-        "lightred" => Color::LightRed,
-        "lightgreen" => Color::LightGreen,
-        "lightyellow" => Color::LightYellow,
-        "lightblue" => Color::LightBlue,
-        "lightmagenta" => Color::LightMagenta,
-        "lightcyan" => Color::LightCyan,
-        "white" => Color::White,
-        _ => return None,
-    })
+    text.trim().parse().ok()
 }
 
 /// The steps of the xterm 6×6×6 colour cube (indexes 16-231).
