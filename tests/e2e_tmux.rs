@@ -41,8 +41,11 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
 
     tmux.keys(&["Enter"]);
     // The trace pane, its deciding step marked, and the trace's own key hints.
-    tmux.wait_for_all(&["Trace", "Enforced: Deny", ">> ", "j next step"]);
+    tmux.wait_for_all(&["Trace", "Enforced: Deny", ">> ", "j next step", "q close"]);
 
+    // q closes the trace (back to the table), then quits.
+    tmux.keys(&["q"]);
+    tmux.wait_for("enter trace");
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("MODE:");
     assert!(screen.contains("EXITED:0"), "{screen}");

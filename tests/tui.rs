@@ -475,6 +475,9 @@ fn quitting_and_mouse_selection() {
         app.trace.open,
         "a second click on the selected row opens its trace"
     );
+    // q closes the trace first, then quits.
+    press(&mut app, "q");
+    assert!(!app.trace.open && !app.quit);
     press(&mut app, "q");
     assert!(app.quit);
 }
@@ -561,4 +564,30 @@ spec:
         app.message.as_ref().unwrap().text,
         "broken.yaml not applied: broken.yaml:3: invalid YAML"
     );
+}
+
+#[test]
+fn overlays_are_modal_and_q_goes_back_before_it_quits() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "j");
+    let selected = app.selected_index();
+    // Keys of the table do nothing to it while the help is open; G scrolls the help.
+    press(&mut app, "?D asrG<end>");
+    assert_eq!(app.table.filter_text, "", "D reached the table");
+    assert!(!app.table.paused, "space reached the table");
+    assert_eq!(app.selected_index(), selected, "G moved the flow selection");
+    assert_eq!(app.overlays().len(), 1, "the help is still open");
+    let text = screen_text(&app);
+    assert!(text.contains("Help · keymap default"), "{text}");
+    // q closes the help, then the policy's YAML, then the trace; only then quits.
+    press(&mut app, "q");
+    assert!(app.overlays().is_empty() && !app.quit);
+    press(&mut app, "<enter>p");
+    assert_eq!(app.overlays().len(), 1, "the policy is open");
+    press(&mut app, "q");
+    assert!(app.overlays().is_empty() && app.trace.open && !app.quit);
+    press(&mut app, "q");
+    assert!(!app.trace.open && !app.quit);
+    press(&mut app, "q");
+    assert!(app.quit);
 }

@@ -408,6 +408,10 @@ impl App {
                 });
             }
             self.overlays.push(overlay);
+            // Modal: nothing else reaches the panes behind an overlay.
+            if !matches!(action, Action::Quit | Action::Suspend) {
+                return;
+            }
         } else if self.trace.open && self.trace.focused {
             let reply = self.trace.apply(action);
             if !matches!(reply, Reply::Ignored) {

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::{move_within, Ctx, Reply, Request, Screen};
 use crate::tui::action::Action;
-use crate::tui::keymap::Mode;
+use crate::tui::keymap::{Keymap, Mode};
 use crate::tui::theme::{Role, Theme};
 use crate::tui::widgets::{overlay_block, popup_area};
 
@@ -20,6 +20,31 @@ pub struct Help {
 impl Help {
     pub fn new(from: Mode) -> Help {
         Help { scroll: 0, from }
+    }
+}
+
+impl Help {
+    /// Every mode's keys, as (text, role) runs per line.
+    fn lines(&self, keymap: &Keymap) -> Vec<Vec<(String, Role)>> {
+        let mut lines = Vec::new();
+        let mut modes = vec![self.from];
+        modes.extend(Mode::ALL.iter().copied().filter(|m| *m != self.from));
+        for mode in modes {
+            let bindings = keymap.bindings(mode);
+            if bindings.is_empty() {
+                continue;
+            }
+            lines.push(vec![(format!("{} keys", mode.name()), Role::Title)]);
+            for binding in bindings {
+                lines.push(vec![
+                    (format!("  {:<12}", binding.key.to_string()), Role::Key),
+                    (format!("{:<22}", binding.action.name()), Role::Muted),
+                    (binding.description.clone(), Role::Text),
+                ]);
+            }
+            lines.push(Vec::new());
+        }
+        lines
     }
 }
 
@@ -36,8 +61,9 @@ impl Screen for Help {
         ]
     }
 
-    fn apply(&mut self, action: Action, _: &Ctx) -> Reply {
-        if move_within(action, &mut self.scroll, None) {
+    fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply {
+        let len = self.lines(ctx.keymap).len();
+        if move_within(action, &mut self.scroll, len) {
             return Reply::done();
         }
         match action {
@@ -49,33 +75,21 @@ impl Screen for Help {
     fn draw(&self, frame: &mut Frame, theme: &Theme, ctx: &Ctx) {
         let area = popup_area(frame.area(), 80, 85);
         frame.render_widget(Clear, area);
-        let mut lines = Vec::new();
-        let mut modes = vec![self.from];
-        modes.extend(Mode::ALL.iter().copied().filter(|m| *m != self.from));
-        for mode in modes {
-            let bindings = ctx.keymap.bindings(mode);
-            if bindings.is_empty() {
-                continue;
-            }
-            lines.push(Line::styled(
-                format!("{} keys", mode.name()),
-                theme.style(Role::Title),
-            ));
-            for binding in bindings {
-                lines.push(Line::from(vec![
-                    Span::styled(
-                        format!("  {:<12}", binding.key.to_string()),
-                        theme.style(Role::Key),
-                    ),
-                    Span::styled(
-                        format!("{:<22}", binding.action.name()),
-                        theme.style(Role::Muted),
-                    ),
-                    Span::styled(binding.description.clone(), theme.style(Role::Text)),
-                ]));
-            }
-            lines.push(Line::default());
-        }
+        let lines: Vec<Line> = self
+            .lines(ctx.keymap)
+            .into_iter()
+            .map(|spans| {
+                Line::from(
+                    spans
+                        .into_iter()
+                        .map(|(text, role)| Span::styled(text, theme.style(role)))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        // Scroll no further than the end.
+        let visible = area.height.saturating_sub(2) as usize;
+        let scroll = self.scroll.min(lines.len().saturating_sub(visible));
         let block = overlay_block(
             theme,
             format!("Help · keymap {} · esc closes", ctx.keymap.name()),
@@ -83,7 +97,7 @@ impl Screen for Help {
         frame.render_widget(
             Paragraph::new(lines)
                 .block(block)
-                .scroll((self.scroll.min(u16::MAX as usize) as u16, 0)),
+                .scroll((scroll.min(u16::MAX as usize) as u16, 0)),
             area,
         );
     }

@@ -53,7 +53,7 @@ impl Screen for List {
     }
 
     fn apply(&mut self, action: Action, _: &Ctx) -> Reply {
-        if move_within(action, &mut self.selected, Some(self.items.len())) {
+        if move_within(action, &mut self.selected, self.items.len()) {
             return Reply::done();
         }
         match action {

@@ -87,17 +87,16 @@ pub enum Severity {
 }
 
 /// Moves a scroll position or a selection among `len` lines or items for the movement actions;
-/// returns whether `action` was one. `len` is `None` for content whose length is known only when
-/// drawn (the help), where the end is left to the drawing.
-fn move_within(action: Action, position: &mut usize, len: Option<usize>) -> bool {
-    let last = len.map_or(usize::MAX, |len| len.saturating_sub(1));
+/// returns whether `action` was one.
+fn move_within(action: Action, position: &mut usize, len: usize) -> bool {
+    let last = len.saturating_sub(1);
     match action {
         Action::SelectNext => *position = (*position + 1).min(last),
         Action::SelectPrev => *position = position.saturating_sub(1),
         Action::PageDown => *position = (*position + 10).min(last),
         Action::PageUp => *position = position.saturating_sub(10),
         Action::SelectFirst => *position = 0,
-        Action::SelectLast if len.is_some() => *position = last,
+        Action::SelectLast => *position = last,
         _ => return false,
     }
     true

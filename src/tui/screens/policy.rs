@@ -42,7 +42,7 @@ impl Screen for PolicyView {
     }
 
     fn apply(&mut self, action: Action, _: &Ctx) -> Reply {
-        if move_within(action, &mut self.scroll, Some(self.text.lines.len())) {
+        if move_within(action, &mut self.scroll, self.text.lines.len()) {
             return Reply::done();
         }
         match action {
