@@ -591,3 +591,44 @@ fn overlays_are_modal_and_q_goes_back_before_it_quits() {
     press(&mut app, "q");
     assert!(app.quit);
 }
+
+#[test]
+fn p_opens_only_the_policy_that_decided_and_networks_have_no_selecting_policies() {
+    for &size in &SIZES {
+        let mut app = demo_app(size);
+        // A flow no policy decided: the namespace's profile did.
+        press(&mut app, "fkind=profile<enter>");
+        let flow = app
+            .selected_flow()
+            .expect("the demo has profile-decided flows");
+        let profile = flow.decided.enforced.last().unwrap().name.clone();
+        press(&mut app, "p");
+        assert!(app.overlays().is_empty(), "no policy opened");
+        let message = app.message.as_ref().unwrap().text.clone();
+        assert!(
+            message.contains("no policy decided this flow")
+                && message.contains(&format!("profile {profile} did")),
+            "{message}"
+        );
+        // The same from the trace pane: no step is the deciding one.
+        press(&mut app, "<enter>p");
+        assert!(app.overlays().is_empty(), "no policy opened from the trace");
+        // A flow to the internet: `pub` is a network, which no policy selects.
+        press(&mut app, "<esc>cfdst=pub<enter>>");
+        assert!(app.overlays().is_empty());
+        let message = app.message.as_ref().unwrap().text.clone();
+        assert!(
+            message.starts_with("pub is a network, not a Calico endpoint"),
+            "{message}"
+        );
+        // A security policy whose Pass rule matched did not decide: its YAML says so.
+        press(&mut app, "cfaction=allow tier=application<enter><enter>gp");
+        let text = screen_text(&app);
+        let title = if size.0 >= 160 {
+            "block-metadata · the rule that matched marked ▶ (Pass: a later tier decided) ─"
+        } else {
+            "block-metadata · the rule that matched… ┐"
+        };
+        assert!(text.contains(title), "{text}");
+    }
+}

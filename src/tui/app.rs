@@ -25,7 +25,7 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
-use crate::model::{qualified_name, Endpoint, Reporter};
+use crate::model::{qualified_name, Endpoint, EndpointType, PolicyKind, Reporter};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
 use crate::store::{FlowStore, StoredFlow};
@@ -512,17 +512,32 @@ impl App {
         }
     }
 
+    /// The YAML of the policy that decided the selected flow, or what decided it instead.
     fn open_deciding_policy(&mut self) {
-        let reference = self.selected_flow().and_then(|stored| {
-            let trace = trace_text::trace(&stored, self.policies.as_deref());
-            let steps = trace.steps();
-            steps
-                .get(trace.deciding_step())
-                .and_then(|l| l.policy.clone())
-        });
-        match reference {
-            Some(reference) => self.open_policy(&reference),
-            None => self.set_message(Severity::Info, "no policy decided this flow"),
+        let Some(stored) = self.selected_flow() else {
+            return;
+        };
+        let trace = trace_text::trace(&stored, self.policies.as_deref());
+        let steps = trace.steps();
+        let reference = trace
+            .deciding_step()
+            .and_then(|step| steps[step].policy.clone());
+        let profile = stored
+            .decided
+            .enforced
+            .last()
+            .filter(|hit| hit.kind == PolicyKind::Profile)
+            .map(|hit| hit.name.clone());
+        match (reference, profile) {
+            (Some(reference), _) => self.open_policy(&reference),
+            (None, Some(profile)) => self.set_message(
+                Severity::Info,
+                format!(
+                    "no policy decided this flow: the namespace's profile {profile} did (no \
+                     tier had a policy for the endpoint)"
+                ),
+            ),
+            (None, None) => self.set_message(Severity::Info, "no policy decided this flow"),
         }
     }
 
@@ -543,6 +558,19 @@ impl App {
             Reporter::Src => (&flow.source, Direction::Egress),
             Reporter::Dst => (&flow.dest, Direction::Ingress),
         };
+        if !matches!(
+            endpoint.kind,
+            EndpointType::WorkloadEndpoint | EndpointType::HostEndpoint
+        ) {
+            return self.set_message(
+                Severity::Info,
+                format!(
+                    "{} is a network, not a Calico endpoint: no policy selects it (the other \
+                     end's policies decide its traffic)",
+                    endpoint.display_name()
+                ),
+            );
+        }
         let mut evaluator = Evaluator::new(set.clone());
         let mut items = Vec::new();
         for policy in set.policies() {
@@ -573,6 +601,7 @@ impl App {
                     name: policy.name.clone(),
                     rule: None,
                     end_of_tier: false,
+                    passed: false,
                 }),
             });
         }

@@ -42,6 +42,8 @@ pub struct PolicyRef {
     pub rule: Option<(String, u32)>,
     /// The end of its tier decided after this policy (no rule of it matched).
     pub end_of_tier: bool,
+    /// The marked rule passed the flow to the next tier: it matched but did not decide.
+    pub passed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -83,9 +85,10 @@ impl Trace {
             .collect()
     }
 
-    /// Index among `steps` of the enforced deciding step.
-    pub fn deciding_step(&self) -> usize {
-        self.steps().iter().position(|l| l.decided).unwrap_or(0)
+    /// Index among `steps` of the enforced deciding step; `None` when no policy decided (a
+    /// profile did, or nothing applied).
+    pub fn deciding_step(&self) -> Option<usize> {
+        self.steps().iter().position(|l| l.decided)
     }
 }
 
@@ -143,6 +146,7 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
         name: policy.name.clone(),
         rule: decided_rule.map(|r| (direction.to_string(), r.index)),
         end_of_tier: false,
+        passed: decided_rule.is_some_and(|r| r.action.eq_ignore_ascii_case("pass")),
     };
     match &policy.why_not {
         Some(why) => lines.push(Line {
@@ -240,6 +244,7 @@ fn verdict_lines(verdict: &VerdictExplanation, direction: &str) -> Vec<Line> {
                     name: p.name.clone(),
                     rule: None,
                     end_of_tier: true,
+                    passed: false,
                 });
             lines.push(Line {
                 spans: vec![(
@@ -343,6 +348,7 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
                             name: named.name.clone(),
                             rule: None,
                             end_of_tier: h.kind == PolicyKind::EndOfTier,
+                            passed: false,
                         }),
                         decided: i + 1 == hits.len(),
                     }
@@ -414,6 +420,8 @@ pub struct PolicyText {
     pub marked: Option<Range<usize>>,
     /// The policy was the last in a tier that no rule of it ended (the end of tier decided).
     pub decided_at_end_of_tier: bool,
+    /// The marked rule is a Pass: it matched, and the next tier decided.
+    pub passed: bool,
 }
 
 /// The policy `reference` names, from `set`.
@@ -438,6 +446,7 @@ pub fn policy_text(set: &PolicySet, reference: &PolicyRef) -> Option<PolicyText>
         lines,
         marked,
         decided_at_end_of_tier: reference.end_of_tier,
+        passed: reference.passed,
     })
 }
 

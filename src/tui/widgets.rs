@@ -72,9 +72,38 @@ pub fn popup_area(area: Rect, width_percent: u16, height_percent: u16) -> Rect {
     }
 }
 
-pub fn overlay_block<'a>(theme: &Theme, title: String) -> Block<'a> {
+/// The frame of an overlay `width` columns wide, its title cut with `…` to fit.
+pub fn overlay_block<'a>(theme: &Theme, title: &str, width: u16) -> Block<'a> {
+    let title = fit(title, (width as usize).saturating_sub(4));
     Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::BorderFocused))
         .title(Span::styled(format!(" {title} "), theme.style(Role::Title)))
+}
+
+/// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
+/// as another, whole one.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_text_ends_with_an_ellipsis_and_fits() {
+        assert_eq!(
+            fit("security.block-metadata", 30),
+            "security.block-metadata"
+        );
+        assert_eq!(fit("security.block-metadata", 10), "security.…");
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("abcd", 1), "…");
+    }
 }

@@ -92,7 +92,8 @@ impl Screen for Help {
         let scroll = self.scroll.min(lines.len().saturating_sub(visible));
         let block = overlay_block(
             theme,
-            format!("Help · keymap {} · esc closes", ctx.keymap.name()),
+            &format!("Help · keymap {} · esc closes", ctx.keymap.name()),
+            area.width,
         );
         frame.render_widget(
             Paragraph::new(lines)

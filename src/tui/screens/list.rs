@@ -76,7 +76,7 @@ impl Screen for List {
     fn draw(&self, frame: &mut Frame, theme: &Theme, _: &Ctx) {
         let area = popup_area(frame.area(), 80, 70);
         frame.render_widget(Clear, area);
-        let block = overlay_block(theme, self.title.clone());
+        let block = overlay_block(theme, &self.title, area.width);
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let height = inner.height as usize;

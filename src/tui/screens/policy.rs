@@ -74,6 +74,10 @@ impl Screen for PolicyView {
             ]));
         }
         let title = match (&text.marked, text.decided_at_end_of_tier) {
+            (Some(_), _) if text.passed => format!(
+                "{} · the rule that matched marked ▶ (Pass: a later tier decided)",
+                text.title
+            ),
             (Some(_), _) => format!("{} · deciding rule marked ▶", text.title),
             (None, true) => format!(
                 "{} · no rule matched: the tier's default decided",
@@ -86,7 +90,7 @@ impl Screen for PolicyView {
         let scroll = self.scroll.min(lines.len().saturating_sub(visible));
         frame.render_widget(
             Paragraph::new(lines)
-                .block(overlay_block(theme, title))
+                .block(overlay_block(theme, &title, area.width))
                 .scroll((scroll as u16, 0)),
             area,
         );

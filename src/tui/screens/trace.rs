@@ -21,7 +21,8 @@ use crate::tui::widgets::owned_line;
 pub struct TraceState {
     pub id: u64,
     pub trace: Trace,
-    pub step: usize,
+    /// The selected step; `None` until one is chosen when no policy decided the flow.
+    pub step: Option<usize>,
     pub scroll: usize,
 }
 
@@ -88,21 +89,26 @@ impl TracePane {
         };
         let last = state.trace.steps().len().saturating_sub(1);
         match action {
-            Action::SelectNext => state.step = (state.step + 1).min(last),
-            Action::SelectPrev => state.step = state.step.saturating_sub(1),
+            Action::SelectNext => state.step = Some(state.step.map_or(0, |s| (s + 1).min(last))),
+            Action::SelectPrev => state.step = Some(state.step.map_or(0, |s| s.saturating_sub(1))),
             Action::PageDown => state.scroll += 10,
             Action::PageUp => state.scroll = state.scroll.saturating_sub(10),
-            Action::SelectFirst => state.step = 0,
-            Action::SelectLast => state.step = last,
+            Action::SelectFirst => state.step = Some(0),
+            Action::SelectLast => state.step = Some(last),
             Action::JumpToPolicy | Action::Accept | Action::OpenTrace => {
-                let reference = state
-                    .trace
-                    .steps()
-                    .get(state.step)
-                    .and_then(|l| l.policy.clone());
-                return Reply::then(match reference {
-                    Some(reference) => Request::OpenPolicy(reference),
-                    None => Request::Message(Severity::Info, "no policy on this step".into()),
+                let steps = state.trace.steps();
+                let reference = state.step.and_then(|s| steps.get(s)?.policy.clone());
+                return Reply::then(match (reference, state.step) {
+                    (Some(reference), _) => Request::OpenPolicy(reference),
+                    (None, Some(_)) => {
+                        Request::Message(Severity::Info, "no policy on this step".into())
+                    }
+                    (None, None) => Request::Message(
+                        Severity::Info,
+                        "no policy decided this flow (see the trace's first lines); j selects a \
+                         step"
+                            .into(),
+                    ),
                 });
             }
             _ => return Reply::Ignored,
@@ -135,10 +141,10 @@ impl TracePane {
             );
             return;
         };
+        let steps = state.trace.steps();
         let selected_step = state
-            .trace
-            .steps()
-            .get(state.step)
+            .step
+            .and_then(|s| steps.get(s))
             .map(|l| *l as *const trace_text::Line);
         let to_lines = |lines: &[trace_text::Line]| -> Vec<Line<'static>> {
             lines
