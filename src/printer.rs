@@ -89,12 +89,17 @@ pub fn wide_row(
     pending: Verdict,
     decided_by: &str,
 ) -> String {
+    // The port is never cut: the name gives way.
     let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
-    let dest = format!("{}{port}/{}", flow.dest.display_name(), flow.protocol);
+    let port = format!("{port}/{}", flow.protocol);
+    let dest = fit(
+        &flow.dest.display_name(),
+        36usize.saturating_sub(port.chars().count()),
+    ) + &port;
     format!(
         "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} {decided_by}",
-        clip(&flow.source.display_name(), 30),
-        clip(&dest, 36),
+        fit(&flow.source.display_name(), 30),
+        dest,
         flow.reporter.as_str(),
         action.as_str(),
         pending.as_str(),
@@ -109,13 +114,15 @@ pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
     }
 }
 
-fn clip(text: &str, width: usize) -> String {
+/// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
+/// as another, whole one.
+pub fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
-        text.to_string()
-    } else {
-        let kept: String = text.chars().take(width - 1).collect();
-        format!("{kept}…")
+        return text.to_string();
     }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 fn verdict_line(label: &str, verdict: &VerdictExplanation) -> String {
@@ -236,5 +243,26 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
             "  profile {}: {} (no tier decided)\n",
             profile.name, profile.action
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::FlowDecoder;
+
+    #[test]
+    fn a_long_destination_gives_way_to_its_port_which_is_never_cut() {
+        let line = r#"{"start_time":"2026-11-23T12:00:00Z","end_time":"2026-11-23T12:00:15Z","action":"Allow","source_name":"a-*","source_namespace":"a","dest_name":"a-very-long-workload-name-that-goes-on-7d9c6b5f8-*","dest_namespace":"a-long-namespace","protocol":"udp","dest_port":53,"reporter":"Src"}"#;
+        let flow = FlowDecoder::new().decode(line).unwrap().flow;
+        let row = wide_row("1", 5, &flow, Verdict::Allow, Verdict::Allow, "x");
+        let dest = row.split_whitespace().nth(2).unwrap();
+        assert!(
+            dest.ends_with("…:53/UDP") || dest.ends_with("…:53/udp"),
+            "{row}"
+        );
+        assert_eq!(dest.chars().count(), 36, "{row}");
+        assert_eq!(fit("abcd", 1), "…");
+        assert_eq!(fit("security.block-metadata", 10), "security.…");
     }
 }

@@ -632,3 +632,27 @@ fn p_opens_only_the_policy_that_decided_and_networks_have_no_selecting_policies(
         assert!(text.contains(title), "{text}");
     }
 }
+
+#[test]
+fn a_name_cut_to_fit_says_so_and_never_reads_as_another_name() {
+    let app = demo_app((80, 24));
+    let text = screen_text(&app);
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("TIME"))
+        .skip(1)
+        .take_while(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert!(rows.len() > 10, "{text}");
+    // `security › database-backends-only` cut to `security › database` would name another policy.
+    for row in &rows {
+        let decided = row.split("  ").last().unwrap_or_default().trim();
+        assert_ne!(decided, "security › database", "{text}");
+    }
+    assert!(rows.iter().any(|r| r.ends_with('…')), "{text}");
+    // Pods keep both ends: the workload and the pod's own suffix.
+    assert!(rows.iter().any(|r| r.contains("summary…")), "{text}");
+    // The full names are there when the terminal is wide.
+    let wide = screen_text(&demo_app((160, 48)));
+    assert!(wide.contains("security › database-backends-only"), "{wide}");
+}

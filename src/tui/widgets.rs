@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders};
 use super::theme::{Role, Theme};
 use super::trace_text::{self, Tone};
 use crate::model::Verdict;
+pub use crate::printer::fit;
 
 pub fn tone_style(theme: &Theme, tone: &Tone) -> Style {
     match tone {
@@ -81,14 +82,19 @@ pub fn overlay_block<'a>(theme: &Theme, title: &str, width: u16) -> Block<'a> {
         .title(Span::styled(format!(" {title} "), theme.style(Role::Title)))
 }
 
-/// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
-/// as another, whole one.
-pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+/// `text` in at most `width` columns, cut in the middle with `…` when longer: both ends stay
+/// (a pod name's workload and its suffix).
+pub fn fit_middle(text: &str, width: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width {
         return text.to_string();
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let kept = width.saturating_sub(1);
+    let tail = kept / 2;
+    let head = kept - tail;
+    let mut cut: String = chars[..head].iter().collect();
     cut.push('…');
+    cut.extend(&chars[chars.len() - tail..]);
     cut
 }
 
@@ -97,13 +103,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cut_text_ends_with_an_ellipsis_and_fits() {
-        assert_eq!(
-            fit("security.block-metadata", 30),
-            "security.block-metadata"
-        );
-        assert_eq!(fit("security.block-metadata", 10), "security.…");
-        assert_eq!(fit("abc", 3), "abc");
-        assert_eq!(fit("abcd", 1), "…");
+    fn a_text_cut_in_the_middle_keeps_both_ends() {
+        assert_eq!(fit_middle("payments/api-7d9c6b5f8-*", 14), "payment…b5f8-*");
+        assert_eq!(fit_middle("short", 14), "short");
+        assert_eq!(fit_middle("abcdef", 1), "…");
     }
 }

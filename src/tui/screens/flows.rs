@@ -1,20 +1,20 @@
 //! The flow table: the view over the store (filter, search, sort, grain), the selection and
 //! whether it follows the newest flow, pausing; how its actions move them and how it draws.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use crate::model::time::format_rfc3339;
-use crate::model::{PolicyHit, PolicyKind, Verdict};
+use crate::model::{Endpoint, PolicyHit, PolicyKind, Verdict};
 use crate::store::filter::{Filter, FilterError, Fuzzy};
 use crate::store::{FlowStore, StoredFlow};
 use crate::tui::action::Action;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
-use crate::tui::widgets::{count, verdict_style};
+use crate::tui::widgets::{count, fit, fit_middle, verdict_style};
 
 pub struct FlowTable {
     pub view: View,
@@ -295,6 +295,13 @@ impl FlowTable {
             .border_style(border)
             .title(Line::from(title));
         let cols = columns(area.width);
+        // Widths decided here, so that every cell is cut (with `…`) to the width it gets.
+        let widths: Vec<u16> = Layout::horizontal(cols.iter().map(|c| constraint(*c)))
+            .spacing(1)
+            .split(Rect::new(0, 0, area.width, 1))
+            .iter()
+            .map(|r| r.width)
+            .collect();
         let body = Rect {
             y: area.y + 2,
             height: area.height.saturating_sub(2),
@@ -306,7 +313,7 @@ impl FlowTable {
             .collect();
         let rows: Vec<Row> = flows
             .iter()
-            .map(|f| row(theme, f, &cols, &self.search, &self.fuzzy))
+            .map(|f| row(theme, f, &cols, &widths, &self.search, &self.fuzzy))
             .collect();
         let header = Row::new(cols.iter().map(|c| {
             let marker = match sort.column {
@@ -317,7 +324,7 @@ impl FlowTable {
             Line::styled(format!("{}{marker}", c.title()), theme.style(Role::Title))
         }));
         let empty = rows.is_empty();
-        let table = Table::new(rows, cols.iter().map(|c| constraint(*c)))
+        let table = Table::new(rows, widths.iter().map(|w| Constraint::Length(*w)))
             .header(header)
             .block(block)
             .column_spacing(1)
@@ -358,10 +365,14 @@ fn toggle_denies(filter: &str) -> String {
     }
 }
 
-/// `tier › policy` of the hit that decided, coloured by tier.
-fn decided_by<'a>(theme: &Theme, hits: &'a [PolicyHit]) -> Vec<Span<'a>> {
+/// `tier › policy` of the hit that decided, coloured by tier, in `width` columns (the name cut
+/// with `…`, never silently).
+fn decided_by(theme: &Theme, hits: &[PolicyHit], width: usize) -> Vec<Span<'static>> {
     let Some(hit) = hits.last() else {
-        return vec![Span::styled("no policy", theme.style(Role::Muted))];
+        return vec![Span::styled(
+            fit("no policy", width),
+            theme.style(Role::Muted),
+        )];
     };
     let name = match hit.kind {
         PolicyKind::EndOfTier => "end of tier".to_string(),
@@ -369,13 +380,31 @@ fn decided_by<'a>(theme: &Theme, hits: &'a [PolicyHit]) -> Vec<Span<'a>> {
         _ => hit.name.clone(),
     };
     if hit.kind == PolicyKind::Profile {
-        return vec![Span::styled(name, theme.style(Role::Muted))];
+        return vec![Span::styled(fit(&name, width), theme.style(Role::Muted))];
     }
-    vec![
-        Span::styled(hit.tier.as_str(), theme.tier(&hit.tier)),
-        Span::styled(" › ", theme.style(Role::Muted)),
-        Span::styled(name, theme.style(Role::Text)),
-    ]
+    let tier = fit(&hit.tier, width);
+    let rest = width.saturating_sub(tier.chars().count() + 3);
+    let mut spans = vec![Span::styled(tier, theme.tier(&hit.tier))];
+    if rest > 0 {
+        spans.push(Span::styled(" › ", theme.style(Role::Muted)));
+        spans.push(Span::styled(fit(&name, rest), theme.style(Role::Text)));
+    }
+    spans
+}
+
+/// An endpoint as the table shows it in `width` columns: `namespace/name`, the namespace left
+/// out when the name repeats it, then cut in the middle (the ends tell pods apart).
+fn endpoint_cell(endpoint: &Endpoint, width: usize) -> String {
+    let text = match &endpoint.namespace {
+        Some(ns)
+            if endpoint.name.starts_with(ns.as_ref())
+                && endpoint.display_name().chars().count() > width =>
+        {
+            endpoint.name.to_string()
+        }
+        _ => endpoint.display_name(),
+    };
+    fit_middle(&text, width)
 }
 
 /// `text` with the characters the search matched highlighted.
@@ -427,50 +456,54 @@ fn row<'a>(
     theme: &Theme,
     flow: &'a StoredFlow,
     cols: &[Column],
+    widths: &[u16],
     search: &str,
     fuzzy: &Fuzzy,
 ) -> Row<'a> {
     let decided = flow.decided;
     let denied = decided.action == Verdict::Deny;
-    let cells = cols.iter().map(|column| match column {
-        Column::Time => {
-            let time = if flow.last_seen > 0 {
-                format_rfc3339(flow.last_seen)[11..19].to_string()
-            } else {
-                "-".to_string()
-            };
-            let style = if denied {
-                theme.style(Role::Deny)
-            } else {
-                theme.style(Role::Muted)
-            };
-            Line::styled(time, style)
-        }
-        Column::Source => highlighted(theme, flow.source.display_name(), search, fuzzy),
-        Column::Dest => highlighted(theme, flow.dest.display_name(), search, fuzzy),
-        Column::Port => Line::styled(
-            match flow.port {
-                Some(port) => format!("{port}/{}", flow.protocol),
-                None => flow.protocol.to_string(),
-            },
-            theme.style(Role::Text),
-        ),
-        Column::Action => {
-            let mut spans = vec![Span::styled(
-                decided.action.as_str().to_ascii_lowercase(),
-                verdict_style(theme, decided.action),
-            )];
-            if decided.pending != decided.action {
-                spans.push(Span::styled("→", theme.style(Role::Pending)));
-                spans.push(Span::styled(
-                    decided.pending.as_str().to_ascii_lowercase(),
-                    theme.style(Role::Pending),
-                ));
+    let cells = cols.iter().zip(widths).map(|(column, &width)| {
+        let width = width as usize;
+        match column {
+            Column::Time => {
+                let time = if flow.last_seen > 0 {
+                    format_rfc3339(flow.last_seen)[11..19].to_string()
+                } else {
+                    "-".to_string()
+                };
+                let style = if denied {
+                    theme.style(Role::Deny)
+                } else {
+                    theme.style(Role::Muted)
+                };
+                Line::styled(time, style)
             }
-            Line::from(spans)
+            Column::Source => highlighted(theme, endpoint_cell(flow.source, width), search, fuzzy),
+            Column::Dest => highlighted(theme, endpoint_cell(flow.dest, width), search, fuzzy),
+            Column::Port => Line::styled(
+                match flow.port {
+                    Some(port) => format!("{port}/{}", flow.protocol),
+                    None => flow.protocol.to_string(),
+                },
+                theme.style(Role::Text),
+            ),
+            Column::Action => {
+                let mut spans = vec![Span::styled(
+                    decided.action.as_str().to_ascii_lowercase(),
+                    verdict_style(theme, decided.action),
+                )];
+                if decided.pending != decided.action {
+                    spans.push(Span::styled("→", theme.style(Role::Pending)));
+                    spans.push(Span::styled(
+                        decided.pending.as_str().to_ascii_lowercase(),
+                        theme.style(Role::Pending),
+                    ));
+                }
+                Line::from(spans)
+            }
+            Column::Policy => Line::from(decided_by(theme, &decided.enforced, width)),
+            Column::Count => Line::styled(count(flow.windows as u64), theme.style(Role::Muted)),
         }
-        Column::Policy => Line::from(decided_by(theme, &decided.enforced)),
-        Column::Count => Line::styled(count(flow.windows as u64), theme.style(Role::Muted)),
     });
     Row::new(cells.collect::<Vec<_>>())
 }
