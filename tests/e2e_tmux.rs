@@ -32,7 +32,7 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
     let screen = tmux.wait_for("filter: action=deny");
     let rows: Vec<&str> = screen
         .lines()
-        .skip_while(|l| !l.starts_with("TIME"))
+        .skip_while(|l| !l.contains("SOURCE"))
         .skip(1)
         .take_while(|l| !l.trim().is_empty())
         .collect();

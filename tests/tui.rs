@@ -639,9 +639,7 @@ fn a_name_cut_to_fit_says_so_and_never_reads_as_another_name() {
     let text = screen_text(&app);
     let rows: Vec<&str> = text
         .lines()
-        .skip_while(|l| !l.starts_with("TIME"))
-        .skip(1)
-        .take_while(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|l| l.contains(" egress ") || l.contains(" ingress "))
         .collect();
     assert!(rows.len() > 10, "{text}");
     // `security › database-backends-only` cut to `security › database` would name another policy.
@@ -655,4 +653,26 @@ fn a_name_cut_to_fit_says_so_and_never_reads_as_another_name() {
     // The full names are there when the terminal is wide.
     let wide = screen_text(&demo_app((160, 48)));
     assert!(wide.contains("security › database-backends-only"), "{wide}");
+}
+
+#[test]
+fn every_row_says_which_side_reported_it() {
+    for app in scenario("start", "") {
+        let text = screen_text(&app);
+        let rows: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("SOURCE"))
+            .skip(1)
+            .filter(|l| l.contains("/tcp") || l.contains("/udp"))
+            .collect();
+        assert!(rows.len() > 10, "{text}");
+        for row in &rows {
+            assert!(
+                row.contains(" egress ") || row.contains(" ingress "),
+                "no side on {row:?}"
+            );
+        }
+        // The two ends of one connection read as two sides, not as a contradiction.
+        assert!(text.contains("SIDE"), "{text}");
+    }
 }

@@ -17,17 +17,20 @@ pub enum Column {
     Source,
     Dest,
     Port,
+    /// Which side's policy decided the row: the source's egress or the destination's ingress.
+    Side,
     Action,
     Policy,
     Count,
 }
 
 impl Column {
-    pub const ALL: [Column; 7] = [
+    pub const ALL: [Column; 8] = [
         Column::Time,
         Column::Source,
         Column::Dest,
         Column::Port,
+        Column::Side,
         Column::Action,
         Column::Policy,
         Column::Count,
@@ -39,6 +42,7 @@ impl Column {
             Column::Source => "SOURCE",
             Column::Dest => "DESTINATION",
             Column::Port => "PORT",
+            Column::Side => "SIDE",
             Column::Action => "ACTION",
             Column::Policy => "DECIDED BY",
             Column::Count => "COUNT",
@@ -266,6 +270,7 @@ fn compare(column: Column, a: &StoredFlow, b: &StoredFlow) -> Ordering {
         Column::Source => endpoint_order(a.source, b.source),
         Column::Dest => endpoint_order(a.dest, b.dest),
         Column::Port => (a.port, a.protocol.0).cmp(&(b.port, b.protocol.0)),
+        Column::Side => (a.reporter as u8).cmp(&(b.reporter as u8)),
         Column::Action => (a.decided.action as u8, a.decided.pending as u8)
             .cmp(&(b.decided.action as u8, b.decided.pending as u8)),
         Column::Policy => {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use crate::model::time::format_rfc3339;
-use crate::model::{Endpoint, PolicyHit, PolicyKind, Verdict};
+use crate::model::{Endpoint, PolicyHit, PolicyKind, Reporter, Verdict};
 use crate::store::filter::{Filter, FilterError, Fuzzy};
 use crate::store::{FlowStore, StoredFlow};
 use crate::tui::action::Action;
@@ -434,10 +434,12 @@ fn highlighted<'a>(theme: &Theme, text: String, search: &str, fuzzy: &Fuzzy) -> 
     )
 }
 
+/// The columns that fit: below 100 columns the time and the count give way to the names and
+/// the deciding policy.
 fn columns(width: u16) -> Vec<Column> {
     Column::ALL
         .into_iter()
-        .filter(|c| *c != Column::Count || width >= 100)
+        .filter(|c| !matches!(c, Column::Time | Column::Count) || width >= 100)
         .collect()
 }
 
@@ -446,8 +448,9 @@ fn constraint(column: Column) -> Constraint {
         Column::Time => Constraint::Length(8),
         Column::Source | Column::Dest => Constraint::Fill(3),
         Column::Port => Constraint::Length(9),
-        Column::Action => Constraint::Length(11),
-        Column::Policy => Constraint::Fill(4),
+        Column::Side => Constraint::Length(7),
+        Column::Action => Constraint::Length(10),
+        Column::Policy => Constraint::Fill(5),
         Column::Count => Constraint::Length(6),
     }
 }
@@ -486,6 +489,13 @@ fn row<'a>(
                     None => flow.protocol.to_string(),
                 },
                 theme.style(Role::Text),
+            ),
+            Column::Side => Line::styled(
+                match flow.reporter {
+                    Reporter::Src => "egress",
+                    Reporter::Dst => "ingress",
+                },
+                theme.style(Role::Muted),
             ),
             Column::Action => {
                 let mut spans = vec![Span::styled(
