@@ -533,6 +533,13 @@ fn service(object: &Fields) -> Result<Option<Service>, String> {
 }
 
 fn policy_hit(value: &str) -> Result<PolicyHit, String> {
+    hit_of(value, None)
+}
+
+/// A hit, or the trigger of one (`of_hit`: its hit's action). A trigger only names the policy
+/// whose tier ended, so it may carry no action (Calico writes `ActionUnspecified`, `0` or none):
+/// it then takes its hit's.
+fn hit_of(value: &str, of_hit: Option<HitAction>) -> Result<PolicyHit, String> {
     let object = object(value, "policy hit")?;
     let kind = enum_field(
         &object,
@@ -542,9 +549,12 @@ fn policy_hit(value: &str) -> Result<PolicyHit, String> {
     )?
     .ok_or("policy hit: kind is missing")?;
     let action = enum_field(&object, Field::Action, HitAction::parse, action_by_number)?
+        .or(of_hit)
         .ok_or("policy hit: action is missing")?;
     let trigger = match object.get(Field::Trigger) {
-        Some(t) => Some(Box::new(policy_hit(t)?)),
+        Some(t) => Some(Box::new(
+            hit_of(t, Some(action)).map_err(|e| format!("trigger: {e}"))?,
+        )),
         None => None,
     };
     let text =
@@ -850,6 +860,24 @@ mod tests {
                 proptest::prop_assert_eq!(Some(address), text.parse().ok());
             }
         }
+    }
+
+    #[test]
+    fn a_trigger_without_an_action_takes_its_hits() {
+        for trigger_action in [r#""action":"ActionUnspecified","#, r#""action":0,"#, ""] {
+            let line = format!(
+                r#"{{"source_name":"web-*","source_namespace":"shop","source_labels":"app=web","dest_name":"pub","dest_type":"Network","protocol":"tcp","dest_port":443,"reporter":"Src","action":"Deny","policies":{{"enforced":[{{"kind":"EndOfTier","tier":"security","action":"Deny","policy_index":0,"rule_index":-1,"trigger":{{"kind":"GlobalNetworkPolicy","name":"security.egress",{trigger_action}"tier":"security"}}}}],"pending":[]}}}}"#
+            );
+            let flow = parse_flow_line(&line).unwrap_or_else(|e| panic!("{trigger_action}: {e}"));
+            let hits = flow.flow.reported_policies.unwrap().enforced;
+            let trigger = hits[0].trigger.as_deref().unwrap();
+            assert_eq!(trigger.name, "security.egress");
+            assert_eq!(trigger.action, HitAction::Deny);
+        }
+        // A hit's own action is still required, and a trigger's error says it is the trigger's.
+        let bad = r#"{"source_name":"a","source_namespace":"x","dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80,"reporter":"Src","policies":{"enforced":[{"kind":"EndOfTier","tier":"t","action":"Deny","trigger":{"kind":"Bogus"}}]}}"#;
+        let error = parse_flow_line(bad).unwrap_err();
+        assert!(error.contains("trigger: kind: unknown value"), "{error}");
     }
 
     #[test]

@@ -944,6 +944,16 @@ fn hits(items: &[common::PolicyHit], version: WireVersion) -> Result<Vec<PolicyH
 }
 
 fn hit(hit_proto: &common::PolicyHit, version: WireVersion) -> Result<PolicyHit, String> {
+    hit_of(hit_proto, version, None)
+}
+
+/// A hit, or the trigger of one (`of_hit`: its hit's action): a trigger only names the policy
+/// whose tier ended, so an unspecified action (0) takes its hit's.
+fn hit_of(
+    hit_proto: &common::PolicyHit,
+    version: WireVersion,
+    of_hit: Option<HitAction>,
+) -> Result<PolicyHit, String> {
     let kind = policy_kind(hit_proto.kind, version).ok_or_else(|| {
         format!(
             "unknown policy kind {} for Goldmane {}",
@@ -951,15 +961,16 @@ fn hit(hit_proto: &common::PolicyHit, version: WireVersion) -> Result<PolicyHit,
             version.as_str()
         )
     })?;
-    let action = match hit_proto.action {
-        1 => HitAction::Allow,
-        2 => HitAction::Deny,
-        3 => HitAction::Pass,
-        n => return Err(format!("unknown action {n}")),
+    let action = match (hit_proto.action, of_hit) {
+        (1, _) => HitAction::Allow,
+        (2, _) => HitAction::Deny,
+        (3, _) => HitAction::Pass,
+        (0, Some(action)) => action,
+        (n, _) => return Err(format!("unknown action {n}")),
     };
     let trigger = match &hit_proto.trigger {
         Some(t) => Some(Box::new(
-            hit(t, version).map_err(|e| format!("trigger: {e}"))?,
+            hit_of(t, version, Some(action)).map_err(|e| format!("trigger: {e}"))?,
         )),
         None => None,
     };
@@ -1317,6 +1328,39 @@ mod tests {
         assert!(observed_flow(&bad, WireVersion::V3_32)
             .unwrap_err()
             .contains("unknown policy kind 7"));
+    }
+
+    #[test]
+    fn an_end_of_tier_trigger_with_an_unspecified_action_takes_its_hits() {
+        let mut k = key("web-*");
+        k.policies = Some(common::PolicyTrace {
+            enforced_policies: vec![common::PolicyHit {
+                kind: 10,
+                tier: "security".into(),
+                action: 2,
+                rule_index: -1,
+                trigger: Some(Box::new(common::PolicyHit {
+                    kind: 2,
+                    name: "security.egress".into(),
+                    tier: "security".into(),
+                    action: 0,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            pending_policies: vec![],
+        });
+        let flow = common::Flow {
+            key: Some(k),
+            ..Default::default()
+        };
+        let observed = observed_flow(&flow, WireVersion::V3_32).unwrap();
+        let hits = &observed.flow.reported_policies.as_ref().unwrap().enforced;
+        let trigger = hits[0].trigger.as_deref().unwrap();
+        assert_eq!(
+            (trigger.name.as_str(), trigger.action),
+            ("security.egress", HitAction::Deny)
+        );
     }
 
     #[test]
