@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use flowtrace::flows::FlowDecoder;
 use flowtrace::source::ConnectionState;
 use flowtrace::store::{Decided, FlowStore};
-use flowtrace::tui::app::{App, SourceStatus};
+use flowtrace::tui::app::{App, SourceStatus, VerdictOrigin};
 use flowtrace::tui::config::Config;
 use flowtrace::tui::keymap::Keymap;
 use flowtrace::tui::render;
@@ -72,6 +72,7 @@ fn main() {
         malformed: 0,
         received: flows as u64,
         rate: Default::default(),
+        verdicts: VerdictOrigin::Recorded,
     };
     let keymap = Keymap::builtin("default").expect("built-in keymap");
     let mut app = App::new(

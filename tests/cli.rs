@@ -665,3 +665,63 @@ fn kubectl_plugin_has_help_and_the_same_eval() {
     assert!(!output.stdout.is_empty());
     assert_eq!(stdout_of(&plugin_output), stdout_of(&output));
 }
+
+#[test]
+fn a_missing_manifest_path_stops_before_any_output() {
+    let missing = root().join("no/such/manifests");
+    for args in [
+        vec![
+            "eval".into(),
+            "-m".into(),
+            missing.display().to_string(),
+            "--flows".into(),
+            bank_flows().display().to_string(),
+        ],
+        vec![
+            "explain".into(),
+            "-m".into(),
+            missing.display().to_string(),
+            "--flows".into(),
+            bank_flows().display().to_string(),
+            "--line".into(),
+            "1".into(),
+        ],
+    ] {
+        let output = flowtrace()
+            .args(&args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        assert!(
+            stdout_of(&output).is_empty(),
+            "{args:?}: {}",
+            stdout_of(&output)
+        );
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("error: ") && stderr.contains("no/such/manifests"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn manifests_with_no_policy_are_a_warning_not_a_silent_allow() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = flowtrace()
+        .args(["eval", "-m"])
+        .arg(empty.path())
+        .arg("--flows")
+        .arg(bank_flows())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("warning: no network policies in")
+            && stderr.contains("every flow is decided by its namespace's profile"),
+        "{stderr}"
+    );
+}

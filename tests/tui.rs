@@ -11,7 +11,7 @@ use flowtrace::policy::{load_paths, PolicySet};
 use flowtrace::source::demo::DemoCluster;
 use flowtrace::source::ConnectionState;
 use flowtrace::store::{Decided, FlowStore};
-use flowtrace::tui::app::{App, SourceStatus};
+use flowtrace::tui::app::{App, SourceStatus, VerdictOrigin};
 use flowtrace::tui::config::Config;
 use flowtrace::tui::effects::IoContext;
 use flowtrace::tui::feed::FeedEvent;
@@ -43,6 +43,7 @@ fn status(label: &str) -> SourceStatus {
         malformed: 0,
         received: 0,
         rate: Default::default(),
+        verdicts: VerdictOrigin::Recorded,
     }
 }
 
@@ -675,4 +676,20 @@ fn every_row_says_which_side_reported_it() {
         // The two ends of one connection read as two sides, not as a contradiction.
         assert!(text.contains("SIDE"), "{text}");
     }
+}
+
+#[test]
+fn the_table_says_whether_its_verdicts_are_recorded_or_computed_and_from_how_many_policies() {
+    let text = screen_text(&demo_app((80, 24)));
+    assert!(text.contains("verdicts as recorded"), "{text}");
+    let (set, _) = load_paths(&["docs/examples/bank".into()]);
+    let policies = set.policies().len();
+    let mut computed = status("file:flows.jsonl");
+    computed.verdicts = VerdictOrigin::Computed { policies };
+    let app = app_with(Some(set), computed, demo_flows(2), (160, 48));
+    let text = screen_text(&app);
+    assert!(
+        text.contains(&format!("verdicts computed from {policies} policies")),
+        "{text}"
+    );
 }

@@ -29,7 +29,9 @@ struct ChunkResult {
 /// chunks of lines; the main thread writes their results in input order. Channels are bounded, so
 /// memory stays flat however long the input.
 pub fn run(args: &EvalArgs) -> io::Result<u8> {
-    let (set, manifest_errors) = load_manifests(&args.manifests.manifests);
+    let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
     let reader = open_flows(&args.flows)?;
     let name = flows_name(&args.flows);
     let workers = std::thread::available_parallelism()

@@ -30,7 +30,9 @@ fn flow_text(args: &ExplainArgs) -> io::Result<Result<(String, String), String>>
 }
 
 pub fn run(args: &ExplainArgs) -> io::Result<u8> {
-    let (set, manifest_errors) = load_manifests(&args.manifests.manifests);
+    let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
     let (origin, text) = match flow_text(args)? {
         Ok(found) => found,
         Err(message) => {

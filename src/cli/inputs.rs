@@ -14,8 +14,10 @@ use crate::source::server_filter::ServerFilter;
 use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{parse_duration, Filter};
 
-/// Loads manifests; prints warnings and errors, returns whether there were errors.
-pub fn load_manifests(paths: &[std::path::PathBuf]) -> (PolicySet, bool) {
+/// Loads manifests, printing warnings and errors; returns the set and whether an object was
+/// invalid. `None` when a path cannot be read: nothing can then be decided as asked, so a command
+/// stops before its first line of output.
+pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)> {
     let (set, report) = load_paths(paths);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -23,7 +25,18 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> (PolicySet, bool) {
     for error in &report.errors {
         eprintln!("error: {error}");
     }
-    (set, !report.errors.is_empty())
+    if report.errors.iter().any(|e| e.line.is_none()) {
+        return None;
+    }
+    if set.policies().is_empty() {
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "warning: no network policies in {}: every flow is decided by its namespace's \
+             profile (allowed)",
+            paths.join(", ")
+        );
+    }
+    Some((set, !report.errors.is_empty()))
 }
 
 /// Opens a flow file, or stdin for `-`.

@@ -31,10 +31,9 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     let policies = if args.source.manifests.is_empty() {
         None
     } else {
-        let (set, manifest_errors) = load_manifests(&args.source.manifests);
-        if manifest_errors {
+        let Some((set, false)) = load_manifests(&args.source.manifests) else {
             return Ok(EXIT_INVALID_INPUT);
-        }
+        };
         Some(Arc::new(set))
     };
     let mut source = match open_source(&args.source, &filter, since, args.follow) {

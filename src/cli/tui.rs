@@ -13,7 +13,7 @@ use crate::cluster::{flow_server, ConnectError};
 use crate::model::time::unix_now;
 use crate::source::ConnectionState;
 use crate::store::FlowStore;
-use crate::tui::app::{App, Severity, SourceStatus};
+use crate::tui::app::{App, Severity, SourceStatus, VerdictOrigin};
 use crate::tui::config::{config_dir, Config};
 use crate::tui::effects::IoContext;
 use crate::tui::{feed, keymap, theme};
@@ -102,10 +102,9 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let manifests = if source_args.manifests.is_empty() {
         None
     } else {
-        let (set, errors) = load_manifests(&source_args.manifests);
-        if errors {
+        let Some((set, false)) = load_manifests(&source_args.manifests) else {
             return Ok(EXIT_INVALID_INPUT);
-        }
+        };
         Some(set)
     };
     let source = match open_source(&source_args, &filter, Some(since), true) {
@@ -117,6 +116,12 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     };
     let note = note.or_else(|| source.via().map(str::to_string));
     // The trace pane explains against the manifests, or the demo's own policies.
+    let verdicts = match &manifests {
+        Some(set) => VerdictOrigin::Computed {
+            policies: set.policies().len(),
+        },
+        None => VerdictOrigin::Recorded,
+    };
     let policies = manifests
         .or_else(|| source.demo_policies().cloned())
         .map(Arc::new);
@@ -131,6 +136,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         malformed: 0,
         received: 0,
         rate: Default::default(),
+        verdicts,
     };
     let store = FlowStore::new(args.max_flows).with_window_log();
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());

@@ -80,6 +80,16 @@ pub struct SourceStatus {
     pub malformed: u64,
     pub received: u64,
     pub rate: Rate,
+    pub verdicts: VerdictOrigin,
+}
+
+/// Where the table's verdicts come from, which its title says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictOrigin {
+    /// As Calico recorded them (no manifests given: the demo, a server, a file's records).
+    Recorded,
+    /// Computed by flowtrace from the manifests given, of this many policies.
+    Computed { policies: usize },
 }
 
 pub struct App {

@@ -20,8 +20,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let areas = ctx.areas;
     draw_status(frame, app, theme, areas.status);
     let table_focused = !(app.trace.open && app.trace.focused);
-    app.table
-        .draw(frame, areas.table, theme, &app.store, table_focused);
+    app.table.draw(
+        frame,
+        areas.table,
+        theme,
+        &app.store,
+        table_focused,
+        app.source.verdicts,
+    );
     if let Some(area) = areas.trace {
         app.trace.draw(frame, area, theme);
     }

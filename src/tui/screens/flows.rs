@@ -11,6 +11,7 @@ use crate::model::{Endpoint, PolicyHit, PolicyKind, Reporter, Verdict};
 use crate::store::filter::{Filter, FilterError, Fuzzy};
 use crate::store::{FlowStore, StoredFlow};
 use crate::tui::action::Action;
+use crate::tui::app::VerdictOrigin;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
@@ -249,6 +250,7 @@ impl FlowTable {
         theme: &Theme,
         store: &FlowStore,
         focused: bool,
+        verdicts: VerdictOrigin,
     ) {
         let grain = match self.view.grain() {
             Grain::Aggregated => "aggregated",
@@ -278,6 +280,15 @@ impl FlowTable {
                 theme.style(Role::Muted),
             ),
         ];
+        title.push(Span::styled(
+            match verdicts {
+                VerdictOrigin::Recorded => " · verdicts as recorded".to_string(),
+                VerdictOrigin::Computed { policies } => {
+                    format!(" · verdicts computed from {policies} policies")
+                }
+            },
+            theme.style(Role::Muted),
+        ));
         if self.follow && !self.paused {
             title.push(Span::styled(" · following", theme.style(Role::Muted)));
         }
