@@ -4,8 +4,12 @@
 use std::io::{self, Write};
 
 use crate::flows::RawObject;
+use crate::ingest::Row;
+use crate::model::time::format_rfc3339;
 use crate::model::{qualified_name, Flow, PolicyHit, Verdict};
+use crate::policy::compare::undetermined_reason;
 use crate::policy::explain::{Explanation, TierStatus, VerdictExplanation};
+use crate::policy::{Evaluation, Evaluator, PolicySet};
 
 /// The decided part of a printed flow; the hit lists already serialised as JSON arrays.
 pub struct Decision<'a> {
@@ -14,6 +18,8 @@ pub struct Decision<'a> {
     pub enforced_json: &'a [u8],
     pub pending_json: &'a [u8],
     pub undetermined: Option<String>,
+    /// The flow is the built-in demo's, not a cluster's (written as `"demo":true`).
+    pub demo: bool,
 }
 
 /// Appends members to a JSON object being written, with the commas between them.
@@ -70,7 +76,115 @@ pub fn write_record<W: Write>(
     if let Some(reason) = &decision.undetermined {
         members.write(out, "undetermined", reason)?;
     }
+    if decision.demo {
+        members.write(out, "demo", &true)?;
+    }
     out.write_all(b"}\n")
+}
+
+/// How rows are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per flow: the record as read, with the verdicts and traces.
+    Json,
+    /// A readable table.
+    Wide,
+}
+
+/// The wide table's first column in `tail`: an RFC 3339 timestamp.
+pub const TIME_WIDTH: usize = 20;
+/// The wide table's first column in `eval`: the line number.
+pub const LINE_WIDTH: usize = 5;
+
+/// A row `tail` prints: the flow as its source gave it, with the pipeline's verdicts; `demo`
+/// marks the built-in demo's flows in JSON.
+pub fn write_row<W: Write>(
+    out: &mut W,
+    format: Format,
+    raw: &RawObject,
+    row: &Row,
+    demo: bool,
+) -> io::Result<()> {
+    let verdicts = &row.verdicts;
+    match format {
+        Format::Wide => {
+            let decided = decided_by(&verdicts.enforced, verdicts.undetermined.as_deref());
+            let last_seen = row.observed.end_time;
+            let time = if last_seen > 0 {
+                format_rfc3339(last_seen)
+            } else {
+                "-".to_string()
+            };
+            let flow = row.flow();
+            let (action, pending) = (verdicts.action, verdicts.pending);
+            writeln!(
+                out,
+                "{}",
+                wide_row(&time, TIME_WIDTH, flow, action, pending, &decided)
+            )
+        }
+        Format::Json => {
+            let enforced = serde_json::to_vec(&verdicts.enforced)?;
+            let pending = serde_json::to_vec(&verdicts.pending_hits)?;
+            let decision = Decision {
+                action: verdicts.action,
+                pending_action: verdicts.pending,
+                enforced_json: &enforced,
+                pending_json: &pending,
+                undetermined: verdicts.undetermined.clone(),
+                demo,
+            };
+            write_record(out, raw, row.flow(), &decision)
+        }
+    }
+}
+
+/// A row `eval` prints: line `line` of its file, decided by `evaluator`.
+pub fn write_evaluated<W: Write>(
+    out: &mut W,
+    format: Format,
+    evaluator: &Evaluator<&PolicySet>,
+    line: usize,
+    flow: &Flow,
+    raw: &RawObject,
+    evaluation: &Evaluation,
+) -> io::Result<()> {
+    let undetermined = undetermined_reason(evaluator.policy_set(), &evaluation.enforced);
+    match format {
+        Format::Wide => {
+            let hits = evaluator.policy_hits(flow, &evaluation.enforced.hits);
+            let decided = decided_by(&hits, undetermined.as_deref());
+            let (action, pending) = (evaluation.enforced.verdict, evaluation.pending.verdict);
+            let line = line.to_string();
+            writeln!(
+                out,
+                "{}",
+                wide_row(&line, LINE_WIDTH, flow, action, pending, &decided)
+            )
+        }
+        Format::Json => {
+            // Serialised once and copied when the pending trace is the enforced one (the common
+            // case).
+            let enforced =
+                serde_json::to_vec(&evaluator.hit_views(flow, &evaluation.enforced.hits))?;
+            let pending = if evaluation.pending == evaluation.enforced {
+                None
+            } else {
+                Some(serde_json::to_vec(
+                    &evaluator.hit_views(flow, &evaluation.pending.hits),
+                )?)
+            };
+            let decision = Decision {
+                action: evaluation.enforced.verdict,
+                pending_action: evaluation.pending.verdict,
+                enforced_json: &enforced,
+                pending_json: pending.as_deref().unwrap_or(&enforced),
+                undetermined,
+                demo: false,
+            };
+            write_record(out, raw, flow, &decision)
+        }
+    }
 }
 
 pub fn wide_header(first: &str, width: usize) -> String {

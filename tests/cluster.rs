@@ -396,7 +396,7 @@ async fn the_main_job_shows_the_clusters_flows_when_there_is_a_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_main_job_falls_back_to_the_demo_and_says_why() {
+async fn the_main_job_falls_back_to_the_demo_only_without_a_cluster_and_says_so() {
     let home = tempfile::tempdir().unwrap();
     let output = flowtrace(None, home.path(), &[]).await;
     assert!(output.status.success());
@@ -408,20 +408,61 @@ async fn the_main_job_falls_back_to_the_demo_and_says_why() {
         String::from_utf8_lossy(&output.stdout).contains("customer/"),
         "demo flows"
     );
+    // `tail` chooses the same way, and every JSON record says it is the demo's.
+    let output = flowtrace(None, home.path(), &["tail", "-o", "json", "--since", "1m"]).await;
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the built-in demo cluster"));
+    let records = json_records(&output);
+    assert!(!records.is_empty());
+    assert!(records.iter().all(|r| r["demo"] == true), "{records:?}");
 
+    // A cluster is configured but has no flow server, or does not answer: a script gets an
+    // error, not the demo's flows as if they were the cluster's.
     let api = FakeApiServer::start().await;
     let kubeconfig = api.kubeconfig(home.path());
-    let output = flowtrace(Some(&kubeconfig), home.path(), &[]).await;
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stderr),
-        "flowtrace: neither Goldmane nor Whisker reachable: service calico-system/goldmane not \
-         found; service calico-system/whisker not found: the built-in demo cluster\n"
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("customer/"),
-        "demo flows"
-    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = home.path().join("unreachable");
+    std::fs::write(
+        &unreachable,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{closed}\n\
+             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
+             users:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    for (config, why) in [
+        (
+            &kubeconfig,
+            "neither Goldmane nor Whisker reachable: service calico-system/goldmane not found"
+                .to_string(),
+        ),
+        (
+            &unreachable,
+            format!("could not reach the cluster at http://{closed}/"),
+        ),
+    ] {
+        for args in [&[][..], &["tail"][..]] {
+            let output = flowtrace(Some(config), home.path(), args).await;
+            let stderr = stderr_of(&output);
+            assert!(
+                stderr.starts_with(&format!("error: {why}"))
+                    && stderr.contains("not standing in for your cluster (pass --source demo"),
+                "{args:?}: {stderr}"
+            );
+            assert!(output.stdout.is_empty(), "{args:?}: no demo flows");
+        }
+    }
+    // Asked for, the demo is shown, and marked.
+    let output = flowtrace(
+        Some(&unreachable),
+        home.path(),
+        &["tail", "--source", "demo", "-o", "json", "--since", "1m"],
+    )
+    .await;
+    assert!(json_records(&output).iter().all(|r| r["demo"] == true));
 }
 
 /// `kubectl flowtrace` in a terminal, on a machine whose kubeconfig names a cluster with Calico:

@@ -219,6 +219,11 @@ fn the_flow_table_opens_on_the_newest_flows() {
         let text = screen_text(&app);
         assert!(text.contains("DECIDED BY"), "{text}");
         assert!(text.contains("deny") && text.contains("allow"), "{text}");
+        // Demo flows look like a cluster's: the status bar says they are not.
+        assert!(
+            text.lines().next().unwrap().contains(" DEMO DATA "),
+            "{text}"
+        );
     }
 }
 

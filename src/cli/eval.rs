@@ -5,16 +5,11 @@ use std::io::{self, BufWriter, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::flows::RawObject;
 use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::{Pipeline, Scope};
-use crate::model::Flow;
-use crate::policy::compare::{differences, undetermined_reason};
-use crate::policy::{Evaluation, Evaluator, PolicySet};
-use crate::printer::{decided_by, wide_header, wide_row, write_record, Decision};
-
-/// The wide table's line-number column.
-const LINE_WIDTH: usize = 5;
+use crate::policy::compare::differences;
+use crate::policy::PolicySet;
+use crate::printer::{wide_header, write_evaluated, Format, LINE_WIDTH};
 
 /// What one chunk produced, written out in input order.
 #[derive(Default)]
@@ -115,60 +110,11 @@ fn process_chunk(
             }
             continue;
         }
-        match args.output {
-            EvalOutput::Json => write_json(out, evaluator, flow, raw, evaluation)?,
-            EvalOutput::Wide => writeln!(
-                out,
-                "{}",
-                eval_wide_row(evaluator, line_number, flow, evaluation)
-            )?,
-        }
+        let format = match args.output {
+            EvalOutput::Json => Format::Json,
+            EvalOutput::Wide => Format::Wide,
+        };
+        write_evaluated(out, format, evaluator, line_number, flow, raw, evaluation)?;
     }
     Ok(result)
-}
-
-/// The input record plus the computed verdicts and traces.
-fn write_json<W: Write>(
-    out: &mut W,
-    evaluator: &Evaluator<&PolicySet>,
-    flow: &Flow,
-    raw: &RawObject,
-    evaluation: &Evaluation,
-) -> io::Result<()> {
-    // Serialised once and copied when the pending trace is the enforced one (the common case).
-    let enforced = serde_json::to_vec(&evaluator.hit_views(flow, &evaluation.enforced.hits))?;
-    let pending = if evaluation.pending == evaluation.enforced {
-        None
-    } else {
-        Some(serde_json::to_vec(
-            &evaluator.hit_views(flow, &evaluation.pending.hits),
-        )?)
-    };
-    let decision = Decision {
-        action: evaluation.enforced.verdict,
-        pending_action: evaluation.pending.verdict,
-        enforced_json: &enforced,
-        pending_json: pending.as_deref().unwrap_or(&enforced),
-        undetermined: undetermined_reason(evaluator.policy_set(), &evaluation.enforced),
-    };
-    write_record(out, raw, flow, &decision)
-}
-
-fn eval_wide_row(
-    evaluator: &Evaluator<&PolicySet>,
-    line: usize,
-    flow: &Flow,
-    evaluation: &Evaluation,
-) -> String {
-    let hits = evaluator.policy_hits(flow, &evaluation.enforced.hits);
-    let reason = undetermined_reason(evaluator.policy_set(), &evaluation.enforced);
-    let decided = decided_by(&hits, reason.as_deref());
-    wide_row(
-        &line.to_string(),
-        LINE_WIDTH,
-        flow,
-        evaluation.enforced.verdict,
-        evaluation.pending.verdict,
-        &decided,
-    )
 }

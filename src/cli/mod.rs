@@ -127,7 +127,9 @@ pub enum TailOutput {
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Where flows come from: `demo` (the built-in cluster), `goldmane` (Calico 3.30+ gRPC),
-    /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin [default: demo].
+    /// `whisker` (Whisker's HTTP API), `file:PATH`, or `-` for stdin [default: the configured
+    /// source, else the current cluster's Goldmane or Whisker, else the demo when no cluster is
+    /// configured].
     #[arg(long, value_name = "SOURCE")]
     source: Option<String>,
     #[command(flatten)]
@@ -156,7 +158,7 @@ impl SourceArgs {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TailArgs {
     #[command(flatten)]
     source: SourceArgs,

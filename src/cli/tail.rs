@@ -5,20 +5,44 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
+use super::tui::main_source;
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::flows::encode::as_record;
-use crate::flows::RawObject;
-use crate::ingest::{Ingested, Pipeline, Row, Scope};
-use crate::model::time::{format_rfc3339, unix_now};
+use crate::ingest::{Ingested, Pipeline, Scope};
+use crate::model::time::unix_now;
 use crate::policy::PolicySet;
-use crate::printer::{decided_by, wide_header, wide_row, write_record, Decision};
+use crate::printer::{wide_header, write_row, Format, TIME_WIDTH};
 use crate::source::SourceEvent;
 use crate::store::filter::{Filter, Fuzzy};
-
-/// The time column: an RFC 3339 timestamp.
-const TIME_WIDTH: usize = 20;
+use crate::tui::config::{config_dir, Config};
 
 pub fn run(args: &TailArgs) -> io::Result<u8> {
+    // Without --source, the source is chosen as the TUI chooses it; the demo stands in only when
+    // no cluster is configured, and says so (on stderr, and in every JSON record).
+    let (source_args, fallback) = if args.source.source.is_some() {
+        (args.source.clone(), None)
+    } else {
+        let (config, problem) = Config::load(config_dir().as_deref());
+        if let Some(problem) = problem {
+            eprintln!("warning: {problem}");
+        }
+        main_source(&args.source, config.source.as_deref())
+    };
+    if let Some(fallback) = &fallback {
+        if fallback.cluster_failed {
+            eprintln!(
+                "error: {}: not standing in for your cluster (pass --source demo to see the \
+                 demo)",
+                fallback.reason
+            );
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        eprintln!("flowtrace: {}", fallback.note());
+    }
+    let args = &TailArgs {
+        source: source_args,
+        ..args.clone()
+    };
     let (filter, since) = match filter_arg(args.filter.as_deref())
         .and_then(|filter| Ok((filter, since_arg(args.since.as_deref())?)))
     {
@@ -48,7 +72,11 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         filter,
         since,
         fuzzy: Fuzzy::default(),
-        output: args.output,
+        demo: args.source.source() == "demo",
+        output: match args.output {
+            TailOutput::Wide => Format::Wide,
+            TailOutput::Json => Format::Json,
+        },
         out: io::BufWriter::new(io::stdout().lock()),
         now: unix_now(),
     };
@@ -90,7 +118,9 @@ struct Printer<W> {
     filter: Filter,
     since: Option<i64>,
     fuzzy: Fuzzy,
-    output: TailOutput,
+    /// The flows are the built-in demo's: every JSON record says so.
+    demo: bool,
+    output: Format,
     out: W,
     now: i64,
 }
@@ -104,55 +134,12 @@ impl<W: Write> Printer<W> {
         if too_old || !self.filter.matches(&row, self.now, &self.fuzzy) {
             return Ok(());
         }
+        let (output, demo) = (self.output, self.demo);
         match &item.raw {
-            Some(raw) => print_row(&mut self.out, self.output, raw, &row),
+            Some(raw) => write_row(&mut self.out, output, raw, &row, demo),
             None => as_record(&item.observed, |raw| {
-                print_row(&mut self.out, self.output, raw, &row)
+                write_row(&mut self.out, output, raw, &row, demo)
             }),
-        }
-    }
-}
-
-fn print_row<W: Write>(
-    out: &mut W,
-    output: TailOutput,
-    raw: &RawObject,
-    row: &Row,
-) -> io::Result<()> {
-    let verdicts = &row.verdicts;
-    match output {
-        TailOutput::Wide => {
-            let decided = decided_by(&verdicts.enforced, verdicts.undetermined.as_deref());
-            let last_seen = row.observed.end_time;
-            let time = if last_seen > 0 {
-                format_rfc3339(last_seen)
-            } else {
-                "-".to_string()
-            };
-            writeln!(
-                out,
-                "{}",
-                wide_row(
-                    &time,
-                    TIME_WIDTH,
-                    row.flow(),
-                    verdicts.action,
-                    verdicts.pending,
-                    &decided
-                )
-            )
-        }
-        TailOutput::Json => {
-            let enforced = serde_json::to_vec(&verdicts.enforced)?;
-            let pending = serde_json::to_vec(&verdicts.pending_hits)?;
-            let decision = Decision {
-                action: verdicts.action,
-                pending_action: verdicts.pending,
-                enforced_json: &enforced,
-                pending_json: &pending,
-                undetermined: verdicts.undetermined.clone(),
-            };
-            write_record(out, raw, row.flow(), &decision)
         }
     }
 }

@@ -21,9 +21,27 @@ use crate::tui::{feed, keymap, theme};
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
 
+/// Why the demo stands in for the cluster.
+pub(super) struct Fallback {
+    /// Why the cluster is not used.
+    pub reason: String,
+    /// A cluster is configured but could not be used: a run that is not interactive fails
+    /// instead of printing demo flows as if they were the cluster's.
+    pub cluster_failed: bool,
+}
+
+impl Fallback {
+    pub fn note(&self) -> String {
+        format!("{}: the built-in demo cluster", self.reason)
+    }
+}
+
 /// The main job's source: the one asked for, else the configured one, else the current cluster's
-/// Goldmane or Whisker, else the demo, with a note that says why.
-fn main_source(asked: &SourceArgs, configured: Option<&str>) -> (SourceArgs, Option<String>) {
+/// Goldmane or Whisker, else the demo, with why.
+pub(super) fn main_source(
+    asked: &SourceArgs,
+    configured: Option<&str>,
+) -> (SourceArgs, Option<Fallback>) {
     let mut chosen = asked.clone();
     if chosen.source.is_none() {
         chosen.source = configured.map(str::to_string);
@@ -31,36 +49,40 @@ fn main_source(asked: &SourceArgs, configured: Option<&str>) -> (SourceArgs, Opt
     if chosen.source.is_some() {
         return (chosen, None);
     }
-    let note = match flow_server::find(&flow_servers(asked)) {
+    let fallback = match flow_server::find(&flow_servers(asked)) {
         Ok(server) => {
             chosen.source = Some(server.name().to_string());
             return (chosen, None);
         }
-        Err(ConnectError::NotConfigured(_)) => {
-            "no flow source or cluster configured: the built-in demo cluster".to_string()
-        }
-        Err(reason) => format!("{reason}: the built-in demo cluster"),
+        Err(ConnectError::NotConfigured(_)) => Fallback {
+            reason: "no flow source or cluster configured".to_string(),
+            cluster_failed: false,
+        },
+        Err(reason) => Fallback {
+            reason: reason.to_string(),
+            cluster_failed: true,
+        },
     };
-    (chosen, Some(note))
+    chosen.source = Some("demo".to_string());
+    (chosen, Some(fallback))
 }
 
 pub fn run(args: TuiArgs) -> io::Result<u8> {
     let started = std::time::Instant::now();
     let config_dir = config_dir();
-    let (config, config_problem) = Config::load(config_dir.as_deref());
-    let (source_args, note) = main_source(&args.source, config.source.as_deref());
     if !io::stdout().is_terminal() {
-        if let Some(note) = &note {
-            eprintln!("flowtrace: {note}");
-        }
+        // `tail` chooses the source the same way, and refuses to stand the demo in for a cluster.
         return super::tail::run(&TailArgs {
-            source: source_args,
+            source: args.source,
             filter: args.filter,
             since: args.since,
             follow: false,
             output: TailOutput::Wide,
         });
     }
+    let (config, config_problem) = Config::load(config_dir.as_deref());
+    let (source_args, fallback) = main_source(&args.source, config.source.as_deref());
+    let note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
     let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
     let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
@@ -142,6 +164,12 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
     if !filter_text.is_empty() {
         app.table.set_filter(filter_text, &app.store);
+    }
+    if let Some(note) = &app.source.note {
+        if source_args.source() == "demo" {
+            // Why the demo stands in for a cluster, in full, until something else is said.
+            app.set_message(Severity::Warn, note.clone());
+        }
     }
     if !warnings.is_empty() {
         for warning in &warnings {

@@ -429,6 +429,9 @@ impl App {
             }
         }
         if self.table.apply(action, &self.store, self.rows()) {
+            if matches!(action, Action::ClearFilter | Action::ToggleDeniesOnly) {
+                self.filter_shown();
+            }
             self.follow_trace();
             return;
         }
@@ -453,15 +456,28 @@ impl App {
                 Request::OpenPolicy(reference) => self.open_policy(&reference),
                 Request::SetFilter(text) => {
                     self.table.set_filter(text, &self.store);
+                    self.filter_shown();
                     self.follow_trace();
                 }
                 Request::SetSearch(text) => {
                     self.table.set_search(text, &self.store);
+                    self.filter_shown();
                     self.follow_trace();
                 }
                 Request::Effect(effect) => self.effects.push(effect),
                 Request::Message(severity, text) => self.set_message(severity, text),
             }
+        }
+    }
+
+    /// The filter changed: the line below the table shows it again, unless an error is there.
+    fn filter_shown(&mut self) {
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| m.severity != Severity::Error)
+        {
+            self.message = None;
         }
     }
 

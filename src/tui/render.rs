@@ -52,8 +52,17 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let mut spans = vec![
         Span::styled(" flowtrace ", bar.add_modifier(Modifier::BOLD)),
         separator(),
-        Span::styled(app.source.label.clone(), bar),
     ];
+    // Demo flows look like a real cluster's: the bar says plainly that they are not.
+    if app.source.label == "demo" {
+        spans.push(Span::styled(
+            " DEMO DATA ",
+            bar.patch(theme.style(Role::StatusWarn))
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    } else {
+        spans.push(Span::styled(app.source.label.clone(), bar));
+    }
     if let Some(note) = &app.source.note {
         spans.push(Span::styled(format!(" ({note})"), bar));
     }
