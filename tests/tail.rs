@@ -264,3 +264,28 @@ fn a_closed_pipe_ends_tail_quietly() {
     assert!(output.status.success(), "{:?}", output.status);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
+
+#[test]
+fn a_search_word_finds_flows_that_name_it() {
+    let bank = format!("file:{}", bank("flows.jsonl"));
+    for (source, word, named) in [
+        (bank.as_str(), "deny", "deny"),
+        ("demo", "deny", "deny"),
+        ("demo", "paymnt", "payment"),
+    ] {
+        let mut args = vec!["tail", "--source", source, "--filter", word, "-o", "json"];
+        if source == "demo" {
+            args.extend(["--since", "5m"]);
+        }
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(!lines.is_empty(), "{word}: nothing found");
+        for line in lines {
+            assert!(
+                line.to_ascii_lowercase().contains(named),
+                "{word} found a flow that does not name {named}: {line}"
+            );
+        }
+    }
+}

@@ -698,3 +698,66 @@ fn the_table_says_whether_its_verdicts_are_recorded_or_computed_and_from_how_man
         "{text}"
     );
 }
+
+#[test]
+fn the_trace_decides_a_replayed_record_as_explain_does_in_both_grains() {
+    // The bank's metadata deny: a rule on `nets`, which needs the destination address the record
+    // carries.
+    let text = std::fs::read_to_string("docs/examples/bank/flows.jsonl").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("169.254.169.254"))
+        .unwrap();
+    let (set, report) = load_paths(&["docs/examples/bank".into()]);
+    assert!(report.errors.is_empty());
+    let observed = FlowDecoder::new().decode(line).unwrap().into_observed();
+    let explained = flowtrace::policy::explain::explain(
+        &mut flowtrace::policy::Evaluator::new(&set),
+        &observed.flow,
+    );
+    assert_eq!(explained.enforced.action, flowtrace::model::Verdict::Deny);
+    let mut app = app_with(
+        Some(set),
+        status("file:flows.jsonl"),
+        vec![observed],
+        (160, 48),
+    );
+    for keys in ["<enter>", "<esc>a<enter>"] {
+        press(&mut app, keys);
+        let screen = screen_text(&app);
+        assert!(screen.contains("Enforced: Deny"), "{keys}: {screen}");
+        assert!(!screen.contains("no destination IP"), "{keys}: {screen}");
+        assert!(screen.contains("block-metadata"), "{keys}: {screen}");
+    }
+}
+
+#[test]
+fn a_half_typed_word_is_never_applied_and_a_search_finds_what_it_names() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "faction=deny<enter>");
+    let denies = app.table.view.len();
+    assert!(denies > 0);
+    press(&mut app, "c");
+    // On its way to `prot=tcp`, `prot` is not a search word hiding real denies.
+    press(&mut app, "faction=deny prot");
+    assert_eq!(
+        app.table.view.len(),
+        denies,
+        "the half-typed word was applied"
+    );
+    press(&mut app, "=tcp");
+    assert!(app.table.filter_error.is_some());
+    assert_eq!(
+        app.table.view.len(),
+        denies,
+        "the last good filter is action=deny"
+    );
+    // A search word matches what it names, not letters scattered over a row.
+    press(&mut app, "<esc>c/deny<enter>");
+    for i in 0..app.table.view.len() {
+        let id = app.table.view.at(i).unwrap();
+        let flow = flowtrace::tui::view::flow(&app.store, app.table.view.grain(), id).unwrap();
+        let text = flowtrace::store::filter::row_text(&flow).to_ascii_lowercase();
+        assert!(text.contains("deny"), "{text}");
+    }
+}

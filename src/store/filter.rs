@@ -653,18 +653,21 @@ impl Filter {
     }
 }
 
-/// The fuzzy matcher bare words use (fuzzy-matcher's skim algorithm), with a cache for
-/// matching rows made of shared parts (`matches_parts`).
+/// The fuzzy matcher bare words use: fuzzy-matcher's skim algorithm within one word of a row
+/// (an endpoint, the port, the protocol, the verdict, a tier or a policy name), and only when the
+/// letters it finds lie close together, so that a search finds what it names (`paymnt` finds
+/// `payments`; `deny` does not find an allowed flow by letters scattered over its names). With
+/// a cache for rows made of shared parts (`matches_parts`).
 pub struct Fuzzy {
     matcher: SkimMatcherV2,
     parts: RefCell<PartCache>,
 }
 
-/// For one pattern: where in the pattern a part leaves the match, given where it started.
+/// For one pattern: whether each part (by key) matches.
 #[derive(Default)]
 struct PartCache {
-    pattern: Vec<char>,
-    ends: FxHashMap<(u64, u16), u16>,
+    pattern: String,
+    matched: FxHashMap<u64, bool>,
 }
 
 /// A piece of a row's text: `key` names its text uniquely (so its result can be reused), and
@@ -683,55 +686,55 @@ impl Default for Fuzzy {
     }
 }
 
-fn fold_case(c: char) -> char {
-    c.to_lowercase().next().unwrap_or(c)
-}
-
 impl Fuzzy {
-    /// The positions of `pattern`'s characters in `text` when it matches, for highlighting.
+    /// Where `pattern` matches in `text`, for highlighting: the characters of the first word (or,
+    /// for a pattern with spaces or a `/`, of the text) where it matches closely enough.
     pub fn positions(&self, text: &str, pattern: &str) -> Option<Vec<usize>> {
-        self.matcher
-            .fuzzy_indices(text, pattern)
-            .map(|(_, positions)| positions)
+        let pattern = pattern.trim();
+        if pattern.is_empty() {
+            return None;
+        }
+        if pattern.contains(|c: char| c.is_whitespace() || c == '/') {
+            return self.close_match(text, pattern);
+        }
+        let mut offset = 0;
+        for word in text.split(|c: char| c.is_whitespace() || c == '/') {
+            if let Some(positions) = self.close_match(word, pattern) {
+                return Some(positions.into_iter().map(|p| p + offset).collect());
+            }
+            offset += word.chars().count() + 1;
+        }
+        None
     }
 
     pub fn matches(&self, text: &str, pattern: &str) -> bool {
-        self.matcher.fuzzy_match(text, pattern).is_some()
+        self.positions(text, pattern).is_some()
     }
 
-    /// Whether `pattern` matches the text of `parts` put together, as `matches` would say of
-    /// that text. A fuzzy match exists exactly when the pattern is a subsequence of the text
-    /// (ignoring case), and a greedy scan finds one part by part; each part's scan is cached by
-    /// its key and starting point, so rows sharing endpoints and traces cost a few lookups.
+    /// The positions skim finds for `pattern` in `text`, when they lie within the pattern's
+    /// length plus a quarter (a letter left out or mistyped in a short word).
+    fn close_match(&self, text: &str, pattern: &str) -> Option<Vec<usize>> {
+        let (_, positions) = self.matcher.fuzzy_indices(text, pattern)?;
+        let len = pattern.chars().count();
+        let span = positions.last()? - positions.first()? + 1;
+        (span <= len + len / 4).then_some(positions)
+    }
+
+    /// Whether `pattern` matches one of `parts`, as `matches` would say of their text put
+    /// together; each part's answer is cached by its key, so rows sharing endpoints and traces
+    /// cost a few lookups.
     pub fn matches_parts(&self, pattern: &str, parts: &[Part]) -> bool {
         let mut cache = self.parts.borrow_mut();
-        if cache
-            .pattern
-            .iter()
-            .copied()
-            .ne(pattern.chars().map(fold_case))
-        {
-            cache.pattern = pattern.chars().map(fold_case).collect();
-            cache.ends.clear();
+        if cache.pattern != pattern {
+            cache.pattern = pattern.to_string();
+            cache.matched.clear();
         }
-        let cache = &mut *cache;
-        let len = cache.pattern.len() as u16;
-        let mut at: u16 = 0;
-        for part in parts {
-            if at == len {
-                break;
-            }
-            at = *cache.ends.entry((part.key, at)).or_insert_with(|| {
-                let mut end = at;
-                for c in (part.text)().chars() {
-                    if end < len && fold_case(c) == cache.pattern[end as usize] {
-                        end += 1;
-                    }
-                }
-                end
-            });
-        }
-        at == len
+        parts.iter().any(|part| {
+            *cache
+                .matched
+                .entry(part.key)
+                .or_insert_with(|| self.matches(&(part.text)(), pattern))
+        })
     }
 }
 

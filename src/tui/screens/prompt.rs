@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{Ctx, Reply, Request, Screen, Severity};
+use crate::store::filter::Filter;
 use crate::tui::action::Action;
 use crate::tui::effects::Effect;
 use crate::tui::keymap::Mode;
@@ -86,22 +87,31 @@ impl Prompt {
         self.changed()
     }
 
-    /// The filter and the search follow each keystroke.
+    /// The filter and the search follow each keystroke; a word still being typed at the end of
+    /// the filter is left out until it is finished (a space, an operator or enter), so that
+    /// `prot` on its way to `prot=tcp` is never applied as a search word.
     fn changed(&self) -> Reply {
         let text = self.edit.text().to_string();
         match self.purpose {
-            Purpose::Filter => Reply::then(Request::SetFilter(text)),
+            Purpose::Filter => Reply::then(Request::SetFilter(without_word_being_typed(&text))),
             Purpose::Search => Reply::then(Request::SetSearch(text)),
             Purpose::SaveFilterAs | Purpose::ApplyToDemo => Reply::done(),
         }
     }
 
-    fn accept(&self, ctx: &Ctx) -> Reply {
+    fn accept(&self) -> Reply {
         let text = self.edit.text().trim();
         match self.purpose {
             // Keep editing: the bar shows where the filter is wrong.
-            Purpose::Filter if ctx.filter_error.is_some() => Reply::done(),
-            Purpose::Filter | Purpose::Search => Reply::then(Request::Close),
+            // Keep editing a filter that does not parse: the bar shows where it is wrong.
+            Purpose::Filter if Filter::parse(self.edit.text()).is_err() => {
+                Reply::then(Request::SetFilter(self.edit.text().to_string()))
+            }
+            Purpose::Filter => Reply::Handled(vec![
+                Request::SetFilter(self.edit.text().to_string()),
+                Request::Close,
+            ]),
+            Purpose::Search => Reply::then(Request::Close),
             Purpose::SaveFilterAs if text.is_empty() || text.contains(['"', '\n']) => {
                 Reply::Handled(vec![
                     Request::Close,
@@ -134,6 +144,21 @@ impl Prompt {
         }
         Reply::Handled(requests)
     }
+}
+
+/// `text` without its last word when that word is still being typed: no space after it, no
+/// operator or quote in it (a bare word, which would search), or a keyword awaiting its operand.
+fn without_word_being_typed(text: &str) -> String {
+    if text.ends_with(char::is_whitespace) {
+        return text.to_string();
+    }
+    let start = text.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let word = &text[start..];
+    let is_term = word.contains(['=', '~', '!', '(', ')', '"']);
+    if is_term {
+        return text.to_string();
+    }
+    text[..start].to_string()
 }
 
 impl Screen for Prompt {
@@ -173,7 +198,7 @@ impl Screen for Prompt {
                 };
                 self.completions = edit.complete(&values);
             }
-            Action::Accept => return self.accept(ctx),
+            Action::Accept => return self.accept(),
             Action::Close | Action::Quit => return self.cancel(),
             // Everything else is typed or ignored while typing.
             _ => return Reply::done(),
@@ -206,5 +231,23 @@ impl Screen for Prompt {
             cursor.min(area.right().saturating_sub(1)),
             area.y,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_still_being_typed_is_not_applied() {
+        assert_eq!(without_word_being_typed("action=deny prot"), "action=deny ");
+        assert_eq!(
+            without_word_being_typed("action=deny prot="),
+            "action=deny prot="
+        );
+        assert_eq!(without_word_being_typed("action=deny "), "action=deny ");
+        assert_eq!(without_word_being_typed("paymnt"), "");
+        assert_eq!(without_word_being_typed("dst.ns=db and"), "dst.ns=db ");
+        assert_eq!(without_word_being_typed("(a=1 or b=2)"), "(a=1 or b=2)");
     }
 }
