@@ -73,6 +73,7 @@ fn main() {
         received: flows as u64,
         rate: Default::default(),
         verdicts: VerdictOrigin::Recorded,
+        live: true,
     };
     let keymap = Keymap::builtin("default").expect("built-in keymap");
     let mut app = App::new(

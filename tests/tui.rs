@@ -44,6 +44,7 @@ fn status(label: &str) -> SourceStatus {
         received: 0,
         rate: Default::default(),
         verdicts: VerdictOrigin::Recorded,
+        live: !label.starts_with("file:"),
     }
 }
 
@@ -760,4 +761,36 @@ fn a_half_typed_word_is_never_applied_and_a_search_finds_what_it_names() {
         let text = flowtrace::store::filter::row_text(&flow).to_ascii_lowercase();
         assert!(text.contains("deny"), "{text}");
     }
+}
+
+#[test]
+fn a_replay_reads_as_a_replay_and_old_flows_carry_their_date() {
+    let text = std::fs::read_to_string("docs/examples/bank/flows.jsonl").unwrap();
+    let mut decoder = FlowDecoder::new();
+    let flows: Vec<ObservedFlow> = text
+        .lines()
+        .map(|line| decoder.decode(line).unwrap().into_observed())
+        .collect();
+    let app = app_with(None, status("file:flows.jsonl"), flows, (160, 48));
+    let screen = screen_text(&app);
+    let bar = screen.lines().next().unwrap();
+    assert!(bar.contains("replaying") && bar.contains(" read"), "{bar}");
+    assert!(
+        !bar.contains("connected") && !bar.contains("flows/s"),
+        "{bar}"
+    );
+    assert!(screen.contains("last read first"), "{screen}");
+    // The bank's flows are from another day than the clock's: each time says which.
+    let day = &flowtrace::model::time::format_rfc3339(1_795_400_400)[5..10];
+    assert!(screen.contains(&format!("{day} ")), "{screen}");
+    // The demo's flows are today's: times alone.
+    let live = screen_text(&demo_app((160, 48)));
+    assert!(
+        live.contains("newest first") && live.contains("flows/s"),
+        "{live}"
+    );
+    assert!(!live.contains(&format!(
+        "{} ",
+        &flowtrace::model::time::format_rfc3339(NOW)[5..10]
+    )));
 }

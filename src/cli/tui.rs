@@ -159,6 +159,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         received: 0,
         rate: Default::default(),
         verdicts,
+        live: source.is_live(),
     };
     let store = FlowStore::new(args.max_flows).with_window_log();
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());

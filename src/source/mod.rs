@@ -145,6 +145,11 @@ impl FlowSource {
         }
     }
 
+    /// Whether flows arrive as they happen (the demo, a server), rather than as a file's replay.
+    pub fn is_live(&self) -> bool {
+        matches!(self, FlowSource::Demo(_) | FlowSource::Network(_))
+    }
+
     /// Applies a manifest to the demo cluster, all or nothing, so that its flows from then on
     /// follow it; `None` when this source is not the demo.
     pub fn apply_to_demo(&mut self, name: &str, yaml: &str) -> Option<LoadReport> {

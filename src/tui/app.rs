@@ -30,6 +30,7 @@ use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
 use crate::store::{FlowStore, StoredFlow};
 
+pub use super::screens::flows::VerdictOrigin;
 pub use super::screens::Severity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct Rate {
 }
 
 const RATE_SECONDS: i64 = 5;
+/// Flows that ended this long ago or less count toward the rate (a window is 15 s, and a
+/// server reports it a little after).
+const RECENT_SECONDS: i64 = 60;
 
 impl Rate {
     fn add(&mut self, now: i64, count: u64) {
@@ -81,15 +85,9 @@ pub struct SourceStatus {
     pub received: u64,
     pub rate: Rate,
     pub verdicts: VerdictOrigin,
-}
-
-/// Where the table's verdicts come from, which its title says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerdictOrigin {
-    /// As Calico recorded them (no manifests given: the demo, a server, a file's records).
-    Recorded,
-    /// Computed by flowtrace from the manifests given, of this many policies.
-    Computed { policies: usize },
+    /// Flows as they happen (the demo, a server), or a replay of recorded ones (a file, stdin):
+    /// a replay has no rate, and its state reads as reading, not as connected.
+    pub live: bool,
 }
 
 pub struct App {
@@ -215,11 +213,16 @@ impl App {
         match event {
             FeedEvent::Flows(flows) => {
                 let count = flows.len() as u64;
+                // The rate is of flows happening now: a backfill of history is not traffic.
+                let recent = flows
+                    .iter()
+                    .filter(|(observed, _)| observed.end_time >= self.now - RECENT_SECONDS)
+                    .count() as u64;
                 for (observed, decided) in flows {
                     self.store.ingest(observed, &decided);
                 }
                 self.source.received += count;
-                self.source.rate.add(self.now, count);
+                self.source.rate.add(self.now, recent);
                 if self.table.paused {
                     self.table.waiting += count;
                 }

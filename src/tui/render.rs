@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::app::{App, Severity};
+use super::screens::flows::TableContext;
 use super::screens::Screen;
 use super::theme::{Role, Theme};
 use super::widgets::count;
@@ -26,7 +27,11 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         theme,
         &app.store,
         table_focused,
-        app.source.verdicts,
+        TableContext {
+            verdicts: app.source.verdicts,
+            live: app.source.live,
+            now: app.now,
+        },
     );
     if let Some(area) = areas.trace {
         app.trace.draw(frame, area, theme);
@@ -67,15 +72,28 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         spans.push(Span::styled(format!(" ({note})"), bar));
     }
     spans.push(Span::styled(" ", bar));
-    spans.push(Span::styled(
-        app.source.state.to_string(),
-        bar.patch(theme.style(state_role)),
-    ));
+    // A replay is read, not connected to; how fast it is read says nothing about the cluster.
+    let (state, rate) = match (&app.source.state, app.source.live) {
+        (state, true) => (
+            state.to_string(),
+            format!("{:.1} flows/s", app.source.rate.per_second()),
+        ),
+        (ConnectionState::Connected, false) => (
+            "replaying (new lines are read as they come)".to_string(),
+            format!("{} read", count(app.source.received)),
+        ),
+        (ConnectionState::Finished, false) => (
+            "replayed".to_string(),
+            format!("{} read", count(app.source.received)),
+        ),
+        (state, false) => (
+            state.to_string(),
+            format!("{} read", count(app.source.received)),
+        ),
+    };
+    spans.push(Span::styled(state, bar.patch(theme.style(state_role))));
     spans.push(separator());
-    spans.push(Span::styled(
-        format!("{:.1} flows/s", app.source.rate.per_second()),
-        bar,
-    ));
+    spans.push(Span::styled(rate, bar));
     spans.push(separator());
     spans.push(Span::styled(
         format!("{} stored", count(app.store.len() as u64)),

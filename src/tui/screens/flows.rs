@@ -11,11 +11,28 @@ use crate::model::{Endpoint, PolicyHit, PolicyKind, Reporter, Verdict};
 use crate::store::filter::{Filter, FilterError, Fuzzy};
 use crate::store::{FlowStore, StoredFlow};
 use crate::tui::action::Action;
-use crate::tui::app::VerdictOrigin;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
 use crate::tui::widgets::{count, fit, fit_middle, verdict_style};
+
+/// Where the table's verdicts come from, which its title says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictOrigin {
+    /// As Calico recorded them (no manifests given: the demo, a server, a file's records).
+    Recorded,
+    /// Computed by flowtrace from the manifests given, of this many policies.
+    Computed { policies: usize },
+}
+
+/// What the table says about its rows besides the rows.
+#[derive(Debug, Clone, Copy)]
+pub struct TableContext {
+    pub verdicts: VerdictOrigin,
+    /// Rows arrive as they happen (else: a replay, whose arrival order is the file's).
+    pub live: bool,
+    pub now: i64,
+}
 
 pub struct FlowTable {
     pub view: View,
@@ -250,7 +267,7 @@ impl FlowTable {
         theme: &Theme,
         store: &FlowStore,
         focused: bool,
-        verdicts: VerdictOrigin,
+        context: TableContext,
     ) {
         let grain = match self.view.grain() {
             Grain::Aggregated => "aggregated",
@@ -258,8 +275,11 @@ impl FlowTable {
         };
         let sort = self.view.sort();
         let order = match sort.column {
-            None if sort.reverse => "newest first".to_string(),
-            None => "oldest first".to_string(),
+            // A replay arrives in its file's order, which need not be the flows' times.
+            None if sort.reverse && context.live => "newest first".to_string(),
+            None if context.live => "oldest first".to_string(),
+            None if sort.reverse => "last read first".to_string(),
+            None => "first read first".to_string(),
             Some(c) => format!(
                 "by {} {}",
                 c.title().to_ascii_lowercase(),
@@ -281,7 +301,7 @@ impl FlowTable {
             ),
         ];
         title.push(Span::styled(
-            match verdicts {
+            match context.verdicts {
                 VerdictOrigin::Recorded => " · verdicts as recorded".to_string(),
                 VerdictOrigin::Computed { policies } => {
                     format!(" · verdicts computed from {policies} policies")
@@ -306,8 +326,17 @@ impl FlowTable {
             .border_style(border)
             .title(Line::from(title));
         let cols = columns(area.width);
+        let flows: Vec<StoredFlow> = (self.offset..self.offset + area.height as usize)
+            .map_while(|i| self.view.at(i))
+            .filter_map(|id| view::flow(store, self.view.grain(), id))
+            .collect();
+        // Times of another day than today carry their date, and the column widens for it.
+        let today = context.now.div_euclid(86_400);
+        let dated = flows
+            .iter()
+            .any(|f| f.last_seen > 0 && f.last_seen.div_euclid(86_400) != today);
         // Widths decided here, so that every cell is cut (with `…`) to the width it gets.
-        let widths: Vec<u16> = Layout::horizontal(cols.iter().map(|c| constraint(*c)))
+        let widths: Vec<u16> = Layout::horizontal(cols.iter().map(|c| constraint(*c, dated)))
             .spacing(1)
             .split(Rect::new(0, 0, area.width, 1))
             .iter()
@@ -318,13 +347,10 @@ impl FlowTable {
             height: area.height.saturating_sub(2),
             ..area
         };
-        let flows: Vec<StoredFlow> = (self.offset..self.offset + body.height as usize)
-            .map_while(|i| self.view.at(i))
-            .filter_map(|id| view::flow(store, self.view.grain(), id))
-            .collect();
+        let flows = &flows[..flows.len().min(body.height as usize)];
         let rows: Vec<Row> = flows
             .iter()
-            .map(|f| row(theme, f, &cols, &widths, &self.search, &self.fuzzy))
+            .map(|f| row(theme, f, &cols, &widths, &self.search, &self.fuzzy, dated))
             .collect();
         let header = Row::new(cols.iter().map(|c| {
             let marker = match sort.column {
@@ -454,8 +480,9 @@ fn columns(width: u16) -> Vec<Column> {
         .collect()
 }
 
-fn constraint(column: Column) -> Constraint {
+fn constraint(column: Column, dated: bool) -> Constraint {
     match column {
+        Column::Time if dated => Constraint::Length(14),
         Column::Time => Constraint::Length(8),
         Column::Source | Column::Dest => Constraint::Fill(3),
         Column::Port => Constraint::Length(9),
@@ -473,6 +500,7 @@ fn row<'a>(
     widths: &[u16],
     search: &str,
     fuzzy: &Fuzzy,
+    dated: bool,
 ) -> Row<'a> {
     let decided = flow.decided;
     let denied = decided.action == Verdict::Deny;
@@ -480,10 +508,11 @@ fn row<'a>(
         let width = width as usize;
         match column {
             Column::Time => {
-                let time = if flow.last_seen > 0 {
-                    format_rfc3339(flow.last_seen)[11..19].to_string()
-                } else {
-                    "-".to_string()
+                let time = match format_rfc3339(flow.last_seen) {
+                    _ if flow.last_seen <= 0 => "-".to_string(),
+                    // `MM-DD HH:MM:SS`
+                    text if dated => format!("{} {}", &text[5..10], &text[11..19]),
+                    text => text[11..19].to_string(),
                 };
                 let style = if denied {
                     theme.style(Role::Deny)
