@@ -794,3 +794,23 @@ fn a_replay_reads_as_a_replay_and_old_flows_carry_their_date() {
         &flowtrace::model::time::format_rfc3339(NOW)[5..10]
     )));
 }
+
+#[test]
+fn enforced_and_pending_side_by_side_never_run_together() {
+    let mut app = demo_app((240, 48));
+    press(&mut app, "faction=deny pending=allow<enter><enter>");
+    let text = screen_text(&app);
+    let header = text
+        .lines()
+        .find(|l| l.contains("ENFORCED"))
+        .unwrap_or_else(|| panic!("side by side: {text}"));
+    assert!(header.contains(" │ PENDING"), "{header}");
+    // Each half's lines stop before the ruled gap, cut with … when longer.
+    for line in text.lines().filter(|l| l.matches(" │ ").count() >= 1) {
+        let trace = line.rsplit_once("│").map_or(line, |(before, _)| before);
+        assert!(
+            trace.ends_with(' ') || trace.ends_with('…'),
+            "runs into the other half: {line}"
+        );
+    }
+}

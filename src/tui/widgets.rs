@@ -98,6 +98,27 @@ pub fn fit_middle(text: &str, width: usize) -> String {
     cut
 }
 
+/// `line` in at most `width` columns, cut with `…` (in the style of the span it cuts).
+pub fn fit_line(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let length = span.content.chars().count();
+        if length <= left {
+            left -= length;
+            spans.push(span);
+            continue;
+        }
+        let kept: String = span.content.chars().take(left).collect();
+        spans.push(Span::styled(kept + "…", span.style));
+        break;
+    }
+    Line::from(spans).style(line.style)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +128,9 @@ mod tests {
         assert_eq!(fit_middle("payments/api-7d9c6b5f8-*", 14), "payment…b5f8-*");
         assert_eq!(fit_middle("short", 14), "short");
         assert_eq!(fit_middle("abcdef", 1), "…");
+        let line = Line::from(vec![Span::raw("passed to "), Span::raw("tier security")]);
+        let cut = fit_line(line.clone(), 14);
+        assert_eq!(cut.to_string(), "passed to tie…");
+        assert_eq!(fit_line(line, 40).to_string(), "passed to tier security");
     }
 }

@@ -14,7 +14,7 @@ use crate::tui::keymap::Mode;
 use crate::tui::layout::WIDE;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::trace_text::{self, Trace};
-use crate::tui::widgets::owned_line;
+use crate::tui::widgets::{fit_line, owned_line};
 
 /// The pane's content for one row.
 #[derive(Debug, Clone)]
@@ -167,16 +167,31 @@ impl TracePane {
         frame.render_widget(Paragraph::new(header), top);
         let pending = state.trace.pending.as_deref();
         if let (Some(pending), true) = (pending, body.width >= 100) {
-            let [left, right] =
-                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                    .areas(body);
+            // A ruled gap between the two, and lines cut with `…` at it: they never run together.
+            let [left, rule, right] = Layout::horizontal([
+                Constraint::Fill(1),
+                Constraint::Length(3),
+                Constraint::Fill(1),
+            ])
+            .areas(body);
+            let fitted = |lines: Vec<Line<'static>>, width: u16| -> Vec<Line<'static>> {
+                lines
+                    .into_iter()
+                    .map(|line| fit_line(line, width as usize))
+                    .collect()
+            };
             let mut enforced = vec![Line::styled("ENFORCED", theme.style(Role::Title))];
             enforced.extend(to_lines(&state.trace.enforced));
+            let enforced = fitted(enforced, left.width);
             let mut staged = vec![Line::styled(
                 "PENDING (staged policies enforced)",
                 theme.style(Role::Pending),
             )];
             staged.extend(to_lines(pending));
+            let staged = fitted(staged, right.width);
+            let ruler =
+                vec![Line::styled(" │ ", theme.style(Role::Border)); rule.height as usize];
+            frame.render_widget(Paragraph::new(ruler), rule);
             let scroll = scroll_to_selection(&enforced, theme, focused, state.scroll, left.height);
             frame.render_widget(Paragraph::new(enforced).scroll((scroll, 0)), left);
             let scroll = scroll_to_selection(&staged, theme, focused, state.scroll, right.height);
