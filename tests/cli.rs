@@ -725,3 +725,34 @@ fn manifests_with_no_policy_are_a_warning_not_a_silent_allow() {
         "{stderr}"
     );
 }
+
+#[test]
+fn forwarded_flows_are_kept_with_calicos_verdict_and_say_what_is_not_evaluated() {
+    // Calico Enterprise's reporter `fwd`: traffic a host forwarded.
+    let line = r#"{"start_time":1795400400,"end_time":1795400415,"source_ip":"10.244.2.20","source_name":"summary-7c9d8b6f4-p9z2q","source_name_aggr":"summary-7c9d8b6f4-*","source_namespace":"summary","source_type":"wep","source_labels":{"labels":["app=summary"]},"dest_ip":"192.0.2.10","dest_name":"-","dest_name_aggr":"pub","dest_namespace":"-","dest_type":"net","dest_port":443,"proto":"tcp","action":"allow","reporter":"fwd","policies":{"enforced_policies":["0|platform|platform.forward-out|allow|0"]}}"#;
+    let output = flowtrace()
+        .args(["eval", "-m", "docs/examples/bank", "--flows", "-"])
+        .write_stdin(format!("{line}\n"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let records = json_lines(&stdout_of(&output));
+    assert_eq!(
+        records.len(),
+        1,
+        "kept, not malformed: {}",
+        stderr_of(&output)
+    );
+    let record = &records[0];
+    assert_eq!(record["reporter"], "fwd");
+    assert_eq!(record["reported_action"], "Allow");
+    assert_eq!(record["action"], "Unknown");
+    assert!(
+        record["undetermined"]
+            .as_str()
+            .unwrap()
+            .contains("forwarded traffic (reporter fwd)"),
+        "{record}"
+    );
+}

@@ -814,3 +814,16 @@ fn enforced_and_pending_side_by_side_never_run_together() {
         );
     }
 }
+
+#[test]
+fn a_forwarded_flow_is_shown_as_forward_with_calicos_verdict() {
+    let line = r#"{"start_time":1763899990,"end_time":1763900000,"source_name":"summary-*","source_namespace":"summary","source_type":"wep","source_labels":{"labels":["app=summary"]},"dest_ip":"192.0.2.10","dest_name":"-","dest_name_aggr":"pub","dest_type":"net","dest_port":443,"proto":"tcp","action":"allow","reporter":"fwd","policies":{"enforced_policies":["0|platform|platform.forward-out|allow|0"]}}"#;
+    let observed = FlowDecoder::new().decode(line).unwrap().into_observed();
+    let mut app = app_with(None, status("file:fwd.jsonl"), vec![observed], (160, 48));
+    let text = screen_text(&app);
+    let row = text.lines().find(|l| l.contains("443/tcp")).unwrap();
+    assert!(row.contains(" forward ") && row.contains("allow"), "{row}");
+    press(&mut app, "<enter>");
+    let text = screen_text(&app);
+    assert!(text.contains("forward-out"), "{text}");
+}

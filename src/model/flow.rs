@@ -50,22 +50,32 @@ impl EndpointType {
 }
 
 /// Which side of the flow reported it, hence which policies apply: `Src` is the source endpoint's
-/// egress, `Dst` the destination endpoint's ingress.
+/// egress, `Dst` the destination endpoint's ingress, `Fwd` (Calico Enterprise) a host forwarding
+/// the traffic, whose forward policies flowtrace does not evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Reporter {
     Src,
     Dst,
+    Fwd,
 }
 
 impl Reporter {
     pub fn parse(text: &str) -> Option<Reporter> {
-        super::by_name_ignoring_case(text, &[("src", Reporter::Src), ("dst", Reporter::Dst)])
+        super::by_name_ignoring_case(
+            text,
+            &[
+                ("src", Reporter::Src),
+                ("dst", Reporter::Dst),
+                ("fwd", Reporter::Fwd),
+            ],
+        )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Reporter::Src => "Src",
             Reporter::Dst => "Dst",
+            Reporter::Fwd => "Fwd",
         }
     }
 }
@@ -184,10 +194,12 @@ pub struct Service {
 }
 
 impl Flow {
-    /// The endpoint whose policies decide this flow (source egress or destination ingress).
+    /// The endpoint whose policies decide this flow (source egress or destination ingress). A
+    /// forwarded flow is decided by the forwarding host, which the record does not name: its
+    /// source stands here.
     pub fn local(&self) -> &Endpoint {
         match self.reporter {
-            Reporter::Src => &self.source,
+            Reporter::Src | Reporter::Fwd => &self.source,
             Reporter::Dst => &self.dest,
         }
     }
@@ -195,7 +207,7 @@ impl Flow {
     /// The other end, matched by rule peers.
     pub fn peer(&self) -> &Endpoint {
         match self.reporter {
-            Reporter::Src => &self.dest,
+            Reporter::Src | Reporter::Fwd => &self.dest,
             Reporter::Dst => &self.source,
         }
     }

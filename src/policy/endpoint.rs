@@ -38,6 +38,7 @@ pub enum Need {
     DestService,
     ServiceEndpoints,
     PolicyEndpoint,
+    ForwardingHost,
 }
 
 impl Need {
@@ -56,6 +57,7 @@ impl Need {
             Need::DestService => "flow has no destination service",
             Need::ServiceEndpoints => "rule matches a source service's endpoints, which flowtrace does not resolve",
             Need::PolicyEndpoint => "the reporting end is not a workload or host endpoint, so no policy applies to it",
+            Need::ForwardingHost => "forwarded traffic (reporter fwd) is decided by the forwarding host's applyOnForward policies, which flowtrace does not evaluate: the verdict shown is Calico's",
         }
     }
 }

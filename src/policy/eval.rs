@@ -647,7 +647,7 @@ impl<S: SetHandle> Evaluator<S> {
 
     fn direction(flow: &Flow) -> Direction {
         match flow.reporter {
-            Reporter::Src => Direction::Egress,
+            Reporter::Src | Reporter::Fwd => Direction::Egress,
             Reporter::Dst => Direction::Ingress,
         }
     }
@@ -660,6 +660,9 @@ impl<S: SetHandle> Evaluator<S> {
     }
 
     fn staged_policies_apply(&mut self, flow: &Flow, (source, dest): (u32, u32)) -> bool {
+        if flow.reporter == Reporter::Fwd {
+            return false;
+        }
         let direction = Self::direction(flow);
         let local = if flow.reporter == Reporter::Src {
             source
@@ -760,6 +763,9 @@ impl<S: SetHandle> Evaluator<S> {
             hits: Vec::new(),
             undetermined: Some(Undetermined { need, at: None }),
         };
+        if flow.reporter == Reporter::Fwd {
+            return unknown(Need::ForwardingHost);
+        }
         let local_info = &self.endpoints[local as usize].info;
         let local_kind = local_info.kind;
         if !matches!(

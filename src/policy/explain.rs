@@ -130,7 +130,7 @@ fn summary(info: &EndpointInfo) -> EndpointSummary {
 /// Explains one flow.
 pub fn explain<S: SetHandle>(evaluator: &mut Evaluator<S>, flow: &Flow) -> Explanation {
     let direction = match flow.reporter {
-        Reporter::Src => Direction::Egress,
+        Reporter::Src | Reporter::Fwd => Direction::Egress,
         Reporter::Dst => Direction::Ingress,
     };
     let local = summary(evaluator.endpoint_info(flow.local()));

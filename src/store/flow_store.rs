@@ -143,7 +143,7 @@ impl Conversation {
     /// `StoredFlow::endpoint_keys` gives it.
     pub fn deciding_endpoint(&self) -> u32 {
         match self.reporter {
-            Reporter::Src => self.source,
+            Reporter::Src | Reporter::Fwd => self.source,
             Reporter::Dst => self.dest,
         }
     }

@@ -25,7 +25,7 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
-use crate::model::{qualified_name, Endpoint, EndpointType, PolicyKind, Reporter};
+use crate::model::{qualified_name, Endpoint, EndpointType, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
 use crate::store::{FlowStore, StoredFlow};
@@ -508,8 +508,8 @@ impl App {
                 self.follow_trace();
             }
             Action::JumpToPolicy => self.open_deciding_policy(),
-            Action::SourcePolicies => self.open_endpoint_policies(Reporter::Src),
-            Action::DestPolicies => self.open_endpoint_policies(Reporter::Dst),
+            Action::SourcePolicies => self.open_endpoint_policies(Direction::Egress),
+            Action::DestPolicies => self.open_endpoint_policies(Direction::Ingress),
             Action::Filter => self.prompt = Some(Prompt::filter(&self.table.filter_text)),
             Action::Search => self.prompt = Some(Prompt::search(&self.table.search)),
             Action::SavedFilters => self.open_saved_filters(),
@@ -572,7 +572,7 @@ impl App {
 
     /// The policies that select the flow's source (egress) or destination (ingress), in the
     /// order Calico evaluates them.
-    fn open_endpoint_policies(&mut self, side: Reporter) {
+    fn open_endpoint_policies(&mut self, direction: Direction) {
         let Some(set) = self.policies.clone() else {
             return self.set_message(
                 Severity::Warn,
@@ -583,9 +583,9 @@ impl App {
             return;
         };
         let flow = stored.to_flow();
-        let (endpoint, direction): (&Endpoint, Direction) = match side {
-            Reporter::Src => (&flow.source, Direction::Egress),
-            Reporter::Dst => (&flow.dest, Direction::Ingress),
+        let endpoint: &Endpoint = match direction {
+            Direction::Egress => &flow.source,
+            Direction::Ingress => &flow.dest,
         };
         if !matches!(
             endpoint.kind,

@@ -534,6 +534,7 @@ fn row<'a>(
                 match flow.reporter {
                     Reporter::Src => "egress",
                     Reporter::Dst => "ingress",
+                    Reporter::Fwd => "forward",
                 },
                 theme.style(Role::Muted),
             ),
