@@ -360,6 +360,9 @@ fn pausing_freezes_the_view_and_counts_what_waits() {
         assert_eq!(app.table.view.len(), before, "frozen");
         assert_eq!(app.table.waiting, count);
         snapshot("paused", &app);
+        // What must not be missed is in the bar at every width.
+        let bar = screen_text(&app).lines().next().unwrap().to_string();
+        assert!(bar.contains(&format!("PAUSED, {count} waiting")), "{bar}");
         press(&mut app, " ");
         assert!(app.table.view.len() > before, "resumed");
     }

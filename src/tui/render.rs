@@ -13,7 +13,7 @@ use super::app::{App, Severity};
 use super::screens::flows::TableContext;
 use super::screens::Screen;
 use super::theme::{Role, Theme};
-use super::widgets::count;
+use super::widgets::{count, fit_line};
 use crate::source::ConnectionState;
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
@@ -68,9 +68,6 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     } else {
         spans.push(Span::styled(app.source.label.clone(), bar));
     }
-    if let Some(note) = &app.source.note {
-        spans.push(Span::styled(format!(" ({note})"), bar));
-    }
     spans.push(Span::styled(" ", bar));
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
     let (state, rate) = match (&app.source.state, app.source.live) {
@@ -79,7 +76,7 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             format!("{:.1} flows/s", app.source.rate.per_second()),
         ),
         (ConnectionState::Connected, false) => (
-            "replaying (new lines are read as they come)".to_string(),
+            "replaying".to_string(),
             format!("{} read", count(app.source.received)),
         ),
         (ConnectionState::Finished, false) => (
@@ -92,6 +89,22 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         ),
     };
     spans.push(Span::styled(state, bar.patch(theme.style(state_role))));
+    // What must not be missed comes before what is nice to know: a narrow bar is cut at its end.
+    if app.table.paused {
+        spans.push(separator());
+        spans.push(Span::styled(
+            format!("PAUSED, {} waiting", count(app.table.waiting)),
+            bar.patch(theme.style(Role::StatusWarn))
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    if app.source.malformed > 0 {
+        spans.push(separator());
+        spans.push(Span::styled(
+            format!("{} malformed", count(app.source.malformed)),
+            bar.patch(theme.style(Role::StatusWarn)),
+        ));
+    }
     spans.push(separator());
     spans.push(Span::styled(rate, bar));
     spans.push(separator());
@@ -105,22 +118,12 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             bar,
         ));
     }
-    if app.source.malformed > 0 {
+    if let Some(note) = &app.source.note {
         spans.push(separator());
-        spans.push(Span::styled(
-            format!("{} malformed", count(app.source.malformed)),
-            bar.patch(theme.style(Role::StatusWarn)),
-        ));
+        spans.push(Span::styled(note.clone(), bar));
     }
-    if app.table.paused {
-        spans.push(separator());
-        spans.push(Span::styled(
-            format!("PAUSED, {} waiting", count(app.table.waiting)),
-            bar.patch(theme.style(Role::StatusWarn))
-                .add_modifier(Modifier::BOLD),
-        ));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+    let line = fit_line(Line::from(spans), area.width as usize);
+    frame.render_widget(Paragraph::new(line).style(bar), area);
 }
 
 /// The last message, else the filter and search in force.
