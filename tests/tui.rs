@@ -501,8 +501,8 @@ fn saved_filters_are_listed_and_applied_and_a_filter_is_saved_by_name() {
             "[filters]\ndb-denies = \"action=deny dst.ns=database\"\n",
         )
         .unwrap();
-        let (config, problem) = Config::load(Some(dir.path()));
-        assert_eq!(problem, None);
+        let (config, problems) = Config::load(Some(dir.path()));
+        assert!(problems.is_empty(), "{problems:?}");
         let mut app = demo_app(size);
         app.config = config;
         press(&mut app, "L");

@@ -22,8 +22,8 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     let (source_args, fallback) = if args.source.source.is_some() {
         (args.source.clone(), None)
     } else {
-        let (config, problem) = Config::load(config_dir().as_deref());
-        if let Some(problem) = problem {
+        let (config, problems) = Config::load(config_dir().as_deref());
+        for problem in problems {
             eprintln!("warning: {problem}");
         }
         main_source(&args.source, config.source.as_deref())

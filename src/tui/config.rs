@@ -5,9 +5,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 
-use super::toml_file::line_of;
+use super::toml_file::{in_file_order, line_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -35,17 +35,6 @@ impl Default for Config {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    source: Option<String>,
-    theme: Option<String>,
-    keymap: Option<String>,
-    newest_first: Option<bool>,
-    #[serde(default)]
-    filters: toml::Table,
-}
-
 /// flowtrace's folder in an XDG base directory: `$variable`, else `$HOME/default_under_home`.
 fn xdg_dir(variable: &str, default_under_home: &str) -> Option<PathBuf> {
     let base = std::env::var_os(variable)
@@ -66,11 +55,12 @@ pub fn state_dir() -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Reads `dir/config.toml`. A missing file is the defaults; a broken one is the defaults
-    /// and a message naming the file and line.
-    pub fn load(dir: Option<&Path>) -> (Config, Option<String>) {
+    /// Reads `dir/config.toml`. A missing file is the defaults. Each setting is read on its own:
+    /// one that is wrong (an unknown key, a value of the wrong type) is a problem naming the file
+    /// and line, and the rest still apply; a file that is not TOML is the defaults and a problem.
+    pub fn load(dir: Option<&Path>) -> (Config, Vec<String>) {
         let Some(dir) = dir else {
-            return (Config::default(), None);
+            return (Config::default(), Vec::new());
         };
         let path = dir.join("config.toml");
         let mut config = Config {
@@ -79,37 +69,64 @@ impl Config {
         };
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (config, None),
-            Err(e) => return (config, Some(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (config, Vec::new()),
+            Err(e) => return (config, vec![format!("{}: {e}", path.display())]),
         };
-        let file: File = match toml::from_str(&text) {
-            Ok(file) => file,
+        let document = match DeTable::parse(&text) {
+            Ok(document) => document,
             Err(e) => {
                 let line = e.span().map_or(1, |s| line_of(&text, s.start));
-                let message = e.message().to_string();
+                let message = e.message().trim().replace('\n', "; ");
                 return (
                     config,
-                    Some(format!("{}:{line}: {message}", path.display())),
+                    vec![format!("{}:{line}: {message}", path.display())],
                 );
             }
         };
-        config.source = file.source;
-        config.theme = file.theme;
-        config.keymap = file.keymap;
-        config.newest_first = file.newest_first.unwrap_or(true);
-        let mut problem = None;
-        for (name, value) in file.filters {
-            match value.as_str() {
-                Some(text) => config.filters.push((name, text.to_string())),
-                None => {
-                    problem = Some(format!(
-                        "{}: filters.{name}: a saved filter is a string",
-                        path.display()
-                    ))
-                }
+        let mut problems = Vec::new();
+        for (key, value) in in_file_order(document.get_ref()) {
+            let line = line_of(&text, key.span().start);
+            let key: &str = key.get_ref();
+            let mut problem = |message: String| {
+                problems.push(format!("{}:{line}: {key}: {message}", path.display()))
+            };
+            let text_value = || match value.get_ref() {
+                DeValue::String(text) => Ok(text.to_string()),
+                other => Err(format!("must be a string, not {}", other.type_str())),
+            };
+            match key {
+                "source" => config.source = text_value().map_err(&mut problem).ok(),
+                "theme" => config.theme = text_value().map_err(&mut problem).ok(),
+                "keymap" => config.keymap = text_value().map_err(&mut problem).ok(),
+                "newest_first" => match value.get_ref() {
+                    DeValue::Boolean(b) => config.newest_first = *b,
+                    other => problem(format!("must be true or false, not {}", other.type_str())),
+                },
+                "filters" => match value.get_ref() {
+                    DeValue::Table(filters) => {
+                        for (name, filter) in in_file_order(filters) {
+                            match filter.get_ref() {
+                                DeValue::String(text) => config
+                                    .filters
+                                    .push((name.get_ref().to_string(), text.to_string())),
+                                _ => problems.push(format!(
+                                    "{}:{}: filters.{}: a saved filter is a string",
+                                    path.display(),
+                                    line_of(&text, name.span().start),
+                                    name.get_ref()
+                                )),
+                            }
+                        }
+                    }
+                    other => problem(format!("must be a table, not {}", other.type_str())),
+                },
+                other => problem(format!(
+                    "unknown setting '{other}', ignored (the settings are source, theme, keymap, \
+                     newest_first and filters)"
+                )),
             }
         }
-        (config, problem)
+        (config, problems)
     }
 
     /// Adds (or replaces) a saved filter in memory (`write_filter` writes it to the file).
@@ -159,7 +176,7 @@ mod tests {
         )
         .unwrap();
         let (config, problem) = Config::load(Some(dir.path()));
-        assert_eq!(problem, None);
+        assert!(problem.is_empty(), "{problem:?}");
         assert_eq!(config.theme.as_deref(), Some("light"));
         let path = config.path.unwrap();
         write_filter(&path, "db denies", "action=deny dst.ns=\"db\"").unwrap();
@@ -167,15 +184,16 @@ mod tests {
         let text = fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(text.starts_with("# mine\ntheme = \"light\"\n"), "{text}");
         let (again, problem) = Config::load(Some(dir.path()));
-        assert_eq!(problem, None);
+        assert!(problem.is_empty(), "{problem:?}");
         assert_eq!(
             again.filters,
+            // In file order: the one there first, then the one added.
             vec![
+                ("old".to_string(), "action=allow".to_string()),
                 (
                     "db denies".to_string(),
                     "action=deny dst.ns=\"db\"".to_string()
                 ),
-                ("old".to_string(), "action=allow".to_string()),
             ]
         );
     }
@@ -194,6 +212,39 @@ mod tests {
     }
 
     #[test]
+    fn each_setting_is_read_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("config.toml"),
+            "keymap = 3\ntheme = \"light\"\nnewest_first = \"yes\"\n[filters]\nok = \"action=deny\"\nbad = 1\n",
+        )
+        .unwrap();
+        let (config, problems) = Config::load(Some(dir.path()));
+        assert_eq!(config.theme.as_deref(), Some("light"));
+        assert_eq!(config.keymap, None);
+        assert!(config.newest_first);
+        assert_eq!(config.filters, vec![("ok".into(), "action=deny".into())]);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains(":1: keymap: must be a string"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains(":3: newest_first: must be true or false"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].contains(":6: filters.bad: a saved filter is a string"),
+            "{problems:?}"
+        );
+        // Not TOML at all: the defaults, and where it broke.
+        fs::write(dir.path().join("config.toml"), "theme = \"x\"\n[filters\n").unwrap();
+        let (config, problems) = Config::load(Some(dir.path()));
+        assert_eq!(config.theme, None);
+        assert!(problems[0].contains("config.toml:2:"), "{problems:?}");
+    }
+
+    #[test]
     fn a_broken_config_names_file_and_line_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
@@ -201,10 +252,11 @@ mod tests {
             "theme = \"x\"\nnewest_frist = true\n",
         )
         .unwrap();
-        let (config, problem) = Config::load(Some(dir.path()));
-        let problem = problem.unwrap();
-        assert!(problem.contains("config.toml:2:"), "{problem}");
-        assert!(problem.contains("newest_frist"), "{problem}");
-        assert_eq!(config.theme, None);
+        let (config, problems) = Config::load(Some(dir.path()));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("config.toml:2:"), "{problems:?}");
+        assert!(problems[0].contains("newest_frist"), "{problems:?}");
+        // The other settings still apply.
+        assert_eq!(config.theme.as_deref(), Some("x"));
     }
 }

@@ -68,6 +68,7 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     } else {
         spans.push(Span::styled(app.source.label.clone(), bar));
     }
+    let label_end = spans.len();
     spans.push(Span::styled(" ", bar));
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
     let (state, rate) = match (&app.source.state, app.source.live) {
@@ -118,9 +119,16 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             bar,
         ));
     }
+    // How the source was reached goes beside its name when the bar has room for it, else last.
     if let Some(note) = &app.source.note {
-        spans.push(separator());
-        spans.push(Span::styled(note.clone(), bar));
+        let beside = Span::styled(format!(" ({note})"), bar);
+        let width: usize = spans.iter().map(Span::width).sum::<usize>() + beside.width();
+        if width <= area.width as usize {
+            spans.insert(label_end, beside);
+        } else {
+            spans.push(separator());
+            spans.push(Span::styled(format!("({note})"), bar));
+        }
     }
     let line = fit_line(Line::from(spans), area.width as usize);
     frame.render_widget(Paragraph::new(line).style(bar), area);
