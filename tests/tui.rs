@@ -830,3 +830,33 @@ fn a_forwarded_flow_is_shown_as_forward_with_calicos_verdict() {
     let text = screen_text(&app);
     assert!(text.contains("forward-out"), "{text}");
 }
+
+#[test]
+fn y_copies_what_is_shown_and_m_gives_the_mouse_to_the_terminal() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "D");
+    let shown = app.selected_flow().unwrap().to_flow();
+    press(&mut app, "y");
+    let copied = app.clipboard.take().expect("the flow is copied");
+    // As JSON that `explain --flow` takes, naming the same flow.
+    let record = FlowDecoder::new().decode(copied.trim()).unwrap();
+    assert_eq!(record.flow.summary(), shown.summary());
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("copied the flow as JSON"));
+    press(&mut app, "<enter>y");
+    let trace = app.clipboard.take().expect("the trace is copied");
+    assert!(trace.contains("Enforced: Deny"), "{trace}");
+    press(&mut app, "py");
+    let yaml = app.clipboard.take().expect("the YAML is copied");
+    assert!(yaml.contains("apiVersion: projectcalico.org/v3"), "{yaml}");
+    assert!(app.mouse_capture);
+    press(&mut app, "qqM");
+    assert!(!app.mouse_capture);
+    assert!(app.message.as_ref().unwrap().text.contains("select text"));
+    press(&mut app, "M");
+    assert!(app.mouse_capture);
+}

@@ -76,6 +76,14 @@ pub enum Action {
     SaveFilter,
     #[strum(message = "Apply a manifest file to the demo cluster (its next flows follow it)")]
     ApplyToDemo,
+    #[strum(
+        message = "Copy the selected flow (as JSON explain --flow takes), the trace or the YAML, through the terminal (OSC 52, over SSH too)"
+    )]
+    Copy,
+    #[strum(
+        message = "Let the terminal select text with the mouse, or give the mouse back to flowtrace"
+    )]
+    ToggleMouse,
     /// In the filter bar: complete the field name or value under the cursor.
     #[strum(message = "Complete the field or value under the cursor")]
     Complete,

@@ -25,7 +25,8 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
-use crate::model::{qualified_name, Endpoint, EndpointType, PolicyKind};
+use crate::flows::encode::whisker_json;
+use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
 use crate::store::{FlowStore, StoredFlow};
@@ -113,6 +114,10 @@ pub struct App {
     pub dirty: bool,
     /// Effects for the I/O worker, taken by the loop after each turn.
     effects: Vec<Effect>,
+    /// Whether flowtrace has the mouse (else the terminal selects text with it).
+    pub mouse_capture: bool,
+    /// Text for the terminal's clipboard, written by the loop (OSC 52).
+    pub clipboard: Option<String>,
 }
 
 impl App {
@@ -142,6 +147,8 @@ impl App {
             suspend: false,
             dirty: true,
             effects: Vec::new(),
+            mouse_capture: true,
+            clipboard: None,
         }
     }
 
@@ -469,8 +476,18 @@ impl App {
                 }
                 Request::Effect(effect) => self.effects.push(effect),
                 Request::Message(severity, text) => self.set_message(severity, text),
+                Request::Copy { text, what } => self.copy(text, &what),
             }
         }
+    }
+
+    /// Hands `text` to the loop for the terminal's clipboard, and says so.
+    fn copy(&mut self, text: String, what: &str) {
+        self.clipboard = Some(text);
+        self.set_message(
+            Severity::Info,
+            format!("copied {what} (through the terminal: OSC 52)"),
+        );
     }
 
     /// The filter changed: the line below the table shows it again, unless an error is there.
@@ -521,6 +538,32 @@ impl App {
                 }
             }
             Action::ApplyToDemo => self.prompt = Some(Prompt::apply_to_demo()),
+            Action::Copy => match self.selected_flow() {
+                Some(stored) => {
+                    let observed = ObservedFlow {
+                        flow: stored.to_flow(),
+                        start_time: stored.first_seen,
+                        end_time: stored.last_seen,
+                        counters: stored.counters,
+                    };
+                    self.copy(
+                        whisker_json(&observed) + "\n",
+                        "the flow as JSON (explain --flow takes it)",
+                    );
+                }
+                None => self.set_message(Severity::Info, "no flow selected to copy"),
+            },
+            Action::ToggleMouse => {
+                self.mouse_capture = !self.mouse_capture;
+                self.set_message(
+                    Severity::Info,
+                    if self.mouse_capture {
+                        "the mouse is flowtrace's again"
+                    } else {
+                        "the terminal has the mouse: select text with it (M gives it back)"
+                    },
+                );
+            }
             _ => {}
         }
     }

@@ -96,6 +96,7 @@ fn restore_on_panic(restore: fn()) {
 /// The terminal in TUI mode while this lives.
 struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
+    mouse_capture: bool,
 }
 
 impl TerminalGuard {
@@ -104,7 +105,10 @@ impl TerminalGuard {
         PANIC_HOOK.call_once(|| restore_on_panic(restore_terminal));
         Self::raw()?;
         let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        Ok(TerminalGuard { terminal })
+        Ok(TerminalGuard {
+            terminal,
+            mouse_capture: true,
+        })
     }
 
     fn raw() -> io::Result<()> {
@@ -124,6 +128,28 @@ impl TerminalGuard {
         // thread would swallow.
         execute!(io::stdout(), terminal::Clear(terminal::ClearType::All))?;
         self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        // Entering again gave flowtrace the mouse; the loop puts back what the app wants.
+        self.mouse_capture = true;
+        Ok(())
+    }
+
+    /// Puts `text` on the terminal's clipboard with OSC 52, which terminals (and tmux with
+    /// `set-clipboard on`) honour over SSH as well.
+    fn copy(&mut self, text: &str) -> io::Result<()> {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        let mut out = io::stdout();
+        write!(out, "\x1b]52;c;{encoded}\x07")?;
+        out.flush()
+    }
+
+    fn capture_mouse(&mut self, capture: bool) -> io::Result<()> {
+        if capture {
+            execute!(io::stdout(), EnableMouseCapture)?;
+        } else {
+            execute!(io::stdout(), DisableMouseCapture)?;
+        }
+        self.mouse_capture = capture;
         Ok(())
     }
 
@@ -243,6 +269,12 @@ fn run_loop(
         more_work = app.work();
         if app.quit {
             break;
+        }
+        if let Some(text) = app.clipboard.take() {
+            guard.copy(&text)?;
+        }
+        if app.mouse_capture != guard.mouse_capture {
+            guard.capture_mouse(app.mouse_capture)?;
         }
         if app.suspend {
             app.suspend = false;

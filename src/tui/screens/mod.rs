@@ -77,6 +77,11 @@ pub enum Request {
     /// Work for the I/O worker, which answers on the app's channel.
     Effect(Effect),
     Message(Severity, String),
+    /// Put `text` on the terminal's clipboard; `what` names it in the message that says so.
+    Copy {
+        text: String,
+        what: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

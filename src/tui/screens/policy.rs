@@ -47,6 +47,10 @@ impl Screen for PolicyView {
         }
         match action {
             Action::Close => Reply::then(Request::Close),
+            Action::Copy => Reply::then(Request::Copy {
+                text: self.text.lines.join("\n") + "\n",
+                what: format!("the YAML of {}", self.text.title),
+            }),
             _ => Reply::Ignored,
         }
     }

@@ -93,6 +93,24 @@ impl TracePane {
             Action::SelectPrev => state.step = Some(state.step.map_or(0, |s| s.saturating_sub(1))),
             Action::PageDown => state.scroll += 10,
             Action::PageUp => state.scroll = state.scroll.saturating_sub(10),
+            Action::Copy => {
+                let lines = state.trace.header.iter().chain(&state.trace.enforced);
+                let pending = state.trace.pending.iter().flatten();
+                let text: String = lines
+                    .chain(pending)
+                    .map(|line| {
+                        line.spans
+                            .iter()
+                            .map(|(text, _)| text.as_str())
+                            .collect::<String>()
+                            + "\n"
+                    })
+                    .collect();
+                return Reply::then(Request::Copy {
+                    text,
+                    what: "the trace".into(),
+                });
+            }
             Action::SelectFirst => state.step = Some(0),
             Action::SelectLast => state.step = Some(last),
             Action::JumpToPolicy | Action::Accept | Action::OpenTrace => {
