@@ -104,23 +104,7 @@ pub enum Action {
     ClearInput,
 }
 
-impl Action {
-    /// Every action, in the order help lists them.
-    pub const ALL: &'static [Action] = <Action as strum::VariantArray>::VARIANTS;
-
-    /// The name keymap files use.
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_name(name: &str) -> Option<Action> {
-        name.parse().ok()
-    }
-
-    pub fn description(self) -> &'static str {
-        strum::EnumMessage::get_message(&self).unwrap_or_default()
-    }
-}
+vocabulary!(Action, described);
 
 #[cfg(test)]
 mod tests {

@@ -58,24 +58,9 @@ pub enum Mode {
     Help,
 }
 
+vocabulary!(Mode, described);
+
 impl Mode {
-    /// Every mode, in the order keymap files, help and docs list them.
-    pub const ALL: &'static [Mode] = <Mode as strum::VariantArray>::VARIANTS;
-
-    /// The table name keymap files use.
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_name(name: &str) -> Option<Mode> {
-        name.parse().ok()
-    }
-
-    /// When the mode is active, for the help overlay.
-    pub fn description(self) -> &'static str {
-        strum::EnumMessage::get_message(&self).unwrap_or_default()
-    }
-
     /// Whether keys this mode does not bind fall back to `global`.
     pub fn uses_global(self) -> bool {
         !matches!(self, Mode::Global | Mode::Input)

@@ -2,6 +2,37 @@
 //! and signals through one bounded channel; it draws only when something changed, at most ~60
 //! times a second, and restores the terminal on every way out (quit, error, panic, SIGTERM).
 
+/// `ALL`, `name` and `from_name` for an enum the TUI's files name (strum derives its
+/// `VariantArray`, `IntoStaticStr` and `EnumString`), and with `described`, `description` from
+/// its strum messages.
+macro_rules! vocabulary {
+    ($name:ident) => {
+        impl $name {
+            /// Every one, in the order files, help and docs list them.
+            pub const ALL: &'static [$name] = <$name as strum::VariantArray>::VARIANTS;
+
+            /// The name files use.
+            pub fn name(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn from_name(name: &str) -> Option<$name> {
+                name.parse().ok()
+            }
+        }
+    };
+    ($name:ident, described) => {
+        vocabulary!($name);
+
+        impl $name {
+            /// What it is, for help and docs.
+            pub fn description(self) -> &'static str {
+                strum::EnumMessage::get_message(&self).unwrap_or_default()
+            }
+        }
+    };
+}
+
 pub mod action;
 pub mod app;
 pub mod config;

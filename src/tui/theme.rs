@@ -74,19 +74,9 @@ pub enum Role {
     Error,
 }
 
+vocabulary!(Role);
+
 impl Role {
-    /// Every role, in the order theme files and `docs/themes.md` list them.
-    pub const ALL: &'static [Role] = <Role as strum::VariantArray>::VARIANTS;
-
-    /// The name theme files use.
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_name(name: &str) -> Option<Role> {
-        name.parse().ok()
-    }
-
     /// The role whose style this one takes when a theme leaves it out; `None` for the roots
     /// (`text`, `selection`, `match`), which fall back to [`Role::root_style`].
     pub fn parent(self) -> Option<Role> {
