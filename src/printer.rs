@@ -328,16 +328,7 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
                         policy.kind, policy.origin
                     ));
                     for rule in policy.rules.iter().filter(|r| r.result != "not-evaluated") {
-                        let marker = if rule.decided { ">>" } else { "  " };
-                        let detail = rule
-                            .detail
-                            .as_deref()
-                            .map(|d| format!(": {d}"))
-                            .unwrap_or_default();
-                        text.push_str(&format!(
-                            "      {marker} rule {} {}: {}{detail}\n",
-                            rule.index, rule.action, rule.result
-                        ));
+                        text.push_str(&format!("      {}\n", rule.summary()));
                         if rule.decided || rule.result == "undetermined" {
                             for line in rule.text.lines() {
                                 text.push_str(&format!("           | {line}\n"));

@@ -106,6 +106,23 @@ pub struct RuleExplanation {
     pub text: String,
 }
 
+impl RuleExplanation {
+    /// `>> rule 1 Deny: match: why`, the deciding rule marked: how `explain` and the TUI's trace
+    /// both say it.
+    pub fn summary(&self) -> String {
+        let marker = if self.decided { ">>" } else { "  " };
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        format!(
+            "{marker} rule {} {}: {}{detail}",
+            self.index, self.action, self.result
+        )
+    }
+}
+
 #[derive(Default)]
 struct RuleLog(Vec<(u32, u32, RuleResult)>);
 

@@ -171,12 +171,6 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
                 decided: decides && decided_rule.is_some(),
             });
             for rule in policy.rules.iter().filter(|r| r.result != "not-evaluated") {
-                let marker = if rule.decided { ">>" } else { "  " };
-                let detail = rule
-                    .detail
-                    .as_deref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
                 let tone = if rule.decided {
                     Tone::Decided
                 } else if rule.result == "match" {
@@ -184,13 +178,7 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
                 } else {
                     Tone::Muted
                 };
-                lines.push(Line::text(
-                    format!(
-                        "    {marker} rule {} {}: {}{detail}",
-                        rule.index, rule.action, rule.result
-                    ),
-                    tone,
-                ));
+                lines.push(Line::text(format!("    {}", rule.summary()), tone));
             }
         }
     }

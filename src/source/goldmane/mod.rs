@@ -160,6 +160,28 @@ pub struct GoldmaneFilter {
     pub policies: Vec<PolicyFilter>,
 }
 
+/// A wire version's `Filter` from the terms the server can match: the members every version
+/// has, then `policies` (whose type differs) and the version's own members.
+macro_rules! wire_filter {
+    ($version:ident, $terms:expr, $policies:expr $(, $member:ident: $value:expr)*) => {
+        $version::Filter {
+            source_names: matches(&$terms.source_names),
+            source_namespaces: matches(&$terms.source_namespaces),
+            dest_names: matches(&$terms.dest_names),
+            dest_namespaces: matches(&$terms.dest_namespaces),
+            protocols: matches(&$terms.protocols),
+            dest_ports: ports(&$terms.dest_ports),
+            actions: $terms
+                .actions
+                .iter()
+                .filter_map(|&a| verdict_number(a))
+                .collect(),
+            policies: $policies,
+            $($member: $value,)*
+        }
+    };
+}
+
 impl GoldmaneFilter {
     /// The 3.30/3.31 `Filter` (policy matches are exact strings).
     pub fn to_v3_30(&self) -> Result<Option<v3_30::Filter>, String> {
@@ -197,21 +219,7 @@ impl GoldmaneFilter {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let filter = v3_30::Filter {
-            source_names: matches(&self.terms.source_names),
-            source_namespaces: matches(&self.terms.source_namespaces),
-            dest_names: matches(&self.terms.dest_names),
-            dest_namespaces: matches(&self.terms.dest_namespaces),
-            protocols: matches(&self.terms.protocols),
-            dest_ports: ports(&self.terms.dest_ports),
-            actions: self
-                .terms
-                .actions
-                .iter()
-                .filter_map(|&a| verdict_number(a))
-                .collect(),
-            policies,
-        };
+        let filter = wire_filter!(v3_30, self.terms, policies);
         Ok((filter != v3_30::Filter::default()).then_some(filter))
     }
 
@@ -235,23 +243,13 @@ impl GoldmaneFilter {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let filter = v3_32::Filter {
-            source_names: matches(&self.terms.source_names),
-            source_namespaces: matches(&self.terms.source_namespaces),
-            dest_names: matches(&self.terms.dest_names),
-            dest_namespaces: matches(&self.terms.dest_namespaces),
-            protocols: matches(&self.terms.protocols),
-            dest_ports: ports(&self.terms.dest_ports),
-            actions: self
-                .terms
-                .actions
-                .iter()
-                .filter_map(|&a| verdict_number(a))
-                .collect(),
+        let filter = wire_filter!(
+            v3_32,
+            self.terms,
             policies,
             reporter: 0,
-            pending_actions: Vec::new(),
-        };
+            pending_actions: Vec::new()
+        );
         Ok((filter != v3_32::Filter::default()).then_some(filter))
     }
 
