@@ -77,6 +77,25 @@ async fn flowtrace(kubeconfig: Option<&Path>, home: &Path, args: &[&str]) -> Out
         .unwrap()
 }
 
+/// A kubeconfig whose cluster is an address nothing listens on, and that address.
+fn unreachable_kubeconfig(home: &Path) -> (std::path::PathBuf, SocketAddr) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = home.join("unreachable");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{closed}\n\
+             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
+             users:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    (path, closed)
+}
+
 fn json_records(output: &Output) -> Vec<serde_json::Value> {
     assert!(
         output.status.success(),
@@ -211,20 +230,7 @@ async fn what_the_cluster_refuses_is_said_at_start_with_the_object() {
     );
 
     // A cluster that does not answer.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let unreachable = home.path().join("unreachable");
-    std::fs::write(
-        &unreachable,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{closed}\n\
-             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
-             users:\n- name: u\n  user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
+    let (unreachable, closed) = unreachable_kubeconfig(home.path());
     let text = stderr_of(&flowtrace(Some(&unreachable), home.path(), &goldmane).await);
     assert!(
         text.contains(&format!("could not reach the cluster at http://{closed}/")),
@@ -419,20 +425,7 @@ async fn the_main_job_falls_back_to_the_demo_only_without_a_cluster_and_says_so(
     // error, not the demo's flows as if they were the cluster's.
     let api = FakeApiServer::start().await;
     let kubeconfig = api.kubeconfig(home.path());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let unreachable = home.path().join("unreachable");
-    std::fs::write(
-        &unreachable,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{closed}\n\
-             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
-             users:\n- name: u\n  user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
+    let (unreachable, closed) = unreachable_kubeconfig(home.path());
     for (config, why) in [
         (
             &kubeconfig,

@@ -177,27 +177,25 @@ impl App {
 
     /// The keymap mode of what has the keyboard.
     pub fn mode(&self) -> Mode {
-        if let Some(prompt) = &self.prompt {
-            prompt.mode()
-        } else if let Some(overlay) = self.overlays.last() {
-            overlay.mode()
-        } else if self.trace.open && self.trace.focused {
-            self.trace.mode()
-        } else {
-            self.table.mode()
-        }
+        self.keyboard().0
     }
 
     /// The actions the hint bar names, from what has the keyboard.
     pub fn hints(&self) -> &'static [(Action, &'static str)] {
+        self.keyboard().1
+    }
+
+    /// What has the keyboard (the prompt, the overlay on top, the focused pane): its mode and
+    /// hints.
+    fn keyboard(&self) -> (Mode, &'static [(Action, &'static str)]) {
         if let Some(prompt) = &self.prompt {
-            prompt.hints()
+            (prompt.mode(), prompt.hints())
         } else if let Some(overlay) = self.overlays.last() {
-            overlay.hints()
+            (overlay.mode(), overlay.hints())
         } else if self.trace.open && self.trace.focused {
-            self.trace.hints()
+            (self.trace.mode(), self.trace.hints())
         } else {
-            self.table.hints()
+            (self.table.mode(), self.table.hints())
         }
     }
 
