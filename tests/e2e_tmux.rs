@@ -110,3 +110,24 @@ fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
     tmux.wait_for("DONE:0");
     assert_eq!(tmux.pane("alternate_on"), "0");
 }
+
+#[test]
+fn a_hang_up_is_a_normal_way_to_leave_not_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let tmux = Tmux::start("hup", home.path(), home.path(), binary);
+    tmux.wait_for("DECIDED BY");
+    // The window and its terminal go away, as when an SSH session drops.
+    drop(tmux);
+    let log_path = home.path().join("flowtrace/flowtrace.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("left") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(log.contains("left"), "it left: {log}");
+    assert!(!log.contains("panic"), "{log}");
+}

@@ -51,6 +51,7 @@ pub mod view;
 mod widgets;
 
 use std::io::{self, Stdout, Write};
+use std::mem::ManuallyDrop;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -126,7 +127,9 @@ fn restore_on_panic(restore: fn()) {
 
 /// The terminal in TUI mode while this lives.
 struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's `Terminal` prints to stderr when it cannot show the cursor as it
+    /// drops, and with the terminal gone (a hang-up) printing panics. `Drop` below restores it.
+    terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
     mouse_capture: bool,
 }
 
@@ -135,7 +138,7 @@ impl TerminalGuard {
         static PANIC_HOOK: Once = Once::new();
         PANIC_HOOK.call_once(|| restore_on_panic(restore_terminal));
         Self::raw()?;
-        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        let terminal = ManuallyDrop::new(Terminal::new(CrosstermBackend::new(io::stdout()))?);
         Ok(TerminalGuard {
             terminal,
             mouse_capture: true,
@@ -158,7 +161,7 @@ impl TerminalGuard {
         // `Terminal::clear`: it asks the terminal for the cursor position, whose answer the input
         // thread would swallow.
         execute!(io::stdout(), terminal::Clear(terminal::ClearType::All))?;
-        self.terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        self.terminal = ManuallyDrop::new(Terminal::new(CrosstermBackend::new(io::stdout()))?);
         // Entering again gave flowtrace the mouse; the loop puts back what the app wants.
         self.mouse_capture = true;
         Ok(())
@@ -252,7 +255,13 @@ pub fn run(
     guard.draw(&app, &theme)?;
     tracing::info!(elapsed = ?started.elapsed(), "first frame");
     app.dirty = false;
-    run_loop(&mut app, &theme, &events, &worker, &mut guard)
+    let result = run_loop(&mut app, &theme, &events, &worker, &mut guard);
+    match &result {
+        Ok(()) => tracing::info!("left"),
+        // The terminal went away (a dropped SSH session, a closed window): a way to leave.
+        Err(e) => tracing::info!("left: the terminal is gone ({e})"),
+    }
+    Ok(())
 }
 
 fn handle(app: &mut App, event: LoopEvent) {
@@ -260,7 +269,10 @@ fn handle(app: &mut App, event: LoopEvent) {
         LoopEvent::Input(event) => app.handle_event(&event),
         LoopEvent::Feed(event) => app.feed(event),
         LoopEvent::Io(reply) => app.io(reply),
-        LoopEvent::Terminate => app.quit = true,
+        LoopEvent::Terminate => {
+            tracing::info!("terminated or hung up: leaving");
+            app.quit = true;
+        }
     }
 }
 
