@@ -860,3 +860,23 @@ fn y_copies_what_is_shown_and_m_gives_the_mouse_to_the_terminal() {
     press(&mut app, "M");
     assert!(app.mouse_capture);
 }
+
+#[test]
+fn tab_offers_tiers_and_candidates_are_shown_before_an_error() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "ftier=<tab>");
+    let completions = app.prompt.as_ref().unwrap().completions().to_vec();
+    assert!(
+        completions.iter().any(|c| c == "security")
+            && completions.iter().any(|c| c == "application"),
+        "{completions:?}"
+    );
+    // With an error in the filter, the candidates still show, before the error text.
+    press(&mut app, "<esc>fprot=x dst.ns=<tab>");
+    assert!(!app.prompt.as_ref().unwrap().completions().is_empty());
+    let text = screen_text(&app);
+    let prompt = text.lines().find(|l| l.starts_with("filter>")).unwrap();
+    let candidates = prompt.find("customer").unwrap_or(usize::MAX);
+    let error = prompt.find('✗').unwrap_or(usize::MAX);
+    assert!(candidates < error, "{prompt}");
+}

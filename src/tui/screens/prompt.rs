@@ -15,6 +15,7 @@ use crate::tui::effects::Effect;
 use crate::tui::keymap::Mode;
 use crate::tui::line_edit::LineEdit;
 use crate::tui::theme::{Role, Theme};
+use crate::tui::widgets::fit_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -213,19 +214,21 @@ impl Screen for Prompt {
             Span::styled(label.clone(), theme.style(Role::Key)),
             Span::styled(self.edit.text().to_string(), theme.style(Role::Input)),
         ];
-        if let (Some(error), Purpose::Filter) = (ctx.filter_error, self.purpose) {
-            spans.push(Span::styled(
-                format!("  ✗ {error}"),
-                theme.style(Role::Error),
-            ));
-        }
+        // What tab offers comes before an error, which is the longer text and is cut with `…`.
         if !self.completions.is_empty() {
             spans.push(Span::styled(
                 format!("  {}", self.completions.join(" ")),
                 theme.style(Role::Muted),
             ));
         }
-        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        if let (Some(error), Purpose::Filter) = (ctx.filter_error, self.purpose) {
+            spans.push(Span::styled(
+                format!("  ✗ {error}"),
+                theme.style(Role::Error),
+            ));
+        }
+        let line = fit_line(Line::from(spans), area.width as usize);
+        frame.render_widget(Paragraph::new(line), area);
         let cursor = area.x + (label.chars().count() + self.edit.cursor()) as u16;
         frame.set_cursor_position(Position::new(
             cursor.min(area.right().saturating_sub(1)),
