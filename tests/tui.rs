@@ -880,3 +880,24 @@ fn tab_offers_tiers_and_candidates_are_shown_before_an_error() {
     let error = prompt.find('✗').unwrap_or(usize::MAX);
     assert!(candidates < error, "{prompt}");
 }
+
+#[test]
+fn the_header_says_what_a_verdict_pair_and_the_count_are() {
+    let text = screen_text(&demo_app((160, 48)));
+    let header = text.lines().find(|l| l.contains("SOURCE")).unwrap();
+    // The demo has a row whose staged verdict differs (deny→allow): the header reads it.
+    assert!(text.contains("deny→allow"), "{text}");
+    assert!(
+        header.contains("ENF→STAGED") && header.contains("WINDOWS"),
+        "{header}"
+    );
+    // Without such a row, plain ACTION.
+    let mut app = demo_app((160, 48));
+    press(&mut app, "fpending=deny<enter>");
+    let text = screen_text(&app);
+    let header = text.lines().find(|l| l.contains("SOURCE")).unwrap();
+    assert!(
+        header.contains("ACTION") && !header.contains("ENF→STAGED"),
+        "{header}"
+    );
+}

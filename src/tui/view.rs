@@ -45,7 +45,8 @@ impl Column {
             Column::Side => "SIDE",
             Column::Action => "ACTION",
             Column::Policy => "DECIDED BY",
-            Column::Count => "COUNT",
+            // 15 s windows the flow was seen in (not connections, packets or bytes).
+            Column::Count => "WINDOWS",
         }
     }
 }

@@ -352,13 +352,19 @@ impl FlowTable {
             .iter()
             .map(|f| row(theme, f, &cols, &widths, &self.search, &self.fuzzy, dated))
             .collect();
+        // `deny→allow` reads as "was denied" without a legend: the header gives it.
+        let staged_differs = flows.iter().any(|f| f.decided.pending != f.decided.action);
         let header = Row::new(cols.iter().map(|c| {
             let marker = match sort.column {
                 Some(s) if s == *c && sort.reverse => "↓",
                 Some(s) if s == *c => "↑",
                 _ => "",
             };
-            Line::styled(format!("{}{marker}", c.title()), theme.style(Role::Title))
+            let title = match c {
+                Column::Action if staged_differs => "ENF→STAGED",
+                other => other.title(),
+            };
+            Line::styled(format!("{title}{marker}"), theme.style(Role::Title))
         }));
         let empty = rows.is_empty();
         let table = Table::new(rows, widths.iter().map(|w| Constraint::Length(*w)))
@@ -489,7 +495,7 @@ fn constraint(column: Column, dated: bool) -> Constraint {
         Column::Side => Constraint::Length(7),
         Column::Action => Constraint::Length(10),
         Column::Policy => Constraint::Fill(5),
-        Column::Count => Constraint::Length(6),
+        Column::Count => Constraint::Length(7),
     }
 }
 
