@@ -377,8 +377,8 @@ fn per_window_rows_and_sorting() {
         );
         let text = screen_text(&app);
         assert!(
-            text.contains("per 15 s window") && text.contains("by source"),
-            "{text}"
+            text.contains("per 15 s window") && text.contains("by source ↑"),
+            "names sort A to Z: {text}"
         );
     }
 }

@@ -146,10 +146,12 @@ impl FlowTable {
                         Column::ALL.get(i + 1).copied()
                     }
                 };
+                // Names read A to Z; times and counts biggest first.
+                let reverse = matches!(next, Some(Column::Time | Column::Count));
                 self.resort(
                     Sort {
                         column: next,
-                        reverse: sort.reverse,
+                        reverse,
                     },
                     store,
                     rows,
