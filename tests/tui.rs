@@ -263,18 +263,32 @@ fn the_help_overlay_lists_the_active_keymap() {
     for app in scenario("help", "?") {
         let text = screen_text(&app);
         assert!(text.contains("Help · keymap default"), "{text}");
-        assert!(text.contains("open_trace"), "{text}");
+        // The essentials of the pane it was opened from lead, described.
+        let first_section = text
+            .lines()
+            .skip_while(|l| !l.contains("Help · keymap"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(first_section.contains("│Essentials (flows)"), "{text}");
+        assert!(
+            text.contains("enter       Open the trace of the selected flow"),
+            "{text}"
+        );
     }
-    // Opened from the trace pane, the trace's keys come first.
+    // Further down, every binding, with the action name keymap files use.
+    let mut app = demo_app((160, 48));
+    press(&mut app, "?<end>");
+    assert!(screen_text(&app).contains("open_trace") || screen_text(&app).contains("clear_input"));
+    // Opened from the trace pane, the trace's essentials, then its keys, come first.
     let mut app = demo_app((160, 48));
     press(&mut app, "D<enter>?");
     let text = screen_text(&app);
-    let first_section = text
+    let sections: Vec<&str> = text
         .lines()
-        .skip_while(|l| !l.contains("Help · keymap"))
-        .nth(1)
-        .unwrap_or_default();
-    assert!(first_section.contains("│trace keys "), "{text}");
+        .filter(|l| l.contains("Essentials (") || l.contains(" keys "))
+        .collect();
+    assert!(sections[0].contains("Essentials (trace)"), "{text}");
+    assert!(sections[1].contains("│trace keys "), "{text}");
 }
 
 #[test]

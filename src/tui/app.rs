@@ -505,8 +505,8 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Suspend => self.suspend = true,
             Action::Help => {
-                let from = self.mode();
-                self.overlays.push(Box::new(Help::new(from)));
+                let (from, essentials) = self.keyboard();
+                self.overlays.push(Box::new(Help::new(from, essentials)));
             }
             Action::Close => {
                 if self.trace.open {

@@ -15,18 +15,36 @@ pub struct Help {
     scroll: usize,
     /// The mode it was opened from, whose keys come first.
     from: Mode,
+    /// The actions that pane's hint bar names: the essentials, first of all.
+    essentials: &'static [(Action, &'static str)],
 }
 
 impl Help {
-    pub fn new(from: Mode) -> Help {
-        Help { scroll: 0, from }
+    pub fn new(from: Mode, essentials: &'static [(Action, &'static str)]) -> Help {
+        Help {
+            scroll: 0,
+            from,
+            essentials,
+        }
     }
 }
 
 impl Help {
     /// Every mode's keys, as (text, role) runs per line.
     fn lines(&self, keymap: &Keymap) -> Vec<Vec<(String, Role)>> {
-        let mut lines = Vec::new();
+        let mut lines = vec![vec![(
+            format!("Essentials ({})", self.from.name()),
+            Role::Title,
+        )]];
+        for (action, _) in self.essentials {
+            if let Some(key) = keymap.key_for(self.from, *action) {
+                lines.push(vec![
+                    (format!("  {:<12}", key.to_string()), Role::Key),
+                    (action.description().to_string(), Role::Text),
+                ]);
+            }
+        }
+        lines.push(Vec::new());
         let mut modes = vec![self.from];
         modes.extend(Mode::ALL.iter().copied().filter(|m| *m != self.from));
         for mode in modes {
@@ -36,10 +54,11 @@ impl Help {
             }
             lines.push(vec![(format!("{} keys", mode.name()), Role::Title)]);
             for binding in bindings {
+                // The description first; the action's name (what keymap files bind) after it.
                 lines.push(vec![
                     (format!("  {:<12}", binding.key.to_string()), Role::Key),
-                    (format!("{:<22}", binding.action.name()), Role::Muted),
                     (binding.description.clone(), Role::Text),
+                    (format!("  {}", binding.action.name()), Role::Muted),
                 ]);
             }
             lines.push(Vec::new());
