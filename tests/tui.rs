@@ -855,12 +855,11 @@ fn y_copies_what_is_shown_and_m_gives_the_mouse_to_the_terminal() {
     // As JSON that `explain --flow` takes, naming the same flow.
     let record = FlowDecoder::new().decode(copied.trim()).unwrap();
     assert_eq!(record.flow.summary(), shown.summary());
-    assert!(app
-        .message
-        .as_ref()
-        .unwrap()
-        .text
-        .contains("copied the flow as JSON"));
+    let message = &app.message.as_ref().unwrap().text;
+    assert!(
+        message.contains("sent the flow as JSON") && message.contains("set-clipboard on"),
+        "{message}"
+    );
     press(&mut app, "<enter>y");
     let trace = app.clipboard.take().expect("the trace is copied");
     assert!(trace.contains("Enforced: Deny"), "{trace}");
@@ -914,4 +913,19 @@ fn the_header_says_what_a_verdict_pair_and_the_count_are() {
         header.contains("ACTION") && !header.contains("ENF→STAGED"),
         "{header}"
     );
+}
+
+#[test]
+fn ctrl_c_quits_from_a_prompt_and_only_the_filter_offers_completion() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "f");
+    assert!(screen_text(&app).contains("tab complete"));
+    press(&mut app, "<esc>A");
+    let text = screen_text(&app);
+    assert!(
+        !text.contains("complete"),
+        "the path prompt completes nothing: {text}"
+    );
+    press(&mut app, "<ctrl-c>");
+    assert!(app.quit, "ctrl-c quits, as the help says");
 }

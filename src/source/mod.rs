@@ -169,14 +169,16 @@ impl FlowSource {
     ) -> io::Result<Option<Batch>> {
         match self {
             FlowSource::Demo(demo) => {
+                // A window is reported once it has closed, as Goldmane does: never a flow that
+                // ends in the future.
                 let now = unix_now();
-                if demo.next_window > now {
+                let closes = demo.next_window + WINDOW_SECONDS;
+                if closes > now {
                     if !follow {
                         return Ok(None);
                     }
                     std::thread::sleep(
-                        Duration::from_secs((demo.next_window - now) as u64)
-                            .min(Duration::from_secs(1)),
+                        Duration::from_secs((closes - now) as u64).min(Duration::from_secs(1)),
                     );
                     return Ok(Some(Batch::Flows(Vec::new())));
                 }
@@ -228,5 +230,27 @@ impl FlowSource {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_reports_a_window_once_it_has_closed() {
+        let mut source = FlowSource::Demo(DemoFeed::new(DemoCluster::new(1), 20, 120));
+        let mut flows = 0;
+        while let Some(batch) = source.next_batch(false, &mut |_| {}).unwrap() {
+            let Batch::Flows(batch) = batch else {
+                panic!("the demo hands over flows");
+            };
+            let now = unix_now();
+            for observed in &batch {
+                assert!(observed.end_time <= now, "{} > {now}", observed.end_time);
+            }
+            flows += batch.len();
+        }
+        assert!(flows > 0);
     }
 }

@@ -3,7 +3,7 @@
 //! requests the app carries out. Flows arrive from the feed and answers from the I/O worker on the
 //! same channel; effects wait in an outbox for the worker. One owner, no locks; drawing only reads.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{
@@ -40,38 +40,30 @@ pub struct Message {
     pub severity: Severity,
 }
 
-/// Flows per second over the last few seconds.
+/// Flows per second that happened (ended) in the last half minute, by their own time: sources
+/// report a 15 s window at once, and a backfill of history is not traffic happening now.
 #[derive(Debug, Default)]
 pub struct Rate {
-    seconds: VecDeque<(i64, u64)>,
+    /// Flows by the second they ended, oldest first.
+    seconds: BTreeMap<i64, u64>,
 }
 
-const RATE_SECONDS: i64 = 5;
-/// Flows that ended this long ago or less count toward the rate (a window is 15 s, and a
-/// server reports it a little after).
-const RECENT_SECONDS: i64 = 60;
+/// Two of a source's 15 s windows.
+const RATE_SECONDS: i64 = 30;
 
 impl Rate {
-    fn add(&mut self, now: i64, count: u64) {
-        match self.seconds.back_mut() {
-            Some((second, total)) if *second == now => *total += count,
-            _ => self.seconds.push_back((now, count)),
+    fn add(&mut self, now: i64, ended: i64) {
+        if ended > now - RATE_SECONDS {
+            *self.seconds.entry(ended).or_default() += 1;
         }
-        self.expire(now);
     }
 
     fn expire(&mut self, now: i64) {
-        while self
-            .seconds
-            .front()
-            .is_some_and(|(s, _)| *s <= now - RATE_SECONDS)
-        {
-            self.seconds.pop_front();
-        }
+        self.seconds = self.seconds.split_off(&(now - RATE_SECONDS + 1));
     }
 
     pub fn per_second(&self) -> f64 {
-        self.seconds.iter().map(|(_, c)| *c).sum::<u64>() as f64 / RATE_SECONDS as f64
+        self.seconds.values().sum::<u64>() as f64 / RATE_SECONDS as f64
     }
 }
 
@@ -218,16 +210,11 @@ impl App {
         match event {
             FeedEvent::Flows(flows) => {
                 let count = flows.len() as u64;
-                // The rate is of flows happening now: a backfill of history is not traffic.
-                let recent = flows
-                    .iter()
-                    .filter(|(observed, _)| observed.end_time >= self.now - RECENT_SECONDS)
-                    .count() as u64;
                 for (observed, decided) in flows {
+                    self.source.rate.add(self.now, observed.end_time);
                     self.store.ingest(observed, &decided);
                 }
                 self.source.received += count;
-                self.source.rate.add(self.now, recent);
                 if self.table.paused {
                     self.table.waiting += count;
                 }
@@ -414,6 +401,11 @@ impl App {
         self.dirty = true;
         if let Some(mut prompt) = self.prompt.take() {
             let reply = prompt.apply(action, &self.ctx());
+            if matches!(reply, Reply::Ignored) {
+                // Quit and suspend: the app's, from the prompt as from anywhere.
+                self.prompt = Some(prompt);
+                return self.apply_own(action);
+            }
             return self.answered(reply, |app, open| app.prompt = open.then_some(prompt));
         }
         if let Some(mut overlay) = self.overlays.pop() {
@@ -482,9 +474,12 @@ impl App {
     /// Hands `text` to the loop for the terminal's clipboard, and says so.
     fn copy(&mut self, text: String, what: &str) {
         self.clipboard = Some(text);
+        // Whether the terminal honoured it cannot be known: say what was sent, and what it needs.
         self.set_message(
             Severity::Info,
-            format!("copied {what} (through the terminal: OSC 52)"),
+            format!(
+                "sent {what} to the terminal's clipboard (OSC 52; tmux needs set-clipboard on)"
+            ),
         );
     }
 
@@ -704,5 +699,26 @@ impl App {
             .collect();
         self.overlays
             .push(Box::new(List::new("saved filters".to_string(), items)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_of_flows_that_ended_in_the_last_half_minute() {
+        let mut rate = Rate::default();
+        let now = 1_000;
+        // A backfill: an hour of flows arriving at once, 10 a second.
+        for ended in (now - 3_600..=now).flat_map(|t| std::iter::repeat_n(t, 10)) {
+            rate.add(now, ended);
+        }
+        assert_eq!(rate.per_second(), 10.0);
+        // Quiet for 15 s (between two windows): still the rate of the last half minute.
+        rate.expire(now + 15);
+        assert_eq!(rate.per_second(), 5.0);
+        rate.expire(now + 60);
+        assert_eq!(rate.per_second(), 0.0);
     }
 }

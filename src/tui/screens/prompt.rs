@@ -168,11 +168,17 @@ impl Screen for Prompt {
     }
 
     fn hints(&self) -> &'static [(Action, &'static str)] {
-        &[
-            (Action::Accept, "apply"),
-            (Action::Close, "cancel"),
-            (Action::Complete, "complete"),
-        ]
+        match self.purpose {
+            // Only the filter completes.
+            Purpose::Filter => &[
+                (Action::Accept, "apply"),
+                (Action::Close, "cancel"),
+                (Action::Complete, "complete"),
+            ],
+            Purpose::Search | Purpose::SaveFilterAs | Purpose::ApplyToDemo => {
+                &[(Action::Accept, "apply"), (Action::Close, "cancel")]
+            }
+        }
     }
 
     fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply {
@@ -200,7 +206,9 @@ impl Screen for Prompt {
                 self.completions = edit.complete(&values);
             }
             Action::Accept => return self.accept(),
-            Action::Close | Action::Quit => return self.cancel(),
+            Action::Close => return self.cancel(),
+            // Quitting quits, from the prompt too.
+            Action::Quit | Action::Suspend => return Reply::Ignored,
             // Everything else is typed or ignored while typing.
             _ => return Reply::done(),
         }
