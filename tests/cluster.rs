@@ -448,6 +448,17 @@ async fn the_main_job_falls_back_to_the_demo_only_without_a_cluster_and_says_so(
             assert!(output.stdout.is_empty(), "{args:?}: no demo flows");
         }
     }
+    // A $KUBECONFIG naming a file that is not there is a mistake, not "no cluster".
+    let typo = home.path().join("kubeconfgi");
+    for args in [&[][..], &["tail"][..]] {
+        let output = flowtrace(Some(&typo), home.path(), args).await;
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("$KUBECONFIG (") && stderr.contains("kubeconfgi) cannot be read"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}: no demo flows");
+    }
     // Asked for, the demo is shown, and marked.
     let output = flowtrace(
         Some(&unreachable),

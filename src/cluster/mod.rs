@@ -148,7 +148,12 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
     let kubeconfig = match &target.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
             .map_err(|e| Failed(format!("reading kubeconfig {}: {e}", path.display())))?,
-        None => Kubeconfig::read().map_err(|e| ConnectError::NotConfigured(e.to_string()))?,
+        // A $KUBECONFIG that names no readable file is a mistake to report, not "no cluster".
+        None => match std::env::var("KUBECONFIG") {
+            Ok(named) if !named.is_empty() => Kubeconfig::read()
+                .map_err(|e| Failed(format!("$KUBECONFIG ({named}) cannot be read: {e}")))?,
+            _ => Kubeconfig::read().map_err(|e| ConnectError::NotConfigured(e.to_string()))?,
+        },
     };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await

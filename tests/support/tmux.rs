@@ -15,7 +15,7 @@ impl Tmux {
     /// A tmux server of the test's own running `command` in a 100×30 pane, with flowtrace's
     /// state (its log) and config folders set, and no cluster.
     pub fn start(test: &str, state: &Path, config: &Path, command: &str) -> Tmux {
-        Tmux::start_with(test, state, config, "/nonexistent/kubeconfig", command)
+        Tmux::start_with(test, state, config, "", command)
     }
 
     /// The same with `kubeconfig` as $KUBECONFIG.
@@ -44,9 +44,12 @@ impl Tmux {
             &format!("XDG_CONFIG_HOME={}", config.display()),
             "-e",
             "TERM=xterm-256color",
-            // Whatever kubeconfig the machine has, the test names the cluster (or none).
+            // Whatever kubeconfig the machine has, the test names the cluster (or none: an
+            // empty $KUBECONFIG, and a home without ~/.kube).
             "-e",
             &format!("KUBECONFIG={kubeconfig}"),
+            "-e",
+            &format!("HOME={}", config.display()),
             command,
         ]);
         tmux
