@@ -929,3 +929,23 @@ fn ctrl_c_quits_from_a_prompt_and_only_the_filter_offers_completion() {
     press(&mut app, "<ctrl-c>");
     assert!(app.quit, "ctrl-c quits, as the help says");
 }
+
+#[test]
+fn trace_lines_longer_than_the_pane_are_cut_with_an_ellipsis() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "D<enter>");
+    let text = screen_text(&app);
+    let trace: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains(" Trace "))
+        .skip(1)
+        .take(12)
+        .collect();
+    assert!(trace.iter().any(|l| l.ends_with('…')), "{text}");
+    for line in trace {
+        assert!(
+            line.chars().count() < 80 || line.ends_with('…'),
+            "cut without …: {line:?}"
+        );
+    }
+}

@@ -178,7 +178,11 @@ impl TracePane {
                 .collect()
         };
         // The verdicts stay in sight; the trace below them scrolls.
-        let header = to_lines(&state.trace.header);
+        // Lines longer than the pane are cut with `…`, never silently.
+        let header: Vec<Line<'static>> = to_lines(&state.trace.header)
+            .into_iter()
+            .map(|line| fit_line(line, inner.width as usize))
+            .collect();
         let header_height = (header.len() as u16 + 1).min(inner.height / 2);
         let [top, body] =
             Layout::vertical([Constraint::Length(header_height), Constraint::Min(0)]).areas(inner);
@@ -226,6 +230,10 @@ impl TracePane {
             ));
             lines.extend(to_lines(pending));
         }
+        let lines: Vec<Line<'static>> = lines
+            .into_iter()
+            .map(|line| fit_line(line, body.width as usize))
+            .collect();
         let scroll = scroll_to_selection(&lines, theme, focused, state.scroll, body.height);
         frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
     }
