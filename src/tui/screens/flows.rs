@@ -305,6 +305,9 @@ impl FlowTable {
         title.push(Span::styled(
             match context.verdicts {
                 VerdictOrigin::Recorded => " · verdicts as recorded".to_string(),
+                VerdictOrigin::Computed { policies: 1 } => {
+                    " · verdicts computed from 1 policy".to_string()
+                }
                 VerdictOrigin::Computed { policies } => {
                     format!(" · verdicts computed from {policies} policies")
                 }
@@ -337,8 +340,33 @@ impl FlowTable {
         let dated = flows
             .iter()
             .any(|f| f.last_seen > 0 && f.last_seen.div_euclid(86_400) != today);
-        // Widths decided here, so that every cell is cut (with `…`) to the width it gets.
-        let widths: Vec<u16> = Layout::horizontal(cols.iter().map(|c| constraint(*c, dated)))
+        // Widths decided here, so that every cell is cut (with `…`) to the width it gets. When
+        // the names on screen fit whole, they get what they need and the deciding policy the
+        // rest; else they share the width.
+        let need = |column: Column| -> usize {
+            let widest = flows.iter().map(|f| match column {
+                Column::Source => f.source.display_name().chars().count(),
+                Column::Dest => f.dest.display_name().chars().count(),
+                _ => 0,
+            });
+            widest.max().unwrap_or(0).max(column.title().len())
+        };
+        let fixed: usize = cols
+            .iter()
+            .map(|c| match constraint(*c, dated) {
+                Constraint::Length(n) => n as usize,
+                _ => 0,
+            })
+            .sum::<usize>()
+            + cols.len().saturating_sub(1);
+        let names = need(Column::Source) + need(Column::Dest);
+        let roomy = fixed + names + POLICY_ROOM <= area.width as usize;
+        let constraints = cols.iter().map(|c| match c {
+            Column::Source | Column::Dest if roomy => Constraint::Length(need(*c) as u16),
+            Column::Policy if roomy => Constraint::Fill(1),
+            other => constraint(*other, dated),
+        });
+        let widths: Vec<u16> = Layout::horizontal(constraints)
             .spacing(1)
             .split(Rect::new(0, 0, area.width, 1))
             .iter()
@@ -478,6 +506,9 @@ fn highlighted<'a>(theme: &Theme, text: String, search: &str, fuzzy: &Fuzzy) -> 
             .collect::<Vec<_>>(),
     )
 }
+
+/// Columns the deciding policy needs at least before the names take what they need whole.
+const POLICY_ROOM: usize = 30;
 
 /// The columns that fit: below 100 columns the time and the count give way to the names and
 /// the deciding policy.
