@@ -82,7 +82,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     }
     let (config, config_problem) = Config::load(config_dir.as_deref());
     let (source_args, fallback) = main_source(&args.source, config.source.as_deref());
-    let note = fallback.map(|f| f.note());
+    // Why the demo stands in goes on the line above the hints, in full (the bar says DEMO DATA).
+    let fallback_note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
     let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
     let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
@@ -136,7 +137,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let note = note.or_else(|| source.via().map(str::to_string));
+    let note = source.via().map(str::to_string);
     // The trace pane explains against the manifests, or the demo's own policies.
     let verdicts = match &manifests {
         Some(set) => VerdictOrigin::Computed {
@@ -166,11 +167,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     if !filter_text.is_empty() {
         app.table.set_filter(filter_text, &app.store);
     }
-    if let Some(note) = &app.source.note {
-        if source_args.source() == "demo" {
-            // Why the demo stands in for a cluster, in full, until something else is said.
-            app.set_message(Severity::Warn, note.clone());
-        }
+    if let Some(note) = fallback_note {
+        app.set_message(Severity::Warn, note);
     }
     if !warnings.is_empty() {
         for warning in &warnings {
