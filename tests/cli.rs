@@ -756,3 +756,55 @@ fn forwarded_flows_are_kept_with_calicos_verdict_and_say_what_is_not_evaluated()
         "{record}"
     );
 }
+
+#[test]
+fn one_byte_that_is_not_utf8_is_one_bad_line_in_eval_and_tail() {
+    let lines = bank_lines();
+    let mut bytes = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i == 2 {
+            // The third line's source name gets a byte that is not UTF-8.
+            let broken = line.replacen("summary", "summ\u{1}ry", 1).into_bytes();
+            let at = broken.iter().position(|&b| b == 1).unwrap_or(20);
+            let mut broken = broken;
+            broken[at] = 0xFF;
+            bytes.extend(broken);
+        } else {
+            bytes.extend(line.as_bytes());
+        }
+        bytes.push(b'\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.jsonl");
+    std::fs::write(&file, &bytes).unwrap();
+    let output = flowtrace()
+        .args(["eval", "-m", "docs/examples/bank", "--flows"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert_eq!(
+        json_lines(&stdout_of(&output)).len(),
+        lines.len() - 1,
+        "every other line"
+    );
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("flows.jsonl:3: invalid UTF-8 at byte"),
+        "the file, the line and why: {stderr}"
+    );
+    let output = flowtrace()
+        .args(["tail", "-o", "json", "--source"])
+        .arg(format!("file:{}", file.display()))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert_eq!(json_lines(&stdout_of(&output)).len(), lines.len() - 1);
+    assert!(
+        stderr_of(&output).contains(":3: invalid UTF-8 at byte"),
+        "{}",
+        stderr_of(&output)
+    );
+}

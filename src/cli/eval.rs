@@ -83,7 +83,11 @@ fn process_chunk(
     let out = &mut result.output;
     for (offset, line) in chunk.lines.iter().enumerate() {
         let line_number = chunk.first_line + offset;
-        let item = match pipeline.line(line) {
+        let item = match line
+            .as_deref()
+            .map_err(Clone::clone)
+            .and_then(|l| pipeline.line(l))
+        {
             Ok(Some(item)) => item,
             Ok(None) => continue,
             Err(e) => {

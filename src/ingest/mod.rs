@@ -17,13 +17,27 @@ use crate::store::filter::FilterTarget;
 use crate::store::flow_store::Recorded;
 use crate::store::Decided;
 
+/// A line as read from a file or stdin: its text, or why it is not text. A byte that is not
+/// UTF-8 makes only its own line bad.
+pub type TextLine = Result<String, String>;
+
+/// The line `bytes` (as read, with its newline) as text.
+pub fn text_line(bytes: Vec<u8>) -> TextLine {
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.utf8_error().valid_up_to() + 1
+        )
+    })
+}
+
 /// What a source hands over at a time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Batch {
     /// Lines of a file or stdin, to be decoded; `first_line` is the 1-based number of the first.
     Lines {
         first_line: usize,
-        lines: Vec<String>,
+        lines: Vec<TextLine>,
     },
     /// Flows a server or the demo gave typed.
     Flows(Vec<ObservedFlow>),
@@ -165,6 +179,13 @@ impl<S: SetHandle> Pipeline<S> {
         match batch {
             Batch::Lines { first_line, lines } => {
                 for (offset, line) in lines.iter().enumerate() {
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(reason) => {
+                            malformed(first_line + offset, reason.clone())?;
+                            continue;
+                        }
+                    };
                     if !wanted(line) {
                         continue;
                     }
@@ -328,11 +349,12 @@ spec:
         let lines = Batch::Lines {
             first_line: 10,
             lines: vec![
-                RECORDED_ALLOW.to_string(),
-                "{oops".to_string(),
-                "\n".to_string(),
-                RECORDED_ALLOW.replace("web-*", "skipped-*"),
-                "not json".to_string(),
+                Ok(RECORDED_ALLOW.to_string()),
+                Ok("{oops".to_string()),
+                Ok("\n".to_string()),
+                Ok(RECORDED_ALLOW.replace("web-*", "skipped-*")),
+                Ok("not json".to_string()),
+                text_line(b"{\"source_name\":\"\xff\"}\n".to_vec()),
             ],
         };
         let (mut names, mut bad) = (Vec::new(), Vec::new());
@@ -344,14 +366,17 @@ spec:
                 names.push(item.observed.flow.source.name.to_string());
                 Ok(())
             },
-            |line, _| {
-                bad.push(line);
+            |line, reason| {
+                bad.push((line, reason));
                 Ok(())
             },
         );
         assert!(result.is_ok());
         assert_eq!(names, ["web-*"]);
-        assert_eq!(bad, [11, 14]);
+        let lines: Vec<usize> = bad.iter().map(|(line, _)| *line).collect();
+        // A byte that is not UTF-8 is one bad line, with where it is.
+        assert_eq!(lines, [11, 14, 15]);
+        assert_eq!(bad[2].1, "invalid UTF-8 at byte 17 of the line");
 
         let observed = pipeline.line(RECORDED_ALLOW).unwrap().unwrap().observed;
         let flows = Batch::Flows(vec![observed.clone(), observed]);

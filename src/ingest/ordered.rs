@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::sync::{mpsc, Arc, Mutex};
 
+use super::{text_line, TextLine};
+
 /// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
 /// the chunks in flight stay a few megabytes.
 const CHUNK_LINES: usize = 4096;
@@ -15,7 +17,7 @@ pub struct Chunk {
     sequence: usize,
     /// 1-based number of the first line.
     pub first_line: usize,
-    pub lines: Vec<String>,
+    pub lines: Vec<TextLine>,
 }
 
 /// Runs `process` over the chunks of `reader` on `workers` threads, each with the state `worker`
@@ -70,11 +72,11 @@ fn read_chunks(
     for sequence in 0.. {
         let mut lines = Vec::with_capacity(CHUNK_LINES);
         for _ in 0..CHUNK_LINES {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line)? == 0 {
                 break;
             }
-            lines.push(line);
+            lines.push(text_line(line));
         }
         if lines.is_empty() {
             break;

@@ -6,13 +6,16 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::ingest::{text_line, TextLine};
+
 /// Reads a file like `tail -f`.
 pub struct Follower {
     path: PathBuf,
     reader: BufReader<File>,
     position: u64,
     identity: Option<(u64, u64)>,
-    partial: String,
+    /// A line read up to where the file ends now, waiting for the rest.
+    partial: Vec<u8>,
 }
 
 fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
@@ -38,7 +41,7 @@ impl Follower {
             reader: BufReader::new(file),
             position: 0,
             identity,
-            partial: String::new(),
+            partial: Vec::new(),
         })
     }
 
@@ -47,16 +50,16 @@ impl Follower {
     }
 
     /// Complete lines available now.
-    pub fn read_available(&mut self) -> io::Result<Vec<String>> {
+    pub fn read_available(&mut self) -> io::Result<Vec<TextLine>> {
         let mut lines = Vec::new();
         loop {
-            let read = self.reader.read_line(&mut self.partial)?;
+            let read = self.reader.read_until(b'\n', &mut self.partial)?;
             if read == 0 {
                 break;
             }
             self.position += read as u64;
-            if self.partial.ends_with('\n') {
-                lines.push(std::mem::take(&mut self.partial));
+            if self.partial.ends_with(b"\n") {
+                lines.push(text_line(std::mem::take(&mut self.partial)));
             }
         }
         Ok(lines)
@@ -87,11 +90,11 @@ impl Stdin {
     }
 
     /// The next line; `None` at the end.
-    pub fn next_line(&mut self) -> io::Result<Option<String>> {
-        let mut line = String::new();
-        match self.0.read_line(&mut line)? {
+    pub fn next_line(&mut self) -> io::Result<Option<TextLine>> {
+        let mut line = Vec::new();
+        match self.0.read_until(b'\n', &mut line)? {
             0 => Ok(None),
-            _ => Ok(Some(line)),
+            _ => Ok(Some(text_line(line))),
         }
     }
 }
