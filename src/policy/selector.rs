@@ -749,13 +749,23 @@ fn describe_token(token: &Token<'_>) -> String {
 struct Parser<'a> {
     tokenizer: Tokenizer<'a>,
     current: Token<'a>,
+    /// Parentheses open now.
+    depth: usize,
 }
+
+/// Parentheses a selector may nest: far beyond any real selector, far below what would exhaust
+/// the stack (parsing and matching recurse once per level).
+const MAX_NESTING: usize = 256;
 
 impl<'a> Parser<'a> {
     fn new(source: &'a str) -> Result<Self, SelectorError> {
         let mut tokenizer = Tokenizer::new(source);
         let current = tokenizer.next_token()?;
-        Ok(Parser { tokenizer, current })
+        Ok(Parser {
+            tokenizer,
+            current,
+            depth: 0,
+        })
     }
 
     fn advance(&mut self) -> Result<Token<'a>, SelectorError> {
@@ -848,8 +858,17 @@ impl<'a> Parser<'a> {
                 self.parse_label_test(label.value)
             }
             TokenKind::LeftParen => {
+                self.depth += 1;
+                if self.depth > MAX_NESTING {
+                    return Err(error_at(
+                        self.tokenizer.source,
+                        self.current.start,
+                        format!("parentheses nested more than {MAX_NESTING} deep"),
+                    ));
+                }
                 let open = self.advance()?;
                 let inner = self.parse_or()?;
+                self.depth -= 1;
                 if self.current.kind != TokenKind::RightParen {
                     let open_column =
                         error_at(self.tokenizer.source, open.start, String::new()).column;
@@ -1352,6 +1371,18 @@ mod tests {
         ("\nhas(a)", 1, "expected a label key, has(), all(), global(), '!', '(' or an operator, found '\\n'"),
         ("é == \"x\"", 1, "expected a label key, has(), all(), global(), '!', '(' or an operator, found 'é'"),
     ];
+
+    #[test]
+    fn parentheses_nested_beyond_the_limit_are_an_error_not_a_stack_overflow() {
+        let deep = format!("{}a == 'b'{}", "(".repeat(10_000), ")".repeat(10_000));
+        let error = Selector::parse(&deep).unwrap_err();
+        assert!(
+            error.to_string().contains("nested more than 256 deep"),
+            "{error}"
+        );
+        let fine = format!("{}a == 'b'{}", "(".repeat(256), ")".repeat(256));
+        assert!(Selector::parse(&fine).is_ok());
+    }
 
     #[test]
     fn parse_errors_report_column_and_expectation() {

@@ -234,7 +234,13 @@ struct Parser {
     tokens: Vec<(usize, Token)>,
     position: usize,
     end_column: usize,
+    /// Levels open now: each `(` and `not` opens one.
+    depth: usize,
 }
+
+/// Levels of `(` and `not` a filter may nest: far beyond what anyone types, far below what
+/// would exhaust the stack (parsing and matching recurse once per level).
+const MAX_NESTING: usize = 64;
 
 fn is_keyword(token: &Token, keyword: &str) -> bool {
     matches!(token, Token::Word(w) if w.eq_ignore_ascii_case(keyword))
@@ -308,18 +314,34 @@ impl Parser {
 
     fn parse_unary(&mut self) -> Result<Expr, FilterError> {
         if self.peek().is_some_and(|t| is_keyword(t, "not")) {
+            self.enter()?;
             self.position += 1;
-            return Ok(Expr::Not(Box::new(self.parse_unary()?)));
+            let inner = self.parse_unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.parse_primary()
+    }
+
+    /// Opens a level, or says where the filter nests too deep.
+    fn enter(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return self.error(format!(
+                "nested more than {MAX_NESTING} levels deep ('(' and 'not' open one each)"
+            ));
+        }
+        Ok(())
     }
 
     fn parse_primary(&mut self) -> Result<Expr, FilterError> {
         match self.peek().cloned() {
             Some(Token::Open) => {
                 let open = self.column();
+                self.enter()?;
                 self.position += 1;
                 let inner = self.parse_or()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Token::Close) {
                     return Err(FilterError {
                         column: self.column(),
@@ -515,6 +537,7 @@ impl Filter {
             tokens,
             position: 0,
             end_column: text.chars().count() + 1,
+            depth: 0,
         };
         let expr = parser.parse_or()?;
         if parser.position < parser.tokens.len() {
@@ -1147,6 +1170,26 @@ mod tests {
             "action=deny port=1 or port=443",
             &denied_by_security()
         ));
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_stack_allows_is_an_error_at_its_column() {
+        // Tens of thousands of levels, balanced or not, in parentheses or `not`s: an error
+        // naming the column, not a stack overflow.
+        for text in [
+            "(".repeat(20_000),
+            format!("{}port=80{}", "(".repeat(20_000), ")".repeat(20_000)),
+            "not ".repeat(20_000) + "port=80",
+        ] {
+            let error = Filter::parse(&text).unwrap_err();
+            assert!(
+                error.message.contains("nested more than 64 levels"),
+                "{error}"
+            );
+            assert!(error.column > 60 && error.column < 300, "{error}");
+        }
+        let just = format!("{}port=80{}", "(".repeat(64), ")".repeat(64));
+        assert!(Filter::parse(&just).is_ok());
     }
 
     #[test]
