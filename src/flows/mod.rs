@@ -385,7 +385,12 @@ fn labels_value(text: &str) -> Result<Labels, String> {
     }
     if text.starts_with('{') {
         let map = Fields::of(text).map_err(|_| json::syntax_error(text))?;
+        // Calico Enterprise wraps the list once: `{"labels": [...]}`. Only once: a wrapper in
+        // a wrapper is no label set (and reading each level again would cost time squared).
         if let Some(inner) = map.get(Field::Labels).filter(|v| !v.starts_with('"')) {
+            if inner.starts_with('{') {
+                return Err("a labels object inside a labels object is not a label set".into());
+            }
             return labels_value(inner);
         }
         let pairs: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
@@ -792,6 +797,23 @@ mod tests {
             (PolicyKind::AdminNetworkPolicy, "x"),
             "3.31 admin hits are normalised"
         );
+    }
+
+    #[test]
+    fn nested_labels_objects_are_refused_at_once() {
+        // 100,000 levels of {"labels": ...}: one bad line, read in linear time.
+        let depth = 100_000;
+        let labels = "{\"labels\":".repeat(depth) + "[]" + &"}".repeat(depth);
+        let line = format!(
+            r#"{{"source_name":"a","source_namespace":"x","source_labels":{labels},"dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80,"reporter":"Src"}}"#
+        );
+        // Before, each level was read again (and recursed into): a minute, or the stack.
+        let error = parse_flow_line(&line).unwrap_err();
+        assert!(error.contains("source_labels"), "{error}");
+        // One wrapper, as Calico Enterprise writes it, is read.
+        let once = r#"{"source_name":"a","source_namespace":"x","source_labels":{"labels":["app=web"]},"dest_name":"b","dest_namespace":"y","protocol":"tcp","dest_port":80,"reporter":"Src"}"#;
+        let flow = parse_flow_line(once).unwrap().flow;
+        assert_eq!(flow.source.labels.unwrap().get("app"), Some("web"));
     }
 
     #[test]
