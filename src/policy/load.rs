@@ -256,6 +256,38 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     documents
 }
 
+/// Flow collections (`[`, `{`) a document may nest. The YAML parser refuses deeper ones too, but
+/// only after time that grows with the square of the depth.
+const MAX_NESTING: usize = 128;
+
+/// The line (counted from the document's first, 0-based) where `document` nests `[` and `{`
+/// deeper than `MAX_NESTING`, in one pass: quoted text and comments do not count.
+fn too_deep(document: &str) -> Option<usize> {
+    let (mut depth, mut line, mut quote, mut comment) = (0usize, 0, None, false);
+    for c in document.chars() {
+        match (c, quote) {
+            ('\n', _) => {
+                line += 1;
+                comment = false;
+            }
+            _ if comment => {}
+            (q @ ('"' | '\''), None) => quote = Some(q),
+            (q, Some(open)) if q == open => quote = None,
+            (_, Some(_)) => {}
+            ('#', None) => comment = true,
+            ('[' | '{', None) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            (']' | '}', None) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn load_text(
     file: &Path,
     text: &str,
@@ -268,6 +300,18 @@ fn load_text(
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         {
+            continue;
+        }
+        if let Some(deep) = too_deep(&document) {
+            let location = Location {
+                file: file.to_path_buf(),
+                line: line + deep,
+                item: None,
+            };
+            report.errors.push(Diagnostic::at(
+                &location,
+                format!("invalid YAML: '[' and '{{' nested more than {MAX_NESTING} deep"),
+            ));
             continue;
         }
         let value: Value = match serde_norway::from_str(&document) {
@@ -752,6 +796,39 @@ mod tests {
             report.errors[0]
                 .to_string()
                 .starts_with("m.yaml:8: invalid YAML"),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_sees_it() {
+        for deep in [
+            "[".repeat(100_000),
+            "{a: ".repeat(100_000),
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: a, labels: {}}}\n",
+                "[".repeat(200)
+            ),
+        ] {
+            let (_, report) = load_str("deep.yaml", &format!("---\nkind: List\n---\n{deep}"));
+            let error = report.errors.last().expect("an error").to_string();
+            assert!(
+                error.starts_with("deep.yaml:") && error.contains("nested more than 128 deep"),
+                "{error}"
+            );
+        }
+        // Brackets in quotes and comments do not count.
+        let quoted = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: \"{}\"}} # {}\n",
+            "[".repeat(200),
+            "{".repeat(200)
+        );
+        let (_, report) = load_str("q.yaml", &quoted);
+        assert!(
+            report
+                .errors
+                .iter()
+                .all(|e| !e.to_string().contains("nested")),
             "{report:?}"
         );
     }
