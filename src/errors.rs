@@ -17,3 +17,42 @@ pub fn error_chain(error: &(dyn Error + 'static)) -> String {
     }
     text
 }
+
+/// A file's text, as `fs::read_to_string` gives it, except that a byte that is not UTF-8 is an
+/// `InvalidData` error saying the line and column it is at (1-based), not just that one is there.
+pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at
+            - bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line}, column {column}: a byte that is not UTF-8"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_pointed_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.yaml");
+        std::fs::write(&path, b"a: 1\n# comment \xff here\n").unwrap();
+        assert_eq!(
+            read_text(&path).unwrap_err().to_string(),
+            "line 2, column 11: a byte that is not UTF-8"
+        );
+        std::fs::write(&path, "a: 1\n").unwrap();
+        assert_eq!(read_text(&path).unwrap(), "a: 1\n");
+    }
+}

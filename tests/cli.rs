@@ -808,3 +808,24 @@ fn one_byte_that_is_not_utf8_is_one_bad_line_in_eval_and_tail() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn a_manifest_with_a_byte_that_is_not_utf8_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ns.yaml"),
+        b"apiVersion: v1\nkind: Namespace\n# caf\xe9\nmetadata: {name: a}\n",
+    )
+    .unwrap();
+    let output = flowtrace()
+        .args(["eval", "-m"])
+        .arg(dir.path())
+        .args(["--flows", "docs/examples/bank/flows.jsonl"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("ns.yaml: cannot read: line 3, column 6: a byte that is not UTF-8"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Reads manifests (files or directories; YAML, multi-document, `kind: List`, JSON) into a
 //! `PolicySet`. Every problem is reported with file, line, object and field; the rest still loads.
 
+use crate::errors::read_text;
 use std::fmt;
 use std::fs;
 use std::net::IpAddr;
@@ -123,7 +124,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (PolicySet, LoadReport) {
             continue;
         }
         for file in files {
-            match fs::read_to_string(&file) {
+            match read_text(&file) {
                 Ok(text) => load_text(&file, &text, &mut builder, &mut report, Load::AsWritten),
                 Err(e) => report
                     .errors

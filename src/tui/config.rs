@@ -1,6 +1,7 @@
 //! The user's settings: `$XDG_CONFIG_HOME/flowtrace/config.toml` (the source to open, the
 //! theme and keymap, newest flows on top or not, and saved filters).
 
+use crate::errors::read_text;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ impl Config {
             path: Some(path.clone()),
             ..Config::default()
         };
-        let text = match fs::read_to_string(&path) {
+        let text = match read_text(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return (config, Vec::new()),
             Err(e) => return (config, vec![format!("{}: {e}", path.display())]),

@@ -5,6 +5,7 @@
 //! user's `keymap.toml` in the config directory is merged over the chosen keymap key by key.
 //! `docs/keymap.md` describes the format for users.
 
+use crate::errors::read_text;
 use std::borrow::Cow;
 use std::fmt;
 use std::fmt::Write as _;
@@ -473,7 +474,7 @@ impl Origin {
     fn text(&self) -> Result<Cow<'static, str>, KeymapWarning> {
         match self {
             Origin::Builtin(name) => Ok(Cow::Borrowed(builtin_text(name).expect("a built-in"))),
-            Origin::File(path) => std::fs::read_to_string(path).map(Cow::Owned).map_err(|e| {
+            Origin::File(path) => read_text(path).map(Cow::Owned).map_err(|e| {
                 KeymapWarning::new(self.path(), 0, "", "", format!("cannot read it: {e}"))
             }),
         }
@@ -613,7 +614,7 @@ fn build(
 /// still applies, unless the file is not TOML at all.
 fn apply_override(keymap: &mut Keymap, path: &Path, warnings: &mut Vec<KeymapWarning>) {
     let shown = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_text(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {

@@ -8,6 +8,7 @@
 //! onto what is already drawn (`Style::patch`), so overlay roles such as `selection` and `match`
 //! carry only what they change.
 
+use crate::errors::read_text;
 use std::ops::Range;
 use std::path::Path;
 
@@ -319,7 +320,7 @@ fn user_theme_names(config_dir: Option<&Path>) -> Vec<String> {
 
 fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
     let shown = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|e| FileProblem {
+    let source = read_text(path).map_err(|e| FileProblem {
         section: String::new(),
         path: shown.clone(),
         line: 0,
