@@ -3,7 +3,7 @@
 //! read line by line.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::ingest::{text_line, TextLine};
@@ -16,7 +16,13 @@ pub struct Follower {
     identity: Option<(u64, u64)>,
     /// A line read up to where the file ends now, waiting for the rest.
     partial: Vec<u8>,
+    /// The file's first bytes as read: if they change, the file was truncated and written again
+    /// (even past where it was read), as `tail -F` tells.
+    head: Vec<u8>,
 }
+
+/// Bytes of the start of a file kept to tell it was rewritten.
+const HEAD: usize = 64;
 
 fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
     #[cfg(unix)]
@@ -42,6 +48,7 @@ impl Follower {
             position: 0,
             identity,
             partial: Vec::new(),
+            head: Vec::new(),
         })
     }
 
@@ -53,9 +60,15 @@ impl Follower {
     pub fn read_available(&mut self) -> io::Result<Vec<TextLine>> {
         let mut lines = Vec::new();
         loop {
+            let before = self.partial.len();
             let read = self.reader.read_until(b'\n', &mut self.partial)?;
             if read == 0 {
                 break;
+            }
+            if self.head.len() < HEAD && self.position < HEAD as u64 {
+                let wanted = HEAD - self.head.len();
+                let new = &self.partial[before..];
+                self.head.extend_from_slice(&new[..new.len().min(wanted)]);
             }
             self.position += read as u64;
             if self.partial.ends_with(b"\n") {
@@ -65,19 +78,43 @@ impl Follower {
         Ok(lines)
     }
 
-    /// After reaching the end: start over on truncation, switch files on rotation.
-    pub fn check_replaced(&mut self) -> io::Result<()> {
+    /// After reaching the end: switch files on rotation (first reading what was still written
+    /// to the old one, and its last line even if unfinished: it will not be finished there), and
+    /// start over when the file was truncated, even if it grew past where it was read since.
+    /// Returns the old file's last lines.
+    pub fn check_replaced(&mut self) -> io::Result<Vec<TextLine>> {
         let Ok(metadata) = std::fs::metadata(&self.path) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if identity(&metadata) != self.identity {
+            let mut drained = self.read_available()?;
+            if !self.partial.is_empty() {
+                drained.push(text_line(std::mem::take(&mut self.partial)));
+            }
             *self = Follower::open(self.path.clone())?;
-        } else if metadata.len() < self.position {
+            return Ok(drained);
+        }
+        if metadata.len() < self.position || !self.starts_as_read()? {
             self.reader.seek(SeekFrom::Start(0))?;
             self.position = 0;
             self.partial.clear();
+            self.head.clear();
         }
-        Ok(())
+        Ok(Vec::new())
+    }
+
+    /// Whether the file still starts with the bytes read from its start.
+    fn starts_as_read(&self) -> io::Result<bool> {
+        if self.head.is_empty() {
+            return Ok(true);
+        }
+        let mut start = vec![0; self.head.len()];
+        let mut file = File::open(&self.path)?;
+        match file.read_exact(&mut start) {
+            Ok(()) => Ok(start == self.head),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -96,5 +133,65 @@ impl Stdin {
             0 => Ok(None),
             _ => Ok(Some(text_line(line))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn write(path: &Path, text: &str, append: bool) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn texts(lines: Vec<TextLine>) -> Vec<String> {
+        lines.into_iter().map(|l| l.unwrap()).collect()
+    }
+
+    #[test]
+    fn rotation_reads_what_was_still_written_to_the_old_file_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        write(&path, "1\n2\n", false);
+        let mut follower = Follower::open(path.clone()).unwrap();
+        assert_eq!(texts(follower.read_available().unwrap()), ["1\n", "2\n"]);
+        // Written to the old file between two polls, the last line unfinished; then rotated.
+        write(&path, "3\n4\nhal", true);
+        std::fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
+        write(&path, "5\n", false);
+        assert_eq!(
+            texts(follower.check_replaced().unwrap()),
+            ["3\n", "4\n", "hal"]
+        );
+        assert_eq!(texts(follower.read_available().unwrap()), ["5\n"]);
+    }
+
+    #[test]
+    fn a_file_truncated_and_written_past_the_old_end_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        write(&path, "old 1\nold 2\n", false);
+        let mut follower = Follower::open(path.clone()).unwrap();
+        assert_eq!(follower.read_available().unwrap().len(), 2);
+        // Truncated and written again, longer than before, within one poll.
+        write(&path, "new 1\nnew 2\nnew 3\nnew 4\n", false);
+        assert!(follower.check_replaced().unwrap().is_empty());
+        assert_eq!(
+            texts(follower.read_available().unwrap()),
+            ["new 1\n", "new 2\n", "new 3\n", "new 4\n"]
+        );
+        // Appended to, as usual: nothing read again.
+        write(&path, "new 5\n", true);
+        assert!(follower.check_replaced().unwrap().is_empty());
+        assert_eq!(texts(follower.read_available().unwrap()), ["new 5\n"]);
     }
 }

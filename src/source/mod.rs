@@ -201,11 +201,10 @@ impl FlowSource {
                     return Ok(None);
                 }
                 std::thread::sleep(FOLLOW_POLL);
-                follower.check_replaced()?;
-                Ok(Some(Batch::Lines {
-                    first_line: *lines_read + 1,
-                    lines: Vec::new(),
-                }))
+                let lines = follower.check_replaced()?;
+                let first_line = *lines_read + 1;
+                *lines_read += lines.len();
+                Ok(Some(Batch::Lines { first_line, lines }))
             }
             FlowSource::Network(feed) => match feed.events.blocking_recv() {
                 None => Ok(None),
