@@ -24,6 +24,9 @@ pub struct Follower {
 /// Bytes of the start of a file kept to tell it was rewritten.
 const HEAD: usize = 64;
 
+/// Lines handed over at a time.
+pub const BATCH_LINES: usize = 4096;
+
 fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
@@ -56,10 +59,11 @@ impl Follower {
         &self.path
     }
 
-    /// Complete lines available now.
+    /// Complete lines available now, at most `BATCH_LINES` of them: a large file is handed over
+    /// in bounded batches, so the first rows show at once and memory does not hold it whole.
     pub fn read_available(&mut self) -> io::Result<Vec<TextLine>> {
         let mut lines = Vec::new();
-        loop {
+        while lines.len() < BATCH_LINES {
             let before = self.partial.len();
             let read = self.reader.read_until(b'\n', &mut self.partial)?;
             if read == 0 {
@@ -87,7 +91,14 @@ impl Follower {
             return Ok(Vec::new());
         };
         if identity(&metadata) != self.identity {
-            let mut drained = self.read_available()?;
+            let mut drained = Vec::new();
+            loop {
+                let more = self.read_available()?;
+                if more.is_empty() {
+                    break;
+                }
+                drained.extend(more);
+            }
             if !self.partial.is_empty() {
                 drained.push(text_line(std::mem::take(&mut self.partial)));
             }
@@ -155,6 +166,22 @@ mod tests {
 
     fn texts(lines: Vec<TextLine>) -> Vec<String> {
         lines.into_iter().map(|l| l.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_large_file_is_handed_over_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        let total = BATCH_LINES * 2 + 10;
+        let text: String = (0..total).map(|i| format!("{i}\n")).collect();
+        write(&path, &text, false);
+        let mut follower = Follower::open(path).unwrap();
+        let sizes: Vec<usize> = std::iter::from_fn(|| {
+            let lines = follower.read_available().unwrap();
+            (!lines.is_empty()).then_some(lines.len())
+        })
+        .collect();
+        assert_eq!(sizes, [BATCH_LINES, BATCH_LINES, 10]);
     }
 
     #[test]
