@@ -65,20 +65,23 @@ fn open_filter_to_denies_trace_quit_and_the_terminal_is_restored() {
 }
 
 #[test]
-fn sigterm_restores_the_terminal_too() {
-    let home = tempfile::tempdir().unwrap();
-    let binary = env!("CARGO_BIN_EXE_flowtrace");
-    let script = format!("{binary} & pid=$!; sleep 2; kill -TERM $pid; wait $pid; {AFTER_EXIT}");
-    let tmux = Tmux::start("term", home.path(), home.path(), &script);
-    let screen = tmux.wait_for("MODE:");
-    assert!(
-        screen.contains("EXITED:0"),
-        "ended by the signal, cleanly: {screen}"
-    );
-    assert!(screen.contains("MODE:icanon"), "{screen}");
-    assert_eq!(tmux.pane("alternate_on"), "0");
-    let log = std::fs::read_to_string(home.path().join("flowtrace/flowtrace.log")).unwrap();
-    assert!(log.contains("first frame"), "the TUI ran: {log}");
+fn every_ending_signal_restores_the_terminal_too() {
+    for signal in ["TERM", "INT", "QUIT"] {
+        let home = tempfile::tempdir().unwrap();
+        let binary = env!("CARGO_BIN_EXE_flowtrace");
+        let script =
+            format!("{binary} & pid=$!; sleep 2; kill -{signal} $pid; wait $pid; {AFTER_EXIT}");
+        let tmux = Tmux::start(&format!("sig{signal}"), home.path(), home.path(), &script);
+        let screen = tmux.wait_for("MODE:");
+        assert!(
+            screen.contains("EXITED:0"),
+            "SIG{signal} ended it cleanly: {screen}"
+        );
+        assert!(screen.contains("MODE:icanon"), "SIG{signal}: {screen}");
+        assert_eq!(tmux.pane("alternate_on"), "0", "SIG{signal}");
+        let log = std::fs::read_to_string(home.path().join("flowtrace/flowtrace.log")).unwrap();
+        assert!(log.contains("first frame"), "the TUI ran: {log}");
+    }
 }
 
 #[test]

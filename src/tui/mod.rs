@@ -219,8 +219,10 @@ fn spawn_input(sender: SyncSender<LoopEvent>) {
 fn spawn_signals(sender: SyncSender<LoopEvent>) -> io::Result<()> {
     #[cfg(unix)]
     {
-        use signal_hook::consts::{SIGHUP, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+        // Every signal that ends a program leaves through the loop, which restores the terminal
+        // (in raw mode ctrl-c is a key; SIGINT and SIGQUIT come from `kill`).
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
