@@ -18,6 +18,25 @@ pub fn error_chain(error: &(dyn Error + 'static)) -> String {
     text
 }
 
+/// `text` safe to show on a terminal: control characters (an escape sequence a server or a file
+/// put in a name, a label or an error) written as `\u{1b}` instead of being executed.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A file's text, as `fs::read_to_string` gives it, except that a byte that is not UTF-8 is an
 /// `InvalidData` error saying the line and column it is at (1-based), not just that one is there.
 pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
@@ -42,6 +61,15 @@ pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_executed() {
+        assert_eq!(printable("plain name"), "plain name");
+        assert_eq!(
+            printable("x\u{1b}]0;owned\u{7}\u{1b}[2J"),
+            "x\\u{1b}]0;owned\\u{7}\\u{1b}[2J"
+        );
+    }
 
     #[test]
     fn a_byte_that_is_not_utf8_is_pointed_at() {

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::errors::printable;
 use crate::flows::RawObject;
 use crate::ingest::Row;
 use crate::model::time::format_rfc3339;
@@ -231,8 +232,9 @@ pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
 /// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
 /// as another, whole one.
 pub fn fit(text: &str, width: usize) -> String {
+    let text = printable(text);
     if text.chars().count() <= width {
-        return text.to_string();
+        return text.into_owned();
     }
     let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
     cut.push('…');

@@ -949,3 +949,20 @@ fn trace_lines_longer_than_the_pane_are_cut_with_an_ellipsis() {
         );
     }
 }
+
+#[test]
+fn text_from_outside_is_shown_not_executed() {
+    let mut app = demo_app((80, 24));
+    app.feed(FeedEvent::Malformed {
+        origin: "whisker".into(),
+        reason: "bad event: \u{1b}]0;owned\u{7}\u{1b}[2J".into(),
+    });
+    let message = &app.message.as_ref().unwrap().text;
+    assert!(!message.contains('\u{1b}'), "{message:?}");
+    assert!(message.contains("\\u{1b}]0;owned"), "{message:?}");
+    let text = screen_text(&app);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+}

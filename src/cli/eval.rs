@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use crate::errors::printable;
 use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::{Pipeline, Scope};
 use crate::policy::compare::differences;
@@ -46,7 +47,7 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
             let result = result?;
             out.write_all(&result.output)?;
             for error in &result.errors {
-                eprintln!("error: {error}");
+                eprintln!("error: {}", printable(error));
             }
             line_errors += result.errors.len();
             compared += result.compared;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
 use super::tui::main_source;
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
+use crate::errors::printable;
 use crate::flows::encode::as_record;
 use crate::ingest::{Ingested, Pipeline, Scope};
 use crate::model::time::unix_now;
@@ -87,7 +88,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     let mut malformed = 0usize;
     let mut note = |event: SourceEvent| match event {
         SourceEvent::Malformed { reason } => {
-            eprintln!("warning: malformed record skipped: {reason}")
+            eprintln!("warning: malformed record skipped: {}", printable(&reason))
         }
         SourceEvent::State(state) => eprintln!("source: {state}"),
         SourceEvent::Flows(_) | SourceEvent::Hints { .. } => {}
@@ -101,7 +102,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             |line| required.iter().all(|text| line.contains(text.as_str())),
             |pipeline, item| printer.print(pipeline, &item),
             |line, reason| {
-                eprintln!("error: {name}:{line}: {reason}");
+                eprintln!("error: {name}:{line}: {}", printable(&reason));
                 malformed += 1;
                 Ok(())
             },

@@ -25,6 +25,7 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
+use crate::errors::printable;
 use crate::flows::encode::whisker_json;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
@@ -192,8 +193,10 @@ impl App {
     }
 
     pub fn set_message(&mut self, severity: Severity, text: impl Into<String>) {
+        // Messages quote what came from outside (a server's event, a file's line).
+        let text = text.into();
         self.message = Some(Message {
-            text: text.into(),
+            text: printable(&text).into_owned(),
             severity,
         });
         self.dirty = true;

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders};
 
 use super::theme::{Role, Theme};
 use super::trace_text::{self, Tone};
+use crate::errors::printable;
 use crate::model::Verdict;
 pub use crate::printer::fit;
 
@@ -35,7 +36,7 @@ pub fn owned_line(theme: &Theme, spans: &[trace_text::Span]) -> Line<'static> {
     Line::from(
         spans
             .iter()
-            .map(|(text, tone)| Span::styled(text.clone(), tone_style(theme, tone)))
+            .map(|(text, tone)| Span::styled(printable(text).into_owned(), tone_style(theme, tone)))
             .collect::<Vec<_>>(),
     )
 }
@@ -85,9 +86,10 @@ pub fn overlay_block<'a>(theme: &Theme, title: &str, width: u16) -> Block<'a> {
 /// `text` in at most `width` columns, cut in the middle with `…` when longer: both ends stay
 /// (a pod name's workload and its suffix).
 pub fn fit_middle(text: &str, width: usize) -> String {
+    let text = printable(text);
     let chars: Vec<char> = text.chars().collect();
     if chars.len() <= width {
-        return text.to_string();
+        return text.into_owned();
     }
     let kept = width.saturating_sub(1);
     let tail = kept / 2;
