@@ -802,10 +802,11 @@ fn one_byte_that_is_not_utf8_is_one_bad_line_in_eval_and_tail() {
         .get_output()
         .clone();
     assert_eq!(json_lines(&stdout_of(&output)).len(), lines.len() - 1);
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains(":3: invalid UTF-8 at byte"), "{stderr}");
     assert!(
-        stderr_of(&output).contains(":3: invalid UTF-8 at byte"),
-        "{}",
-        stderr_of(&output)
+        stderr.contains("1 malformed record(s) from"),
+        "a summary, as eval gives: {stderr}"
     );
 }
 

@@ -85,10 +85,12 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         writeln!(printer.out, "{}", wide_header("TIME", TIME_WIDTH))?;
     }
     let name = source_name(&args.source).to_string();
-    let mut malformed = 0usize;
+    // Malformed records, from a server's events or a file's lines: one rule for both.
+    let malformed = std::cell::Cell::new(0usize);
     let mut note = |event: SourceEvent| match event {
         SourceEvent::Malformed { reason } => {
-            eprintln!("warning: malformed record skipped: {}", printable(&reason))
+            eprintln!("warning: malformed record skipped: {}", printable(&reason));
+            malformed.set(malformed.get() + 1);
         }
         SourceEvent::State(state) => eprintln!("source: {state}"),
         SourceEvent::Flows(_) | SourceEvent::Hints { .. } => {}
@@ -103,7 +105,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             |pipeline, item| printer.print(pipeline, &item),
             |line, reason| {
                 eprintln!("error: {name}:{line}: {}", printable(&reason));
-                malformed += 1;
+                malformed.set(malformed.get() + 1);
                 Ok(())
             },
         )?;
@@ -111,7 +113,12 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         printer.out.flush()?;
     }
     printer.out.flush()?;
-    Ok(if malformed > 0 { EXIT_INVALID_INPUT } else { 0 })
+    let malformed = malformed.get();
+    if malformed > 0 {
+        eprintln!("{malformed} malformed record(s) from {name} skipped");
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    Ok(0)
 }
 
 /// Filters decided flows and prints those that match.
