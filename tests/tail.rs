@@ -289,3 +289,21 @@ fn a_search_word_finds_flows_that_name_it() {
         }
     }
 }
+
+#[test]
+fn a_filter_and_its_negation_partition_records_with_json_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.jsonl");
+    let escaped = r#"{"source_name":"web-*","source_namespace":"shop","source_labels":"app=web","dest_name":"api-*","dest_namespace":"p\u0061yments","dest_labels":"app=api","protocol":"tcp","dest_port":443,"reporter":"Src","action":"Allow"}"#;
+    std::fs::write(&file, format!("{escaped}\n")).unwrap();
+    let source = format!("file:{}", file.display());
+    let count = |filter: &str| {
+        let (code, stdout, stderr) = run(&[
+            "tail", "--source", &source, "--filter", filter, "-o", "json",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        stdout.lines().count()
+    };
+    assert_eq!(count("dst.ns=payments"), 1);
+    assert_eq!(count("not dst.ns=payments"), 0);
+}

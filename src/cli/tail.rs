@@ -100,8 +100,9 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         printer.now = unix_now();
         pipeline.batch(
             batch,
-            // A line lacking a text the filter requires cannot match: skip it undecoded.
-            |line| required.iter().all(|text| line.contains(text.as_str())),
+            // A line lacking a text the filter requires cannot match: skip it undecoded. Not a
+            // line with a JSON escape: `p\u0061yments` is `payments` once decoded.
+            |line| line.contains('\\') || required.iter().all(|text| line.contains(text.as_str())),
             |pipeline, item| printer.print(pipeline, &item),
             |line, reason| {
                 eprintln!("error: {name}:{line}: {}", printable(&reason));
