@@ -164,7 +164,7 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             })
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    let server = config.cluster_url.to_string();
+    let server = redact(&config.cluster_url.to_string());
     let client = Client::try_from(config)
         .map_err(|e| Failed(format!("setting up the Kubernetes client: {e}")))?;
     client
@@ -175,6 +175,19 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             server,
         })?;
     Ok(client)
+}
+
+/// A server URL without the credentials a kubeconfig may carry in it (`https://user:pass@host`):
+/// what flowtrace prints and shows never holds a password.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 /// What went wrong asking the cluster for `what` (e.g. `service calico-system/goldmane`).
@@ -192,6 +205,19 @@ mod tests {
             message: message.to_string(),
             ..kube::core::Status::default()
         }))
+    }
+
+    #[test]
+    fn credentials_in_a_server_url_are_never_shown() {
+        assert_eq!(
+            redact("https://admin:s3cret@10.0.0.1:6443/"),
+            "https://***@10.0.0.1:6443/"
+        );
+        assert_eq!(
+            redact("https://10.0.0.1:6443/a@b"),
+            "https://10.0.0.1:6443/a@b"
+        );
+        assert_eq!(redact("http://127.0.0.1:1/"), "http://127.0.0.1:1/");
     }
 
     #[test]

@@ -161,7 +161,11 @@ pub fn write_filter(path: &Path, name: &str, filter: &str) -> Result<(), String>
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    fs::write(path, document.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+    // Written beside it and renamed over it: the file is never half-written.
+    let written = path.with_extension("toml.writing");
+    fs::write(&written, document.to_string())
+        .and_then(|()| fs::rename(&written, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
