@@ -134,3 +134,17 @@ fn a_hang_up_is_a_normal_way_to_leave_not_a_panic() {
     assert!(log.contains("left"), "it left: {log}");
     assert!(!log.contains("panic"), "{log}");
 }
+
+#[test]
+fn a_theme_named_in_the_config_that_does_not_exist_is_a_warning_naming_the_config() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    std::fs::create_dir_all(config.join("flowtrace")).unwrap();
+    std::fs::write(config.join("flowtrace/config.toml"), "theme = \"nope\"\n").unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let tmux = Tmux::start("cfgtheme", home.path(), &config, binary);
+    // The TUI opens with the default theme and says where the bad setting is.
+    let screen = tmux.wait_for_all(&["DECIDED BY", "config.toml: theme: no theme named 'nope'"]);
+    assert!(!screen.contains("--theme"), "{screen}");
+    tmux.keys(&["q"]);
+}

@@ -86,10 +86,21 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let fallback_note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
     let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
+    // Named in config.toml rather than by a flag, a keymap or theme that cannot be used is a
+    // warning naming the file and the setting, and the default applies.
+    let config_file = config.path.as_ref().map(|p| p.display().to_string());
+    let in_config = |setting: &str, message: &str| {
+        let file = config_file.as_deref().unwrap_or("config.toml");
+        format!("{file}: {setting}: {message}; the default is used")
+    };
     let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
         Ok((keymap, problems)) => {
             warnings.extend(problems.iter().map(|w| w.to_string()));
             keymap
+        }
+        Err(e) if args.keymap.is_none() => {
+            warnings.push(in_config("keymap", &e.message));
+            keymap::Keymap::default()
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -106,6 +117,12 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         Ok((theme, problems)) => {
             warnings.extend(problems.iter().map(|w| w.to_string()));
             theme
+        }
+        Err(e) if args.theme.is_none() => {
+            warnings.push(in_config("theme", &e.message));
+            theme::load(None, config_dir.as_deref(), no_color, true_color)
+                .map(|(theme, _)| theme)
+                .map_err(|e| io::Error::other(e.to_string()))?
         }
         Err(e) => {
             eprintln!("error: {e}");
