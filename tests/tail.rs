@@ -307,3 +307,13 @@ fn a_filter_and_its_negation_partition_records_with_json_escapes() {
     assert_eq!(count("dst.ns=payments"), 1);
     assert_eq!(count("not dst.ns=payments"), 0);
 }
+
+#[test]
+fn a_file_source_without_a_path_says_so() {
+    let (code, _, stderr) = run(&["tail", "--source", "file:"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("source file: names no file (file:PATH)"),
+        "{stderr}"
+    );
+}

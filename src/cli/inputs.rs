@@ -108,6 +108,7 @@ pub fn open_source(
         "goldmane" => open_server(args, Server::Goldmane, filter, since, follow),
         "whisker" => open_server(args, Server::Whisker, filter, since, follow),
         source => match source.strip_prefix("file:") {
+            Some("") => Err("source file: names no file (file:PATH)".to_string()),
             Some(path) => FlowSource::file(PathBuf::from(path)).map_err(|e| e.to_string()),
             None => Err(format!(
                 "unknown source {source:?}: use demo, goldmane, whisker, file:PATH or -"
