@@ -271,3 +271,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// However deep and however unbalanced the nesting, the parsers answer (a filter or an error
+    /// naming a column), never exhaust the stack.
+    #[test]
+    fn nesting_of_any_depth_completes_with_an_answer(
+        pieces in prop::collection::vec(
+            prop_oneof![Just("("), Just(")"), Just("not "), Just("port=80 "), Just("or ")],
+            0..20_000,
+        ),
+    ) {
+        let text: String = pieces.concat();
+        if let Err(error) = Filter::parse(&text) {
+            prop_assert!(error.column >= 1 && error.column <= text.chars().count() + 1);
+        }
+        let selector: String = pieces
+            .iter()
+            .map(|p| match *p {
+                "not " => "!",
+                "port=80 " => "a == 'b'",
+                "or " => " || ",
+                other => other,
+            })
+            .collect();
+        if let Err(error) = Selector::parse(&selector) {
+            prop_assert!(error.to_string().contains("column"), "{error}");
+        }
+    }
+}
