@@ -9,7 +9,7 @@ use super::inputs::{
     filter_arg, flow_servers, load_manifests, open_source, since_arg, source_name,
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
-use crate::cluster::{flow_server, ConnectError};
+use crate::cluster::flow_server;
 use crate::model::time::unix_now;
 use crate::source::ConnectionState;
 use crate::store::FlowStore;
@@ -21,27 +21,12 @@ use crate::tui::{feed, keymap, theme};
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
 
-/// Why the demo stands in for the cluster.
-pub(super) struct Fallback {
-    /// Why the cluster is not used.
-    pub reason: String,
-    /// A cluster is configured but could not be used: a run that is not interactive fails
-    /// instead of printing demo flows as if they were the cluster's.
-    pub cluster_failed: bool,
-}
-
-impl Fallback {
-    pub fn note(&self) -> String {
-        format!("{}: the built-in demo cluster", self.reason)
-    }
-}
-
 /// The main job's source: the one asked for, else the configured one, else the current cluster's
 /// Goldmane or Whisker, else the demo, with why.
 pub(super) fn main_source(
     asked: &SourceArgs,
     configured: Option<&str>,
-) -> (SourceArgs, Option<Fallback>) {
+) -> (SourceArgs, Option<flow_server::Fallback>) {
     let mut chosen = asked.clone();
     if chosen.source.is_none() {
         chosen.source = configured.map(str::to_string);
@@ -49,22 +34,16 @@ pub(super) fn main_source(
     if chosen.source.is_some() {
         return (chosen, None);
     }
-    let fallback = match flow_server::find(&flow_servers(asked)) {
+    match flow_server::find_or_fallback(&flow_servers(asked)) {
         Ok(server) => {
             chosen.source = Some(server.name().to_string());
-            return (chosen, None);
+            (chosen, None)
         }
-        Err(ConnectError::NotConfigured(_)) => Fallback {
-            reason: "no flow source or cluster configured".to_string(),
-            cluster_failed: false,
-        },
-        Err(reason) => Fallback {
-            reason: reason.to_string(),
-            cluster_failed: true,
-        },
-    };
-    chosen.source = Some("demo".to_string());
-    (chosen, Some(fallback))
+        Err(fallback) => {
+            chosen.source = Some("demo".to_string());
+            (chosen, Some(fallback))
+        }
+    }
 }
 
 pub fn run(args: TuiArgs) -> io::Result<u8> {

@@ -112,6 +112,37 @@ pub fn find(servers: &FlowServers) -> Result<Server, ConnectError> {
     })
 }
 
+/// Why the demo stands in for the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// Why the cluster is not used.
+    pub reason: String,
+    /// A cluster is configured but could not be used: a run that is not interactive fails
+    /// instead of printing demo flows as if they were the cluster's.
+    pub cluster_failed: bool,
+}
+
+impl Fallback {
+    pub fn note(&self) -> String {
+        format!("{}: the built-in demo cluster", self.reason)
+    }
+}
+
+/// The current cluster's flow server (`find`), or why the demo stands in: no cluster configured,
+/// or one that cannot be used.
+pub fn find_or_fallback(servers: &FlowServers) -> Result<Server, Fallback> {
+    find(servers).map_err(|error| match error {
+        ConnectError::NotConfigured(_) => Fallback {
+            reason: "no flow source or cluster configured".to_string(),
+            cluster_failed: false,
+        },
+        other => Fallback {
+            reason: other.to_string(),
+            cluster_failed: true,
+        },
+    })
+}
+
 /// A client to port-forward to `server` with; without a cluster, the other ways to reach it.
 async fn connect_for(servers: &FlowServers, server: Server) -> Result<kube::Client, String> {
     connect(&servers.cluster).await.map_err(|e| match e {
