@@ -88,8 +88,9 @@ pub fn write_record<W: Write>(
 pub enum Format {
     /// One JSON object per flow: the record as read, with the verdicts and traces.
     Json,
-    /// A readable table.
-    Wide,
+    /// A readable table; `cut`: names cut with `…` to keep the columns (on a terminal), else
+    /// whole (on a pipe, where a name must stay whole to be found).
+    Wide { cut: bool },
 }
 
 /// The wide table's first column in `tail`: an RFC 3339 timestamp.
@@ -108,7 +109,7 @@ pub fn write_row<W: Write>(
 ) -> io::Result<()> {
     let verdicts = &row.verdicts;
     match format {
-        Format::Wide => {
+        Format::Wide { cut } => {
             let decided = decided_by(&verdicts.enforced, verdicts.undetermined.as_deref());
             let last_seen = row.observed.end_time;
             let time = if last_seen > 0 {
@@ -121,7 +122,7 @@ pub fn write_row<W: Write>(
             writeln!(
                 out,
                 "{}",
-                wide_row(&time, TIME_WIDTH, flow, action, pending, &decided)
+                wide_row(&time, TIME_WIDTH, flow, action, pending, &decided, cut)
             )
         }
         Format::Json => {
@@ -152,7 +153,7 @@ pub fn write_evaluated<W: Write>(
 ) -> io::Result<()> {
     let undetermined = undetermined_reason(evaluator.policy_set(), &evaluation.enforced);
     match format {
-        Format::Wide => {
+        Format::Wide { cut } => {
             let hits = evaluator.policy_hits(flow, &evaluation.enforced.hits);
             let decided = decided_by(&hits, undetermined.as_deref());
             let (action, pending) = (evaluation.enforced.verdict, evaluation.pending.verdict);
@@ -160,7 +161,7 @@ pub fn write_evaluated<W: Write>(
             writeln!(
                 out,
                 "{}",
-                wide_row(&line, LINE_WIDTH, flow, action, pending, &decided)
+                wide_row(&line, LINE_WIDTH, flow, action, pending, &decided, cut)
             )
         }
         Format::Json => {
@@ -203,17 +204,25 @@ pub fn wide_row(
     action: Verdict,
     pending: Verdict,
     decided_by: &str,
+    cut: bool,
 ) -> String {
+    let name = |text: String, width: usize| {
+        if cut {
+            fit(&text, width)
+        } else {
+            printable(&text).into_owned()
+        }
+    };
     // The port is never cut: the name gives way.
     let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
     let port = format!("{port}/{}", flow.protocol);
-    let dest = fit(
-        &flow.dest.display_name(),
+    let dest = name(
+        flow.dest.display_name(),
         36usize.saturating_sub(port.chars().count()),
     ) + &port;
     format!(
         "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} {decided_by}",
-        fit(&flow.source.display_name(), 30),
+        name(flow.source.display_name(), 30),
         dest,
         flow.reporter.as_str(),
         action.as_str(),
@@ -362,7 +371,7 @@ mod tests {
     fn a_long_destination_gives_way_to_its_port_which_is_never_cut() {
         let line = r#"{"start_time":"2026-11-23T12:00:00Z","end_time":"2026-11-23T12:00:15Z","action":"Allow","source_name":"a-*","source_namespace":"a","dest_name":"a-very-long-workload-name-that-goes-on-7d9c6b5f8-*","dest_namespace":"a-long-namespace","protocol":"udp","dest_port":53,"reporter":"Src"}"#;
         let flow = FlowDecoder::new().decode(line).unwrap().flow;
-        let row = wide_row("1", 5, &flow, Verdict::Allow, Verdict::Allow, "x");
+        let row = wide_row("1", 5, &flow, Verdict::Allow, Verdict::Allow, "x", true);
         let dest = row.split_whitespace().nth(2).unwrap();
         assert!(
             dest.ends_with("…:53/UDP") || dest.ends_with("…:53/udp"),
@@ -371,5 +380,11 @@ mod tests {
         assert_eq!(dest.chars().count(), 36, "{row}");
         assert_eq!(fit("abcd", 1), "…");
         assert_eq!(fit("security.block-metadata", 10), "security.…");
+        // On a pipe, names are whole.
+        let row = wide_row("1", 5, &flow, Verdict::Allow, Verdict::Allow, "x", false);
+        assert!(
+            row.contains("a-long-namespace/a-very-long-workload-name-that-goes-on-7d9c6b5f8-*:53/"),
+            "{row}"
+        );
     }
 }

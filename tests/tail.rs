@@ -317,3 +317,14 @@ fn a_file_source_without_a_path_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn on_a_pipe_the_wide_table_keeps_names_whole() {
+    let (code, stdout, stderr) = run(&["tail", "--source", "demo", "--since", "5m", "-o", "wide"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("ingress-nginx/ingress-nginx-controller-"),
+        "a name longer than its column, whole: {stdout}"
+    );
+    assert!(!stdout.contains('…'), "{stdout}");
+}

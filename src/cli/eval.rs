@@ -1,7 +1,7 @@
 //! `flowtrace eval`: every flow of a file decided against manifests, streamed (memory does not grow
 //! with the number of flows).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
@@ -117,7 +117,9 @@ fn process_chunk(
         }
         let format = match args.output {
             EvalOutput::Json => Format::Json,
-            EvalOutput::Wide => Format::Wide,
+            EvalOutput::Wide => Format::Wide {
+                cut: io::stdout().is_terminal(),
+            },
         };
         write_evaluated(out, format, evaluator, line_number, flow, raw, evaluation)?;
     }

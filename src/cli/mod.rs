@@ -144,10 +144,10 @@ pub struct SourceArgs {
     #[arg(long = "manifests", short = 'm', value_name = "PATH")]
     manifests: Vec<PathBuf>,
     /// Demo flows per second.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, help_heading = "The demo source")]
     rate: u32,
     /// Seed of the demo's traffic.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, help_heading = "The demo source")]
     seed: u64,
 }
 

@@ -1,7 +1,7 @@
 //! `flowtrace tail`: matching flows from a source, printed as they come (or until the source is
 //! exhausted). Every source goes through the one ingest pipeline, then one filter and one printer.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
 use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
@@ -75,7 +75,9 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         fuzzy: Fuzzy::default(),
         demo: args.source.source() == "demo",
         output: match args.output {
-            TailOutput::Wide => Format::Wide,
+            TailOutput::Wide => Format::Wide {
+                cut: io::stdout().is_terminal(),
+            },
             TailOutput::Json => Format::Json,
         },
         out: io::BufWriter::new(io::stdout().lock()),
