@@ -966,3 +966,16 @@ fn text_from_outside_is_shown_not_executed() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_message_longer_than_the_line_is_cut_with_an_ellipsis() {
+    let mut app = demo_app((80, 24));
+    app.set_message(
+        flowtrace::tui::app::Severity::Warn,
+        "x".repeat(70) + " and the end of a long warning that does not fit",
+    );
+    let text = screen_text(&app);
+    let line = text.lines().find(|l| l.starts_with("xxxx")).unwrap();
+    assert!(line.ends_with('…'), "{line}");
+    assert_eq!(line.chars().count(), 80);
+}

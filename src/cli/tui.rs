@@ -170,7 +170,12 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
-        app.set_message(Severity::Warn, warnings.join("; "));
+        // One at a time on the line above the hints; all of them in the log.
+        let more = match warnings.len() {
+            1 => String::new(),
+            n => format!(" (and {} more in the log)", n - 1),
+        };
+        app.set_message(Severity::Warn, format!("{}{more}", warnings[0]));
     }
     // Decide with the manifests given on the command line; otherwise show what was recorded.
     let deciding_set = (!source_args.manifests.is_empty())

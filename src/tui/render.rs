@@ -142,7 +142,10 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             Severity::Warn => Role::StatusWarn,
             Severity::Error => Role::StatusErr,
         };
-        Line::styled(message.text.clone(), theme.style(role))
+        fit_line(
+            Line::styled(message.text.clone(), theme.style(role)),
+            area.width as usize,
+        )
     } else {
         let mut spans = Vec::new();
         if !app.table.filter_text.is_empty() {
