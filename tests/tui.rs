@@ -979,3 +979,12 @@ fn a_message_longer_than_the_line_is_cut_with_an_ellipsis() {
     assert!(line.ends_with('…'), "{line}");
     assert_eq!(line.chars().count(), 80);
 }
+
+#[test]
+fn a_trace_scrolled_to_its_deciding_step_says_what_is_above() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "D<enter>");
+    let text = screen_text(&app);
+    assert!(text.contains("more lines above"), "{text}");
+    assert!(text.contains(">>"), "the deciding step is in sight: {text}");
+}

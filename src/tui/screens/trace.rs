@@ -235,7 +235,20 @@ impl TracePane {
             .map(|line| fit_line(line, body.width as usize))
             .collect();
         let scroll = scroll_to_selection(&lines, theme, focused, state.scroll, body.height);
-        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
+        if scroll == 0 || body.height < 3 {
+            frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
+            return;
+        }
+        // Scrolled to the deciding step: the tiers above it are said to be there, not hidden.
+        let [marker, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
+        let scroll = scroll_to_selection(&lines, theme, focused, state.scroll, rest.height);
+        let above = format!("↑ {scroll} more lines above");
+        frame.render_widget(
+            Paragraph::new(Line::styled(above, theme.style(Role::Muted))),
+            marker,
+        );
+        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), rest);
     }
 }
 
