@@ -495,6 +495,8 @@ enum SseEvent {
     Error(String),
     /// An event larger than the limit; its text was discarded.
     TooLarge(usize),
+    /// An event with a line that is not UTF-8: one bad record, as a file's line is.
+    NotText(String),
 }
 
 /// An incremental Server-Sent Events parser: lines end with LF, CRLF or CR (also split across
@@ -509,6 +511,8 @@ struct SseParser {
     error: Option<String>,
     /// Bytes of an over-long line being skipped.
     discarding: Option<usize>,
+    /// Why the event in progress is not text, when one of its lines is not UTF-8.
+    not_text: Option<String>,
 }
 
 const MAX_EVENT: usize = 16 << 20;
@@ -558,7 +562,11 @@ impl SseParser {
         }
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
-            if let Some(error) = self.error.take() {
+            if let Some(reason) = self.not_text.take() {
+                self.data = None;
+                self.error = None;
+                out.push(SseEvent::NotText(reason));
+            } else if let Some(error) = self.error.take() {
                 self.data = None;
                 out.push(SseEvent::Error(error));
             } else if let Some(data) = self.data.take() {
@@ -566,7 +574,16 @@ impl SseParser {
             }
             return;
         }
-        let line = String::from_utf8_lossy(&line);
+        let line = match String::from_utf8(line) {
+            Ok(line) => line,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to() + 1;
+                self.not_text.get_or_insert(format!(
+                    "an event with a byte that is not UTF-8 (byte {at} of a line)"
+                ));
+                return;
+            }
+        };
         if line.starts_with(':') {
             return;
         }
@@ -803,11 +820,21 @@ async fn session(
                     ended = Some(WhiskerError::retryable(format!("Whisker: {message}")));
                     break;
                 }
-                SseEvent::TooLarge(size) => {
+                // A bad event is one bad record, as a file's line is.
+                SseEvent::NotText(reason) => {
                     if events
-                        .send(SourceEvent::Malformed {
-                            reason: format!("event of {size} bytes exceeds {MAX_EVENT}"),
-                        })
+                        .send(SourceEvent::Malformed { reason })
+                        .await
+                        .is_err()
+                    {
+                        return SessionEnd::Closed;
+                    }
+                    continue;
+                }
+                SseEvent::TooLarge(size) => {
+                    let reason = format!("event of {size} bytes exceeds {MAX_EVENT}");
+                    if events
+                        .send(SourceEvent::Malformed { reason })
                         .await
                         .is_err()
                     {
@@ -878,6 +905,22 @@ mod tests {
         }
         parser.finish(&mut out);
         out
+    }
+
+    #[test]
+    fn an_event_that_is_not_utf8_is_one_bad_record_as_a_files_line_is() {
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        parser.push(b"data: {\"a\":\"\xff\"}\n\ndata: {\"b\":1}\n\n", &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            matches!(&out[0], SseEvent::NotText(reason) if reason.contains("not UTF-8")),
+            "{out:?}"
+        );
+        assert!(
+            matches!(&out[1], SseEvent::Data(text) if text == "{\"b\":1}"),
+            "{out:?}"
+        );
     }
 
     #[test]
