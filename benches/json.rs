@@ -64,13 +64,7 @@ fn main() {
     } else {
         10_000
     };
-    let mut lines = Vec::with_capacity(lines_wanted);
-    for chunk in (0..lines_wanted).step_by(100_000) {
-        lines.extend(synthetic::flow_lines(
-            (lines_wanted - chunk).min(100_000),
-            chunk as u64 + 11,
-        ));
-    }
+    let lines = synthetic::many_flow_lines(lines_wanted);
     let bytes: usize = lines.iter().map(String::len).sum();
     let report = |what: &str, (time, members): (Duration, usize)| {
         println!(

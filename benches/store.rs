@@ -55,13 +55,7 @@ fn main() {
     } else {
         20_000
     };
-    let mut lines = Vec::with_capacity(flows);
-    for chunk in (0..flows).step_by(100_000) {
-        lines.extend(synthetic::flow_lines(
-            (flows - chunk).min(100_000),
-            chunk as u64 + 11,
-        ));
-    }
+    let lines = synthetic::many_flow_lines(flows);
     let mut store = FlowStore::new(flows);
     let mut decoder = FlowDecoder::new();
     let before = rss_bytes();

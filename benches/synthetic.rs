@@ -94,6 +94,18 @@ pub fn manifests() -> String {
     yaml
 }
 
+/// `count` lines as the store benchmark draws them (and the benchmarks measured beside it): runs
+/// of 100,000, each from its own seed, so a run of a million is the same million every time.
+// Not every file that includes this module draws this many.
+#[allow(dead_code)]
+pub fn many_flow_lines(count: usize) -> Vec<String> {
+    let mut lines = Vec::with_capacity(count);
+    for chunk in (0..count).step_by(100_000) {
+        lines.extend(flow_lines((count - chunk).min(100_000), chunk as u64 + 11));
+    }
+    lines
+}
+
 /// One Whisker `FlowResponse` line per flow; endpoints are drawn from the 5,000 label sets.
 pub fn flow_lines(count: usize, seed: u64) -> Vec<String> {
     let mut random = Seeded::new(seed);

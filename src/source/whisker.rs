@@ -493,10 +493,9 @@ enum SseEvent {
     Data(String),
     /// Whisker's `error: <msg>` line.
     Error(String),
-    /// An event larger than the limit; its text was discarded.
-    TooLarge(usize),
-    /// An event with a line that is not UTF-8: one bad record, as a file's line is.
-    NotText(String),
+    /// An event that cannot be read (larger than the limit, or with a line that is not UTF-8),
+    /// and why: one bad record, as a file's line is.
+    Unreadable(String),
 }
 
 /// An incremental Server-Sent Events parser: lines end with LF, CRLF or CR (also split across
@@ -557,7 +556,9 @@ impl SseParser {
     fn line_ended(&mut self, out: &mut Vec<SseEvent>) {
         if let Some(skipped) = self.discarding.take() {
             self.data = None;
-            out.push(SseEvent::TooLarge(skipped));
+            out.push(SseEvent::Unreadable(format!(
+                "event of {skipped} bytes exceeds {MAX_EVENT}"
+            )));
             return;
         }
         let line = std::mem::take(&mut self.line);
@@ -565,7 +566,7 @@ impl SseParser {
             if let Some(reason) = self.not_text.take() {
                 self.data = None;
                 self.error = None;
-                out.push(SseEvent::NotText(reason));
+                out.push(SseEvent::Unreadable(reason));
             } else if let Some(error) = self.error.take() {
                 self.data = None;
                 out.push(SseEvent::Error(error));
@@ -820,19 +821,7 @@ async fn session(
                     ended = Some(WhiskerError::retryable(format!("Whisker: {message}")));
                     break;
                 }
-                // A bad event is one bad record, as a file's line is.
-                SseEvent::NotText(reason) => {
-                    if events
-                        .send(SourceEvent::Malformed { reason })
-                        .await
-                        .is_err()
-                    {
-                        return SessionEnd::Closed;
-                    }
-                    continue;
-                }
-                SseEvent::TooLarge(size) => {
-                    let reason = format!("event of {size} bytes exceeds {MAX_EVENT}");
+                SseEvent::Unreadable(reason) => {
                     if events
                         .send(SourceEvent::Malformed { reason })
                         .await
@@ -914,7 +903,7 @@ mod tests {
         parser.push(b"data: {\"a\":\"\xff\"}\n\ndata: {\"b\":1}\n\n", &mut out);
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(
-            matches!(&out[0], SseEvent::NotText(reason) if reason.contains("not UTF-8")),
+            matches!(&out[0], SseEvent::Unreadable(reason) if reason.contains("not UTF-8")),
             "{out:?}"
         );
         assert!(
