@@ -111,7 +111,7 @@ fn main() {
         started.elapsed()
     );
     let started = Instant::now();
-    let (with_candidate, report) = with_staged(&set, "candidate.yaml", CANDIDATE);
+    let (with_candidate, report) = with_staged(&set.without_staged(), "candidate.yaml", CANDIDATE);
     assert!(report.errors.is_empty());
     let mut previewer = Previewer::new(Arc::new(with_candidate));
     let mut changes = Vec::new();

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod errors;
+pub mod fix;
 pub mod flows;
 pub mod ingest;
 pub mod model;

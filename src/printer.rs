@@ -1,6 +1,8 @@
 //! How commands print flows: the JSON record shape `eval` and `tail` share, and the wide table
 //! (ripgrep's printer, apart from the command line that picks it).
 
+pub mod fix;
+
 use std::io::{self, Write};
 
 use crate::errors::printable;

@@ -5,7 +5,6 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::errors::printable;
 use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::{Pipeline, Scope};
 use crate::policy::compare::differences;
@@ -47,7 +46,7 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
             let result = result?;
             out.write_all(&result.output)?;
             for error in &result.errors {
-                eprintln!("error: {}", printable(error));
+                eprintln!("error: {error}");
             }
             line_errors += result.errors.len();
             compared += result.compared;
@@ -81,39 +80,31 @@ fn process_chunk(
         output: Vec::with_capacity(chunk.lines.len() * 1024),
         ..ChunkResult::default()
     };
-    let out = &mut result.output;
-    for (offset, line) in chunk.lines.iter().enumerate() {
-        let line_number = chunk.first_line + offset;
-        let item = match line
-            .as_deref()
-            .map_err(Clone::clone)
-            .and_then(|l| pipeline.line(l))
-        {
-            Ok(Some(item)) => item,
-            Ok(None) => continue,
-            Err(e) => {
-                result.errors.push(format!("{name}:{line_number}: {e}"));
-                continue;
-            }
-        };
+    let ChunkResult {
+        output: out,
+        errors,
+        compared,
+        differing,
+    } = &mut result;
+    chunk.ingest(pipeline, name, errors, |pipeline, line_number, item| {
         let (Some(evaluator), Some(evaluation), Some(raw)) =
             (pipeline.evaluator(), &item.evaluation, &item.raw)
         else {
-            continue;
+            return Ok(());
         };
         let flow = &item.observed.flow;
         if args.check {
             if let Some(differences) = differences(evaluator, flow, evaluation) {
-                result.compared += 1;
+                *compared += 1;
                 if !differences.is_empty() {
-                    result.differing += 1;
+                    *differing += 1;
                     writeln!(out, "{name}:{line_number}: {}", flow.summary())?;
                     for difference in differences {
                         writeln!(out, "  {difference}")?;
                     }
                 }
             }
-            continue;
+            return Ok(());
         }
         let format = match args.output {
             EvalOutput::Json => Format::Json,
@@ -121,7 +112,7 @@ fn process_chunk(
                 cut: io::stdout().is_terminal(),
             },
         };
-        write_evaluated(out, format, evaluator, line_number, flow, raw, evaluation)?;
-    }
+        write_evaluated(out, format, evaluator, line_number, flow, raw, evaluation)
+    })?;
     Ok(result)
 }

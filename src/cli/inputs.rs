@@ -4,9 +4,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::SourceArgs;
+use super::{FlowPick, SourceArgs};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::ClusterTarget;
+use crate::flows::parse_flow_line;
+use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
 use crate::source::network::Server;
@@ -134,5 +136,36 @@ pub fn source_name(args: &SourceArgs) -> &str {
     match args.source() {
         "-" => "<stdin>",
         source => source.strip_prefix("file:").unwrap_or(source),
+    }
+}
+
+/// The flow `--flow`, or line `--line` of `--flows`, names; `None` (reported on stderr) when it
+/// cannot be read.
+pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
+    let (origin, text) = if let Some(json) = &pick.flow {
+        ("--flow".to_string(), json.clone())
+    } else if let (Some(path), Some(wanted)) = (&pick.flows, pick.line) {
+        let name = flows_name(path);
+        let found = open_flows(path)?
+            .lines()
+            .nth(wanted.saturating_sub(1))
+            .transpose()?;
+        match (wanted, found) {
+            (1.., Some(line)) => (format!("{name}:{wanted}"), line),
+            _ => {
+                eprintln!("error: {name} has no line {wanted}");
+                return Ok(None);
+            }
+        }
+    } else {
+        eprintln!("error: give the flow with --flow JSON, or --flows FILE --line N");
+        return Ok(None);
+    };
+    match parse_flow_line(&text) {
+        Ok(record) => Ok(Some(record.flow)),
+        Err(e) => {
+            eprintln!("error: {origin}: {e}");
+            Ok(None)
+        }
     }
 }

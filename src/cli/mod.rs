@@ -4,6 +4,8 @@
 mod demo;
 mod eval;
 mod explain;
+mod fix;
+mod impact;
 mod inputs;
 mod tail;
 mod tui;
@@ -59,6 +61,10 @@ enum Command {
     Explain(ExplainArgs),
     /// Print matching flows from a source, and exit or keep following it.
     Tail(Box<TailArgs>),
+    /// Propose the smallest safe fix for a denied flow, proven by Calico's staged-policy preview.
+    Fix(FixArgs),
+    /// How a change of manifests (a pull request) changes the verdicts of recorded flows.
+    Impact(ImpactArgs),
     /// The built-in demo cluster: export its manifests and flows to try every command offline.
     Demo(DemoArgs),
 }
@@ -98,10 +104,9 @@ pub enum ExplainOutput {
     Json,
 }
 
+/// One flow: given whole, or a line of a flow file.
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
-    #[command(flatten)]
-    manifests: ManifestArgs,
+pub struct FlowPick {
     /// The flow as one JSON record.
     #[arg(long, value_name = "JSON", conflicts_with_all = ["flows", "line"])]
     flow: Option<String>,
@@ -111,8 +116,89 @@ pub struct ExplainArgs {
     /// Line number of the flow in --flows (1-based).
     #[arg(long, value_name = "N", requires = "flows")]
     line: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    manifests: ManifestArgs,
+    #[command(flatten)]
+    pick: FlowPick,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: ExplainOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FixOutput {
+    /// Each side, what denied it, the candidates narrowest first with their preview.
+    Text,
+    /// The narrowest candidate of each denying side, as the staged policy to apply.
+    Yaml,
+    /// Everything: sides, denials, candidates with both forms, exception requests.
+    Json,
+    /// The exception requests for guardrail tiers, ready for a ticket.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    manifests: ManifestArgs,
+    #[command(flatten)]
+    pick: FlowPick,
+    /// Tiers you may write; a deny in any other tier is a guardrail, explained and sent to its
+    /// owners instead of fixed [default: the demo's developer, application and default].
+    #[arg(
+        long,
+        value_name = "TIER,...",
+        value_delimiter = ',',
+        default_value = "application,default"
+    )]
+    writable_tiers: Vec<String>,
+    /// The cluster's Calico version: up to 3.31 a policy outside the default tier is named
+    /// `<tier>.<name>`.
+    #[arg(long, value_name = "VERSION", default_value = "3.31")]
+    calico_version: String,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: FixOutput,
+    /// With -o yaml: the enforced form (to apply once the staged one is proven).
+    #[arg(long)]
+    enforced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImpactOutput {
+    /// Changed flows grouped by what decides them after the change, and by namespace.
+    Table,
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 when any verdict changes.
+    Change,
+    /// Exit 1 only when a flow becomes denied.
+    Deny,
+}
+
+#[derive(Debug, Args)]
+pub struct ImpactArgs {
+    /// Recorded flows (JSON Lines: Whisker, Goldmane or Calico Enterprise records). Repeatable.
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    flows: Vec<PathBuf>,
+    /// The current manifests (file or directory). Repeatable.
+    #[arg(long = "manifests", short = 'm', value_name = "PATH", required = true)]
+    manifests: Vec<PathBuf>,
+    /// The proposed manifests in full (the pull request's tree), as `kubectl diff -f` takes the
+    /// new state. Repeatable.
+    #[arg(long = "with", value_name = "PATH", required = true)]
+    with: Vec<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    output: ImpactOutput,
+    #[arg(long, value_enum, default_value = "change")]
+    fail_on: FailOn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,7 +312,7 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-/// Exit status: 0 success; 1 differences found (`eval --check`); 2 invalid input.
+/// Exit status: 0 success; 1 differences found (`eval --check`, `impact`); 2 invalid input.
 pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
 
@@ -236,6 +322,8 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Explain(args)) => explain::run(&args),
         Some(Command::Tail(args)) => tail::run(&args),
+        Some(Command::Fix(args)) => fix::run(&args),
+        Some(Command::Impact(args)) => impact::run(&args),
         Some(Command::Demo(args)) => demo::run(&args),
         None => tui::run(cli.tui),
     };

@@ -14,9 +14,9 @@ use crate::model::time::unix_now;
 use crate::source::ConnectionState;
 use crate::store::FlowStore;
 use crate::tui::app::{App, Severity, SourceStatus, VerdictOrigin};
-use crate::tui::config::{config_dir, Config};
+use crate::tui::config::{config_dir, keymap_and_theme, Config};
 use crate::tui::effects::IoContext;
-use crate::tui::{feed, keymap, theme};
+use crate::tui::feed;
 
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
@@ -64,47 +64,16 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     // Why the demo stands in goes on the line above the hints, in full (the bar says DEMO DATA).
     let fallback_note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
-    let keymap_name = args.keymap.as_deref().or(config.keymap.as_deref());
-    // Named in config.toml rather than by a flag, a keymap or theme that cannot be used is a
-    // warning naming the file and the setting, and the default applies.
-    let config_file = config.path.as_ref().map(|p| p.display().to_string());
-    let in_config = |setting: &str, message: &str| {
-        let file = config_file.as_deref().unwrap_or("config.toml");
-        format!("{file}: {setting}: {message}; the default is used")
-    };
-    let keymap = match keymap::load(keymap_name, config_dir.as_deref()) {
-        Ok((keymap, problems)) => {
-            warnings.extend(problems.iter().map(|w| w.to_string()));
-            keymap
-        }
-        Err(e) if args.keymap.is_none() => {
-            warnings.push(in_config("keymap", &e.message));
-            keymap::Keymap::default()
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let true_color = theme::color_support_from_env(
-        std::env::var("COLORTERM").ok().as_deref(),
-        std::env::var("TERM").ok().as_deref(),
-    );
-    let theme_name = args.theme.as_deref().or(config.theme.as_deref());
-    let theme = match theme::load(theme_name, config_dir.as_deref(), no_color, true_color) {
-        Ok((theme, problems)) => {
-            warnings.extend(problems.iter().map(|w| w.to_string()));
-            theme
-        }
-        Err(e) if args.theme.is_none() => {
-            warnings.push(in_config("theme", &e.message));
-            theme::load(None, config_dir.as_deref(), no_color, true_color)
-                .map(|(theme, _)| theme)
-                .map_err(|e| io::Error::other(e.to_string()))?
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
+    let (keymap, theme) = match keymap_and_theme(
+        args.keymap.as_deref(),
+        args.theme.as_deref(),
+        &config,
+        config_dir.as_deref(),
+        &mut warnings,
+    ) {
+        Ok(chosen) => chosen,
+        Err(message) => {
+            eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };
@@ -166,17 +135,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     if let Some(note) = fallback_note {
         app.set_message(Severity::Warn, note);
     }
-    if !warnings.is_empty() {
-        for warning in &warnings {
-            tracing::warn!("{warning}");
-        }
-        // One at a time on the line above the hints; all of them in the log.
-        let more = match warnings.len() {
-            1 => String::new(),
-            n => format!(" (and {} more in the log)", n - 1),
-        };
-        app.set_message(Severity::Warn, format!("{}{more}", warnings[0]));
-    }
+    app.set_startup_warnings(&warnings);
     // Decide with the manifests given on the command line; otherwise show what was recorded.
     let deciding_set = (!source_args.manifests.is_empty())
         .then(|| policies.clone())

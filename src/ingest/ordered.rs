@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{text_line, TextLine};
+use super::{text_line, Ingested, Pipeline, TextLine};
+use crate::errors::printable;
+use crate::policy::SetHandle;
 
 /// Lines handed to a worker at a time: large enough to amortise the hand-over, small enough that
 /// the chunks in flight stay a few megabytes.
@@ -18,6 +20,33 @@ pub struct Chunk {
     /// 1-based number of the first line.
     pub first_line: usize,
     pub lines: Vec<TextLine>,
+}
+
+impl Chunk {
+    /// Takes each line through `pipeline` and hands what comes out to `each` with its line
+    /// number; a line that cannot be read goes to `errors` as `name:line: why` (escaped for a
+    /// terminal). Stops at the first error `each` returns.
+    pub fn ingest<S: SetHandle, E>(
+        &self,
+        pipeline: &mut Pipeline<S>,
+        name: &str,
+        errors: &mut Vec<String>,
+        mut each: impl FnMut(&mut Pipeline<S>, usize, Ingested<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (offset, line) in self.lines.iter().enumerate() {
+            let number = self.first_line + offset;
+            match line
+                .as_deref()
+                .map_err(Clone::clone)
+                .and_then(|l| pipeline.line(l))
+            {
+                Ok(Some(item)) => each(pipeline, number, item)?,
+                Ok(None) => {}
+                Err(e) => errors.push(printable(&format!("{name}:{number}: {e}")).into_owned()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `process` over the chunks of `reader` on `workers` threads, each with the state `worker`

@@ -161,6 +161,16 @@ impl PolicySet {
     }
 }
 
+impl PolicySet {
+    /// This set with its staged policies left out: what the dataplane enforces, the base a
+    /// candidate is proven against on its own.
+    pub fn without_staged(&self) -> PolicySet {
+        let mut builder = self.to_builder();
+        builder.policies.retain(|p| !p.is_staged());
+        builder.build()
+    }
+}
+
 /// Collects converted objects, then sorts them into a `PolicySet`.
 #[derive(Debug, Default)]
 pub struct PolicySetBuilder {

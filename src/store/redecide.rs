@@ -211,7 +211,7 @@ impl<S: SetHandle> Worker<S> {
     }
 }
 
-/// A stored row whose pending verdict the candidate changes.
+/// A stored row whose verdict the candidate changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     pub id: RowId,
@@ -225,8 +225,10 @@ pub struct Change {
 }
 
 /// Previews a candidate over stored rows: the set it is given holds the candidate as staged
-/// policies (`policy::with_staged`), so the preview is Calico's own pending evaluation. Rows whose
-/// deciding endpoint no staged policy selects cannot change and are not evaluated.
+/// policies over the enforced ones only (`policy::with_staged` on `PolicySet::without_staged`), so
+/// the preview is Calico's own pending evaluation and a change is the candidate's alone: a row
+/// changes when its verdict with the candidate differs from its enforced verdict. Rows whose
+/// deciding endpoint the candidate does not select cannot change and are not evaluated.
 pub struct Previewer<S> {
     evaluator: Evaluator<S>,
     conversations: FxHashMap<Conversation, Verdict>,
@@ -240,7 +242,7 @@ impl<S: SetHandle> Previewer<S> {
         }
     }
 
-    /// Appends to `out` the rows of `range` whose pending verdict the candidate changes.
+    /// Appends to `out` the rows of `range` whose verdict the candidate changes.
     pub fn slice(&mut self, store: &FlowStore, range: Range<RowId>, out: &mut Vec<Change>) {
         for id in store.clamp(range) {
             let (Some(conversation), Some(stored)) = (store.conversation(id), store.get(id)) else {
@@ -253,13 +255,13 @@ impl<S: SetHandle> Previewer<S> {
                     let verdict = if self.evaluator.staged_policies_select(&flow) {
                         self.evaluator.evaluate(&flow).pending.verdict
                     } else {
-                        stored.decided.pending
+                        stored.decided.action
                     };
                     self.conversations.insert(conversation, verdict);
                     verdict
                 }
             };
-            if staged != stored.decided.pending {
+            if staged != stored.decided.action {
                 out.push(Change {
                     id,
                     enforced: stored.decided.action,
@@ -381,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn a_preview_finds_exactly_the_rows_whose_pending_verdict_the_candidate_changes() {
+    fn a_preview_finds_exactly_the_rows_whose_verdict_the_candidate_alone_changes() {
         let (store, set, _) = demo_store();
         let candidate = "apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -394,7 +396,8 @@ spec:
   ingress: [{action: Allow}]
   egress: [{action: Allow}]
 ";
-        let (with_candidate, report) = with_staged(&set, "candidate.yaml", candidate);
+        let (with_candidate, report) =
+            with_staged(&set.without_staged(), "candidate.yaml", candidate);
         assert!(report.errors.is_empty(), "{report:?}");
         let with_candidate = Arc::new(with_candidate);
         let mut previewer = Previewer::new(with_candidate.clone());
@@ -408,7 +411,7 @@ spec:
             .iter()
             .filter_map(|flow| {
                 let staged = fresh.evaluate(&flow.to_flow()).pending.verdict;
-                (staged != flow.decided.pending).then_some(Change {
+                (staged != flow.decided.action).then_some(Change {
                     id: flow.id,
                     enforced: flow.decided.action,
                     pending: flow.decided.pending,

@@ -192,6 +192,21 @@ impl App {
         }
     }
 
+    /// Startup warnings: all in the log, the first on the message line with how many more.
+    pub fn set_startup_warnings(&mut self, warnings: &[String]) {
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        let Some(first) = warnings.first() else {
+            return;
+        };
+        let more = match warnings.len() {
+            1 => String::new(),
+            n => format!(" (and {} more in the log)", n - 1),
+        };
+        self.set_message(Severity::Warn, format!("{first}{more}"));
+    }
+
     pub fn set_message(&mut self, severity: Severity, text: impl Into<String>) {
         // Messages quote what came from outside (a server's event, a file's line).
         let text = text.into();

@@ -168,6 +168,60 @@ pub fn write_filter(path: &Path, name: &str, filter: &str) -> Result<(), String>
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The keymap and theme to start with: named by a flag (`flag_keymap`, `flag_theme`), else in
+/// config.toml, else the defaults. One named by a flag that cannot be used is an error (`Err`: the
+/// message); one named in config.toml is a warning naming the file and the setting, and the
+/// default applies. Problems inside a usable file are warnings too.
+pub fn keymap_and_theme(
+    flag_keymap: Option<&str>,
+    flag_theme: Option<&str>,
+    config: &Config,
+    dir: Option<&Path>,
+    warnings: &mut Vec<String>,
+) -> Result<(super::keymap::Keymap, super::theme::Theme), String> {
+    use super::{keymap, theme};
+    let file = config.path.as_ref().map(|p| p.display().to_string());
+    let in_config = |setting: &str, message: &str| {
+        let file = file.as_deref().unwrap_or("config.toml");
+        format!("{file}: {setting}: {message}; the default is used")
+    };
+    let keymap = match keymap::load(flag_keymap.or(config.keymap.as_deref()), dir) {
+        Ok((keymap, problems)) => {
+            warnings.extend(problems.iter().map(|w| w.to_string()));
+            keymap
+        }
+        Err(e) if flag_keymap.is_none() => {
+            warnings.push(in_config("keymap", &e.message));
+            keymap::Keymap::default()
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let true_color = theme::color_support_from_env(
+        std::env::var("COLORTERM").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
+    let theme = match theme::load(
+        flag_theme.or(config.theme.as_deref()),
+        dir,
+        no_color,
+        true_color,
+    ) {
+        Ok((theme, problems)) => {
+            warnings.extend(problems.iter().map(|w| w.to_string()));
+            theme
+        }
+        Err(e) if flag_theme.is_none() => {
+            warnings.push(in_config("theme", &e.message));
+            theme::load(None, dir, no_color, true_color)
+                .map(|(theme, _)| theme)
+                .map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok((keymap, theme))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,58 @@
+//! `flowtrace impact`: recorded flows decided under the current manifests and under the proposed
+//! ones; every flow whose verdict changes, like `kubectl diff` (exit 0 nothing, 1 changes, 2 error).
+
+use std::io::{self, Write};
+
+use super::inputs::{flows_name, load_manifests, open_flows};
+use super::{FailOn, ImpactArgs, ImpactOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use crate::fix::impact::{file_impact, Effect};
+use crate::printer::fix::{impact_markdown, impact_text, tallies};
+
+pub fn run(args: &ImpactArgs) -> io::Result<u8> {
+    let Some((base, base_errors)) = load_manifests(&args.manifests) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
+    let Some((with, with_errors)) = load_manifests(&args.with) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let (mut changes, mut errors, mut read) = (Vec::new(), 0usize, 0usize);
+    for path in &args.flows {
+        let file = file_impact(&base, &with, open_flows(path)?, &flows_name(path), workers)?;
+        for error in &file.errors {
+            eprintln!("error: {error}");
+        }
+        errors += file.errors.len();
+        read += file.read;
+        changes.extend(file.changes);
+    }
+    if errors > 0 {
+        eprintln!("{errors} malformed flow line(s) skipped");
+    }
+    let mut out = io::stdout().lock();
+    match args.output {
+        ImpactOutput::Table => out.write_all(impact_text(&changes, read).as_bytes())?,
+        ImpactOutput::Markdown => out.write_all(impact_markdown(&changes, read).as_bytes())?,
+        ImpactOutput::Json => {
+            let (enforced, pending) = tallies(&changes);
+            let report = serde_json::json!({
+                "flows_read": read,
+                "enforced": enforced,
+                "pending": pending,
+                "changes": changes,
+            });
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    if base_errors || with_errors || errors > 0 {
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    let failing = match args.fail_on {
+        FailOn::Change => !changes.is_empty(),
+        FailOn::Deny => changes.iter().any(|c| c.effect == Effect::NewlyDenied),
+    };
+    Ok(if failing { EXIT_DIFFERENCES } else { 0 })
+}

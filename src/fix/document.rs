@@ -1,0 +1,450 @@
+//! The YAML of a fix: the rule to add, in Calico's or Kubernetes' shape, placed in a staged copy of
+//! the policy that owns the deny or in a new policy; each in its staged form (to preview and stage)
+//! and its enforced form (to apply once proven).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_norway::{Mapping, Value};
+
+use super::identity::{host_prefix, Identity};
+use crate::model::{EndpointType, Protocol};
+use crate::policy::model::Direction;
+use crate::policy::resources::{
+    CalicoRule, EntityRule, IpBlock, K8sEgressRule, K8sIngressRule, K8sPeer, K8sPort,
+    LabelSelector, ProtocolValue,
+};
+use crate::policy::Policy;
+
+const CALICO_API: &str = "projectcalico.org/v3";
+const KUBERNETES_API: &str = "networking.k8s.io/v1";
+
+/// Which peers the added rule admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerScope {
+    /// Exactly the flow's peer (its workload's labels, or its address).
+    Exact(Identity),
+    /// Every endpoint in the peer's namespace.
+    Namespace(String),
+}
+
+/// Which destination ports the added rule admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortScope {
+    Number(u16),
+    /// A port the destination pod names (what a reader of the policy knows it as).
+    Named(String),
+    /// Every port of the protocol.
+    All,
+    /// The protocol has no ports (ICMP and others).
+    None,
+}
+
+/// The Allow rule a candidate adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleToAdd {
+    pub direction: Direction,
+    pub peer: PeerScope,
+    pub protocol: Protocol,
+    pub port: PortScope,
+}
+
+/// A candidate's document in both forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Documents {
+    /// To preview and stage: a staged kind, ordered so that it is evaluated before what it fixes.
+    pub staged: String,
+    /// To apply once proven: the enforced kind (replacing the owner, for a copy).
+    pub enforced: String,
+}
+
+fn protocol_name(protocol: Protocol) -> String {
+    match protocol.0 {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        58 => "ICMPv6".into(),
+        132 => "SCTP".into(),
+        136 => "UDPLite".into(),
+        n => n.to_string(),
+    }
+}
+
+fn quoted_selector(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k} == '{v}'"))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+fn namespace_selector(namespace: &str) -> String {
+    format!("projectcalico.org/name == '{namespace}'")
+}
+
+/// The rule in Calico's shape, for a policy in `policy_namespace` (none: a global policy).
+/// `None` when the peer cannot be selected (nothing names it).
+pub fn calico_rule(rule: &RuleToAdd, policy_namespace: Option<&str>) -> Option<CalicoRule> {
+    let mut peer = EntityRule::default();
+    match &rule.peer {
+        PeerScope::Exact(Identity::Labeled {
+            namespace, labels, ..
+        }) => {
+            peer.selector = Some(quoted_selector(labels));
+            peer.namespace_selector = match namespace {
+                // A namespaced policy's selectors stay in its namespace.
+                Some(ns) if Some(ns.as_str()) == policy_namespace => None,
+                Some(ns) => Some(namespace_selector(ns)),
+                None => Some("global()".to_string()),
+            };
+        }
+        PeerScope::Exact(Identity::Address(ip)) => {
+            peer.nets = vec![format!("{ip}/{}", host_prefix(*ip))];
+        }
+        PeerScope::Exact(Identity::Unnamed) => return None,
+        PeerScope::Namespace(ns) if Some(ns.as_str()) == policy_namespace => {
+            peer.selector = Some("all()".to_string());
+        }
+        PeerScope::Namespace(ns) => peer.namespace_selector = Some(namespace_selector(ns)),
+    }
+    let ports = match &rule.port {
+        PortScope::Number(port) => vec![ProtocolValue::Number(i64::from(*port))],
+        PortScope::Named(name) => vec![ProtocolValue::Name(name.clone())],
+        PortScope::All | PortScope::None => Vec::new(),
+    };
+    let mut added = CalicoRule {
+        action: "Allow".to_string(),
+        protocol: Some(ProtocolValue::Name(protocol_name(rule.protocol))),
+        ..CalicoRule::default()
+    };
+    match rule.direction {
+        Direction::Ingress => {
+            added.source = peer;
+            added.destination.ports = ports;
+        }
+        Direction::Egress => {
+            peer.ports = ports;
+            added.destination = peer;
+        }
+    }
+    Some(added)
+}
+
+fn match_labels(labels: &[(String, String)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+        match_expressions: Vec::new(),
+    }
+}
+
+fn namespace_match(namespace: &str) -> LabelSelector {
+    match_labels(&[(
+        "kubernetes.io/metadata.name".to_string(),
+        namespace.to_string(),
+    )])
+}
+
+/// The rule in Kubernetes' shape (a `from`/`to` peer and a port), for a policy in
+/// `policy_namespace`. `None` when Kubernetes cannot name the peer (a network set or host endpoint
+/// without an address).
+pub fn kubernetes_rule(rule: &RuleToAdd, policy_namespace: &str) -> Option<Value> {
+    let peer = match &rule.peer {
+        PeerScope::Exact(Identity::Labeled {
+            kind: EndpointType::WorkloadEndpoint,
+            namespace: Some(ns),
+            labels,
+        }) => K8sPeer {
+            pod_selector: Some(match_labels(labels)),
+            namespace_selector: (ns != policy_namespace).then(|| namespace_match(ns)),
+            ip_block: None,
+        },
+        PeerScope::Exact(Identity::Address(ip)) => K8sPeer {
+            ip_block: Some(IpBlock {
+                cidr: format!("{ip}/{}", host_prefix(*ip)),
+                except: Vec::new(),
+            }),
+            ..K8sPeer::default()
+        },
+        PeerScope::Exact(_) => return None,
+        PeerScope::Namespace(ns) => K8sPeer {
+            namespace_selector: Some(namespace_match(ns)),
+            ..K8sPeer::default()
+        },
+    };
+    let port = match &rule.port {
+        PortScope::Number(port) => {
+            Some(crate::policy::resources::IntOrString::Int(i64::from(*port)))
+        }
+        PortScope::Named(name) => Some(crate::policy::resources::IntOrString::String(name.clone())),
+        PortScope::All | PortScope::None => None,
+    };
+    let ports = vec![K8sPort {
+        protocol: Some(protocol_name(rule.protocol)),
+        port,
+        end_port: None,
+    }];
+    let value = match rule.direction {
+        Direction::Ingress => serde_norway::to_value(K8sIngressRule {
+            from: vec![peer],
+            ports,
+        }),
+        Direction::Egress => serde_norway::to_value(K8sEgressRule {
+            to: vec![peer],
+            ports,
+        }),
+    };
+    value.ok()
+}
+
+fn key(name: &str) -> Value {
+    Value::String(name.to_string())
+}
+
+fn metadata(name: &str, namespace: Option<&str>) -> Value {
+    let mut meta = Mapping::new();
+    meta.insert(key("name"), key(name));
+    if let Some(ns) = namespace {
+        meta.insert(key("namespace"), key(ns));
+    }
+    Value::Mapping(meta)
+}
+
+fn render(document: &Value) -> String {
+    serde_norway::to_string(document).unwrap_or_default()
+}
+
+fn direction_key(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    }
+}
+
+/// The staged and enforced kinds of a policy's kind; `None` for kinds with no staged form.
+fn kinds_of(api_version: &str, kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    // (staged kind, enforced apiVersion, enforced kind)
+    Some(match (api_version.split('/').next().unwrap_or(""), kind) {
+        ("projectcalico.org", "NetworkPolicy" | "StagedNetworkPolicy") => {
+            ("StagedNetworkPolicy", CALICO_API, "NetworkPolicy")
+        }
+        ("projectcalico.org", "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy") => (
+            "StagedGlobalNetworkPolicy",
+            CALICO_API,
+            "GlobalNetworkPolicy",
+        ),
+        ("networking.k8s.io", "NetworkPolicy")
+        | ("projectcalico.org", "StagedKubernetesNetworkPolicy") => (
+            "StagedKubernetesNetworkPolicy",
+            KUBERNETES_API,
+            "NetworkPolicy",
+        ),
+        _ => return None,
+    })
+}
+
+/// A copy of `policy` (from the manifest it was loaded from) with `rule` inserted at `at` (`None`:
+/// appended) in the rules of `direction`. The staged form is ordered at `staged_order` (ahead of
+/// the policy, as a staged policy is evaluated beside, not instead of, its enforced namesake);
+/// the enforced form keeps the policy's own order and replaces it when applied.
+pub fn staged_copy(
+    policy: &Policy,
+    direction: Direction,
+    rule: Value,
+    at: Option<usize>,
+    staged_order: Option<f64>,
+) -> Result<Documents, String> {
+    let original: Value = serde_norway::from_str(&policy.origin.text)
+        .map_err(|e| format!("{}: cannot read the policy back: {e}", policy.origin))?;
+    let api_version = original
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = original.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (staged_kind, enforced_api, enforced_kind) = kinds_of(api_version, kind)
+        .ok_or_else(|| format!("{kind} has no staged form to preview a change in"))?;
+    let mut spec = original.get("spec").cloned().unwrap_or(Value::Null);
+    let Value::Mapping(fields) = &mut spec else {
+        return Err(format!("{}: the policy has no spec", policy.origin));
+    };
+    let rules = fields
+        .entry(key(direction_key(direction)))
+        .or_insert_with(|| Value::Sequence(Vec::new()));
+    let Value::Sequence(rules) = rules else {
+        return Err(format!(
+            "{}: {} is not a list",
+            policy.origin,
+            direction_key(direction)
+        ));
+    };
+    let at = at.unwrap_or(rules.len()).min(rules.len());
+    rules.insert(at, rule);
+    let meta = metadata(&policy.name, policy.namespace.as_deref());
+    let document = |api: &str, kind: &str, spec: Value| {
+        let mut doc = Mapping::new();
+        doc.insert(key("apiVersion"), key(api));
+        doc.insert(key("kind"), key(kind));
+        doc.insert(key("metadata"), meta.clone());
+        doc.insert(key("spec"), spec);
+        Value::Mapping(doc)
+    };
+    let enforced = document(enforced_api, enforced_kind, spec.clone());
+    if let (Some(order), Value::Mapping(fields)) = (staged_order, &mut spec) {
+        if staged_kind != "StagedKubernetesNetworkPolicy" {
+            fields.insert(key("order"), order_value(order));
+        }
+    }
+    Ok(Documents {
+        staged: render(&document(CALICO_API, staged_kind, spec)),
+        enforced: render(&enforced),
+    })
+}
+
+fn order_value(order: f64) -> Value {
+    if order.fract() == 0.0 && order.abs() < 1e15 {
+        Value::Number((order as i64).into())
+    } else {
+        Value::Number(order.into())
+    }
+}
+
+/// Where a new Calico policy goes and what it selects.
+pub struct NewCalicoPolicy<'a> {
+    pub name: &'a str,
+    /// `None`: a GlobalNetworkPolicy.
+    pub namespace: Option<&'a str>,
+    pub tier: &'a str,
+    pub order: Option<f64>,
+    pub selector: String,
+    pub direction: Direction,
+    pub rules: Vec<CalicoRule>,
+}
+
+/// A new Calico (Global)NetworkPolicy in both forms.
+pub fn new_calico_policy(policy: &NewCalicoPolicy) -> Documents {
+    let mut spec = Mapping::new();
+    spec.insert(key("tier"), key(policy.tier));
+    if let Some(order) = policy.order {
+        spec.insert(key("order"), order_value(order));
+    }
+    spec.insert(key("selector"), key(&policy.selector));
+    spec.insert(
+        key("types"),
+        Value::Sequence(vec![key(policy.direction.as_str())]),
+    );
+    spec.insert(
+        key(direction_key(policy.direction)),
+        serde_norway::to_value(&policy.rules).unwrap_or(Value::Null),
+    );
+    let (staged, enforced) = match policy.namespace {
+        Some(_) => ("StagedNetworkPolicy", "NetworkPolicy"),
+        None => ("StagedGlobalNetworkPolicy", "GlobalNetworkPolicy"),
+    };
+    let document = |kind: &str| {
+        let mut doc = Mapping::new();
+        doc.insert(key("apiVersion"), key(CALICO_API));
+        doc.insert(key("kind"), key(kind));
+        doc.insert(key("metadata"), metadata(policy.name, policy.namespace));
+        doc.insert(key("spec"), Value::Mapping(spec.clone()));
+        render(&Value::Mapping(doc))
+    };
+    Documents {
+        staged: document(staged),
+        enforced: document(enforced),
+    }
+}
+
+/// A new Kubernetes NetworkPolicy selecting `pod_labels` in `namespace`, in both forms.
+pub fn new_kubernetes_policy(
+    name: &str,
+    namespace: &str,
+    pod_labels: &[(String, String)],
+    direction: Direction,
+    rule: Value,
+) -> Documents {
+    let mut spec = Mapping::new();
+    spec.insert(
+        key("podSelector"),
+        serde_norway::to_value(match_labels(pod_labels)).unwrap_or(Value::Null),
+    );
+    spec.insert(
+        key("policyTypes"),
+        Value::Sequence(vec![key(direction.as_str())]),
+    );
+    spec.insert(key(direction_key(direction)), Value::Sequence(vec![rule]));
+    let document = |api: &str, kind: &str| {
+        let mut doc = Mapping::new();
+        doc.insert(key("apiVersion"), key(api));
+        doc.insert(key("kind"), key(kind));
+        doc.insert(key("metadata"), metadata(name, Some(namespace)));
+        doc.insert(key("spec"), Value::Mapping(spec.clone()));
+        render(&Value::Mapping(doc))
+    };
+    Documents {
+        staged: document(CALICO_API, "StagedKubernetesNetworkPolicy"),
+        enforced: document(KUBERNETES_API, "NetworkPolicy"),
+    }
+}
+
+/// The selector of a new Calico policy for the local endpoint.
+pub fn local_selector(labels: &[(String, String)]) -> String {
+    quoted_selector(labels)
+}
+
+/// `Pass` as a rule: a new policy in a tier that did not apply to the endpoint before ends with
+/// it, so that the tier's end-of-tier deny does not start dropping the endpoint's other traffic.
+pub fn pass_rule() -> CalicoRule {
+    CalicoRule {
+        action: "Pass".to_string(),
+        ..CalicoRule::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(namespace: &str, app: &str) -> PeerScope {
+        PeerScope::Exact(Identity::Labeled {
+            kind: EndpointType::WorkloadEndpoint,
+            namespace: Some(namespace.to_string()),
+            labels: vec![("app".to_string(), app.to_string())],
+        })
+    }
+
+    #[test]
+    fn a_calico_rule_scopes_a_peer_of_another_namespace_by_its_name_label() {
+        let rule = RuleToAdd {
+            direction: Direction::Ingress,
+            peer: exact("customer", "customer"),
+            protocol: Protocol::TCP,
+            port: PortScope::Number(9090),
+        };
+        let added = calico_rule(&rule, Some("summary")).unwrap();
+        assert_eq!(added.source.selector.as_deref(), Some("app == 'customer'"));
+        assert_eq!(
+            added.source.namespace_selector.as_deref(),
+            Some("projectcalico.org/name == 'customer'")
+        );
+        assert_eq!(added.destination.ports, vec![ProtocolValue::Number(9090)]);
+        // In its own namespace, a selector needs no namespace selector.
+        let same = calico_rule(&rule, Some("customer")).unwrap();
+        assert_eq!(same.source.namespace_selector, None);
+    }
+
+    #[test]
+    fn a_kubernetes_rule_names_the_peer_namespace_by_its_metadata_name_label() {
+        let rule = RuleToAdd {
+            direction: Direction::Egress,
+            peer: exact("database", "database"),
+            protocol: Protocol::TCP,
+            port: PortScope::Number(5433),
+        };
+        let value = kubernetes_rule(&rule, "summary").unwrap();
+        let text = serde_norway::to_string(&value).unwrap();
+        assert!(
+            text.contains("kubernetes.io/metadata.name: database"),
+            "{text}"
+        );
+        assert!(text.contains("port: 5433"), "{text}");
+    }
+}

@@ -1,0 +1,837 @@
+//! Fixes for a denied flow: for each side that denies it, the smallest change in a tier the user may
+//! write, narrowest first, each proven by Calico's own preview semantics (staged, the flow's pending
+//! verdict becomes Allow) before it is offered; for a deny in a tier the user may not write, an
+//! exception request for that tier's owners instead. Pure: the caller gives the policy set, the flow
+//! and who the user is.
+
+pub mod document;
+pub mod identity;
+pub mod impact;
+
+use serde::Serialize;
+
+use self::document::{
+    calico_rule, kubernetes_rule, local_selector, new_calico_policy, new_kubernetes_policy,
+    pass_rule, staged_copy, Documents, NewCalicoPolicy, PeerScope, PortScope, RuleToAdd,
+};
+use self::identity::{identify, Identity};
+use crate::model::{EndpointType, Flow, HitAction, PolicyKind, Reporter, Verdict};
+use crate::policy::endpoint::{name_matches, resolve};
+use crate::policy::eval::{Evaluation, HitSource};
+use crate::policy::explain::{explain, Explanation};
+use crate::policy::model::Direction;
+use crate::policy::{with_staged, Evaluator, Policy, PolicySet};
+
+/// The tiers a user may write. Everything else is a guardrail: explained, never "fixed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persona {
+    writable: Vec<String>,
+}
+
+impl Persona {
+    pub fn new(writable: impl IntoIterator<Item = String>) -> Persona {
+        Persona {
+            writable: writable.into_iter().collect(),
+        }
+    }
+
+    /// The demo's developer: writes the application teams' tiers; security and platform are
+    /// other teams' guardrails.
+    pub fn demo() -> Persona {
+        Persona::new(["application".to_string(), "default".to_string()])
+    }
+
+    pub fn may_write(&self, tier: &str) -> bool {
+        self.writable.iter().any(|t| t == tier)
+    }
+
+    pub fn writable(&self) -> &[String] {
+        &self.writable
+    }
+}
+
+/// How policies in a tier are named: Calico up to 3.31 requires `<tier>.<name>` outside the
+/// default tier; 3.32 drops the prefix (calico.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    TierPrefix,
+    Bare,
+}
+
+impl Naming {
+    /// The naming of a Calico version (`3.31`, `v3.32.1`); `None` when it is not a version.
+    pub fn for_version(version: &str) -> Option<Naming> {
+        let version = version.trim().trim_start_matches('v');
+        let mut parts = version.split('.');
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next().unwrap_or("0").parse().ok()?;
+        Some(if (major, minor) >= (3, 32) {
+            Naming::Bare
+        } else {
+            Naming::TierPrefix
+        })
+    }
+
+    fn name(self, tier: &str, base: &str) -> String {
+        match self {
+            Naming::TierPrefix if tier != "default" => format!("{tier}.{base}"),
+            _ => base.to_string(),
+        }
+    }
+}
+
+/// What denied one side of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Denial {
+    pub tier: String,
+    /// The policy that owns the deny (for an end of tier, the last policy of the tier that
+    /// selected the endpoint), as `namespace/name`.
+    pub policy: Option<String>,
+    /// The denying rule's index (0-based), when a rule denied.
+    pub rule: Option<usize>,
+    /// In words: "rule 2 (Deny) of …", "the end of tier …", "profile …".
+    pub describe: String,
+}
+
+/// How wide a candidate opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Breadth {
+    /// Exactly this peer, port and protocol.
+    Exact,
+    /// Every workload of the peer's namespace.
+    PeerNamespace,
+    /// Every port of the protocol.
+    AllPorts,
+}
+
+impl Breadth {
+    pub fn label(self) -> &'static str {
+        match self {
+            Breadth::Exact => "exact",
+            Breadth::PeerNamespace => "broader: namespace",
+            Breadth::AllPorts => "broader: all ports",
+        }
+    }
+}
+
+/// One proposed change, proven to allow the flow on its side when staged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub breadth: Breadth,
+    /// One line: what it adds, where, and why there.
+    pub rationale: String,
+    /// The policy the documents define, `namespace/name`.
+    pub policy: String,
+    pub tier: String,
+    pub documents: Documents,
+}
+
+/// What the owners of a guardrail tier are asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRequest {
+    pub flow: String,
+    pub denial: Denial,
+    /// The rule the owners could add (computed as if the tier were writable), when one exists.
+    pub proposed: Option<Candidate>,
+    pub trace: Explanation,
+}
+
+/// What flowtrace offers for one side.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SideOutcome {
+    /// The side allows the flow: nothing to fix.
+    Allowed,
+    Fixable {
+        candidates: Vec<Candidate>,
+    },
+    /// The deny is in a tier the user may not write.
+    Guardrail {
+        exception: Box<ExceptionRequest>,
+    },
+    /// Nothing can be proposed; the reason says why.
+    Unfixable {
+        reason: String,
+    },
+}
+
+/// One side of the flow: the source's egress or the destination's ingress.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideProposal {
+    pub direction: &'static str,
+    /// The endpoint whose policies decide this side, `namespace/name`.
+    pub endpoint: String,
+    /// The enforced verdict of this side, computed.
+    pub verdict: Verdict,
+    /// Whether the flow record given was reported by this side.
+    pub reported: bool,
+    pub denial: Option<Denial>,
+    #[serde(flatten)]
+    pub outcome: SideOutcome,
+    /// Candidates considered and dropped, with the reason (a named port the preview could not
+    /// resolve, a peer nothing names).
+    pub dropped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Proposal {
+    pub flow: String,
+    pub sides: Vec<SideProposal>,
+}
+
+impl Proposal {
+    /// Whether any side denies the flow.
+    pub fn denied(&self) -> bool {
+        self.sides.iter().any(|s| s.verdict == Verdict::Deny)
+    }
+
+    /// The exception requests of the sides denied in a guardrail tier.
+    pub fn exceptions(&self) -> Vec<&ExceptionRequest> {
+        self.sides
+            .iter()
+            .filter_map(|side| match &side.outcome {
+                SideOutcome::Guardrail { exception } => Some(&**exception),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The narrowest candidate of each side that has one: what `fix -o yaml` prints.
+    pub fn narrowest(&self) -> Vec<&Candidate> {
+        self.sides
+            .iter()
+            .filter_map(|side| match &side.outcome {
+                SideOutcome::Fixable { candidates } => candidates.first(),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The flow as one side decides it, without Calico's record (a fix is judged by computation).
+fn side_flow(flow: &Flow, reporter: Reporter) -> Flow {
+    Flow {
+        reporter,
+        reported_action: None,
+        reported_policies: None,
+        ..flow.clone()
+    }
+}
+
+/// Proposes fixes for `flow` against `set`: both sides are decided (a connection needs both), the
+/// side the record reported first.
+pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) -> Proposal {
+    let proof_base = set.without_staged();
+    let mut reporters = vec![Reporter::Src, Reporter::Dst];
+    if flow.reporter == Reporter::Dst {
+        reporters.reverse();
+    }
+    let mut sides = Vec::new();
+    for reporter in reporters {
+        let side = side_flow(flow, reporter);
+        if !matches!(
+            side.local().kind,
+            EndpointType::WorkloadEndpoint | EndpointType::HostEndpoint
+        ) {
+            continue;
+        }
+        let planner = Planner {
+            set,
+            proof_base: &proof_base,
+            flow: &side,
+            naming,
+        };
+        sides.push(planner.side(persona, reporter == flow.reporter));
+    }
+    Proposal {
+        flow: format!(
+            "{} -> {}{}/{}",
+            flow.source.display_name(),
+            flow.dest.display_name(),
+            flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default(),
+            flow.protocol
+        ),
+        sides,
+    }
+}
+
+/// Where a fix goes in the deciding tier.
+struct Placement {
+    tier: String,
+    /// The policy that owns the deny, by index in the set.
+    owner: Option<usize>,
+    /// Where the rule goes in the owner's rules (`None`: appended).
+    insert_at: Option<usize>,
+    /// Whether the tier already applied to the endpoint (else a new policy there ends with Pass).
+    tier_applied: bool,
+}
+
+struct Planner<'a> {
+    set: &'a PolicySet,
+    proof_base: &'a PolicySet,
+    flow: &'a Flow,
+    naming: Naming,
+}
+
+impl Planner<'_> {
+    fn direction(&self) -> Direction {
+        match self.flow.reporter {
+            Reporter::Dst => Direction::Ingress,
+            _ => Direction::Egress,
+        }
+    }
+
+    fn side(&self, persona: &Persona, reported: bool) -> SideProposal {
+        let mut evaluator = Evaluator::new(self.set);
+        let evaluation = evaluator.evaluate(self.flow);
+        let verdict = evaluation.enforced.verdict;
+        let mut side = SideProposal {
+            direction: self.direction().as_str(),
+            endpoint: self.flow.local().display_name(),
+            verdict,
+            reported,
+            denial: None,
+            outcome: SideOutcome::Allowed,
+            dropped: Vec::new(),
+        };
+        match verdict {
+            Verdict::Allow => return side,
+            Verdict::Unknown => {
+                let reason = evaluation
+                    .enforced
+                    .undetermined
+                    .map(|u| u.need.describe().to_string())
+                    .unwrap_or_else(|| "the verdict cannot be computed".to_string());
+                side.outcome = SideOutcome::Unfixable {
+                    reason: format!("this side's verdict is unknown: {reason}"),
+                };
+                return side;
+            }
+            Verdict::Deny => {}
+        }
+        let (denial, placement) = match self.placement(&evaluation, persona) {
+            Ok(found) => found,
+            Err((denial, reason)) => {
+                side.denial = Some(denial);
+                side.outcome = SideOutcome::Unfixable { reason };
+                return side;
+            }
+        };
+        side.denial = Some(denial.clone());
+        let candidates = self.candidates(&placement, &mut side.dropped);
+        side.outcome = if persona.may_write(&placement.tier) {
+            if candidates.is_empty() {
+                SideOutcome::Unfixable {
+                    reason: "no candidate could be proven to allow the flow".to_string(),
+                }
+            } else {
+                SideOutcome::Fixable { candidates }
+            }
+        } else {
+            SideOutcome::Guardrail {
+                exception: Box::new(ExceptionRequest {
+                    flow: self.flow.summary(),
+                    denial,
+                    proposed: candidates.into_iter().next(),
+                    trace: explain(&mut evaluator, self.flow),
+                }),
+            }
+        };
+        side
+    }
+
+    fn policy(&self, index: usize) -> &Policy {
+        self.set.policy(index)
+    }
+
+    /// What denied the flow, and where a fix would go; `Err` with the reason when nowhere.
+    fn placement(
+        &self,
+        evaluation: &Evaluation,
+        persona: &Persona,
+    ) -> Result<(Denial, Placement), (Denial, String)> {
+        let hits = &evaluation.enforced.hits;
+        let tiers = self.set.tiers();
+        // The deny decided by a hit, or (no hit denies) the flow passed every tier that applied
+        // and the endpoint's default dropped it.
+        let deciding = hits
+            .last()
+            .filter(|h| h.action == HitAction::Deny)
+            .map_or(HitSource::Profile, |h| h.source);
+        match deciding {
+            HitSource::Rule { policy, rule } => {
+                let owner = self.policy(policy as usize);
+                Ok((
+                    Denial {
+                        tier: owner.tier.clone(),
+                        policy: Some(owner.display_name()),
+                        rule: Some(rule as usize),
+                        describe: format!(
+                            "rule {rule} (Deny) of {} in tier {}",
+                            owner.display_name(),
+                            owner.tier
+                        ),
+                    },
+                    Placement {
+                        tier: owner.tier.clone(),
+                        owner: Some(policy as usize),
+                        insert_at: Some(rule as usize),
+                        tier_applied: true,
+                    },
+                ))
+            }
+            HitSource::EndOfTier { tier, trigger } => {
+                let tier = &tiers[tier as usize];
+                let owner = self.policy(trigger as usize);
+                Ok((
+                    Denial {
+                        tier: tier.name.clone(),
+                        policy: Some(owner.display_name()),
+                        rule: None,
+                        describe: format!(
+                            "the end of tier {}: no policy in it allowed the flow (the last to \
+                             select {} was {})",
+                            tier.name,
+                            self.flow.local().display_name(),
+                            owner.display_name()
+                        ),
+                    },
+                    Placement {
+                        tier: tier.name.clone(),
+                        owner: Some(trigger as usize),
+                        insert_at: None,
+                        tier_applied: true,
+                    },
+                ))
+            }
+            HitSource::Profile => {
+                // The flow passed every tier that applied: a fix goes in a writable tier after
+                // the last of them (before it would bypass that tier's decision).
+                let passed = hits
+                    .iter()
+                    .filter_map(|h| match h.source {
+                        HitSource::Rule { policy, .. } => {
+                            Some(self.set.tier_index_of_policy(policy as usize))
+                        }
+                        HitSource::EndOfTier { tier, .. } => Some(tier as usize),
+                        HitSource::Profile => None,
+                    })
+                    .max();
+                let denial = Denial {
+                    tier: passed
+                        .map(|t| tiers[t].name.clone())
+                        .unwrap_or_else(|| "default".to_string()),
+                    policy: None,
+                    rule: None,
+                    describe: match passed {
+                        Some(t) => format!(
+                            "the endpoint's default after tier {} passed the flow on: a host \
+                             endpoint drops what no policy allows",
+                            tiers[t].name
+                        ),
+                        None => "the endpoint's default: no policy selects it, and a host \
+                                 endpoint drops what no policy allows"
+                            .to_string(),
+                    },
+                };
+                let first = passed.map_or(0, |t| t + 1);
+                let target = tiers
+                    .iter()
+                    .enumerate()
+                    .skip(first)
+                    .find(|(_, t)| persona.may_write(&t.name));
+                match target {
+                    Some((index, tier)) => Ok((
+                        denial,
+                        Placement {
+                            tier: tier.name.clone(),
+                            owner: None,
+                            insert_at: None,
+                            tier_applied: hits.iter().any(|h| match h.source {
+                                HitSource::EndOfTier { tier, .. } => tier as usize == index,
+                                HitSource::Rule { policy, .. } => {
+                                    self.set.tier_index_of_policy(policy as usize) == index
+                                }
+                                HitSource::Profile => false,
+                            }),
+                        },
+                    )),
+                    None => {
+                        let reason = format!(
+                            "no tier you may write ({}) is evaluated after the tiers that passed \
+                             the flow on",
+                            persona.writable().join(", ")
+                        );
+                        Err((denial, reason))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The destination's named port for the flow's port, when its pod names one.
+    fn named_port(&self) -> Option<String> {
+        let dest = &self.flow.dest;
+        let port = self.flow.dest_port?;
+        let namespace = dest.namespace.as_deref()?;
+        self.set
+            .pods_in(namespace)
+            .iter()
+            .filter(|pod| name_matches(&dest.name, &pod.name))
+            .flat_map(|pod| pod.named_ports.iter())
+            .find(|named| named.port == port && named.protocol == self.flow.protocol)
+            .map(|named| named.name.clone())
+    }
+
+    /// Candidates, narrowest first, each proven; the unproven ones go to `dropped` with why.
+    fn candidates(&self, placement: &Placement, dropped: &mut Vec<String>) -> Vec<Candidate> {
+        let peer = identify(&resolve(self.set, self.flow.peer()), self.flow.peer().ip);
+        let protocol = self.flow.protocol;
+        let exact_port = if !protocol.has_ports() {
+            PortScope::None
+        } else {
+            match self.flow.dest_port {
+                Some(port) => PortScope::Number(port),
+                None => PortScope::All,
+            }
+        };
+        let mut variants = Vec::new();
+        if let (Some(name), PortScope::Number(_)) = (self.named_port(), &exact_port) {
+            variants.push((
+                Breadth::Exact,
+                PeerScope::Exact(peer.clone()),
+                PortScope::Named(name),
+            ));
+        }
+        variants.push((
+            Breadth::Exact,
+            PeerScope::Exact(peer.clone()),
+            exact_port.clone(),
+        ));
+        if let Identity::Labeled {
+            kind: EndpointType::WorkloadEndpoint,
+            namespace: Some(ns),
+            ..
+        } = &peer
+        {
+            variants.push((
+                Breadth::PeerNamespace,
+                PeerScope::Namespace(ns.clone()),
+                exact_port.clone(),
+            ));
+        }
+        if matches!(exact_port, PortScope::Number(_)) {
+            variants.push((
+                Breadth::AllPorts,
+                PeerScope::Exact(peer.clone()),
+                PortScope::All,
+            ));
+        }
+        if peer == Identity::Unnamed {
+            dropped.push(format!(
+                "{} carries neither labels nor an address: no rule can name it",
+                self.flow.peer().display_name()
+            ));
+        }
+
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (breadth, peer_scope, port) in variants {
+            // Of a narrowest kind, the named and numbered forms are one choice: the first proven.
+            if breadth == Breadth::Exact && candidates.iter().any(|c| c.breadth == Breadth::Exact) {
+                continue;
+            }
+            let rule = RuleToAdd {
+                direction: self.direction(),
+                peer: peer_scope,
+                protocol,
+                port,
+            };
+            let placed = [
+                self.in_owner_copy(placement, &rule),
+                self.in_new_policy(placement, &rule),
+            ];
+            let mut proven_here = 0;
+            for candidate in placed.into_iter().flatten() {
+                // Broader candidates are alternatives to weigh, not a menu: one placement each.
+                if breadth != Breadth::Exact && proven_here > 0 {
+                    break;
+                }
+                match self.prove(&candidate) {
+                    Ok(()) => {
+                        proven_here += 1;
+                        candidates.push(candidate);
+                    }
+                    Err(why) => dropped.push(format!("{}: {why}", candidate.rationale)),
+                }
+            }
+        }
+        candidates
+    }
+
+    /// Whether the candidate, staged over the enforced policies, allows the flow in Calico's
+    /// pending evaluation.
+    fn prove(&self, candidate: &Candidate) -> Result<(), String> {
+        let (with, report) = with_staged(self.proof_base, "candidate", &candidate.documents.staged);
+        if let Some(error) = report.errors.first() {
+            return Err(format!("does not load: {error}"));
+        }
+        let mut evaluator = Evaluator::new(&with);
+        let outcome = evaluator.evaluate(self.flow).pending;
+        match outcome.verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny => Err("staged, the flow is still denied".to_string()),
+            Verdict::Unknown => Err(format!(
+                "staged, the verdict is unknown: {}",
+                outcome.undetermined.map_or("", |u| u.need.describe())
+            )),
+        }
+    }
+
+    fn rule_words(&self, rule: &RuleToAdd) -> String {
+        let port = match &rule.port {
+            PortScope::Number(p) => format!(" {p}"),
+            PortScope::Named(name) => format!(
+                " {name} ({})",
+                self.flow
+                    .dest_port
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+            ),
+            PortScope::All => " (every port)".to_string(),
+            PortScope::None => String::new(),
+        };
+        let peer = match &rule.peer {
+            PeerScope::Exact(identity) => identity.describe(),
+            PeerScope::Namespace(ns) => format!("every workload in namespace {ns}"),
+        };
+        let way = match rule.direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        format!(
+            "Allow {}{port} {way} {peer}",
+            rule.protocol.name().to_uppercase()
+        )
+    }
+
+    /// The rule in a staged copy of the policy that owns the deny.
+    fn in_owner_copy(&self, placement: &Placement, rule: &RuleToAdd) -> Option<Candidate> {
+        let owner_index = placement.owner?;
+        let owner = self.policy(owner_index);
+        let kubernetes = is_kubernetes(owner.kind);
+        let value = if kubernetes {
+            kubernetes_rule(rule, owner.namespace.as_deref()?)?
+        } else {
+            serde_norway::to_value(calico_rule(rule, owner.namespace.as_deref())?).ok()?
+        };
+        let where_ = match placement.insert_at {
+            Some(at) => format!("before its rule {at} (Deny), which denied the flow"),
+            None => "after its last rule (the flow reached the end of the tier)".to_string(),
+        };
+        let at = if kubernetes {
+            None
+        } else {
+            placement.insert_at
+        };
+        let documents = staged_copy(
+            owner,
+            self.direction(),
+            value,
+            at,
+            Some(self.order_before(owner_index)),
+        )
+        .ok()?;
+        Some(Candidate {
+            breadth: breadth_of(rule),
+            rationale: format!(
+                "{} in a staged copy of {}, {where_}",
+                self.rule_words(rule),
+                owner.display_name()
+            ),
+            policy: owner.display_name(),
+            tier: placement.tier.clone(),
+            documents,
+        })
+    }
+
+    /// The rule in a new policy of the tier, ordered before the policy that owns the deny.
+    fn in_new_policy(&self, placement: &Placement, rule: &RuleToAdd) -> Option<Candidate> {
+        let local = identify(&resolve(self.set, self.flow.local()), None);
+        let Identity::Labeled {
+            namespace, labels, ..
+        } = &local
+        else {
+            return None;
+        };
+        let base_name = self.new_name(rule);
+        let kubernetes = placement
+            .owner
+            .is_some_and(|o| is_kubernetes(self.policy(o).kind));
+        if kubernetes {
+            let namespace = namespace.as_deref()?;
+            let value = kubernetes_rule(rule, namespace)?;
+            let documents =
+                new_kubernetes_policy(&base_name, namespace, labels, self.direction(), value);
+            return Some(Candidate {
+                breadth: breadth_of(rule),
+                rationale: format!(
+                    "{} in a new Kubernetes NetworkPolicy {namespace}/{base_name} selecting {} \
+                     (Kubernetes policies add up)",
+                    self.rule_words(rule),
+                    local.describe()
+                ),
+                policy: format!("{namespace}/{base_name}"),
+                tier: placement.tier.clone(),
+                documents,
+            });
+        }
+        let name = self.naming.name(&placement.tier, &base_name);
+        let mut rules = vec![calico_rule(rule, namespace.as_deref())?];
+        if !placement.tier_applied {
+            rules.push(pass_rule());
+        }
+        let order = match placement.owner {
+            Some(owner) => self.order_before(owner),
+            None => self.order_first(&placement.tier),
+        };
+        let documents = new_calico_policy(&NewCalicoPolicy {
+            name: &name,
+            namespace: namespace.as_deref(),
+            tier: &placement.tier,
+            order: Some(order),
+            selector: local_selector(labels),
+            direction: self.direction(),
+            rules,
+        });
+        let display = match namespace {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.clone(),
+        };
+        let position = match placement.owner {
+            Some(owner) => format!("ordered {order} before {}", self.policy(owner).display_name()),
+            None if placement.tier_applied => format!("ordered {order}, first in its tier"),
+            None => format!(
+                "ordered {order}, ending with Pass so the endpoint's other traffic goes on as before"
+            ),
+        };
+        Some(Candidate {
+            breadth: breadth_of(rule),
+            rationale: format!(
+                "{} in a new policy {display} in tier {}, {position}",
+                self.rule_words(rule),
+                placement.tier
+            ),
+            policy: display,
+            tier: placement.tier.clone(),
+            documents,
+        })
+    }
+
+    fn new_name(&self, rule: &RuleToAdd) -> String {
+        let way = match rule.direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        let peer = match &rule.peer {
+            PeerScope::Exact(Identity::Labeled {
+                namespace, labels, ..
+            }) => {
+                let value = labels.first().map(|(_, v)| v.as_str()).unwrap_or("peer");
+                match namespace {
+                    Some(ns) if ns != value => format!("{ns}-{value}"),
+                    _ => value.to_string(),
+                }
+            }
+            PeerScope::Exact(Identity::Address(ip)) => ip.to_string(),
+            PeerScope::Exact(Identity::Unnamed) => "peer".to_string(),
+            PeerScope::Namespace(ns) => format!("ns-{ns}"),
+        };
+        let port = match &rule.port {
+            PortScope::Number(p) => format!("-{p}"),
+            PortScope::Named(name) => format!("-{name}"),
+            PortScope::All => "-any".to_string(),
+            PortScope::None => String::new(),
+        };
+        dns_label(&format!(
+            "allow-{way}-{peer}-{}{port}",
+            rule.protocol.name()
+        ))
+    }
+
+    /// An order just before the policy's (halfway to the one before it), so that nothing else
+    /// in the tier moves.
+    fn order_before(&self, policy_index: usize) -> f64 {
+        let policy = self.policy(policy_index);
+        let tier = self.set.tier_index_of_policy(policy_index);
+        let orders: Vec<f64> = self
+            .set
+            .tier_policy_range(tier)
+            .filter(|&i| i != policy_index)
+            .filter_map(|i| self.policy(i).order)
+            .collect();
+        match policy.order {
+            None => orders
+                .iter()
+                .copied()
+                .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.max(o))))
+                .map_or(1000.0, |max| max + 10.0),
+            Some(own) => {
+                let before = orders
+                    .iter()
+                    .copied()
+                    .filter(|&o| o < own)
+                    .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.max(o))));
+                match before {
+                    Some(before) => (before + own) / 2.0,
+                    None if own > 0.0 => own / 2.0,
+                    None => own - 1.0,
+                }
+            }
+        }
+    }
+
+    /// An order ahead of every policy of the tier.
+    fn order_first(&self, tier_name: &str) -> f64 {
+        let Some(tier) = self.set.tiers().iter().position(|t| t.name == tier_name) else {
+            return 100.0;
+        };
+        self.set
+            .tier_policy_range(tier)
+            .filter_map(|i| self.policy(i).order)
+            .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.min(o))))
+            .map_or(100.0, |min| if min > 0.0 { min / 2.0 } else { min - 1.0 })
+    }
+}
+
+fn breadth_of(rule: &RuleToAdd) -> Breadth {
+    match (&rule.peer, &rule.port) {
+        (PeerScope::Namespace(_), _) => Breadth::PeerNamespace,
+        (_, PortScope::All) => Breadth::AllPorts,
+        _ => Breadth::Exact,
+    }
+}
+
+fn is_kubernetes(kind: PolicyKind) -> bool {
+    matches!(
+        kind,
+        PolicyKind::NetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy
+    )
+}
+
+/// A name Kubernetes accepts: lowercase letters, digits, `-` and `.`, at most 253 characters.
+fn dns_label(text: &str) -> String {
+    let mut name = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_matches('-');
+    name.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! Candidate generation on the demo bank and on small sets built for one tricky case each. Every
+//! candidate offered must be proven here again, independently: staged over the enforced policies,
+//! the flow's pending verdict on its side is Allow.
+
+use super::*;
+use crate::flows::parse_flow_line;
+use crate::model::Flow;
+use crate::policy::{load_str, with_staged, PolicySet};
+use crate::source::demo::DemoCluster;
+
+fn demo_set() -> PolicySet {
+    DemoCluster::new(1).policy_set().clone()
+}
+
+fn flow(source: (&str, &str, &str), dest: (&str, &str, &str), port: u16, reporter: &str) -> Flow {
+    let line = format!(
+        r#"{{"source_name":"{}","source_namespace":"{}","source_labels":"{}","dest_name":"{}","dest_namespace":"{}","dest_labels":"{}","protocol":"tcp","dest_port":{port},"reporter":"{reporter}","action":"Deny"}}"#,
+        source.0, source.1, source.2, dest.0, dest.1, dest.2
+    );
+    parse_flow_line(&line).unwrap().flow
+}
+
+const CUSTOMER: (&str, &str, &str) = (
+    "customer-6d8f9c7b5-*",
+    "customer",
+    "app=customer | pod-template-hash=6d8f9c7b5",
+);
+const SUMMARY: (&str, &str, &str) = ("summary-7c9d8b6f4-*", "summary", "app=summary");
+const DATABASE: (&str, &str, &str) = ("database-0", "database", "app=database");
+
+/// Checks a candidate the way a reviewer would: its staged document, on its own over the
+/// enforced policies, allows the flow on the given side.
+fn assert_proven(set: &PolicySet, flow: &Flow, reporter: Reporter, candidate: &Candidate) {
+    let (with, report) = with_staged(&set.without_staged(), "check", &candidate.documents.staged);
+    assert!(report.errors.is_empty(), "{report:?}");
+    let side = Flow {
+        reporter,
+        ..flow.clone()
+    };
+    let verdict = Evaluator::new(&with).evaluate(&side).pending.verdict;
+    assert_eq!(verdict, Verdict::Allow, "{}", candidate.documents.staged);
+    // Its enforced form loads as written, too.
+    let (_, report) = load_str("enforced", &candidate.documents.enforced);
+    assert!(report.errors.is_empty(), "{report:?}");
+}
+
+fn candidates(side: &SideProposal) -> &[Candidate] {
+    match &side.outcome {
+        SideOutcome::Fixable { candidates } => candidates,
+        other => panic!("not fixable: {other:?}"),
+    }
+}
+
+#[test]
+fn an_end_of_tier_deny_in_a_writable_tier_gets_a_named_port_rule_in_a_staged_copy_first() {
+    let set = demo_set();
+    let flow = flow(CUSTOMER, SUMMARY, 9090, "Dst");
+    let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+    assert_eq!(proposal.sides.len(), 2);
+    let ingress = &proposal.sides[0];
+    assert!(ingress.reported);
+    assert_eq!(ingress.direction, "Ingress");
+    assert_eq!(ingress.verdict, Verdict::Deny);
+    let denial = ingress.denial.as_ref().unwrap();
+    assert_eq!(denial.tier, "application");
+    assert_eq!(
+        denial.policy.as_deref(),
+        Some("summary/application.summary")
+    );
+    assert!(
+        denial.describe.contains("end of tier application"),
+        "{}",
+        denial.describe
+    );
+
+    let found = candidates(ingress);
+    let first = &found[0];
+    assert_eq!(first.breadth, Breadth::Exact);
+    assert_eq!(first.policy, "summary/application.summary");
+    assert!(
+        first.rationale.contains("staged copy"),
+        "{}",
+        first.rationale
+    );
+    let staged = &first.documents.staged;
+    assert!(staged.contains("kind: StagedNetworkPolicy"), "{staged}");
+    assert!(
+        staged.contains("- metrics"),
+        "the pod's name for 9090: {staged}"
+    );
+    assert!(staged.contains("app == 'customer'"), "{staged}");
+    assert!(
+        staged.contains("namespaceSelector: projectcalico.org/name == 'customer'"),
+        "{staged}"
+    );
+    assert!(!staged.contains("pod-template-hash"), "{staged}");
+    // Staged ahead of the policy it copies (order 100), behind the staged policy at 50.
+    assert!(staged.contains("order: 75"), "{staged}");
+    let enforced = &first.documents.enforced;
+    assert!(enforced.contains("kind: NetworkPolicy"), "{enforced}");
+    assert!(enforced.contains("order: 100"), "{enforced}");
+
+    // Then a new policy in the same tier, then broader ones, labelled as such.
+    assert!(
+        found[1]
+            .rationale
+            .contains("new policy summary/application.allow-from-customer-tcp-metrics"),
+        "{}",
+        found[1].rationale
+    );
+    assert!(found.iter().any(|c| c.breadth == Breadth::PeerNamespace));
+    assert!(found.iter().any(|c| c.breadth == Breadth::AllPorts));
+    for candidate in found {
+        assert_proven(&set, &flow, Reporter::Dst, candidate);
+    }
+
+    // The other side allows it: nothing to fix there.
+    let egress = &proposal.sides[1];
+    assert_eq!(egress.direction, "Egress");
+    assert!(!egress.reported);
+    assert!(matches!(egress.outcome, SideOutcome::Allowed));
+}
+
+#[test]
+fn a_deny_in_a_guardrail_tier_is_an_exception_request_not_a_fix() {
+    let set = demo_set();
+    let flow = flow(CUSTOMER, DATABASE, 5432, "Dst");
+    let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+    let ingress = &proposal.sides[0];
+    let SideOutcome::Guardrail { exception } = &ingress.outcome else {
+        panic!("{:?}", ingress.outcome);
+    };
+    assert_eq!(exception.denial.tier, "security");
+    assert_eq!(exception.denial.rule, Some(1));
+    assert!(exception
+        .denial
+        .describe
+        .contains("database/security.database-backends-only"));
+    // What the owners could add, proven like any candidate, placed before the denying rule.
+    let proposed = exception.proposed.as_ref().expect("a rule for the owners");
+    assert!(
+        proposed.rationale.contains("before its rule 1 (Deny)"),
+        "{}",
+        proposed.rationale
+    );
+    assert_proven(&set, &flow, Reporter::Dst, proposed);
+    assert_eq!(exception.trace.enforced.action, Verdict::Deny);
+    // Nothing in a writable tier before security could bypass it: no candidates are offered.
+    assert!(proposal.narrowest().is_empty());
+
+    // The same deny for a persona that writes the security tier is a fix.
+    let owner = Persona::new(["security".to_string()]);
+    let proposal = propose(&set, &flow, &owner, Naming::TierPrefix);
+    assert!(!candidates(&proposal.sides[0]).is_empty());
+}
+
+#[test]
+fn both_sides_denying_get_a_fix_each_and_a_kubernetes_deny_gets_a_kubernetes_shaped_fix() {
+    let set = demo_set();
+    let flow = flow(SUMMARY, DATABASE, 5433, "Src");
+    let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+    assert_eq!(proposal.narrowest().len(), 2, "{proposal:#?}");
+
+    let egress = &proposal.sides[0];
+    assert_eq!(egress.direction, "Egress");
+    let first = &candidates(egress)[0];
+    assert!(first.documents.staged.contains("kind: StagedNetworkPolicy"));
+    assert!(
+        first.documents.staged.contains("- 5433"),
+        "{}",
+        first.documents.staged
+    );
+    assert_proven(&set, &flow, Reporter::Src, first);
+
+    let ingress = &proposal.sides[1];
+    assert_eq!(ingress.denial.as_ref().unwrap().tier, "default");
+    let found = candidates(ingress);
+    let copy = &found[0];
+    assert!(
+        copy.documents
+            .staged
+            .contains("kind: StagedKubernetesNetworkPolicy"),
+        "{}",
+        copy.documents.staged
+    );
+    assert!(copy
+        .documents
+        .enforced
+        .contains("apiVersion: networking.k8s.io/v1"));
+    assert!(copy
+        .documents
+        .staged
+        .contains("kubernetes.io/metadata.name: summary"));
+    let new = &found[1];
+    assert!(
+        new.rationale
+            .contains("new Kubernetes NetworkPolicy database/allow-from-summary-tcp-5433"),
+        "{}",
+        new.rationale
+    );
+    for candidate in found {
+        assert_proven(&set, &flow, Reporter::Dst, candidate);
+    }
+}
+
+#[test]
+fn names_follow_the_calico_version() {
+    assert_eq!(Naming::for_version("3.31"), Some(Naming::TierPrefix));
+    assert_eq!(Naming::for_version("v3.30.2"), Some(Naming::TierPrefix));
+    assert_eq!(Naming::for_version("3.32"), Some(Naming::Bare));
+    assert_eq!(Naming::for_version("v3.33.0"), Some(Naming::Bare));
+    assert_eq!(Naming::for_version("latest"), None);
+
+    let set = demo_set();
+    let flow = flow(CUSTOMER, SUMMARY, 9090, "Dst");
+    let bare = propose(&set, &flow, &Persona::demo(), Naming::Bare);
+    let new = &candidates(&bare.sides[0])[1];
+    assert_eq!(new.policy, "summary/allow-from-customer-tcp-metrics");
+}
+
+#[test]
+fn a_rule_deny_in_a_writable_tier_is_fixed_before_the_denying_rule() {
+    let (set, report) = load_str(
+        "t.yaml",
+        "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: default.web, namespace: shop}
+spec:
+  order: 10
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [80]}
+  - action: Deny
+    source: {selector: app == 'batch'}
+  - action: Allow
+",
+    );
+    assert!(report.errors.is_empty(), "{report:?}");
+    let batch = ("batch-1", "shop", "app=batch");
+    let web = ("web-1", "shop", "app=web");
+    let flow = flow(batch, web, 8443, "Dst");
+    let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+    let ingress = &proposal.sides[0];
+    assert_eq!(ingress.denial.as_ref().unwrap().rule, Some(1));
+    let first = &candidates(ingress)[0];
+    // Inserted before the Deny: the Deny is now the third rule of the copy.
+    let staged = &first.documents.staged;
+    let deny = staged.find("action: Deny").unwrap();
+    assert!(staged[..deny].contains("8443"), "{staged}");
+    assert_eq!(staged.matches("action: Allow").count(), 3, "{staged}");
+    assert!(staged.contains("order: 5"), "{staged}");
+    assert_proven(&set, &flow, Reporter::Dst, first);
+}
+
+#[test]
+fn a_pass_that_falls_through_on_a_host_endpoint_is_fixed_in_a_later_writable_tier_ending_with_pass()
+{
+    let (set, report) = load_str(
+        "t.yaml",
+        "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: guard}
+spec: {order: 10}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: app}
+spec: {order: 20}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: guard.pass}
+spec:
+  tier: guard
+  selector: all()
+  ingress: [{action: Pass}]
+  egress: [{action: Pass}]
+",
+    );
+    assert!(report.errors.is_empty(), "{report:?}");
+    let line = r#"{"source_name":"client","source_namespace":"shop","source_labels":"app=client","dest_name":"node-1","dest_namespace":"","dest_labels":"role=node","dest_type":"hep","protocol":"tcp","dest_port":9100,"reporter":"Dst"}"#;
+    let flow = parse_flow_line(line).unwrap().flow;
+    let persona = Persona::new(["app".to_string()]);
+    let proposal = propose(&set, &flow, &persona, Naming::TierPrefix);
+    let ingress = proposal
+        .sides
+        .iter()
+        .find(|s| s.direction == "Ingress")
+        .unwrap();
+    assert_eq!(ingress.verdict, Verdict::Deny);
+    assert!(ingress
+        .denial
+        .as_ref()
+        .unwrap()
+        .describe
+        .contains("after tier guard passed"));
+    let found = candidates(ingress);
+    let new = &found[0];
+    assert!(
+        new.documents
+            .staged
+            .contains("kind: StagedGlobalNetworkPolicy"),
+        "{}",
+        new.documents.staged
+    );
+    assert!(new.documents.staged.contains("tier: app"));
+    assert!(
+        new.documents.staged.contains("action: Pass"),
+        "{}",
+        new.documents.staged
+    );
+    assert_proven(&set, &flow, Reporter::Dst, new);
+
+    // With no writable tier after the guard, nothing is proposed, and the reason says so.
+    let proposal = propose(
+        &set,
+        &flow,
+        &Persona::new(["guard".to_string()]),
+        Naming::TierPrefix,
+    );
+    let ingress = proposal
+        .sides
+        .iter()
+        .find(|s| s.direction == "Ingress")
+        .unwrap();
+    let SideOutcome::Unfixable { reason } = &ingress.outcome else {
+        panic!("{:?}", ingress.outcome);
+    };
+    assert!(reason.contains("no tier you may write"), "{reason}");
+}
+
+#[test]
+fn a_peer_known_only_by_its_address_is_allowed_by_address() {
+    let set = demo_set();
+    let line = r#"{"source_name":"pub","source_namespace":"","dest_name":"customer-6d8f9c7b5-*","dest_namespace":"customer","dest_labels":"app=customer","source_type":"net","source_ip":"198.51.100.20","protocol":"tcp","dest_port":8080,"reporter":"Dst"}"#;
+    let flow = parse_flow_line(line).unwrap().flow;
+    let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+    assert_eq!(
+        proposal.sides.len(),
+        1,
+        "a network has no policies of its own"
+    );
+    let found = candidates(&proposal.sides[0]);
+    assert!(
+        found[0].documents.staged.contains("198.51.100.20/32"),
+        "{}",
+        found[0].documents.staged
+    );
+    assert!(found.iter().all(|c| c.breadth != Breadth::PeerNamespace));
+    for candidate in found {
+        assert_proven(&set, &flow, Reporter::Dst, candidate);
+    }
+}
