@@ -988,3 +988,73 @@ fn a_trace_scrolled_to_its_deciding_step_says_what_is_above() {
     assert!(text.contains("more lines above"), "{text}");
     assert!(text.contains(">>"), "the deciding step is in sight: {text}");
 }
+
+#[test]
+fn x_proposes_the_fix_the_cli_proposes_then_s_stages_and_e_enforces_it_in_the_demo() {
+    use flowtrace::fix::{propose, Naming, Persona};
+    use flowtrace::model::Verdict;
+    use flowtrace::tui::effects::Effect;
+
+    for mut app in scenario("fix", "fport=9090 reporter=dst action=deny<enter>x") {
+        let text = screen_text(&app);
+        assert!(text.contains("Ingress at summary/"), "{text}");
+        assert!(
+            text.contains("▶ 1. [exact]"),
+            "the narrowest is selected: {text}"
+        );
+        assert!(text.contains("0 newly allowed · 0 newly denied"), "{text}");
+        if app.size.height >= 48 {
+            // The other side and the YAML fit on a large screen (page down reaches them on 80×24).
+            assert!(text.contains("nothing to fix on this side"), "{text}");
+            assert!(text.contains("kind: StagedNetworkPolicy"), "{text}");
+        }
+        // The screen says what `flowtrace fix` says for the same flow.
+        let stored = app.selected_flow().unwrap();
+        let proposal = propose(
+            app.policies.as_ref().unwrap(),
+            &stored.to_flow(),
+            &Persona::demo(),
+            Naming::TierPrefix,
+        );
+        for candidate in proposal.narrowest() {
+            // Wrapped at 80 columns: the start of the rationale is on the candidate's line.
+            let start: String = candidate.rationale.chars().take(30).collect();
+            assert!(text.contains(&start), "{start:?} not on screen: {text}");
+        }
+
+        // s stages the selected candidate in the demo; e sends its enforced form under the same
+        // origin, which replaces it. The demo takes both as the feed would.
+        let mut demo = DemoCluster::new(1);
+        for (key, kind) in [('s', "StagedNetworkPolicy"), ('e', "NetworkPolicy")] {
+            app.handle_event(&Event::Key(KeyEvent::new(
+                KeyCode::Char(key),
+                KeyModifiers::NONE,
+            )));
+            let effects = app.take_effects();
+            let [Effect::ApplyYamlToDemo { origin, yaml }] = effects.as_slice() else {
+                panic!("{effects:?}");
+            };
+            assert_eq!(origin, "fix summary/application.summary");
+            assert!(yaml.contains(&format!("kind: {kind}\n")), "{yaml}");
+            let report = demo.apply(origin, yaml);
+            assert!(report.errors.is_empty(), "{report:?}");
+            let metrics: Vec<ObservedFlow> = (0..40)
+                .flat_map(|w| demo.flows(NOW + 15 * w, 40))
+                .filter(|o| {
+                    o.flow.dest_port == Some(9090)
+                        && o.flow.reporter == flowtrace::model::Reporter::Dst
+                })
+                .collect();
+            assert!(!metrics.is_empty());
+            for observed in metrics {
+                let action = observed.flow.reported_action;
+                let expected = if key == 's' {
+                    Verdict::Deny
+                } else {
+                    Verdict::Allow
+                };
+                assert_eq!(action, Some(expected), "after {key}");
+            }
+        }
+    }
+}

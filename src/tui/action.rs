@@ -77,6 +77,14 @@ pub enum Action {
     #[strum(message = "Apply a manifest file to the demo cluster (its next flows follow it)")]
     ApplyToDemo,
     #[strum(
+        message = "Propose fixes for the selected denied flow, narrowest first, with their preview"
+    )]
+    ProposeFix,
+    #[strum(message = "Stage the selected fix in the demo: new flows show its pending verdict")]
+    StageFix,
+    #[strum(message = "Enforce the selected fix in the demo (it replaces the staged form)")]
+    EnforceFix,
+    #[strum(
         message = "Copy the selected flow (as JSON explain --flow takes), the trace or the YAML, through the terminal (OSC 52, over SSH too)"
     )]
     Copy,

@@ -17,6 +17,7 @@ use super::effects::{Effect, IoReply};
 use super::feed::FeedEvent;
 use super::keymap::{Key, Keymap, Mode};
 use super::layout::{layout, Areas};
+use super::screens::fix::FixView;
 use super::screens::flows::FlowTable;
 use super::screens::help::Help;
 use super::screens::list::{Item, List, Target};
@@ -26,6 +27,8 @@ use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
 use crate::errors::printable;
+use crate::fix::impact::Target as FixTarget;
+use crate::fix::{propose, Naming, Persona};
 use crate::flows::encode::whisker_json;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
@@ -549,6 +552,7 @@ impl App {
                 }
             }
             Action::ApplyToDemo => self.prompt = Some(Prompt::apply_to_demo()),
+            Action::ProposeFix => self.open_fix(),
             Action::Copy => match self.selected_flow() {
                 Some(stored) => {
                     let observed = ObservedFlow {
@@ -593,6 +597,40 @@ impl App {
                 format!("policy {} is not in the loaded manifests", reference.name),
             ),
         }
+    }
+
+    /// The fixes of the selected flow, proposed against the policies the trace explains with, for
+    /// the demo's developer (who writes the application and default tiers).
+    fn open_fix(&mut self) {
+        let Some(stored) = self.selected_flow() else {
+            return self.set_message(Severity::Info, "select a denied flow to fix");
+        };
+        let Some(set) = self.policies.clone() else {
+            return self.set_message(
+                Severity::Warn,
+                "no policies to fix against: give the manifests with -m (the demo has its own)",
+            );
+        };
+        let flow = stored.to_flow();
+        let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+        if !proposal.denied() {
+            return self.set_message(
+                Severity::Info,
+                format!(
+                    "nothing to fix: {} is allowed on both sides by the loaded policies",
+                    proposal.flow
+                ),
+            );
+        }
+        let enforced = Arc::new(set.without_staged());
+        let view = FixView::new(
+            proposal,
+            enforced,
+            FixTarget::of(&flow),
+            self.source.label == "demo",
+            &self.store,
+        );
+        self.overlays.push(Box::new(view));
     }
 
     /// The YAML of the policy that decided the selected flow, or what decided it instead.

@@ -19,6 +19,9 @@ pub enum Effect {
     /// Apply a manifest file to the demo cluster, as `kubectl apply` would to a cluster: its
     /// flows from then on are decided by it (the feed answers).
     ApplyToDemo { path: PathBuf },
+    /// Apply a manifest given whole (a fix, staged or enforced) to the demo, under `origin`: a
+    /// later one of the same origin replaces it.
+    ApplyYamlToDemo { origin: String, yaml: String },
 }
 
 /// The worker's answer to an effect.
@@ -74,17 +77,24 @@ impl IoContext {
                         })
                     }
                 };
-                let origin = path.display().to_string();
-                let sent = self
-                    .feed
-                    .as_ref()
-                    .is_some_and(|feed| feed.send(FeedControl::Apply { origin, yaml }).is_ok());
-                (!sent).then(|| IoReply::Failed {
-                    what,
-                    reason: "the feed has stopped".into(),
-                })
+                self.to_feed(what, path.display().to_string(), yaml)
+            }
+            Effect::ApplyYamlToDemo { origin, yaml } => {
+                self.to_feed(format!("applying {origin} to the demo"), origin, yaml)
             }
         }
+    }
+
+    /// Hands a manifest to the feed, which answers itself; a failure only when it has stopped.
+    fn to_feed(&self, what: String, origin: String, yaml: String) -> Option<IoReply> {
+        let sent = self
+            .feed
+            .as_ref()
+            .is_some_and(|feed| feed.send(FeedControl::Apply { origin, yaml }).is_ok());
+        (!sent).then(|| IoReply::Failed {
+            what,
+            reason: "the feed has stopped".into(),
+        })
     }
 
     /// Carries out `effect` on the calling thread, for a caller without the worker (tests).

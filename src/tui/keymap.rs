@@ -48,6 +48,9 @@ pub enum Mode {
     /// A policy's YAML is shown.
     #[strum(message = "A policy's YAML")]
     Policy,
+    /// A denied flow's fixes are shown.
+    #[strum(message = "A denied flow's fixes")]
+    Fix,
     /// A pick list is open (the policies selecting an endpoint, the saved filters).
     #[strum(message = "A pick list (policies selecting an endpoint, saved filters)")]
     List,
@@ -273,7 +276,7 @@ impl ModeTable {
 #[derive(Debug, Clone)]
 pub struct Keymap {
     name: String,
-    modes: [ModeTable; 7],
+    modes: [ModeTable; 8],
 }
 
 impl Keymap {
@@ -1273,7 +1276,7 @@ mod tests {
         let path = write(
             dir.path(),
             "keymap.toml",
-            "[flows]\n\"x\" = \"open_trace\"\n\"y\" = \"quit\n[global]\n",
+            "[flows]\n\"z\" = \"open_trace\"\n\"y\" = \"quit\n[global]\n",
         );
         let (keymap, warnings) = load(None, Some(dir.path())).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -1285,7 +1288,7 @@ mod tests {
             warnings[0]
         );
         assert!(warnings[0].message.contains("ignored"), "{}", warnings[0]);
-        assert_eq!(keymap.action(Mode::Flows, &key("x")), None);
+        assert_eq!(keymap.action(Mode::Flows, &key("z")), None);
         assert_eq!(
             keymap.action(Mode::Flows, &key("enter")),
             Some(Action::OpenTrace)

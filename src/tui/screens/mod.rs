@@ -4,6 +4,7 @@
 //! prompt are `Screen`s the app opens on top. A screen never changes the app itself: it answers
 //! with `Request`s, which the app carries out (so a new screen is one new file and keymap entries).
 
+pub mod fix;
 pub mod flows;
 pub mod help;
 pub mod list;

@@ -1,0 +1,349 @@
+//! A denied flow's fixes: each side, what denied it, the candidates narrowest first with their
+//! preview over every stored flow (the candidate staged over the enforced policies, as Calico
+//! previews a staged policy), and the selected one's YAML. On the demo a candidate can be staged,
+//! then enforced; elsewhere it is copied for `kubectl apply` or a pull request. A guardrail's deny
+//! shows the exception request to send its owners instead.
+
+use std::sync::Arc;
+
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{move_within, Ctx, Reply, Request, Screen, Severity};
+use crate::fix::impact::{classify, Tally, Target};
+use crate::fix::{Candidate, Proposal, SideOutcome};
+use crate::policy::{with_staged, PolicySet};
+use crate::printer::fix::exception_markdown;
+use crate::store::redecide::Previewer;
+use crate::store::FlowStore;
+use crate::tui::action::Action;
+use crate::tui::effects::Effect;
+use crate::tui::keymap::Mode;
+use crate::tui::theme::{Role, Theme};
+use crate::tui::widgets::{overlay_block, popup_area};
+
+/// What can be selected: a candidate, or a guardrail side's exception request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Candidate { side: usize, index: usize },
+    Exception { side: usize },
+}
+
+pub struct FixView {
+    proposal: Proposal,
+    entries: Vec<Entry>,
+    selected: usize,
+    /// The enforced policies, which a candidate is staged over for its preview.
+    enforced: Arc<PolicySet>,
+    target: Target,
+    /// Each entry's preview once computed, with the number of stored flows it covered.
+    previews: Vec<Option<(Tally, usize)>>,
+    /// Whether the source is the built-in demo, which takes a staged fix at run time.
+    demo: bool,
+    /// Lines scrolled (page down/up), for the YAML below the fold on a small terminal.
+    scroll: u16,
+}
+
+impl FixView {
+    pub fn new(
+        proposal: Proposal,
+        enforced: Arc<PolicySet>,
+        target: Target,
+        demo: bool,
+        store: &FlowStore,
+    ) -> FixView {
+        let mut entries = Vec::new();
+        for (side_index, side) in proposal.sides.iter().enumerate() {
+            match &side.outcome {
+                SideOutcome::Fixable { candidates } => {
+                    entries.extend((0..candidates.len()).map(|index| Entry::Candidate {
+                        side: side_index,
+                        index,
+                    }))
+                }
+                SideOutcome::Guardrail { .. } => {
+                    entries.push(Entry::Exception { side: side_index })
+                }
+                _ => {}
+            }
+        }
+        let previews = vec![None; entries.len()];
+        let mut view = FixView {
+            proposal,
+            entries,
+            selected: 0,
+            enforced,
+            target,
+            previews,
+            demo,
+            scroll: 0,
+        };
+        view.preview_selected(store);
+        view
+    }
+
+    fn candidate(&self, entry: Entry) -> Option<&Candidate> {
+        let Entry::Candidate { side, index } = entry else {
+            return None;
+        };
+        match &self.proposal.sides[side].outcome {
+            SideOutcome::Fixable { candidates } => candidates.get(index),
+            _ => None,
+        }
+    }
+
+    fn selected_entry(&self) -> Option<Entry> {
+        self.entries.get(self.selected).copied()
+    }
+
+    /// Computes the selected candidate's preview over the store, once.
+    fn preview_selected(&mut self, store: &FlowStore) {
+        let Some(entry) = self.selected_entry() else {
+            return;
+        };
+        if self.previews[self.selected].is_some() {
+            return;
+        }
+        let Some(candidate) = self.candidate(entry) else {
+            return;
+        };
+        let (with, _) = with_staged(&self.enforced, "candidate", &candidate.documents.staged);
+        let mut previewer = Previewer::new(Arc::new(with));
+        let mut changes = Vec::new();
+        previewer.slice(store, store.first_id()..store.end_id(), &mut changes);
+        let mut tally = Tally::default();
+        for change in &changes {
+            let target = store
+                .get(change.id)
+                .is_some_and(|row| self.target.matches(&row.to_flow()));
+            if let Some(effect) = classify(change.enforced, change.staged, target) {
+                tally.add(effect);
+            }
+        }
+        self.previews[self.selected] = Some((tally, store.len()));
+    }
+
+    /// The selected candidate's document in the demo, under one name per policy so that
+    /// enforcing replaces the staged form.
+    fn to_demo(&self, enforced: bool) -> Reply {
+        let Some(candidate) = self.selected_entry().and_then(|e| self.candidate(e)) else {
+            return Reply::then(Request::Message(
+                Severity::Info,
+                "select a candidate first (a guardrail's deny is for its owners to change)".into(),
+            ));
+        };
+        if !self.demo {
+            return Reply::then(Request::Message(
+                Severity::Info,
+                "only the demo takes a fix from flowtrace: y copies the YAML for kubectl apply or a \
+                 pull request"
+                    .into(),
+            ));
+        }
+        let documents = &candidate.documents;
+        let yaml = if enforced {
+            &documents.enforced
+        } else {
+            &documents.staged
+        };
+        Reply::then(Request::Effect(Effect::ApplyYamlToDemo {
+            origin: format!("fix {}", candidate.policy),
+            yaml: yaml.clone(),
+        }))
+    }
+
+    fn lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        let mut lines = vec![Line::styled(
+            format!("Flow: {}", self.proposal.flow),
+            theme.style(Role::Title),
+        )];
+        let mut entry = 0;
+        for side in &self.proposal.sides {
+            let reported = if side.reported { " (reported)" } else { "" };
+            let (verdict, role) = match (&side.denial, &side.outcome) {
+                (_, SideOutcome::Allowed) => (
+                    format!("{}: nothing to fix on this side", side.verdict),
+                    Role::Allow,
+                ),
+                (Some(denial), _) => (format!("Deny, by {}", denial.describe), Role::Deny),
+                (None, _) => (side.verdict.to_string(), Role::Unknown),
+            };
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{} at {}{reported}: ", side.direction, side.endpoint),
+                    theme.style(Role::Text).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(verdict, theme.style(role)),
+            ]));
+            match &side.outcome {
+                SideOutcome::Fixable { candidates } => {
+                    for (number, candidate) in candidates.iter().enumerate() {
+                        lines.push(self.entry_line(
+                            theme,
+                            entry,
+                            format!(
+                                "{}. [{}] {}",
+                                number + 1,
+                                candidate.breadth.label(),
+                                candidate.rationale
+                            ),
+                        ));
+                        if entry == self.selected {
+                            lines.extend(self.preview_lines(theme));
+                        }
+                        entry += 1;
+                    }
+                }
+                SideOutcome::Guardrail { exception } => {
+                    lines.push(self.entry_line(
+                        theme,
+                        entry,
+                        format!(
+                            "Tier {} is a guardrail you may not write: y copies the exception \
+                             request for its owners (Markdown)",
+                            exception.denial.tier
+                        ),
+                    ));
+                    entry += 1;
+                }
+                SideOutcome::Unfixable { reason } => lines.push(Line::styled(
+                    format!("  nothing to propose: {reason}"),
+                    theme.style(Role::Muted),
+                )),
+                SideOutcome::Allowed => {}
+            }
+        }
+        lines.push(Line::raw(""));
+        let selected = self.selected_entry();
+        match (
+            selected.and_then(|e| self.candidate(e)),
+            self.previews.get(self.selected),
+        ) {
+            (Some(candidate), _) => {
+                lines.push(Line::styled(
+                    format!(
+                        "Staged YAML of {} (e: its enforced form replaces it):",
+                        candidate.policy
+                    ),
+                    theme.style(Role::Muted),
+                ));
+                for yaml in candidate.documents.staged.lines() {
+                    lines.push(Line::styled(format!("  {yaml}"), theme.style(Role::Text)));
+                }
+            }
+            (None, _) if self.entries.is_empty() => lines.push(Line::styled(
+                "Nothing to stage: no side of this flow is denied in a tier you may write.",
+                theme.style(Role::Muted),
+            )),
+            _ => {}
+        }
+        lines
+    }
+
+    /// The selected candidate's preview, under it.
+    fn preview_lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        let Some(Some((tally, rows))) = self.previews.get(self.selected) else {
+            return Vec::new();
+        };
+        let role = if tally.newly_denied > 0 || tally.newly_allowed > 0 {
+            Role::StatusWarn
+        } else {
+            Role::StatusOk
+        };
+        let mut lines = vec![Line::styled(
+            format!(
+                "     preview on the {rows} stored flow(s), staged over the enforced policies: {}",
+                tally.summary()
+            ),
+            theme.style(role),
+        )];
+        if tally.newly_allowed > 0 {
+            lines.push(Line::styled(
+                "     it allows more than this flow's peer: prefer a narrower candidate"
+                    .to_string(),
+                theme.style(Role::StatusWarn),
+            ));
+        }
+        lines
+    }
+
+    fn entry_line(&self, theme: &Theme, entry: usize, text: String) -> Line<'static> {
+        if entry == self.selected {
+            Line::styled(format!("▶ {text}"), theme.style(Role::Selection))
+        } else {
+            Line::styled(format!("  {text}"), theme.style(Role::Text))
+        }
+    }
+}
+
+impl Screen for FixView {
+    fn mode(&self) -> Mode {
+        Mode::Fix
+    }
+
+    fn hints(&self) -> &'static [(Action, &'static str)] {
+        &[
+            (Action::SelectNext, "choose"),
+            (Action::PageDown, "scroll"),
+            (Action::StageFix, "stage in the demo"),
+            (Action::EnforceFix, "enforce"),
+            (Action::Copy, "copy YAML"),
+            (Action::Close, "back"),
+        ]
+    }
+
+    fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply {
+        match action {
+            Action::PageDown => self.scroll = self.scroll.saturating_add(10),
+            Action::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            _ => {}
+        }
+        if matches!(action, Action::PageDown | Action::PageUp) {
+            return Reply::done();
+        }
+        if move_within(action, &mut self.selected, self.entries.len()) {
+            self.preview_selected(ctx.store);
+            return Reply::done();
+        }
+        match action {
+            Action::Close => Reply::then(Request::Close),
+            Action::StageFix => self.to_demo(false),
+            Action::EnforceFix => self.to_demo(true),
+            Action::Copy => match self.selected_entry() {
+                Some(Entry::Exception { side }) => match &self.proposal.sides[side].outcome {
+                    SideOutcome::Guardrail { exception } => Reply::then(Request::Copy {
+                        text: exception_markdown(exception),
+                        what: format!("the exception request for tier {}", exception.denial.tier),
+                    }),
+                    _ => Reply::done(),
+                },
+                Some(entry) => match self.candidate(entry) {
+                    Some(candidate) => Reply::then(Request::Copy {
+                        text: candidate.documents.staged.clone(),
+                        what: format!("the staged YAML of {}", candidate.policy),
+                    }),
+                    None => Reply::done(),
+                },
+                None => Reply::done(),
+            },
+            _ => Reply::Ignored,
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, theme: &Theme, _: &Ctx) {
+        let area = popup_area(frame.area(), 96, 92);
+        frame.render_widget(Clear, area);
+        // Wrapped, not cut: a rationale is read whole, at 80 columns too.
+        let title = "Fix · narrowest first, each proven by Calico's staged preview";
+        frame.render_widget(
+            Paragraph::new(self.lines(theme))
+                .wrap(Wrap { trim: false })
+                .scroll((self.scroll, 0))
+                .block(overlay_block(theme, title, area.width)),
+            area,
+        );
+    }
+}
