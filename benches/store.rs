@@ -21,18 +21,20 @@ use flowtrace::store::{Decided, FlowStore};
 const SLICE: u64 = 65_536;
 
 /// A candidate fix: one namespace's app-7 workloads may take TCP 9090 from anywhere in it.
+/// A candidate that changes about one flow in 450: app-7's HTTP ingress denied ahead of every tier.
 const CANDIDATE: &str = "apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: app-a.allow-9090, namespace: ns-042}
+kind: GlobalNetworkPolicy
+metadata: {name: security.deny-app-7-http}
 spec:
-  tier: app-a
+  tier: security
   order: 1
   selector: app == 'app-7'
   types: [Ingress]
   ingress:
-  - action: Allow
+  - action: Deny
     protocol: TCP
-    destination: {ports: [9090]}
+    destination: {ports: [80]}
+  - action: Pass
 ";
 
 const FLOWS: usize = 1_000_000;
