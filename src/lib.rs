@@ -7,6 +7,7 @@ pub mod errors;
 pub mod fix;
 pub mod flows;
 pub mod ingest;
+pub mod lint;
 pub mod model;
 pub mod policy;
 pub mod printer;

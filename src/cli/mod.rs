@@ -7,6 +7,7 @@ mod explain;
 mod fix;
 mod impact;
 mod inputs;
+mod lint;
 mod tail;
 mod tui;
 
@@ -65,6 +66,8 @@ enum Command {
     Fix(FixArgs),
     /// How a change of manifests (a pull request) changes the verdicts of recorded flows.
     Impact(ImpactArgs),
+    /// Check manifests against governance rules: the built-in ones and your own Rego (as Conftest).
+    Lint(LintArgs),
     /// The built-in demo cluster: export its manifests and flows to try every command offline.
     Demo(DemoArgs),
 }
@@ -312,7 +315,49 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-/// Exit status: 0 success; 1 differences found (`eval --check`, `impact`); 2 invalid input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintOutput {
+    /// One line per finding, as Conftest prints them, then a count.
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegoVersion {
+    V0,
+    V1,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+    #[arg(required = true, value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// The built-in rules' settings (TOML; docs/governance.md) [default: no allow-all ingress
+    /// rule, and a namespace on namespaced kinds].
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Rego rules: a .rego file or a directory of them (as Conftest's --policy). Repeatable.
+    #[arg(long, short = 'p', value_name = "PATH")]
+    policy: Vec<PathBuf>,
+    /// Data for the Rego rules (JSON or YAML), merged under `data`. Repeatable.
+    #[arg(long, short = 'd', value_name = "FILE")]
+    data: Vec<PathBuf>,
+    /// Rego package whose rules apply [default: main]. Repeatable.
+    #[arg(long, value_name = "PACKAGE", conflicts_with = "all_namespaces")]
+    namespace: Vec<String>,
+    /// The rules of every package.
+    #[arg(long)]
+    all_namespaces: bool,
+    /// Rego syntax: v1 (`deny contains msg if`), or v0 (`deny[msg] {`) for older policies.
+    #[arg(long, value_enum, default_value = "v1")]
+    rego_version: RegoVersion,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: LintOutput,
+}
+
+/// Exit status: 0 success; 1 differences found (`eval --check`, `impact`), a rule failed
+/// (`lint`); 2 invalid input.
 pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
 
@@ -324,6 +369,7 @@ pub fn main() -> ExitCode {
         Some(Command::Tail(args)) => tail::run(&args),
         Some(Command::Fix(args)) => fix::run(&args),
         Some(Command::Impact(args)) => impact::run(&args),
+        Some(Command::Lint(args)) => lint::run(&args),
         Some(Command::Demo(args)) => demo::run(&args),
         None => tui::run(cli.tui),
     };

@@ -206,7 +206,8 @@ fn staged_kind<'a>(group: &'a str, kind: &'a str) -> Option<(&'a str, &'a str)> 
     })
 }
 
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// The YAML and JSON files under `path` (itself, if a file; else read recursively in name order).
+pub fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let meta = fs::metadata(path)?;
     if meta.is_file() {
         files.push(path.to_path_buf());
@@ -296,6 +297,58 @@ fn load_text(
     report: &mut LoadReport,
     load: Load,
 ) {
+    for object in objects(file, text, &mut report.errors) {
+        load_object(&object, builder, report, load);
+    }
+}
+
+/// One Kubernetes object read from a manifest: where it is, its value and its text.
+#[derive(Debug, Clone)]
+pub struct ManifestObject {
+    pub file: PathBuf,
+    /// The line of its document.
+    pub line: usize,
+    /// Its index in a `List`'s items.
+    pub item: Option<usize>,
+    pub value: Value,
+    pub text: String,
+    pub api_version: String,
+    pub kind: String,
+    /// `Kind namespace/name` or `Kind name`.
+    pub described: String,
+}
+
+impl ManifestObject {
+    fn location(&self) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: self.line,
+            item: self.item,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata("name").unwrap_or("")
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.metadata("namespace")
+    }
+
+    fn metadata(&self, key: &str) -> Option<&str> {
+        self.value.get("metadata").and_then(|m| string_field(m, key))
+    }
+
+    /// `file:line`, with the item of a `List`.
+    pub fn position(&self) -> String {
+        self.location().to_string()
+    }
+}
+
+/// The objects of a manifest's text, in order: each YAML document, a `List`'s items one by one.
+/// A document that is not valid YAML or not an object goes to `errors`, and the rest are read.
+pub fn objects(file: &Path, text: &str, errors: &mut Vec<Diagnostic>) -> Vec<ManifestObject> {
+    let mut objects = Vec::new();
     for (line, document) in split_documents(text) {
         if document
             .lines()
@@ -303,13 +356,17 @@ fn load_text(
         {
             continue;
         }
+        let location = Location {
+            file: file.to_path_buf(),
+            line,
+            item: None,
+        };
         if let Some(deep) = too_deep(&document) {
             let location = Location {
-                file: file.to_path_buf(),
                 line: line + deep,
-                item: None,
+                ..location
             };
-            report.errors.push(Diagnostic::at(
+            errors.push(Diagnostic::at(
                 &location,
                 format!("invalid YAML: '[' and '{{' nested more than {MAX_NESTING} deep"),
             ));
@@ -326,12 +383,8 @@ fn load_text(
                     .unwrap_or(line);
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
-                let location = Location {
-                    file: file.to_path_buf(),
-                    line: at,
-                    item: None,
-                };
-                report.errors.push(Diagnostic::at(
+                let location = Location { line: at, ..location };
+                errors.push(Diagnostic::at(
                     &location,
                     format!("invalid YAML: {message}"),
                 ));
@@ -341,32 +394,43 @@ fn load_text(
         if value.is_null() {
             continue;
         }
-        let location = Location {
-            file: file.to_path_buf(),
-            line,
-            item: None,
-        };
-        load_object(&value, &document, &location, builder, report, load);
+        push_object(value, document, location, &mut objects, errors);
     }
+    objects
 }
 
-fn string_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
+/// Every object of the manifests under `paths` (files, or directories read recursively in name
+/// order), and what could not be read.
+pub fn read_objects(paths: &[PathBuf]) -> (Vec<ManifestObject>, Vec<Diagnostic>) {
+    let (mut all, mut errors) = (Vec::new(), Vec::new());
+    for path in paths {
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(path, &mut files) {
+            errors.push(Diagnostic::file(path, e.to_string()));
+            continue;
+        }
+        for file in files {
+            match read_text(&file) {
+                Ok(text) => all.extend(objects(&file, &text, &mut errors)),
+                Err(e) => errors.push(Diagnostic::file(&file, format!("cannot read: {e}"))),
+            }
+        }
+    }
+    (all, errors)
 }
 
-fn load_object(
-    value: &Value,
-    text: &str,
-    location: &Location,
-    builder: &mut PolicySetBuilder,
-    report: &mut LoadReport,
-    load: Load,
+fn push_object(
+    value: Value,
+    text: String,
+    location: Location,
+    objects: &mut Vec<ManifestObject>,
+    errors: &mut Vec<Diagnostic>,
 ) {
-    let kind = string_field(value, "kind").unwrap_or("");
-    let api_version = string_field(value, "apiVersion").unwrap_or("");
+    let kind = string_field(&value, "kind").unwrap_or("").to_string();
+    let api_version = string_field(&value, "apiVersion").unwrap_or("").to_string();
     if kind.is_empty() || api_version.is_empty() {
-        report.errors.push(Diagnostic::at(
-            location,
+        errors.push(Diagnostic::at(
+            &location,
             "not a Kubernetes object: missing apiVersion or kind",
         ));
         return;
@@ -375,36 +439,61 @@ fn load_object(
         let items = value
             .get("items")
             .and_then(Value::as_sequence)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for (i, item) in items.iter().enumerate() {
+            .cloned()
+            .unwrap_or_default();
+        for (i, item) in items.into_iter().enumerate() {
             let item_location = Location {
                 item: Some(i),
                 ..location.clone()
             };
-            let item_text = serde_norway::to_string(item).unwrap_or_default();
-            load_object(item, &item_text, &item_location, builder, report, load);
+            let item_text = serde_norway::to_string(&item).unwrap_or_default();
+            push_object(item, item_text, item_location, objects, errors);
         }
         return;
     }
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let name = value
-        .get("metadata")
-        .and_then(|m| string_field(m, "name"))
-        .unwrap_or("");
-    let described = match value
-        .get("metadata")
-        .and_then(|m| string_field(m, "namespace"))
-    {
+    let metadata = |key| value.get("metadata").and_then(|m| string_field(m, key));
+    let name = metadata("name").unwrap_or("");
+    let described = match metadata("namespace") {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     };
+    objects.push(ManifestObject {
+        file: location.file,
+        line: location.line,
+        item: location.item,
+        value,
+        text,
+        api_version,
+        kind,
+        described,
+    });
+}
+
+fn string_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn load_object(
+    object: &ManifestObject,
+    builder: &mut PolicySetBuilder,
+    report: &mut LoadReport,
+    load: Load,
+) {
+    let location = &object.location();
+    let group = object
+        .api_version
+        .rsplit_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or("");
+    let (value, text, described) = (&object.value, object.text.as_str(), &object.described);
+    let api_version = object.api_version.as_str();
     let context = ObjectContext {
         value,
         text,
         location,
         described: &described,
     };
+    let kind = object.kind.as_str();
     let (group, kind) = match load {
         Load::AsWritten => (group, kind),
         Load::AsStaged => match staged_kind(group, kind) {

@@ -95,6 +95,30 @@ impl Selector {
         Selector::from_expr(Expr::And(conjuncts))
     }
 
+    /// Every label key the selector tests, with the values it compares the key with (none for
+    /// `has(k)`), in the order written.
+    pub fn label_terms(&self) -> Vec<(&str, Vec<&str>)> {
+        fn walk<'a>(expr: &'a Expr, out: &mut Vec<(&'a str, Vec<&'a str>)>) {
+            match expr {
+                Expr::All | Expr::Global => {}
+                Expr::Has(key) => out.push((key, Vec::new())),
+                Expr::Equals(key, value)
+                | Expr::NotEquals(key, value)
+                | Expr::Contains(key, value)
+                | Expr::StartsWith(key, value)
+                | Expr::EndsWith(key, value) => out.push((key, vec![value])),
+                Expr::In(key, values) | Expr::NotIn(key, values) => {
+                    out.push((key, values.iter().map(String::as_str).collect()))
+                }
+                Expr::Not(inner) => walk(inner, out),
+                Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
+    }
+
     pub fn with_key_prefix(&self, prefix: &str) -> Selector {
         // Prepending a key prefix keeps set values sorted, so the result is
         // still in normal form.

@@ -213,3 +213,25 @@ pub fn impact_markdown(changes: &[Changed], flows_read: usize) -> String {
     }
     text
 }
+
+/// `lint`'s text: one line per finding, as Conftest prints them (`FAIL - where - …`), then a count.
+pub fn lint_text(findings: &[crate::lint::Finding], objects: usize) -> String {
+    let mut text = String::new();
+    for finding in findings {
+        text.push_str(&format!(
+            "{} - {} - {} - {} - {}\n",
+            finding.level.word(),
+            finding.at,
+            finding.object,
+            finding.rule,
+            finding.message
+        ));
+    }
+    let count = |level| findings.iter().filter(|f| f.level == level).count();
+    text.push_str(&format!(
+        "{objects} object(s) checked: {} failure(s), {} warning(s)\n",
+        count(crate::lint::Level::Fail),
+        count(crate::lint::Level::Warn)
+    ));
+    text
+}

@@ -1,0 +1,84 @@
+//! Governance checks on manifests before they reach a cluster: the built-in rules a team configures
+//! (`builtin`) and the organisation's own Rego, run as Conftest runs it (`rego`), so the same files
+//! serve Conftest in CI, Gatekeeper at admission and flowtrace. Each finding names its file, line,
+//! object and rule.
+
+pub mod builtin;
+pub mod rego;
+
+use serde::Serialize;
+
+use crate::policy::load::ManifestObject;
+
+pub use builtin::Rules;
+pub use rego::{Packages, RegoRules};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Fail,
+    Warn,
+}
+
+impl Level {
+    /// As Conftest prints it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Fail => "FAIL",
+            Level::Warn => "WARN",
+        }
+    }
+}
+
+/// One finding about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    /// `file:line`, with the item of a `List`.
+    pub at: String,
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// The built-in rule's id, or the Rego `package.rule`.
+    pub rule: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn about(object: &ManifestObject, level: Level, rule: &str, message: String) -> Finding {
+        Finding {
+            level,
+            at: object.position(),
+            object: object.described.clone(),
+            rule: rule.to_string(),
+            message,
+        }
+    }
+}
+
+/// Every finding of the built-in rules and of `rego` (when given) about `objects`; `Err` when a
+/// Rego rule cannot be evaluated (the message names the object).
+pub fn lint(
+    objects: &[ManifestObject],
+    rules: &Rules,
+    mut rego: Option<&mut RegoRules>,
+) -> Result<Vec<Finding>, String> {
+    let mut findings = Vec::new();
+    for object in objects {
+        builtin::check(rules, object, &mut findings);
+        if let Some(rego) = rego.as_deref_mut() {
+            for result in rego.check(object)? {
+                findings.push(Finding::about(
+                    object,
+                    result.level,
+                    &result.rule,
+                    result.message,
+                ));
+            }
+        }
+    }
+    builtin::check_network_sets(rules, objects, &mut findings);
+    Ok(findings)
+}
+
+#[cfg(test)]
+mod tests;
