@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("flows", 1),
     ("policy", 1),
     ("store", 2),
+    ("lint", 2),
     ("ingest", 3),
     ("source", 4),
     ("fix", 4),

@@ -347,3 +347,41 @@ fn fix_says_what_is_wrong_with_its_input() {
         "{text}"
     );
 }
+
+#[test]
+fn a_candidate_that_fails_a_governance_rule_is_marked_and_not_exported() {
+    let dir = exported();
+    let line = line_with(dir.path(), &METRICS);
+    let rules = dir.path().join("rules.toml");
+    // New policies are named allow-…: the staged copy of application.summary fails, the new
+    // policy passes.
+    std::fs::write(&rules, "name_pattern = \"^allow-\"\n").unwrap();
+    let rules = rules.to_str().unwrap();
+    let (text, stderr, code) = fix(dir.path(), line, &["--rules", rules]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.contains("lint: FAIL name-pattern: name \"summary\" does not match ^allow-"),
+        "{text}"
+    );
+    let (yaml, _, code) = fix(dir.path(), line, &["--rules", rules, "-o", "yaml"]);
+    assert_eq!(code, 0);
+    assert!(
+        yaml.contains("name: application.allow-from-customer-tcp-metrics"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("name: application.summary\n"), "{yaml}");
+
+    // When every candidate fails, nothing is exported and the reason is given.
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "name_pattern = \"^never$\"\n",
+    )
+    .unwrap();
+    let (yaml, stderr, code) = fix(dir.path(), line, &["--rules", rules, "-o", "yaml"]);
+    assert_eq!(code, 1);
+    assert!(yaml.is_empty(), "{yaml}");
+    assert!(
+        stderr.contains("no candidate passes the governance rules"),
+        "{stderr}"
+    );
+}

@@ -46,12 +46,24 @@ fn findings_print_as_conftest_prints_them_and_a_failure_exits_1() {
     assert!(text.contains(&format!(
         "FAIL - {manifests}:21 - NetworkPolicy summary/application.open-summary - main.deny_metadata - "
     )), "{text}");
-    assert!(text.contains(&format!(
-        "WARN - {manifests}:63 - GlobalNetworkSet payment-partners - global-network-set - "
-    )), "{text}");
-    assert!(text.ends_with("6 object(s) checked: 11 failure(s), 1 warning(s)\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "WARN - {manifests}:63 - GlobalNetworkSet payment-partners - global-network-set - "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("6 object(s) checked: 11 failure(s), 1 warning(s)\n"),
+        "{text}"
+    );
 
-    let (json, _, code) = lint(&["-o", "json", "--rules", &path("rules.toml"), &path("manifests.yaml")]);
+    let (json, _, code) = lint(&[
+        "-o",
+        "json",
+        "--rules",
+        &path("rules.toml"),
+        &path("manifests.yaml"),
+    ]);
     assert_eq!(code, 1);
     let report: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["objects"], 6);
@@ -62,10 +74,14 @@ fn findings_print_as_conftest_prints_them_and_a_failure_exits_1() {
 
 #[test]
 fn clean_manifests_exit_0_and_broken_input_exits_2_without_losing_the_rest() {
-    let bank = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/examples/bank/40-application.yaml");
+    let bank =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/examples/bank/40-application.yaml");
     let (text, _, code) = lint(&[bank.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.ends_with("3 object(s) checked: 0 failure(s), 0 warning(s)\n"), "{text}");
+    assert!(
+        text.ends_with("3 object(s) checked: 0 failure(s), 0 warning(s)\n"),
+        "{text}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.yaml");
@@ -85,13 +101,25 @@ fn clean_manifests_exit_0_and_broken_input_exits_2_without_losing_the_rest() {
     std::fs::write(&rules, "selector_key = [\"app\"]\n").unwrap();
     let (_, stderr, code) = lint(&["--rules", rules.to_str().unwrap(), bank.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("rules.toml:1: unknown field `selector_key`"), "{stderr}");
+    assert!(
+        stderr.contains("rules.toml:1: unknown field `selector_key`"),
+        "{stderr}"
+    );
 
     let rego = dir.path().join("bad.rego");
     std::fs::write(&rego, "package main\ndeny[msg] { true; msg := \"x\" }\n").unwrap();
     let (_, stderr, code) = lint(&["--policy", rego.to_str().unwrap(), bank.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("bad.rego: not valid Rego v1 (--rego-version v0"), "{stderr}");
-    let (_, stderr, code) = lint(&["--rego-version", "v0", "--policy", rego.to_str().unwrap(), bank.to_str().unwrap()]);
+    assert!(
+        stderr.contains("bad.rego: not valid Rego v1 (--rego-version v0"),
+        "{stderr}"
+    );
+    let (_, stderr, code) = lint(&[
+        "--rego-version",
+        "v0",
+        "--policy",
+        rego.to_str().unwrap(),
+        bank.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{stderr}");
 }

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::inputs::{flows_name, load_manifests, open_flows, picked_flow};
+use super::inputs::{flows_name, governance, load_manifests, open_flows, picked_flow};
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{Recorded, Target};
 use crate::fix::{propose, Naming, Persona};
@@ -23,8 +23,15 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     let Some(flow) = picked_flow(&args.pick)? else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    let Some((rules, mut rego)) = governance(&args.governance) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
     let persona = Persona::new(args.writable_tiers.iter().map(|t| t.trim().to_string()));
-    let proposal = propose(&set, &flow, &persona, naming);
+    let mut proposal = propose(&set, &flow, &persona, naming);
+    if let Err(message) = proposal.check(&rules, rego.as_mut()) {
+        eprintln!("error: {message}");
+        return Ok(EXIT_INVALID_INPUT);
+    }
     let mut out = io::stdout().lock();
     let invalid = if manifest_errors {
         EXIT_INVALID_INPUT
@@ -39,15 +46,16 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         FixOutput::Yaml => {
             let narrowest = proposal.narrowest();
             if narrowest.is_empty() {
-                eprintln!(
-                    "no fix to print for {}: {}",
-                    proposal.flow,
-                    if proposal.denied() {
-                        "its denies are in tiers you may not write (see fix -o markdown)"
-                    } else {
-                        "it is not denied"
-                    }
-                );
+                let why = if !proposal.denied() {
+                    "it is not denied"
+                } else if proposal.exceptions().len()
+                    == proposal.sides.iter().filter(|s| s.denial.is_some()).count()
+                {
+                    "its denies are in tiers you may not write (see fix -o markdown)"
+                } else {
+                    "no candidate passes the governance rules or was proven (see fix -o text)"
+                };
+                eprintln!("no fix to print for {}: {why}", proposal.flow);
                 return Ok(EXIT_DIFFERENCES.max(invalid));
             }
             for candidate in narrowest {

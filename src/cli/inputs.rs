@@ -4,10 +4,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::{FlowPick, SourceArgs};
+use super::{FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::ClusterTarget;
 use crate::flows::parse_flow_line;
+use crate::lint::{load_governance, Packages, RegoRules, Rules};
 use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
@@ -168,4 +169,20 @@ pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
             Ok(None)
         }
     }
+}
+
+/// The governance rules the flags name: the built-in rules' settings and the Rego rules, if any.
+/// `None` (reported on stderr) when a file cannot be read or does not parse.
+pub fn governance(args: &GovernanceArgs) -> Option<(Rules, Option<RegoRules>)> {
+    let packages = Packages::chosen(args.all_namespaces, &args.namespace);
+    let v0 = args.rego_version == RegoVersion::V0;
+    load_governance(
+        args.rules.as_deref(),
+        &args.policy,
+        &args.data,
+        v0,
+        packages,
+    )
+    .map_err(|errors| errors.iter().for_each(|e| eprintln!("error: {e}")))
+    .ok()
 }

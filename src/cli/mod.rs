@@ -167,6 +167,8 @@ pub struct FixArgs {
     /// With -o yaml: the enforced form (to apply once the staged one is proven).
     #[arg(long)]
     enforced: bool,
+    #[command(flatten)]
+    governance: GovernanceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -328,11 +330,9 @@ pub enum RegoVersion {
     V1,
 }
 
+/// The governance rules `lint` checks, and `fix` checks its candidates against.
 #[derive(Debug, Args)]
-pub struct LintArgs {
-    /// Manifest files or directories (read recursively: .yaml, .yml, .json).
-    #[arg(required = true, value_name = "PATH")]
-    files: Vec<PathBuf>,
+pub struct GovernanceArgs {
     /// The built-in rules' settings (TOML; docs/governance.md) [default: no allow-all ingress
     /// rule, and a namespace on namespaced kinds].
     #[arg(long, value_name = "FILE")]
@@ -340,8 +340,9 @@ pub struct LintArgs {
     /// Rego rules: a .rego file or a directory of them (as Conftest's --policy). Repeatable.
     #[arg(long, short = 'p', value_name = "PATH")]
     policy: Vec<PathBuf>,
-    /// Data for the Rego rules (JSON or YAML), merged under `data`. Repeatable.
-    #[arg(long, short = 'd', value_name = "FILE")]
+    /// Data for the Rego rules (JSON or YAML files, or directories), merged under `data`.
+    /// Repeatable.
+    #[arg(long, short = 'd', value_name = "PATH")]
     data: Vec<PathBuf>,
     /// Rego package whose rules apply [default: main]. Repeatable.
     #[arg(long, value_name = "PACKAGE", conflicts_with = "all_namespaces")]
@@ -352,6 +353,15 @@ pub struct LintArgs {
     /// Rego syntax: v1 (`deny contains msg if`), or v0 (`deny[msg] {`) for older policies.
     #[arg(long, value_enum, default_value = "v1")]
     rego_version: RegoVersion,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+    #[arg(required = true, value_name = "PATH")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    governance: GovernanceArgs,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: LintOutput,
 }

@@ -8,6 +8,8 @@ pub mod document;
 pub mod identity;
 pub mod impact;
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use self::document::{
@@ -15,10 +17,12 @@ use self::document::{
     pass_rule, staged_copy, Documents, NewCalicoPolicy, PeerScope, PortScope, RuleToAdd,
 };
 use self::identity::{identify, Identity};
+use crate::lint::{lint, Finding, Level, RegoRules, Rules};
 use crate::model::{EndpointType, Flow, HitAction, PolicyKind, Reporter, Verdict};
 use crate::policy::endpoint::{name_matches, resolve};
 use crate::policy::eval::{Evaluation, HitSource};
 use crate::policy::explain::{explain, Explanation};
+use crate::policy::load::objects;
 use crate::policy::model::Direction;
 use crate::policy::{with_staged, Evaluator, Policy, PolicySet};
 
@@ -125,6 +129,15 @@ pub struct Candidate {
     pub policy: String,
     pub tier: String,
     pub documents: Documents,
+    /// What the governance rules say about its staged document (`Proposal::check`).
+    pub findings: Vec<Finding>,
+}
+
+impl Candidate {
+    /// Whether a governance rule fails it.
+    pub fn fails_lint(&self) -> bool {
+        self.findings.iter().any(|f| f.level == Level::Fail)
+    }
 }
 
 /// What the owners of a guardrail tier are asked for.
@@ -197,15 +210,42 @@ impl Proposal {
             .collect()
     }
 
-    /// The narrowest candidate of each side that has one: what `fix -o yaml` prints.
+    /// The narrowest candidate of each side that no governance rule fails: what `fix -o yaml`
+    /// prints.
     pub fn narrowest(&self) -> Vec<&Candidate> {
         self.sides
             .iter()
             .filter_map(|side| match &side.outcome {
-                SideOutcome::Fixable { candidates } => candidates.first(),
+                SideOutcome::Fixable { candidates } => candidates.iter().find(|c| !c.fails_lint()),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Checks every candidate's staged document (and a guardrail's proposed rule) against the
+    /// governance rules, before anything is exported or staged.
+    pub fn check(&mut self, rules: &Rules, mut rego: Option<&mut RegoRules>) -> Result<(), String> {
+        for side in &mut self.sides {
+            let candidates: Vec<&mut Candidate> = match &mut side.outcome {
+                SideOutcome::Fixable { candidates } => candidates.iter_mut().collect(),
+                SideOutcome::Guardrail { exception } => exception.proposed.iter_mut().collect(),
+                _ => Vec::new(),
+            };
+            for candidate in candidates {
+                let mut unreadable = Vec::new();
+                let name = format!("candidate {}", candidate.policy);
+                let found = objects(
+                    Path::new(&name),
+                    &candidate.documents.staged,
+                    &mut unreadable,
+                );
+                if let Some(problem) = unreadable.first() {
+                    return Err(problem.to_string());
+                }
+                candidate.findings = lint(&found, rules, rego.as_deref_mut())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -652,6 +692,7 @@ impl Planner<'_> {
             policy: owner.display_name(),
             tier: placement.tier.clone(),
             documents,
+            findings: Vec::new(),
         })
     }
 
@@ -684,6 +725,7 @@ impl Planner<'_> {
                 policy: format!("{namespace}/{base_name}"),
                 tier: placement.tier.clone(),
                 documents,
+                findings: Vec::new(),
             });
         }
         let name = self.naming.name(&placement.tier, &base_name);
@@ -725,6 +767,7 @@ impl Planner<'_> {
             policy: display,
             tier: placement.tier.clone(),
             documents,
+            findings: Vec::new(),
         })
     }
 

@@ -178,7 +178,9 @@ fn terms(object: &ManifestObject) -> (Vec<Term>, Vec<(String, String)>) {
                             calico(format!("spec.{direction}[{i}].{side}.{key}"), selector);
                         }
                     }
-                    if let Some(selector) = entity.get("serviceAccounts").and_then(|a| text(a, "selector"))
+                    if let Some(selector) = entity
+                        .get("serviceAccounts")
+                        .and_then(|a| text(a, "selector"))
                     {
                         calico(
                             format!("spec.{direction}[{i}].{side}.serviceAccounts.selector"),
@@ -233,7 +235,10 @@ fn terms(object: &ManifestObject) -> (Vec<Term>, Vec<(String, String)>) {
             {
                 for key in ["podSelector", "namespaceSelector"] {
                     if let Some(selector) = peer.get(key) {
-                        kubernetes(format!("spec.{direction}[{i}].{peers}[{j}].{key}"), selector);
+                        kubernetes(
+                            format!("spec.{direction}[{i}].{peers}[{j}].{key}"),
+                            selector,
+                        );
                     }
                 }
             }
@@ -284,7 +289,9 @@ pub fn check(config: &Rules, object: &ManifestObject, out: &mut Vec<Finding>) {
         return;
     }
     let tier = tier_of(object);
-    let order = spec(object).and_then(|s| s.get("order")).and_then(Value::as_f64);
+    let order = spec(object)
+        .and_then(|s| s.get("order"))
+        .and_then(Value::as_f64);
     for minimum in &config.min_order {
         let applies = minimum.tier.as_deref().is_none_or(|t| t == tier)
             && minimum.kind.as_deref().is_none_or(|k| k == object.kind);
@@ -308,13 +315,17 @@ pub fn check(config: &Rules, object: &ManifestObject, out: &mut Vec<Finding>) {
     }
     let (terms, broken) = terms(object);
     for (field, error) in broken {
-        found(Level::Fail, "selector", format!("{field}: does not parse: {error}"));
+        found(
+            Level::Fail,
+            "selector",
+            format!("{field}: does not parse: {error}"),
+        );
     }
     if let Some(allowed) = &config.selector_keys {
         for term in &terms {
             let calico_own = term.key.starts_with("projectcalico.org/")
                 || term.key == "kubernetes.io/metadata.name";
-            if !calico_own && !allowed.iter().any(|k| *k == term.key) {
+            if !calico_own && !allowed.contains(&term.key) {
                 found(
                     Level::Fail,
                     "selector-keys",
@@ -359,9 +370,7 @@ pub fn check(config: &Rules, object: &ManifestObject, out: &mut Vec<Finding>) {
     }
     if let Some(pattern) = &config.name_pattern {
         let name = object.name();
-        let bare = name
-            .strip_prefix(&format!("{tier}."))
-            .unwrap_or(name);
+        let bare = name.strip_prefix(&format!("{tier}.")).unwrap_or(name);
         if Regex::new(pattern).is_ok_and(|re| !re.is_match(bare)) {
             found(
                 Level::Fail,
@@ -418,7 +427,8 @@ pub fn check_network_sets(config: &Rules, objects: &[ManifestObject], out: &mut 
                         };
                         // A namespaced policy reaches global objects through `global()` only.
                         let reaches = global
-                            || text(entity, "namespaceSelector").is_some_and(|s| s.trim() == "global()");
+                            || text(entity, "namespaceSelector")
+                                .is_some_and(|s| s.trim() == "global()");
                         reaches
                             && text(entity, "selector")
                                 .and_then(|s| Selector::parse(s).ok())
@@ -427,7 +437,9 @@ pub fn check_network_sets(config: &Rules, objects: &[ManifestObject], out: &mut 
                 })
             });
             if selects {
-                *users.entry(policy.namespace().map(str::to_string)).or_default() += 1;
+                *users
+                    .entry(policy.namespace().map(str::to_string))
+                    .or_default() += 1;
             }
         }
         if let (1, Some((Some(namespace), _))) = (users.len(), users.iter().next()) {

@@ -55,6 +55,30 @@ impl Finding {
     }
 }
 
+/// The governance rules to check with: the built-in rules' settings from `rules_file` (the
+/// defaults without one) and, when `rego_paths` names any, the Rego rules. Every problem found
+/// reading them, each naming its file.
+pub fn load_governance(
+    rules_file: Option<&std::path::Path>,
+    rego_paths: &[std::path::PathBuf],
+    data_paths: &[std::path::PathBuf],
+    rego_v0: bool,
+    packages: Packages,
+) -> Result<(Rules, Option<RegoRules>), Vec<String>> {
+    let rules = match rules_file {
+        None => Rules::default(),
+        Some(path) => crate::errors::read_text(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|text| Rules::parse(&path.display().to_string(), &text))
+            .map_err(|e| vec![e])?,
+    };
+    if rego_paths.is_empty() {
+        return Ok((rules, None));
+    }
+    let rego = RegoRules::load(rego_paths, data_paths, rego_v0, packages)?;
+    Ok((rules, Some(rego)))
+}
+
 /// Every finding of the built-in rules and of `rego` (when given) about `objects`; `Err` when a
 /// Rego rule cannot be evaluated (the message names the object).
 pub fn lint(

@@ -19,6 +19,17 @@ pub enum Packages {
     All,
 }
 
+impl Packages {
+    /// From Conftest's flags: every package, the ones named, else `main`.
+    pub fn chosen(all: bool, named: &[String]) -> Packages {
+        match (all, named) {
+            (true, _) => Packages::All,
+            (false, []) => Packages::Named(vec!["main".to_string()]),
+            (false, named) => Packages::Named(named.to_vec()),
+        }
+    }
+}
+
 pub struct RegoRules {
     engine: Engine,
     packages: Vec<String>,
@@ -73,7 +84,10 @@ fn add_network_builtins(engine: &mut Engine) -> anyhow::Result<()> {
             name.to_string(),
             2,
             Box::new(|args: Vec<Value>| {
-                Ok(Value::from(overlap(&network(&args[0])?, &network(&args[1])?)))
+                Ok(Value::from(overlap(
+                    &network(&args[0])?,
+                    &network(&args[1])?,
+                )))
             }),
         )?;
     }
@@ -108,7 +122,10 @@ impl RegoRules {
             }
         }
         if files.is_empty() && errors.is_empty() {
-            let paths: Vec<String> = policy_paths.iter().map(|p| p.display().to_string()).collect();
+            let paths: Vec<String> = policy_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             errors.push(format!("no .rego files in {}", paths.join(", ")));
         }
         for file in &files {
@@ -120,7 +137,11 @@ impl RegoRules {
                 }
             };
             if let Err(e) = engine.add_policy(file.display().to_string(), text) {
-                let version = if rego_v0 { "v0" } else { "v1 (--rego-version v0 for the older syntax)" };
+                let version = if rego_v0 {
+                    "v0"
+                } else {
+                    "v1 (--rego-version v0 for the older syntax)"
+                };
                 errors.push(format!("{}: not valid Rego {version}: {e}", file.display()));
             }
         }

@@ -63,11 +63,25 @@ fn the_built_in_rules_find_what_the_example_breaks_and_nothing_else() {
     assert_eq!(pairs(&findings), expected, "{findings:#?}");
     let warn = findings.last().unwrap();
     assert_eq!(warn.level, Level::Warn);
-    assert!(warn.message.contains("namespace summary"), "{}", warn.message);
+    assert!(
+        warn.message.contains("namespace summary"),
+        "{}",
+        warn.message
+    );
     // The allow-all rule names the rule, and the finding its document's line.
-    let allow_all = findings.iter().find(|f| f.rule == "allow-all-ingress").unwrap();
-    assert_eq!(allow_all.message, "spec.ingress[0] allows every source on every port");
-    assert!(allow_all.at.ends_with("manifests.yaml:21"), "{}", allow_all.at);
+    let allow_all = findings
+        .iter()
+        .find(|f| f.rule == "allow-all-ingress")
+        .unwrap();
+    assert_eq!(
+        allow_all.message,
+        "spec.ingress[0] allows every source on every port"
+    );
+    assert!(
+        allow_all.at.ends_with("manifests.yaml:21"),
+        "{}",
+        allow_all.at
+    );
 }
 
 #[test]
@@ -76,17 +90,30 @@ fn without_a_rules_file_only_the_two_universal_rules_apply() {
     let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(
         rules,
-        ["allow-all-ingress", "namespace-required", "allow-all-ingress"]
+        [
+            "allow-all-ingress",
+            "namespace-required",
+            "allow-all-ingress"
+        ]
     );
 }
 
 #[test]
 fn a_rules_file_with_a_typo_or_a_bad_pattern_says_where() {
-    let error = Rules::parse("r.toml", "require_namespace = true\nno_allow_all_ingres = true\n")
-        .unwrap_err();
-    assert!(error.starts_with("r.toml:2: unknown field `no_allow_all_ingres`"), "{error}");
+    let error = Rules::parse(
+        "r.toml",
+        "require_namespace = true\nno_allow_all_ingres = true\n",
+    )
+    .unwrap_err();
+    assert!(
+        error.starts_with("r.toml:2: unknown field `no_allow_all_ingres`"),
+        "{error}"
+    );
     let error = Rules::parse("r.toml", "name_pattern = \"(\"\n").unwrap_err();
-    assert!(error.contains("name_pattern is not a regular expression"), "{error}");
+    assert!(
+        error.contains("name_pattern is not a regular expression"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -98,7 +125,16 @@ fn rego_v1_rules_with_data_and_the_cidr_built_ins_run_as_conftest_runs_them() {
         Packages::Named(vec!["main".into()]),
     )
     .unwrap();
-    let findings = lint(&example_objects(), &Rules { no_allow_all_ingress: false, require_namespace: false, ..Rules::default() }, Some(&mut rego)).unwrap();
+    let findings = lint(
+        &example_objects(),
+        &Rules {
+            no_allow_all_ingress: false,
+            require_namespace: false,
+            ..Rules::default()
+        },
+        Some(&mut rego),
+    )
+    .unwrap();
     let found: Vec<(String, Level, String)> = findings
         .iter()
         .map(|f| (f.rule.clone(), f.level, f.message.clone()))
@@ -131,7 +167,13 @@ spec:
 ",
     );
     let findings = lint(&objects, &Rules::default(), Some(&mut rego)).unwrap();
-    assert_eq!(pairs(&findings), [("NetworkPolicy ns/p".to_string(), "main.warn_order".to_string())]);
+    assert_eq!(
+        pairs(&findings),
+        [(
+            "NetworkPolicy ns/p".to_string(),
+            "main.warn_order".to_string()
+        )]
+    );
     assert_eq!(findings[0].level, Level::Warn);
 }
 
@@ -154,13 +196,26 @@ deny[msg] {
 #[test]
 fn rego_v0_needs_the_flag_and_says_so_without_it() {
     let dir = rego_dir(&[("old.rego", V0), ("old_test.rego", "this is not rego")]);
-    let error = RegoRules::load(&[dir.path().to_path_buf()], &[], false, Packages::Named(vec!["main".into()]))
-        .err()
-        .unwrap();
+    let error = RegoRules::load(
+        &[dir.path().to_path_buf()],
+        &[],
+        false,
+        Packages::Named(vec!["main".into()]),
+    )
+    .err()
+    .unwrap();
     assert_eq!(error.len(), 1, "the _test file is not loaded: {error:?}");
-    assert!(error[0].contains("old.rego: not valid Rego v1 (--rego-version v0"), "{error:?}");
-    let mut rego =
-        RegoRules::load(&[dir.path().to_path_buf()], &[], true, Packages::Named(vec!["main".into()])).unwrap();
+    assert!(
+        error[0].contains("old.rego: not valid Rego v1 (--rego-version v0"),
+        "{error:?}"
+    );
+    let mut rego = RegoRules::load(
+        &[dir.path().to_path_buf()],
+        &[],
+        true,
+        Packages::Named(vec!["main".into()]),
+    )
+    .unwrap();
     let objects = parsed(
         "apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -192,7 +247,10 @@ fn packages_are_chosen_as_conftest_chooses_them() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(Packages::Named(vec!["main".into()])), ["from main"]);
-    assert_eq!(run(Packages::Named(vec!["network.strict".into()])), ["from strict"]);
+    assert_eq!(
+        run(Packages::Named(vec!["network.strict".into()])),
+        ["from strict"]
+    );
     assert_eq!(run(Packages::All), ["from main", "from strict"]);
 }
 

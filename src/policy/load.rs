@@ -336,7 +336,9 @@ impl ManifestObject {
     }
 
     fn metadata(&self, key: &str) -> Option<&str> {
-        self.value.get("metadata").and_then(|m| string_field(m, key))
+        self.value
+            .get("metadata")
+            .and_then(|m| string_field(m, key))
     }
 
     /// `file:line`, with the item of a `List`.
@@ -383,7 +385,10 @@ pub fn objects(file: &Path, text: &str, errors: &mut Vec<Diagnostic>) -> Vec<Man
                     .unwrap_or(line);
                 let message = e.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
-                let location = Location { line: at, ..location };
+                let location = Location {
+                    line: at,
+                    ..location
+                };
                 errors.push(Diagnostic::at(
                     &location,
                     format!("invalid YAML: {message}"),
@@ -491,7 +496,7 @@ fn load_object(
         value,
         text,
         location,
-        described: &described,
+        described,
     };
     let kind = object.kind.as_str();
     let (group, kind) = match load {
@@ -501,7 +506,7 @@ fn load_object(
             None => {
                 report.errors.push(
                     Diagnostic::at(location, "only network policies can be staged")
-                        .object(&described),
+                        .object(described),
                 );
                 return;
             }
@@ -560,7 +565,7 @@ fn load_object(
                     location,
                     format!("skipped: {api_version} {kind} is not a kind flowtrace evaluates"),
                 )
-                .object(&described),
+                .object(described),
             );
             Ok(())
         }
@@ -569,7 +574,7 @@ fn load_object(
         for error in errors.0 {
             report.errors.push(
                 Diagnostic::at(location, error.message)
-                    .object(&described)
+                    .object(described)
                     .field(&error.field),
             );
         }

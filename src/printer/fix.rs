@@ -58,6 +58,14 @@ pub fn proposal_text(
                     if let Some(line) = preview(candidate) {
                         text.push_str(&format!("     {line}\n"));
                     }
+                    for finding in &candidate.findings {
+                        text.push_str(&format!(
+                            "     lint: {} {}: {}\n",
+                            finding.level.word(),
+                            finding.rule,
+                            finding.message
+                        ));
+                    }
                 }
                 text.push_str(
                     "\n  The narrowest, staged (preview it, then apply it to stage it):\n",
