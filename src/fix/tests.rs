@@ -353,3 +353,83 @@ fn a_peer_known_only_by_its_address_is_allowed_by_address() {
         assert_proven(&set, &flow, Reporter::Dst, candidate);
     }
 }
+
+/// The preview of `candidate` (its staged document) over `flows`, for the fix of `target`.
+fn preview_effects(
+    set: &PolicySet,
+    staged: &str,
+    target: &Flow,
+    flows: &[Flow],
+) -> Vec<(String, impact::Effect)> {
+    let (with, report) = with_staged(&set.without_staged(), "candidate", staged);
+    assert!(report.errors.is_empty(), "{report:?}");
+    let mut comparer = impact::Comparer::new(&with, impact::Comparison::Candidate(impact::Target::of(target)));
+    let mut before = Evaluator::new(set);
+    let mut changes = Vec::new();
+    for flow in flows {
+        comparer.compare(flow, &before.evaluate(flow), || flow.summary(), &mut changes);
+    }
+    changes.into_iter().map(|c| (c.flow, c.effect)).collect()
+}
+
+#[test]
+fn a_preview_tells_the_fixed_flow_from_over_broad_breakage_and_undetermined_ones() {
+    let set = demo_set();
+    let target = flow(CUSTOMER, SUMMARY, 9090, "Dst");
+    let other_customer_pod = flow(
+        ("customer-batch-1", "customer", "app=customer-batch"),
+        SUMMARY,
+        9090,
+        "Dst",
+    );
+    let proposal = propose(&set, &target, &Persona::demo(), Naming::TierPrefix);
+    let found = candidates(&proposal.sides[0]);
+    let flows = [target.clone(), other_customer_pod.clone()];
+
+    // The exact candidate fixes its flow and nothing else.
+    let exact = preview_effects(&set, &found[0].documents.staged, &target, &flows);
+    assert_eq!(exact, [(target.summary(), impact::Effect::Fixes)]);
+
+    // The namespace-wide one also opens the other pod of the namespace: over-broad.
+    let namespace = found.iter().find(|c| c.breadth == Breadth::PeerNamespace).unwrap();
+    let broad = preview_effects(&set, &namespace.documents.staged, &target, &flows);
+    assert_eq!(
+        broad,
+        [
+            (target.summary(), impact::Effect::Fixes),
+            (other_customer_pod.summary(), impact::Effect::NewlyAllowed)
+        ]
+    );
+
+    // A candidate that denies what was allowed breaks it; one whose rule needs an address the flow
+    // lacks (a pod no manifest gives an IP) leaves it undetermined.
+    let allowed = flow(CUSTOMER, SUMMARY, 8080, "Dst");
+    let breaking = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.block, namespace: summary}
+spec:
+  tier: application
+  order: 1
+  selector: app == 'summary'
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [8080]}
+  - action: Allow
+    source: {nets: [10.0.0.0/8]}
+";
+    let effects = preview_effects(
+        &set,
+        breaking,
+        &target,
+        &[allowed.clone(), other_customer_pod.clone()],
+    );
+    assert_eq!(
+        effects,
+        [
+            (allowed.summary(), impact::Effect::NewlyDenied),
+            (other_customer_pod.summary(), impact::Effect::Undetermined)
+        ]
+    );
+}
