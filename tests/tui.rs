@@ -1058,3 +1058,79 @@ fn x_proposes_the_fix_the_cli_proposes_then_s_stages_and_e_enforces_it_in_the_de
         }
     }
 }
+
+#[test]
+fn a_guardrail_deny_shows_the_exception_request_not_a_fix() {
+    for mut app in scenario(
+        "fix-guardrail",
+        "fport=5432 src.ns=customer reporter=dst action=deny<enter>x",
+    ) {
+        let text = screen_text(&app);
+        assert!(text.contains("Ingress at database/"), "{text}");
+        assert!(
+            text.contains("Tier security is a guardrail you may not write"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("[exact]"),
+            "nothing is offered to stage: {text}"
+        );
+        press(&mut app, "s");
+        assert!(
+            app.message
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("select a candidate first"),
+            "{:?}",
+            app.message
+        );
+        press(&mut app, "y");
+        let copied = app.clipboard.clone().unwrap_or_default();
+        assert!(
+            copied.starts_with("## Network policy exception request: tier `security`"),
+            "{copied}"
+        );
+    }
+}
+
+#[test]
+fn a_candidate_that_fails_a_governance_rule_says_so_and_is_not_staged() {
+    use flowtrace::lint::Rules;
+    let mut app = demo_app((160, 48));
+    app.set_governance(
+        Rules::parse("rules.toml", "name_pattern = \"^allow-\"\n").unwrap(),
+        None,
+    );
+    // The persona comes from config.toml: this user writes no tier but application.
+    app.config.writable_tiers = Some(vec!["application".to_string()]);
+    press(&mut app, "fport=9090 reporter=dst action=deny<enter>x");
+    snapshot("fix-lint", &app);
+    let text = screen_text(&app);
+    assert!(
+        text.contains("lint: FAIL name-pattern: name \"summary\" does not match ^allow-"),
+        "{text}"
+    );
+    press(&mut app, "s");
+    assert!(app.take_effects().is_empty(), "nothing is sent to the demo");
+    assert!(
+        app.message
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not staged: it fails governance rule name-pattern"),
+        "{:?}",
+        app.message
+    );
+    // The next candidate, a new policy named allow-…, passes and is staged.
+    app.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Char('j'),
+        KeyModifiers::NONE,
+    )));
+    app.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::NONE,
+    )));
+    let effects = app.take_effects();
+    assert_eq!(effects.len(), 1, "{effects:?}");
+}

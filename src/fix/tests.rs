@@ -363,11 +363,19 @@ fn preview_effects(
 ) -> Vec<(String, impact::Effect)> {
     let (with, report) = with_staged(&set.without_staged(), "candidate", staged);
     assert!(report.errors.is_empty(), "{report:?}");
-    let mut comparer = impact::Comparer::new(&with, impact::Comparison::Candidate(impact::Target::of(target)));
+    let mut comparer = impact::Comparer::new(
+        &with,
+        impact::Comparison::Candidate(impact::Target::of(target)),
+    );
     let mut before = Evaluator::new(set);
     let mut changes = Vec::new();
     for flow in flows {
-        comparer.compare(flow, &before.evaluate(flow), || flow.summary(), &mut changes);
+        comparer.compare(
+            flow,
+            &before.evaluate(flow),
+            || flow.summary(),
+            &mut changes,
+        );
     }
     changes.into_iter().map(|c| (c.flow, c.effect)).collect()
 }
@@ -391,7 +399,10 @@ fn a_preview_tells_the_fixed_flow_from_over_broad_breakage_and_undetermined_ones
     assert_eq!(exact, [(target.summary(), impact::Effect::Fixes)]);
 
     // The namespace-wide one also opens the other pod of the namespace: over-broad.
-    let namespace = found.iter().find(|c| c.breadth == Breadth::PeerNamespace).unwrap();
+    let namespace = found
+        .iter()
+        .find(|c| c.breadth == Breadth::PeerNamespace)
+        .unwrap();
     let broad = preview_effects(&set, &namespace.documents.staged, &target, &flows);
     assert_eq!(
         broad,

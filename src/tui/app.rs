@@ -30,6 +30,7 @@ use crate::errors::printable;
 use crate::fix::impact::Target as FixTarget;
 use crate::fix::{propose, Naming, Persona};
 use crate::flows::encode::whisker_json;
+use crate::lint::{RegoRules, Rules};
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
@@ -114,6 +115,8 @@ pub struct App {
     pub mouse_capture: bool,
     /// Text for the terminal's clipboard, written by the loop (OSC 52).
     pub clipboard: Option<String>,
+    /// The governance rules a fix is checked against before it can be staged.
+    governance: (Rules, Option<RegoRules>),
 }
 
 impl App {
@@ -145,6 +148,7 @@ impl App {
             effects: Vec::new(),
             mouse_capture: true,
             clipboard: None,
+            governance: (Rules::default(), None),
         }
     }
 
@@ -193,6 +197,11 @@ impl App {
         } else {
             (self.table.mode(), self.table.hints())
         }
+    }
+
+    /// The governance rules fixes are checked against (config.toml's `lint_*` settings).
+    pub fn set_governance(&mut self, rules: Rules, rego: Option<RegoRules>) {
+        self.governance = (rules, rego);
     }
 
     /// Startup warnings: all in the log, the first on the message line with how many more.
@@ -612,7 +621,15 @@ impl App {
             );
         };
         let flow = stored.to_flow();
-        let proposal = propose(&set, &flow, &Persona::demo(), Naming::TierPrefix);
+        let persona = match &self.config.writable_tiers {
+            Some(tiers) => Persona::new(tiers.iter().cloned()),
+            None => Persona::demo(),
+        };
+        let mut proposal = propose(&set, &flow, &persona, Naming::TierPrefix);
+        let (rules, rego) = &mut self.governance;
+        if let Err(message) = proposal.check(rules, rego.as_mut()) {
+            return self.set_message(Severity::Error, format!("governance rules: {message}"));
+        }
         if !proposal.denied() {
             return self.set_message(
                 Severity::Info,

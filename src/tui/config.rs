@@ -19,6 +19,12 @@ pub struct Config {
     pub newest_first: bool,
     /// Saved filters, name and text, in file order.
     pub filters: Vec<(String, String)>,
+    /// Tiers the user may write, for fixes (none: the demo's developer, application and default).
+    pub writable_tiers: Option<Vec<String>>,
+    /// Governance rules a fix is checked against before it is staged (docs/governance.md).
+    pub lint_rules: Option<PathBuf>,
+    pub lint_policy: Vec<PathBuf>,
+    pub lint_data: Vec<PathBuf>,
     /// Where the config lives (saved filters are written there).
     pub path: Option<PathBuf>,
 }
@@ -31,6 +37,10 @@ impl Default for Config {
             keymap: None,
             newest_first: true,
             filters: Vec::new(),
+            writable_tiers: None,
+            lint_rules: None,
+            lint_policy: Vec::new(),
+            lint_data: Vec::new(),
             path: None,
         }
     }
@@ -95,10 +105,39 @@ impl Config {
                 DeValue::String(text) => Ok(text.to_string()),
                 other => Err(format!("must be a string, not {}", other.type_str())),
             };
+            let text_list = || match value.get_ref() {
+                DeValue::Array(items) => items
+                    .iter()
+                    .map(|item| match item.get_ref() {
+                        DeValue::String(text) => Ok(text.to_string()),
+                        other => Err(format!("must list strings, not {}", other.type_str())),
+                    })
+                    .collect::<Result<Vec<String>, String>>(),
+                other => Err(format!(
+                    "must be a list of strings, not {}",
+                    other.type_str()
+                )),
+            };
             match key {
                 "source" => config.source = text_value().map_err(&mut problem).ok(),
                 "theme" => config.theme = text_value().map_err(&mut problem).ok(),
                 "keymap" => config.keymap = text_value().map_err(&mut problem).ok(),
+                "writable_tiers" => config.writable_tiers = text_list().map_err(&mut problem).ok(),
+                "lint_rules" => {
+                    config.lint_rules = text_value().map_err(&mut problem).ok().map(PathBuf::from)
+                }
+                "lint_policy" | "lint_data" => {
+                    let paths = text_list()
+                        .map_err(&mut problem)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect();
+                    match key {
+                        "lint_policy" => config.lint_policy = paths,
+                        _ => config.lint_data = paths,
+                    }
+                }
                 "newest_first" => match value.get_ref() {
                     DeValue::Boolean(b) => config.newest_first = *b,
                     other => problem(format!("must be true or false, not {}", other.type_str())),
@@ -123,7 +162,7 @@ impl Config {
                 },
                 other => problem(format!(
                     "unknown setting '{other}', ignored (the settings are source, theme, keymap, \
-                     newest_first and filters)"
+                     newest_first, filters, writable_tiers, lint_rules, lint_policy and lint_data)"
                 )),
             }
         }
@@ -301,6 +340,30 @@ mod tests {
         let (config, problems) = Config::load(Some(dir.path()));
         assert_eq!(config.theme, None);
         assert!(problems[0].contains("config.toml:2:"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_fix_settings_are_lists_of_strings_and_a_wrong_type_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("config.toml"),
+            "writable_tiers = [\"application\", \"team-a\"]\nlint_rules = \"rules.toml\"\n\
+             lint_policy = [\"policy\"]\nlint_data = \"data\"\n",
+        )
+        .unwrap();
+        let (config, problems) = Config::load(Some(dir.path()));
+        assert_eq!(
+            config.writable_tiers,
+            Some(vec!["application".to_string(), "team-a".to_string()])
+        );
+        assert_eq!(config.lint_rules, Some(PathBuf::from("rules.toml")));
+        assert_eq!(config.lint_policy, vec![PathBuf::from("policy")]);
+        assert!(config.lint_data.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains(":4: lint_data: must be a list of strings, not string"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use ratatui::Frame;
 use super::{move_within, Ctx, Reply, Request, Screen, Severity};
 use crate::fix::impact::{classify, Tally, Target};
 use crate::fix::{Candidate, Proposal, SideOutcome};
+use crate::lint::Level;
 use crate::policy::{with_staged, PolicySet};
 use crate::printer::fix::exception_markdown;
 use crate::store::redecide::Previewer;
@@ -134,6 +135,15 @@ impl FixView {
                 "select a candidate first (a guardrail's deny is for its owners to change)".into(),
             ));
         };
+        if let Some(failed) = candidate.findings.iter().find(|f| f.level == Level::Fail) {
+            return Reply::then(Request::Message(
+                Severity::Warn,
+                format!(
+                    "not staged: it fails governance rule {} ({}); choose another candidate",
+                    failed.rule, failed.message
+                ),
+            ));
+        }
         if !self.demo {
             return Reply::then(Request::Message(
                 Severity::Info,
@@ -193,6 +203,21 @@ impl FixView {
                         ));
                         if entry == self.selected {
                             lines.extend(self.preview_lines(theme));
+                        }
+                        for finding in &candidate.findings {
+                            let role = match finding.level {
+                                Level::Fail => Role::Deny,
+                                Level::Warn => Role::StatusWarn,
+                            };
+                            lines.push(Line::styled(
+                                format!(
+                                    "     lint: {} {}: {}",
+                                    finding.level.word(),
+                                    finding.rule,
+                                    finding.message
+                                ),
+                                theme.style(role),
+                            ));
                         }
                         entry += 1;
                     }
@@ -290,7 +315,7 @@ impl Screen for FixView {
             (Action::PageDown, "scroll"),
             (Action::StageFix, "stage in the demo"),
             (Action::EnforceFix, "enforce"),
-            (Action::Copy, "copy YAML"),
+            (Action::Copy, "copy"),
             (Action::Close, "back"),
         ]
     }
