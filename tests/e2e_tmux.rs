@@ -148,3 +148,70 @@ fn a_theme_named_in_the_config_that_does_not_exist_is_a_warning_naming_the_confi
     assert!(!screen.contains("--theme"), "{screen}");
     tmux.keys(&["q"]);
 }
+
+/// A row of the flow table for summary's calls to the database on 5433 whose verdict reads
+/// exactly `verdict`.
+fn row_reads(screen: &str, verdict: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.contains("5433/tcp") && l.split_whitespace().any(|w| w == verdict))
+}
+
+#[test]
+fn a_denied_flow_is_fixed_in_the_demo_propose_edit_stage_watch_enforce() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    // The user's editor: it adds a line to the candidate, as a reviewer would.
+    let editor = home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i '1i # Reviewed by on-call.' \"$1\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    let command = format!(
+        "EDITOR={} {binary} --rate 100 --filter 'port=5433 reporter=src'; {AFTER_EXIT}",
+        editor.display()
+    );
+    let tmux = Tmux::start("fix", &state, &config, &command);
+    tmux.wait_until(Duration::from_secs(20), "a denied 5433 row", |s| {
+        row_reads(s, "deny")
+    });
+
+    // Propose: the fixes of the newest denied flow, narrowest first, with their preview.
+    tmux.keys(&["x"]);
+    tmux.wait_for_all(&["Fix · narrowest first", "1. [exact]", "fixed ·", "E edit"]);
+
+    // Edit: the editor runs on the terminal; what it leaves is loaded, proven and previewed.
+    tmux.keys(&["E"]);
+    tmux.wait_for_all(&["[your edit]", "your edit loads and allows the flow"]);
+
+    // Stage: the demo takes it; its next windows show the pending verdict the preview promised.
+    tmux.keys(&["s"]);
+    tmux.wait_for("applied fix summary/application.summary");
+    tmux.keys(&["q"]);
+    tmux.wait_until(Duration::from_secs(40), "a deny→allow 5433 row", |s| {
+        row_reads(s, "deny→allow")
+    });
+
+    // Enforce: its enforced form replaces the staged one, and the denies stop.
+    tmux.keys(&["x"]);
+    tmux.wait_for("Fix · narrowest first");
+    tmux.keys(&["e"]);
+    tmux.wait_for("applied fix summary/application.summary");
+    tmux.keys(&["q"]);
+    tmux.wait_until(Duration::from_secs(40), "an allowed 5433 row", |s| {
+        row_reads(s, "allow")
+    });
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("MODE:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+    assert!(screen.contains("MODE:icanon"), "{screen}");
+}

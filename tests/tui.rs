@@ -1096,12 +1096,12 @@ fn a_guardrail_deny_shows_the_exception_request_not_a_fix() {
 
 #[test]
 fn a_candidate_that_fails_a_governance_rule_says_so_and_is_not_staged() {
-    use flowtrace::lint::Rules;
+    use flowtrace::lint::{Governance, Rules};
     let mut app = demo_app((160, 48));
-    app.set_governance(
-        Rules::parse("rules.toml", "name_pattern = \"^allow-\"\n").unwrap(),
-        None,
-    );
+    app.set_governance(Governance {
+        rules: Rules::parse("rules.toml", "name_pattern = \"^allow-\"\n").unwrap(),
+        rego: None,
+    });
     // The persona comes from config.toml: this user writes no tier but application.
     app.config.writable_tiers = Some(vec!["application".to_string()]);
     press(&mut app, "fport=9090 reporter=dst action=deny<enter>x");
@@ -1133,4 +1133,53 @@ fn a_candidate_that_fails_a_governance_rule_says_so_and_is_not_staged() {
     )));
     let effects = app.take_effects();
     assert_eq!(effects.len(), 1, "{effects:?}");
+}
+
+#[test]
+fn e_edits_the_candidate_which_is_loaded_proven_and_previewed_again() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "fport=9090 reporter=dst action=deny<enter>xE");
+    let staged = app
+        .edit
+        .take()
+        .expect("the editor is asked for the candidate");
+    assert!(staged.contains("kind: StagedNetworkPolicy"), "{staged}");
+
+    // Broken YAML: not used, and the message says where.
+    app.edited(Ok(staged.replace("spec:", "spec: [")));
+    let message = app.message.clone().unwrap().text;
+    assert!(
+        message.starts_with("your edit is not used: it does not load: the candidate:"),
+        "{message}"
+    );
+    // Editing again starts from what was written.
+    press(&mut app, "E");
+    assert!(app.edit.take().unwrap().contains("spec: ["));
+
+    // A rule for another port does not allow the flow: not used either.
+    app.edited(Ok(staged.replace("- metrics", "- 9999")));
+    let message = app.message.clone().unwrap().text;
+    assert!(
+        message.contains("staged, the flow is still denied"),
+        "{message}"
+    );
+
+    // The number for the name: proven, first on its side, previewed, and it is what s stages.
+    let edited = staged.replace("- metrics", "- 9090");
+    app.edited(Ok(edited.clone()));
+    let text = screen_text(&app);
+    assert!(
+        text.contains("▶ 1. [your edit] summary/application.summary, as you edited it"),
+        "{text}"
+    );
+    assert!(text.contains("1 fixed · 0 newly allowed"), "{text}");
+    app.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::NONE,
+    )));
+    let effects = app.take_effects();
+    let [flowtrace::tui::effects::Effect::ApplyYamlToDemo { yaml, .. }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(*yaml, edited);
 }

@@ -23,12 +23,12 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     let Some(flow) = picked_flow(&args.pick)? else {
         return Ok(EXIT_INVALID_INPUT);
     };
-    let Some((rules, mut rego)) = governance(&args.governance) else {
+    let Some(mut governance) = governance(&args.governance) else {
         return Ok(EXIT_INVALID_INPUT);
     };
     let persona = Persona::new(args.writable_tiers.iter().map(|t| t.trim().to_string()));
     let mut proposal = propose(&set, &flow, &persona, naming);
-    if let Err(message) = proposal.check(&rules, rego.as_mut()) {
+    if let Err(message) = proposal.check(&mut governance) {
         eprintln!("error: {message}");
         return Ok(EXIT_INVALID_INPUT);
     }

@@ -8,7 +8,7 @@ use super::{FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::ClusterTarget;
 use crate::flows::parse_flow_line;
-use crate::lint::{load_governance, Packages, RegoRules, Rules};
+use crate::lint::{Governance, Packages};
 use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
@@ -173,10 +173,10 @@ pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
 
 /// The governance rules the flags name: the built-in rules' settings and the Rego rules, if any.
 /// `None` (reported on stderr) when a file cannot be read or does not parse.
-pub fn governance(args: &GovernanceArgs) -> Option<(Rules, Option<RegoRules>)> {
+pub fn governance(args: &GovernanceArgs) -> Option<Governance> {
     let packages = Packages::chosen(args.all_namespaces, &args.namespace);
     let v0 = args.rego_version == RegoVersion::V0;
-    load_governance(
+    Governance::load(
         args.rules.as_deref(),
         &args.policy,
         &args.data,

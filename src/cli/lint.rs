@@ -5,19 +5,19 @@ use std::io::{self, Write};
 
 use super::inputs::governance;
 use super::{LintArgs, LintOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::lint::{lint, Level};
+use crate::lint::Level;
 use crate::policy::load::read_objects;
 use crate::printer::fix::lint_text;
 
 pub fn run(args: &LintArgs) -> io::Result<u8> {
-    let Some((rules, mut rego)) = governance(&args.governance) else {
+    let Some(mut governance) = governance(&args.governance) else {
         return Ok(EXIT_INVALID_INPUT);
     };
     let (objects, unreadable) = read_objects(&args.files);
     for problem in &unreadable {
         eprintln!("error: {problem}");
     }
-    let findings = match lint(&objects, &rules, rego.as_mut()) {
+    let findings = match governance.check(&objects) {
         Ok(findings) => findings,
         Err(message) => {
             eprintln!("error: {message}");

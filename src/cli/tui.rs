@@ -10,7 +10,6 @@ use super::inputs::{
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
 use crate::cluster::flow_server;
-use crate::lint::{load_governance, Packages};
 use crate::model::time::unix_now;
 use crate::source::ConnectionState;
 use crate::store::FlowStore;
@@ -136,29 +135,9 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     if let Some(note) = fallback_note {
         app.set_message(Severity::Warn, note);
     }
-    // Paths in config.toml are relative to its folder.
-    let in_config_dir = |path: &std::path::Path| match &config_dir {
-        Some(dir) => dir.join(path),
-        None => path.to_path_buf(),
-    };
-    let config = &app.config;
-    let governance = load_governance(
-        config.lint_rules.as_deref().map(in_config_dir).as_deref(),
-        &config
-            .lint_policy
-            .iter()
-            .map(|p| in_config_dir(p))
-            .collect::<Vec<_>>(),
-        &config
-            .lint_data
-            .iter()
-            .map(|p| in_config_dir(p))
-            .collect::<Vec<_>>(),
-        false,
-        Packages::chosen(false, &[]),
-    );
+    let governance = app.config.governance();
     match governance {
-        Ok((rules, rego)) => app.set_governance(rules, rego),
+        Ok(governance) => app.set_governance(governance),
         Err(problems) => warnings.extend(problems.into_iter().map(|p| {
             format!("config.toml lint settings: {p}; fixes are checked by the default rules")
         })),

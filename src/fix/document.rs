@@ -299,6 +299,24 @@ pub fn staged_copy(
     })
 }
 
+/// The enforced form of a staged document (the user's edit of a candidate): its kind and
+/// apiVersion changed, the rest as written.
+pub fn enforced_form(staged: &str) -> Result<String, String> {
+    let mut document: Value = serde_norway::from_str(staged).map_err(|e| e.to_string())?;
+    let api_version = document
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (_, enforced_api, enforced_kind) = kinds_of(api_version, kind)
+        .ok_or_else(|| format!("{kind} is not a network policy kind flowtrace can stage"))?;
+    if let Value::Mapping(fields) = &mut document {
+        fields.insert(key("apiVersion"), key(enforced_api));
+        fields.insert(key("kind"), key(enforced_kind));
+    }
+    Ok(render(&document))
+}
+
 fn order_value(order: f64) -> Value {
     if order.fract() == 0.0 && order.abs() < 1e15 {
         Value::Number((order as i64).into())

@@ -8,8 +8,6 @@ pub mod document;
 pub mod identity;
 pub mod impact;
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use self::document::{
@@ -17,12 +15,11 @@ use self::document::{
     pass_rule, staged_copy, Documents, NewCalicoPolicy, PeerScope, PortScope, RuleToAdd,
 };
 use self::identity::{identify, Identity};
-use crate::lint::{lint, Finding, Level, RegoRules, Rules};
+use crate::lint::{Finding, Governance, Level};
 use crate::model::{EndpointType, Flow, HitAction, PolicyKind, Reporter, Verdict};
 use crate::policy::endpoint::{name_matches, resolve};
 use crate::policy::eval::{Evaluation, HitSource};
 use crate::policy::explain::{explain, Explanation};
-use crate::policy::load::objects;
 use crate::policy::model::Direction;
 use crate::policy::{with_staged, Evaluator, Policy, PolicySet};
 
@@ -107,6 +104,8 @@ pub enum Breadth {
     PeerNamespace,
     /// Every port of the protocol.
     AllPorts,
+    /// Written by the user (edited from a candidate), then proven like the others.
+    Edited,
 }
 
 impl Breadth {
@@ -115,6 +114,7 @@ impl Breadth {
             Breadth::Exact => "exact",
             Breadth::PeerNamespace => "broader: namespace",
             Breadth::AllPorts => "broader: all ports",
+            Breadth::Edited => "your edit",
         }
     }
 }
@@ -224,7 +224,7 @@ impl Proposal {
 
     /// Checks every candidate's staged document (and a guardrail's proposed rule) against the
     /// governance rules, before anything is exported or staged.
-    pub fn check(&mut self, rules: &Rules, mut rego: Option<&mut RegoRules>) -> Result<(), String> {
+    pub fn check(&mut self, governance: &mut Governance) -> Result<(), String> {
         for side in &mut self.sides {
             let candidates: Vec<&mut Candidate> = match &mut side.outcome {
                 SideOutcome::Fixable { candidates } => candidates.iter_mut().collect(),
@@ -232,17 +232,8 @@ impl Proposal {
                 _ => Vec::new(),
             };
             for candidate in candidates {
-                let mut unreadable = Vec::new();
                 let name = format!("candidate {}", candidate.policy);
-                let found = objects(
-                    Path::new(&name),
-                    &candidate.documents.staged,
-                    &mut unreadable,
-                );
-                if let Some(problem) = unreadable.first() {
-                    return Err(problem.to_string());
-                }
-                candidate.findings = lint(&found, rules, rego.as_deref_mut())?;
+                candidate.findings = governance.check_text(&name, &candidate.documents.staged)?;
             }
         }
         Ok(())
@@ -294,6 +285,37 @@ pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) 
         ),
         sides,
     }
+}
+
+/// Whether `staged` (a candidate's staged document, or the user's edit of it), staged over the
+/// enforced policies, allows `flow` on the side that reported it in Calico's pending evaluation;
+/// `Err` says why not (it does not load, naming the line; the flow is still denied; or undecided).
+pub fn prove_on(enforced: &PolicySet, flow: &Flow, staged: &str) -> Result<(), String> {
+    let (with, report) = with_staged(enforced, "the candidate", staged);
+    if let Some(error) = report.errors.first() {
+        return Err(format!("does not load: {error}"));
+    }
+    let outcome = Evaluator::new(&with).evaluate(flow).pending;
+    match outcome.verdict {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny => Err("staged, the flow is still denied".to_string()),
+        Verdict::Unknown => Err(format!(
+            "staged, the verdict is unknown: {}",
+            outcome.undetermined.map_or("", |u| u.need.describe())
+        )),
+    }
+}
+
+/// A side's flow as the side that decides it reports it: `Ingress` is the destination's.
+pub fn flow_of_side(flow: &Flow, direction: &str) -> Flow {
+    side_flow(
+        flow,
+        if direction == Direction::Ingress.as_str() {
+            Reporter::Dst
+        } else {
+            Reporter::Src
+        },
+    )
 }
 
 /// Where a fix goes in the deciding tier.
@@ -612,20 +634,7 @@ impl Planner<'_> {
     /// Whether the candidate, staged over the enforced policies, allows the flow in Calico's
     /// pending evaluation.
     fn prove(&self, candidate: &Candidate) -> Result<(), String> {
-        let (with, report) = with_staged(self.proof_base, "candidate", &candidate.documents.staged);
-        if let Some(error) = report.errors.first() {
-            return Err(format!("does not load: {error}"));
-        }
-        let mut evaluator = Evaluator::new(&with);
-        let outcome = evaluator.evaluate(self.flow).pending;
-        match outcome.verdict {
-            Verdict::Allow => Ok(()),
-            Verdict::Deny => Err("staged, the flow is still denied".to_string()),
-            Verdict::Unknown => Err(format!(
-                "staged, the verdict is unknown: {}",
-                outcome.undetermined.map_or("", |u| u.need.describe())
-            )),
-        }
+        prove_on(self.proof_base, self.flow, &candidate.documents.staged)
     }
 
     fn rule_words(&self, rule: &RuleToAdd) -> String {

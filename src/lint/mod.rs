@@ -8,7 +8,7 @@ pub mod rego;
 
 use serde::Serialize;
 
-use crate::policy::load::ManifestObject;
+use crate::policy::load::{objects, ManifestObject};
 
 pub use builtin::Rules;
 pub use rego::{Packages, RegoRules};
@@ -55,28 +55,52 @@ impl Finding {
     }
 }
 
-/// The governance rules to check with: the built-in rules' settings from `rules_file` (the
-/// defaults without one) and, when `rego_paths` names any, the Rego rules. Every problem found
-/// reading them, each naming its file.
-pub fn load_governance(
-    rules_file: Option<&std::path::Path>,
-    rego_paths: &[std::path::PathBuf],
-    data_paths: &[std::path::PathBuf],
-    rego_v0: bool,
-    packages: Packages,
-) -> Result<(Rules, Option<RegoRules>), Vec<String>> {
-    let rules = match rules_file {
-        None => Rules::default(),
-        Some(path) => crate::errors::read_text(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|text| Rules::parse(&path.display().to_string(), &text))
-            .map_err(|e| vec![e])?,
-    };
-    if rego_paths.is_empty() {
-        return Ok((rules, None));
+/// The governance rules to check with: the built-in rules' settings and, when given, Rego rules.
+#[derive(Default)]
+pub struct Governance {
+    pub rules: Rules,
+    pub rego: Option<RegoRules>,
+}
+
+impl Governance {
+    /// The built-in rules' settings from `rules_file` (the defaults without one) and, when
+    /// `rego_paths` names any, the Rego rules. Every problem found reading them, each naming its
+    /// file.
+    pub fn load(
+        rules_file: Option<&std::path::Path>,
+        rego_paths: &[std::path::PathBuf],
+        data_paths: &[std::path::PathBuf],
+        rego_v0: bool,
+        packages: Packages,
+    ) -> Result<Governance, Vec<String>> {
+        let rules = match rules_file {
+            None => Rules::default(),
+            Some(path) => crate::errors::read_text(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|text| Rules::parse(&path.display().to_string(), &text))
+                .map_err(|e| vec![e])?,
+        };
+        let rego = match rego_paths {
+            [] => None,
+            paths => Some(RegoRules::load(paths, data_paths, rego_v0, packages)?),
+        };
+        Ok(Governance { rules, rego })
     }
-    let rego = RegoRules::load(rego_paths, data_paths, rego_v0, packages)?;
-    Ok((rules, Some(rego)))
+
+    /// Every finding about `objects`.
+    pub fn check(&mut self, objects: &[ManifestObject]) -> Result<Vec<Finding>, String> {
+        lint(objects, &self.rules, self.rego.as_mut())
+    }
+
+    /// Every finding about the objects of `text` (a document to stage or export), named `name`.
+    pub fn check_text(&mut self, name: &str, text: &str) -> Result<Vec<Finding>, String> {
+        let mut unreadable = Vec::new();
+        let objects = objects(std::path::Path::new(name), text, &mut unreadable);
+        if let Some(problem) = unreadable.first() {
+            return Err(problem.to_string());
+        }
+        self.check(&objects)
+    }
 }
 
 /// Every finding of the built-in rules and of `rego` (when given) about `objects`; `Err` when a

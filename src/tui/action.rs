@@ -85,6 +85,10 @@ pub enum Action {
     #[strum(message = "Enforce the selected fix in the demo (it replaces the staged form)")]
     EnforceFix,
     #[strum(
+        message = "Edit the selected fix's YAML in $VISUAL or $EDITOR; it is loaded, proven, checked and previewed again"
+    )]
+    EditFix,
+    #[strum(
         message = "Copy the selected flow (as JSON explain --flow takes), the trace or the YAML, through the terminal (OSC 52, over SSH too)"
     )]
     Copy,

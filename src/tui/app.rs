@@ -3,6 +3,7 @@
 //! requests the app carries out. Flows arrive from the feed and answers from the I/O worker on the
 //! same channel; effects wait in an outbox for the worker. One owner, no locks; drawing only reads.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -27,10 +28,9 @@ use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
 use crate::errors::printable;
-use crate::fix::impact::Target as FixTarget;
 use crate::fix::{propose, Naming, Persona};
 use crate::flows::encode::whisker_json;
-use crate::lint::{RegoRules, Rules};
+use crate::lint::Governance;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::ConnectionState;
@@ -115,8 +115,11 @@ pub struct App {
     pub mouse_capture: bool,
     /// Text for the terminal's clipboard, written by the loop (OSC 52).
     pub clipboard: Option<String>,
-    /// The governance rules a fix is checked against before it can be staged.
-    governance: (Rules, Option<RegoRules>),
+    /// Text for the user's editor, opened by the loop (which hands back the result, `edited`).
+    pub edit: Option<String>,
+    /// The governance rules a fix is checked against before it can be staged (a screen checks
+    /// an edit through `Ctx`, hence the cell).
+    governance: RefCell<Governance>,
 }
 
 impl App {
@@ -148,7 +151,8 @@ impl App {
             effects: Vec::new(),
             mouse_capture: true,
             clipboard: None,
-            governance: (Rules::default(), None),
+            edit: None,
+            governance: RefCell::new(Governance::default()),
         }
     }
 
@@ -168,6 +172,7 @@ impl App {
             filter_error: self.table.filter_error.as_ref(),
             keymap: &self.keymap,
             areas: self.areas(),
+            governance: &self.governance,
         }
     }
 
@@ -200,8 +205,8 @@ impl App {
     }
 
     /// The governance rules fixes are checked against (config.toml's `lint_*` settings).
-    pub fn set_governance(&mut self, rules: Rules, rego: Option<RegoRules>) {
-        self.governance = (rules, rego);
+    pub fn set_governance(&mut self, governance: Governance) {
+        self.governance = RefCell::new(governance);
     }
 
     /// Startup warnings: all in the log, the first on the message line with how many more.
@@ -497,8 +502,27 @@ impl App {
                 Request::Effect(effect) => self.effects.push(effect),
                 Request::Message(severity, text) => self.set_message(severity, text),
                 Request::Copy { text, what } => self.copy(text, &what),
+                Request::Edit(text) => self.edit = Some(text),
             }
         }
+    }
+
+    /// What the editor left (or why there is nothing), for the screen that asked.
+    pub fn edited(&mut self, result: Result<String, String>) {
+        self.dirty = true;
+        let text = match result {
+            Ok(text) => text,
+            Err(why) => return self.set_message(Severity::Error, why),
+        };
+        let Some(mut overlay) = self.overlays.pop() else {
+            return;
+        };
+        let reply = overlay.edited(text, &self.ctx());
+        self.answered(reply, |app, open| {
+            if open {
+                app.overlays.push(overlay);
+            }
+        });
     }
 
     /// Hands `text` to the loop for the terminal's clipboard, and says so.
@@ -626,8 +650,7 @@ impl App {
             None => Persona::demo(),
         };
         let mut proposal = propose(&set, &flow, &persona, Naming::TierPrefix);
-        let (rules, rego) = &mut self.governance;
-        if let Err(message) = proposal.check(rules, rego.as_mut()) {
+        if let Err(message) = proposal.check(self.governance.get_mut()) {
             return self.set_message(Severity::Error, format!("governance rules: {message}"));
         }
         if !proposal.denied() {
@@ -643,7 +666,7 @@ impl App {
         let view = FixView::new(
             proposal,
             enforced,
-            FixTarget::of(&flow),
+            flow,
             self.source.label == "demo",
             &self.store,
         );

@@ -2,6 +2,7 @@
 //! theme and keymap, newest flows on top or not, and saved filters).
 
 use crate::errors::read_text;
+use crate::lint::{Governance, Packages};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,24 @@ pub fn state_dir() -> Option<PathBuf> {
 }
 
 impl Config {
+    /// The governance rules its `lint_*` settings name (paths relative to the config's folder),
+    /// for checking fixes; the problems reading them, each naming its file.
+    pub fn governance(&self) -> Result<Governance, Vec<String>> {
+        let folder = self.path.as_deref().and_then(Path::parent);
+        let resolve = |path: &PathBuf| match folder {
+            Some(folder) => folder.join(path),
+            None => path.clone(),
+        };
+        let all = |paths: &[PathBuf]| paths.iter().map(resolve).collect::<Vec<_>>();
+        Governance::load(
+            self.lint_rules.as_ref().map(resolve).as_deref(),
+            &all(&self.lint_policy),
+            &all(&self.lint_data),
+            false,
+            Packages::chosen(false, &[]),
+        )
+    }
+
     /// Reads `dir/config.toml`. A missing file is the defaults. Each setting is read on its own:
     /// one that is wrong (an unknown key, a value of the wrong type) is a problem naming the file
     /// and line, and the rest still apply; a file that is not TOML is the defaults and a problem.
@@ -364,6 +383,17 @@ mod tests {
             problems[0].contains(":4: lint_data: must be a list of strings, not string"),
             "{problems:?}"
         );
+        // The rules file is found next to config.toml, and a problem in it names it.
+        fs::write(dir.path().join("rules.toml"), "name_patern = \"x\"\n").unwrap();
+        let problems = config.governance().err().unwrap();
+        let rules = dir.path().join("rules.toml");
+        assert!(
+            problems[0].starts_with(&format!("{}:1: unknown field", rules.display())),
+            "{problems:?}"
+        );
+        fs::write(dir.path().join("rules.toml"), "name_pattern = \"^x\"\n").unwrap();
+        let problems = config.governance().err().unwrap();
+        assert!(problems[0].contains("policy"), "the Rego folder is missing: {problems:?}");
     }
 
     #[test]

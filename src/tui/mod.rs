@@ -52,6 +52,7 @@ mod widgets;
 
 use std::io::{self, Stdout, Write};
 use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -156,6 +157,44 @@ impl TerminalGuard {
         restore_terminal();
         #[cfg(unix)]
         signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
+        self.retake()
+    }
+
+    /// Opens `text` in `$VISUAL`, else `$EDITOR`, else `vi`, on the terminal flowtrace gives up
+    /// meanwhile (the input thread stops reading, so no key goes astray); what the editor saved,
+    /// or why there is nothing.
+    fn edit(&mut self, text: &str) -> io::Result<Result<String, String>> {
+        let path = std::env::temp_dir().join(format!("flowtrace-fix-{}.yaml", std::process::id()));
+        std::fs::write(&path, text)?;
+        let editor = ["VISUAL", "EDITOR"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+            .unwrap_or_else(|| "vi".to_string());
+        INPUT.pause();
+        restore_terminal();
+        // Through the shell, as git runs it: `$EDITOR` may carry arguments (`code --wait`).
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(&path)
+            .status();
+        self.retake()?;
+        INPUT.resume();
+        let result = match status {
+            Ok(status) if status.success() => std::fs::read_to_string(&path)
+                .map_err(|e| format!("reading back {}: {e}", path.display())),
+            Ok(status) => Err(format!(
+                "{editor} exited with {status}: the edit was not used"
+            )),
+            Err(e) => Err(format!("cannot run {editor}: {e}")),
+        };
+        let _ = std::fs::remove_file(&path);
+        Ok(result)
+    }
+
+    /// Takes the terminal again after giving it up, to be drawn whole.
+    fn retake(&mut self) -> io::Result<()> {
         Self::raw()?;
         // A fresh terminal has empty buffers, so the next frame is drawn whole. Not
         // `Terminal::clear`: it asks the terminal for the cursor position, whose answer the input
@@ -203,14 +242,54 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// Lets the app stop the input thread reading the terminal while another program has it.
+struct InputPause {
+    asked: AtomicBool,
+    /// The input thread has seen `asked` and is not reading.
+    idle: AtomicBool,
+}
+
+static INPUT: InputPause = InputPause {
+    asked: AtomicBool::new(false),
+    idle: AtomicBool::new(false),
+};
+
+impl InputPause {
+    /// Returns once the input thread has stopped reading (within one poll).
+    fn pause(&self) {
+        self.asked.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        while !self.idle.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn resume(&self) {
+        self.asked.store(false, Ordering::SeqCst);
+    }
+}
+
+/// How long the input thread waits for an event before it looks whether it should pause.
+const INPUT_POLL: Duration = Duration::from_millis(200);
+
 fn spawn_input(sender: SyncSender<LoopEvent>) {
     std::thread::Builder::new()
         .name("input".into())
-        .spawn(move || {
-            while let Ok(event) = event::read() {
-                if sender.send(LoopEvent::Input(event)).is_err() {
-                    break;
-                }
+        .spawn(move || loop {
+            if INPUT.asked.load(Ordering::SeqCst) {
+                INPUT.idle.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            INPUT.idle.store(false, Ordering::SeqCst);
+            match event::poll(INPUT_POLL) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(_) => break,
+            }
+            let Ok(event) = event::read() else { break };
+            if sender.send(LoopEvent::Input(event)).is_err() {
+                break;
             }
         })
         .expect("spawn the input thread");
@@ -325,6 +404,10 @@ fn run_loop(
             app.suspend = false;
             guard.suspend()?;
             app.dirty = true;
+        }
+        if let Some(text) = app.edit.take() {
+            let result = guard.edit(&text)?;
+            app.edited(result);
         }
         if app.dirty && last_frame.elapsed() >= FRAME {
             guard.draw(app, theme)?;

@@ -91,15 +91,22 @@ impl Tmux {
     /// pieces (tmux before 3.4 ignores synchronized updates), so one text on the screen does not
     /// mean the rest of its frame is there yet.
     pub fn wait_for_all(&self, texts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_until(Duration::from_secs(20), &format!("{texts:?}"), |screen| {
+            texts.iter().all(|text| screen.contains(text))
+        })
+    }
+
+    /// Waits up to `limit` until `shows` holds for the screen (`what` names it in the failure).
+    pub fn wait_until(&self, limit: Duration, what: &str, shows: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
-            if texts.iter().all(|text| screen.contains(text)) {
+            if shows(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "waited for {texts:?}; the screen shows:\n{screen}"
+                "waited for {what}; the screen shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

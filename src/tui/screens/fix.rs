@@ -12,9 +12,11 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{move_within, Ctx, Reply, Request, Screen, Severity};
+use crate::fix::document::{enforced_form, Documents};
 use crate::fix::impact::{classify, Tally, Target};
-use crate::fix::{Candidate, Proposal, SideOutcome};
+use crate::fix::{flow_of_side, prove_on, Breadth, Candidate, Proposal, SideOutcome};
 use crate::lint::Level;
+use crate::model::Flow;
 use crate::policy::{with_staged, PolicySet};
 use crate::printer::fix::exception_markdown;
 use crate::store::redecide::Previewer;
@@ -45,16 +47,40 @@ pub struct FixView {
     demo: bool,
     /// Lines scrolled (page down/up), for the YAML below the fold on a small terminal.
     scroll: u16,
+    /// The flow the fixes are for, to prove an edit again.
+    flow: Flow,
+    /// The user's last edit, kept when it was not used, so that editing again starts from it.
+    last_edit: Option<String>,
 }
 
 impl FixView {
     pub fn new(
         proposal: Proposal,
         enforced: Arc<PolicySet>,
-        target: Target,
+        flow: Flow,
         demo: bool,
         store: &FlowStore,
     ) -> FixView {
+        let target = Target::of(&flow);
+        let (entries, previews) = Self::entries_of(&proposal);
+        let mut view = FixView {
+            proposal,
+            entries,
+            selected: 0,
+            enforced,
+            target,
+            previews,
+            demo,
+            scroll: 0,
+            flow,
+            last_edit: None,
+        };
+        view.preview_selected(store);
+        view
+    }
+
+    /// What can be selected, in order, and no previews yet.
+    fn entries_of(proposal: &Proposal) -> (Vec<Entry>, Vec<Option<(Tally, usize)>>) {
         let mut entries = Vec::new();
         for (side_index, side) in proposal.sides.iter().enumerate() {
             match &side.outcome {
@@ -71,18 +97,7 @@ impl FixView {
             }
         }
         let previews = vec![None; entries.len()];
-        let mut view = FixView {
-            proposal,
-            entries,
-            selected: 0,
-            enforced,
-            target,
-            previews,
-            demo,
-            scroll: 0,
-        };
-        view.preview_selected(store);
-        view
+        (entries, previews)
     }
 
     fn candidate(&self, entry: Entry) -> Option<&Candidate> {
@@ -93,6 +108,72 @@ impl FixView {
             SideOutcome::Fixable { candidates } => candidates.get(index),
             _ => None,
         }
+    }
+
+    /// Takes the user's edit of the selected candidate: loaded through the manifest loader,
+    /// proven to allow the flow, checked against the governance rules, previewed; then offered
+    /// first on its side. One that does not load or does not allow the flow is not used, and
+    /// the reason says why (editing again starts from it).
+    fn take_edit(&mut self, text: String, ctx: &Ctx) -> Reply {
+        let Some(Entry::Candidate { side, .. }) = self.selected_entry() else {
+            return Reply::done();
+        };
+        self.last_edit = Some(text.clone());
+        let not_used = |why: String| {
+            Reply::then(Request::Message(
+                Severity::Error,
+                format!("your edit is not used: it {why} (E opens it again)"),
+            ))
+        };
+        let flow = flow_of_side(&self.flow, self.proposal.sides[side].direction);
+        if let Err(why) = prove_on(&self.enforced, &flow, &text) {
+            return not_used(why);
+        }
+        let enforced = match enforced_form(&text) {
+            Ok(enforced) => enforced,
+            Err(why) => return not_used(why),
+        };
+        let findings = match ctx.governance.borrow_mut().check_text("your edit", &text) {
+            Ok(findings) => findings,
+            Err(why) => return not_used(why),
+        };
+        let policy = objects_described(&text);
+        let SideOutcome::Fixable { candidates } = &mut self.proposal.sides[side].outcome else {
+            return Reply::done();
+        };
+        let tier = candidates
+            .first()
+            .map(|c| c.tier.clone())
+            .unwrap_or_default();
+        candidates.retain(|c| c.breadth != Breadth::Edited);
+        candidates.insert(
+            0,
+            Candidate {
+                breadth: Breadth::Edited,
+                rationale: format!("{policy}, as you edited it: staged, it allows the flow"),
+                policy,
+                tier,
+                documents: Documents {
+                    staged: text,
+                    enforced,
+                },
+                findings,
+            },
+        );
+        self.last_edit = None;
+        let (entries, previews) = Self::entries_of(&self.proposal);
+        self.entries = entries;
+        self.previews = previews;
+        self.selected = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, Entry::Candidate { side: s, index: 0 } if *s == side))
+            .unwrap_or(0);
+        self.preview_selected(ctx.store);
+        Reply::then(Request::Message(
+            Severity::Info,
+            "your edit loads and allows the flow: it is first on its side".into(),
+        ))
     }
 
     fn selected_entry(&self) -> Option<Entry> {
@@ -315,6 +396,7 @@ impl Screen for FixView {
             (Action::PageDown, "scroll"),
             (Action::StageFix, "stage in the demo"),
             (Action::EnforceFix, "enforce"),
+            (Action::EditFix, "edit"),
             (Action::Copy, "copy"),
             (Action::Close, "back"),
         ]
@@ -336,6 +418,17 @@ impl Screen for FixView {
         match action {
             Action::Close => Reply::then(Request::Close),
             Action::StageFix => self.to_demo(false),
+            Action::EditFix => match self.selected_entry().and_then(|e| self.candidate(e)) {
+                Some(candidate) => Reply::then(Request::Edit(
+                    self.last_edit
+                        .clone()
+                        .unwrap_or_else(|| candidate.documents.staged.clone()),
+                )),
+                None => Reply::then(Request::Message(
+                    Severity::Info,
+                    "select a candidate to edit".into(),
+                )),
+            },
             Action::EnforceFix => self.to_demo(true),
             Action::Copy => match self.selected_entry() {
                 Some(Entry::Exception { side }) => match &self.proposal.sides[side].outcome {
@@ -358,6 +451,10 @@ impl Screen for FixView {
         }
     }
 
+    fn edited(&mut self, text: String, ctx: &Ctx) -> Reply {
+        self.take_edit(text, ctx)
+    }
+
     fn draw(&self, frame: &mut Frame, theme: &Theme, _: &Ctx) {
         let area = popup_area(frame.area(), 96, 92);
         frame.render_widget(Clear, area);
@@ -370,5 +467,22 @@ impl Screen for FixView {
                 .block(overlay_block(theme, title, area.width)),
             area,
         );
+    }
+}
+
+/// `namespace/name` of the first object of a document (the policy an edit defines).
+fn objects_described(text: &str) -> String {
+    let value: serde_norway::Value = serde_norway::from_str(text).unwrap_or_default();
+    let field = |key: &str| {
+        value
+            .get("metadata")
+            .and_then(|m| m.get(key))
+            .and_then(serde_norway::Value::as_str)
+            .map(str::to_string)
+    };
+    match (field("namespace"), field("name")) {
+        (Some(ns), Some(name)) => format!("{ns}/{name}"),
+        (None, Some(name)) => name,
+        _ => "your policy".to_string(),
     }
 }

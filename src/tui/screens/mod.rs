@@ -12,6 +12,7 @@ pub mod policy;
 pub mod prompt;
 pub mod trace;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ratatui::Frame;
@@ -22,6 +23,7 @@ use super::keymap::{Keymap, Mode};
 use super::layout::Areas;
 use super::theme::Theme;
 use super::trace_text::PolicyRef;
+use crate::lint::Governance;
 use crate::store::filter::FilterError;
 use crate::store::FlowStore;
 
@@ -34,6 +36,8 @@ pub struct Ctx<'a> {
     pub filter_error: Option<&'a FilterError>,
     pub keymap: &'a Keymap,
     pub areas: Areas,
+    /// The governance rules a fix is checked against (config.toml's `lint_*` settings).
+    pub governance: &'a RefCell<Governance>,
 }
 
 /// A screen opened on top of the panes.
@@ -44,6 +48,11 @@ pub trait Screen {
     fn hints(&self) -> &'static [(Action, &'static str)];
     fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply;
     fn draw(&self, frame: &mut Frame, theme: &Theme, ctx: &Ctx);
+    /// The text it asked to edit (`Request::Edit`), as the editor left it.
+    fn edited(&mut self, text: String, ctx: &Ctx) -> Reply {
+        let _ = (text, ctx);
+        Reply::Ignored
+    }
 }
 
 /// A screen's answer to an action.
@@ -78,6 +87,8 @@ pub enum Request {
     /// Work for the I/O worker, which answers on the app's channel.
     Effect(Effect),
     Message(Severity, String),
+    /// Open `text` in the user's editor; what it leaves comes back through `Screen::edited`.
+    Edit(String),
     /// Put `text` on the terminal's clipboard; `what` names it in the message that says so.
     Copy {
         text: String,
