@@ -225,6 +225,14 @@ fn the_flow_table_opens_on_the_newest_flows() {
             text.lines().next().unwrap().contains(" DEMO DATA "),
             "{text}"
         );
+        // Key hints are whole, never cut, and help and quit are always among them.
+        let hints = text
+            .lines()
+            .take(app.size.height as usize)
+            .last()
+            .unwrap()
+            .trim_end();
+        assert!(hints.ends_with("? help  q quit"), "{hints:?}");
     }
 }
 
@@ -1021,6 +1029,21 @@ fn x_proposes_the_fix_the_cli_proposes_then_s_stages_and_e_enforces_it_in_the_de
             let start: String = candidate.rationale.chars().take(30).collect();
             assert!(text.contains(&start), "{start:?} not on screen: {text}");
         }
+
+        // enter lists the flows the candidate changes; enter on one shows it with its trace.
+        let mut listed = demo_app((app.size.width, app.size.height));
+        press(
+            &mut listed,
+            "fport=9090 reporter=dst action=deny<enter>x<enter>",
+        );
+        let text = screen_text(&listed);
+        assert!(text.contains("flows the candidate changes (1)"), "{text}");
+        assert!(text.contains("fixes"), "{text}");
+        let fixed = listed.selected_flow().unwrap().id;
+        press(&mut listed, "<enter>");
+        assert!(listed.overlays().is_empty());
+        assert!(listed.trace.open);
+        assert_eq!(listed.selected_flow().unwrap().id, fixed);
 
         // s stages the selected candidate in the demo; e sends its enforced form under the same
         // origin, which replaces it. The demo takes both as the feed would.

@@ -503,7 +503,25 @@ impl App {
                 Request::Message(severity, text) => self.set_message(severity, text),
                 Request::Copy { text, what } => self.copy(text, &what),
                 Request::Edit(text) => self.edit = Some(text),
+                Request::ShowRow(id) => self.show_row(id),
+                Request::Open(screen) => self.overlays.push(screen),
             }
+        }
+    }
+
+    /// Closes the overlays and shows stored flow `id` with its trace, if the table's filter
+    /// holds it.
+    fn show_row(&mut self, id: u64) {
+        self.overlays.clear();
+        if self.table.select_id(id, self.rows()) {
+            self.trace.open = true;
+            self.trace.focused = true;
+            self.follow_trace();
+        } else {
+            self.set_message(
+                Severity::Info,
+                "that flow is not in the table under the current filter: c clears the filter",
+            );
         }
     }
 

@@ -393,7 +393,10 @@ mod tests {
         );
         fs::write(dir.path().join("rules.toml"), "name_pattern = \"^x\"\n").unwrap();
         let problems = config.governance().err().unwrap();
-        assert!(problems[0].contains("policy"), "the Rego folder is missing: {problems:?}");
+        assert!(
+            problems[0].contains("policy"),
+            "the Rego folder is missing: {problems:?}"
+        );
     }
 
     #[test]

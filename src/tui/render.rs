@@ -167,15 +167,44 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// The keys of the actions what has the keyboard names, as the active keymap binds them.
+/// The keys of the actions what has the keyboard names, as the active keymap binds them. Hints
+/// are whole or absent, never cut: on a narrow terminal the first ones that fit are shown, and
+/// the last two (help or copy, and how to leave) always.
 fn draw_hints(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    const KEPT: usize = 2;
     let mode = app.mode();
-    let mut spans = Vec::new();
-    for (action, label) in app.hints() {
-        if let Some(key) = app.keymap.key_for(mode, *action) {
-            spans.push(Span::styled(format!(" {key}"), theme.style(Role::Key)));
-            spans.push(Span::styled(format!(" {label} "), theme.style(Role::Muted)));
+    let hints: Vec<(String, String)> = app
+        .hints()
+        .iter()
+        .filter_map(|(action, label)| {
+            let key = app.keymap.key_for(mode, *action)?;
+            Some((format!(" {key}"), format!(" {label} ")))
+        })
+        .collect();
+    let width = |(key, label): &(String, String)| key.chars().count() + label.chars().count();
+    let kept_from = hints.len().saturating_sub(KEPT);
+    let kept: usize = hints[kept_from..].iter().map(width).sum();
+    let mut room = (area.width as usize).saturating_sub(kept);
+    let mut shown = Vec::new();
+    for (i, hint) in hints.iter().enumerate() {
+        if i >= kept_from {
+            shown.push(hint);
+        } else if width(hint) <= room {
+            room -= width(hint);
+            shown.push(hint);
+        } else {
+            // Keep the order: a later, shorter hint does not jump ahead of one left out.
+            room = 0;
         }
     }
+    let spans: Vec<Span> = shown
+        .into_iter()
+        .flat_map(|(key, label)| {
+            [
+                Span::styled(key.clone(), theme.style(Role::Key)),
+                Span::styled(label.clone(), theme.style(Role::Muted)),
+            ]
+        })
+        .collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

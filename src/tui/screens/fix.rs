@@ -11,21 +11,35 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::list::{Item, List, Target as ListTarget};
 use super::{move_within, Ctx, Reply, Request, Screen, Severity};
 use crate::fix::document::{enforced_form, Documents};
-use crate::fix::impact::{classify, Tally, Target};
+use crate::fix::impact::{classify, Effect as Change, Tally, Target};
 use crate::fix::{flow_of_side, prove_on, Breadth, Candidate, Proposal, SideOutcome};
 use crate::lint::Level;
 use crate::model::Flow;
 use crate::policy::{with_staged, PolicySet};
 use crate::printer::fix::exception_markdown;
 use crate::store::redecide::Previewer;
-use crate::store::FlowStore;
+use crate::store::{FlowStore, RowId};
 use crate::tui::action::Action;
 use crate::tui::effects::Effect;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
+use crate::tui::trace_text::Tone;
 use crate::tui::widgets::{overlay_block, popup_area};
+
+/// A candidate's preview over the store: the tally, how many rows it covered, and the rows it
+/// changes with how.
+#[derive(Debug, Clone)]
+struct Preview {
+    tally: Tally,
+    rows: usize,
+    changed: Vec<(RowId, Change)>,
+}
+
+/// At most this many changed flows are listed (the tally counts them all).
+const LISTED: usize = 500;
 
 /// What can be selected: a candidate, or a guardrail side's exception request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +55,8 @@ pub struct FixView {
     /// The enforced policies, which a candidate is staged over for its preview.
     enforced: Arc<PolicySet>,
     target: Target,
-    /// Each entry's preview once computed, with the number of stored flows it covered.
-    previews: Vec<Option<(Tally, usize)>>,
+    /// Each entry's preview once computed.
+    previews: Vec<Option<Preview>>,
     /// Whether the source is the built-in demo, which takes a staged fix at run time.
     demo: bool,
     /// Lines scrolled (page down/up), for the YAML below the fold on a small terminal.
@@ -80,7 +94,7 @@ impl FixView {
     }
 
     /// What can be selected, in order, and no previews yet.
-    fn entries_of(proposal: &Proposal) -> (Vec<Entry>, Vec<Option<(Tally, usize)>>) {
+    fn entries_of(proposal: &Proposal) -> (Vec<Entry>, Vec<Option<Preview>>) {
         let mut entries = Vec::new();
         for (side_index, side) in proposal.sides.iter().enumerate() {
             match &side.outcome {
@@ -176,6 +190,44 @@ impl FixView {
         ))
     }
 
+    /// The flows the selected candidate changes, each openable: its row and trace in the table.
+    fn list_changed(&self, store: &FlowStore) -> Reply {
+        let Some(Some(preview)) = self.previews.get(self.selected) else {
+            return Reply::done();
+        };
+        let items: Vec<Item> = preview
+            .changed
+            .iter()
+            .take(LISTED)
+            .filter_map(|&(id, effect)| {
+                let flow = store.get(id)?.to_flow();
+                let tone = match effect {
+                    Change::Fixes => Tone::Allow,
+                    Change::NewlyAllowed => Tone::Pending,
+                    Change::NewlyDenied => Tone::Deny,
+                    Change::Undetermined => Tone::Unknown,
+                };
+                Some(Item {
+                    spans: vec![
+                        (format!("{:<14} ", effect.label()), tone),
+                        (flow.summary(), Tone::Text),
+                    ],
+                    target: ListTarget::Row(id),
+                })
+            })
+            .collect();
+        let title = format!(
+            "flows the candidate changes ({}{}) · enter shows one",
+            preview.changed.len(),
+            if preview.changed.len() > LISTED {
+                format!(", the first {LISTED}")
+            } else {
+                String::new()
+            }
+        );
+        Reply::then(Request::Open(Box::new(List::new(title, items))))
+    }
+
     fn selected_entry(&self) -> Option<Entry> {
         self.entries.get(self.selected).copied()
     }
@@ -196,15 +248,21 @@ impl FixView {
         let mut changes = Vec::new();
         previewer.slice(store, store.first_id()..store.end_id(), &mut changes);
         let mut tally = Tally::default();
+        let mut changed = Vec::new();
         for change in &changes {
             let target = store
                 .get(change.id)
                 .is_some_and(|row| self.target.matches(&row.to_flow()));
             if let Some(effect) = classify(change.enforced, change.staged, target) {
                 tally.add(effect);
+                changed.push((change.id, effect));
             }
         }
-        self.previews[self.selected] = Some((tally, store.len()));
+        self.previews[self.selected] = Some(Preview {
+            tally,
+            rows: store.len(),
+            changed,
+        });
     }
 
     /// The selected candidate's document in the demo, under one name per policy so that
@@ -351,7 +409,7 @@ impl FixView {
 
     /// The selected candidate's preview, under it.
     fn preview_lines(&self, theme: &Theme) -> Vec<Line<'static>> {
-        let Some(Some((tally, rows))) = self.previews.get(self.selected) else {
+        let Some(Some(Preview { tally, rows, .. })) = self.previews.get(self.selected) else {
             return Vec::new();
         };
         let role = if tally.newly_denied > 0 || tally.newly_allowed > 0 {
@@ -361,7 +419,8 @@ impl FixView {
         };
         let mut lines = vec![Line::styled(
             format!(
-                "     preview on the {rows} stored flow(s), staged over the enforced policies: {}",
+                "     preview on the {rows} stored flow(s), staged over the enforced policies: {} \
+                 (enter lists them)",
                 tally.summary()
             ),
             theme.style(role),
@@ -397,6 +456,7 @@ impl Screen for FixView {
             (Action::StageFix, "stage in the demo"),
             (Action::EnforceFix, "enforce"),
             (Action::EditFix, "edit"),
+            (Action::Accept, "flows it changes"),
             (Action::Copy, "copy"),
             (Action::Close, "back"),
         ]
@@ -418,6 +478,7 @@ impl Screen for FixView {
         match action {
             Action::Close => Reply::then(Request::Close),
             Action::StageFix => self.to_demo(false),
+            Action::Accept | Action::OpenTrace => self.list_changed(ctx.store),
             Action::EditFix => match self.selected_entry().and_then(|e| self.candidate(e)) {
                 Some(candidate) => Reply::then(Request::Edit(
                     self.last_edit

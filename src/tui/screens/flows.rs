@@ -181,6 +181,17 @@ impl FlowTable {
         self.settle(rows);
     }
 
+    /// Selects the row of stored flow `id`; false when the view (its filter) does not hold it.
+    pub fn select_id(&mut self, id: u64, rows: usize) -> bool {
+        match self.view.position(id) {
+            Some(index) => {
+                self.select_index(index, rows);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Selects row `index` (clamped) and stops following.
     pub fn select_index(&mut self, index: usize, rows: usize) {
         let len = self.view.len();

@@ -1,5 +1,5 @@
-//! A pick list: the policies selecting an endpoint, the saved filters. Accepting an item opens
-//! its policy or applies its filter.
+//! A pick list: the policies selecting an endpoint, the saved filters, the flows a fix changes.
+//! Accepting an item opens its policy, applies its filter or shows its flow.
 
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::{text::Line, Frame};
@@ -15,6 +15,8 @@ use crate::tui::widgets::{overlay_block, owned_line, popup_area};
 pub enum Target {
     Policy(PolicyRef),
     Filter(String),
+    /// A stored flow (a row a fix's preview changes): accepting selects it and opens its trace.
+    Row(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,7 @@ impl Screen for List {
                     Some(Target::Filter(text)) => {
                         Reply::Handled(vec![Request::Close, Request::SetFilter(text.clone())])
                     }
+                    Some(Target::Row(id)) => Reply::then(Request::ShowRow(*id)),
                     None => Reply::done(),
                 }
             }

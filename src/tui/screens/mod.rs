@@ -42,6 +42,10 @@ pub struct Ctx<'a> {
 
 /// A screen opened on top of the panes.
 pub trait Screen {
+    /// What it is, for debugging output (`Request` is `Debug`).
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
     /// Which keymap table applies while it is on top.
     fn mode(&self) -> Mode;
     /// The actions the hint bar names while it is on top, with a word each.
@@ -74,6 +78,12 @@ impl Reply {
     }
 }
 
+impl std::fmt::Debug for dyn Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What a screen asks of the app.
 #[derive(Debug)]
 pub enum Request {
@@ -81,12 +91,16 @@ pub enum Request {
     Close,
     /// Show a policy's YAML with its rule marked.
     OpenPolicy(PolicyRef),
+    /// Open a screen on top of the one that asked.
+    Open(Box<dyn Screen>),
     /// The filter, as typed (applied at once; a filter that does not parse keeps the last good one).
     SetFilter(String),
     SetSearch(String),
     /// Work for the I/O worker, which answers on the app's channel.
     Effect(Effect),
     Message(Severity, String),
+    /// Close every overlay and show a stored flow: selected in the table, its trace open.
+    ShowRow(u64),
     /// Open `text` in the user's editor; what it leaves comes back through `Screen::edited`.
     Edit(String),
     /// Put `text` on the terminal's clipboard; `what` names it in the message that says so.
