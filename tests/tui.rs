@@ -1183,7 +1183,7 @@ fn e_edits_the_candidate_which_is_loaded_proven_and_previewed_again() {
     app.edited(Ok(staged.replace("- metrics", "- 9999")));
     let message = app.message.clone().unwrap().text;
     assert!(
-        message.contains("staged, the flow is still denied"),
+        message.contains("staged, it leaves the flow denied"),
         "{message}"
     );
 
@@ -1205,4 +1205,39 @@ fn e_edits_the_candidate_which_is_loaded_proven_and_previewed_again() {
         panic!("{effects:?}");
     };
     assert_eq!(*yaml, edited);
+}
+
+#[test]
+fn m_changes_the_candidate_in_a_form_and_each_change_is_proven_again() {
+    for mut app in scenario("fix-form", "fport=9090 reporter=dst action=deny<enter>xm") {
+        let text = screen_text(&app);
+        assert!(
+            text.contains("Change the rule added to summary/application.summary"),
+            "{text}"
+        );
+        assert!(text.contains("destination ports"), "{text}");
+        assert!(text.contains("metrics"), "{text}");
+        // The ports field: replaced by the number, applied with enter.
+        press(&mut app, "jjj<enter><ctrl-u>9090<enter>");
+        let text = screen_text(&app);
+        assert!(text.contains("[your edit]"), "{text}");
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "your edit loads and allows the flow: it is first on its side"
+        );
+        // The form opens on the edit; a protocol the flow does not use is not proven.
+        press(&mut app, "mjjjj<enter><ctrl-u>UDP<enter>");
+        let message = app.message.clone().unwrap().text;
+        assert_eq!(
+            message,
+            "your edit is not used: staged, it leaves the flow denied (E opens it again)"
+        );
+        // An order that is not a number is refused in the form, which stays open.
+        press(&mut app, "mjjjjj<enter><ctrl-u>soon<enter>");
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "order \"soon\" is not a number"
+        );
+        assert!(screen_text(&app).contains("Change the rule added to"));
+    }
 }

@@ -252,7 +252,7 @@ pub fn staged_copy(
     rule: Value,
     at: Option<usize>,
     staged_order: Option<f64>,
-) -> Result<Documents, String> {
+) -> Result<(Documents, usize), String> {
     let original: Value = serde_norway::from_str(&policy.origin.text)
         .map_err(|e| format!("{}: cannot read the policy back: {e}", policy.origin))?;
     let api_version = original
@@ -293,10 +293,13 @@ pub fn staged_copy(
             fields.insert(key("order"), order_value(order));
         }
     }
-    Ok(Documents {
-        staged: render(&document(CALICO_API, staged_kind, spec)),
-        enforced: render(&enforced),
-    })
+    Ok((
+        Documents {
+            staged: render(&document(CALICO_API, staged_kind, spec)),
+            enforced: render(&enforced),
+        },
+        at,
+    ))
 }
 
 /// The enforced form of a staged document (the user's edit of a candidate): its kind and
@@ -403,6 +406,214 @@ pub fn new_kubernetes_policy(
     }
 }
 
+/// Where the added rule is in a Calico-shaped candidate's document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddedRule {
+    pub direction: Direction,
+    pub index: usize,
+}
+
+/// The parts of an added rule (and its policy) a user changes in the fix form, as text: a
+/// selector as Calico writes it, lists comma-separated, empty for none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleFields {
+    pub peer_selector: String,
+    pub peer_namespace_selector: String,
+    pub peer_nets: String,
+    pub ports: String,
+    pub protocol: String,
+    pub order: String,
+    pub tier: String,
+}
+
+impl RuleFields {
+    /// The fields with their labels, in the form's order.
+    pub fn labelled(&mut self) -> [(&'static str, &mut String); 7] {
+        [
+            ("peer selector", &mut self.peer_selector),
+            ("peer namespace selector", &mut self.peer_namespace_selector),
+            ("peer nets", &mut self.peer_nets),
+            ("destination ports", &mut self.ports),
+            ("protocol", &mut self.protocol),
+            ("order", &mut self.order),
+            ("tier", &mut self.tier),
+        ]
+    }
+}
+
+fn peer_key(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Ingress => "source",
+        Direction::Egress => "destination",
+    }
+}
+
+fn list_text(value: Option<&Value>) -> String {
+    value
+        .and_then(Value::as_sequence)
+        .map(|items| {
+            items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn added_rule(document: &Value, added: AddedRule) -> Result<&Value, String> {
+    document
+        .get("spec")
+        .and_then(|s| s.get(direction_key(added.direction)))
+        .and_then(|r| r.get(added.index))
+        .ok_or_else(|| {
+            format!(
+                "the document has no spec.{}[{}], the rule flowtrace added",
+                direction_key(added.direction),
+                added.index
+            )
+        })
+}
+
+/// The form's fields, read from a Calico-shaped candidate's staged document.
+pub fn rule_fields(staged: &str, added: AddedRule) -> Result<RuleFields, String> {
+    let document: Value = serde_norway::from_str(staged).map_err(|e| e.to_string())?;
+    let rule = added_rule(&document, added)?;
+    let peer = rule.get(peer_key(added.direction));
+    let text = |value: Option<&Value>, key: &str| {
+        value
+            .and_then(|v| v.get(key))
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            })
+            .unwrap_or_default()
+    };
+    let spec = document.get("spec");
+    Ok(RuleFields {
+        peer_selector: text(peer, "selector"),
+        peer_namespace_selector: text(peer, "namespaceSelector"),
+        peer_nets: list_text(peer.and_then(|p| p.get("nets"))),
+        ports: list_text(rule.get("destination").and_then(|d| d.get("ports"))),
+        protocol: text(Some(rule), "protocol"),
+        order: text(spec, "order"),
+        tier: text(spec, "tier"),
+    })
+}
+
+/// The staged document with the form's fields written into the added rule and its policy; a
+/// field left empty removes what it names. A tier change renames a `<tier>.`-prefixed policy.
+pub fn with_rule_fields(
+    staged: &str,
+    added: AddedRule,
+    fields: &RuleFields,
+) -> Result<String, String> {
+    let mut document: Value = serde_norway::from_str(staged).map_err(|e| e.to_string())?;
+    added_rule(&document, added)?;
+    let items = |text: &str| -> Vec<Value> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| match item.parse::<i64>() {
+                Ok(number) => Value::Number(number.into()),
+                Err(_) => key(item),
+            })
+            .collect()
+    };
+    let set = |map: &mut Mapping, name: &str, value: Option<Value>| match value {
+        Some(value) => {
+            map.insert(key(name), value);
+        }
+        None => {
+            map.remove(name);
+        }
+    };
+    let non_empty = |text: &str| (!text.trim().is_empty()).then(|| key(text.trim()));
+    let list = |text: &str| {
+        let items = items(text);
+        (!items.is_empty()).then_some(Value::Sequence(items))
+    };
+    let order = match fields.order.trim() {
+        "" => None,
+        text => Some(order_value(
+            text.parse::<f64>()
+                .map_err(|_| format!("order {text:?} is not a number"))?,
+        )),
+    };
+    let Value::Mapping(root) = &mut document else {
+        return Err("the document is not a mapping".to_string());
+    };
+    let old_tier = root
+        .get("spec")
+        .and_then(|s| s.get("tier"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let new_tier = fields.tier.trim();
+    if !new_tier.is_empty() && new_tier != old_tier {
+        if let Some(Value::Mapping(meta)) = root.get_mut("metadata") {
+            let name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if let Some(bare) = name.strip_prefix(&format!("{old_tier}.")) {
+                let renamed = if new_tier == "default" {
+                    bare.to_string()
+                } else {
+                    format!("{new_tier}.{bare}")
+                };
+                meta.insert(key("name"), key(&renamed));
+            }
+        }
+    }
+    let Some(Value::Mapping(spec)) = root.get_mut("spec") else {
+        return Err("the document has no spec".to_string());
+    };
+    set(spec, "order", order);
+    set(spec, "tier", non_empty(new_tier));
+    let Some(Value::Sequence(rules)) = spec.get_mut(direction_key(added.direction)) else {
+        return Err("the added rule is gone".to_string());
+    };
+    let Value::Mapping(rule) = &mut rules[added.index] else {
+        return Err("the added rule is not a mapping".to_string());
+    };
+    set(rule, "protocol", non_empty(&fields.protocol));
+    let mut peer = match rule.get(peer_key(added.direction)) {
+        Some(Value::Mapping(peer)) => peer.clone(),
+        _ => Mapping::new(),
+    };
+    set(&mut peer, "selector", non_empty(&fields.peer_selector));
+    set(
+        &mut peer,
+        "namespaceSelector",
+        non_empty(&fields.peer_namespace_selector),
+    );
+    set(&mut peer, "nets", list(&fields.peer_nets));
+    let mut destination = match added.direction {
+        Direction::Egress => peer.clone(),
+        Direction::Ingress => match rule.get("destination") {
+            Some(Value::Mapping(d)) => d.clone(),
+            _ => Mapping::new(),
+        },
+    };
+    set(&mut destination, "ports", list(&fields.ports));
+    let mapping_or_none = |m: Mapping| (!m.is_empty()).then_some(Value::Mapping(m));
+    match added.direction {
+        Direction::Egress => set(rule, "destination", mapping_or_none(destination)),
+        Direction::Ingress => {
+            set(rule, "source", mapping_or_none(peer));
+            set(rule, "destination", mapping_or_none(destination));
+        }
+    }
+    Ok(render(&document))
+}
+
 /// The selector of a new Calico policy for the local endpoint.
 pub fn local_selector(labels: &[(String, String)]) -> String {
     quoted_selector(labels)
@@ -447,6 +658,68 @@ mod tests {
         // In its own namespace, a selector needs no namespace selector.
         let same = calico_rule(&rule, Some("customer")).unwrap();
         assert_eq!(same.source.namespace_selector, None);
+    }
+
+    #[test]
+    fn the_form_reads_the_added_rule_and_writes_every_field_back() {
+        let rule = RuleToAdd {
+            direction: Direction::Ingress,
+            peer: exact("customer", "customer"),
+            protocol: Protocol::TCP,
+            port: PortScope::Named("metrics".into()),
+        };
+        let documents = new_calico_policy(&NewCalicoPolicy {
+            name: "application.allow-from-customer",
+            namespace: Some("summary"),
+            tier: "application",
+            order: Some(75.0),
+            selector: "app == 'summary'".into(),
+            direction: Direction::Ingress,
+            rules: vec![calico_rule(&rule, Some("summary")).unwrap()],
+        });
+        let added = AddedRule {
+            direction: Direction::Ingress,
+            index: 0,
+        };
+        let mut fields = rule_fields(&documents.staged, added).unwrap();
+        assert_eq!(
+            fields,
+            RuleFields {
+                peer_selector: "app == 'customer'".into(),
+                peer_namespace_selector: "projectcalico.org/name == 'customer'".into(),
+                peer_nets: String::new(),
+                ports: "metrics".into(),
+                protocol: "TCP".into(),
+                order: "75".into(),
+                tier: "application".into(),
+            }
+        );
+        fields.peer_selector.clear();
+        fields.ports = "9090, 9091".into();
+        fields.protocol = "UDP".into();
+        fields.order = "60.5".into();
+        fields.tier = "platform".into();
+        let text = with_rule_fields(&documents.staged, added, &fields).unwrap();
+        assert_eq!(
+            rule_fields(&text, added).unwrap(),
+            RuleFields {
+                peer_selector: String::new(),
+                ports: "9090, 9091".into(),
+                protocol: "UDP".into(),
+                order: "60.5".into(),
+                tier: "platform".into(),
+                ..fields.clone()
+            }
+        );
+        assert!(
+            text.contains("name: platform.allow-from-customer"),
+            "{text}"
+        );
+        fields.order = "soon".into();
+        let error = with_rule_fields(&documents.staged, added, &fields).unwrap_err();
+        assert_eq!(error, "order \"soon\" is not a number");
+        let missing = AddedRule { index: 3, ..added };
+        assert!(rule_fields(&documents.staged, missing).is_err());
     }
 
     #[test]

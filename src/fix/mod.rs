@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use self::document::{
     calico_rule, kubernetes_rule, local_selector, new_calico_policy, new_kubernetes_policy,
-    pass_rule, staged_copy, Documents, NewCalicoPolicy, PeerScope, PortScope, RuleToAdd,
+    pass_rule, staged_copy, AddedRule, Documents, NewCalicoPolicy, PeerScope, PortScope, RuleToAdd,
 };
 use self::identity::{identify, Identity};
 use crate::lint::{Finding, Governance, Level};
@@ -131,6 +131,9 @@ pub struct Candidate {
     pub documents: Documents,
     /// What the governance rules say about its staged document (`Proposal::check`).
     pub findings: Vec<Finding>,
+    /// Where the rule it adds is, for a Calico-shaped candidate (the fix form edits it).
+    #[serde(skip)]
+    pub added: Option<AddedRule>,
 }
 
 impl Candidate {
@@ -289,18 +292,18 @@ pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) 
 
 /// Whether `staged` (a candidate's staged document, or the user's edit of it), staged over the
 /// enforced policies, allows `flow` on the side that reported it in Calico's pending evaluation;
-/// `Err` says why not (it does not load, naming the line; the flow is still denied; or undecided).
+/// `Err` says why not (it does not load, naming the line; it leaves the flow denied; or undecided).
 pub fn prove_on(enforced: &PolicySet, flow: &Flow, staged: &str) -> Result<(), String> {
     let (with, report) = with_staged(enforced, "the candidate", staged);
     if let Some(error) = report.errors.first() {
-        return Err(format!("does not load: {error}"));
+        return Err(format!("it does not load: {error}"));
     }
     let outcome = Evaluator::new(&with).evaluate(flow).pending;
     match outcome.verdict {
         Verdict::Allow => Ok(()),
-        Verdict::Deny => Err("staged, the flow is still denied".to_string()),
+        Verdict::Deny => Err("staged, it leaves the flow denied".to_string()),
         Verdict::Unknown => Err(format!(
-            "staged, the verdict is unknown: {}",
+            "staged, it leaves the verdict unknown: {}",
             outcome.undetermined.map_or("", |u| u.need.describe())
         )),
     }
@@ -683,7 +686,7 @@ impl Planner<'_> {
         } else {
             placement.insert_at
         };
-        let documents = staged_copy(
+        let (documents, index) = staged_copy(
             owner,
             self.direction(),
             value,
@@ -691,6 +694,10 @@ impl Planner<'_> {
             Some(self.order_before(owner_index)),
         )
         .ok()?;
+        let added = (!kubernetes).then_some(AddedRule {
+            direction: self.direction(),
+            index,
+        });
         Some(Candidate {
             breadth: breadth_of(rule),
             rationale: format!(
@@ -702,6 +709,7 @@ impl Planner<'_> {
             tier: placement.tier.clone(),
             documents,
             findings: Vec::new(),
+            added,
         })
     }
 
@@ -735,6 +743,7 @@ impl Planner<'_> {
                 tier: placement.tier.clone(),
                 documents,
                 findings: Vec::new(),
+                added: None,
             });
         }
         let name = self.naming.name(&placement.tier, &base_name);
@@ -777,6 +786,10 @@ impl Planner<'_> {
             tier: placement.tier.clone(),
             documents,
             findings: Vec::new(),
+            added: Some(AddedRule {
+                direction: self.direction(),
+                index: 0,
+            }),
         })
     }
 

@@ -89,6 +89,10 @@ pub enum Action {
     )]
     EditFix,
     #[strum(
+        message = "Change the selected fix's rule in a form: peer selectors and nets, ports, protocol, order, tier"
+    )]
+    EditFixFields,
+    #[strum(
         message = "Copy the selected flow (as JSON explain --flow takes), the trace or the YAML, through the terminal (OSC 52, over SSH too)"
     )]
     Copy,

@@ -402,6 +402,14 @@ impl App {
                 self.carry(requests);
             }
             self.dirty = true;
+        } else if let Some(mut overlay) = self.overlays.pop() {
+            let reply = overlay.typed(typed);
+            self.dirty = true;
+            self.answered(reply, |app, open| {
+                if open {
+                    app.overlays.push(overlay);
+                }
+            });
         }
     }
 
@@ -503,6 +511,7 @@ impl App {
                 Request::Message(severity, text) => self.set_message(severity, text),
                 Request::Copy { text, what } => self.copy(text, &what),
                 Request::Edit(text) => self.edit = Some(text),
+                Request::Edited(text) => self.edited(Ok(text)),
                 Request::ShowRow(id) => self.show_row(id),
                 Request::Open(screen) => self.overlays.push(screen),
             }

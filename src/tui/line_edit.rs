@@ -33,6 +33,21 @@ impl LineEdit {
             .map_or(self.text.len(), |(i, _)| i)
     }
 
+    /// Carries out an editing action (delete, move the cursor, clear); false for any other.
+    pub fn apply(&mut self, action: crate::tui::action::Action) -> bool {
+        use crate::tui::action::Action;
+        match action {
+            Action::DeleteBack => self.delete_back(),
+            Action::CursorLeft => self.left(),
+            Action::CursorRight => self.right(),
+            Action::CursorHome => self.home(),
+            Action::CursorEnd => self.end(),
+            Action::ClearInput => self.clear(),
+            _ => return false,
+        }
+        true
+    }
+
     pub fn insert(&mut self, c: char) {
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);

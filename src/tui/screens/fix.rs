@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::fix_form::FixForm;
 use super::list::{Item, List, Target as ListTarget};
 use super::{move_within, Ctx, Reply, Request, Screen, Severity};
 use crate::fix::document::{enforced_form, Documents};
@@ -136,7 +137,7 @@ impl FixView {
         let not_used = |why: String| {
             Reply::then(Request::Message(
                 Severity::Error,
-                format!("your edit is not used: it {why} (E opens it again)"),
+                format!("your edit is not used: {why} (E opens it again)"),
             ))
         };
         let flow = flow_of_side(&self.flow, self.proposal.sides[side].direction);
@@ -152,6 +153,11 @@ impl FixView {
             Err(why) => return not_used(why),
         };
         let policy = objects_described(&text);
+        // The edited candidate's rule stays where it was (the form finds it there).
+        let added = self
+            .selected_entry()
+            .and_then(|e| self.candidate(e))
+            .and_then(|c| c.added);
         let SideOutcome::Fixable { candidates } = &mut self.proposal.sides[side].outcome else {
             return Reply::done();
         };
@@ -172,6 +178,7 @@ impl FixView {
                     enforced,
                 },
                 findings,
+                added,
             },
         );
         self.last_edit = None;
@@ -188,6 +195,34 @@ impl FixView {
             Severity::Info,
             "your edit loads and allows the flow: it is first on its side".into(),
         ))
+    }
+
+    /// The form for the selected candidate's rule (Calico-shaped candidates; a Kubernetes one is
+    /// edited as YAML).
+    fn open_form(&self) -> Reply {
+        let Some(candidate) = self.selected_entry().and_then(|e| self.candidate(e)) else {
+            return Reply::then(Request::Message(
+                Severity::Info,
+                "select a candidate to change".into(),
+            ));
+        };
+        let Some(added) = candidate.added else {
+            return Reply::then(Request::Message(
+                Severity::Info,
+                "this candidate is a Kubernetes policy: E edits its YAML".into(),
+            ));
+        };
+        match FixForm::new(
+            candidate.policy.clone(),
+            candidate.documents.staged.clone(),
+            added,
+        ) {
+            Ok(form) => Reply::then(Request::Open(Box::new(form))),
+            Err(why) => Reply::then(Request::Message(
+                Severity::Error,
+                format!("the form cannot read this candidate: {why}; E edits its YAML"),
+            )),
+        }
     }
 
     /// The flows the selected candidate changes, each openable: its row and trace in the table.
@@ -456,6 +491,7 @@ impl Screen for FixView {
             (Action::StageFix, "stage in the demo"),
             (Action::EnforceFix, "enforce"),
             (Action::EditFix, "edit"),
+            (Action::EditFixFields, "form"),
             (Action::Accept, "flows it changes"),
             (Action::Copy, "copy"),
             (Action::Close, "back"),
@@ -479,6 +515,7 @@ impl Screen for FixView {
             Action::Close => Reply::then(Request::Close),
             Action::StageFix => self.to_demo(false),
             Action::Accept | Action::OpenTrace => self.list_changed(ctx.store),
+            Action::EditFixFields => self.open_form(),
             Action::EditFix => match self.selected_entry().and_then(|e| self.candidate(e)) {
                 Some(candidate) => Reply::then(Request::Edit(
                     self.last_edit

@@ -5,6 +5,7 @@
 //! with `Request`s, which the app carries out (so a new screen is one new file and keymap entries).
 
 pub mod fix;
+pub mod fix_form;
 pub mod flows;
 pub mod help;
 pub mod list;
@@ -52,6 +53,11 @@ pub trait Screen {
     fn hints(&self) -> &'static [(Action, &'static str)];
     fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply;
     fn draw(&self, frame: &mut Frame, theme: &Theme, ctx: &Ctx);
+    /// A printable key typed while it has the keyboard in `Mode::Input`.
+    fn typed(&mut self, c: char) -> Reply {
+        let _ = c;
+        Reply::Ignored
+    }
     /// The text it asked to edit (`Request::Edit`), as the editor left it.
     fn edited(&mut self, text: String, ctx: &Ctx) -> Reply {
         let _ = (text, ctx);
@@ -99,6 +105,8 @@ pub enum Request {
     /// Work for the I/O worker, which answers on the app's channel.
     Effect(Effect),
     Message(Severity, String),
+    /// Hand `text` to the screen below as its edit (`Screen::edited`), as the editor would.
+    Edited(String),
     /// Close every overlay and show a stored flow: selected in the table, its trace open.
     ShowRow(u64),
     /// Open `text` in the user's editor; what it leaves comes back through `Screen::edited`.

@@ -186,13 +186,10 @@ impl Screen for Prompt {
             self.completions.clear();
         }
         let edit = &mut self.edit;
+        if edit.apply(action) {
+            return self.changed();
+        }
         match action {
-            Action::DeleteBack => edit.delete_back(),
-            Action::CursorLeft => edit.left(),
-            Action::CursorRight => edit.right(),
-            Action::CursorHome => edit.home(),
-            Action::CursorEnd => edit.end(),
-            Action::ClearInput => edit.clear(),
             Action::Complete if self.purpose == Purpose::Filter => {
                 let values = |field: &str| {
                     let mut values = crate::store::filter::stored_values(ctx.store, field);
