@@ -434,3 +434,82 @@ async fn tail_prints_whisker_history_and_follows_its_stream() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_window_from_a_fast_clock_does_not_become_the_resume_point() {
+    // A node whose clock runs an hour ahead reports one window from the future.
+    let now = unix_now();
+    let mut events = history(4);
+    events.push(StoredEvent::flow(&flow_response(
+        "skewed-*",
+        "backend",
+        8080,
+        now + 3600,
+    )));
+    let fake = FakeWhisker::start(events).await;
+    // The first stream drops after all five; flows arriving after the reconnect are older than
+    // the skewed window.
+    fake.drop_streams_after(&[5]);
+    let mut running = start(config(&fake));
+    running.until(|g| g.flows.len() >= 5).await;
+    for i in 0..3 {
+        fake.push(StoredEvent::flow(&flow_response(
+            "after-*",
+            "backend",
+            8080,
+            now - 45 + 15 * i,
+        )));
+    }
+    running.until(|g| g.flows.len() >= 8).await;
+    running.settle().await;
+    let seen = counts(&running.gathered.flows);
+    assert_eq!(seen.len(), 8, "nothing skipped, nothing twice: {seen:?}");
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    let resumed: i64 = fake.requests()[1]
+        .param("startTimeGte")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(resumed <= now, "resumed from {resumed}, ahead of now {now}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_that_goes_silent_is_reconnected() {
+    let fake = FakeWhisker::start(history(2)).await;
+    let mut config = config(&fake);
+    config.idle_timeout = Duration::from_millis(300);
+    let mut running = start(config);
+    running.until(|g| g.flows.len() >= 2).await;
+    // Nothing more comes on the open stream: it is taken for dead and opened again.
+    running
+        .until(|g| {
+            g.states.iter().any(|s| matches!(
+                s,
+                ConnectionState::Reconnecting { error, .. } if error.contains("no data from Whisker")
+            ))
+        })
+        .await;
+    running
+        .until(|g| {
+            g.states
+                .iter()
+                .filter(|s| matches!(s, ConnectionState::Connected))
+                .count()
+                >= 2
+        })
+        .await;
+    // A flow that comes later still arrives, once.
+    fake.push(StoredEvent::flow(&flow_response(
+        "late-*",
+        "backend",
+        8080,
+        unix_now() - 15,
+    )));
+    running.until(|g| g.flows.len() >= 3).await;
+    running.settle().await;
+    let seen = counts(&running.gathered.flows);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    running.stop().await.unwrap();
+}

@@ -2,8 +2,9 @@
 //! exponential backoff and jitter, resuming where the last connection left off.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
@@ -66,6 +67,54 @@ impl Jitter {
     }
 }
 
+/// Windows older than the newest by more than this are forgotten by the de-duplicator.
+pub const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
+
+/// The windows a network source has delivered, by window start and flow identity, so that the
+/// windows a reconnect receives again are dropped; and where a reconnect resumes.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    windows: BTreeMap<i64, HashSet<u128>>,
+    newest: Option<i64>,
+}
+
+impl Delivered {
+    /// Records window `start` of the flow `identity`; false when it was delivered before. A
+    /// window ahead of the local clock `now` (a node whose clock runs fast) is delivered but never
+    /// becomes the resume point: resuming from it would skip every window the server holds
+    /// before it.
+    pub fn first_time(&mut self, start: i64, identity: u128, now: i64) -> bool {
+        let fresh = self.windows.entry(start).or_default().insert(identity);
+        let plausible = start <= now + AGGREGATION_INTERVAL;
+        if fresh && plausible && self.newest.is_none_or(|n| start > n) {
+            self.newest = Some(start);
+            self.windows = self.windows.split_off(&(start - DEDUP_HORIZON));
+        }
+        fresh
+    }
+
+    /// The newest plausible window delivered, `back` seconds earlier (never before 1).
+    pub fn resume_from(&self, back: i64) -> Option<i64> {
+        self.newest.map(|n| (n - back).max(1))
+    }
+
+    /// How many window starts it remembers.
+    pub fn remembered(&self) -> usize {
+        self.windows.len()
+    }
+}
+
+/// Two halves of hashes of `parts`, salted apart: a 128-bit identity.
+pub fn hash128(parts: impl Fn(&mut DefaultHasher)) -> u128 {
+    let half = |salt: u8| {
+        let mut hasher = DefaultHasher::new();
+        salt.hash(&mut hasher);
+        parts(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
 /// A network source's error, and whether retrying can fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -111,7 +160,10 @@ pub enum SessionEnd {
     Cancelled,
     /// The consumer dropped its receiver.
     Closed,
-    Error(SourceError),
+    /// It never connected (refused, unreachable, timed out connecting).
+    Refused(SourceError),
+    /// It connected, then broke (or stalled); one that lived long enough resets the backoff.
+    Dropped(SourceError),
 }
 
 /// Resolves when `cancel` turns true, or its sender is dropped (which also cancels).
@@ -158,15 +210,16 @@ pub async fn reconnect_loop<S: Sessions>(
                 }
             }
         };
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         connections += 1;
         let end = tokio::select! {
             end = sessions.session(start_time_gte, events) => end,
             _ = cancelled(cancel) => SessionEnd::Cancelled,
         };
-        let error = match end {
+        let (error, connected) = match end {
             SessionEnd::Cancelled | SessionEnd::Closed => return Ok(()),
-            SessionEnd::Error(error) => error,
+            SessionEnd::Refused(error) => (error, false),
+            SessionEnd::Dropped(error) => (error, true),
         };
         if error.fatal {
             let _ = events
@@ -176,7 +229,9 @@ pub async fn reconnect_loop<S: Sessions>(
                 .await;
             return Err(error);
         }
-        if started.elapsed() >= HEALTHY_AFTER {
+        // Only a connection that worked for a while is healthy: a connect that took as long
+        // timing out is not.
+        if connected && started.elapsed() >= HEALTHY_AFTER {
             attempt = 0;
         }
         attempt += 1;
@@ -192,5 +247,99 @@ pub async fn reconnect_loop<S: Sessions>(
             _ = tokio::time::sleep(delay) => {}
             _ = cancelled(cancel) => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_ahead_of_the_clock_is_delivered_once_but_never_the_resume_point() {
+        let mut delivered = Delivered::default();
+        let now = 10_000;
+        assert!(delivered.first_time(now - 30, 1, now));
+        assert!(delivered.first_time(now + 3600, 2, now));
+        assert!(
+            !delivered.first_time(now + 3600, 2, now),
+            "de-duplicated all the same"
+        );
+        assert_eq!(delivered.resume_from(0), Some(now - 30));
+        // The earlier windows are still remembered: the future one did not push them out.
+        assert!(!delivered.first_time(now - 30, 1, now));
+        assert!(delivered.first_time(now - 15, 3, now));
+        assert_eq!(delivered.resume_from(15), Some(now - 30));
+        // Windows far behind the newest are forgotten.
+        assert!(delivered.first_time(now + 10 * DEDUP_HORIZON, 4, now + 10 * DEDUP_HORIZON));
+        assert_eq!(delivered.remembered(), 1);
+    }
+
+    /// Sessions that each take `lasting`, then end as `connected` says.
+    struct Slow {
+        lasting: Duration,
+        connected: bool,
+    }
+
+    impl Sessions for Slow {
+        fn resume_from(&self) -> Option<i64> {
+            None
+        }
+
+        async fn session(&mut self, _: i64, _: &mpsc::Sender<SourceEvent>) -> SessionEnd {
+            tokio::time::sleep(self.lasting).await;
+            let error = SourceError::retryable("gone");
+            if self.connected {
+                SessionEnd::Dropped(error)
+            } else {
+                SessionEnd::Refused(error)
+            }
+        }
+    }
+
+    /// The attempt numbers of the first `count` reconnects.
+    async fn attempts(mut sessions: Slow, count: usize) -> Vec<u32> {
+        let (sender, mut receiver) = mpsc::channel(16);
+        let (cancel_sender, mut cancel) = watch::channel(false);
+        let reconnect = Reconnect {
+            backoff: Backoff::default(),
+            since: None,
+            seed: "test",
+        };
+        let looping = tokio::spawn(async move {
+            reconnect_loop(reconnect, &mut sessions, &sender, &mut cancel).await
+        });
+        let mut seen = Vec::new();
+        while seen.len() < count {
+            if let Some(SourceEvent::State(ConnectionState::Reconnecting { attempt, .. })) =
+                receiver.recv().await
+            {
+                seen.push(attempt);
+            }
+        }
+        cancel_sender.send(true).unwrap();
+        looping.await.unwrap().unwrap();
+        seen
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_connection_that_worked_for_a_while_resets_the_backoff() {
+        // Connects that time out after as long as a healthy session lasts keep backing off.
+        let refused = Slow {
+            lasting: HEALTHY_AFTER + Duration::from_secs(1),
+            connected: false,
+        };
+        assert_eq!(attempts(refused, 4).await, [1, 2, 3, 4]);
+        // Connections that stream a while, then drop, start again from the first delay.
+        let dropped = Slow {
+            lasting: HEALTHY_AFTER + Duration::from_secs(1),
+            connected: true,
+        };
+        assert_eq!(attempts(dropped, 4).await, [1, 1, 1, 1]);
+        // Connections that drop at once back off too.
+        let flapping = Slow {
+            lasting: Duration::from_millis(10),
+            connected: true,
+        };
+        assert_eq!(attempts(flapping, 3).await, [1, 2, 3]);
     }
 }

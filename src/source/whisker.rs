@@ -13,11 +13,11 @@
 //! server refuses (HTTP 4xx, e.g. a filter it cannot parse) ends the source with
 //! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
 
+use crate::model::time::unix_now;
 pub use crate::source::retry::SourceError;
-use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{Hash, Hasher};
+use crate::source::retry::{hash128, reconnect_loop, Delivered, Reconnect, SessionEnd, Sessions};
+use std::collections::HashSet;
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +151,9 @@ pub struct WhiskerConfig {
     pub connect_timeout: Duration,
     /// Deadline of a history request. Streams have none.
     pub request_timeout: Duration,
+    /// An open stream silent this long is taken for dead (a port-forward gone) and reconnected;
+    /// a reconnect is cheap and de-duplicated, so a quiet cluster loses nothing.
+    pub idle_timeout: Duration,
     /// Trust root (PEM) for `https://` URLs.
     pub ca: Option<PathBuf>,
     /// The name to verify the server certificate against; `None` uses the URL's host.
@@ -166,6 +169,7 @@ impl WhiskerConfig {
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
             ca: None,
             server_name: None,
         }
@@ -617,56 +621,31 @@ impl SseParser {
 /// Batches are sent when this many flows are waiting, or this long after the first arrived.
 const BATCH_SIZE: usize = 256;
 const BATCH_DELAY: Duration = Duration::from_millis(50);
-/// Windows older than the newest by more than this are forgotten by the de-duplicator.
-const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
 /// Malformed events remembered (so re-sent ones are not counted twice).
 const MALFORMED_MEMORY: usize = 10_000;
 
-/// The windows already delivered, keyed by window start, so that re-sent ones are dropped.
+/// What Whisker's connections delivered: flows by window (`retry::Delivered`), and the malformed
+/// events already reported.
 #[derive(Debug, Default)]
-struct Delivered {
-    windows: BTreeMap<i64, HashSet<u128>>,
-    newest: Option<i64>,
+struct Seen {
+    windows: Delivered,
     malformed: HashSet<u128>,
 }
 
-fn hash128(parts: impl Fn(&mut DefaultHasher)) -> u128 {
-    let half = |salt: u8| {
-        let mut hasher = DefaultHasher::new();
-        salt.hash(&mut hasher);
-        parts(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
-}
-
-impl Delivered {
-    /// The flow key (the decoded flow without its labels, which are not part of Goldmane's key)
-    /// and the window start.
+impl Seen {
+    /// The flow key (the decoded flow without its labels, which are not part of Goldmane's key).
     fn identity(observed: &ObservedFlow) -> u128 {
         let mut flow = observed.flow.clone();
         flow.source.labels = None;
         flow.dest.labels = None;
         let key = format!("{flow:?}");
-        hash128(|h| {
-            key.hash(h);
-            observed.start_time.hash(h);
-        })
+        hash128(|h| key.hash(h))
     }
 
     /// Records the window; false when it was delivered before.
-    fn first_time(&mut self, observed: &ObservedFlow) -> bool {
-        let start = observed.start_time;
-        let fresh = self
-            .windows
-            .entry(start)
-            .or_default()
-            .insert(Self::identity(observed));
-        if fresh && self.newest.is_none_or(|n| start > n) {
-            self.newest = Some(start);
-            self.windows = self.windows.split_off(&(start - DEDUP_HORIZON));
-        }
-        fresh
+    fn first_time(&mut self, observed: &ObservedFlow, now: i64) -> bool {
+        self.windows
+            .first_time(observed.start_time, Self::identity(observed), now)
     }
 
     /// A malformed event's text; false when it was reported before.
@@ -676,24 +655,20 @@ impl Delivered {
         }
         self.malformed.insert(hash128(|h| text.hash(h)))
     }
-
-    /// Where a reconnect resumes: the newest window seen (its re-sent copies are dropped; other
-    /// keys of the same window that the drop cut off arrive).
-    fn resume_from(&self) -> Option<i64> {
-        self.newest.filter(|&n| n > 0)
-    }
 }
 
 /// Whisker's connections, with the windows delivered across all of them.
 struct WhiskerSessions<'c> {
     config: &'c WhiskerConfig,
     target: &'c Target,
-    delivered: Delivered,
+    delivered: Seen,
 }
 
 impl Sessions for WhiskerSessions<'_> {
+    /// The newest window seen: its re-sent copies are dropped, and other keys of the same window
+    /// that a drop cut off arrive.
     fn resume_from(&self) -> Option<i64> {
-        self.delivered.resume_from()
+        self.delivered.windows.resume_from(0)
     }
 
     fn session(
@@ -745,7 +720,7 @@ pub async fn run(
     let mut sessions = WhiskerSessions {
         config: &config,
         target: &target,
-        delivered: Delivered::default(),
+        delivered: Seen::default(),
     };
     reconnect_loop(reconnect, &mut sessions, &events, &mut cancel).await
 }
@@ -755,13 +730,13 @@ async fn session(
     config: &WhiskerConfig,
     target: &Target,
     start_time_gte: i64,
-    delivered: &mut Delivered,
+    delivered: &mut Seen,
     events: &mpsc::Sender<SourceEvent>,
 ) -> SessionEnd {
     let path = flows_path(target, true, start_time_gte, &config.filter);
     let response = match get(config, target, &path, "text/event-stream").await {
         Ok(response) => response,
-        Err(error) => return SessionEnd::Error(error),
+        Err(error) => return SessionEnd::Refused(error),
     };
     let content_type = response
         .headers()
@@ -770,7 +745,7 @@ async fn session(
         .unwrap_or("")
         .to_ascii_lowercase();
     if !content_type.is_empty() && !content_type.contains("event-stream") {
-        return SessionEnd::Error(WhiskerError::fatal(format!(
+        return SessionEnd::Refused(WhiskerError::fatal(format!(
             "GET {path}: expected an event stream, got {content_type} (is this Whisker's backend?)"
         )));
     }
@@ -787,9 +762,24 @@ async fn session(
     let mut parsed: Vec<SseEvent> = Vec::new();
     let mut batch: Vec<ObservedFlow> = Vec::new();
     let mut deadline = tokio::time::Instant::now();
+    let mut silent_until = tokio::time::Instant::now() + config.idle_timeout;
     loop {
         let frame = tokio::select! {
-            frame = body.frame() => frame,
+            frame = body.frame() => {
+                silent_until = tokio::time::Instant::now() + config.idle_timeout;
+                frame
+            }
+            _ = tokio::time::sleep_until(silent_until) => {
+                if !batch.is_empty()
+                    && events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err()
+                {
+                    return SessionEnd::Closed;
+                }
+                return SessionEnd::Dropped(WhiskerError::retryable(format!(
+                    "no data from Whisker for {} s: reconnecting",
+                    config.idle_timeout.as_secs()
+                )));
+            }
             _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
                 if events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err() {
                     return SessionEnd::Closed;
@@ -834,7 +824,7 @@ async fn session(
             };
             match observe(&mut decoder, &text) {
                 Ok(observed) => {
-                    if !delivered.first_time(&observed) {
+                    if !delivered.first_time(&observed, unix_now()) {
                         continue;
                     }
                     if batch.is_empty() {
@@ -877,7 +867,7 @@ async fn session(
             {
                 return SessionEnd::Closed;
             }
-            return SessionEnd::Error(error);
+            return SessionEnd::Dropped(error);
         }
     }
 }
@@ -1026,17 +1016,16 @@ mod tests {
     }
 
     #[test]
-    fn re_sent_windows_are_dropped() {
-        let mut delivered = Delivered::default();
-        assert!(delivered.first_time(&window("a", 100)));
-        assert!(delivered.first_time(&window("b", 100)));
-        assert!(delivered.first_time(&window("a", 115)));
-        assert!(!delivered.first_time(&window("a", 100)));
-        assert!(!delivered.first_time(&window("a", 115)));
-        assert_eq!(delivered.resume_from(), Some(115));
-        assert!(delivered.first_time(&window("a", 100 + 10 * DEDUP_HORIZON)));
-        assert_eq!(delivered.windows.len(), 1);
-        assert!(delivered.first_malformed("x"));
-        assert!(!delivered.first_malformed("x"));
+    fn re_sent_windows_are_dropped_and_the_newest_is_the_resume_point() {
+        let mut seen = Seen::default();
+        let now = 1_000;
+        assert!(seen.first_time(&window("a", 100), now));
+        assert!(seen.first_time(&window("b", 100), now));
+        assert!(seen.first_time(&window("a", 115), now));
+        assert!(!seen.first_time(&window("a", 100), now));
+        assert!(!seen.first_time(&window("a", 115), now));
+        assert_eq!(seen.windows.resume_from(0), Some(115));
+        assert!(seen.first_malformed("x"));
+        assert!(!seen.first_malformed("x"));
     }
 }

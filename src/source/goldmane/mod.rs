@@ -10,13 +10,12 @@
 
 pub mod proto;
 
+use crate::model::time::unix_now;
 pub use crate::source::retry::Backoff;
 pub use crate::source::retry::SourceError;
-use crate::source::retry::{reconnect_loop, Reconnect, SessionEnd, Sessions};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
+use crate::source::retry::{hash128, reconnect_loop, Delivered, Reconnect, SessionEnd, Sessions};
 use std::error::Error as StdError;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -990,52 +989,14 @@ fn hit_of(
 /// How many flows a batch holds at most, and how long the first waits for company.
 const BATCH_SIZE: usize = 256;
 const BATCH_DELAY: Duration = Duration::from_millis(50);
-/// Windows older than the resume point by more than this are forgotten by the de-duplicator.
-const DEDUP_HORIZON: i64 = 40 * AGGREGATION_INTERVAL;
-
-/// The windows already delivered, keyed by window start, so that re-sent ones are dropped.
-#[derive(Debug, Default)]
-struct Delivered {
-    windows: BTreeMap<i64, HashSet<u128>>,
-    newest: Option<i64>,
-}
-
-impl Delivered {
-    fn identity(flow: &common::Flow) -> u128 {
-        let key = flow
-            .key
-            .as_ref()
-            .map(Message::encode_to_vec)
-            .unwrap_or_default();
-        let half = |salt: u8| {
-            let mut hasher = DefaultHasher::new();
-            salt.hash(&mut hasher);
-            key.hash(&mut hasher);
-            flow.start_time.hash(&mut hasher);
-            hasher.finish()
-        };
-        (u128::from(half(1)) << 64) | u128::from(half(2))
-    }
-
-    /// Records the window; false when it was delivered before.
-    fn first_time(&mut self, flow: &common::Flow) -> bool {
-        let fresh = self
-            .windows
-            .entry(flow.start_time)
-            .or_default()
-            .insert(Self::identity(flow));
-        if fresh && self.newest.is_none_or(|n| flow.start_time > n) {
-            self.newest = Some(flow.start_time);
-            let horizon = flow.start_time - DEDUP_HORIZON;
-            self.windows = self.windows.split_off(&horizon);
-        }
-        fresh
-    }
-
-    /// Where a reconnect resumes: one window before the newest seen (re-sent ones are dropped).
-    fn resume_from(&self) -> Option<i64> {
-        self.newest.map(|n| (n - AGGREGATION_INTERVAL).max(1))
-    }
+/// A Goldmane flow's identity: its key, as the server encodes it.
+fn identity(flow: &common::Flow) -> u128 {
+    let key = flow
+        .key
+        .as_ref()
+        .map(Message::encode_to_vec)
+        .unwrap_or_default();
+    hash128(|h| key.hash(h))
 }
 
 /// Goldmane's connections: the version found once, the windows delivered across all of them.
@@ -1046,8 +1007,9 @@ struct GoldmaneSessions<'c> {
 }
 
 impl Sessions for GoldmaneSessions<'_> {
+    /// One window before the newest seen (re-sent ones are dropped).
     fn resume_from(&self) -> Option<i64> {
-        self.delivered.resume_from()
+        self.delivered.resume_from(AGGREGATION_INTERVAL)
     }
 
     fn session(
@@ -1167,7 +1129,7 @@ async fn session(
     };
     let (client, mut stream) = match connect.await {
         Ok(ok) => ok,
-        Err(error) => return SessionEnd::Error(error),
+        Err(error) => return SessionEnd::Refused(error),
     };
     let wire = client.version;
     if events
@@ -1206,11 +1168,11 @@ async fn session(
                     Err(status) => status_error(&status),
                     _ => GoldmaneError::retryable("Goldmane closed the stream"),
                 };
-                return SessionEnd::Error(error);
+                return SessionEnd::Dropped(error);
             }
         };
         if let Some(flow) = &result.flow {
-            if !delivered.first_time(flow) {
+            if !delivered.first_time(flow.start_time, identity(flow), unix_now()) {
                 continue;
             }
         }
@@ -1383,22 +1345,24 @@ mod tests {
     }
 
     #[test]
-    fn re_sent_windows_are_dropped() {
-        let mut delivered = Delivered::default();
+    fn a_flow_is_known_by_its_key_and_resumed_one_window_back() {
         let window = |source: &str, start: i64| common::Flow {
             key: Some(key(source)),
             start_time: start,
             ..Default::default()
         };
-        assert!(delivered.first_time(&window("a", 100)));
-        assert!(delivered.first_time(&window("b", 100)));
-        assert!(delivered.first_time(&window("a", 115)));
-        assert!(!delivered.first_time(&window("a", 100)));
-        assert!(!delivered.first_time(&window("a", 115)));
-        assert_eq!(delivered.resume_from(), Some(100));
-        // Far newer windows forget old ones.
-        assert!(delivered.first_time(&window("a", 100 + 10 * DEDUP_HORIZON)));
-        assert_eq!(delivered.windows.len(), 1);
+        assert_eq!(identity(&window("a", 100)), identity(&window("a", 115)));
+        assert_ne!(identity(&window("a", 100)), identity(&window("b", 100)));
+        let mut sessions = GoldmaneSessions {
+            config: &GoldmaneConfig::new("https://127.0.0.1:1"),
+            version: None,
+            delivered: Delivered::default(),
+        };
+        let flow = window("a", 115);
+        assert!(sessions
+            .delivered
+            .first_time(flow.start_time, identity(&flow), 1_000));
+        assert_eq!(sessions.resume_from(), Some(100));
     }
 
     #[test]
