@@ -302,3 +302,139 @@ proptest! {
         }
     }
 }
+
+/// Text built from the characters YAML and TOML give meaning to, and words they know.
+fn structured_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("\n".to_string()),
+            Just(": ".to_string()),
+            Just("- ".to_string()),
+            Just("  ".to_string()),
+            Just("[".to_string()),
+            Just("]".to_string()),
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("\"".to_string()),
+            Just("'".to_string()),
+            Just("=".to_string()),
+            Just(",".to_string()),
+            Just("#".to_string()),
+            Just("---\n".to_string()),
+            Just("apiVersion: projectcalico.org/v3\n".to_string()),
+            Just("kind: NetworkPolicy\n".to_string()),
+            Just("kind: List\nitems:\n".to_string()),
+            Just("metadata: {name: a, namespace: b}\n".to_string()),
+            Just("spec:\n  selector: app == 'x'\n".to_string()),
+            Just("  ingress: [{action: Allow}]\n".to_string()),
+            Just("[flows]\n".to_string()),
+            Just("[global]\n".to_string()),
+            Just("\"j\" = \"select_next\"\n".to_string()),
+            Just("text = \"#ffffff\"\n".to_string()),
+            Just("theme = 3\n".to_string()),
+            Just("name_pattern = \"(\"\n".to_string()),
+            "[a-z_]{1,8}",
+            "\\PC{1,4}",
+        ],
+        0..200,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Manifests, keymaps, themes, the config file and lint's rules file: whatever the text, an
+    /// answer (a value, or problems naming a line inside the text), never a panic.
+    #[test]
+    fn every_file_parser_answers_whatever_the_text(text in structured_text()) {
+        let lines = text.lines().count().max(1);
+        let (_, report) = flowtrace::policy::load_str("m.yaml", &text);
+        for problem in report.errors.iter().chain(&report.warnings) {
+            if let Some(line) = problem.line {
+                prop_assert!(line >= 1 && line <= lines + 1, "{problem} ({lines} lines)");
+            }
+        }
+        let _ = flowtrace::lint::Rules::parse("rules.toml", &text);
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["keymap.toml", "theme.toml", "config.toml"] {
+            std::fs::write(dir.path().join(name), &text).unwrap();
+        }
+        let keymap = dir.path().join("keymap.toml");
+        let _ = flowtrace::tui::keymap::load(keymap.to_str(), None);
+        let theme = dir.path().join("theme.toml");
+        let _ = flowtrace::tui::theme::load(theme.to_str(), None, false, true);
+        let _ = flowtrace::tui::config::Config::load(Some(dir.path()));
+    }
+}
+
+/// Runs `work` on its own thread and waits for it with a generous limit: the input must be
+/// answered, however long it takes on a slow machine, and not loop or exhaust the stack.
+fn completes(what: &str, work: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            work();
+            let _ = done.send(());
+        })
+        .unwrap();
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_ok(),
+        "{what} did not complete"
+    );
+}
+
+#[test]
+fn pathological_sizes_complete() {
+    completes("a 4 MB field in a flow line", || {
+        let big = "x".repeat(4 << 20);
+        let line = format!(
+            r#"{{"source_name":"{big}","dest_name":"d","protocol":"tcp","reporter":"Src"}}"#
+        );
+        let _ = flowtrace::flows::parse_flow_line(&line);
+    });
+    completes("100,000 labels on one endpoint", || {
+        let labels: Vec<String> = (0..100_000).map(|i| format!("k{i}=v{i}")).collect();
+        let line = format!(
+            r#"{{"source_name":"s","source_labels":"{}","dest_name":"d","protocol":"tcp","reporter":"Src"}}"#,
+            labels.join(" | ")
+        );
+        assert!(flowtrace::flows::parse_flow_line(&line).is_ok());
+    });
+    completes("a selector of 20,000 terms", || {
+        let terms: Vec<String> = (0..20_000).map(|i| format!("k{i} == 'v'")).collect();
+        assert!(Selector::parse(&terms.join(" && ")).is_ok());
+    });
+    completes("a filter of 20,000 terms", || {
+        let terms: Vec<String> = (0..20_000).map(|i| format!("port={}", i % 65535)).collect();
+        assert!(Filter::parse(&terms.join(" or ")).is_ok());
+    });
+    completes("a policy of 20,000 rules", || {
+        let mut text = String::from(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: big}\nspec:\n  selector: all()\n  ingress:\n",
+        );
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "  - action: Allow\n    protocol: TCP\n    destination: {{ports: [{}]}}\n",
+                i % 65535 + 1
+            ));
+        }
+        let (set, report) = flowtrace::policy::load_str("big.yaml", &text);
+        assert!(report.errors.is_empty(), "{report:?}");
+        assert_eq!(set.policies()[0].ingress.len(), 20_000);
+    });
+    completes("lint of a manifest with 5,000 objects", || {
+        let text: String = (0..5_000)
+            .map(|i| format!("---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: p{i}, namespace: n}}\nspec:\n  selector: app == 'x'\n  ingress: [{{action: Allow}}]\n"))
+            .collect();
+        let mut errors = Vec::new();
+        let objects =
+            flowtrace::policy::load::objects(std::path::Path::new("m.yaml"), &text, &mut errors);
+        let findings =
+            flowtrace::lint::lint(&objects, &flowtrace::lint::Rules::default(), None).unwrap();
+        assert_eq!(findings.len(), 5_000);
+    });
+}
