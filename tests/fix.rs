@@ -385,3 +385,28 @@ fn a_candidate_that_fails_a_governance_rule_is_marked_and_not_exported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn fix_and_impact_compute_nothing_from_manifests_that_did_not_all_load() {
+    let dir = exported();
+    let line = line_with(dir.path(), &METRICS);
+    let broken = with_file(dir.path(), "apiVersion: projectcalico.org/v3\nkind: [\n");
+    let (text, stderr, code) = run(flowtrace()
+        .arg("fix")
+        .arg("-m")
+        .arg(broken.path())
+        .arg("--flows")
+        .arg(flows(dir.path()))
+        .args(["--line", &line.to_string()]));
+    assert_eq!(code, 2);
+    assert!(text.is_empty(), "{text}");
+    assert!(
+        stderr.contains("60-change.yaml:2: invalid YAML"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no fix proposed"), "{stderr}");
+    let (text, stderr, code) = impact(dir.path(), broken.path(), &["-o", "markdown"]);
+    assert_eq!(code, 2);
+    assert!(text.is_empty(), "no comment that reads as a result: {text}");
+    assert!(stderr.contains("no impact computed"), "{stderr}");
+}

@@ -111,7 +111,12 @@ fn clean_manifests_exit_0_and_broken_input_exits_2_without_losing_the_rest() {
     let (_, stderr, code) = lint(&["--policy", rego.to_str().unwrap(), bank.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("bad.rego: not valid Rego v1 (--rego-version v0"),
+        stderr.contains("bad.rego: not valid Rego v1 (it is Rego v0: --rego-version v0)"),
+        "{stderr}"
+    );
+    // The manifests are still checked, with the default rules, and the run still fails.
+    assert!(
+        stderr.contains("checked with the default rules only"),
         "{stderr}"
     );
     let (_, stderr, code) = lint(&[
@@ -122,4 +127,19 @@ fn clean_manifests_exit_0_and_broken_input_exits_2_without_losing_the_rest() {
         bank.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{stderr}");
+
+    // Rego that is valid in neither syntax gets no hint.
+    std::fs::write(&rego, "package main\ndeny contains msg if {\n").unwrap();
+    let (_, stderr, code) = lint(&["--policy", rego.to_str().unwrap(), bank.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bad.rego: not valid Rego v1: "), "{stderr}");
+
+    // A path without manifests is not a clean bill of health.
+    let empty = tempfile::tempdir().unwrap();
+    let (_, stderr, code) = lint(&[empty.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("nothing to check: no Kubernetes objects in"),
+        "{stderr}"
+    );
 }

@@ -1241,3 +1241,16 @@ fn m_changes_the_candidate_in_a_form_and_each_change_is_proven_again() {
         assert!(screen_text(&app).contains("Change the rule added to"));
     }
 }
+
+#[test]
+fn an_edit_that_changes_nothing_is_said_so_and_adds_no_candidate() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "fport=9090 reporter=dst action=deny<enter>xE");
+    let staged = app.edit.take().unwrap();
+    app.edited(Ok(staged));
+    assert_eq!(
+        app.message.as_ref().unwrap().text,
+        "no change: the candidate is as it was"
+    );
+    assert!(!screen_text(&app).contains("[your edit]"));
+}

@@ -7,7 +7,7 @@ use super::inputs::{flows_name, governance, load_manifests, open_flows, picked_f
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{Recorded, Target};
 use crate::fix::{propose, Naming, Persona};
-use crate::printer::fix::{exception_markdown, proposal_text};
+use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
     let Some(naming) = Naming::for_version(&args.calico_version) else {
@@ -20,6 +20,11 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    if manifest_errors {
+        // Without the objects that failed, a deny may be missing or a fix wrong.
+        eprintln!("error: no fix proposed: the manifests above did not all load");
+        return Ok(EXIT_INVALID_INPUT);
+    }
     let Some(flow) = picked_flow(&args.pick)? else {
         return Ok(EXIT_INVALID_INPUT);
     };
@@ -33,11 +38,6 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         return Ok(EXIT_INVALID_INPUT);
     }
     let mut out = io::stdout().lock();
-    let invalid = if manifest_errors {
-        EXIT_INVALID_INPUT
-    } else {
-        0
-    };
     match args.output {
         FixOutput::Json => {
             serde_json::to_writer_pretty(&mut out, &proposal)?;
@@ -46,26 +46,11 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         FixOutput::Yaml => {
             let narrowest = proposal.narrowest();
             if narrowest.is_empty() {
-                let why = if !proposal.denied() {
-                    "it is not denied"
-                } else if proposal.exceptions().len()
-                    == proposal.sides.iter().filter(|s| s.denial.is_some()).count()
-                {
-                    "its denies are in tiers you may not write (see fix -o markdown)"
-                } else {
-                    "no candidate passes the governance rules or was proven (see fix -o text)"
-                };
-                eprintln!("no fix to print for {}: {why}", proposal.flow);
-                return Ok(EXIT_DIFFERENCES.max(invalid));
+                eprint!("{}", nothing_to_export(&proposal));
+                return Ok(EXIT_DIFFERENCES);
             }
             for candidate in narrowest {
-                let documents = &candidate.documents;
-                let text = if args.enforced {
-                    &documents.enforced
-                } else {
-                    &documents.staged
-                };
-                writeln!(out, "# {}\n---\n{}", candidate.rationale, text.trim_end())?;
+                writeln!(out, "{}", exported_yaml(candidate, args.enforced))?;
             }
         }
         FixOutput::Markdown => {
@@ -79,7 +64,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
                     "no exception to request for {}: no guardrail tier denies it",
                     proposal.flow
                 );
-                return Ok(EXIT_DIFFERENCES.max(invalid));
+                return Ok(EXIT_DIFFERENCES);
             }
             out.write_all(requests.join("\n").as_bytes())?;
         }
@@ -96,7 +81,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
                 let (name, flows) = recorded.as_ref()?;
                 let tally = flows.preview(&enforced, &candidate.documents.staged, &target);
                 Some(format!(
-                    "preview over the {} flow(s) of {name}: {}",
+                    "preview over the {} flow(s) of {name}, as if it alone were enforced: {}",
                     flows.len(),
                     tally.summary()
                 ))
@@ -104,5 +89,5 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             out.write_all(text.as_bytes())?;
         }
     }
-    Ok(invalid)
+    Ok(0)
 }

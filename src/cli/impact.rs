@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{FailOn, ImpactArgs, ImpactOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{file_impact, Effect};
-use crate::printer::fix::{impact_markdown, impact_text, tallies};
+use crate::printer::fix::{impact_json, impact_markdown, impact_text};
 
 pub fn run(args: &ImpactArgs) -> io::Result<u8> {
     let Some((base, base_errors)) = load_manifests(&args.manifests) else {
@@ -15,6 +15,11 @@ pub fn run(args: &ImpactArgs) -> io::Result<u8> {
     let Some((with, with_errors)) = load_manifests(&args.with) else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    if base_errors || with_errors {
+        // Verdicts computed without the objects that failed would report changes that are not.
+        eprintln!("error: no impact computed: the manifests above did not all load");
+        return Ok(EXIT_INVALID_INPUT);
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
@@ -36,18 +41,11 @@ pub fn run(args: &ImpactArgs) -> io::Result<u8> {
         ImpactOutput::Table => out.write_all(impact_text(&changes, read).as_bytes())?,
         ImpactOutput::Markdown => out.write_all(impact_markdown(&changes, read).as_bytes())?,
         ImpactOutput::Json => {
-            let (enforced, pending) = tallies(&changes);
-            let report = serde_json::json!({
-                "flows_read": read,
-                "enforced": enforced,
-                "pending": pending,
-                "changes": changes,
-            });
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            serde_json::to_writer_pretty(&mut out, &impact_json(&changes, read))?;
             writeln!(out)?;
         }
     }
-    if base_errors || with_errors || errors > 0 {
+    if errors > 0 {
         return Ok(EXIT_INVALID_INPUT);
     }
     let failing = match args.fail_on {

@@ -5,17 +5,30 @@ use std::io::{self, Write};
 
 use super::inputs::governance;
 use super::{LintArgs, LintOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::lint::Level;
+use crate::lint::{Governance, Level};
 use crate::policy::load::read_objects;
 use crate::printer::fix::lint_text;
 
 pub fn run(args: &LintArgs) -> io::Result<u8> {
-    let Some(mut governance) = governance(&args.governance) else {
-        return Ok(EXIT_INVALID_INPUT);
+    // Rules that do not load are reported; what can be checked still is, with the defaults.
+    let (mut governance, rules_broken) = match governance(&args.governance) {
+        Some(governance) => (governance, false),
+        None => (Governance::default(), true),
     };
     let (objects, unreadable) = read_objects(&args.files);
     for problem in &unreadable {
         eprintln!("error: {problem}");
+    }
+    if objects.is_empty() && unreadable.is_empty() {
+        let paths: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: nothing to check: no Kubernetes objects in {}",
+            paths.join(", ")
+        );
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    if rules_broken {
+        eprintln!("warning: checked with the default rules only: the rules above did not load");
     }
     let findings = match governance.check(&objects) {
         Ok(findings) => findings,
@@ -35,7 +48,7 @@ pub fn run(args: &LintArgs) -> io::Result<u8> {
             writeln!(out)?;
         }
     }
-    Ok(if !unreadable.is_empty() {
+    Ok(if !unreadable.is_empty() || rules_broken {
         EXIT_INVALID_INPUT
     } else if findings.iter().any(|f| f.level == Level::Fail) {
         EXIT_DIFFERENCES

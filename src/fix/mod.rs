@@ -150,6 +150,9 @@ pub struct ExceptionRequest {
     pub denial: Denial,
     /// The rule the owners could add (computed as if the tier were writable), when one exists.
     pub proposed: Option<Candidate>,
+    /// Tiers after the denying one whose policies select the endpoint: an Allow there is final,
+    /// so they would no longer decide this flow.
+    pub skips_tiers: Vec<String>,
     pub trace: Explanation,
 }
 
@@ -188,6 +191,10 @@ pub struct SideProposal {
     /// Candidates considered and dropped, with the reason (a named port the preview could not
     /// resolve, a peer nothing names).
     pub dropped: Vec<String>,
+    /// A staged policy already in the cluster that allows the flow in the pending verdict
+    /// (`Kind namespace/name`): the flow is denied only until it is enforced, and staging a
+    /// candidate changes no verdict the cluster reports.
+    pub already_allowed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,6 +207,14 @@ impl Proposal {
     /// Whether any side denies the flow.
     pub fn denied(&self) -> bool {
         self.sides.iter().any(|s| s.verdict == Verdict::Deny)
+    }
+
+    /// Every candidate offered, side by side.
+    pub fn candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.sides.iter().flat_map(|side| match &side.outcome {
+            SideOutcome::Fixable { candidates } => candidates.as_slice(),
+            _ => &[],
+        })
     }
 
     /// The exception requests of the sides denied in a guardrail tier.
@@ -359,6 +374,7 @@ impl Planner<'_> {
             denial: None,
             outcome: SideOutcome::Allowed,
             dropped: Vec::new(),
+            already_allowed_by: None,
         };
         match verdict {
             Verdict::Allow => return side,
@@ -374,6 +390,20 @@ impl Planner<'_> {
                 return side;
             }
             Verdict::Deny => {}
+        }
+        if evaluation.pending.verdict == Verdict::Allow {
+            side.already_allowed_by =
+                evaluation
+                    .pending
+                    .hits
+                    .last()
+                    .and_then(|hit| match hit.source {
+                        HitSource::Rule { policy, .. } => {
+                            let policy = self.policy(policy as usize);
+                            Some(format!("{} {}", policy.kind, policy.display_name()))
+                        }
+                        _ => None,
+                    });
         }
         let (denial, placement) = match self.placement(&evaluation, persona) {
             Ok(found) => found,
@@ -394,12 +424,23 @@ impl Planner<'_> {
                 SideOutcome::Fixable { candidates }
             }
         } else {
+            let trace = explain(&mut evaluator, self.flow);
+            let skips_tiers = trace
+                .enforced
+                .tiers
+                .iter()
+                .skip_while(|t| t.name != placement.tier)
+                .skip(1)
+                .filter(|t| t.policies.iter().any(|p| p.selected && !p.staged))
+                .map(|t| t.name.clone())
+                .collect();
             SideOutcome::Guardrail {
                 exception: Box::new(ExceptionRequest {
                     flow: self.flow.summary(),
                     denial,
                     proposed: candidates.into_iter().next(),
-                    trace: explain(&mut evaluator, self.flow),
+                    skips_tiers,
+                    trace,
                 }),
             }
         };

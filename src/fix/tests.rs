@@ -145,6 +145,9 @@ fn a_deny_in_a_guardrail_tier_is_an_exception_request_not_a_fix() {
     );
     assert_proven(&set, &flow, Reporter::Dst, proposed);
     assert_eq!(exception.trace.enforced.action, Verdict::Deny);
+    // An Allow in security would also skip the default tier, whose Kubernetes policy selects
+    // the database: the request says so.
+    assert_eq!(exception.skips_tiers, ["default"]);
     // Nothing in a writable tier before security could bypass it: no candidates are offered.
     assert!(proposal.narrowest().is_empty());
 

@@ -125,7 +125,29 @@ pub fn lint(
         }
     }
     builtin::check_network_sets(rules, objects, &mut findings);
+    duplicates(objects, &mut findings);
     Ok(findings)
+}
+
+/// The same object (kind, namespace, name) defined twice: one silently replaces the other where
+/// they are applied, e.g. two fixes written as staged copies of one policy.
+fn duplicates(objects: &[ManifestObject], findings: &mut Vec<Finding>) {
+    let mut first: std::collections::HashMap<(&str, Option<&str>, &str), String> =
+        std::collections::HashMap::new();
+    for object in objects {
+        let identity = (object.kind.as_str(), object.namespace(), object.name());
+        match first.get(&identity) {
+            Some(at) => findings.push(Finding::about(
+                object,
+                Level::Fail,
+                "duplicate-object",
+                format!("also defined at {at}: only one of the two takes effect"),
+            )),
+            None => {
+                first.insert(identity, object.position());
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -136,13 +136,20 @@ impl RegoRules {
                     continue;
                 }
             };
-            if let Err(e) = engine.add_policy(file.display().to_string(), text) {
-                let version = if rego_v0 {
-                    "v0"
-                } else {
-                    "v1 (--rego-version v0 for the older syntax)"
+            if let Err(e) = engine.add_policy(file.display().to_string(), text.clone()) {
+                // Suggest the other syntax only when the file is written in it.
+                let mut other = Engine::new();
+                other.set_rego_v0(!rego_v0);
+                let hint = match (other.add_policy(String::new(), text).is_ok(), rego_v0) {
+                    (true, false) => " (it is Rego v0: --rego-version v0)",
+                    (true, true) => " (it is Rego v1: leave out --rego-version v0)",
+                    (false, _) => "",
                 };
-                errors.push(format!("{}: not valid Rego {version}: {e}", file.display()));
+                let version = if rego_v0 { "v0" } else { "v1" };
+                errors.push(format!(
+                    "{}: not valid Rego {version}{hint}: {e}",
+                    file.display()
+                ));
             }
         }
         let mut data_files = Vec::new();

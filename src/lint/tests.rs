@@ -206,7 +206,7 @@ fn rego_v0_needs_the_flag_and_says_so_without_it() {
     .unwrap();
     assert_eq!(error.len(), 1, "the _test file is not loaded: {error:?}");
     assert!(
-        error[0].contains("old.rego: not valid Rego v1 (--rego-version v0"),
+        error[0].contains("old.rego: not valid Rego v1 (it is Rego v0: --rego-version v0)"),
         "{error:?}"
     );
     let mut rego = RegoRules::load(
@@ -273,4 +273,37 @@ deny contains \"d\" if net.cidr_intersects(\"::/0\", \"10.0.0.0/8\")
         .map(|f| f.message)
         .collect();
     assert_eq!(messages, ["a", "c"]);
+}
+
+#[test]
+fn an_object_defined_twice_fails_even_without_a_rules_file() {
+    let objects = parsed(
+        "apiVersion: projectcalico.org/v3
+kind: StagedNetworkPolicy
+metadata: {name: application.summary, namespace: summary}
+spec: {selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.summary, namespace: summary}
+spec: {selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: StagedNetworkPolicy
+metadata: {name: application.summary, namespace: summary}
+spec: {selector: all()}
+",
+    );
+    let findings = lint(&objects, &Rules::default(), None).unwrap();
+    assert_eq!(
+        pairs(&findings),
+        [(
+            "StagedNetworkPolicy summary/application.summary".to_string(),
+            "duplicate-object".to_string()
+        )]
+    );
+    assert_eq!(
+        findings[0].message,
+        "also defined at t.yaml:1: only one of the two takes effect"
+    );
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::explanation_text;
 use crate::fix::impact::{grouped, Changed, Effect, Tally, Verdicts};
 use crate::fix::{Candidate, ExceptionRequest, Proposal, SideOutcome};
+use crate::lint::Level;
 
 fn indent(text: &str, by: &str) -> String {
     text.lines()
@@ -44,6 +45,9 @@ pub fn proposal_text(
             }
             (Some(denial), _) => text.push_str(&format!("Deny, by {}\n", denial.describe)),
             (None, _) => text.push_str(&format!("{}\n", side.verdict)),
+        }
+        if let Some(staged) = &side.already_allowed_by {
+            text.push_str(&format!("  {}\n", already_allowed(staged)));
         }
         match &side.outcome {
             SideOutcome::Allowed => {}
@@ -92,6 +96,60 @@ pub fn proposal_text(
     text
 }
 
+/// A candidate as `fix -o yaml` prints it: its rationale as a comment, then its staged (or, with
+/// `enforced`, its enforced) document.
+pub fn exported_yaml(candidate: &Candidate, enforced: bool) -> String {
+    let documents = &candidate.documents;
+    let text = if enforced {
+        &documents.enforced
+    } else {
+        &documents.staged
+    };
+    format!("# {}\n---\n{}", candidate.rationale, text.trim_end())
+}
+
+/// Why `fix -o yaml` has nothing to print, with the failing governance findings if that is why.
+pub fn nothing_to_export(proposal: &Proposal) -> String {
+    let denied_sides = proposal.sides.iter().filter(|s| s.denial.is_some()).count();
+    let why = if !proposal.denied() {
+        "it is not denied"
+    } else if proposal.exceptions().len() == denied_sides {
+        "its denies are in tiers you may not write (see fix -o markdown)"
+    } else {
+        "no candidate passes the governance rules or was proven"
+    };
+    let mut text = format!("no fix to print for {}: {why}\n", proposal.flow);
+    for candidate in proposal.candidates() {
+        for finding in candidate.findings.iter().filter(|f| f.level == Level::Fail) {
+            text.push_str(&format!(
+                "  {}: {} {}\n",
+                candidate.policy, finding.rule, finding.message
+            ));
+        }
+    }
+    text
+}
+
+/// `impact -o json`: the counts per verdict kind and every change.
+pub fn impact_json(changes: &[Changed], flows_read: usize) -> serde_json::Value {
+    let (enforced, pending) = tallies(changes);
+    serde_json::json!({
+        "flows_read": flows_read,
+        "enforced": enforced,
+        "pending": pending,
+        "changes": changes,
+    })
+}
+
+/// What a side denied now but allowed by a staged policy already there means for a fix.
+pub fn already_allowed(staged: &str) -> String {
+    format!(
+        "Already allowed in the pending verdict by {staged}: the flow is denied until that is \
+         enforced. Staging a candidate changes no verdict the cluster reports; enforcing one (or \
+         that policy) ends the deny."
+    )
+}
+
 /// An exception request for a guardrail tier's owners, as Markdown for a ticket.
 pub fn exception_markdown(request: &ExceptionRequest) -> String {
     let mut text = format!(
@@ -110,6 +168,15 @@ pub fn exception_markdown(request: &ExceptionRequest) -> String {
                  before it is enforced:\n\n```yaml\n{}```\n",
                 candidate.rationale, candidate.documents.staged
             ));
+            if !request.skips_tiers.is_empty() {
+                text.push_str(&format!(
+                    "\nAn Allow in tier `{}` is final: the tiers after it whose policies select \
+                     this endpoint ({}) would no longer decide this flow. If they should, a `Pass` \
+                     rule in its place hands the flow on to them instead (and they must allow it).\n",
+                    request.denial.tier,
+                    request.skips_tiers.join(", ")
+                ));
+            }
         }
         None => text.push_str("### Proposed change\n\nflowtrace found no rule to propose.\n"),
     }

@@ -215,7 +215,8 @@ impl<S: SetHandle> Worker<S> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     pub id: RowId,
-    /// The row's enforced verdict, as stored.
+    /// The row's enforced verdict under the policies as they are now (as stored, for a row the
+    /// candidate cannot change).
     pub enforced: Verdict,
     /// Its pending verdict without the candidate, as stored.
     pub pending: Verdict,
@@ -231,7 +232,7 @@ pub struct Change {
 /// deciding endpoint the candidate does not select cannot change and are not evaluated.
 pub struct Previewer<S> {
     evaluator: Evaluator<S>,
-    conversations: FxHashMap<Conversation, Verdict>,
+    conversations: FxHashMap<Conversation, (Verdict, Verdict)>,
 }
 
 impl<S: SetHandle> Previewer<S> {
@@ -248,23 +249,26 @@ impl<S: SetHandle> Previewer<S> {
             let (Some(conversation), Some(stored)) = (store.conversation(id), store.get(id)) else {
                 continue;
             };
-            let staged = match self.conversations.get(&conversation) {
-                Some(&verdict) => verdict,
+            // Before and after, both under the policies as they are now: a row stored before a
+            // policy change keeps the verdicts it had then, which are not the candidate's doing.
+            let (now, staged) = match self.conversations.get(&conversation) {
+                Some(&verdicts) => verdicts,
                 None => {
                     let flow = stored.to_flow();
-                    let verdict = if self.evaluator.staged_policies_select(&flow) {
-                        self.evaluator.evaluate(&flow).pending.verdict
+                    let verdicts = if self.evaluator.staged_policies_select(&flow) {
+                        let evaluation = self.evaluator.evaluate(&flow);
+                        (evaluation.enforced.verdict, evaluation.pending.verdict)
                     } else {
-                        stored.decided.action
+                        (stored.decided.action, stored.decided.action)
                     };
-                    self.conversations.insert(conversation, verdict);
-                    verdict
+                    self.conversations.insert(conversation, verdicts);
+                    verdicts
                 }
             };
-            if staged != stored.decided.action {
+            if staged != now {
                 out.push(Change {
                     id,
-                    enforced: stored.decided.action,
+                    enforced: now,
                     pending: stored.decided.pending,
                     staged,
                 });
@@ -410,10 +414,11 @@ spec:
         let expected: Vec<Change> = store
             .iter()
             .filter_map(|flow| {
-                let staged = fresh.evaluate(&flow.to_flow()).pending.verdict;
-                (staged != flow.decided.action).then_some(Change {
+                let evaluation = fresh.evaluate(&flow.to_flow());
+                let staged = evaluation.pending.verdict;
+                (staged != evaluation.enforced.verdict).then_some(Change {
                     id: flow.id,
-                    enforced: flow.decided.action,
+                    enforced: evaluation.enforced.verdict,
                     pending: flow.decided.pending,
                     staged,
                 })
@@ -424,5 +429,33 @@ spec:
             let flow = store.get(change.id).unwrap();
             assert_eq!(flow.to_flow().local().namespace.as_deref(), Some("summary"));
         }
+    }
+
+    #[test]
+    fn a_preview_counts_only_what_the_candidate_changes_not_a_policy_change_since() {
+        // Rows stored before the demo was opened up keep their old verdicts; a candidate previewed
+        // against the open policies changes nothing, however different those rows are.
+        let (store, _, mut demo) = demo_store();
+        assert!(demo
+            .apply("99-open.yaml", OPEN_EVERYTHING)
+            .errors
+            .is_empty());
+        let opened = demo.policy_set().without_staged();
+        let candidate = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.allow-summary, namespace: summary}
+spec:
+  tier: application
+  order: 1
+  selector: app == 'summary'
+  ingress: [{action: Allow}]
+";
+        let (with_candidate, report) = with_staged(&opened, "candidate.yaml", candidate);
+        assert!(report.errors.is_empty(), "{report:?}");
+        assert!(store.iter().any(|f| f.decided.action == Verdict::Deny));
+        let mut previewer = Previewer::new(Arc::new(with_candidate));
+        let mut changes = Vec::new();
+        previewer.slice(&store, store.first_id()..store.end_id(), &mut changes);
+        assert_eq!(changes, Vec::new());
     }
 }

@@ -279,16 +279,29 @@ impl App {
                 warnings,
             } => {
                 tracing::info!(%origin, "applied to the demo");
+                for warning in &warnings {
+                    tracing::warn!(%origin, "{warning}");
+                }
                 if let Some(set) = set {
                     self.policies = Some(set);
                     self.trace.forget();
                     self.follow_trace();
                 }
+                // An enforced fix replaces the policy it copies: that is its purpose, not news.
+                let fix = origin.starts_with("fix ");
+                let warnings: Vec<&String> = warnings
+                    .iter()
+                    .filter(|w| !(fix && w.contains("defined again")))
+                    .collect();
                 let mut text = format!(
                     "applied {origin} to the demo: its flows from the next 15 s window follow it"
                 );
-                if !warnings.is_empty() {
-                    text.push_str(&format!(" (warnings: {})", warnings.join("; ")));
+                if let Some(first) = warnings.first() {
+                    let more = match warnings.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more in the log)", n - 1),
+                    };
+                    text.push_str(&format!(" (warning: {first}{more})"));
                 }
                 self.set_message(Severity::Info, text);
             }

@@ -20,7 +20,7 @@ use crate::fix::{flow_of_side, prove_on, Breadth, Candidate, Proposal, SideOutco
 use crate::lint::Level;
 use crate::model::Flow;
 use crate::policy::{with_staged, PolicySet};
-use crate::printer::fix::exception_markdown;
+use crate::printer::fix::{already_allowed, exception_markdown};
 use crate::store::redecide::Previewer;
 use crate::store::{FlowStore, RowId};
 use crate::tui::action::Action;
@@ -133,6 +133,16 @@ impl FixView {
         let Some(Entry::Candidate { side, .. }) = self.selected_entry() else {
             return Reply::done();
         };
+        let unchanged = self
+            .selected_entry()
+            .and_then(|e| self.candidate(e))
+            .is_some_and(|c| c.documents.staged == text);
+        if unchanged {
+            return Reply::then(Request::Message(
+                Severity::Info,
+                "no change: the candidate is as it was".into(),
+            ));
+        }
         self.last_edit = Some(text.clone());
         let not_used = |why: String| {
             Reply::then(Request::Message(
@@ -362,6 +372,12 @@ impl FixView {
                 ),
                 Span::styled(verdict, theme.style(role)),
             ]));
+            if let Some(staged) = &side.already_allowed_by {
+                lines.push(Line::styled(
+                    format!("  {}", already_allowed(staged)),
+                    theme.style(Role::Pending),
+                ));
+            }
             match &side.outcome {
                 SideOutcome::Fixable { candidates } => {
                     for (number, candidate) in candidates.iter().enumerate() {
@@ -454,7 +470,7 @@ impl FixView {
         };
         let mut lines = vec![Line::styled(
             format!(
-                "     preview on the {rows} stored flow(s), staged over the enforced policies: {} \
+                "     preview on the {rows} stored flow(s), as if it alone were enforced: {} \
                  (enter lists them)",
                 tally.summary()
             ),
@@ -485,6 +501,14 @@ impl Screen for FixView {
     }
 
     fn hints(&self) -> &'static [(Action, &'static str)] {
+        let candidates = self
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Candidate { .. }));
+        if !candidates {
+            // Only guardrails or nothing: there is nothing to stage, edit or enforce.
+            return &[(Action::Copy, "copy the request"), (Action::Close, "back")];
+        }
         &[
             (Action::SelectNext, "choose"),
             (Action::PageDown, "scroll"),
