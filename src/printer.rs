@@ -282,7 +282,7 @@ pub fn explanation_text(explanation: &Explanation) -> String {
     text.push_str(&verdict_line("Enforced verdict", &explanation.enforced));
     if explanation.pending_differs {
         text.push_str(&verdict_line(
-            "Pending verdict (staged policies enforced) DIFFERS",
+            &explanation.pending_heading("Pending verdict"),
             &explanation.pending,
         ));
     } else {
@@ -388,5 +388,38 @@ mod tests {
             row.contains("a-long-namespace/a-very-long-workload-name-that-goes-on-7d9c6b5f8-*:53/"),
             "{row}"
         );
+    }
+
+    #[test]
+    fn a_staged_policy_that_changes_the_path_not_the_verdict_is_not_called_a_difference() {
+        let (set, report) = crate::policy::load_str(
+            "t.yaml",
+            "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: default.deny-web}
+spec:
+  order: 10
+  selector: app == 'web'
+  ingress: [{action: Deny}]
+---
+apiVersion: projectcalico.org/v3
+kind: StagedGlobalNetworkPolicy
+metadata: {name: default.deny-web-earlier}
+spec:
+  order: 1
+  selector: app == 'web'
+  ingress: [{action: Deny}]
+",
+        );
+        assert!(report.errors.is_empty(), "{report:?}");
+        let line = r#"{"source_name":"c","source_namespace":"a","dest_name":"web-1","dest_namespace":"a","dest_labels":"app=web","protocol":"tcp","dest_port":80,"reporter":"Dst"}"#;
+        let flow = FlowDecoder::new().decode(line).unwrap().flow;
+        let mut evaluator = crate::policy::Evaluator::new(&set);
+        let text = explanation_text(&crate::policy::explain::explain(&mut evaluator, &flow));
+        assert!(
+            text.contains("Pending verdict (staged policies enforced): the same verdict, by another path: Deny"),
+            "{text}"
+        );
+        assert!(!text.contains("DIFFERS"), "{text}");
     }
 }

@@ -603,7 +603,7 @@ fn explain_a_line_past_the_end_is_an_error() {
         .code(2)
         .stdout("")
         .stderr(predicate::str::contains(
-            "docs/examples/bank/flows.jsonl has no line 99",
+            "docs/examples/bank/flows.jsonl has no line 99 (it has 10, counted from 1)",
         ));
 }
 

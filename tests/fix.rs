@@ -200,6 +200,21 @@ fn a_flow_denied_on_both_sides_gets_a_fix_for_each_side_in_its_own_shape() {
     let proposal: Value = serde_json::from_str(&json).unwrap();
     let sides = proposal["sides"].as_array().unwrap();
     assert_eq!(sides.len(), 2);
+    // Each candidate carries its preview over the file, as the text says it.
+    let preview = &sides[0]["candidates"][0]["preview"];
+    let lines = std::fs::read_to_string(flows(dir.path()))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(preview["flows"], lines, "{preview}");
+    assert!(preview["tally"]["fixes"].as_u64().unwrap() > 0, "{preview}");
+    // Denied at the source, the flow never reached the destination: no recorded flow is
+    // from that side, and the text says so instead of a bare "0 fixed".
+    let (text, _, _) = fix(dir.path(), line, &[]);
+    assert!(
+        text.contains("no recorded flow is from this side"),
+        "{text}"
+    );
     for side in sides {
         assert_eq!(side["outcome"], "fixable", "{side}");
     }
@@ -319,7 +334,7 @@ fn fix_says_what_is_wrong_with_its_input() {
     let dir = exported();
     let (_, stderr, code) = fix(dir.path(), 100_000, &[]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("has no line 100000"), "{stderr}");
+    assert!(stderr.contains("has no line 100000 (it has "), "{stderr}");
     let (_, stderr, code) = run(flowtrace()
         .arg("fix")
         .arg("-m")

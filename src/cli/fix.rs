@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::inputs::{flows_name, governance, load_manifests, open_flows, picked_flow};
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{Recorded, Target};
-use crate::fix::{propose, Naming, Persona};
+use crate::fix::{propose, CandidatePreview, Naming, Persona};
 use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
@@ -36,6 +36,17 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     if let Err(message) = proposal.check(&mut governance) {
         eprintln!("error: {message}");
         return Ok(EXIT_INVALID_INPUT);
+    }
+    if let Some(path) = args.pick.flows.as_ref().filter(|p| p.as_os_str() != "-") {
+        let recorded = Recorded::read(&set, open_flows(path)?)?;
+        let (enforced, target) = (set.without_staged(), Target::of(&flow));
+        for candidate in proposal.candidates_mut() {
+            candidate.preview = Some(CandidatePreview {
+                over: flows_name(path),
+                flows: recorded.len(),
+                tally: recorded.preview(&enforced, &candidate.documents.staged, &target),
+            });
+        }
     }
     let mut out = io::stdout().lock();
     match args.output {
@@ -69,24 +80,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
             out.write_all(requests.join("\n").as_bytes())?;
         }
         FixOutput::Text => {
-            let recorded = match &args.pick.flows {
-                Some(path) if path.as_os_str() != "-" => {
-                    Some((flows_name(path), Recorded::read(&set, open_flows(path)?)?))
-                }
-                _ => None,
-            };
-            let enforced = set.without_staged();
-            let target = Target::of(&flow);
-            let text = proposal_text(&proposal, persona.writable(), |candidate| {
-                let (name, flows) = recorded.as_ref()?;
-                let tally = flows.preview(&enforced, &candidate.documents.staged, &target);
-                Some(format!(
-                    "preview over the {} flow(s) of {name}, as if it alone were enforced: {}",
-                    flows.len(),
-                    tally.summary()
-                ))
-            });
-            out.write_all(text.as_bytes())?;
+            out.write_all(proposal_text(&proposal, persona.writable()).as_bytes())?
         }
     }
     Ok(0)

@@ -147,14 +147,18 @@ pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
         ("--flow".to_string(), json.clone())
     } else if let (Some(path), Some(wanted)) = (&pick.flows, pick.line) {
         let name = flows_name(path);
-        let found = open_flows(path)?
-            .lines()
-            .nth(wanted.saturating_sub(1))
-            .transpose()?;
-        match (wanted, found) {
-            (1.., Some(line)) => (format!("{name}:{wanted}"), line),
-            _ => {
-                eprintln!("error: {name} has no line {wanted}");
+        let (mut found, mut count) = (None, 0);
+        for line in open_flows(path)?.lines() {
+            count += 1;
+            if count == wanted {
+                found = Some(line?);
+                break;
+            }
+        }
+        match found {
+            Some(line) => (format!("{name}:{wanted}"), line),
+            None => {
+                eprintln!("error: {name} has no line {wanted} (it has {count}, counted from 1)");
                 return Ok(None);
             }
         }

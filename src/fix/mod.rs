@@ -134,6 +134,18 @@ pub struct Candidate {
     /// Where the rule it adds is, for a Calico-shaped candidate (the fix form edits it).
     #[serde(skip)]
     pub added: Option<AddedRule>,
+    /// What it does to recorded flows, as if it alone were enforced, once previewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<CandidatePreview>,
+}
+
+/// A candidate's preview over recorded flows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CandidatePreview {
+    /// Where the flows came from (a file's name, "the store").
+    pub over: String,
+    pub flows: usize,
+    pub tally: impact::Tally,
 }
 
 impl Candidate {
@@ -207,6 +219,16 @@ impl Proposal {
     /// Whether any side denies the flow.
     pub fn denied(&self) -> bool {
         self.sides.iter().any(|s| s.verdict == Verdict::Deny)
+    }
+
+    /// Every candidate offered, to fill in (their preview).
+    pub fn candidates_mut(&mut self) -> impl Iterator<Item = &mut Candidate> {
+        self.sides
+            .iter_mut()
+            .flat_map(|side| match &mut side.outcome {
+                SideOutcome::Fixable { candidates } => candidates.as_mut_slice(),
+                _ => &mut [],
+            })
     }
 
     /// Every candidate offered, side by side.
@@ -751,6 +773,7 @@ impl Planner<'_> {
             documents,
             findings: Vec::new(),
             added,
+            preview: None,
         })
     }
 
@@ -785,6 +808,7 @@ impl Planner<'_> {
                 documents,
                 findings: Vec::new(),
                 added: None,
+                preview: None,
             });
         }
         let name = self.naming.name(&placement.tier, &base_name);
@@ -831,6 +855,7 @@ impl Planner<'_> {
                 direction: self.direction(),
                 index: 0,
             }),
+            preview: None,
         })
     }
 

@@ -145,6 +145,18 @@ fn summary(info: &EndpointInfo) -> EndpointSummary {
 }
 
 /// Explains one flow.
+impl Explanation {
+    /// How the pending verdict is introduced when its trace differs: "DIFFERS" only when the
+    /// verdict itself does (staged policies may change the path and not the answer).
+    pub fn pending_heading(&self, label: &str) -> String {
+        if self.pending.action != self.enforced.action {
+            format!("{label} (staged policies enforced) DIFFERS")
+        } else {
+            format!("{label} (staged policies enforced): the same verdict, by another path")
+        }
+    }
+}
+
 pub fn explain<S: SetHandle>(evaluator: &mut Evaluator<S>, flow: &Flow) -> Explanation {
     let direction = match flow.reporter {
         Reporter::Src | Reporter::Fwd => Direction::Egress,

@@ -20,13 +20,9 @@ fn indent(text: &str, by: &str) -> String {
         .collect()
 }
 
-/// `fix`'s text: each side, what denied it, and the candidates narrowest first (with `preview`'s
-/// line under each when it has one), the narrowest's staged YAML; a guardrail's exception request.
-pub fn proposal_text(
-    proposal: &Proposal,
-    writable: &[String],
-    preview: impl Fn(&Candidate) -> Option<String>,
-) -> String {
+/// `fix`'s text: each side, what denied it, and the candidates narrowest first (with their
+/// preview when they have one), the narrowest's staged YAML; a guardrail's exception request.
+pub fn proposal_text(proposal: &Proposal, writable: &[String]) -> String {
     let mut text = format!("Flow: {}\n", proposal.flow);
     for side in &proposal.sides {
         let reported = if side.reported {
@@ -59,8 +55,20 @@ pub fn proposal_text(
                         candidate.breadth.label(),
                         candidate.rationale
                     ));
-                    if let Some(line) = preview(candidate) {
-                        text.push_str(&format!("     {line}\n"));
+                    if let Some(preview) = &candidate.preview {
+                        text.push_str(&format!(
+                            "     preview over the {} flow(s) of {}, as if it alone were \
+                             enforced: {}\n",
+                            preview.flows,
+                            preview.over,
+                            preview.tally.summary()
+                        ));
+                        if preview.tally.fixes == 0 && !side.reported {
+                            text.push_str(
+                                "     (no recorded flow is from this side: denied on the other \
+                                 side first, it never reached this one)\n",
+                            );
+                        }
                     }
                     for finding in &candidate.findings {
                         text.push_str(&format!(
@@ -100,12 +108,20 @@ pub fn proposal_text(
 /// `enforced`, its enforced) document.
 pub fn exported_yaml(candidate: &Candidate, enforced: bool) -> String {
     let documents = &candidate.documents;
-    let text = if enforced {
-        &documents.enforced
+    if enforced {
+        format!(
+            "# The enforced form of: {}\n# It replaces {} where it is defined.\n---\n{}",
+            candidate.rationale,
+            candidate.policy,
+            documents.enforced.trim_end()
+        )
     } else {
-        &documents.staged
-    };
-    format!("# {}\n---\n{}", candidate.rationale, text.trim_end())
+        format!(
+            "# {}\n---\n{}",
+            candidate.rationale,
+            documents.staged.trim_end()
+        )
+    }
 }
 
 /// Why `fix -o yaml` has nothing to print, with the failing governance findings if that is why.

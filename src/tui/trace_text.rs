@@ -360,7 +360,7 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
     ));
     let pending_line = if explanation.pending_differs {
         decided_line(
-            "Pending (staged policies enforced) DIFFERS",
+            &explanation.pending_heading("Pending"),
             explanation.pending.action.as_str(),
             &explanation.pending.policies,
         )

@@ -189,6 +189,7 @@ impl FixView {
                 },
                 findings,
                 added,
+                preview: None,
             },
         );
         self.last_edit = None;
@@ -483,6 +484,18 @@ impl FixView {
                 theme.style(Role::StatusWarn),
             ));
         }
+        let unreported = match self.selected_entry() {
+            Some(Entry::Candidate { side, .. }) => !self.proposal.sides[side].reported,
+            _ => false,
+        };
+        if tally.fixes == 0 && unreported {
+            lines.push(Line::styled(
+                "     (no stored flow is from this side: denied on the other side first, it \
+                 never reached this one)"
+                    .to_string(),
+                theme.style(Role::Muted),
+            ));
+        }
         lines
     }
 
@@ -581,7 +594,7 @@ impl Screen for FixView {
         let area = popup_area(frame.area(), 96, 92);
         frame.render_widget(Clear, area);
         // Wrapped, not cut: a rationale is read whole, at 80 columns too.
-        let title = "Fix · narrowest first, each proven by Calico's staged preview";
+        let title = "Fix · narrowest first, each proven as Calico previews a staged policy";
         frame.render_widget(
             Paragraph::new(self.lines(theme))
                 .wrap(Wrap { trim: false })
