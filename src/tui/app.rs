@@ -28,7 +28,7 @@ use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
 use crate::errors::printable;
-use crate::fix::{propose, Naming, Persona};
+use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
 use crate::lint::Governance;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
@@ -689,7 +689,7 @@ impl App {
             Some(tiers) => Persona::new(tiers.iter().cloned()),
             None => Persona::demo(),
         };
-        let mut proposal = propose(&set, &flow, &persona, Naming::TierPrefix);
+        let mut proposal = propose(&set, &flow, &persona, self.config.naming);
         if let Err(message) = proposal.check(self.governance.get_mut()) {
             return self.set_message(Severity::Error, format!("governance rules: {message}"));
         }

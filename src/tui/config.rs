@@ -2,6 +2,7 @@
 //! theme and keymap, newest flows on top or not, and saved filters).
 
 use crate::errors::read_text;
+use crate::fix::Naming;
 use crate::lint::{Governance, Packages};
 use std::fs;
 use std::io;
@@ -22,6 +23,8 @@ pub struct Config {
     pub filters: Vec<(String, String)>,
     /// Tiers the user may write, for fixes (none: the demo's developer, application and default).
     pub writable_tiers: Option<Vec<String>>,
+    /// How fixes name policies: the cluster's Calico version (a `<tier>.` prefix up to 3.31).
+    pub naming: Naming,
     /// Governance rules a fix is checked against before it is staged (docs/governance.md).
     pub lint_rules: Option<PathBuf>,
     pub lint_policy: Vec<PathBuf>,
@@ -39,6 +42,7 @@ impl Default for Config {
             newest_first: true,
             filters: Vec::new(),
             writable_tiers: None,
+            naming: Naming::TierPrefix,
             lint_rules: None,
             lint_policy: Vec::new(),
             lint_data: Vec::new(),
@@ -142,6 +146,11 @@ impl Config {
                 "theme" => config.theme = text_value().map_err(&mut problem).ok(),
                 "keymap" => config.keymap = text_value().map_err(&mut problem).ok(),
                 "writable_tiers" => config.writable_tiers = text_list().map_err(&mut problem).ok(),
+                "calico_version" => match text_value().map(|v| (Naming::for_version(&v), v)) {
+                    Ok((Some(naming), _)) => config.naming = naming,
+                    Ok((None, v)) => problem(format!("{v:?} is not a version (e.g. 3.31)")),
+                    Err(message) => problem(message),
+                },
                 "lint_rules" => {
                     config.lint_rules = text_value().map_err(&mut problem).ok().map(PathBuf::from)
                 }
@@ -181,7 +190,8 @@ impl Config {
                 },
                 other => problem(format!(
                     "unknown setting '{other}', ignored (the settings are source, theme, keymap, \
-                     newest_first, filters, writable_tiers, lint_rules, lint_policy and lint_data)"
+                     newest_first, filters, writable_tiers, calico_version, lint_rules, lint_policy and \
+                     lint_data)"
                 )),
             }
         }
@@ -367,7 +377,7 @@ mod tests {
         fs::write(
             dir.path().join("config.toml"),
             "writable_tiers = [\"application\", \"team-a\"]\nlint_rules = \"rules.toml\"\n\
-             lint_policy = [\"policy\"]\nlint_data = \"data\"\n",
+             lint_policy = [\"policy\"]\nlint_data = \"data\"\ncalico_version = \"v3.32.1\"\n",
         )
         .unwrap();
         let (config, problems) = Config::load(Some(dir.path()));
@@ -378,6 +388,7 @@ mod tests {
         assert_eq!(config.lint_rules, Some(PathBuf::from("rules.toml")));
         assert_eq!(config.lint_policy, vec![PathBuf::from("policy")]);
         assert!(config.lint_data.is_empty());
+        assert_eq!(config.naming, Naming::Bare);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].contains(":4: lint_data: must be a list of strings, not string"),
