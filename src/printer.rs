@@ -253,9 +253,9 @@ pub fn fit(text: &str, width: usize) -> String {
 }
 
 fn verdict_line(label: &str, verdict: &VerdictExplanation) -> String {
-    let decided = match (&verdict.undetermined, verdict.policies.last()) {
+    let decided = match (&verdict.undetermined, &verdict.decided_by) {
         (Some(reason), _) => format!("undetermined: {reason}"),
-        (None, Some(hit)) => hit.describe(),
+        (None, Some(decided)) => decided.to_string(),
         (None, None) => "no policy or profile applies".to_string(),
     };
     format!("{label}: {}\n  decided by {decided}\n", verdict.action)

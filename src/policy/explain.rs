@@ -37,10 +37,66 @@ pub struct EndpointSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerdictExplanation {
     pub action: Verdict,
+    /// The hits in Goldmane's shape (its names: a Calico policy without its `<tier>.` prefix), to
+    /// compare with what Calico recorded.
     pub policies: Vec<PolicyHit>,
+    /// What decided, named as the manifests name it (people read this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undetermined: Option<String>,
     pub tiers: Vec<TierExplanation>,
+}
+
+/// The step that decided a verdict: its tier, and the rest in words, with the policy named as
+/// its manifest names it (`database/security.database-backends-only rule 1 (Deny)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecidedBy {
+    /// Empty for a profile.
+    pub tier: String,
+    pub text: String,
+}
+
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tier.as_str() {
+            "" => f.write_str(&self.text),
+            tier => write!(f, "tier {tier}: {}", self.text),
+        }
+    }
+}
+
+fn decided_by(set: &PolicySet, flow: &Flow, hit: &crate::policy::eval::Hit) -> DecidedBy {
+    match hit.source {
+        HitSource::Rule { policy, rule } => {
+            let policy = set.policy(policy as usize);
+            DecidedBy {
+                tier: policy.tier.clone(),
+                text: format!(
+                    "{} {} rule {rule} ({})",
+                    policy.kind,
+                    policy.display_name(),
+                    hit.action
+                ),
+            }
+        }
+        HitSource::EndOfTier { tier, trigger } => DecidedBy {
+            tier: set.tiers()[tier as usize].name.clone(),
+            text: format!(
+                "end of tier, default {} (after {})",
+                hit.action,
+                set.policy(trigger as usize).display_name()
+            ),
+        },
+        HitSource::Profile => DecidedBy {
+            tier: String::new(),
+            text: format!(
+                "profile kns.{} ({})",
+                flow.local().namespace.as_deref().unwrap_or("default"),
+                hit.action
+            ),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -243,6 +299,7 @@ fn explain_mode<S: SetHandle>(
     VerdictExplanation {
         action: outcome.verdict,
         policies: evaluator.policy_hits(flow, &outcome.hits),
+        decided_by: outcome.hits.last().map(|hit| decided_by(set, flow, hit)),
         undetermined: outcome
             .undetermined
             .map(|u| describe_undetermined(evaluator, u.need.describe(), u.at)),

@@ -278,6 +278,24 @@ fn decided_line(label: &str, action: &str, hits: &[PolicyHit]) -> Line {
     Line::new(spans)
 }
 
+/// A computed verdict and what decided it, the policy named as its manifest names it.
+fn explained_line(label: &str, verdict: &VerdictExplanation) -> Line {
+    let action = verdict.action.as_str();
+    let mut spans = vec![
+        (format!("{label}: "), Tone::Title),
+        (action.to_string(), verdict_tone(action)),
+    ];
+    if let Some(decided) = &verdict.decided_by {
+        spans.push(("  decided by ".to_string(), Tone::Muted));
+        if !decided.tier.is_empty() {
+            spans.push((decided.tier.clone(), Tone::Tier(decided.tier.clone())));
+            spans.push((" › ".to_string(), Tone::Text));
+        }
+        spans.push((decided.text.clone(), verdict_tone(action)));
+    }
+    Line::new(spans)
+}
+
 /// Why Calico's recorded hits differ from the computed ones.
 fn difference_reason(
     recorded: &[PolicyHit],
@@ -353,16 +371,11 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
     };
     let mut evaluator = Evaluator::new(set);
     let explanation: Explanation = explain(&mut evaluator, &flow);
-    header.push(decided_line(
-        "Enforced",
-        explanation.enforced.action.as_str(),
-        &explanation.enforced.policies,
-    ));
+    header.push(explained_line("Enforced", &explanation.enforced));
     let pending_line = if explanation.pending_differs {
-        decided_line(
+        explained_line(
             &explanation.pending_heading("Pending"),
-            explanation.pending.action.as_str(),
-            &explanation.pending.policies,
+            &explanation.pending,
         )
     } else {
         Line::new(vec![
@@ -497,6 +510,7 @@ mod tests {
         let computed = VerdictExplanation {
             action: crate::model::Verdict::Allow,
             policies: Vec::new(),
+            decided_by: None,
             undetermined: None,
             tiers: Vec::new(),
         };
