@@ -1254,3 +1254,24 @@ fn an_edit_that_changes_nothing_is_said_so_and_adds_no_candidate() {
     );
     assert!(!screen_text(&app).contains("[your edit]"));
 }
+
+#[test]
+fn the_selected_candidate_stays_in_view_on_a_small_terminal() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "fport=5433 reporter=src action=deny<enter>x");
+    for _ in 0..6 {
+        press(&mut app, "j");
+        let text = screen_text(&app);
+        assert!(
+            text.lines().take(24).any(|l| l.contains("▶ ")),
+            "the selection scrolled out of view:\n{text}"
+        );
+    }
+    // Six down: the other side's third candidate, in view with its preview.
+    let text = screen_text(&app);
+    assert!(
+        text.contains("▶ 3. [broader: namespace] Allow TCP 5433 from every workload"),
+        "{text}"
+    );
+    assert!(text.contains("no stored flow is from this side"), "{text}");
+}

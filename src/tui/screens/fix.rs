@@ -60,8 +60,9 @@ pub struct FixView {
     previews: Vec<Option<Preview>>,
     /// Whether the source is the built-in demo, which takes a staged fix at run time.
     demo: bool,
-    /// Lines scrolled (page down/up), for the YAML below the fold on a small terminal.
-    scroll: u16,
+    /// Lines scrolled by page down/up (the YAML below the fold on a small terminal); `None`: the
+    /// view follows the selected candidate.
+    scroll: Option<u16>,
     /// The flow the fixes are for, to prove an edit again.
     flow: Flow,
     /// The user's last edit, kept when it was not used, so that editing again starts from it.
@@ -86,7 +87,7 @@ impl FixView {
             target,
             previews,
             demo,
-            scroll: 0,
+            scroll: None,
             flow,
             last_edit: None,
         };
@@ -536,15 +537,17 @@ impl Screen for FixView {
     }
 
     fn apply(&mut self, action: Action, ctx: &Ctx) -> Reply {
+        let scrolled = self.scroll.unwrap_or(0);
         match action {
-            Action::PageDown => self.scroll = self.scroll.saturating_add(10),
-            Action::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            Action::PageDown => self.scroll = Some(scrolled.saturating_add(10)),
+            Action::PageUp => self.scroll = Some(scrolled.saturating_sub(10)),
             _ => {}
         }
         if matches!(action, Action::PageDown | Action::PageUp) {
             return Reply::done();
         }
         if move_within(action, &mut self.selected, self.entries.len()) {
+            self.scroll = None;
             self.preview_selected(ctx.store);
             return Reply::done();
         }
@@ -595,10 +598,14 @@ impl Screen for FixView {
         frame.render_widget(Clear, area);
         // Wrapped, not cut: a rationale is read whole, at 80 columns too.
         let title = "Fix · narrowest first, each proven as Calico previews a staged policy";
+        let lines = self.lines(theme);
+        let scroll = self
+            .scroll
+            .unwrap_or_else(|| follow_selection(&lines, area));
         frame.render_widget(
-            Paragraph::new(self.lines(theme))
+            Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
-                .scroll((self.scroll, 0))
+                .scroll((scroll, 0))
                 .block(overlay_block(theme, title, area.width)),
             area,
         );
@@ -620,4 +627,30 @@ fn objects_described(text: &str) -> String {
         (None, Some(name)) => name,
         _ => "your policy".to_string(),
     }
+}
+
+/// The scroll that keeps the selected candidate (the line marked `▶`) and the lines under it
+/// (its preview) in view: none while it fits, else enough to bring it near the top.
+fn follow_selection(lines: &[Line], area: ratatui::layout::Rect) -> u16 {
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let height = area.height.saturating_sub(2) as usize;
+    let rows = |line: &Line| line.width().max(1).div_ceil(width);
+    let mut top = 0;
+    for line in lines {
+        let marked = line
+            .spans
+            .first()
+            .is_some_and(|span| span.content.starts_with('▶'));
+        if marked {
+            // The candidate and a few lines of its preview below it.
+            let wanted = rows(line) + 4;
+            return if top + wanted <= height {
+                0
+            } else {
+                top.saturating_sub(2) as u16
+            };
+        }
+        top += rows(line);
+    }
+    0
 }
