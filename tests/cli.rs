@@ -644,7 +644,7 @@ fn kubectl_plugin_has_help_and_the_same_eval() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("Usage: kubectl-flowtrace"))
+        .stdout(predicate::str::contains("Usage: kubectl flowtrace"))
         .stdout(predicate::str::contains("eval"))
         .stdout(predicate::str::contains("explain"));
     let mut plugin = Command::cargo_bin("kubectl-flowtrace").unwrap();
@@ -664,6 +664,60 @@ fn kubectl_plugin_has_help_and_the_same_eval() {
     let output = eval_bank().assert().success().get_output().clone();
     assert!(!output.stdout.is_empty());
     assert_eq!(stdout_of(&plugin_output), stdout_of(&output));
+}
+
+/// kubectl itself finds the plugin on PATH and runs it; its help names it as it was run.
+#[test]
+fn kubectl_finds_the_plugin_on_path_and_its_help_says_kubectl_flowtrace() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        // The CI machines have kubectl; say so rather than pass silently elsewhere.
+        panic!("kubectl is not installed: this test needs it (the CI machines have it)");
+    }
+    let plugin = PathBuf::from(env!("CARGO_BIN_EXE_kubectl-flowtrace"));
+    let bin = plugin.parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(args)
+            .env("PATH", &path)
+            .env("HOME", home.path())
+            .env("KUBECONFIG", "")
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["plugin", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("kubectl-flowtrace"), "{listed}");
+    let help = run(&["flowtrace", "--help"]);
+    assert!(help.status.success(), "{help:?}");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Usage: kubectl flowtrace [OPTIONS] [COMMAND]"),
+        "{help}"
+    );
+    let eval = run(&["flowtrace", "eval", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&eval.stdout).contains("Usage: kubectl flowtrace eval"),
+        "{eval:?}"
+    );
+    // A mistake is reported under the same name.
+    let wrong = run(&["flowtrace", "evaluate"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("kubectl flowtrace"),
+        "{wrong:?}"
+    );
 }
 
 #[test]

@@ -372,7 +372,20 @@ pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run(Cli::parse())
+}
+
+/// As `kubectl flowtrace`: the same commands, and help and errors say how it was run.
+pub fn kubectl_plugin_main() -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command()
+        .name("kubectl flowtrace")
+        .bin_name("kubectl flowtrace");
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    run(cli)
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Explain(args)) => explain::run(&args),
