@@ -14,7 +14,7 @@ mod tui;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -377,12 +377,9 @@ pub fn main() -> ExitCode {
 
 /// As `kubectl flowtrace`: the same commands, and help and errors say how it was run.
 pub fn kubectl_plugin_main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
-    let command = Cli::command()
-        .name("kubectl flowtrace")
-        .bin_name("kubectl flowtrace");
-    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
-    run(cli)
+    let name = "kubectl flowtrace";
+    let matches = Cli::command().name(name).bin_name(name).get_matches();
+    run(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
 }
 
 fn run(cli: Cli) -> ExitCode {
