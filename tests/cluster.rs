@@ -58,6 +58,21 @@ async fn whisker_in_a_cluster(events: Vec<StoredEvent>) -> (FakeWhisker, FakeApi
     (whisker, api)
 }
 
+/// A cluster whose Whisker holds one flow, a home folder and a kubeconfig for it.
+async fn one_flow_cluster(
+    flow: serde_json::Value,
+) -> (
+    FakeWhisker,
+    FakeApiServer,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let (whisker, api) = whisker_in_a_cluster(vec![StoredEvent::flow(&flow)]).await;
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    (whisker, api, home, kubeconfig)
+}
+
 fn socket_of(url: &str) -> SocketAddr {
     url.rsplit('/').next().unwrap().parse().unwrap()
 }
@@ -334,7 +349,7 @@ async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
     let home = tempfile::tempdir().unwrap();
     let client = cluster::connect(&ClusterTarget {
         kubeconfig: Some(api.kubeconfig(home.path())),
-        context: None,
+        ..ClusterTarget::default()
     })
     .await
     .unwrap();
@@ -372,14 +387,9 @@ async fn each_connection_finds_the_pod_again_so_a_restarted_pod_is_reached() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_main_job_shows_the_clusters_flows_when_there_is_a_cluster() {
-    let base = unix_now() - 30;
     // Whisker only: Goldmane is looked for first, then Whisker (no client certificate needed).
-    let (_whisker, api) = whisker_in_a_cluster(vec![StoredEvent::flow(&flow_response(
-        "web-*", "checkout", 8443, base,
-    ))])
-    .await;
-    let home = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(home.path());
+    let (_whisker, api, home, kubeconfig) =
+        one_flow_cluster(flow_response("web-*", "checkout", 8443, unix_now() - 30)).await;
     // No subcommand, on a pipe: the main job prints like `tail`.
     let output = flowtrace(Some(&kubeconfig), home.path(), &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -502,4 +512,52 @@ async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
     .await
     .unwrap();
     assert!(!screen.contains("demo"), "{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn as_and_as_group_impersonate_as_kubectl_does() {
+    let (_whisker, api, home, kubeconfig) =
+        one_flow_cluster(flow_response("web-*", "backend", 8080, unix_now() - 600)).await;
+    let output = flowtrace(
+        Some(&kubeconfig),
+        home.path(),
+        &[
+            "tail",
+            "--source",
+            "whisker",
+            "--since",
+            "1h",
+            "-o",
+            "json",
+            "--as",
+            "alice",
+            "--as-group",
+            "team-a",
+            "--as-group",
+            "team-b",
+            "--request-timeout",
+            "30s",
+        ],
+    )
+    .await;
+    assert_eq!(json_records(&output).len(), 1, "{}", stderr_of(&output));
+    let seen = api.impersonations();
+    assert!(!seen.is_empty());
+    for (user, groups) in &seen {
+        assert_eq!(user.as_deref(), Some("alice"));
+        assert_eq!(groups, &["team-a".to_string(), "team-b".to_string()]);
+    }
+    // A timeout that is not a duration is refused before anything is asked.
+    let output = flowtrace(
+        Some(&kubeconfig),
+        home.path(),
+        &["tail", "--source", "whisker", "--request-timeout", "soon"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("\"soon\" is not a duration"),
+        "{}",
+        stderr_of(&output)
+    );
 }

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use super::inputs::{flows_name, governance, load_manifests, open_flows, picked_flow};
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::fix::impact::{Recorded, Target};
-use crate::fix::{propose, CandidatePreview, Naming, Persona};
+use crate::fix::impact::Recorded;
+use crate::fix::{propose, Naming, Persona};
 use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
@@ -39,14 +39,7 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
     }
     if let Some(path) = args.pick.flows.as_ref().filter(|p| p.as_os_str() != "-") {
         let recorded = Recorded::read(&set, open_flows(path)?)?;
-        let (enforced, target) = (set.without_staged(), Target::of(&flow));
-        for candidate in proposal.candidates_mut() {
-            candidate.preview = Some(CandidatePreview {
-                over: flows_name(path),
-                flows: recorded.len(),
-                tally: recorded.preview(&enforced, &candidate.documents.staged, &target),
-            });
-        }
+        proposal.preview(&set, &flow, &recorded, &flows_name(path));
     }
     let mut out = io::stdout().lock();
     match args.output {

@@ -82,6 +82,9 @@ pub fn flow_servers(args: &SourceArgs) -> FlowServers {
         cluster: ClusterTarget {
             kubeconfig: args.cluster.kubeconfig.clone(),
             context: args.cluster.context.clone(),
+            impersonate: args.cluster.impersonate.clone(),
+            impersonate_groups: args.cluster.impersonate_groups.clone(),
+            request_timeout: Some(args.cluster.request_timeout).filter(|t| !t.is_zero()),
         },
         calico_namespace: args.cluster.calico_namespace.clone(),
         goldmane_address: goldmane.goldmane_address.clone(),

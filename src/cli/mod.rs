@@ -299,6 +299,15 @@ pub struct ClusterArgs {
     /// Kubeconfig context [default: the current context].
     #[arg(long, value_name = "NAME")]
     context: Option<String>,
+    /// The user to impersonate, as kubectl's --as.
+    #[arg(long = "as", value_name = "USER")]
+    impersonate: Option<String>,
+    /// A group to impersonate, as kubectl's --as-group. Repeatable.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    impersonate_groups: Vec<String>,
+    /// How long one request to the Kubernetes API may take (30s, 2m); 0: no limit.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cluster::request_timeout)]
+    request_timeout: std::time::Duration,
     /// Namespace Calico runs in (where goldmane and whisker are).
     #[arg(long, value_name = "NS", default_value = "calico-system")]
     calico_namespace: String,

@@ -14,12 +14,30 @@ use kube::{Client, Config};
 
 use crate::errors::error_chain;
 
-/// Which cluster to talk to: kubectl's `--kubeconfig` and `--context`, else `$KUBECONFIG` or
-/// `~/.kube/config` and its current context.
+/// Which cluster to talk to, and as whom: kubectl's `--kubeconfig` and `--context` (else
+/// `$KUBECONFIG` or `~/.kube/config` and its current context), `--as`, `--as-group` and
+/// `--request-timeout`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterTarget {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// The user to impersonate (kubectl's `--as`).
+    pub impersonate: Option<String>,
+    /// The groups to impersonate (kubectl's `--as-group`, repeatable).
+    pub impersonate_groups: Vec<String>,
+    /// How long one request may take; `None`: no limit (kubectl's `--request-timeout 0`).
+    pub request_timeout: Option<Duration>,
+}
+
+/// kubectl's `--request-timeout`: a duration (`30s`, `2m`, `1h`), or `0` for no limit (zero).
+pub fn request_timeout(text: &str) -> Result<Duration, String> {
+    match crate::store::filter::parse_duration(text.trim()) {
+        Some(seconds) => Ok(Duration::from_secs(seconds.max(0) as u64)),
+        None if text.trim() == "0" => Ok(Duration::ZERO),
+        None => Err(format!(
+            "{text:?} is not a duration (e.g. 30s, 2m, 1h, or 0)"
+        )),
+    }
 }
 
 /// Long enough for a slow VPN, short enough that a cluster that does not answer is said soon.
@@ -164,6 +182,13 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             })
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = target.request_timeout;
+    if target.impersonate.is_some() {
+        config.auth_info.impersonate = target.impersonate.clone();
+    }
+    if !target.impersonate_groups.is_empty() {
+        config.auth_info.impersonate_groups = Some(target.impersonate_groups.clone());
+    }
     let server = redact(&config.cluster_url.to_string());
     let client = Client::try_from(config)
         .map_err(|e| Failed(format!("setting up the Kubernetes client: {e}")))?;

@@ -221,6 +221,25 @@ impl Proposal {
         self.sides.iter().any(|s| s.verdict == Verdict::Deny)
     }
 
+    /// Previews every candidate over `recorded` flows (named `over`), as if each alone were
+    /// enforced over `set`'s enforced policies, for the fix of `flow`.
+    pub fn preview(
+        &mut self,
+        set: &PolicySet,
+        flow: &Flow,
+        recorded: &impact::Recorded,
+        over: &str,
+    ) {
+        let (enforced, target) = (set.without_staged(), impact::Target::of(flow));
+        for candidate in self.candidates_mut() {
+            candidate.preview = Some(CandidatePreview {
+                over: over.to_string(),
+                flows: recorded.len(),
+                tally: recorded.preview(&enforced, &candidate.documents.staged, &target),
+            });
+        }
+    }
+
     /// Every candidate offered, to fill in (their preview).
     pub fn candidates_mut(&mut self) -> impl Iterator<Item = &mut Candidate> {
         self.sides

@@ -53,6 +53,8 @@ struct State {
     /// Path prefixes answered with 403.
     forbidden: Vec<String>,
     requests: Vec<String>,
+    /// The Impersonate-User and Impersonate-Group headers of every request.
+    impersonations: Vec<(Option<String>, Vec<String>)>,
 }
 
 pub struct FakeApiServer {
@@ -247,6 +249,11 @@ impl FakeApiServer {
             .push(path_prefix.to_string());
     }
 
+    /// Who each request so far asked to act as: Impersonate-User, and Impersonate-Group values.
+    pub fn impersonations(&self) -> Vec<(Option<String>, Vec<String>)> {
+        self.state.lock().unwrap().impersonations.clone()
+    }
+
     /// `METHOD /path?query` of every request so far.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
@@ -328,6 +335,17 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
     let mut seen = state.lock().unwrap();
     seen.requests
         .push(format!("{} {path}?{query}", request.method()));
+    let header = |name: &str| {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let user = header("impersonate-user").into_iter().next();
+    seen.impersonations
+        .push((user, header("impersonate-group")));
     let authorized = request
         .headers()
         .get("authorization")
