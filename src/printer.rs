@@ -240,6 +240,28 @@ pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
     }
 }
 
+/// `eval --check`'s lines for one flow (at `at`, `file:line`): how its computed trace differs
+/// from what Calico recorded. `None` when Calico recorded nothing to compare with, else whether
+/// it differs.
+pub fn write_differences<W: Write, S: crate::policy::SetHandle>(
+    out: &mut W,
+    at: &str,
+    evaluator: &Evaluator<S>,
+    flow: &Flow,
+    evaluation: &Evaluation,
+) -> io::Result<Option<bool>> {
+    let Some(differences) = crate::policy::compare::differences(evaluator, flow, evaluation) else {
+        return Ok(None);
+    };
+    if !differences.is_empty() {
+        writeln!(out, "{at}: {}", flow.summary())?;
+        for difference in &differences {
+            writeln!(out, "  {difference}")?;
+        }
+    }
+    Ok(Some(!differences.is_empty()))
+}
+
 /// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
 /// as another, whole one.
 pub fn fit(text: &str, width: usize) -> String {

@@ -161,6 +161,44 @@ fn the_demo_backfills_and_decides_with_its_own_policies() {
 }
 
 #[test]
+fn minus_n_keeps_the_flows_of_one_namespace_as_kubectl_does() {
+    let records = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["tail", "--source", "demo", "--since", "2m", "-o", "json"];
+        all.extend(args);
+        let (code, stdout, stderr) = run(&all);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let everything = records(&[]);
+    let database = records(&["-n", "database"]);
+    assert!(!database.is_empty());
+    assert!(everything
+        .iter()
+        .any(|r| { r["source_namespace"] != "database" && r["dest_namespace"] != "database" }));
+    for record in &database {
+        assert!(
+            record["source_namespace"] == "database" || record["dest_namespace"] == "database",
+            "{record}"
+        );
+    }
+    // With a filter too: both apply.
+    let denied = records(&["--namespace", "database", "--filter", "action=deny"]);
+    assert!(!denied.is_empty());
+    assert!(denied.iter().all(|r| r["action"] == "Deny"
+        && (r["source_namespace"] == "database" || r["dest_namespace"] == "database")));
+    // -A is every namespace, and cannot be asked with -n.
+    assert!(records(&["-A"])
+        .iter()
+        .any(|r| { r["source_namespace"] != "database" && r["dest_namespace"] != "database" }));
+    let (code, _, stderr) = run(&["tail", "--source", "demo", "-n", "x", "-A"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[test]
 fn demo_export_round_trips_through_eval_and_tail() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");

@@ -7,9 +7,8 @@ use super::inputs::{flows_name, load_manifests, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::{Pipeline, Scope};
-use crate::policy::compare::differences;
 use crate::policy::PolicySet;
-use crate::printer::{wide_header, write_evaluated, Format, LINE_WIDTH};
+use crate::printer::{wide_header, write_differences, write_evaluated, Format, LINE_WIDTH};
 
 /// What one chunk produced, written out in input order.
 #[derive(Default)]
@@ -94,15 +93,10 @@ fn process_chunk(
         };
         let flow = &item.observed.flow;
         if args.check {
-            if let Some(differences) = differences(evaluator, flow, evaluation) {
+            let at = format!("{name}:{line_number}");
+            if let Some(differs) = write_differences(out, &at, evaluator, flow, evaluation)? {
                 *compared += 1;
-                if !differences.is_empty() {
-                    *differing += 1;
-                    writeln!(out, "{name}:{line_number}: {}", flow.summary())?;
-                    for difference in differences {
-                        writeln!(out, "  {difference}")?;
-                    }
-                }
+                *differing += usize::from(differs);
             }
             return Ok(());
         }

@@ -15,7 +15,7 @@ use crate::source::demo::DemoCluster;
 use crate::source::network::Server;
 use crate::source::server_filter::ServerFilter;
 use crate::source::{DemoFeed, FlowSource};
-use crate::store::filter::{parse_duration, Filter};
+use crate::store::filter::{in_namespace, parse_duration, Filter};
 
 /// Loads manifests, printing warnings and errors; returns the set and whether an object was
 /// invalid. `None` when a path cannot be read: nothing can then be decided as asked, so a command
@@ -61,9 +61,15 @@ pub fn flows_name(path: &Path) -> String {
     }
 }
 
-/// `--filter`: the filter language; none given matches every flow.
-pub fn filter_arg(text: Option<&str>) -> Result<Filter, String> {
-    Filter::parse(text.unwrap_or("")).map_err(|e| format!("--filter: {e}"))
+/// `--filter` as the source's `-n` scopes it: the text a view shows, and its filter.
+pub fn filter_arg(text: Option<&str>, source: &SourceArgs) -> Result<(String, Filter), String> {
+    let text = text.unwrap_or("");
+    let text = match &source.namespace {
+        Some(namespace) => in_namespace(text, namespace),
+        None => text.to_string(),
+    };
+    let filter = Filter::parse(&text).map_err(|e| format!("--filter: {e}"))?;
+    Ok((text, filter))
 }
 
 /// `--since` in seconds (30s, 15m, 2h); `None` when not given.

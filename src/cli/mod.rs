@@ -234,6 +234,18 @@ pub struct SourceArgs {
     /// Decide flows against these manifests (otherwise what Calico recorded is shown).
     #[arg(long = "manifests", short = 'm', value_name = "PATH")]
     manifests: Vec<PathBuf>,
+    /// Only flows with an end in this namespace, as kubectl's -n (not where Calico runs: that
+    /// is --calico-namespace).
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    namespace: Option<String>,
+    /// Flows of every namespace (the default), as kubectl's -A.
+    #[arg(long, short = 'A')]
+    all_namespaces: bool,
     /// Demo flows per second.
     #[arg(long, default_value_t = 20, help_heading = "The demo source")]
     rate: u32,

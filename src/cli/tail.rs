@@ -44,8 +44,8 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         source: source_args,
         ..args.clone()
     };
-    let (filter, since) = match filter_arg(args.filter.as_deref())
-        .and_then(|filter| Ok((filter, since_arg(args.since.as_deref())?)))
+    let (filter, since) = match filter_arg(args.filter.as_deref(), &args.source)
+        .and_then(|(_, filter)| Ok((filter, since_arg(args.since.as_deref())?)))
     {
         Ok(parsed) => parsed,
         Err(message) => {

@@ -77,11 +77,10 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let filter_text = args.filter.clone().unwrap_or_default();
-    let (filter, since) = match filter_arg(args.filter.as_deref())
-        .and_then(|filter| Ok((filter, since_arg(args.since.as_deref())?)))
+    let (filter_text, filter, since) = match filter_arg(args.filter.as_deref(), &args.source)
+        .and_then(|(text, filter)| Ok((text, filter, since_arg(args.since.as_deref())?)))
     {
-        Ok((filter, since)) => (filter, since.unwrap_or(DEFAULT_BACKFILL_SECONDS)),
+        Ok((text, filter, since)) => (text, filter, since.unwrap_or(DEFAULT_BACKFILL_SECONDS)),
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);

@@ -506,6 +506,15 @@ fn check_values(subject: &Subject, operator: Operator, values: &[String]) -> Res
 }
 
 /// `30s`, `15m`, `2h`, `1d` (or plain seconds) as seconds.
+/// `filter` limited to flows with an end in `namespace` (kubectl's `-n`): `ns=NAMESPACE`, and the
+/// filter in parentheses when there is one.
+pub fn in_namespace(filter: &str, namespace: &str) -> String {
+    match filter.trim() {
+        "" => format!("ns={namespace}"),
+        filter => format!("ns={namespace} ({filter})"),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Option<i64> {
     let text = text.trim();
     let (number, unit) = text.split_at(
