@@ -13,6 +13,7 @@ use crate::model::{qualified_name, Flow, PolicyHit, Verdict};
 use crate::policy::compare::undetermined_reason;
 use crate::policy::explain::{Explanation, TierStatus, VerdictExplanation};
 use crate::policy::{Evaluation, Evaluator, PolicySet};
+use crate::store::filter::{Filter, Fuzzy};
 
 /// The decided part of a printed flow; the hit lists already serialised as JSON arrays.
 pub struct Decision<'a> {
@@ -237,6 +238,42 @@ pub fn decided_by(hits: &[PolicyHit], undetermined: Option<&str>) -> String {
     match undetermined {
         Some(reason) => format!("undetermined: {reason}"),
         None => hits.last().map(PolicyHit::describe).unwrap_or_default(),
+    }
+}
+
+/// `tail`'s printer: filters decided flows and prints those that match, as they come.
+pub struct RowPrinter<W> {
+    pub filter: Filter,
+    /// Only flows seen within this many seconds of `now`.
+    pub since: Option<i64>,
+    pub fuzzy: Fuzzy,
+    /// The flows are the built-in demo's: every JSON record says so.
+    pub demo: bool,
+    pub output: Format,
+    pub out: W,
+    pub now: i64,
+}
+
+impl<W: Write> RowPrinter<W> {
+    pub fn print<S: crate::policy::SetHandle>(
+        &mut self,
+        pipeline: &crate::ingest::Pipeline<S>,
+        item: &crate::ingest::Ingested,
+    ) -> io::Result<()> {
+        let row = pipeline.row(item);
+        let too_old = self
+            .since
+            .is_some_and(|s| row.observed.end_time < self.now - s);
+        if too_old || !self.filter.matches(&row, self.now, &self.fuzzy) {
+            return Ok(());
+        }
+        let (output, demo) = (self.output, self.demo);
+        match &item.raw {
+            Some(raw) => write_row(&mut self.out, output, raw, &row, demo),
+            None => crate::flows::encode::as_record(&item.observed, |raw| {
+                write_row(&mut self.out, output, raw, &row, demo)
+            }),
+        }
     }
 }
 

@@ -8,13 +8,11 @@ use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_n
 use super::tui::main_source;
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::errors::printable;
-use crate::flows::encode::as_record;
-use crate::ingest::{Ingested, Pipeline, Scope};
+use crate::ingest::{Pipeline, Scope};
 use crate::model::time::unix_now;
-use crate::policy::PolicySet;
-use crate::printer::{wide_header, write_row, Format, TIME_WIDTH};
+use crate::printer::{wide_header, Format, RowPrinter, TIME_WIDTH};
 use crate::source::SourceEvent;
-use crate::store::filter::{Filter, Fuzzy};
+use crate::store::filter::Fuzzy;
 use crate::tui::config::{config_dir, Config};
 
 pub fn run(args: &TailArgs) -> io::Result<u8> {
@@ -69,7 +67,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         }
     };
     let mut pipeline = Pipeline::new(policies, Scope::unrestricted());
-    let mut printer = Printer {
+    let mut printer = RowPrinter {
         filter,
         since,
         fuzzy: Fuzzy::default(),
@@ -122,35 +120,4 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         return Ok(EXIT_INVALID_INPUT);
     }
     Ok(0)
-}
-
-/// Filters decided flows and prints those that match.
-struct Printer<W> {
-    filter: Filter,
-    since: Option<i64>,
-    fuzzy: Fuzzy,
-    /// The flows are the built-in demo's: every JSON record says so.
-    demo: bool,
-    output: Format,
-    out: W,
-    now: i64,
-}
-
-impl<W: Write> Printer<W> {
-    fn print(&mut self, pipeline: &Pipeline<Arc<PolicySet>>, item: &Ingested) -> io::Result<()> {
-        let row = pipeline.row(item);
-        let too_old = self
-            .since
-            .is_some_and(|s| row.observed.end_time < self.now - s);
-        if too_old || !self.filter.matches(&row, self.now, &self.fuzzy) {
-            return Ok(());
-        }
-        let (output, demo) = (self.output, self.demo);
-        match &item.raw {
-            Some(raw) => write_row(&mut self.out, output, raw, &row, demo),
-            None => as_record(&item.observed, |raw| {
-                write_row(&mut self.out, output, raw, &row, demo)
-            }),
-        }
-    }
 }
