@@ -464,7 +464,8 @@ async fn the_main_job_falls_back_to_the_demo_only_without_a_cluster_and_says_so(
         let output = flowtrace(Some(&typo), home.path(), args).await;
         let stderr = stderr_of(&output);
         assert!(
-            stderr.contains("$KUBECONFIG (") && stderr.contains("kubeconfgi) cannot be read"),
+            stderr.contains("$KUBECONFIG (")
+                && stderr.contains("kubeconfgi) names no file that exists"),
             "{args:?}: {stderr}"
         );
         assert!(output.stdout.is_empty(), "{args:?}: no demo flows");
@@ -557,6 +558,33 @@ async fn as_and_as_group_impersonate_as_kubectl_does() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr_of(&output).contains("\"soon\" is not a duration"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_kubeconfig_files_merge_as_kubectl_merges_them() {
+    let (_whisker, _api, home, kubeconfig) =
+        one_flow_cluster(flow_response("web-*", "backend", 8080, unix_now() - 600)).await;
+    // A second file with a context of its own, and a file that does not exist: kubectl merges
+    // the first two (the first file's current context wins) and leaves the third out.
+    let (unreachable, _) = unreachable_kubeconfig(home.path());
+    let missing = home.path().join("no-such-kubeconfig");
+    let list = std::env::join_paths([&kubeconfig, &unreachable, &missing]).unwrap();
+    let output = flowtrace(
+        Some(Path::new(&list)),
+        home.path(),
+        &["tail", "--source", "whisker", "--since", "1h", "-o", "json"],
+    )
+    .await;
+    assert_eq!(json_records(&output).len(), 1, "{}", stderr_of(&output));
+    // None of them exists: said, not taken for "no cluster".
+    let list = std::env::join_paths([&missing]).unwrap();
+    let output = flowtrace(Some(Path::new(&list)), home.path(), &["tail"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("names no file that exists"),
         "{}",
         stderr_of(&output)
     );

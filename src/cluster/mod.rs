@@ -168,8 +168,7 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             .map_err(|e| Failed(format!("reading kubeconfig {}: {e}", path.display())))?,
         // A $KUBECONFIG that names no readable file is a mistake to report, not "no cluster".
         None => match std::env::var("KUBECONFIG") {
-            Ok(named) if !named.is_empty() => Kubeconfig::read()
-                .map_err(|e| Failed(format!("$KUBECONFIG ({named}) cannot be read: {e}")))?,
+            Ok(named) if !named.is_empty() => from_kubeconfig_env(&named)?,
             _ => Kubeconfig::read().map_err(|e| ConnectError::NotConfigured(e.to_string()))?,
         },
     };
@@ -200,6 +199,27 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             server,
         })?;
     Ok(client)
+}
+
+/// `$KUBECONFIG`'s files merged as kubectl merges them (the first to set a value wins), the ones
+/// that do not exist left out as kubectl leaves them out; an error when none exists or one cannot
+/// be read.
+fn from_kubeconfig_env(named: &str) -> Result<Kubeconfig, ConnectError> {
+    let existing: Vec<PathBuf> = std::env::split_paths(named)
+        .filter(|path| !path.as_os_str().is_empty() && path.exists())
+        .collect();
+    if existing.is_empty() {
+        return Err(ConnectError::Failed(format!(
+            "$KUBECONFIG ({named}) names no file that exists"
+        )));
+    }
+    existing
+        .iter()
+        .try_fold(Kubeconfig::default(), |merged, path| {
+            Kubeconfig::read_from(path)
+                .and_then(|file| merged.merge(file))
+                .map_err(|e| ConnectError::Failed(format!("$KUBECONFIG: {}: {e}", path.display())))
+        })
 }
 
 /// A server URL without the credentials a kubeconfig may carry in it (`https://user:pass@host`):
