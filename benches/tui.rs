@@ -66,6 +66,7 @@ fn main() {
         }
     }
     let status = SourceStatus {
+        scope: None,
         label: "file:synthetic".to_string(),
         note: None,
         state: ConnectionState::Connected,

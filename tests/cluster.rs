@@ -501,10 +501,11 @@ async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
             kubeconfig.to_str().unwrap(),
             env!("CARGO_BIN_EXE_kubectl-flowtrace"),
         );
-        // At 100 columns how it was reached comes last in the bar, after what must not be missed.
+        // At 100 columns how it was reached comes last in the bar, after what must not be missed:
+        // the source, its kubeconfig context, its state.
         let screen = tmux.wait_for_all(&[
-            "whisker connected",
-            "(port-forward to pod calico-system/whis",
+            "whisker · context fake connected",
+            "(port-forward to pod cali",
             "checkout/api-*",
         ]);
         tmux.keys(&["q"]);

@@ -39,6 +39,7 @@ fn status(label: &str) -> SourceStatus {
     SourceStatus {
         label: label.to_string(),
         note: None,
+        scope: None,
         state: ConnectionState::Connected,
         malformed: 0,
         received: 0,
@@ -1274,4 +1275,17 @@ fn the_selected_candidate_stays_in_view_on_a_small_terminal() {
         "{text}"
     );
     assert!(text.contains("no stored flow is from this side"), "{text}");
+}
+
+#[test]
+fn the_status_bar_names_the_context_and_the_namespace_scope() {
+    let mut status = status("goldmane");
+    status.scope = Some("context prod-east · namespace database".into());
+    let app = app_with(None, status, demo_flows(1), (160, 48));
+    let text = screen_text(&app);
+    let bar = text.lines().next().unwrap();
+    assert!(
+        bar.contains("goldmane · context prod-east · namespace database"),
+        "{bar}"
+    );
 }

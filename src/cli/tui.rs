@@ -9,7 +9,7 @@ use super::inputs::{
     filter_arg, flow_servers, load_manifests, open_source, since_arg, source_name,
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
-use crate::cluster::flow_server;
+use crate::cluster::{self, flow_server};
 use crate::model::time::unix_now;
 use crate::source::ConnectionState;
 use crate::store::FlowStore;
@@ -116,7 +116,20 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     tracing::info!(source = source_args.source(), "starting the TUI");
     let label = source_args.source().to_string();
     let origin = source_name(&source_args).to_string();
+    let context = matches!(source_args.source(), "goldmane" | "whisker")
+        .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
+        .flatten()
+        .map(|context| format!("context {context}"));
+    let namespace = source_args
+        .namespace
+        .as_ref()
+        .map(|ns| format!("namespace {ns}"));
+    let scope = [context, namespace]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
     let status = SourceStatus {
+        scope: (!scope.is_empty()).then(|| scope.join(" · ")),
         label,
         note,
         state: ConnectionState::Connecting,

@@ -201,6 +201,22 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
     Ok(client)
 }
 
+/// The kubeconfig context `target` talks to: `--context`, else the kubeconfig's current one.
+/// `None` when there is no kubeconfig to read.
+pub fn context_name(target: &ClusterTarget) -> Option<String> {
+    if let Some(context) = &target.context {
+        return Some(context.clone());
+    }
+    let kubeconfig = match &target.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => match std::env::var("KUBECONFIG") {
+            Ok(named) if !named.is_empty() => from_kubeconfig_env(&named).ok()?,
+            _ => Kubeconfig::read().ok()?,
+        },
+    };
+    kubeconfig.current_context
+}
+
 /// `$KUBECONFIG`'s files merged as kubectl merges them (the first to set a value wins), the ones
 /// that do not exist left out as kubectl leaves them out; an error when none exists or one cannot
 /// be read.
@@ -242,6 +258,32 @@ pub fn describe_error(what: &str, error: &kube::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_context_is_the_flag_else_the_kubeconfigs_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: prod-east\ncontexts:\n- name: prod-east\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\n",
+        )
+        .unwrap();
+        let target = ClusterTarget {
+            kubeconfig: Some(path.clone()),
+            ..ClusterTarget::default()
+        };
+        assert_eq!(context_name(&target).as_deref(), Some("prod-east"));
+        let chosen = ClusterTarget {
+            context: Some("staging".into()),
+            ..target
+        };
+        assert_eq!(context_name(&chosen).as_deref(), Some("staging"));
+        let missing = ClusterTarget {
+            kubeconfig: Some(dir.path().join("none")),
+            ..ClusterTarget::default()
+        };
+        assert_eq!(context_name(&missing), None);
+    }
+
     use super::*;
 
     fn api_error(code: u16, message: &str) -> kube::Error {

@@ -78,6 +78,8 @@ pub struct SourceStatus {
     pub label: String,
     /// Why this source (e.g. "no cluster configured: the built-in demo").
     pub note: Option<String>,
+    /// Whose flows: the kubeconfig context and the namespace scope (`-n`), when there are.
+    pub scope: Option<String>,
     pub state: ConnectionState,
     pub malformed: u64,
     pub received: u64,

@@ -68,6 +68,9 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     } else {
         spans.push(Span::styled(app.source.label.clone(), bar));
     }
+    if let Some(scope) = &app.source.scope {
+        spans.push(Span::styled(format!(" · {scope}"), bar));
+    }
     let label_end = spans.len();
     spans.push(Span::styled(" ", bar));
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
