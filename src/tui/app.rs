@@ -119,6 +119,8 @@ pub struct App {
     pub clipboard: Option<String>,
     /// Text for the user's editor, opened by the loop (which hands back the result, `edited`).
     pub edit: Option<String>,
+    /// The last fix sent to the demo, by origin, and whether it was the staged form.
+    fix_applied: Option<(String, bool)>,
     /// The governance rules a fix is checked against before it can be staged (a screen checks
     /// an edit through `Ctx`, hence the cell).
     governance: RefCell<Governance>,
@@ -154,6 +156,7 @@ impl App {
             mouse_capture: true,
             clipboard: None,
             edit: None,
+            fix_applied: None,
             governance: RefCell::new(Governance::default()),
         }
     }
@@ -295,8 +298,14 @@ impl App {
                     .iter()
                     .filter(|w| !(fix && w.contains("defined again")))
                     .collect();
+                let done = match &self.fix_applied {
+                    Some((fix, true)) if *fix == origin => "staged {} in",
+                    Some((fix, false)) if *fix == origin => "enforced {} in",
+                    _ => "applied {} to",
+                };
                 let mut text = format!(
-                    "applied {origin} to the demo: its flows from the next 15 s window follow it"
+                    "{} the demo: its flows from the next 15 s window follow it",
+                    done.replace("{}", &origin)
                 );
                 if let Some(first) = warnings.first() {
                     let more = match warnings.len() {
@@ -522,7 +531,14 @@ impl App {
                     self.filter_shown();
                     self.follow_trace();
                 }
-                Request::Effect(effect) => self.effects.push(effect),
+                Request::Effect(effect) => {
+                    if let Effect::ApplyYamlToDemo { origin, yaml } = &effect {
+                        // Staging and enforcing apply under one name: the message says which.
+                        let staged = yaml.contains("kind: Staged");
+                        self.fix_applied = Some((origin.clone(), staged));
+                    }
+                    self.effects.push(effect)
+                }
                 Request::Message(severity, text) => self.set_message(severity, text),
                 Request::Copy { text, what } => self.copy(text, &what),
                 Request::Edit(text) => self.edit = Some(text),
