@@ -220,12 +220,12 @@ pub fn wide_row(
     let port = flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
     let port = format!("{port}/{}", flow.protocol);
     let dest = name(
-        flow.dest.display_name(),
+        flow.dest.shown(flow.dest.ip),
         36usize.saturating_sub(port.chars().count()),
     ) + &port;
     format!(
         "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} {decided_by}",
-        name(flow.source.display_name(), 30),
+        name(flow.source.shown(flow.source.ip), 30),
         dest,
         flow.reporter.as_str(),
         action.as_str(),

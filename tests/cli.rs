@@ -164,7 +164,13 @@ fn eval_wide_prints_a_header_and_a_row_per_flow() {
     let row4: Vec<&str> = lines[4].split_whitespace().collect();
     assert_eq!(&row4[3..6], ["Dst", "Deny", "Allow"], "{}", lines[4]);
     assert!(lines[4].contains("end of tier, default Deny"));
-    assert!(lines[7].contains("pvt:80/tcp") && lines[7].contains("block-metadata rule 0 (Deny)"));
+    // A network's address is shown with its name: the metadata service is seen for what it is.
+    assert!(
+        lines[7].contains("169.254.169.254 (pvt):80/tcp")
+            && lines[7].contains("block-metadata rule 0 (Deny)"),
+        "{}",
+        lines[7]
+    );
 }
 
 #[test]

@@ -163,6 +163,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// How a table shows it: `display_name`, and for a network (`pub`, `pvt`) the address it
+    /// stands for when known (`169.254.169.254 (pvt)`): a network's name alone hides who it is.
+    pub fn shown(&self, ip: Option<IpAddr>) -> String {
+        match (self.kind, ip) {
+            (EndpointType::Network, Some(ip)) => format!("{ip} ({})", self.name),
+            _ => self.display_name(),
+        }
+    }
+
     /// `namespace/name`, or the bare name for non-namespaced endpoints.
     pub fn display_name(&self) -> String {
         match &self.namespace {

@@ -356,8 +356,8 @@ impl FlowTable {
         // rest; else they share the width.
         let need = |column: Column| -> usize {
             let widest = flows.iter().map(|f| match column {
-                Column::Source => f.source.display_name().chars().count(),
-                Column::Dest => f.dest.display_name().chars().count(),
+                Column::Source => f.source.shown(f.source_ip).chars().count(),
+                Column::Dest => f.dest.shown(f.dest_ip).chars().count(),
                 _ => 0,
             });
             widest.max().unwrap_or(0).max(column.title().len())
@@ -478,7 +478,7 @@ fn decided_by(theme: &Theme, hits: &[PolicyHit], width: usize) -> Vec<Span<'stat
 
 /// An endpoint as the table shows it in `width` columns: `namespace/name`, the namespace left
 /// out when the name repeats it, then cut in the middle (the ends tell pods apart).
-fn endpoint_cell(endpoint: &Endpoint, width: usize) -> String {
+fn endpoint_cell(endpoint: &Endpoint, ip: Option<std::net::IpAddr>, width: usize) -> String {
     let text = match &endpoint.namespace {
         Some(ns)
             if endpoint.name.starts_with(ns.as_ref())
@@ -486,7 +486,7 @@ fn endpoint_cell(endpoint: &Endpoint, width: usize) -> String {
         {
             endpoint.name.to_string()
         }
-        _ => endpoint.display_name(),
+        _ => endpoint.shown(ip),
     };
     fit_middle(&text, width)
 }
@@ -571,8 +571,18 @@ fn row<'a>(
                 };
                 Line::styled(time, style)
             }
-            Column::Source => highlighted(theme, endpoint_cell(flow.source, width), search, fuzzy),
-            Column::Dest => highlighted(theme, endpoint_cell(flow.dest, width), search, fuzzy),
+            Column::Source => highlighted(
+                theme,
+                endpoint_cell(flow.source, flow.source_ip, width),
+                search,
+                fuzzy,
+            ),
+            Column::Dest => highlighted(
+                theme,
+                endpoint_cell(flow.dest, flow.dest_ip, width),
+                search,
+                fuzzy,
+            ),
             Column::Port => Line::styled(
                 match flow.port {
                     Some(port) => format!("{port}/{}", flow.protocol),
