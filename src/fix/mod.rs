@@ -555,7 +555,8 @@ impl Planner<'_> {
             HitSource::Profile => {
                 // The flow passed every tier that applied: a fix goes in a writable tier after
                 // the last of them (before it would bypass that tier's decision).
-                let passed = hits
+                // The tiers that applied (each left a hit: a Pass, its end).
+                let applied: Vec<usize> = hits
                     .iter()
                     .filter_map(|h| match h.source {
                         HitSource::Rule { policy, .. } => {
@@ -564,7 +565,8 @@ impl Planner<'_> {
                         HitSource::EndOfTier { tier, .. } => Some(tier as usize),
                         HitSource::Profile => None,
                     })
-                    .max();
+                    .collect();
+                let passed = applied.iter().copied().max();
                 let denial = Denial {
                     tier: passed
                         .map(|t| tiers[t].name.clone())
@@ -595,13 +597,7 @@ impl Planner<'_> {
                             tier: tier.name.clone(),
                             owner: None,
                             insert_at: None,
-                            tier_applied: hits.iter().any(|h| match h.source {
-                                HitSource::EndOfTier { tier, .. } => tier as usize == index,
-                                HitSource::Rule { policy, .. } => {
-                                    self.set.tier_index_of_policy(policy as usize) == index
-                                }
-                                HitSource::Profile => false,
-                            }),
+                            tier_applied: applied.contains(&index),
                         },
                     )),
                     None => {
@@ -922,22 +918,13 @@ impl Planner<'_> {
             .collect();
         match policy.order {
             None => orders
-                .iter()
-                .copied()
-                .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.max(o))))
+                .into_iter()
+                .reduce(f64::max)
                 .map_or(1000.0, |max| max + 10.0),
-            Some(own) => {
-                let before = orders
-                    .iter()
-                    .copied()
-                    .filter(|&o| o < own)
-                    .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.max(o))));
-                match before {
-                    Some(before) => (before + own) / 2.0,
-                    None if own > 0.0 => own / 2.0,
-                    None => own - 1.0,
-                }
-            }
+            Some(own) => match orders.into_iter().filter(|&o| o < own).reduce(f64::max) {
+                Some(before) => (before + own) / 2.0,
+                None => ahead_of(own),
+            },
         }
     }
 
@@ -949,8 +936,17 @@ impl Planner<'_> {
         self.set
             .tier_policy_range(tier)
             .filter_map(|i| self.policy(i).order)
-            .fold(None, |m: Option<f64>, o| Some(m.map_or(o, |m| m.min(o))))
-            .map_or(100.0, |min| if min > 0.0 { min / 2.0 } else { min - 1.0 })
+            .reduce(f64::min)
+            .map_or(100.0, ahead_of)
+    }
+}
+
+/// An order ahead of `order` with none between: halfway to zero, or one less at or below it.
+fn ahead_of(order: f64) -> f64 {
+    if order > 0.0 {
+        order / 2.0
+    } else {
+        order - 1.0
     }
 }
 

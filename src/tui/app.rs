@@ -126,6 +126,15 @@ pub struct App {
     governance: RefCell<Governance>,
 }
 
+/// The first of `warnings` for the message line, with how many more the log holds.
+fn first_and_more(warnings: &[impl std::fmt::Display]) -> Option<String> {
+    let first = warnings.first()?;
+    Some(match warnings.len() {
+        1 => first.to_string(),
+        n => format!("{first} (and {} more in the log)", n - 1),
+    })
+}
+
 impl App {
     pub fn new(
         store: FlowStore,
@@ -219,14 +228,9 @@ impl App {
         for warning in warnings {
             tracing::warn!("{warning}");
         }
-        let Some(first) = warnings.first() else {
-            return;
-        };
-        let more = match warnings.len() {
-            1 => String::new(),
-            n => format!(" (and {} more in the log)", n - 1),
-        };
-        self.set_message(Severity::Warn, format!("{first}{more}"));
+        if let Some(first) = first_and_more(warnings) {
+            self.set_message(Severity::Warn, first);
+        }
     }
 
     pub fn set_message(&mut self, severity: Severity, text: impl Into<String>) {
@@ -307,12 +311,8 @@ impl App {
                     "{} the demo: its flows from the next 15 s window follow it",
                     done.replace("{}", &origin)
                 );
-                if let Some(first) = warnings.first() {
-                    let more = match warnings.len() {
-                        1 => String::new(),
-                        n => format!(" (and {} more in the log)", n - 1),
-                    };
-                    text.push_str(&format!(" (warning: {first}{more})"));
+                if let Some(first) = first_and_more(&warnings) {
+                    text.push_str(&format!(" (warning: {first})"));
                 }
                 self.set_message(Severity::Info, text);
             }
