@@ -74,6 +74,7 @@ fn main() {
         received: flows as u64,
         rate: Default::default(),
         verdicts: VerdictOrigin::Recorded,
+        progress: None,
         live: true,
     };
     let keymap = Keymap::builtin("default").expect("built-in keymap");

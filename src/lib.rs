@@ -11,6 +11,7 @@ pub mod lint;
 pub mod model;
 pub mod policy;
 pub mod printer;
+pub mod signals;
 pub mod source;
 pub mod store;
 pub mod tui;

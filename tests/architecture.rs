@@ -10,6 +10,7 @@ use std::path::Path;
 const LAYERS: &[(&str, u32)] = &[
     ("model", 0),
     ("errors", 0),
+    ("signals", 0),
     ("flows", 1),
     ("policy", 1),
     ("store", 2),

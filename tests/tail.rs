@@ -284,6 +284,49 @@ fn follow_keeps_reading_through_truncation_and_rotation() {
 }
 
 #[test]
+fn follow_ended_by_a_signal_counts_bad_lines_by_the_file_they_are_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.jsonl");
+    let flow = fs::read_to_string(bank("flows.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"dest_port\":8080", "\"dest_port\":1001");
+    for _ in 0..3 {
+        append(&path, &flow);
+    }
+    let mut child = flowtrace()
+        .args(["tail", "-f", "--source"])
+        .arg(format!("file:{}", path.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = ChildLines::of(&mut child);
+    wait_for(&lines, ":1001/tcp");
+    // Rotated; the new file's second line is broken: it is line 2, not line 5.
+    fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
+    append(&path, &flow.replace("1001", "1002"));
+    append(&path, "{\"source_name\": ");
+    append(&path, &flow.replace("1001", "1003"));
+    wait_for(&lines, ":1003/tcp");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("flows.jsonl:2:"), "{stderr}");
+    assert!(
+        stderr.contains("1 malformed record(s) from"),
+        "the summary is printed on a signal too: {stderr}"
+    );
+}
+
+#[test]
 fn a_closed_pipe_ends_tail_quietly() {
     let mut child = flowtrace()
         .args([

@@ -9,6 +9,7 @@ use flowtrace::flows::FlowDecoder;
 use flowtrace::model::ObservedFlow;
 use flowtrace::policy::{load_paths, PolicySet};
 use flowtrace::source::demo::DemoCluster;
+use flowtrace::source::file::Progress;
 use flowtrace::source::ConnectionState;
 use flowtrace::store::{Decided, FlowStore};
 use flowtrace::tui::app::{App, SourceStatus, VerdictOrigin};
@@ -45,6 +46,7 @@ fn status(label: &str) -> SourceStatus {
         received: 0,
         rate: Default::default(),
         verdicts: VerdictOrigin::Recorded,
+        progress: None,
         live: !label.starts_with("file:"),
     }
 }
@@ -806,6 +808,23 @@ fn a_replay_reads_as_a_replay_and_old_flows_carry_their_date() {
         "{bar}"
     );
     assert!(screen.contains("last read first"), "{screen}");
+    // How far the file has come, then that it is read and watched for more.
+    let mut app = app;
+    app.feed(FeedEvent::Progress(Progress {
+        read: 340,
+        size: 1000,
+    }));
+    let bar = screen_text(&app).lines().next().unwrap().to_string();
+    assert!(bar.contains("replaying 34%"), "{bar}");
+    app.feed(FeedEvent::Progress(Progress {
+        read: 1000,
+        size: 1000,
+    }));
+    let bar = screen_text(&app).lines().next().unwrap().to_string();
+    assert!(
+        bar.contains("read, following") && !bar.contains("replaying"),
+        "{bar}"
+    );
     // The bank's flows are from another day than the clock's: each time says which.
     let day = &flowtrace::model::time::format_rfc3339(1_795_400_400)[5..10];
     assert!(screen.contains(&format!("{day} ")), "{screen}");

@@ -2,7 +2,8 @@
 //! exhausted). Every source goes through the one ingest pipeline, then one filter and one printer.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
 use super::tui::main_source;
@@ -85,18 +86,26 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         writeln!(printer.out, "{}", wide_header("TIME", TIME_WIDTH))?;
     }
     let name = source_name(&args.source).to_string();
-    // Malformed records, from a server's events or a file's lines: one rule for both.
-    let malformed = std::cell::Cell::new(0usize);
+    // Malformed records, from a server's events or a file's lines: one rule for both, however
+    // tail ends. A signal waits for the batch being printed (`printing`), so no line is cut.
+    let malformed = Arc::new(AtomicUsize::new(0));
+    let printing = Arc::new(Mutex::new(()));
+    let (counted, held, ended) = (malformed.clone(), printing.clone(), name.clone());
+    crate::signals::on_ending(move || {
+        let _printed = held.lock();
+        std::process::exit(summary(&ended, counted.load(Ordering::SeqCst)).into());
+    })?;
     let mut note = |event: SourceEvent| match event {
         SourceEvent::Malformed { reason } => {
             eprintln!("warning: malformed record skipped: {}", printable(&reason));
-            malformed.set(malformed.get() + 1);
+            malformed.fetch_add(1, Ordering::SeqCst);
         }
         SourceEvent::State(state) => eprintln!("source: {state}"),
         SourceEvent::Flows(_) | SourceEvent::Hints { .. } => {}
     };
     let required = printer.filter.required_texts();
     while let Some(batch) = source.next_batch(args.follow, &mut note)? {
+        let _printing = printing.lock();
         printer.now = unix_now();
         pipeline.batch(
             batch,
@@ -106,7 +115,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             |pipeline, item| printer.print(pipeline, &item),
             |line, reason| {
                 eprintln!("error: {name}:{line}: {}", printable(&reason));
-                malformed.set(malformed.get() + 1);
+                malformed.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             },
         )?;
@@ -114,10 +123,14 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         printer.out.flush()?;
     }
     printer.out.flush()?;
-    let malformed = malformed.get();
-    if malformed > 0 {
-        eprintln!("{malformed} malformed record(s) from {name} skipped");
-        return Ok(EXIT_INVALID_INPUT);
+    Ok(summary(&name, malformed.load(Ordering::SeqCst)))
+}
+
+/// Says how many records were skipped; the exit code.
+fn summary(name: &str, malformed: usize) -> u8 {
+    if malformed == 0 {
+        return 0;
     }
-    Ok(0)
+    eprintln!("{malformed} malformed record(s) from {name} skipped");
+    EXIT_INVALID_INPUT
 }

@@ -137,6 +137,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         received: 0,
         rate: Default::default(),
         verdicts,
+        progress: None,
         live: source.is_live(),
     };
     let store = FlowStore::new(args.max_flows).with_window_log();

@@ -21,6 +21,24 @@ pub struct Follower {
     head: Vec<u8>,
 }
 
+/// How much of a file has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub read: u64,
+    pub size: u64,
+}
+
+impl Progress {
+    /// Whole percent read, 100 only at the end.
+    pub fn percent(&self) -> u64 {
+        match self.size {
+            0 => 100,
+            size if self.read >= size => 100,
+            size => (self.read * 100 / size).min(99),
+        }
+    }
+}
+
 /// Bytes of the start of a file kept to tell it was rewritten.
 const HEAD: usize = 64;
 
@@ -59,6 +77,15 @@ impl Follower {
         &self.path
     }
 
+    /// Bytes read of the file as it is now: how far a replay has come.
+    pub fn progress(&self) -> Progress {
+        let size = self.reader.get_ref().metadata().map_or(0, |m| m.len());
+        Progress {
+            read: self.position,
+            size: size.max(self.position),
+        }
+    }
+
     /// Complete lines available now, at most `BATCH_LINES` of them: a large file is handed over
     /// in bounded batches, so the first rows show at once and memory does not hold it whole.
     pub fn read_available(&mut self) -> io::Result<Vec<TextLine>> {
@@ -85,10 +112,9 @@ impl Follower {
     /// After reaching the end: switch files on rotation (first reading what was still written
     /// to the old one, and its last line even if unfinished: it will not be finished there), and
     /// start over when the file was truncated, even if it grew past where it was read since.
-    /// Returns the old file's last lines.
-    pub fn check_replaced(&mut self) -> io::Result<Vec<TextLine>> {
+    pub fn check_replaced(&mut self) -> io::Result<Replaced> {
         let Ok(metadata) = std::fs::metadata(&self.path) else {
-            return Ok(Vec::new());
+            return Ok(Replaced::default());
         };
         if identity(&metadata) != self.identity {
             let mut drained = Vec::new();
@@ -103,15 +129,22 @@ impl Follower {
                 drained.push(text_line(std::mem::take(&mut self.partial)));
             }
             *self = Follower::open(self.path.clone())?;
-            return Ok(drained);
+            return Ok(Replaced {
+                old_lines: drained,
+                restarted: true,
+            });
         }
         if metadata.len() < self.position || !self.starts_as_read()? {
             self.reader.seek(SeekFrom::Start(0))?;
             self.position = 0;
             self.partial.clear();
             self.head.clear();
+            return Ok(Replaced {
+                old_lines: Vec::new(),
+                restarted: true,
+            });
         }
-        Ok(Vec::new())
+        Ok(Replaced::default())
     }
 
     /// Whether the file still starts with the bytes read from its start.
@@ -127,6 +160,15 @@ impl Follower {
             Err(e) => Err(e),
         }
     }
+}
+
+/// What `check_replaced` found.
+#[derive(Debug, Default)]
+pub struct Replaced {
+    /// The old file's last lines (read before it was rotated away).
+    pub old_lines: Vec<TextLine>,
+    /// Whether reading starts again at line 1 (of a new file, or of this one truncated).
+    pub restarted: bool,
 }
 
 /// Lines from stdin (or any reader), one at a time so that each reaches the reader at once.
@@ -195,10 +237,9 @@ mod tests {
         write(&path, "3\n4\nhal", true);
         std::fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
         write(&path, "5\n", false);
-        assert_eq!(
-            texts(follower.check_replaced().unwrap()),
-            ["3\n", "4\n", "hal"]
-        );
+        let replaced = follower.check_replaced().unwrap();
+        assert!(replaced.restarted, "the new file is read from its line 1");
+        assert_eq!(texts(replaced.old_lines), ["3\n", "4\n", "hal"]);
         assert_eq!(texts(follower.read_available().unwrap()), ["5\n"]);
     }
 
@@ -211,14 +252,16 @@ mod tests {
         assert_eq!(follower.read_available().unwrap().len(), 2);
         // Truncated and written again, longer than before, within one poll.
         write(&path, "new 1\nnew 2\nnew 3\nnew 4\n", false);
-        assert!(follower.check_replaced().unwrap().is_empty());
+        let replaced = follower.check_replaced().unwrap();
+        assert!(replaced.restarted && replaced.old_lines.is_empty());
         assert_eq!(
             texts(follower.read_available().unwrap()),
             ["new 1\n", "new 2\n", "new 3\n", "new 4\n"]
         );
         // Appended to, as usual: nothing read again.
         write(&path, "new 5\n", true);
-        assert!(follower.check_replaced().unwrap().is_empty());
+        let replaced = follower.check_replaced().unwrap();
+        assert!(!replaced.restarted && replaced.old_lines.is_empty());
         assert_eq!(texts(follower.read_available().unwrap()), ["new 5\n"]);
     }
 }

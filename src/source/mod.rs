@@ -145,6 +145,14 @@ impl FlowSource {
         }
     }
 
+    /// How much of a file has been read; `None` for other sources.
+    pub fn progress(&self) -> Option<file::Progress> {
+        match self {
+            FlowSource::File { follower, .. } => Some(follower.progress()),
+            _ => None,
+        }
+    }
+
     /// Whether flows arrive as they happen (the demo, a server), rather than as a file's replay.
     pub fn is_live(&self) -> bool {
         matches!(self, FlowSource::Demo(_) | FlowSource::Network(_))
@@ -201,9 +209,14 @@ impl FlowSource {
                     return Ok(None);
                 }
                 std::thread::sleep(FOLLOW_POLL);
-                let lines = follower.check_replaced()?;
+                let replaced = follower.check_replaced()?;
+                let lines = replaced.old_lines;
                 let first_line = *lines_read + 1;
-                *lines_read += lines.len();
+                // A line's number counts from the start of the file it was read from.
+                *lines_read = match replaced.restarted {
+                    true => 0,
+                    false => *lines_read + lines.len(),
+                };
                 Ok(Some(Batch::Lines { first_line, lines }))
             }
             FlowSource::Network(feed) => match feed.events.blocking_recv() {
@@ -251,5 +264,36 @@ mod tests {
             flows += batch.len();
         }
         assert!(flows > 0);
+    }
+
+    fn first_line_of_next_lines(source: &mut FlowSource) -> usize {
+        loop {
+            match source.next_batch(true, &mut |_| {}).unwrap() {
+                Some(Batch::Lines { first_line, lines }) if !lines.is_empty() => return first_line,
+                Some(_) => continue,
+                None => panic!("a followed file does not end"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_followed_files_lines_are_numbered_from_the_start_of_the_file_they_are_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.jsonl");
+        std::fs::write(&path, "1\n2\n3\n").unwrap();
+        let mut source = FlowSource::file(path.clone()).unwrap();
+        assert_eq!(first_line_of_next_lines(&mut source), 1);
+        // Rotated: the new file's first line is its line 1, not line 4.
+        std::fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
+        std::fs::write(&path, "a\n").unwrap();
+        assert_eq!(first_line_of_next_lines(&mut source), 1);
+        // Truncated and written again: line 1 once more.
+        std::fs::write(&path, "b\n").unwrap();
+        assert_eq!(first_line_of_next_lines(&mut source), 1);
+        let progress = source.progress().unwrap();
+        assert_eq!(
+            (progress.read, progress.size, progress.percent()),
+            (2, 2, 100)
+        );
     }
 }

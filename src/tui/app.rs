@@ -33,6 +33,7 @@ use crate::flows::encode::whisker_json;
 use crate::lint::Governance;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
+use crate::source::file::Progress;
 use crate::source::ConnectionState;
 use crate::store::{FlowStore, StoredFlow};
 
@@ -85,6 +86,8 @@ pub struct SourceStatus {
     pub received: u64,
     pub rate: Rate,
     pub verdicts: VerdictOrigin,
+    /// How much of a file has been read.
+    pub progress: Option<Progress>,
     /// Flows as they happen (the demo, a server), or a replay of recorded ones (a file, stdin):
     /// a replay has no rate, and its state reads as reading, not as connected.
     pub live: bool,
@@ -272,6 +275,7 @@ impl App {
                 self.source.malformed += 1;
                 self.set_message(Severity::Warn, format!("{origin}: {reason}"));
             }
+            FeedEvent::Progress(progress) => self.source.progress = Some(progress),
             FeedEvent::Hints { fields, values } => {
                 for field in fields {
                     self.hints

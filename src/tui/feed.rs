@@ -9,6 +9,7 @@ use super::AppSender;
 use crate::ingest::{Pipeline, Scope};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
+use crate::source::file::Progress;
 use crate::source::goldmane::HintType;
 use crate::source::{ConnectionState, FlowSource, SourceEvent};
 use crate::store::Decided;
@@ -23,6 +24,8 @@ pub enum FeedEvent {
         origin: String,
         reason: String,
     },
+    /// How much of the file has been read.
+    Progress(Progress),
     /// Values the server knows for these filter fields, offered by completion beside the stored
     /// ones.
     Hints {
@@ -76,6 +79,7 @@ pub fn run(
     let explains_with_demo = set.is_none();
     let mut pipeline = Pipeline::new(set, Scope::unrestricted());
     sender.feed(FeedEvent::State(ConnectionState::Connected));
+    let mut progress = None;
     loop {
         for FeedControl::Apply { origin, yaml } in control.try_iter() {
             let event = apply_to_demo(&mut source, origin, &yaml, explains_with_demo);
@@ -137,6 +141,13 @@ pub fn run(
         if !flows.is_empty() && !sender.feed(FeedEvent::Flows(flows)) {
             return;
         }
+        let now = source.progress();
+        if now != progress {
+            progress = now;
+            if now.is_some_and(|now| !sender.feed(FeedEvent::Progress(now))) {
+                return;
+            }
+        }
     }
 }
 
@@ -189,7 +200,15 @@ mod tests {
         // Small, so that the feed waits for the test to read.
         let (sender, events) = mpsc::sync_channel(2);
         let (control, controls) = mpsc::channel();
-        std::thread::spawn(move || run(source, None, "demo".into(), AppSender(sender), controls));
+        std::thread::spawn(move || {
+            run(
+                source,
+                None,
+                "demo".into(),
+                AppSender::new(sender),
+                controls,
+            )
+        });
         let io = IoContext {
             config_path: None,
             feed: Some(control),
@@ -200,7 +219,7 @@ mod tests {
     fn next_feed_event(events: &mpsc::Receiver<LoopEvent>) -> FeedEvent {
         loop {
             match events.recv_timeout(std::time::Duration::from_secs(10)) {
-                Ok(LoopEvent::Feed(event)) => return event,
+                Ok(LoopEvent::Feed(event, _)) => return event,
                 Ok(_) => continue,
                 Err(e) => panic!("the feed said nothing: {e}"),
             }

@@ -54,7 +54,7 @@ use std::io::{self, Stdout, Write};
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Once;
+use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use ratatui::backend::CrosstermBackend;
@@ -80,26 +80,72 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// Events handled before the next frame and filter slice, so a flood cannot starve the screen.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Batches of flows sent to the app and not yet taken. A source is read only as fast as the app
+/// stores what it reads: memory stays bounded by `--max-flows`, and a key or a signal waits
+/// behind a few batches, never behind a whole file.
+const FLOW_BATCHES_IN_FLIGHT: usize = 4;
+
 enum LoopEvent {
     Input(Event),
-    Feed(FeedEvent),
+    /// With the permit of a batch of flows, given back once the app has taken it.
+    Feed(FeedEvent, Option<Permit>),
     Io(IoReply),
     Terminate,
 }
 
+/// Counts flow batches in flight; see `FLOW_BATCHES_IN_FLIGHT`.
+#[derive(Clone, Default)]
+struct InFlight(Arc<(Mutex<usize>, Condvar)>);
+
+/// One batch in flight: dropping it (once handled, or with the channel when the app has gone)
+/// lets the feed send another.
+struct Permit(Arc<(Mutex<usize>, Condvar)>);
+
+impl InFlight {
+    fn acquire(&self) -> Permit {
+        let (count, freed) = &*self.0;
+        let mut count = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count >= FLOW_BATCHES_IN_FLIGHT {
+            count = freed.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+        *count += 1;
+        Permit(self.0.clone())
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let (count, freed) = &*self.0;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
 /// The app's channel, for the feed and the I/O worker. Sending blocks when the app is behind (the
-/// channel is bounded), which slows the source rather than growing memory.
+/// channel is bounded, and so are the flows in it), which slows the source rather than growing
+/// memory.
 #[derive(Clone)]
-pub struct AppSender(SyncSender<LoopEvent>);
+pub struct AppSender {
+    events: SyncSender<LoopEvent>,
+    flows: InFlight,
+}
 
 impl AppSender {
+    fn new(events: SyncSender<LoopEvent>) -> AppSender {
+        AppSender {
+            events,
+            flows: InFlight::default(),
+        }
+    }
+
     /// Returns false once the app has gone.
     pub fn feed(&self, event: FeedEvent) -> bool {
-        self.0.send(LoopEvent::Feed(event)).is_ok()
+        let permit = matches!(event, FeedEvent::Flows(_)).then(|| self.flows.acquire());
+        self.events.send(LoopEvent::Feed(event, permit)).is_ok()
     }
 
     pub fn io(&self, reply: IoReply) -> bool {
-        self.0.send(LoopEvent::Io(reply)).is_ok()
+        self.events.send(LoopEvent::Io(reply)).is_ok()
     }
 }
 
@@ -295,26 +341,6 @@ fn spawn_input(sender: SyncSender<LoopEvent>) {
         .expect("spawn the input thread");
 }
 
-fn spawn_signals(sender: SyncSender<LoopEvent>) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        // Every signal that ends a program leaves through the loop, which restores the terminal
-        // (in raw mode ctrl-c is a key; SIGINT and SIGQUIT come from `kill`).
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                if signals.forever().next().is_some() {
-                    let _ = sender.send(LoopEvent::Terminate);
-                }
-            })?;
-    }
-    #[cfg(not(unix))]
-    let _ = sender;
-    Ok(())
-}
-
 /// Runs the TUI until the user quits or a signal ends it. `start_feed` is handed the app's
 /// sender once the terminal is ready; the I/O worker starts with `effects`; `started` is when the
 /// command began (logged with the first frame).
@@ -330,9 +356,15 @@ pub fn run(
     let size = guard.terminal.size()?;
     app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
     spawn_input(sender.clone());
-    spawn_signals(sender.clone())?;
-    let worker = IoWorker::start(effects, AppSender(sender.clone()))?;
-    start_feed(AppSender(sender));
+    // In raw mode ctrl-c is a key; SIGINT and SIGQUIT come from `kill`: every one leaves through
+    // the loop, which restores the terminal.
+    let terminate = sender.clone();
+    crate::signals::on_ending(move || {
+        let _ = terminate.send(LoopEvent::Terminate);
+    })?;
+    let sender = AppSender::new(sender);
+    let worker = IoWorker::start(effects, sender.clone())?;
+    start_feed(sender);
     guard.draw(&app, &theme)?;
     tracing::info!(elapsed = ?started.elapsed(), "first frame");
     app.dirty = false;
@@ -348,7 +380,7 @@ pub fn run(
 fn handle(app: &mut App, event: LoopEvent) {
     match event {
         LoopEvent::Input(event) => app.handle_event(&event),
-        LoopEvent::Feed(event) => app.feed(event),
+        LoopEvent::Feed(event, _taken) => app.feed(event),
         LoopEvent::Io(reply) => app.io(reply),
         LoopEvent::Terminate => {
             tracing::info!("terminated or hung up: leaving");
@@ -376,9 +408,15 @@ fn run_loop(
         };
         match events.recv_timeout(wait) {
             Ok(event) => {
+                // A feed that keeps up keeps the channel full: the turn ends after a frame's time
+                // too, or a whole file would be taken before the next frame.
+                let turn = Instant::now();
                 handle(app, event);
                 for event in events.try_iter().take(EVENTS_PER_TURN) {
                     handle(app, event);
+                    if turn.elapsed() >= FRAME {
+                        break;
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -427,6 +465,41 @@ mod tests {
 
     fn count_restore() {
         RESTORED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn the_feed_runs_only_a_few_batches_ahead_so_a_key_is_never_behind_a_whole_file() {
+        let (events, received) = mpsc::sync_channel(1024);
+        let sender = AppSender::new(events.clone());
+        let feed = std::thread::spawn(move || {
+            for _ in 0..100 {
+                if !sender.feed(FeedEvent::Flows(Vec::new())) {
+                    return;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        events.send(LoopEvent::Input(Event::FocusGained)).unwrap();
+        // The key comes right after the batches in flight, not after all 100.
+        let mut before_key = 0;
+        loop {
+            match received.recv_timeout(Duration::from_secs(10)).unwrap() {
+                LoopEvent::Feed(..) => before_key += 1,
+                LoopEvent::Input(_) => break,
+                _ => {}
+            }
+        }
+        assert_eq!(before_key, FLOW_BATCHES_IN_FLIGHT);
+        // Taking batches (and dropping them) lets the feed finish.
+        let mut rest = 0;
+        while let Ok(LoopEvent::Feed(..)) = received.recv_timeout(Duration::from_secs(10)) {
+            rest += 1;
+            if before_key + rest == 100 {
+                break;
+            }
+        }
+        assert_eq!(before_key + rest, 100);
+        feed.join().unwrap();
     }
 
     #[test]

@@ -79,8 +79,13 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
             state.to_string(),
             format!("{:.1} flows/s", app.source.rate.per_second()),
         ),
+        // A followed file read to its end is not being replayed any more: it is watched.
         (ConnectionState::Connected, false) => (
-            "replaying".to_string(),
+            match app.source.progress.map(|p| p.percent()) {
+                Some(100) => "read, following".to_string(),
+                Some(percent) => format!("replaying {percent}%"),
+                None => "replaying".to_string(),
+            },
             format!("{} read", count(app.source.received)),
         ),
         (ConnectionState::Finished, false) => (
