@@ -15,7 +15,7 @@ use flowtrace::cluster::{self, ClusterTarget};
 use flowtrace::source::goldmane::WireVersion;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use support::goldmane::{unix_now, window, FakeGoldmane};
-use support::kube_api::FakeApiServer;
+use support::kube_api::{FakeApiServer, Grant};
 use support::tmux::Tmux;
 use support::whisker::{flow_response, FakeWhisker, StoredEvent};
 use tokio::io::AsyncReadExt;
@@ -501,11 +501,11 @@ async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
             kubeconfig.to_str().unwrap(),
             env!("CARGO_BIN_EXE_kubectl-flowtrace"),
         );
-        // At 100 columns how it was reached comes last in the bar, after what must not be missed:
-        // the source, its kubeconfig context, its state.
+        // How it was reached comes last in the bar, after what must not be missed: the source,
+        // its kubeconfig context, whose view it is, its state. At 100 columns it is cut, visibly.
         let screen = tmux.wait_for_all(&[
-            "whisker · context fake connected",
-            "(port-forward to pod cali",
+            "whisker · context fake · as tester, sees all connected",
+            "1 stored │ (po…",
             "checkout/api-*",
         ]);
         tmux.keys(&["q"]);
@@ -520,6 +520,8 @@ async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
 async fn as_and_as_group_impersonate_as_kubectl_does() {
     let (_whisker, api, home, kubeconfig) =
         one_flow_cluster(flow_response("web-*", "backend", 8080, unix_now() - 600)).await;
+    // The fake authorizes the impersonated user, as the real API server does.
+    api.grant(Grant::new("alice", &["*"], "*", &["*"]));
     let output = flowtrace(
         Some(&kubeconfig),
         home.path(),

@@ -3,10 +3,12 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 
-use super::inputs::{flows_name, load_manifests, open_flows};
+use super::inputs::{load_manifests, scope};
+use crate::source::file::{flows_name, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::ingest::ordered::{in_order, Chunk};
-use crate::ingest::{Pipeline, Scope};
+use crate::cluster::ClusterTarget;
+use crate::ingest::Pipeline;
 use crate::policy::PolicySet;
 use crate::printer::{wide_header, write_differences, write_evaluated, Format, LINE_WIDTH};
 
@@ -26,6 +28,10 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
     let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    // Scoped by the cluster $KUBECONFIG names, as every command is when one is configured.
+    let Some(scoped) = scope(&ClusterTarget::default(), false) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
     let reader = open_flows(&args.flows)?;
     let name = flows_name(&args.flows);
     let workers = std::thread::available_parallelism()
@@ -39,7 +45,7 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
     in_order(
         reader,
         workers,
-        || Pipeline::new(Some(&set), Scope::unrestricted()),
+        || Pipeline::new(Some(&set), scoped.scope.clone()),
         |pipeline, chunk| process_chunk(pipeline, chunk, args, &name),
         |result| {
             let result = result?;

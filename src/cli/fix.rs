@@ -3,7 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::inputs::{flows_name, governance, load_manifests, open_flows, picked_flow};
+use super::inputs::{governance, load_manifests, picked_flow};
+use crate::source::file::{flows_name, open_flows};
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::Recorded;
 use crate::fix::{propose, Naming, Persona};

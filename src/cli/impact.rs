@@ -3,7 +3,8 @@
 
 use std::io::{self, Write};
 
-use super::inputs::{flows_name, load_manifests, open_flows};
+use super::inputs::load_manifests;
+use crate::source::file::{flows_name, open_flows};
 use super::{FailOn, ImpactArgs, ImpactOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{file_impact, Effect};
 use crate::printer::fix::{impact_json, impact_markdown, impact_text};

@@ -1,19 +1,19 @@
 //! Reading the inputs every command shares, reporting problems on stderr.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
-use super::{FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
+use super::{ClusterArgs, FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
+use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::ClusterTarget;
-use crate::flows::parse_flow_line;
 use crate::lint::{Governance, Packages};
 use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
 use crate::source::network::Server;
 use crate::source::server_filter::ServerFilter;
+use crate::source::file::picked;
 use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{in_namespace, parse_duration, Filter};
 
@@ -22,12 +22,7 @@ use crate::store::filter::{in_namespace, parse_duration, Filter};
 /// stops before its first line of output.
 pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)> {
     let (set, report) = load_paths(paths);
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for error in &report.errors {
-        eprintln!("error: {error}");
-    }
+    report.lines().for_each(|line| eprintln!("{line}"));
     if report.errors.iter().any(|e| e.line.is_none()) {
         return None;
     }
@@ -40,25 +35,6 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)>
         );
     }
     Some((set, !report.errors.is_empty()))
-}
-
-/// Opens a flow file, or stdin for `-`.
-pub fn open_flows(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    if path == Path::new("-") {
-        return Ok(Box::new(BufReader::new(io::stdin())));
-    }
-    File::open(path)
-        .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead + Send>)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-}
-
-/// How a flow file is named in messages.
-pub fn flows_name(path: &Path) -> String {
-    if path == Path::new("-") {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    }
 }
 
 /// `--filter` as the source's `-n` scopes it: the text a view shows, and its filter.
@@ -85,13 +61,7 @@ pub fn since_arg(text: Option<&str>) -> Result<Option<i64>, String> {
 pub fn flow_servers(args: &SourceArgs) -> FlowServers {
     let goldmane = &args.goldmane;
     FlowServers {
-        cluster: ClusterTarget {
-            kubeconfig: args.cluster.kubeconfig.clone(),
-            context: args.cluster.context.clone(),
-            impersonate: args.cluster.impersonate.clone(),
-            impersonate_groups: args.cluster.impersonate_groups.clone(),
-            request_timeout: Some(args.cluster.request_timeout).filter(|t| !t.is_zero()),
-        },
+        cluster: cluster_target(&args.cluster),
         calico_namespace: args.cluster.calico_namespace.clone(),
         goldmane_address: goldmane.goldmane_address.clone(),
         goldmane_cert: goldmane.goldmane_cert.clone(),
@@ -100,6 +70,26 @@ pub fn flow_servers(args: &SourceArgs) -> FlowServers {
         goldmane_server_name: goldmane.goldmane_server_name.clone(),
         whisker_url: args.whisker_url.clone(),
     }
+}
+
+/// Which cluster, as whom.
+pub fn cluster_target(args: &ClusterArgs) -> ClusterTarget {
+    ClusterTarget {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        impersonate: args.impersonate.clone(),
+        impersonate_groups: args.impersonate_groups.clone(),
+        request_timeout: Some(args.request_timeout).filter(|t| !t.is_zero()),
+    }
+}
+
+/// The RBAC scope of the configured cluster's user (said on stderr); `None` (reported) when a
+/// cluster is configured but cannot say.
+pub fn scope(target: &ClusterTarget, demo: bool) -> Option<Scoped> {
+    scope_for(target, demo)
+        .inspect(|scoped| scoped.note.iter().for_each(|n| eprintln!("flowtrace: {n}")))
+        .map_err(|message| eprintln!("error: {message}"))
+        .ok()
 }
 
 /// Opens the source `--source` names (the demo when none): `since` seconds of history and the
@@ -152,36 +142,9 @@ pub fn source_name(args: &SourceArgs) -> &str {
 /// The flow `--flow`, or line `--line` of `--flows`, names; `None` (reported on stderr) when it
 /// cannot be read.
 pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
-    let (origin, text) = if let Some(json) = &pick.flow {
-        ("--flow".to_string(), json.clone())
-    } else if let (Some(path), Some(wanted)) = (&pick.flows, pick.line) {
-        let name = flows_name(path);
-        let (mut found, mut count) = (None, 0);
-        for line in open_flows(path)?.lines() {
-            count += 1;
-            if count == wanted {
-                found = Some(line?);
-                break;
-            }
-        }
-        match found {
-            Some(line) => (format!("{name}:{wanted}"), line),
-            None => {
-                eprintln!("error: {name} has no line {wanted} (it has {count}, counted from 1)");
-                return Ok(None);
-            }
-        }
-    } else {
-        eprintln!("error: give the flow with --flow JSON, or --flows FILE --line N");
-        return Ok(None);
-    };
-    match parse_flow_line(&text) {
-        Ok(record) => Ok(Some(record.flow)),
-        Err(e) => {
-            eprintln!("error: {origin}: {e}");
-            Ok(None)
-        }
-    }
+    Ok(picked(pick.flow.as_deref(), pick.flows.as_deref(), pick.line)
+        .map_err(|message| eprintln!("error: {message}"))
+        .ok())
 }
 
 /// The governance rules the flags name: the built-in rules' settings and the Rego rules, if any.

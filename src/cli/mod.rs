@@ -1,6 +1,7 @@
 //! The command line: kubectl-style, one entry point for both binaries (`flowtrace` and
 //! `kubectl-flowtrace`).
 
+mod auth;
 mod demo;
 mod eval;
 mod explain;
@@ -70,6 +71,26 @@ enum Command {
     Lint(LintArgs),
     /// The built-in demo cluster: export its manifests and flows to try every command offline.
     Demo(DemoArgs),
+    /// Who you are in the cluster, and what you may see and do: namespaces, tiers, where you may
+    /// stage policies, and why not where not.
+    Auth(AuthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: AuthOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthOutput {
+    /// Each answer on its line, with why not where not.
+    Text,
+    /// The fields user, groups, all_namespaces, namespaces, tiers.readable, tiers.writable and
+    /// stage_namespaces, with the refusals and notes.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +433,7 @@ fn run(cli: Cli) -> ExitCode {
         Some(Command::Impact(args)) => impact::run(&args),
         Some(Command::Lint(args)) => lint::run(&args),
         Some(Command::Demo(args)) => demo::run(&args),
+        Some(Command::Auth(args)) => auth::run(&args),
         None => tui::run(cli.tui),
     };
     match result {

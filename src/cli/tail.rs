@@ -5,11 +5,13 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::inputs::{filter_arg, load_manifests, open_source, since_arg, source_name};
+use super::inputs::{
+    cluster_target, filter_arg, load_manifests, open_source, scope, since_arg, source_name,
+};
 use super::tui::main_source;
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::errors::printable;
-use crate::ingest::{Pipeline, Scope};
+use crate::ingest::Pipeline;
 use crate::model::time::unix_now;
 use crate::printer::{wide_header, Format, RowPrinter, TIME_WIDTH};
 use crate::source::SourceEvent;
@@ -67,12 +69,16 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let mut pipeline = Pipeline::new(policies, Scope::unrestricted());
+    let demo = args.source.source() == "demo";
+    let Some(scoped) = scope(&cluster_target(&args.source.cluster), demo) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
+    let mut pipeline = Pipeline::new(policies, scoped.scope);
     let mut printer = RowPrinter {
         filter,
         since,
         fuzzy: Fuzzy::default(),
-        demo: args.source.source() == "demo",
+        demo,
         output: match args.output {
             TailOutput::Wide => Format::Wide {
                 cut: io::stdout().is_terminal(),

@@ -6,12 +6,12 @@ use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use super::inputs::{
-    filter_arg, flow_servers, load_manifests, open_source, since_arg, source_name,
+    cluster_target, filter_arg, flow_servers, load_manifests, open_source, scope, since_arg,
+    source_name,
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
 use crate::cluster::{self, flow_server};
 use crate::model::time::unix_now;
-use crate::source::ConnectionState;
 use crate::store::FlowStore;
 use crate::tui::app::{App, Severity, SourceStatus, VerdictOrigin};
 use crate::tui::config::{config_dir, keymap_and_theme, Config};
@@ -101,6 +101,10 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
+    let demo = source_args.source() == "demo";
+    let Some(scoped) = scope(&cluster_target(&source_args.cluster), demo) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
     let note = source.via().map(str::to_string);
     // The trace pane explains against the manifests, or the demo's own policies.
     let verdicts = match &manifests {
@@ -124,22 +128,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         .namespace
         .as_ref()
         .map(|ns| format!("namespace {ns}"));
-    let scope = [context, namespace]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
-    let status = SourceStatus {
-        scope: (!scope.is_empty()).then(|| scope.join(" · ")),
-        label,
-        note,
-        state: ConnectionState::Connecting,
-        malformed: 0,
-        received: 0,
-        rate: Default::default(),
-        verdicts,
-        progress: None,
-        live: source.is_live(),
-    };
+    let scope = [context, namespace, scoped.summary];
+    let status = SourceStatus::connecting(label, note, &scope, verdicts, source.is_live());
     let store = FlowStore::new(args.max_flows).with_window_log();
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
     if !filter_text.is_empty() {
@@ -168,7 +158,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     crate::tui::run(app, theme, started, effects, move |sender| {
         std::thread::Builder::new()
             .name("feed".into())
-            .spawn(move || feed::run(source, deciding_set, origin, sender, controls))
+            .spawn(move || feed::run(source, deciding_set, scoped.scope, origin, sender, controls))
             .expect("spawn the feed thread");
     })?;
     Ok(0)

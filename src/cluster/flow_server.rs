@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::port_forward::{self, Forwarded, ServicePort};
-use super::{calico_tls, connect, ClusterTarget, ConnectError};
+use super::{calico_tls, connect, runtime, ClusterTarget, ConnectError};
 use crate::source::goldmane::{GoldmaneConfig, Pem, TlsSettings};
 use crate::source::network::{self, NetworkConfig, Server};
 use crate::source::server_filter::ServerFilter;
@@ -84,13 +84,6 @@ pub fn open(
     Ok(FlowSource::Network(network::start(
         runtime, network, via, follow,
     )))
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 /// The main job's source when none is given or configured: the current cluster's Goldmane, else

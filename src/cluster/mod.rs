@@ -2,6 +2,7 @@
 //! of the cluster (port-forwards to Calico's services, the credentials Goldmane wants).
 //! Every failure becomes a sentence that names the object and what the cluster said.
 
+pub mod access;
 pub mod calico_tls;
 pub mod flow_server;
 pub mod port_forward;
@@ -38,6 +39,14 @@ pub fn request_timeout(text: &str) -> Result<Duration, String> {
             "{text:?} is not a duration (e.g. 30s, 2m, 1h, or 0)"
         )),
     }
+}
+
+/// A runtime for a command's calls to the cluster, made when it needs one.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Long enough for a slow VPN, short enough that a cluster that does not answer is said soon.

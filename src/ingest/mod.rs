@@ -6,6 +6,9 @@
 //! Pure and synchronous: the caller owns the I/O and the loop, the pipeline one flow at a time.
 
 pub mod ordered;
+mod scope;
+
+pub use scope::{Scope, Visibility};
 
 use std::borrow::Cow;
 
@@ -41,23 +44,6 @@ pub enum Batch {
     },
     /// Flows a server or the demo gave typed.
     Flows(Vec<ObservedFlow>),
-}
-
-/// What the user may see of a flow. Applied to every flow before it is decided, stored or shown:
-/// the one place where RBAC scoping acts. Today every flow is admitted unchanged.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {}
-
-impl Scope {
-    /// Everything visible (no cluster scope in force).
-    pub fn unrestricted() -> Scope {
-        Scope {}
-    }
-
-    /// Whether the flow may be shown; it may redact what the user may not see.
-    pub fn admit(&self, _flow: &mut Flow) -> bool {
-        true
-    }
 }
 
 /// A flow that came through the pipeline: the observation, the record as read (files and stdin,
@@ -212,18 +198,24 @@ impl<S: SetHandle> Pipeline<S> {
         self.admit(observed, None)
     }
 
+    /// Decides a flow in scope on all that was recorded, then withholds what the user may not
+    /// see; a record with anything withheld is not copied to output (it is written from the
+    /// withheld flow).
     fn admit<'a>(
         &mut self,
         mut observed: ObservedFlow,
-        raw: Option<RawObject<'a>>,
+        mut raw: Option<RawObject<'a>>,
     ) -> Option<Ingested<'a>> {
-        if !self.scope.admit(&mut observed.flow) {
+        if !self.scope.admits(&observed.flow) {
             return None;
         }
         let evaluation = self
             .evaluator
             .as_mut()
             .map(|evaluator| evaluator.evaluate(&observed.flow));
+        if self.scope.withhold(&mut observed.flow) {
+            raw = None;
+        }
         Some(Ingested {
             observed,
             raw,
@@ -238,10 +230,12 @@ impl<S: SetHandle> Pipeline<S> {
             return Verdicts {
                 action: evaluation.enforced.verdict,
                 pending: evaluation.pending.verdict,
-                enforced: evaluator
-                    .policy_hits(flow, &evaluation.enforced.hits)
+                enforced: self
+                    .withheld(evaluator.policy_hits(flow, &evaluation.enforced.hits))
                     .into(),
-                pending_hits: evaluator.policy_hits(flow, &evaluation.pending.hits).into(),
+                pending_hits: self
+                    .withheld(evaluator.policy_hits(flow, &evaluation.pending.hits))
+                    .into(),
                 undetermined: undetermined_reason(evaluator.policy_set(), &evaluation.enforced),
             };
         }
@@ -253,6 +247,11 @@ impl<S: SetHandle> Pipeline<S> {
             pending_hits: Cow::Borrowed(recorded.pending_hits),
             undetermined: None,
         }
+    }
+
+    fn withheld(&self, mut hits: Vec<PolicyHit>) -> Vec<PolicyHit> {
+        self.scope.withhold_hits(&mut hits);
+        hits
     }
 
     /// The flow with its verdicts, for filters and printers.

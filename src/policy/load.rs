@@ -25,6 +25,14 @@ pub struct LoadReport {
     pub errors: Vec<Diagnostic>,
 }
 
+impl LoadReport {
+    /// Each warning and error as a line for stderr (`warning: …`, `error: …`).
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        let warnings = self.warnings.iter().map(|w| format!("warning: {w}"));
+        warnings.chain(self.errors.iter().map(|e| format!("error: {e}")))
+    }
+}
+
 /// One problem found loading manifests: its parts as fields (for a program to branch on or dump)
 /// and, as `Display`, the sentence people read: `file:line (items[i]): Kind ns/name: field: what`.
 #[derive(Debug, Clone, PartialEq, Eq)]

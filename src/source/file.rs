@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::flows::parse_flow_line;
 use crate::ingest::{text_line, TextLine};
+use crate::model::Flow;
 
 /// Reads a file like `tail -f`.
 pub struct Follower {
@@ -169,6 +171,55 @@ pub struct Replaced {
     pub old_lines: Vec<TextLine>,
     /// Whether reading starts again at line 1 (of a new file, or of this one truncated).
     pub restarted: bool,
+}
+
+/// Opens a flow file, or stdin for `-`.
+pub fn open_flows(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(BufReader::new(io::stdin())));
+    }
+    File::open(path)
+        .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead + Send>)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// How a flow file is named in messages.
+pub fn flows_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Line `wanted` (counted from 1) of a flow file: where it is (`FILE:N`) and its text; why not
+/// when the file cannot be read or is shorter.
+pub fn line_of(path: &Path, wanted: usize) -> Result<(String, String), String> {
+    let name = flows_name(path);
+    let mut count = 0;
+    for line in open_flows(path).map_err(|e| e.to_string())?.lines() {
+        count += 1;
+        let line = line.map_err(|e| format!("{name}:{count}: {e}"))?;
+        if count == wanted {
+            return Ok((format!("{name}:{wanted}"), line));
+        }
+    }
+    Err(format!(
+        "{name} has no line {wanted} (it has {count}, counted from 1)"
+    ))
+}
+
+/// The flow given as JSON (`--flow`), or on line `line` of a flow file; why not when it cannot
+/// be read.
+pub fn picked(json: Option<&str>, file: Option<&Path>, line: Option<usize>) -> Result<Flow, String> {
+    let (origin, text) = match (json, file, line) {
+        (Some(json), _, _) => ("--flow".to_string(), json.to_string()),
+        (None, Some(path), Some(wanted)) => line_of(path, wanted)?,
+        _ => return Err("give the flow with --flow JSON, or --flows FILE --line N".into()),
+    };
+    parse_flow_line(&text)
+        .map(|record| record.flow)
+        .map_err(|e| format!("{origin}: {e}"))
 }
 
 /// Lines from stdin (or any reader), one at a time so that each reaches the reader at once.

@@ -93,6 +93,32 @@ pub struct SourceStatus {
     pub live: bool,
 }
 
+impl SourceStatus {
+    /// A source about to connect; the parts of its scope that are known (the context, the `-n`
+    /// namespace, whose RBAC) shown joined.
+    pub fn connecting(
+        label: String,
+        note: Option<String>,
+        scope: &[Option<String>],
+        verdicts: VerdictOrigin,
+        live: bool,
+    ) -> SourceStatus {
+        let scope: Vec<&str> = scope.iter().flatten().map(String::as_str).collect();
+        SourceStatus {
+            label,
+            note,
+            scope: (!scope.is_empty()).then(|| scope.join(" · ")),
+            state: ConnectionState::Connecting,
+            malformed: 0,
+            received: 0,
+            rate: Rate::default(),
+            verdicts,
+            progress: None,
+            live,
+        }
+    }
+}
+
 pub struct App {
     pub store: FlowStore,
     /// What the trace explains with: the manifests given, or the demo's policies.

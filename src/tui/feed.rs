@@ -72,12 +72,13 @@ fn hint_fields(kind: HintType) -> &'static [&'static str] {
 pub fn run(
     mut source: FlowSource,
     set: Option<Arc<PolicySet>>,
+    scope: Scope,
     origin: String,
     sender: AppSender,
     control: Receiver<FeedControl>,
 ) {
     let explains_with_demo = set.is_none();
-    let mut pipeline = Pipeline::new(set, Scope::unrestricted());
+    let mut pipeline = Pipeline::new(set, scope);
     sender.feed(FeedEvent::State(ConnectionState::Connected));
     let mut progress = None;
     loop {
@@ -204,6 +205,7 @@ mod tests {
             run(
                 source,
                 None,
+                Scope::unrestricted(),
                 "demo".into(),
                 AppSender::new(sender),
                 controls,

@@ -9,19 +9,27 @@
 //!   message is the port, little-endian), relayed to a TCP address the test names for the pod's
 //!   port. A pod whose port has no address answers on the error channel, as the kubelet does
 //!   when nothing listens;
-//! - 403 `Status`, worded as RBAC words it, for the paths a test forbids.
+//! - 403 `Status`, worded as RBAC words it, for the paths a test forbids;
+//! - users by bearer token (and `Impersonate-User`/`-Group`), RBAC grants (cluster-wide, as a
+//!   ClusterRoleBinding gives them, or in one namespace, as a RoleBinding does) matched with
+//!   Kubernetes' rules (verb, API group and resource each listed or `*`; resource names, when
+//!   listed, only those), and from them: SelfSubjectReview, SelfSubjectAccessReview (an empty
+//!   namespace is "every namespace": only cluster-wide grants answer it), SelfSubjectRulesReview
+//!   (400 without a namespace), and 403 on lists of namespaces, pods and Calico tiers the user may
+//!   not list. Calico's tier pseudo-resources (`tier.networkpolicies` named `<tier>.*`) are plain
+//!   resources to RBAC, as they are to the real API server.
 //!
 //! Every request's method and path (with query) is recorded.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::{SinkExt, StreamExt};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -44,8 +52,82 @@ const TOKEN: &str = "fake-token-of-tester";
 const USER: &str = "tester";
 const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
 
+/// Who a token stands for.
+#[derive(Debug, Clone)]
+struct Identity {
+    user: String,
+    groups: Vec<String>,
+}
+
+/// An RBAC rule granted to a user or group, everywhere (`namespace` None) or in one namespace.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub subject: String,
+    pub namespace: Option<String>,
+    pub verbs: Vec<String>,
+    pub groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub names: Vec<String>,
+}
+
+impl Grant {
+    /// `verbs` on `resources` of API group `group` (`""` for core), every name.
+    pub fn new(subject: &str, verbs: &[&str], group: &str, resources: &[&str]) -> Grant {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Grant {
+            subject: subject.into(),
+            namespace: None,
+            verbs: owned(verbs),
+            groups: vec![group.into()],
+            resources: owned(resources),
+            names: Vec::new(),
+        }
+    }
+
+    /// Only in `namespace` (a RoleBinding).
+    pub fn in_namespace(mut self, namespace: &str) -> Grant {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Only these names.
+    pub fn named(mut self, names: &[&str]) -> Grant {
+        self.names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn applies_to(&self, who: &Identity) -> bool {
+        self.subject == who.user || who.groups.contains(&self.subject)
+    }
+
+    /// Kubernetes' matching: each listed or `*`; names, when listed, must include the one asked
+    /// for (a request naming none does not match a rule that lists names).
+    fn allows(&self, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
+        let has = |values: &[String], wanted: &str| values.iter().any(|v| v == "*" || v == wanted);
+        has(&self.verbs, verb)
+            && has(&self.groups, group)
+            && has(&self.resources, resource)
+            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|g| g == n)))
+    }
+
+    fn as_rule(&self) -> Value {
+        let mut rule = json!({"verbs": self.verbs, "apiGroups": self.groups, "resources": self.resources});
+        if !self.names.is_empty() {
+            rule["resourceNames"] = json!(self.names);
+        }
+        rule
+    }
+}
+
 #[derive(Default)]
 struct State {
+    /// Bearer tokens and who they stand for.
+    users: BTreeMap<String, Identity>,
+    grants: Vec<Grant>,
+    /// Namespaces beyond those of the objects held.
+    namespaces: BTreeSet<String>,
+    /// Calico tiers; none: the cluster serves no projectcalico.org API.
+    tiers: BTreeSet<String>,
     /// Objects by their API path.
     objects: BTreeMap<String, Value>,
     /// Where each pod's port is served: (namespace, pod, port).
@@ -78,7 +160,17 @@ impl FakeApiServer {
     pub async fn start() -> FakeApiServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let mut initial = State::default();
+        initial.users.insert(
+            TOKEN.into(),
+            Identity {
+                user: USER.into(),
+                groups: vec!["system:authenticated".into()],
+            },
+        );
+        // The tester may do anything, as a cluster admin may.
+        initial.grants.push(Grant::new(USER, &["*"], "*", &["*"]));
+        let state = Arc::new(Mutex::new(initial));
         let task = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -88,10 +180,18 @@ impl FakeApiServer {
                     };
                     let state = state.clone();
                     tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            let state = state.clone();
-                            async move { Ok::<_, hyper::Error>(answer(request, state)) }
-                        });
+                        let service =
+                            hyper::service::service_fn(move |request: Request<Incoming>| {
+                                let state = state.clone();
+                                async move {
+                                    if request.method() != hyper::Method::POST {
+                                        return Ok::<_, hyper::Error>(answer(request, state));
+                                    }
+                                    let (parts, body) = request.into_parts();
+                                    let body = body.collect().await?.to_bytes();
+                                    Ok(answer_review(&parts, &body, &state))
+                                }
+                            });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(socket), service)
                             .with_upgrades()
@@ -110,16 +210,58 @@ impl FakeApiServer {
     /// Writes a kubeconfig for this server (context `fake`, user `tester` with its token) into
     /// `dir`.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
+        self.kubeconfig_with(dir, "kubeconfig", USER, TOKEN, "default")
+    }
+
+    /// A kubeconfig for `user` (added with `add_user`), whose context names `namespace`.
+    pub fn kubeconfig_as(&self, dir: &Path, user: &str, namespace: &str) -> PathBuf {
+        let token = format!("token-of-{user}");
+        self.kubeconfig_with(dir, &format!("kubeconfig-{user}"), user, &token, namespace)
+    }
+
+    fn kubeconfig_with(
+        &self,
+        dir: &Path,
+        file: &str,
+        user: &str,
+        token: &str,
+        namespace: &str,
+    ) -> PathBuf {
+        let path = dir.join(file);
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: \
              http://{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: \
-             {USER}\n    namespace: default\ncurrent-context: fake\nusers:\n- name: {USER}\n  \
-             user:\n    token: {TOKEN}\n",
+             {user}\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: {user}\n  \
+             user:\n    token: {token}\n",
             self.address
         );
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// A user who authenticates with the token `kubeconfig_as` writes.
+    pub fn add_user(&self, user: &str, groups: &[&str]) {
+        let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        groups.push("system:authenticated".into());
+        self.state.lock().unwrap().users.insert(
+            format!("token-of-{user}"),
+            Identity {
+                user: user.into(),
+                groups,
+            },
+        );
+    }
+
+    pub fn grant(&self, grant: Grant) {
+        self.state.lock().unwrap().grants.push(grant);
+    }
+
+    pub fn add_namespace(&self, name: &str) {
+        self.state.lock().unwrap().namespaces.insert(name.into());
+    }
+
+    pub fn add_tier(&self, name: &str) {
+        self.state.lock().unwrap().tiers.insert(name.into());
     }
 
     fn put(&self, namespace: &str, plural: &str, name: &str, object: impl serde::Serialize) {
@@ -329,40 +471,212 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body> {
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let mut seen = state.lock().unwrap();
-    seen.requests
-        .push(format!("{} {path}?{query}", request.method()));
+/// Who is asking: the token's user, or whom it impersonates; a 401 `Status` for a bad token.
+fn identify(
+    method: &hyper::Method,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+    seen: &mut State,
+) -> Result<Identity, Response<Body>> {
+    seen.requests.push(format!(
+        "{method} {}?{}",
+        uri.path(),
+        uri.query().unwrap_or("")
+    ));
     let header = |name: &str| {
-        request
-            .headers()
+        headers
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok().map(str::to_string))
             .collect::<Vec<_>>()
     };
-    let user = header("impersonate-user").into_iter().next();
+    let impersonated = header("impersonate-user").into_iter().next();
+    let impersonated_groups = header("impersonate-group");
     seen.impersonations
-        .push((user, header("impersonate-group")));
-    let authorized = request
-        .headers()
+        .push((impersonated.clone(), impersonated_groups.clone()));
+    let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {TOKEN}"));
-    if !authorized {
-        return status(
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(identity) = token.and_then(|t| seen.users.get(t)).cloned() else {
+        return Err(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "Unauthorized".into(),
-        );
+        ));
+    };
+    Ok(match impersonated {
+        Some(user) => Identity {
+            user,
+            groups: impersonated_groups,
+        },
+        None => identity,
+    })
+}
+
+impl State {
+    /// Whether RBAC allows it; `namespace` None: cluster-wide (or every namespace).
+    fn allowed(
+        &self,
+        who: &Identity,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> bool {
+        self.grants.iter().any(|grant| {
+            grant.applies_to(who)
+                && (grant.namespace.is_none() || grant.namespace.as_deref() == namespace)
+                && grant.allows(verb, group, resource, name)
+        })
     }
+
+    fn all_namespaces(&self) -> BTreeSet<String> {
+        let mut all = self.namespaces.clone();
+        for path in self.objects.keys() {
+            if let Some(ApiPath { namespace, .. }) = parse_path(path) {
+                all.insert(namespace.to_string());
+            }
+        }
+        all
+    }
+}
+
+/// RBAC's 403, worded as the API server words it.
+fn forbidden(who: &Identity, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Response<Body> {
+    let place = match namespace {
+        Some(namespace) => format!("in the namespace \"{namespace}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    status(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "{resource} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API \
+             group \"{group}\" {place}",
+            who.user
+        ),
+    )
+}
+
+/// A list answer of `kind` with these items.
+fn list(api_version: &str, kind: &str, items: Vec<Value>) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({"apiVersion": api_version, "kind": kind,
+                "metadata": {"resourceVersion": "1"}, "items": items}),
+    )
+}
+
+/// The reviews (POST): SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview.
+fn answer_review(
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    state: &Arc<Mutex<State>>,
+) -> Response<Body> {
+    let mut seen = state.lock().unwrap();
+    let who = match identify(&parts.method, &parts.uri, &parts.headers, &mut seen) {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    let Ok(asked) = serde_json::from_slice::<Value>(body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not JSON (this fake reads JSON only, not protobuf)".into(),
+        );
+    };
+    match parts.uri.path() {
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews" => json_response(
+            StatusCode::CREATED,
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                    "metadata": {}, "status": {"userInfo": {"username": who.user, "groups": who.groups}}}),
+        ),
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" => {
+            let attributes = &asked["spec"]["resourceAttributes"];
+            let text = |field: &str| attributes[field].as_str().filter(|v| !v.is_empty());
+            let allowed = seen.allowed(
+                &who,
+                text("verb").unwrap_or(""),
+                text("group").unwrap_or(""),
+                text("resource").unwrap_or(""),
+                text("name"),
+                text("namespace"),
+            );
+            let mut answer = asked.clone();
+            answer["status"] = json!({"allowed": allowed});
+            json_response(StatusCode::CREATED, &answer)
+        }
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews" => {
+            let Some(namespace) = asked["spec"]["namespace"].as_str().filter(|n| !n.is_empty())
+            else {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "no namespace on request".into(),
+                );
+            };
+            let rules: Vec<Value> = seen
+                .grants
+                .iter()
+                .filter(|g| {
+                    g.applies_to(&who)
+                        && (g.namespace.is_none() || g.namespace.as_deref() == Some(namespace))
+                })
+                .map(Grant::as_rule)
+                .collect();
+            let mut answer = asked.clone();
+            answer["status"] =
+                json!({"resourceRules": rules, "nonResourceRules": [], "incomplete": false});
+            json_response(StatusCode::CREATED, &answer)
+        }
+        _ => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+        ),
+    }
+}
+
+fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let mut seen = state.lock().unwrap();
+    let who = match identify(request.method(), request.uri(), request.headers(), &mut seen) {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
     if path == "/version" {
         return json_response(
             StatusCode::OK,
             &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
         );
+    }
+    if path == "/api/v1/namespaces" {
+        if !seen.allowed(&who, "list", "", "namespaces", None, None) {
+            return forbidden(&who, "list", "", "namespaces", None);
+        }
+        let items = seen
+            .all_namespaces()
+            .into_iter()
+            .map(|name| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+            .collect();
+        return list("v1", "NamespaceList", items);
+    }
+    if path == "/apis/projectcalico.org/v3/tiers" && !seen.tiers.is_empty() {
+        if !seen.allowed(&who, "list", "projectcalico.org", "tiers", None, None) {
+            return forbidden(&who, "list", "projectcalico.org", "tiers", None);
+        }
+        let items = seen
+            .tiers
+            .iter()
+            .map(|name| {
+                json!({"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                       "metadata": {"name": name}, "spec": {}})
+            })
+            .collect();
+        return list("projectcalico.org/v3", "TierList", items);
     }
     let Some(api) = parse_path(&path) else {
         return status(
@@ -385,9 +699,9 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             StatusCode::FORBIDDEN,
             "Forbidden",
             format!(
-                "{subject} is forbidden: User \"{USER}\" cannot {verb} resource \"{resource}\" \
+                "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" \
                  in API group \"\" in the namespace \"{}\"",
-                api.namespace
+                who.user, api.namespace
             ),
         );
     }
@@ -400,6 +714,9 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
     };
     match (api.name, api.subresource) {
         (None, _) if api.resource == "pods" => {
+            if !seen.allowed(&who, "list", "", "pods", None, Some(api.namespace)) {
+                return forbidden(&who, "list", "", "pods", Some(api.namespace));
+            }
             let wanted = query_param(&query, "labelSelector").unwrap_or_default();
             let prefix = format!("/api/v1/namespaces/{}/pods/", api.namespace);
             let items: Vec<Value> = seen

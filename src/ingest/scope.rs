@@ -1,0 +1,235 @@
+//! What the user may see of a flow (Kubernetes RBAC, computed at the cluster edge): applied to
+//! every flow in the one ingest pipeline, before anything is stored, shown, filtered or exported.
+//! A flow is shown when either endpoint is in a namespace the user may see; what they may not see
+//! of it is replaced by a marker that names the grant that would reveal it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::model::{Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
+
+/// What the user may see.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Visibility {
+    /// Namespaces where the user may list pods; `None`: every namespace.
+    pub namespaces: Option<BTreeSet<String>>,
+    /// Tiers whose policies the user may read; `None`: every tier.
+    pub tiers: Option<BTreeSet<String>>,
+    /// Whether the user may list host endpoints (cluster-wide).
+    pub host_endpoints: bool,
+    /// Whether the user may list global network sets (cluster-wide).
+    pub global_network_sets: bool,
+}
+
+impl Visibility {
+    /// Everything (a cluster admin).
+    pub fn everything() -> Visibility {
+        Visibility {
+            namespaces: None,
+            tiers: None,
+            host_endpoints: true,
+            global_network_sets: true,
+        }
+    }
+
+    pub fn sees_namespace(&self, namespace: &str) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_none_or(|visible| visible.contains(namespace))
+    }
+
+    pub fn reads_tier(&self, tier: &str) -> bool {
+        self.tiers
+            .as_ref()
+            .is_none_or(|readable| readable.contains(tier))
+    }
+
+    /// Why the user may not see this endpoint (the grant that would reveal it); `None` when they
+    /// may. A network (`pub`, `pvt`) names no object: always shown.
+    fn withheld_endpoint(&self, endpoint: &Endpoint) -> Option<String> {
+        match (&endpoint.namespace, endpoint.kind) {
+            (Some(namespace), _) => (!self.sees_namespace(namespace))
+                .then(|| format!("withheld: needs list pods in {namespace}")),
+            (None, EndpointType::HostEndpoint) => (!self.host_endpoints)
+                .then(|| "withheld host endpoint: needs list hostendpoints".to_string()),
+            (None, EndpointType::NetworkSet) => (!self.global_network_sets)
+                .then(|| "withheld network set: needs list globalnetworksets".to_string()),
+            (None, _) => None,
+        }
+    }
+
+    /// Why the user may not read this policy; `None` when they may. The tier, the action and the
+    /// position stay: "denied in tier security, which you cannot read" is worth knowing.
+    fn withheld_policy(&self, hit: &PolicyHit) -> Option<String> {
+        if hit.kind == PolicyKind::Profile {
+            return None;
+        }
+        if !hit.tier.is_empty() && !self.reads_tier(&hit.tier) {
+            return Some(format!("withheld: cannot read tier {}", hit.tier));
+        }
+        (!hit.namespace.is_empty() && !self.sees_namespace(&hit.namespace))
+            .then(|| format!("withheld: needs list networkpolicies in {}", hit.namespace))
+    }
+}
+
+/// The scope in force: everything, or what a `Visibility` allows.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    visibility: Option<Arc<Visibility>>,
+}
+
+impl Scope {
+    /// Everything visible (no cluster scope in force).
+    pub fn unrestricted() -> Scope {
+        Scope { visibility: None }
+    }
+
+    pub fn of(visibility: Visibility) -> Scope {
+        Scope {
+            visibility: Some(Arc::new(visibility)),
+        }
+    }
+
+    pub fn visibility(&self) -> Option<&Visibility> {
+        self.visibility.as_deref()
+    }
+
+    /// Whether the flow may be shown at all: either endpoint in a namespace the user may see.
+    pub fn admits(&self, flow: &Flow) -> bool {
+        let Some(visibility) = &self.visibility else {
+            return true;
+        };
+        let seen = |endpoint: &Endpoint| {
+            endpoint
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| visibility.sees_namespace(ns))
+        };
+        visibility.namespaces.is_none() || seen(&flow.source) || seen(&flow.dest)
+    }
+
+    /// Replaces what the user may not see by its marker; whether anything was.
+    pub fn withhold(&self, flow: &mut Flow) -> bool {
+        let Some(visibility) = &self.visibility else {
+            return false;
+        };
+        let mut changed = false;
+        for endpoint in [&mut flow.source, &mut flow.dest] {
+            if let Some(marker) = visibility.withheld_endpoint(endpoint) {
+                *endpoint = Endpoint {
+                    kind: endpoint.kind,
+                    name: marker.into(),
+                    namespace: None,
+                    labels: Some(Labels::default()),
+                    ip: None,
+                    port: endpoint.port,
+                };
+                changed = true;
+            }
+        }
+        if let Some(service) = &mut flow.dest_service {
+            if !visibility.sees_namespace(&service.namespace) {
+                service.name = "withheld".into();
+                changed = true;
+            }
+        }
+        if let Some(trace) = &mut flow.reported_policies {
+            changed |= self.withhold_hits(&mut trace.enforced);
+            changed |= self.withhold_hits(&mut trace.pending);
+        }
+        changed
+    }
+
+    /// Withholds the names of policies the user may not read; whether any was.
+    pub fn withhold_hits(&self, hits: &mut [PolicyHit]) -> bool {
+        let Some(visibility) = &self.visibility else {
+            return false;
+        };
+        let mut changed = false;
+        for hit in hits {
+            changed |= withhold_hit(visibility, hit);
+        }
+        changed
+    }
+}
+
+fn withhold_hit(visibility: &Visibility, hit: &mut PolicyHit) -> bool {
+    let mut changed = false;
+    if let Some(marker) = visibility.withheld_policy(hit) {
+        hit.name = marker;
+        hit.namespace.clear();
+        changed = true;
+    }
+    if let Some(trigger) = &mut hit.trigger {
+        changed |= withhold_hit(visibility, trigger);
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::parse_flow_line;
+
+    /// shop/frontend → payments/api, denied in tier security; reported by the destination.
+    const FLOW: &str = r#"{"source_namespace":"shop","source_name":"frontend-7d4b9c-*","source_labels":"app=frontend","dest_namespace":"payments","dest_name":"api-5f6d7-*","dest_labels":"app=api","dest_service_namespace":"payments","dest_service_name":"api","protocol":"tcp","dest_port":8080,"reporter":"Dst","action":"Deny","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":1,"trigger":null}],"pending":[]}}"#;
+
+    fn flow() -> Flow {
+        parse_flow_line(FLOW).unwrap().flow
+    }
+
+    fn developer() -> Visibility {
+        Visibility {
+            namespaces: Some(["shop".to_string()].into()),
+            tiers: Some(["application".to_string(), "default".to_string()].into()),
+            host_endpoints: false,
+            global_network_sets: false,
+        }
+    }
+
+    #[test]
+    fn unrestricted_changes_nothing() {
+        let scope = Scope::unrestricted();
+        let mut seen = flow();
+        assert!(scope.admits(&seen));
+        assert!(!scope.withhold(&mut seen));
+        assert_eq!(seen, flow());
+    }
+
+    #[test]
+    fn the_side_a_developer_may_not_see_is_withheld_with_the_grant_that_would_show_it() {
+        let scope = Scope::of(developer());
+        let mut seen = flow();
+        assert!(scope.admits(&seen), "its source is in shop");
+        assert!(scope.withhold(&mut seen));
+        assert_eq!(seen.source, flow().source, "shop is theirs");
+        assert_eq!(&*seen.dest.name, "withheld: needs list pods in payments");
+        assert_eq!(seen.dest.namespace, None);
+        assert!(seen.dest.labels.as_ref().unwrap().is_empty());
+        assert_eq!(seen.dest_service.as_ref().unwrap().name, "withheld");
+        let hit = &seen.reported_policies.as_ref().unwrap().enforced[0];
+        assert_eq!(hit.name, "withheld: cannot read tier security");
+        assert_eq!(
+            (hit.tier.as_str(), hit.action, hit.rule_index),
+            ("security", flow().reported_policies.unwrap().enforced[0].action, 1),
+            "where and how it was decided stays"
+        );
+        let text = format!("{seen:?}");
+        assert!(
+            !text.contains("lockdown") && !text.contains("api-5f6d7") && !text.contains("app=api"),
+            "nothing withheld is left anywhere in the flow: {text}"
+        );
+    }
+
+    #[test]
+    fn a_flow_between_namespaces_the_user_may_not_see_is_not_shown() {
+        let scope = Scope::of(Visibility {
+            namespaces: Some(["billing".to_string()].into()),
+            ..developer()
+        });
+        assert!(!scope.admits(&flow()));
+        assert!(Scope::of(Visibility::everything()).admits(&flow()));
+    }
+}
