@@ -6,8 +6,9 @@ pub mod fix;
 use std::io::{self, Write};
 
 use crate::errors::printable;
+use crate::flows::encode::as_record;
 use crate::flows::RawObject;
-use crate::ingest::Row;
+use crate::ingest::{Ingested, Pipeline, Row};
 use crate::model::time::format_rfc3339;
 use crate::model::{qualified_name, Flow, PolicyHit, Verdict};
 use crate::policy::compare::undetermined_reason;
@@ -96,6 +97,18 @@ pub enum Format {
     Wide { cut: bool },
 }
 
+impl Format {
+    /// JSON, or the wide table, cut to the terminal only when stdout is one.
+    pub fn on_stdout(json: bool) -> Format {
+        match json {
+            true => Format::Json,
+            false => Format::Wide {
+                cut: std::io::IsTerminal::is_terminal(&io::stdout()),
+            },
+        }
+    }
+}
+
 /// The wide table's first column in `tail`: an RFC 3339 timestamp.
 pub const TIME_WIDTH: usize = 20;
 /// The wide table's first column in `eval`: the line number.
@@ -110,22 +123,35 @@ pub fn write_row<W: Write>(
     row: &Row,
     demo: bool,
 ) -> io::Result<()> {
+    let last_seen = row.observed.end_time;
+    let time = if last_seen > 0 {
+        format_rfc3339(last_seen)
+    } else {
+        "-".to_string()
+    };
+    write_row_at(out, format, raw, row, demo, (&time, TIME_WIDTH))
+}
+
+/// A row with `first` (its text and width) as the wide table's first column: `tail`'s time, or
+/// `eval`'s line number when it prints a scoped row.
+pub fn write_row_at<W: Write>(
+    out: &mut W,
+    format: Format,
+    raw: &RawObject,
+    row: &Row,
+    demo: bool,
+    (first, width): (&str, usize),
+) -> io::Result<()> {
     let verdicts = &row.verdicts;
     match format {
         Format::Wide { cut } => {
             let decided = decided_by(&verdicts.enforced, verdicts.undetermined.as_deref());
-            let last_seen = row.observed.end_time;
-            let time = if last_seen > 0 {
-                format_rfc3339(last_seen)
-            } else {
-                "-".to_string()
-            };
             let flow = row.flow();
             let (action, pending) = (verdicts.action, verdicts.pending);
             writeln!(
                 out,
                 "{}",
-                wide_row(&time, TIME_WIDTH, flow, action, pending, &decided, cut)
+                wide_row(first, width, flow, action, pending, &decided, cut)
             )
         }
         Format::Json => {
@@ -144,8 +170,37 @@ pub fn write_row<W: Write>(
     }
 }
 
+/// Line `line` of `eval`'s file. Unscoped, straight from the evaluation and the record as read
+/// (the fast path); scoped, the pipeline's verdicts, with what the user may not read withheld,
+/// and the record written from the flow when anything of it was.
+pub fn write_eval_line<W: Write>(
+    out: &mut W,
+    format: Format,
+    pipeline: &Pipeline<&PolicySet>,
+    line: usize,
+    item: &Ingested,
+) -> io::Result<()> {
+    let flow = &item.observed.flow;
+    match (pipeline.evaluator(), &item.evaluation, &item.raw) {
+        (Some(evaluator), Some(evaluation), Some(raw)) if !pipeline.is_scoped() => {
+            write_evaluated(out, format, evaluator, line, flow, raw, evaluation)
+        }
+        (_, _, raw) => {
+            let line = line.to_string();
+            let row = pipeline.row(item);
+            let first = (line.as_str(), LINE_WIDTH);
+            match raw {
+                Some(raw) => write_row_at(out, format, raw, &row, false, first),
+                None => as_record(&item.observed, |raw| {
+                    write_row_at(out, format, raw, &row, false, first)
+                }),
+            }
+        }
+    }
+}
+
 /// A row `eval` prints: line `line` of its file, decided by `evaluator`.
-pub fn write_evaluated<W: Write>(
+fn write_evaluated<W: Write>(
     out: &mut W,
     format: Format,
     evaluator: &Evaluator<&PolicySet>,

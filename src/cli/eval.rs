@@ -1,16 +1,16 @@
 //! `flowtrace eval`: every flow of a file decided against manifests, streamed (memory does not grow
 //! with the number of flows).
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 
 use super::inputs::{load_manifests, scope};
-use crate::source::file::{flows_name, open_flows};
 use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
-use crate::ingest::ordered::{in_order, Chunk};
 use crate::cluster::ClusterTarget;
+use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::Pipeline;
 use crate::policy::PolicySet;
-use crate::printer::{wide_header, write_differences, write_evaluated, Format, LINE_WIDTH};
+use crate::printer::{wide_header, write_differences, write_eval_line, Format, LINE_WIDTH};
+use crate::source::file::{flows_name, open_flows};
 
 /// What one chunk produced, written out in input order.
 #[derive(Default)]
@@ -32,6 +32,13 @@ pub fn run(args: &EvalArgs) -> io::Result<u8> {
     let Some(scoped) = scope(&ClusterTarget::default(), false) else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    if args.check && scoped.summary.is_some() {
+        eprintln!(
+            "error: --check names every policy it compares and cannot withhold them: run it \
+             where no cluster is configured (as in CI)"
+        );
+        return Ok(EXIT_INVALID_INPUT);
+    }
     let reader = open_flows(&args.flows)?;
     let name = flows_name(&args.flows);
     let workers = std::thread::available_parallelism()
@@ -92,9 +99,7 @@ fn process_chunk(
         differing,
     } = &mut result;
     chunk.ingest(pipeline, name, errors, |pipeline, line_number, item| {
-        let (Some(evaluator), Some(evaluation), Some(raw)) =
-            (pipeline.evaluator(), &item.evaluation, &item.raw)
-        else {
+        let (Some(evaluator), Some(evaluation)) = (pipeline.evaluator(), &item.evaluation) else {
             return Ok(());
         };
         let flow = &item.observed.flow;
@@ -106,13 +111,8 @@ fn process_chunk(
             }
             return Ok(());
         }
-        let format = match args.output {
-            EvalOutput::Json => Format::Json,
-            EvalOutput::Wide => Format::Wide {
-                cut: io::stdout().is_terminal(),
-            },
-        };
-        write_evaluated(out, format, evaluator, line_number, flow, raw, evaluation)
+        let format = Format::on_stdout(args.output == EvalOutput::Json);
+        write_eval_line(out, format, pipeline, line_number, &item)
     })?;
     Ok(result)
 }

@@ -4,11 +4,11 @@
 use std::io::{self, Write};
 
 use super::inputs::{governance, load_manifests, picked_flow};
-use crate::source::file::{flows_name, open_flows};
 use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::Recorded;
 use crate::fix::{propose, Naming, Persona};
 use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
+use crate::source::file::{flows_name, open_flows};
 
 pub fn run(args: &FixArgs) -> io::Result<u8> {
     let Some(naming) = Naming::for_version(&args.calico_version) else {

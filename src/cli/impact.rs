@@ -4,10 +4,10 @@
 use std::io::{self, Write};
 
 use super::inputs::load_manifests;
-use crate::source::file::{flows_name, open_flows};
 use super::{FailOn, ImpactArgs, ImpactOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{file_impact, Effect};
 use crate::printer::fix::{impact_json, impact_markdown, impact_text};
+use crate::source::file::{flows_name, open_flows};
 
 pub fn run(args: &ImpactArgs) -> io::Result<u8> {
     let Some((base, base_errors)) = load_manifests(&args.manifests) else {

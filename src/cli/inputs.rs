@@ -11,9 +11,9 @@ use crate::lint::{Governance, Packages};
 use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
+use crate::source::file::picked;
 use crate::source::network::Server;
 use crate::source::server_filter::ServerFilter;
-use crate::source::file::picked;
 use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{in_namespace, parse_duration, Filter};
 
@@ -142,9 +142,11 @@ pub fn source_name(args: &SourceArgs) -> &str {
 /// The flow `--flow`, or line `--line` of `--flows`, names; `None` (reported on stderr) when it
 /// cannot be read.
 pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
-    Ok(picked(pick.flow.as_deref(), pick.flows.as_deref(), pick.line)
-        .map_err(|message| eprintln!("error: {message}"))
-        .ok())
+    Ok(
+        picked(pick.flow.as_deref(), pick.flows.as_deref(), pick.line)
+            .map_err(|message| eprintln!("error: {message}"))
+            .ok(),
+    )
 }
 
 /// The governance rules the flags name: the built-in rules' settings and the Rego rules, if any.

@@ -1,7 +1,7 @@
 //! `flowtrace tail`: matching flows from a source, printed as they come (or until the source is
 //! exhausted). Every source goes through the one ingest pipeline, then one filter and one printer.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -79,12 +79,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         since,
         fuzzy: Fuzzy::default(),
         demo,
-        output: match args.output {
-            TailOutput::Wide => Format::Wide {
-                cut: io::stdout().is_terminal(),
-            },
-            TailOutput::Json => Format::Json,
-        },
+        output: Format::on_stdout(args.output == TailOutput::Json),
         out: io::BufWriter::new(io::stdout().lock()),
         now: unix_now(),
     };

@@ -81,8 +81,7 @@ impl Access {
     /// The scope flows are shown in.
     pub fn visibility(&self) -> Visibility {
         Visibility {
-            namespaces: (!self.all_namespaces)
-                .then(|| self.namespaces.iter().cloned().collect()),
+            namespaces: (!self.all_namespaces).then(|| self.namespaces.iter().cloned().collect()),
             tiers: self
                 .tiers
                 .served
@@ -101,10 +100,14 @@ impl Access {
             (false, many) => format!("{} namespaces", many.len()),
         };
         let (readable, hidden) = (self.tiers.readable.len(), self.tiers.unreadable.len());
-        let tiers = match (self.tiers.served, self.tiers.listed, hidden) {
-            (false, _, _) | (true, true, 0) => "every tier".to_string(),
-            (true, true, _) => format!("{readable} of {} tiers", readable + hidden),
-            (true, false, _) => format!("{readable} tiers (others withheld)"),
+        let tiers = match (self.tiers.served, self.tiers.listed) {
+            (false, _) => "every tier".to_string(),
+            (true, true) if hidden == 0 => "every tier".to_string(),
+            (true, true) => format!("{readable} of {} tiers", readable + hidden),
+            (true, false) => format!(
+                "{readable} tier{} (others withheld)",
+                if readable == 1 { "" } else { "s" }
+            ),
         };
         if self.all_namespaces && tiers == "every tier" {
             return format!("as {}, sees all", self.user);
@@ -162,10 +165,15 @@ fn rule_allows(rule: &ResourceRule, check: &Check) -> bool {
     let listed = |values: &[String], wanted: &str| values.iter().any(|v| v == "*" || v == wanted);
     listed(&rule.verbs, check.verb)
         && listed(rule.api_groups.as_deref().unwrap_or_default(), check.group)
-        && listed(rule.resources.as_deref().unwrap_or_default(), check.resource)
+        && listed(
+            rule.resources.as_deref().unwrap_or_default(),
+            check.resource,
+        )
         && match rule.resource_names.as_deref() {
             None | Some([]) => true,
-            Some(names) => check.name.is_some_and(|name| names.iter().any(|n| n == name)),
+            Some(names) => check
+                .name
+                .is_some_and(|name| names.iter().any(|n| n == name)),
         }
 }
 
@@ -303,7 +311,10 @@ const LIST_PODS: Check = Check {
 
 /// What the user of `client` may see and do. `context_namespace` is checked even when the user
 /// may not list namespaces.
-pub async fn access(client: &Client, context_namespace: Option<&str>) -> Result<Access, ClusterError> {
+pub async fn access(
+    client: &Client,
+    context_namespace: Option<&str>,
+) -> Result<Access, ClusterError> {
     let reviewer = Reviewer {
         client: client.clone(),
     };
@@ -412,7 +423,8 @@ async fn known_namespaces(
             if error.kind != ClusterErrorKind::Forbidden {
                 return Err(error);
             }
-            let checked: BTreeSet<String> = context_namespace.map(str::to_string).into_iter().collect();
+            let checked: BTreeSet<String> =
+                context_namespace.map(str::to_string).into_iter().collect();
             notes.push(format!(
                 "you may not list namespaces: only {} checked (pass -n to name others)",
                 match checked.first() {
@@ -492,12 +504,12 @@ async fn tier_access(
             match error.kind {
                 ClusterErrorKind::Forbidden => {
                     notes.push(
-                        "you may not list tiers: only the well-known ones were checked; \
-                         policies in any other tier are withheld"
+                        "you may not list tiers: the well-known ones and those your roles name \
+                         were checked; policies in any other tier are withheld"
                             .into(),
                     );
                     access.listed = false;
-                    WELL_KNOWN_TIERS.iter().map(|t| t.to_string()).collect()
+                    tiers_named(rules)
                 }
                 ClusterErrorKind::NotFound => {
                     notes.push(
@@ -557,6 +569,26 @@ async fn tier_access(
     Ok(access)
 }
 
+/// The tiers worth checking when the user may not list them: the well-known ones, and those their
+/// rules name (`get tiers` named `<t>`, or `tier.<kind>` named `<t>.*`).
+fn tiers_named(rules: &BTreeMap<String, NamespaceRules>) -> Vec<String> {
+    let mut tiers: BTreeSet<String> = WELL_KNOWN_TIERS.iter().map(|t| t.to_string()).collect();
+    for rule in rules.values().flat_map(|r| &r.rules) {
+        let resources = rule.resources.as_deref().unwrap_or_default();
+        for name in rule.resource_names.iter().flatten() {
+            if resources.iter().any(|r| r == "tiers") {
+                tiers.insert(name.clone());
+            }
+            if resources.iter().any(|r| r.starts_with("tier.")) {
+                if let Some(tier) = name.strip_suffix(".*") {
+                    tiers.insert(tier.to_string());
+                }
+            }
+        }
+    }
+    tiers.into_iter().collect()
+}
+
 /// Whether any check is allowed everywhere, or in one of the visible namespaces.
 async fn may_any(
     reviewer: &Reviewer,
@@ -604,7 +636,10 @@ mod tests {
         assert!(rule_allows(&rule(&["list"], &[""], &["pods"], &[]), &pods));
         assert!(rule_allows(&rule(&["*"], &["*"], &["*"], &[]), &pods));
         assert!(!rule_allows(&rule(&["get"], &[""], &["pods"], &[]), &pods));
-        assert!(!rule_allows(&rule(&["list"], &["apps"], &["pods"], &[]), &pods));
+        assert!(!rule_allows(
+            &rule(&["list"], &["apps"], &["pods"], &[]),
+            &pods
+        ));
         // Resource names: only the names listed, and none when the check names none.
         let tier = |name| Check {
             verb: "list",
@@ -612,7 +647,12 @@ mod tests {
             resource: "tier.networkpolicies",
             name,
         };
-        let application_only = rule(&["list"], &[CALICO], &["tier.networkpolicies"], &["application.*"]);
+        let application_only = rule(
+            &["list"],
+            &[CALICO],
+            &["tier.networkpolicies"],
+            &["application.*"],
+        );
         assert!(rule_allows(&application_only, &tier(Some("application.*"))));
         assert!(!rule_allows(&application_only, &tier(Some("security.*"))));
         assert!(!rule_allows(&application_only, &tier(None)));
@@ -621,6 +661,28 @@ mod tests {
             &rule(&["*"], &[CALICO], &["networkpolicies"], &[]),
             &tier(Some("security.*"))
         ));
+    }
+
+    #[test]
+    fn tiers_a_user_may_not_list_are_found_in_the_rules_that_name_them() {
+        let rules = NamespaceRules {
+            rules: vec![
+                rule(&["get"], &[CALICO], &["tiers"], &["application"]),
+                rule(
+                    &["list"],
+                    &[CALICO],
+                    &["tier.networkpolicies"],
+                    &["payments.*"],
+                ),
+                rule(&["list"], &[""], &["pods"], &["not-a-tier"]),
+            ],
+            incomplete: false,
+        };
+        let tiers = tiers_named(&[("shop".to_string(), rules)].into());
+        for wanted in ["application", "payments", "default", "kube-admin"] {
+            assert!(tiers.iter().any(|t| t == wanted), "{wanted}: {tiers:?}");
+        }
+        assert!(!tiers.iter().any(|t| t == "not-a-tier"), "{tiers:?}");
     }
 
     #[test]

@@ -133,6 +133,11 @@ impl<S: SetHandle> Pipeline<S> {
         self.evaluator = Some(Evaluator::new(policies));
     }
 
+    /// Whether a user's scope is in force (a cluster is configured).
+    pub fn is_scoped(&self) -> bool {
+        self.scope.visibility().is_some()
+    }
+
     pub fn evaluator(&self) -> Option<&Evaluator<S>> {
         self.evaluator.as_ref()
     }

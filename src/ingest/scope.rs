@@ -63,7 +63,8 @@ impl Visibility {
     /// Why the user may not read this policy; `None` when they may. The tier, the action and the
     /// position stay: "denied in tier security, which you cannot read" is worth knowing.
     fn withheld_policy(&self, hit: &PolicyHit) -> Option<String> {
-        if hit.kind == PolicyKind::Profile {
+        // A profile names a namespace's default; an end of tier names nothing.
+        if hit.kind == PolicyKind::Profile || hit.name.is_empty() {
             return None;
         }
         if !hit.tier.is_empty() && !self.reads_tier(&hit.tier) {
@@ -213,7 +214,11 @@ mod tests {
         assert_eq!(hit.name, "withheld: cannot read tier security");
         assert_eq!(
             (hit.tier.as_str(), hit.action, hit.rule_index),
-            ("security", flow().reported_policies.unwrap().enforced[0].action, 1),
+            (
+                "security",
+                flow().reported_policies.unwrap().enforced[0].action,
+                1
+            ),
             "where and how it was decided stays"
         );
         let text = format!("{seen:?}");

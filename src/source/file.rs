@@ -211,7 +211,11 @@ pub fn line_of(path: &Path, wanted: usize) -> Result<(String, String), String> {
 
 /// The flow given as JSON (`--flow`), or on line `line` of a flow file; why not when it cannot
 /// be read.
-pub fn picked(json: Option<&str>, file: Option<&Path>, line: Option<usize>) -> Result<Flow, String> {
+pub fn picked(
+    json: Option<&str>,
+    file: Option<&Path>,
+    line: Option<usize>,
+) -> Result<Flow, String> {
     let (origin, text) = match (json, file, line) {
         (Some(json), _, _) => ("--flow".to_string(), json.to_string()),
         (None, Some(path), Some(wanted)) => line_of(path, wanted)?,

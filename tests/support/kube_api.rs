@@ -111,7 +111,8 @@ impl Grant {
     }
 
     fn as_rule(&self) -> Value {
-        let mut rule = json!({"verbs": self.verbs, "apiGroups": self.groups, "resources": self.resources});
+        let mut rule =
+            json!({"verbs": self.verbs, "apiGroups": self.groups, "resources": self.resources});
         if !self.names.is_empty() {
             rule["resourceNames"] = json!(self.names);
         }
@@ -477,7 +478,7 @@ fn identify(
     uri: &hyper::Uri,
     headers: &hyper::HeaderMap,
     seen: &mut State,
-) -> Result<Identity, Response<Body>> {
+) -> Result<Identity, Box<Response<Body>>> {
     seen.requests.push(format!(
         "{method} {}?{}",
         uri.path(),
@@ -499,11 +500,11 @@ fn identify(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(identity) = token.and_then(|t| seen.users.get(t)).cloned() else {
-        return Err(status(
+        return Err(Box::new(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "Unauthorized".into(),
-        ));
+        )));
     };
     Ok(match impersonated {
         Some(user) => Identity {
@@ -544,7 +545,13 @@ impl State {
 }
 
 /// RBAC's 403, worded as the API server words it.
-fn forbidden(who: &Identity, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Response<Body> {
+fn forbidden(
+    who: &Identity,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> Response<Body> {
     let place = match namespace {
         Some(namespace) => format!("in the namespace \"{namespace}\""),
         None => "at the cluster scope".to_string(),
@@ -578,7 +585,7 @@ fn answer_review(
     let mut seen = state.lock().unwrap();
     let who = match identify(&parts.method, &parts.uri, &parts.headers, &mut seen) {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(asked) = serde_json::from_slice::<Value>(body) else {
         return status(
@@ -609,7 +616,9 @@ fn answer_review(
             json_response(StatusCode::CREATED, &answer)
         }
         "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews" => {
-            let Some(namespace) = asked["spec"]["namespace"].as_str().filter(|n| !n.is_empty())
+            let Some(namespace) = asked["spec"]["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
             else {
                 return status(
                     StatusCode::BAD_REQUEST,
@@ -643,9 +652,14 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let mut seen = state.lock().unwrap();
-    let who = match identify(request.method(), request.uri(), request.headers(), &mut seen) {
+    let who = match identify(
+        request.method(),
+        request.uri(),
+        request.headers(),
+        &mut seen,
+    ) {
         Ok(who) => who,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if path == "/version" {
         return json_response(
@@ -660,7 +674,9 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
         let items = seen
             .all_namespaces()
             .into_iter()
-            .map(|name| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+            .map(
+                |name| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            )
             .collect();
         return list("v1", "NamespaceList", items);
     }

@@ -1,0 +1,384 @@
+//! What each user may see, as RBAC on the (fake) cluster says: three personas against one
+//! cluster and one flow file, through `auth`, `tail` and `eval` as each would run them (a
+//! kubeconfig of their own).
+//! - admin: may do anything;
+//! - alice, a developer who owns namespace `shop` and may write tier `application`;
+//! - bob, a security engineer who sees every namespace, reads every tier and writes `security`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use support::kube_api::{FakeApiServer, Grant};
+
+const CALICO: &str = "projectcalico.org";
+
+/// shop/frontend → payments/api, denied in tier security; shop/frontend → shop/cart and
+/// payments/api → payments/db, allowed in tier application. Each as its destination reported it.
+const FLOWS: &str = r#"{"start_time":"2026-12-05T02:10:00Z","end_time":"2026-12-05T02:10:15Z","action":"Deny","source_name":"frontend-7d4b9c-*","source_namespace":"shop","source_labels":"app=frontend","dest_name":"api-5f6d7-*","dest_namespace":"payments","dest_labels":"app=api","protocol":"tcp","dest_port":8080,"reporter":"Dst","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}
+{"start_time":"2026-12-05T02:10:00Z","end_time":"2026-12-05T02:10:15Z","action":"Allow","source_name":"frontend-7d4b9c-*","source_namespace":"shop","source_labels":"app=frontend","dest_name":"cart-6c5d4-*","dest_namespace":"shop","dest_labels":"app=cart","protocol":"tcp","dest_port":8080,"reporter":"Dst","policies":{"enforced":[{"kind":"EndOfTier","name":"","namespace":"","tier":"security","action":"Pass","policy_index":0,"rule_index":-1,"trigger":{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Pass","policy_index":0,"rule_index":-1,"trigger":null}},{"kind":"CalicoNetworkPolicy","name":"allow-cart","namespace":"shop","tier":"application","action":"Allow","policy_index":1,"rule_index":0,"trigger":null}],"pending":[]}}
+{"start_time":"2026-12-05T02:10:00Z","end_time":"2026-12-05T02:10:15Z","action":"Allow","source_name":"api-5f6d7-*","source_namespace":"payments","source_labels":"app=api","dest_name":"db-0","dest_namespace":"payments","dest_labels":"app=db","protocol":"tcp","dest_port":5432,"reporter":"Dst","policies":{"enforced":[{"kind":"CalicoNetworkPolicy","name":"allow-db","namespace":"payments","tier":"application","action":"Allow","policy_index":1,"rule_index":0,"trigger":null}],"pending":[]}}
+"#;
+
+/// The same decisions as manifests, for `eval`.
+const MANIFESTS: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: application}
+spec: {order: 300}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: lockdown}
+spec:
+  tier: security
+  order: 10
+  selector: app in {'api', 'cart', 'db'}
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    source: {namespaceSelector: projectcalico.org/name == 'shop'}
+    destination: {namespaceSelector: projectcalico.org/name == 'payments'}
+  - action: Pass
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-cart, namespace: shop}
+spec:
+  tier: application
+  order: 10
+  selector: app == 'cart'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: app == 'frontend'}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-db, namespace: payments}
+spec:
+  tier: application
+  order: 10
+  selector: app == 'db'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: app == 'api'}
+";
+
+/// The cluster: three namespaces, four tiers, three personas and their grants.
+async fn cluster() -> FakeApiServer {
+    let api = FakeApiServer::start().await;
+    for namespace in ["shop", "payments", "default"] {
+        api.add_namespace(namespace);
+    }
+    for tier in ["security", "platform", "application", "default"] {
+        api.add_tier(tier);
+    }
+    api.add_user("admin", &["system:masters"]);
+    api.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
+
+    api.add_user("alice", &["shop-devs"]);
+    let shop = |verbs: &[&str], group: &str, resources: &[&str]| {
+        Grant::new("shop-devs", verbs, group, resources).in_namespace("shop")
+    };
+    api.grant(shop(&["get", "list", "watch"], "", &["pods"]));
+    api.grant(
+        shop(
+            &["get", "list", "watch", "create", "update"],
+            CALICO,
+            &["tier.networkpolicies", "tier.stagednetworkpolicies"],
+        )
+        .named(&["application.*", "default.*"]),
+    );
+    // Seeing which tiers exist is not reading their policies: that takes `get` on the tier.
+    api.grant(Grant::new("shop-devs", &["list"], CALICO, &["tiers"]));
+    api.grant(
+        Grant::new("shop-devs", &["get"], CALICO, &["tiers"]).named(&["application", "default"]),
+    );
+    // Calico's passthrough role: the plain kinds for everyone (the tier pseudo-resources decide).
+    api.grant(Grant::new(
+        "system:authenticated",
+        &["*"],
+        CALICO,
+        &[
+            "networkpolicies",
+            "globalnetworkpolicies",
+            "stagednetworkpolicies",
+        ],
+    ));
+
+    api.add_user("bob", &["security"]);
+    api.grant(Grant::new(
+        "security",
+        &["get", "list", "watch"],
+        "",
+        &["pods", "namespaces"],
+    ));
+    api.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
+    api.grant(Grant::new(
+        "security",
+        &["get", "list", "watch"],
+        CALICO,
+        &["tier.networkpolicies", "tier.globalnetworkpolicies"],
+    ));
+    api.grant(
+        Grant::new(
+            "security",
+            &["create", "update"],
+            CALICO,
+            &["tier.globalnetworkpolicies"],
+        )
+        .named(&["security.*"]),
+    );
+    api
+}
+
+/// `flowtrace ARGS` as `user` (their own kubeconfig, its context's namespace `namespace`).
+async fn flowtrace(
+    api: &FakeApiServer,
+    home: &Path,
+    user: &str,
+    namespace: &str,
+    args: &[String],
+) -> Output {
+    let kubeconfig = api.kubeconfig_as(home, user, namespace);
+    let mut command = Command::cargo_bin("flowtrace").unwrap();
+    command
+        .args(args)
+        .env("HOME", home)
+        .env("KUBECONFIG", &kubeconfig);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn succeeded(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{stderr}");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn records(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+fn files(home: &Path) -> (PathBuf, PathBuf) {
+    let flows = home.join("flows.jsonl");
+    std::fs::write(&flows, FLOWS).unwrap();
+    let manifests = home.join("policies.yaml");
+    std::fs::write(&manifests, MANIFESTS).unwrap();
+    (flows, manifests)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_says_what_each_persona_may_see_and_do() {
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    let json = |output: &Output| serde_json::from_str::<Value>(&succeeded(output)).unwrap();
+    let auth = |user: &'static str| {
+        let args = ["auth".to_string(), "-o".into(), "json".into()];
+        let (api, home) = (&api, home.path());
+        async move { flowtrace(api, home, user, "default", &args).await }
+    };
+
+    let admin = json(&auth("admin").await);
+    assert_eq!(admin["user"], "admin");
+    assert_eq!(admin["all_namespaces"], true);
+    assert_eq!(
+        strings(&admin["namespaces"]),
+        ["default", "payments", "shop"]
+    );
+    assert_eq!(
+        strings(&admin["tiers"]["readable"]),
+        ["application", "default", "platform", "security"]
+    );
+    assert_eq!(
+        strings(&admin["tiers"]["writable"]),
+        strings(&admin["tiers"]["readable"])
+    );
+    assert_eq!(
+        strings(&admin["stage_namespaces"]),
+        ["default", "payments", "shop"]
+    );
+
+    // Alice may not list namespaces: the context's is checked, and the note says so. Her
+    // context names shop.
+    let alice = json(
+        &flowtrace(
+            &api,
+            home.path(),
+            "alice",
+            "shop",
+            &["auth".into(), "-o".into(), "json".into()],
+        )
+        .await,
+    );
+    assert_eq!(alice["user"], "alice");
+    assert!(strings(&alice["groups"]).contains(&"shop-devs"));
+    assert_eq!(alice["all_namespaces"], false);
+    assert_eq!(strings(&alice["namespaces"]), ["shop"]);
+    assert_eq!(
+        strings(&alice["tiers"]["readable"]),
+        ["application", "default"]
+    );
+    assert_eq!(
+        strings(&alice["tiers"]["writable"]),
+        ["application", "default"]
+    );
+    assert_eq!(strings(&alice["stage_namespaces"]), ["shop"]);
+    let refused: Vec<(&str, &str)> = alice["tiers"]["unreadable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["needs"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("platform", "get tiers/platform"),
+            ("security", "get tiers/security")
+        ],
+        "the passthrough role on the plain kinds does not make a tier readable"
+    );
+    assert!(
+        alice["notes"]
+            .to_string()
+            .contains("you may not list namespaces"),
+        "{alice}"
+    );
+
+    let bob = json(&auth("bob").await);
+    assert_eq!(bob["all_namespaces"], true);
+    assert_eq!(
+        strings(&bob["tiers"]["readable"]),
+        ["application", "default", "platform", "security"]
+    );
+    assert_eq!(strings(&bob["tiers"]["writable"]), ["security"]);
+    assert!(strings(&bob["stage_namespaces"]).is_empty());
+
+    // The text says the same, with why not where not.
+    let text = succeeded(&flowtrace(&api, home.path(), "alice", "shop", &["auth".into()]).await);
+    assert!(text.contains("user:       alice"), "{text}");
+    assert!(text.contains("namespaces: shop"), "{text}");
+    assert!(
+        text.contains("not security: needs get tiers/security"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_and_eval_show_each_persona_only_what_they_may_see() {
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    let (flows, manifests) = files(home.path());
+    let tail = vec![
+        "tail".to_string(),
+        "--source".into(),
+        format!("file:{}", flows.display()),
+        "-o".into(),
+        "json".into(),
+    ];
+    let eval = vec![
+        "eval".to_string(),
+        "-m".into(),
+        manifests.display().to_string(),
+        "--flows".into(),
+        flows.display().to_string(),
+    ];
+    for command in [&tail, &eval] {
+        // The admin and the security engineer see every flow, every name.
+        for user in ["admin", "bob"] {
+            let stdout = succeeded(&flowtrace(&api, home.path(), user, "default", command).await);
+            let seen = records(&stdout);
+            assert_eq!(seen.len(), 3, "{user} {command:?}: {stdout}");
+            assert!(
+                stdout.contains("lockdown") && stdout.contains("db-0"),
+                "{user}: {stdout}"
+            );
+            assert!(!stdout.contains("withheld"), "{user}: {stdout}");
+        }
+        // Alice sees the flows that touch shop; the payments side and the security tier's
+        // policy are withheld, with the grant that would show them.
+        let output = flowtrace(&api, home.path(), "alice", "shop", command).await;
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let stdout = succeeded(&output);
+        assert!(
+            stderr.contains("showing what you may see (as alice: namespace shop, 2 of 4 tiers)"),
+            "{stderr}"
+        );
+        let seen = records(&stdout);
+        assert_eq!(seen.len(), 2, "{command:?}: {stdout}");
+        let denied = &seen[0];
+        assert_eq!(denied["source_namespace"], "shop");
+        assert_eq!(denied["dest_name"], "withheld: needs list pods in payments");
+        let decided = denied["policies"]["enforced"][0].clone();
+        assert_eq!(decided["tier"], "security", "{denied}");
+        assert_eq!(decided["action"], "Deny", "{denied}");
+        assert_eq!(
+            decided["name"], "withheld: cannot read tier security",
+            "{denied}"
+        );
+        assert_eq!(seen[1]["dest_namespace"], "shop");
+        assert_eq!(
+            seen[1]["policies"]["enforced"][1]["name"], "allow-cart",
+            "{}",
+            seen[1]
+        );
+        // The marker names the namespace (what to ask for), never what is in it.
+        for secret in [
+            "lockdown",
+            "db-0",
+            "api-5f6d7",
+            "app=api",
+            "\"dest_namespace\":\"payments",
+        ] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{command:?}: {secret:?} leaked: {stdout}{stderr}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_cluster_that_cannot_say_is_not_guessed() {
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    let (flows, _) = files(home.path());
+    // A token the cluster does not know: no flows, an error that says why.
+    let kubeconfig = api.kubeconfig_as(home.path(), "mallory", "default");
+    let output = Command::cargo_bin("flowtrace")
+        .unwrap()
+        .args(["tail", "--source", &format!("file:{}", flows.display())])
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr.contains("what you may see cannot be known"),
+        "{stderr}"
+    );
+}
