@@ -1308,3 +1308,43 @@ fn the_status_bar_names_the_context_and_the_namespace_scope() {
         "{bar}"
     );
 }
+
+/// A developer's view (namespace shop, tiers application and default) of a flow from shop to
+/// payments that tier security denied.
+fn scoped_app(size: (u16, u16)) -> App {
+    use flowtrace::ingest::{Pipeline, Scope, Visibility};
+    let line = r#"{"start_time":"2026-11-23T02:10:00Z","end_time":"2026-11-23T02:10:15Z","action":"Deny","source_name":"frontend-7d4b9c-*","source_namespace":"shop","source_labels":"app=frontend","dest_name":"api-5f6d7-*","dest_namespace":"payments","dest_labels":"app=api","protocol":"tcp","dest_port":8080,"reporter":"Dst","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}"#;
+    let scope = Scope::of(Visibility {
+        namespaces: Some(["shop".to_string()].into()),
+        tiers: Some(["application".to_string(), "default".to_string()].into()),
+        host_endpoints: false,
+        global_network_sets: false,
+    });
+    let mut pipeline: Pipeline<Arc<PolicySet>> = Pipeline::new(None, scope);
+    let observed = pipeline.line(line).unwrap().unwrap().observed;
+    let mut status = status("file:flows.jsonl");
+    status.scope = Some("as alice: namespace shop, 2 of 4 tiers".into());
+    app_with(None, status, vec![observed], size)
+}
+
+#[test]
+fn a_developers_view_says_what_is_withheld_and_why_and_never_shows_it() {
+    for size in [(80, 24), (160, 48)] {
+        let mut app = scoped_app(size);
+        let table = screen_text(&app);
+        assert!(table.contains("as alice"), "whose view it is: {table}");
+        press(&mut app, "<enter>");
+        let trace = screen_text(&app);
+        snapshot("scoped-trace", &app);
+        for text in [&table, &trace] {
+            assert!(!text.contains("lockdown") && !text.contains("api-5f6d7"), "{text}");
+        }
+        assert!(trace.contains("security"), "the tier that decided stays: {trace}");
+        assert!(
+            trace.contains("withheld: cannot read tier security")
+                || trace.contains("withheld: cannot read tier secur…"),
+            "{trace}"
+        );
+        assert!(trace.contains("withheld: needs list pods in"), "{trace}");
+    }
+}

@@ -133,6 +133,10 @@ impl<S: SetHandle> Pipeline<S> {
         self.evaluator = Some(Evaluator::new(policies));
     }
 
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// Whether a user's scope is in force (a cluster is configured).
     pub fn is_scoped(&self) -> bool {
         self.scope.visibility().is_some()

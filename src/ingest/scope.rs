@@ -97,6 +97,27 @@ impl Scope {
         self.visibility.as_deref()
     }
 
+    /// Whether naming this namespace reveals nothing withheld (for completion values).
+    pub fn reveals_namespace(&self, namespace: &str) -> bool {
+        self.visibility
+            .as_ref()
+            .is_none_or(|v| v.sees_namespace(namespace))
+    }
+
+    /// Whether endpoint names that come without their namespace (Goldmane's hints) may be
+    /// offered: only when every namespace is visible.
+    pub fn reveals_bare_names(&self) -> bool {
+        self.visibility
+            .as_ref()
+            .is_none_or(|v| v.namespaces.is_none())
+    }
+
+    /// Whether policy names that come without their tier may be offered: only when every tier
+    /// is readable.
+    pub fn reveals_bare_policy_names(&self) -> bool {
+        self.visibility.as_ref().is_none_or(|v| v.tiers.is_none())
+    }
+
     /// Whether the flow may be shown at all: either endpoint in a namespace the user may see.
     pub fn admits(&self, flow: &Flow) -> bool {
         let Some(visibility) = &self.visibility else {

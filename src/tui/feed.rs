@@ -67,6 +67,19 @@ fn hint_fields(kind: HintType) -> &'static [&'static str] {
     }
 }
 
+/// Whether a server's hint may be offered to this user: never one that names what the scope
+/// withholds.
+fn hint_revealed(scope: &Scope, kind: HintType, value: &str) -> bool {
+    match kind {
+        HintType::SourceNamespace | HintType::DestNamespace | HintType::PolicyNamespace => {
+            scope.reveals_namespace(value)
+        }
+        HintType::SourceName | HintType::DestName => scope.reveals_bare_names(),
+        HintType::PolicyName => scope.reveals_bare_policy_names(),
+        HintType::PolicyTier | HintType::PolicyKind => true,
+    }
+}
+
 /// Reads the source, takes each flow through the ingest pipeline and hands batches to the app
 /// until it goes away.
 pub fn run(
@@ -99,7 +112,10 @@ pub fn run(
                 },
                 SourceEvent::Hints { kind, values } => FeedEvent::Hints {
                     fields: hint_fields(kind),
-                    values,
+                    values: values
+                        .into_iter()
+                        .filter(|value| hint_revealed(pipeline.scope(), kind, value))
+                        .collect(),
                 },
                 SourceEvent::Flows(_) => continue,
             };
@@ -226,6 +242,25 @@ mod tests {
                 Err(e) => panic!("the feed said nothing: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn completion_is_never_offered_what_the_scope_withholds() {
+        use crate::ingest::Visibility;
+        let developer = Scope::of(Visibility {
+            namespaces: Some(["shop".to_string()].into()),
+            tiers: Some(["application".to_string()].into()),
+            host_endpoints: false,
+            global_network_sets: false,
+        });
+        assert!(hint_revealed(&developer, HintType::DestNamespace, "shop"));
+        assert!(!hint_revealed(&developer, HintType::DestNamespace, "payments"));
+        // A name or a policy without its namespace or tier could be anyone's.
+        assert!(!hint_revealed(&developer, HintType::DestName, "api-5f6d7-*"));
+        assert!(!hint_revealed(&developer, HintType::PolicyName, "lockdown"));
+        let everything = Scope::unrestricted();
+        assert!(hint_revealed(&everything, HintType::DestName, "api-5f6d7-*"));
+        assert!(hint_revealed(&everything, HintType::PolicyName, "lockdown"));
     }
 
     #[test]
