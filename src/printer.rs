@@ -439,6 +439,10 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
             continue;
         }
         for policy in &tier.policies {
+            if policy.is_withheld() {
+                text.push_str(&format!("    ? {}\n", policy.name));
+                continue;
+            }
             let order = policy
                 .order
                 .map(|o| format!("order {o}"))

@@ -382,3 +382,49 @@ async fn a_configured_cluster_that_cannot_say_is_not_guessed() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_walks_every_tier_but_names_only_what_the_user_may_read() {
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    let (flows, manifests) = files(home.path());
+    let explain = |line: &str| {
+        vec![
+            "explain".to_string(),
+            "-m".into(),
+            manifests.display().to_string(),
+            "--flows".into(),
+            flows.display().to_string(),
+            "--line".into(),
+            line.into(),
+        ]
+    };
+    let admin = succeeded(&flowtrace(&api, home.path(), "admin", "default", &explain("1")).await);
+    assert!(
+        admin.contains("lockdown") && admin.contains("payments/api-5f6d7-*"),
+        "{admin}"
+    );
+
+    let alice = succeeded(&flowtrace(&api, home.path(), "alice", "shop", &explain("1")).await);
+    assert!(
+        alice.contains("withheld: cannot read tier security"),
+        "{alice}"
+    );
+    assert!(
+        alice.contains("withheld: needs list pods in payments"),
+        "{alice}"
+    );
+    assert!(alice.contains("Deny"), "the verdict stays: {alice}");
+    for secret in ["lockdown", "api-5f6d7", "app=api", "\"api\"", "allow-db"] {
+        assert!(!alice.contains(secret), "{secret:?} leaked: {alice}");
+    }
+    // A flow inside payments is not hers to see at all.
+    let output = flowtrace(&api, home.path(), "alice", "shop", &explain("3")).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("neither end of the flow is in a namespace you may see"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}

@@ -1311,7 +1311,7 @@ fn the_status_bar_names_the_context_and_the_namespace_scope() {
 
 /// A developer's view (namespace shop, tiers application and default) of a flow from shop to
 /// payments that tier security denied.
-fn scoped_app(size: (u16, u16)) -> App {
+fn scoped_app(set: Option<PolicySet>, size: (u16, u16)) -> App {
     use flowtrace::ingest::{Pipeline, Scope, Visibility};
     let line = r#"{"start_time":"2026-11-23T02:10:00Z","end_time":"2026-11-23T02:10:15Z","action":"Deny","source_name":"frontend-7d4b9c-*","source_namespace":"shop","source_labels":"app=frontend","dest_name":"api-5f6d7-*","dest_namespace":"payments","dest_labels":"app=api","protocol":"tcp","dest_port":8080,"reporter":"Dst","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}"#;
     let scope = Scope::of(Visibility {
@@ -1320,26 +1320,34 @@ fn scoped_app(size: (u16, u16)) -> App {
         host_endpoints: false,
         global_network_sets: false,
     });
-    let mut pipeline: Pipeline<Arc<PolicySet>> = Pipeline::new(None, scope);
+    let mut pipeline: Pipeline<Arc<PolicySet>> = Pipeline::new(None, scope.clone());
     let observed = pipeline.line(line).unwrap().unwrap().observed;
     let mut status = status("file:flows.jsonl");
     status.scope = Some("as alice: namespace shop, 2 of 4 tiers".into());
-    app_with(None, status, vec![observed], size)
+    let mut app = app_with(set, status, vec![observed], size);
+    app.set_scope(scope, Some(vec!["application".into()]));
+    app
 }
 
 #[test]
 fn a_developers_view_says_what_is_withheld_and_why_and_never_shows_it() {
     for size in [(80, 24), (160, 48)] {
-        let mut app = scoped_app(size);
+        let mut app = scoped_app(None, size);
         let table = screen_text(&app);
         assert!(table.contains("as alice"), "whose view it is: {table}");
         press(&mut app, "<enter>");
         let trace = screen_text(&app);
         snapshot("scoped-trace", &app);
         for text in [&table, &trace] {
-            assert!(!text.contains("lockdown") && !text.contains("api-5f6d7"), "{text}");
+            assert!(
+                !text.contains("lockdown") && !text.contains("api-5f6d7"),
+                "{text}"
+            );
         }
-        assert!(trace.contains("security"), "the tier that decided stays: {trace}");
+        assert!(
+            trace.contains("security"),
+            "the tier that decided stays: {trace}"
+        );
         assert!(
             trace.contains("withheld: cannot read tier security")
                 || trace.contains("withheld: cannot read tier secur…"),
@@ -1347,4 +1355,30 @@ fn a_developers_view_says_what_is_withheld_and_why_and_never_shows_it() {
         );
         assert!(trace.contains("withheld: needs list pods in"), "{trace}");
     }
+}
+
+#[test]
+fn a_trace_is_not_computed_again_from_a_flow_with_a_side_withheld() {
+    // With manifests, the trace would be explained again: not from a flow whose other side's
+    // labels are gone. It shows what was decided when the flow arrived, and says why.
+    let set = DemoCluster::new(1).policy_set().clone();
+    let mut app = scoped_app(Some(set), (160, 48));
+    press(&mut app, "<enter>");
+    let trace = screen_text(&app);
+    assert!(
+        trace.contains("Part of this flow is withheld from you"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("withheld: cannot read tier security"),
+        "{trace}"
+    );
+    assert!(!trace.contains("lockdown"), "{trace}");
+    // Nor is a fix proposed from it.
+    press(&mut app, "x");
+    let screen = screen_text(&app);
+    assert!(
+        screen.contains("part of this flow is withheld from you: a fix needs"),
+        "{screen}"
+    );
 }

@@ -2,8 +2,10 @@
 
 use std::io::{self, Write};
 
-use super::inputs::{load_manifests, picked_flow};
+use super::inputs::{load_manifests, picked_flow, scope};
 use super::{ExplainArgs, ExplainOutput, EXIT_INVALID_INPUT};
+use crate::cluster::ClusterTarget;
+use crate::ingest::NOT_VISIBLE;
 use crate::policy::explain::explain;
 use crate::policy::Evaluator;
 use crate::printer::explanation_text;
@@ -15,8 +17,16 @@ pub fn run(args: &ExplainArgs) -> io::Result<u8> {
     let Some(flow) = picked_flow(&args.pick)? else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    let Some(scoped) = scope(&ClusterTarget::default(), false) else {
+        return Ok(EXIT_INVALID_INPUT);
+    };
+    if !scoped.scope.admits(&flow) {
+        eprintln!("error: {}", NOT_VISIBLE);
+        return Ok(EXIT_INVALID_INPUT);
+    }
     let mut evaluator = Evaluator::new(&set);
-    let explanation = explain(&mut evaluator, &flow);
+    let mut explanation = explain(&mut evaluator, &flow);
+    scoped.scope.withhold_explanation(&flow, &mut explanation);
     let mut out = io::stdout().lock();
     match args.output {
         ExplainOutput::Json => {

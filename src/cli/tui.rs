@@ -122,13 +122,13 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let origin = source_name(&source_args).to_string();
     let context = matches!(source_args.source(), "goldmane" | "whisker")
         .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
-        .flatten()
-        .map(|context| format!("context {context}"));
-    let namespace = source_args
-        .namespace
-        .as_ref()
-        .map(|ns| format!("namespace {ns}"));
-    let scope = [context, namespace, scoped.summary];
+        .flatten();
+    let namespace = source_args.namespace.as_ref();
+    let scope = [
+        context.map(|context| format!("context {context}")),
+        namespace.map(|ns| format!("namespace {ns}")),
+        scoped.summary,
+    ];
     let status = SourceStatus::connecting(label, note, &scope, verdicts, source.is_live());
     let store = FlowStore::new(args.max_flows).with_window_log();
     let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
@@ -138,13 +138,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     if let Some(note) = fallback_note {
         app.set_message(Severity::Warn, note);
     }
-    let governance = app.config.governance();
-    match governance {
-        Ok(governance) => app.set_governance(governance),
-        Err(problems) => warnings.extend(problems.into_iter().map(|p| {
-            format!("config.toml lint settings: {p}; fixes are checked by the default rules")
-        })),
-    }
+    app.set_scope(scoped.scope.clone(), scoped.writable_tiers);
+    warnings.extend(app.governance_from_config());
     app.set_startup_warnings(&warnings);
     // Decide with the manifests given on the command line; otherwise show what was recorded.
     let deciding_set = (!source_args.manifests.is_empty())

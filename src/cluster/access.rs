@@ -269,6 +269,8 @@ pub fn of_target(target: &ClusterTarget) -> Result<Option<Access>, String> {
 /// The scope a command shows flows in.
 pub struct Scoped {
     pub scope: Scope,
+    /// The tiers the user may write, when a cluster says: fixes are proposed there.
+    pub writable_tiers: Option<Vec<String>>,
     /// Whose scope, for the status bar: `None` when no cluster is configured.
     pub summary: Option<String>,
     /// What the user should be told on stderr.
@@ -287,14 +289,17 @@ pub fn scope_for(target: &ClusterTarget, demo: bool) -> Result<Scoped, String> {
                 access.summary()
             )),
             summary: Some(access.summary()),
+            writable_tiers: Some(access.tiers.writable.clone()),
         }),
         Ok(None) => Ok(Scoped {
             scope: Scope::unrestricted(),
+            writable_tiers: None,
             summary: None,
             note: None,
         }),
         Err(error) if demo => Ok(Scoped {
             scope: Scope::unrestricted(),
+            writable_tiers: None,
             summary: None,
             note: Some(format!("{error}; the demo's flows are shown unscoped")),
         }),

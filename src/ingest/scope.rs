@@ -9,6 +9,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::model::{Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
+use crate::policy::explain::{Explanation, PolicyExplanation};
+
+/// Why a flow is not shown at all.
+pub const NOT_VISIBLE: &str = "neither end of the flow is in a namespace you may see (`flowtrace \
+                                auth` lists them)";
 
 /// What the user may see.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -118,6 +123,17 @@ impl Scope {
         self.visibility.as_ref().is_none_or(|v| v.tiers.is_none())
     }
 
+    /// Whether either end of this (stored) flow was withheld: its markers say so, and hold a
+    /// `: ` no Kubernetes name can.
+    pub fn has_withheld(&self, flow: &Flow) -> bool {
+        let withheld = |endpoint: &Endpoint| {
+            endpoint.namespace.is_none()
+                && endpoint.name.starts_with("withheld")
+                && endpoint.name.contains(": ")
+        };
+        self.visibility.is_some() && (withheld(&flow.source) || withheld(&flow.dest))
+    }
+
     /// Whether the flow may be shown at all: either endpoint in a namespace the user may see.
     pub fn admits(&self, flow: &Flow) -> bool {
         let Some(visibility) = &self.visibility else {
@@ -174,6 +190,81 @@ impl Scope {
             changed |= withhold_hit(visibility, hit);
         }
         changed
+    }
+}
+
+impl Scope {
+    /// Withholds what the user may not see from a trace of `flow` (computed on all of it): the
+    /// endpoints they may not see, and in a tier they may not read every policy, which stays as
+    /// one line saying so; the tier's status (decided, passed, skipped) stays.
+    pub fn withhold_explanation(&self, flow: &Flow, explanation: &mut Explanation) {
+        let Some(visibility) = &self.visibility else {
+            return;
+        };
+        let mut shown = flow.clone();
+        self.withhold(&mut shown);
+        explanation.flow = shown.summary();
+        let mut any_withheld = false;
+        for (summary, endpoint) in [
+            (&mut explanation.endpoint, shown.local()),
+            (&mut explanation.peer, shown.peer()),
+        ] {
+            if endpoint.namespace.is_none() && endpoint.name.starts_with("withheld") {
+                summary.name = endpoint.name.to_string();
+                summary.labels = Labels::default();
+                any_withheld = true;
+            }
+        }
+        for verdict in [&mut explanation.enforced, &mut explanation.pending] {
+            self.withhold_hits(&mut verdict.policies);
+            if let Some(decided) = &mut verdict.decided_by {
+                if !decided.tier.is_empty() && !visibility.reads_tier(&decided.tier) {
+                    decided.text = format!("withheld: cannot read tier {}", decided.tier);
+                }
+            }
+            for tier in &mut verdict.tiers {
+                if !visibility.reads_tier(&tier.name) {
+                    tier.policies = vec![withheld_policy(format!(
+                        "withheld: cannot read tier {}",
+                        tier.name
+                    ))];
+                    continue;
+                }
+                for policy in &mut tier.policies {
+                    if !policy.namespace.is_empty() && !visibility.sees_namespace(&policy.namespace)
+                    {
+                        *policy = withheld_policy(format!(
+                            "withheld: needs list networkpolicies in {}",
+                            policy.namespace
+                        ));
+                    } else if any_withheld {
+                        // Why a selector did or did not match quotes the endpoints' labels.
+                        if let Some(why) = &mut policy.why_not {
+                            *why = "(the reason would quote what is withheld)".into();
+                        }
+                        for rule in &mut policy.rules {
+                            rule.detail = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A policy the user may not read, as one line of a trace.
+fn withheld_policy(name: String) -> PolicyExplanation {
+    PolicyExplanation {
+        kind: String::new(),
+        name,
+        namespace: String::new(),
+        order: None,
+        staged: false,
+        selector: String::new(),
+        selected: true,
+        why_not: None,
+        rules: Vec::new(),
+        origin: String::new(),
     }
 }
 

@@ -150,6 +150,14 @@ pub struct PolicyExplanation {
     pub origin: String,
 }
 
+impl PolicyExplanation {
+    /// A policy the user may not read, which stands as one line naming why (a trace scoped by
+    /// RBAC): it has no kind, selector or rules to show.
+    pub fn is_withheld(&self) -> bool {
+        self.kind.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleExplanation {
     pub index: u32,

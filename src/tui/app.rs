@@ -30,6 +30,7 @@ use super::trace_text::{self, PolicyRef, Tone};
 use crate::errors::printable;
 use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
+use crate::ingest::Scope;
 use crate::lint::Governance;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
@@ -134,6 +135,9 @@ pub struct App {
     /// Values the source knows per filter field (Goldmane's FilterHints), for completion.
     pub hints: BTreeMap<&'static str, BTreeSet<String>>,
     pub source: SourceStatus,
+    /// What the user may see (their RBAC), for traces computed again.
+    scope: Scope,
+    rbac_writable_tiers: Option<Vec<String>>,
     pub message: Option<Message>,
     pub size: Rect,
     pub now: i64,
@@ -184,6 +188,8 @@ impl App {
             config,
             hints: BTreeMap::new(),
             source,
+            scope: Scope::unrestricted(),
+            rbac_writable_tiers: None,
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -248,8 +254,37 @@ impl App {
     }
 
     /// The governance rules fixes are checked against (config.toml's `lint_*` settings).
+    /// The RBAC scope the feed applies (traces computed again apply it too), and the tiers RBAC
+    /// lets the user write, where fixes are then proposed (before `writable_tiers` in
+    /// config.toml, which is a guess where RBAC is the truth).
+    pub fn set_scope(&mut self, scope: Scope, writable_tiers: Option<Vec<String>>) {
+        self.scope = scope;
+        self.rbac_writable_tiers = writable_tiers;
+        self.trace.forget();
+        self.follow_trace();
+    }
+
     pub fn set_governance(&mut self, governance: Governance) {
         self.governance = RefCell::new(governance);
+    }
+
+    /// Checks fixes with the governance rules `config.toml` names; what is wrong with them (the
+    /// default rules are used then).
+    pub fn governance_from_config(&mut self) -> Vec<String> {
+        match self.config.governance() {
+            Ok(governance) => {
+                self.set_governance(governance);
+                Vec::new()
+            }
+            Err(problems) => problems
+                .into_iter()
+                .map(|p| {
+                    format!(
+                        "config.toml lint settings: {p}; fixes are checked by the default rules"
+                    )
+                })
+                .collect(),
+        }
     }
 
     /// Startup warnings: all in the log, the first on the message line with how many more.
@@ -402,7 +437,8 @@ impl App {
             .table
             .selected_id()
             .zip(self.table.selected_flow(&self.store));
-        self.trace.follow(selected, self.policies.as_deref());
+        self.trace
+            .follow(selected, self.policies.as_deref(), &self.scope);
     }
 
     pub fn selected_index(&self) -> usize {
@@ -733,9 +769,16 @@ impl App {
             );
         };
         let flow = stored.to_flow();
-        let persona = match &self.config.writable_tiers {
-            Some(tiers) => Persona::new(tiers.iter().cloned()),
-            None => Persona::demo(),
+        if self.scope.has_withheld(&flow) {
+            return self.set_message(
+                Severity::Warn,
+                "part of this flow is withheld from you: a fix needs both sides' labels \
+                 (`flowtrace auth` says which grant would show them)",
+            );
+        }
+        let persona = match (&self.rbac_writable_tiers, &self.config.writable_tiers) {
+            (Some(tiers), _) | (None, Some(tiers)) => Persona::new(tiers.iter().cloned()),
+            (None, None) => Persona::demo(),
         };
         let mut proposal = propose(&set, &flow, &persona, self.config.naming);
         if let Err(message) = proposal.check(self.governance.get_mut()) {
@@ -766,7 +809,7 @@ impl App {
         let Some(stored) = self.selected_flow() else {
             return;
         };
-        let trace = trace_text::trace(&stored, self.policies.as_deref());
+        let trace = trace_text::trace(&stored, self.policies.as_deref(), &self.scope);
         let steps = trace.steps();
         let reference = trace
             .deciding_step()

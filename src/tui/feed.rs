@@ -254,12 +254,24 @@ mod tests {
             global_network_sets: false,
         });
         assert!(hint_revealed(&developer, HintType::DestNamespace, "shop"));
-        assert!(!hint_revealed(&developer, HintType::DestNamespace, "payments"));
+        assert!(!hint_revealed(
+            &developer,
+            HintType::DestNamespace,
+            "payments"
+        ));
         // A name or a policy without its namespace or tier could be anyone's.
-        assert!(!hint_revealed(&developer, HintType::DestName, "api-5f6d7-*"));
+        assert!(!hint_revealed(
+            &developer,
+            HintType::DestName,
+            "api-5f6d7-*"
+        ));
         assert!(!hint_revealed(&developer, HintType::PolicyName, "lockdown"));
         let everything = Scope::unrestricted();
-        assert!(hint_revealed(&everything, HintType::DestName, "api-5f6d7-*"));
+        assert!(hint_revealed(
+            &everything,
+            HintType::DestName,
+            "api-5f6d7-*"
+        ));
         assert!(hint_revealed(&everything, HintType::PolicyName, "lockdown"));
     }
 

@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use crate::ingest::Scope;
 use crate::model::{qualified_name, PolicyHit, PolicyKind};
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
@@ -134,6 +135,14 @@ pub fn hit_summary(hit: &PolicyHit) -> Vec<Span> {
 }
 
 fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &str, decides: bool) {
+    if policy.is_withheld() {
+        lines.push(Line {
+            spans: vec![(format!("  ? {}", policy.name), Tone::Muted)],
+            policy: None,
+            decided: false,
+        });
+        return;
+    }
     let name = qualified_name(&policy.namespace, &policy.name);
     let order = policy
         .order
@@ -321,21 +330,31 @@ fn difference_reason(
 }
 
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
-pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
+pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Trace {
     let flow = stored.to_flow();
     let mut header = vec![Line::text(flow.summary(), Tone::Title)];
     let decided = stored.decided;
-    let Some(set) = set else {
+    // A flow with a side withheld cannot be explained again (that side's labels are gone): its
+    // trace is what was decided when it arrived, as the table shows.
+    let withheld = set.is_some() && scope.has_withheld(&flow);
+    let Some(set) = set.filter(|_| !withheld) else {
         header.push(decided_line(
             "Enforced",
             decided.action.as_str(),
             &decided.enforced,
         ));
         header.push(Line::text(
-            if decided.enforced.is_empty() {
-                "No manifests loaded (-m), and Calico recorded no policy hits for this flow."
-            } else {
-                "No manifests loaded (-m): these are Calico's recorded policy hits."
+            match (withheld, decided.enforced.is_empty()) {
+                (true, _) => {
+                    "Part of this flow is withheld from you: these are the policy hits decided \
+                     when it arrived."
+                }
+                (false, true) => {
+                    "No manifests loaded (-m), and Calico recorded no policy hits for this flow."
+                }
+                (false, false) => {
+                    "No manifests loaded (-m): these are Calico's recorded policy hits."
+                }
             },
             Tone::Muted,
         ));
@@ -370,7 +389,8 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
         };
     };
     let mut evaluator = Evaluator::new(set);
-    let explanation: Explanation = explain(&mut evaluator, &flow);
+    let mut explanation: Explanation = explain(&mut evaluator, &flow);
+    scope.withhold_explanation(&flow, &mut explanation);
     header.push(explained_line("Enforced", &explanation.enforced));
     let pending_line = if explanation.pending_differs {
         explained_line(
@@ -394,13 +414,16 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>) -> Trace {
             spans.extend(hit_summary(hit));
         }
         header.push(Line::new(spans));
-        header.push(Line::text(
-            format!(
-                "  differs: {}",
-                difference_reason(recorded, set, &explanation.enforced)
-            ),
-            Tone::DiffRemove,
-        ));
+        // Why they differ names the policies on both sides: not said in a scoped view.
+        if scope.visibility().is_none() {
+            header.push(Line::text(
+                format!(
+                    "  differs: {}",
+                    difference_reason(recorded, set, &explanation.enforced)
+                ),
+                Tone::DiffRemove,
+            ));
+        }
     }
     let direction = explanation.direction;
     Trace {

@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::{Reply, Request, Severity};
+use crate::ingest::Scope;
 use crate::policy::PolicySet;
 use crate::store::StoredFlow;
 use crate::tui::action::Action;
@@ -61,7 +62,12 @@ impl TracePane {
 
     /// Shows the trace of `selected` (row `id`), built again only when the row changes (or after
     /// `forget`).
-    pub fn follow(&mut self, selected: Option<(u64, StoredFlow)>, set: Option<&PolicySet>) {
+    pub fn follow(
+        &mut self,
+        selected: Option<(u64, StoredFlow)>,
+        set: Option<&PolicySet>,
+        scope: &Scope,
+    ) {
         if !self.open {
             return;
         }
@@ -72,7 +78,7 @@ impl TracePane {
         if self.state.as_ref().is_some_and(|t| t.id == id) {
             return;
         }
-        let trace = trace_text::trace(&stored, set);
+        let trace = trace_text::trace(&stored, set, scope);
         let step = trace.deciding_step();
         self.state = Some(TraceState {
             id,
