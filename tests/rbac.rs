@@ -428,3 +428,40 @@ async fn explain_walks_every_tier_but_names_only_what_the_user_may_read() {
     );
     assert!(output.stdout.is_empty());
 }
+
+/// A measurement, not a check (docs/performance.md): what the scope costs to compute for a user
+/// who may see 250 of 500 namespaces, on a cluster that answers in 10 ms.
+/// `cargo test --release --test rbac -- --ignored --nocapture scope_of_500_namespaces`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn scope_of_500_namespaces() {
+    let api = cluster().await;
+    for k in 0..500 {
+        let namespace = format!("team-{k:03}");
+        api.add_namespace(&namespace);
+        if k % 2 == 0 {
+            api.grant(Grant::new("shop-devs", &["list"], "", &["pods"]).in_namespace(&namespace));
+        }
+    }
+    api.grant(Grant::new("shop-devs", &["list"], "", &["namespaces"]));
+    api.set_latency(std::time::Duration::from_millis(10));
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "alice",
+        "shop",
+        &["auth".into(), "-o".into(), "json".into()],
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let access: Value = serde_json::from_str(&succeeded(&output)).unwrap();
+    assert_eq!(
+        access["namespaces"].as_array().unwrap().len(),
+        251,
+        "250 and shop"
+    );
+    let requests = api.requests().len();
+    println!("scope of 500 namespaces, 10 ms a request: {elapsed:.2?} ({requests} requests)");
+}

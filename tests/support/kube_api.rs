@@ -129,6 +129,8 @@ struct State {
     namespaces: BTreeSet<String>,
     /// Calico tiers; none: the cluster serves no projectcalico.org API.
     tiers: BTreeSet<String>,
+    /// How long each answer takes, as a distant API server's would.
+    latency: std::time::Duration,
     /// Objects by their API path.
     objects: BTreeMap<String, Value>,
     /// Where each pod's port is served: (namespace, pod, port).
@@ -185,6 +187,10 @@ impl FakeApiServer {
                             hyper::service::service_fn(move |request: Request<Incoming>| {
                                 let state = state.clone();
                                 async move {
+                                    let latency = state.lock().unwrap().latency;
+                                    if !latency.is_zero() {
+                                        tokio::time::sleep(latency).await;
+                                    }
                                     if request.method() != hyper::Method::POST {
                                         return Ok::<_, hyper::Error>(answer(request, state));
                                     }
@@ -259,6 +265,11 @@ impl FakeApiServer {
 
     pub fn add_namespace(&self, name: &str) {
         self.state.lock().unwrap().namespaces.insert(name.into());
+    }
+
+    /// Every answer from now on takes `latency`.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state.lock().unwrap().latency = latency;
     }
 
     pub fn add_tier(&self, name: &str) {
