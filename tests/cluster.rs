@@ -592,3 +592,166 @@ async fn several_kubeconfig_files_merge_as_kubectl_merges_them() {
         stderr_of(&output)
     );
 }
+
+/// A GlobalNetworkPolicy in tier platform that does `action` to egress from `app=traffic-gen` to
+/// namespace backend, last written by `manager`.
+fn egress_lockdown(action: &str, manager: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": "egress-lockdown", "managedFields": [
+            {"manager": manager, "operation": "Update", "time": "2026-12-05T02:10:00Z"}]},
+        "spec": {"tier": "platform", "order": 10, "selector": "app == 'traffic-gen'",
+                 "types": ["Egress"],
+                 "egress": [{"action": action,
+                             "destination": {"namespaceSelector": "projectcalico.org/name == 'backend'"}}]}
+    })
+}
+
+/// With a cluster and no `-m`, `tail` decides with the cluster's policies as they are now: a
+/// change made while it runs decides the next flows and is said on stderr; a dropped watch whose
+/// place was compacted away (410 Gone) lists again and goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_decides_with_the_clusters_live_policies_and_says_when_they_change() {
+    let base = unix_now() - 600;
+    let (whisker, api, home, kubeconfig) =
+        one_flow_cluster(flow_response("web-*", "backend", 8080, base)).await;
+    api.add_tier("platform");
+    api.add_namespace("frontend");
+    api.add_namespace("backend");
+    api.apply(egress_lockdown("Deny", "kubectl-client-side-apply"));
+    let stderr_path = home.path().join("stderr");
+    let mut child = Command::cargo_bin("flowtrace")
+        .unwrap()
+        .args([
+            "tail", "-f", "--source", "whisker", "--since", "1h", "-o", "json",
+        ])
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let lines = support::process::ChildLines::of(&mut child);
+    let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Recorded as allowed; the cluster's policy denies it now.
+    let first: serde_json::Value =
+        serde_json::from_str(&lines.wait_for("\"action\":\"Deny\"", deadline())).unwrap();
+    assert_eq!(first["reported_action"], "Allow", "{first}");
+    assert_eq!(
+        first["policies"]["enforced"][0]["name"], "egress-lockdown",
+        "{first}"
+    );
+
+    // Changed while tail runs: the next flows follow it.
+    api.apply(egress_lockdown("Allow", "kubectl-edit"));
+    let whisker = std::sync::Arc::new(whisker);
+    let pushing = {
+        let whisker = whisker.clone();
+        tokio::spawn(async move {
+            for i in 1..200 {
+                whisker.push(StoredEvent::flow(&flow_response(
+                    "web-*",
+                    "backend",
+                    8080,
+                    base + 15 * i,
+                )));
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        })
+    };
+    let lines = tokio::task::spawn_blocking(move || {
+        lines.wait_for("\"action\":\"Allow\"", deadline());
+        lines
+    })
+    .await
+    .unwrap();
+    // A dropped watch that cannot resume (its place compacted away) lists again.
+    let lists_before = policy_lists(&api);
+    api.apply_while_watches_are_down(egress_lockdown("Deny", "argocd"));
+    let lines = tokio::task::spawn_blocking(move || {
+        lines.wait_for("\"action\":\"Deny\"", deadline());
+        lines
+    })
+    .await
+    .unwrap();
+    assert!(
+        policy_lists(&api) > lists_before,
+        "listed again after 410 Gone: {:#?}",
+        api.requests()
+    );
+    pushing.abort();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(lines);
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        stderr.contains("deciding with the cluster's 1 policies, followed live"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "GlobalNetworkPolicy egress-lockdown (tier platform) changed by kubectl-edit"
+        ),
+        "{stderr}"
+    );
+}
+
+/// How many times the GlobalNetworkPolicies were listed (not watched).
+fn policy_lists(api: &FakeApiServer) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| {
+            r.starts_with("GET /apis/projectcalico.org/v3/globalnetworkpolicies?")
+                && !r.contains("watch=")
+        })
+        .count()
+}
+
+/// The TUI on a cluster's flows decides them with the cluster's policies, says so in the
+/// table's title, and raises an alert line when a policy changes while it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
+    let (_whisker, api) = whisker_in_a_cluster(vec![StoredEvent::flow(&flow_response(
+        "web-*",
+        "backend",
+        8080,
+        unix_now() - 30,
+    ))])
+    .await;
+    api.add_tier("platform");
+    api.add_namespace("frontend");
+    api.add_namespace("backend");
+    api.apply(egress_lockdown("Deny", "kubectl-client-side-apply"));
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    let api = std::sync::Arc::new(api);
+    let changer = api.clone();
+    let (before, after) = tokio::task::spawn_blocking(move || {
+        let tmux = Tmux::start_with(
+            "live-policies",
+            home.path(),
+            home.path(),
+            kubeconfig.to_str().unwrap(),
+            env!("CARGO_BIN_EXE_flowtrace"),
+        );
+        let before = tmux.wait_for_all(&[
+            "verdicts from the cluster's 1 policies, live",
+            "backend/api-*",
+            "deny",
+        ]);
+        changer.apply(egress_lockdown("Allow", "kubectl-edit"));
+        // The stored flow is decided again: the table and the trace say the same.
+        let after = tmux.wait_for_all(&[
+            "policy change:",
+            "GlobalNetworkPolicy egress-lockdown (tier",
+            "egress  allow",
+        ]);
+        tmux.keys(&["q"]);
+        (before, after)
+    })
+    .await
+    .unwrap();
+    assert!(before.contains("platform › egress-lockd…"), "{before}");
+    assert!(after.contains("changed by kubectl-edit"), "{after}");
+    assert!(!after.contains("egress  deny"), "{after}");
+}

@@ -8,17 +8,16 @@ use super::{AuthArgs, AuthOutput, EXIT_INVALID_INPUT};
 use crate::cluster::access::of_target;
 
 pub fn run(args: &AuthArgs) -> io::Result<u8> {
-    match of_target(&cluster_target(&args.cluster)) {
-        Ok(Some(access)) => {
+    let asked = of_target(&cluster_target(&args.cluster)).and_then(|access| {
+        access.ok_or_else(|| "no cluster configured: set $KUBECONFIG or pass --kubeconfig".into())
+    });
+    match asked {
+        Ok(access) => {
             match args.output {
                 AuthOutput::Text => print!("{}", access.text()),
                 AuthOutput::Json => println!("{}", serde_json::to_string_pretty(&access)?),
             }
             Ok(0)
-        }
-        Ok(None) => {
-            eprintln!("error: no cluster configured: set $KUBECONFIG or pass --kubeconfig");
-            Ok(EXIT_INVALID_INPUT)
         }
         Err(message) => {
             eprintln!("error: {message}");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::{ClusterArgs, FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
 use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::flow_server::{self, FlowServers};
+use crate::cluster::policies::PolicyWatch;
 use crate::cluster::ClusterTarget;
 use crate::lint::{Governance, Packages};
 use crate::model::Flow;
@@ -35,6 +36,17 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)>
         );
     }
     Some((set, !report.errors.is_empty()))
+}
+
+/// The manifests `-m` names, if any; `Err` (reported on stderr) when they cannot all be loaded.
+pub fn optional_manifests(paths: &[PathBuf]) -> Result<Option<PolicySet>, ()> {
+    match paths.is_empty() {
+        true => Ok(None),
+        false => match load_manifests(paths) {
+            Some((set, false)) => Ok(Some(set)),
+            _ => Err(()),
+        },
+    }
 }
 
 /// `--filter` as the source's `-n` scopes it: the text a view shows, and its filter.
@@ -92,6 +104,16 @@ pub fn scope(target: &ClusterTarget, demo: bool) -> Option<Scoped> {
         .ok()
 }
 
+/// The cluster's policies, followed live, when flows come from its Goldmane or Whisker and no
+/// manifests were given (said on stderr; what cannot be read is a warning, and verdicts are then
+/// Calico's).
+pub fn live_policies(args: &SourceArgs) -> Option<(PolicyWatch, PolicySet)> {
+    let from_cluster = args.manifests.is_empty() && matches!(args.source(), "goldmane" | "whisker");
+    let (live, messages) = PolicyWatch::for_flows(&cluster_target(&args.cluster), from_cluster);
+    messages.iter().for_each(|m| eprintln!("{m}"));
+    live
+}
+
 /// Opens the source `--source` names (the demo when none): `since` seconds of history and the
 /// end, or with `follow` what comes after too.
 pub fn open_source(
@@ -129,14 +151,6 @@ fn open_server(
     // Verdicts are pushed to a server only when they are the ones it recorded (no `-m`).
     let pushed = ServerFilter::of(filter, args.manifests.is_empty());
     flow_server::open(&flow_servers(args), server, pushed, since, follow)
-}
-
-/// How the source is named in messages about its records.
-pub fn source_name(args: &SourceArgs) -> &str {
-    match args.source() {
-        "-" => "<stdin>",
-        source => source.strip_prefix("file:").unwrap_or(source),
-    }
 }
 
 /// The flow `--flow`, or line `--line` of `--flows`, names; `None` (reported on stderr) when it

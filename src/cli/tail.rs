@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::inputs::{
-    cluster_target, filter_arg, load_manifests, open_source, scope, since_arg, source_name,
+    cluster_target, filter_arg, live_policies, open_source, optional_manifests, scope, since_arg,
 };
 use super::tui::main_source;
 use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
@@ -14,7 +14,7 @@ use crate::errors::printable;
 use crate::ingest::Pipeline;
 use crate::model::time::unix_now;
 use crate::printer::{wide_header, Format, RowPrinter, TIME_WIDTH};
-use crate::source::SourceEvent;
+use crate::source::{origin_name, SourceEvent};
 use crate::store::filter::Fuzzy;
 use crate::tui::config::{config_dir, Config};
 
@@ -31,21 +31,14 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
         main_source(&args.source, config.source.as_deref())
     };
     if let Some(fallback) = &fallback {
-        if fallback.cluster_failed {
-            eprintln!(
-                "error: {}: not standing in for your cluster (pass --source demo to see the \
-                 demo)",
-                fallback.reason
-            );
+        if let Some(refusal) = fallback.refusal() {
+            eprintln!("error: {refusal}");
             return Ok(EXIT_INVALID_INPUT);
         }
         eprintln!("flowtrace: {}", fallback.note());
     }
-    let args = &TailArgs {
-        source: source_args,
-        ..args.clone()
-    };
-    let (filter, since) = match filter_arg(args.filter.as_deref(), &args.source)
+    let chosen = &source_args;
+    let (filter, since) = match filter_arg(args.filter.as_deref(), chosen)
         .and_then(|(_, filter)| Ok((filter, since_arg(args.since.as_deref())?)))
     {
         Ok(parsed) => parsed,
@@ -54,25 +47,24 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let policies = if args.source.manifests.is_empty() {
-        None
-    } else {
-        let Some((set, false)) = load_manifests(&args.source.manifests) else {
-            return Ok(EXIT_INVALID_INPUT);
-        };
-        Some(Arc::new(set))
+    let Ok(manifests) = optional_manifests(&chosen.manifests) else {
+        return Ok(EXIT_INVALID_INPUT);
     };
-    let mut source = match open_source(&args.source, &filter, since, args.follow) {
+    let mut source = match open_source(chosen, &filter, since, args.follow) {
         Ok(source) => source,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let demo = args.source.source() == "demo";
-    let Some(scoped) = scope(&cluster_target(&args.source.cluster), demo) else {
+    let demo = chosen.source() == "demo";
+    let Some(scoped) = scope(&cluster_target(&chosen.cluster), demo) else {
         return Ok(EXIT_INVALID_INPUT);
     };
+    let live = live_policies(chosen);
+    let policies = manifests
+        .or_else(|| live.as_ref().map(|(_, set)| set.clone()))
+        .map(Arc::new);
     let mut pipeline = Pipeline::new(policies, scoped.scope);
     let mut printer = RowPrinter {
         filter,
@@ -86,7 +78,7 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     if args.output == TailOutput::Wide {
         writeln!(printer.out, "{}", wide_header("TIME", TIME_WIDTH))?;
     }
-    let name = source_name(&args.source).to_string();
+    let name = origin_name(chosen.source()).to_string();
     // Malformed records, from a server's events or a file's lines: one rule for both, however
     // tail ends. A signal waits for the batch being printed (`printing`), so no line is cut.
     let malformed = Arc::new(AtomicUsize::new(0));
@@ -107,6 +99,13 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     let required = printer.filter.required_texts();
     while let Some(batch) = source.next_batch(args.follow, &mut note)? {
         let _printing = printing.lock();
+        if let Some(update) = live.as_ref().and_then(|(watch, _)| watch.latest()) {
+            update
+                .changes
+                .iter()
+                .for_each(|c| eprintln!("policy change: {c}"));
+            pipeline.set_policies(Arc::new(update.set));
+        }
         printer.now = unix_now();
         pipeline.batch(
             batch,

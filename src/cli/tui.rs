@@ -3,47 +3,39 @@
 //! broken implicit one is reported in the app), starts logging and the feed, and runs the app.
 
 use std::io::{self, IsTerminal};
-use std::sync::Arc;
 
 use super::inputs::{
-    cluster_target, filter_arg, flow_servers, load_manifests, open_source, scope, since_arg,
-    source_name,
+    cluster_target, filter_arg, flow_servers, live_policies, open_source, optional_manifests,
+    scope, since_arg,
 };
 use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
 use crate::cluster::{self, flow_server};
 use crate::model::time::unix_now;
+use crate::source::origin_name;
 use crate::store::FlowStore;
-use crate::tui::app::{App, Severity, SourceStatus, VerdictOrigin};
+use crate::tui::app::{App, Deciding, Severity, SourceStatus};
 use crate::tui::config::{config_dir, keymap_and_theme, Config};
 use crate::tui::effects::IoContext;
-use crate::tui::feed;
+use crate::tui::feed::Feed;
 
 /// History the TUI starts with when no `--since` is given.
 const DEFAULT_BACKFILL_SECONDS: i64 = 300;
 
-/// The main job's source: the one asked for, else the configured one, else the current cluster's
-/// Goldmane or Whisker, else the demo, with why.
+/// The main job's source (`flow_server::main_source`), as the flags that name it.
 pub(super) fn main_source(
     asked: &SourceArgs,
     configured: Option<&str>,
 ) -> (SourceArgs, Option<flow_server::Fallback>) {
-    let mut chosen = asked.clone();
-    if chosen.source.is_none() {
-        chosen.source = configured.map(str::to_string);
-    }
-    if chosen.source.is_some() {
-        return (chosen, None);
-    }
-    match flow_server::find_or_fallback(&flow_servers(asked)) {
-        Ok(server) => {
-            chosen.source = Some(server.name().to_string());
-            (chosen, None)
-        }
-        Err(fallback) => {
-            chosen.source = Some("demo".to_string());
-            (chosen, Some(fallback))
-        }
-    }
+    let (chosen, fallback) =
+        flow_server::main_source(asked.source.as_deref(), configured, &flow_servers(asked));
+    let source = Some(chosen);
+    (
+        SourceArgs {
+            source,
+            ..asked.clone()
+        },
+        fallback,
+    )
 }
 
 pub fn run(args: TuiArgs) -> io::Result<u8> {
@@ -86,13 +78,8 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let manifests = if source_args.manifests.is_empty() {
-        None
-    } else {
-        let Some((set, false)) = load_manifests(&source_args.manifests) else {
-            return Ok(EXIT_INVALID_INPUT);
-        };
-        Some(set)
+    let Ok(manifests) = optional_manifests(&source_args.manifests) else {
+        return Ok(EXIT_INVALID_INPUT);
     };
     let source = match open_source(&source_args, &filter, Some(since), true) {
         Ok(source) => source,
@@ -106,20 +93,12 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         return Ok(EXIT_INVALID_INPUT);
     };
     let note = source.via().map(str::to_string);
-    // The trace pane explains against the manifests, or the demo's own policies.
-    let verdicts = match &manifests {
-        Some(set) => VerdictOrigin::Computed {
-            policies: set.policies().len(),
-        },
-        None => VerdictOrigin::Recorded,
-    };
-    let policies = manifests
-        .or_else(|| source.demo_policies().cloned())
-        .map(Arc::new);
+    let (watch, live) = live_policies(&source_args).unzip();
+    let deciding = Deciding::of(manifests, live, source.demo_policies());
     let _log = crate::tui::log::init(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");
     let label = source_args.source().to_string();
-    let origin = source_name(&source_args).to_string();
+    let origin = origin_name(source_args.source()).to_string();
     let context = matches!(source_args.source(), "goldmane" | "whisker")
         .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
         .flatten();
@@ -129,9 +108,16 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         namespace.map(|ns| format!("namespace {ns}")),
         scoped.summary,
     ];
-    let status = SourceStatus::connecting(label, note, &scope, verdicts, source.is_live());
+    let status = SourceStatus::connecting(label, note, &scope, deciding.verdicts, source.is_live());
     let store = FlowStore::new(args.max_flows).with_window_log();
-    let mut app = App::new(store, policies.clone(), keymap, config, status, unix_now());
+    let mut app = App::new(
+        store,
+        deciding.explaining,
+        keymap,
+        config,
+        status,
+        unix_now(),
+    );
     if !filter_text.is_empty() {
         app.table.set_filter(filter_text, &app.store);
     }
@@ -141,20 +127,21 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     app.set_scope(scoped.scope.clone(), scoped.writable_tiers);
     warnings.extend(app.governance_from_config());
     app.set_startup_warnings(&warnings);
-    // Decide with the manifests given on the command line; otherwise show what was recorded.
-    let deciding_set = (!source_args.manifests.is_empty())
-        .then(|| policies.clone())
-        .flatten();
     let (control, controls) = std::sync::mpsc::channel();
     let effects = IoContext {
         config_path: app.config.path.clone(),
         feed: Some(control),
     };
+    let feed = Feed {
+        source,
+        deciding: deciding.deciding,
+        scope: scoped.scope,
+        watch,
+        origin,
+        control: controls,
+    };
     crate::tui::run(app, theme, started, effects, move |sender| {
-        std::thread::Builder::new()
-            .name("feed".into())
-            .spawn(move || feed::run(source, deciding_set, scoped.scope, origin, sender, controls))
-            .expect("spawn the feed thread");
+        feed.start(sender)
     })?;
     Ok(0)
 }

@@ -64,6 +64,9 @@ pub struct TierAccess {
     /// The user may list every tier; if not, only the well-known ones were checked, and policies
     /// in any other tier are withheld.
     pub listed: bool,
+    /// The user may read every tier, including any created later (`get tiers` and `list
+    /// tier.globalnetworkpolicies` and `tier.networkpolicies` for every name, everywhere).
+    pub all: bool,
     pub readable: Vec<String>,
     pub writable: Vec<String>,
     /// Tiers the user may not read, each with the grant that is missing.
@@ -82,9 +85,7 @@ impl Access {
     pub fn visibility(&self) -> Visibility {
         Visibility {
             namespaces: (!self.all_namespaces).then(|| self.namespaces.iter().cloned().collect()),
-            tiers: self
-                .tiers
-                .served
+            tiers: (self.tiers.served && !self.tiers.all)
                 .then(|| self.tiers.readable.iter().cloned().collect()),
             host_endpoints: self.host_endpoints,
             global_network_sets: self.global_network_sets,
@@ -495,6 +496,17 @@ async fn tier_access(
         listed: true,
         ..TierAccess::default()
     };
+    let every = |resource| Check {
+        verb: if resource == "tiers" { "get" } else { "list" },
+        group: CALICO,
+        resource,
+        name: None,
+    };
+    access.all = reviewer.can(&every("tiers"), "").await?
+        && reviewer
+            .can(&every("tier.globalnetworkpolicies"), "")
+            .await?
+        && reviewer.can(&every("tier.networkpolicies"), "").await?;
     let tiers: Vec<String> = match Api::<DynamicObject>::all_with(client.clone(), &tier_resource())
         .list(&ListParams::default())
         .await
@@ -701,6 +713,7 @@ mod tests {
             tiers: TierAccess {
                 served: true,
                 listed: true,
+                all: false,
                 readable: vec!["application".into()],
                 writable: vec!["application".into()],
                 unreadable: vec![Refusal {

@@ -119,6 +119,16 @@ impl Fallback {
     pub fn note(&self) -> String {
         format!("{}: the built-in demo cluster", self.reason)
     }
+
+    /// Why a run that is not interactive stops instead (a cluster is configured but unusable).
+    pub fn refusal(&self) -> Option<String> {
+        self.cluster_failed.then(|| {
+            format!(
+                "{}: not standing in for your cluster (pass --source demo to see the demo)",
+                self.reason
+            )
+        })
+    }
 }
 
 /// The current cluster's flow server (`find`), or why the demo stands in: no cluster configured,
@@ -134,6 +144,22 @@ pub fn find_or_fallback(servers: &FlowServers) -> Result<Server, Fallback> {
             cluster_failed: true,
         },
     })
+}
+
+/// The main job's source: the one asked for, else the configured one, else the current cluster's
+/// Goldmane or Whisker, else the demo, with why.
+pub fn main_source(
+    asked: Option<&str>,
+    configured: Option<&str>,
+    servers: &FlowServers,
+) -> (String, Option<Fallback>) {
+    if let Some(chosen) = asked.or(configured) {
+        return (chosen.to_string(), None);
+    }
+    match find_or_fallback(servers) {
+        Ok(server) => (server.name().to_string(), None),
+        Err(fallback) => ("demo".to_string(), Some(fallback)),
+    }
 }
 
 /// A client to port-forward to `server` with; without a cluster, the other ways to reach it.

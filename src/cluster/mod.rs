@@ -5,6 +5,7 @@
 pub mod access;
 pub mod calico_tls;
 pub mod flow_server;
+pub mod policies;
 pub mod port_forward;
 
 use std::path::PathBuf;

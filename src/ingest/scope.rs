@@ -39,6 +39,14 @@ impl Visibility {
         }
     }
 
+    /// Nothing is withheld from this user.
+    pub fn sees_everything(&self) -> bool {
+        self.namespaces.is_none()
+            && self.tiers.is_none()
+            && self.host_endpoints
+            && self.global_network_sets
+    }
+
     pub fn sees_namespace(&self, namespace: &str) -> bool {
         self.namespaces
             .as_ref()

@@ -22,6 +22,15 @@ use demo::{DemoCluster, WINDOW_SECONDS};
 use file::{Follower, Stdin};
 use network::NetworkFeed;
 
+/// How a source (as `--source` names it) is named in messages about its records: a file by its
+/// path, stdin as `<stdin>`.
+pub fn origin_name(source: &str) -> &str {
+    match source {
+        "-" => "<stdin>",
+        source => source.strip_prefix("file:").unwrap_or(source),
+    }
+}
+
 /// Goldmane's aggregation window in seconds: Goldmane and Whisker send flows per 15-second
 /// window, and the demo generates them the same way.
 pub const AGGREGATION_INTERVAL: i64 = 15;

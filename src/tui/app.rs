@@ -27,6 +27,7 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, Tone};
+use super::widgets::count;
 use crate::errors::printable;
 use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
@@ -36,7 +37,8 @@ use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyK
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::file::Progress;
 use crate::source::ConnectionState;
-use crate::store::{FlowStore, StoredFlow};
+use crate::store::redecide::Redecider;
+use crate::store::{FlowStore, RowId, StoredFlow};
 
 pub use super::screens::flows::VerdictOrigin;
 pub use super::screens::Severity;
@@ -94,6 +96,50 @@ pub struct SourceStatus {
     pub live: bool,
 }
 
+/// Rows decided again a slice per turn, so the screen stays live.
+const REDECIDE_SLICE: u64 = 65_536;
+
+struct Redeciding {
+    redecider: Redecider<Arc<PolicySet>>,
+    next: RowId,
+    changed: usize,
+}
+
+/// What the app decides and explains flows with, and what the table says about it.
+pub struct Deciding {
+    /// What the feed decides flows with; `None`: as Calico recorded them.
+    pub deciding: Option<Arc<PolicySet>>,
+    /// What the trace explains with.
+    pub explaining: Option<Arc<PolicySet>>,
+    pub verdicts: VerdictOrigin,
+}
+
+impl Deciding {
+    /// The manifests given, else the cluster's policies followed live; without either, flows
+    /// are shown as recorded and the trace explains with the demo's own policies, if any.
+    pub fn of(
+        manifests: Option<PolicySet>,
+        live: Option<PolicySet>,
+        demo: Option<&PolicySet>,
+    ) -> Deciding {
+        let verdicts = match (&manifests, &live) {
+            (Some(set), _) => VerdictOrigin::Computed {
+                policies: set.policies().len(),
+            },
+            (None, Some(set)) => VerdictOrigin::Live {
+                policies: set.policies().len(),
+            },
+            (None, None) => VerdictOrigin::Recorded,
+        };
+        let deciding = manifests.or(live).map(Arc::new);
+        Deciding {
+            explaining: deciding.clone().or_else(|| demo.cloned().map(Arc::new)),
+            deciding,
+            verdicts,
+        }
+    }
+}
+
 impl SourceStatus {
     /// A source about to connect; the parts of its scope that are known (the context, the `-n`
     /// namespace, whose RBAC) shown joined.
@@ -138,6 +184,8 @@ pub struct App {
     /// What the user may see (their RBAC), for traces computed again.
     scope: Scope,
     rbac_writable_tiers: Option<Vec<String>>,
+    /// Stored rows being decided again after the cluster's policies changed.
+    redeciding: Option<Redeciding>,
     pub message: Option<Message>,
     pub size: Rect,
     pub now: i64,
@@ -190,6 +238,7 @@ impl App {
             source,
             scope: Scope::unrestricted(),
             rbac_writable_tiers: None,
+            redeciding: None,
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -381,6 +430,43 @@ impl App {
                 }
                 self.set_message(Severity::Info, text);
             }
+            FeedEvent::PoliciesChanged {
+                set,
+                changes,
+                problems,
+            } => {
+                for change in &changes {
+                    tracing::warn!("policy change: {change}");
+                }
+                for problem in &problems {
+                    tracing::warn!("the cluster's policies: {problem}");
+                }
+                self.source.verdicts = VerdictOrigin::Live {
+                    policies: set.policies().len(),
+                };
+                // Stored flows follow the change too, unless an end of some was withheld (their
+                // labels are gone): then they keep the verdicts they arrived with.
+                let stored = match self.scope.visibility() {
+                    Some(visibility) if !visibility.sees_everything() => {
+                        "flows from now on follow it; stored ones keep their verdicts"
+                    }
+                    _ => {
+                        self.redeciding = Some(Redeciding {
+                            redecider: Redecider::new(set.clone()),
+                            next: self.store.first_id(),
+                            changed: 0,
+                        });
+                        "flows from now on follow it"
+                    }
+                };
+                self.policies = Some(set);
+                self.trace.forget();
+                self.follow_trace();
+                let changes: Vec<&String> = changes.iter().collect();
+                if let Some(first) = first_and_more(&changes) {
+                    self.set_message(Severity::Warn, format!("policy change: {first}; {stored}"));
+                }
+            }
             FeedEvent::DemoRefused { origin, errors } => {
                 tracing::warn!(%origin, ?errors, "not applied to the demo");
                 self.set_message(
@@ -420,6 +506,9 @@ impl App {
 
     /// Filters a slice of what is left to filter; returns whether more is left.
     pub fn work(&mut self) -> bool {
+        if self.redecide_slice() {
+            return true;
+        }
         let rows = self.rows();
         let (changed, more) = self.table.work(&self.store, self.now, rows);
         if changed {
@@ -429,6 +518,33 @@ impl App {
             self.follow_trace();
         }
         more
+    }
+
+    /// Decides a slice of the stored rows again against a changed policy set; whether more is
+    /// left. Once done, the table is filtered again and the message says how many changed.
+    fn redecide_slice(&mut self) -> bool {
+        let Some(job) = &mut self.redeciding else {
+            return false;
+        };
+        let end = (job.next + REDECIDE_SLICE).min(self.store.end_id());
+        job.changed += job.redecider.slice(&mut self.store, job.next..end).len();
+        job.next = end;
+        if end < self.store.end_id() {
+            return true;
+        }
+        let changed = job.changed;
+        self.redeciding = None;
+        self.table.refresh(&self.store);
+        self.trace.forget();
+        tracing::info!(changed, "stored flows decided again");
+        if let Some(message) = &mut self.message {
+            message.text.push_str(&format!(
+                "; stored flows decided again: {} changed",
+                count(changed as u64)
+            ));
+        }
+        self.dirty = true;
+        true
     }
 
     /// The trace pane follows the selected row.

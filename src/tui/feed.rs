@@ -3,9 +3,10 @@
 //! changes to the demo's policies (from the I/O worker).
 
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::AppSender;
+use crate::cluster::policies::PolicyWatch;
 use crate::ingest::{Pipeline, Scope};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
@@ -38,6 +39,13 @@ pub enum FeedEvent {
         origin: String,
         set: Option<Arc<PolicySet>>,
         warnings: Vec<String>,
+    },
+    /// The cluster's policies changed (watched): the set flows are decided with from now on, each
+    /// change said (what, tier, when, by whom), and what the set may be missing.
+    PoliciesChanged {
+        set: Arc<PolicySet>,
+        changes: Vec<String>,
+        problems: Vec<String>,
     },
     /// A manifest was not applied (nothing changed): its errors, or why it cannot be.
     DemoRefused {
@@ -80,12 +88,75 @@ fn hint_revealed(scope: &Scope, kind: HintType, value: &str) -> bool {
     }
 }
 
+/// The newest policy set from the cluster, which the feed decides with from its next batch.
+pub type NextPolicies = Arc<Mutex<Option<Arc<PolicySet>>>>;
+
+/// Hands each update of the cluster's policies to the app at once (an alert waits for no flow)
+/// and to the feed, on a thread of its own, until either has gone.
+fn follow_policies(watch: PolicyWatch, sender: AppSender, next: NextPolicies) {
+    let spawned = std::thread::Builder::new()
+        .name("policy-updates".into())
+        .spawn(move || {
+            while let Some(update) = watch.next() {
+                let set = Arc::new(update.set);
+                *next.lock().unwrap_or_else(|e| e.into_inner()) = Some(set.clone());
+                let event = FeedEvent::PoliciesChanged {
+                    set,
+                    changes: update.changes.iter().map(ToString::to_string).collect(),
+                    problems: update.problems,
+                };
+                if !sender.feed(event) {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("the cluster's policy changes are not followed: {e}");
+    }
+}
+
+/// What the feed thread is started with.
+pub struct Feed {
+    pub source: FlowSource,
+    /// What flows are decided with; `None`: as Calico recorded them.
+    pub deciding: Option<Arc<PolicySet>>,
+    pub scope: Scope,
+    /// The cluster's policies, followed: each update decides the flows after it.
+    pub watch: Option<PolicyWatch>,
+    /// How the source is named in messages.
+    pub origin: String,
+    pub control: Receiver<FeedControl>,
+}
+
+impl Feed {
+    /// Starts the feed thread (and the thread that follows the cluster's policies, if any).
+    pub fn start(self, sender: AppSender) {
+        let next = self.watch.map(|watch| {
+            let next = NextPolicies::default();
+            follow_policies(watch, sender.clone(), next.clone());
+            next
+        });
+        let (source, deciding, scope, origin, control) = (
+            self.source,
+            self.deciding,
+            self.scope,
+            self.origin,
+            self.control,
+        );
+        std::thread::Builder::new()
+            .name("feed".into())
+            .spawn(move || run(source, deciding, scope, next, origin, sender, control))
+            .expect("spawn the feed thread");
+    }
+}
+
 /// Reads the source, takes each flow through the ingest pipeline and hands batches to the app
 /// until it goes away.
 pub fn run(
     mut source: FlowSource,
     set: Option<Arc<PolicySet>>,
     scope: Scope,
+    live: Option<NextPolicies>,
     origin: String,
     sender: AppSender,
     control: Receiver<FeedControl>,
@@ -100,6 +171,12 @@ pub fn run(
             if !sender.feed(event) {
                 return;
             }
+        }
+        if let Some(set) = live
+            .as_ref()
+            .and_then(|next| next.lock().unwrap_or_else(|e| e.into_inner()).take())
+        {
+            pipeline.set_policies(set);
         }
         let mut notes = Vec::new();
         let batch = source.next_batch(true, &mut |event| notes.push(event));
@@ -222,6 +299,7 @@ mod tests {
                 source,
                 None,
                 Scope::unrestricted(),
+                None,
                 "demo".into(),
                 AppSender::new(sender),
                 controls,

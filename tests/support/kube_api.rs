@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -127,8 +129,9 @@ struct State {
     grants: Vec<Grant>,
     /// Namespaces beyond those of the objects held.
     namespaces: BTreeSet<String>,
-    /// Calico tiers; none: the cluster serves no projectcalico.org API.
-    tiers: BTreeSet<String>,
+    /// The collections flowtrace lists and watches (policies, tiers, sets), with Kubernetes'
+    /// resourceVersions and watch events.
+    watched: Watched,
     /// How long each answer takes, as a distant API server's would.
     latency: std::time::Duration,
     /// Objects by their API path.
@@ -264,7 +267,12 @@ impl FakeApiServer {
     }
 
     pub fn add_namespace(&self, name: &str) {
-        self.state.lock().unwrap().namespaces.insert(name.into());
+        let mut state = self.state.lock().unwrap();
+        state.namespaces.insert(name.into());
+        state.watched.write(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            false,
+        );
     }
 
     /// Every answer from now on takes `latency`.
@@ -273,7 +281,43 @@ impl FakeApiServer {
     }
 
     pub fn add_tier(&self, name: &str) {
-        self.state.lock().unwrap().tiers.insert(name.into());
+        self.apply(json!({"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                          "metadata": {"name": name}, "spec": {}}));
+    }
+
+    /// Creates or replaces an object of a watched kind (`apiVersion`, `kind`, `metadata.name` and,
+    /// for a namespaced kind, `metadata.namespace`), as a write by `kubectl` would: a new
+    /// resourceVersion, and an ADDED or MODIFIED event to every watch.
+    pub fn apply(&self, object: Value) {
+        self.state.lock().unwrap().watched.write(object, false);
+    }
+
+    /// Deletes an object of a watched kind: a DELETED event.
+    pub fn delete(&self, object: Value) {
+        self.state.lock().unwrap().watched.write(object, true);
+    }
+
+    /// Forgets the events so far, as etcd compaction does: a watch resuming from before now gets
+    /// 410 Gone and must list again.
+    pub fn compact(&self) {
+        self.state.lock().unwrap().watched.compact();
+    }
+
+    /// Closes every open watch, writes `object` while they are down and compacts the events: a
+    /// watch resuming where it was gets 410 Gone and must list again to see the write.
+    pub fn apply_while_watches_are_down(&self, object: Value) {
+        let mut state = self.state.lock().unwrap();
+        state.watched.generation += 1;
+        let _ = state.watched.closed.send(state.watched.generation);
+        state.watched.write(object, false);
+        state.watched.compact();
+    }
+
+    /// Closes every open watch, as a restarted API server or a dropped connection would.
+    pub fn drop_watches(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.watched.generation += 1;
+        let _ = state.watched.closed.send(state.watched.generation);
     }
 
     fn put(&self, namespace: &str, plural: &str, name: &str, object: impl serde::Serialize) {
@@ -431,13 +475,13 @@ fn meta(namespace: &str, name: &str, pod_labels: &[(&str, &str)]) -> ObjectMeta 
     }
 }
 
-type Body = Full<Bytes>;
+type Body = BoxBody<Bytes, std::convert::Infallible>;
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
         .unwrap()
 }
 
@@ -678,7 +722,8 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
         );
     }
-    if path == "/api/v1/namespaces" {
+    let watching = query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1");
+    if path == "/api/v1/namespaces" && !watching {
         if !seen.allowed(&who, "list", "", "namespaces", None, None) {
             return forbidden(&who, "list", "", "namespaces", None);
         }
@@ -691,19 +736,25 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             .collect();
         return list("v1", "NamespaceList", items);
     }
-    if path == "/apis/projectcalico.org/v3/tiers" && !seen.tiers.is_empty() {
-        if !seen.allowed(&who, "list", "projectcalico.org", "tiers", None, None) {
-            return forbidden(&who, "list", "projectcalico.org", "tiers", None);
+    if let Some(collection) = Collection::of(&path) {
+        if seen.watched.serves(&collection) {
+            let verb = if watching { "watch" } else { "list" };
+            let namespace = collection.namespace.as_deref();
+            if !seen.allowed(
+                &who,
+                verb,
+                &collection.group,
+                &collection.plural,
+                None,
+                namespace,
+            ) {
+                return forbidden(&who, verb, &collection.group, &collection.plural, namespace);
+            }
+            return match watching {
+                false => seen.watched.list(&collection),
+                true => seen.watched.watch(&collection, &query),
+            };
         }
-        let items = seen
-            .tiers
-            .iter()
-            .map(|name| {
-                json!({"apiVersion": "projectcalico.org/v3", "kind": "Tier",
-                       "metadata": {"name": name}, "spec": {}})
-            })
-            .collect();
-        return list("projectcalico.org/v3", "TierList", items);
     }
     let Some(api) = parse_path(&path) else {
         return status(
@@ -845,7 +896,7 @@ fn upgrade(
         .header("connection", "Upgrade")
         .header("sec-websocket-accept", accept)
         .header("sec-websocket-protocol", CHANNEL_PROTOCOL)
-        .body(Full::new(Bytes::new()))
+        .body(Full::new(Bytes::new()).boxed())
         .unwrap()
 }
 
@@ -917,4 +968,277 @@ async fn relay(
         let _ = sink.send(Message::Close(None)).await;
     };
     tokio::join!(upstream, downstream);
+}
+
+/// A collection of a watched kind: `/apis/GROUP/VERSION/PLURAL` (every namespace, or cluster-scoped)
+/// or `/apis/GROUP/VERSION/namespaces/NS/PLURAL`; core kinds under `/api/v1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Collection {
+    group: String,
+    version: String,
+    plural: String,
+    namespace: Option<String>,
+}
+
+impl Collection {
+    fn of(path: &str) -> Option<Collection> {
+        let (group, rest) = match path.strip_prefix("/apis/") {
+            Some(rest) => rest.split_once('/')?,
+            None => ("", path.strip_prefix("/api/")?),
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let (version, namespace, plural) = match parts.as_slice() {
+            [version, plural] => (*version, None, *plural),
+            [version, "namespaces", namespace, plural] => {
+                (*version, Some(namespace.to_string()), *plural)
+            }
+            _ => return None,
+        };
+        Some(Collection {
+            group: group.into(),
+            version: version.into(),
+            plural: plural.into(),
+            namespace,
+        })
+    }
+}
+
+/// The plural of each watched kind, by `apiVersion` and `kind`.
+const WATCHED_KINDS: &[(&str, &str, &str)] = &[
+    ("projectcalico.org/v3", "Tier", "tiers"),
+    ("projectcalico.org/v3", "NetworkPolicy", "networkpolicies"),
+    (
+        "projectcalico.org/v3",
+        "GlobalNetworkPolicy",
+        "globalnetworkpolicies",
+    ),
+    (
+        "projectcalico.org/v3",
+        "StagedNetworkPolicy",
+        "stagednetworkpolicies",
+    ),
+    (
+        "projectcalico.org/v3",
+        "StagedGlobalNetworkPolicy",
+        "stagedglobalnetworkpolicies",
+    ),
+    (
+        "projectcalico.org/v3",
+        "StagedKubernetesNetworkPolicy",
+        "stagedkubernetesnetworkpolicies",
+    ),
+    ("projectcalico.org/v3", "NetworkSet", "networksets"),
+    (
+        "projectcalico.org/v3",
+        "GlobalNetworkSet",
+        "globalnetworksets",
+    ),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    ("v1", "Namespace", "namespaces"),
+];
+
+/// One watch event, as its JSON line.
+#[derive(Clone)]
+struct Event {
+    version: u64,
+    group: String,
+    plural: String,
+    namespace: Option<String>,
+    line: Bytes,
+}
+
+/// The watched collections: objects, the event log since the last compaction, and the
+/// channels open watches listen on.
+struct Watched {
+    version: u64,
+    /// By (apiVersion, plural, namespace, name).
+    objects: BTreeMap<(String, String, String, String), Value>,
+    events: Vec<Event>,
+    /// Events before this version were compacted away.
+    oldest: u64,
+    sender: tokio::sync::broadcast::Sender<Event>,
+    closed: tokio::sync::watch::Sender<u64>,
+    generation: u64,
+}
+
+impl Default for Watched {
+    fn default() -> Watched {
+        Watched {
+            version: 100,
+            objects: BTreeMap::new(),
+            events: Vec::new(),
+            oldest: 0,
+            sender: tokio::sync::broadcast::channel(1024).0,
+            closed: tokio::sync::watch::channel(0).0,
+            generation: 0,
+        }
+    }
+}
+
+impl Watched {
+    /// A cluster with no Calico object at all serves no Calico API (as one without Calico's API
+    /// server): its lists answer 404.
+    fn serves(&self, collection: &Collection) -> bool {
+        let api_version = match collection.group.as_str() {
+            "" => collection.version.clone(),
+            group => format!("{group}/{}", collection.version),
+        };
+        WATCHED_KINDS
+            .iter()
+            .any(|(v, _, plural)| *v == api_version && *plural == collection.plural)
+            && (collection.group != "projectcalico.org"
+                || self
+                    .objects
+                    .keys()
+                    .any(|(v, ..)| v == "projectcalico.org/v3"))
+    }
+
+    fn write(&mut self, mut object: Value, delete: bool) {
+        let api_version = object["apiVersion"].as_str().unwrap().to_string();
+        let kind = object["kind"].as_str().unwrap();
+        let plural = WATCHED_KINDS
+            .iter()
+            .find(|(v, k, _)| *v == api_version && *k == kind)
+            .map(|(_, _, plural)| plural.to_string())
+            .unwrap_or_else(|| panic!("{api_version} {kind} is not a watched kind"));
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        let key = (api_version.clone(), plural.clone(), namespace.clone(), name);
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+        let kind = match (delete, self.objects.contains_key(&key)) {
+            (true, _) => {
+                self.objects.remove(&key);
+                "DELETED"
+            }
+            (false, true) => "MODIFIED",
+            (false, false) => "ADDED",
+        };
+        if !delete {
+            self.objects.insert(key, object.clone());
+        }
+        let event = Event {
+            version: self.version,
+            group: api_version
+                .rsplit_once('/')
+                .map_or("", |(g, _)| g)
+                .to_string(),
+            plural,
+            namespace: (!namespace.is_empty()).then_some(namespace),
+            line: Bytes::from(format!("{}\n", json!({"type": kind, "object": object}))),
+        };
+        self.events.push(event.clone());
+        let _ = self.sender.send(event);
+    }
+
+    fn compact(&mut self) {
+        self.events.clear();
+        self.oldest = self.version + 1;
+    }
+
+    fn in_collection(
+        collection: &Collection,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> bool {
+        collection.group == group
+            && collection.plural == plural
+            && (collection.namespace.is_none() || collection.namespace.as_deref() == namespace)
+    }
+
+    fn list(&self, collection: &Collection) -> Response<Body> {
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|((api_version, plural, namespace, _), _)| {
+                let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+                let namespace = (!namespace.is_empty()).then_some(namespace.as_str());
+                Watched::in_collection(collection, group, plural, namespace)
+            })
+            .map(|(_, object)| object.clone())
+            .collect();
+        json_response(
+            StatusCode::OK,
+            &json!({"kind": "List", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": self.version.to_string()}, "items": items}),
+        )
+    }
+
+    /// Events after the asked resourceVersion, then every new one as it happens, with a bookmark
+    /// each second when asked for; an ERROR event (410 Expired) for a version compacted away.
+    fn watch(&self, collection: &Collection, query: &str) -> Response<Body> {
+        let from: u64 = query_param(query, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.version);
+        let bookmarks = query_param(query, "allowWatchBookmarks").is_some_and(|b| b == "true");
+        let (lines, receiver) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        if from + 1 < self.oldest {
+            let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                "status": "Failure", "reason": "Expired", "code": 410,
+                "message": format!("too old resource version: {from} ({})", self.oldest)}});
+            let _ = lines.send(Bytes::from(format!("{gone}\n")));
+        } else {
+            let wanted = |event: &Event| {
+                event.version > from
+                    && Watched::in_collection(
+                        collection,
+                        &event.group,
+                        &event.plural,
+                        event.namespace.as_deref(),
+                    )
+            };
+            for event in self.events.iter().filter(|e| wanted(e)) {
+                let _ = lines.send(event.line.clone());
+            }
+            let mut events = self.sender.subscribe();
+            let mut closed = self.closed.subscribe();
+            let collection = collection.clone();
+            let mut version = self.version;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    // A closed watch sends nothing more, even what was written as it closed.
+                    tokio::select! {
+                        biased;
+                        _ = closed.changed() => return,
+                        event = events.recv() => match event {
+                            Ok(event) => {
+                                version = event.version;
+                                if Watched::in_collection(&collection, &event.group, &event.plural, event.namespace.as_deref())
+                                    && lines.send(event.line).is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Err(_) => return,
+                        },
+                        _ = tick.tick(), if bookmarks => {
+                            let bookmark = json!({"type": "BOOKMARK", "object": {
+                                "kind": "Bookmark", "apiVersion": "v1",
+                                "metadata": {"resourceVersion": version.to_string()}}});
+                            if lines.send(Bytes::from(format!("{bookmark}\n"))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+            let line = receiver.recv().await?;
+            Some((
+                Ok::<_, std::convert::Infallible>(Frame::data(line)),
+                receiver,
+            ))
+        });
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .unwrap()
+    }
 }

@@ -23,6 +23,8 @@ pub enum VerdictOrigin {
     Recorded,
     /// Computed by flowtrace from the manifests given, of this many policies.
     Computed { policies: usize },
+    /// Computed by flowtrace from the cluster's policies as they are now (watched).
+    Live { policies: usize },
 }
 
 /// What the table says about its rows besides the rows.
@@ -216,6 +218,11 @@ impl FlowTable {
         self.rebuild(store);
     }
 
+    /// Filters and sorts the stored rows again (their verdicts changed).
+    pub fn refresh(&mut self, store: &FlowStore) {
+        self.rebuild(store);
+    }
+
     fn rebuild(&mut self, store: &FlowStore) {
         match Filter::parse(&self.filter_text) {
             Ok(filter) => {
@@ -321,6 +328,9 @@ impl FlowTable {
                 }
                 VerdictOrigin::Computed { policies } => {
                     format!(" · verdicts computed from {policies} policies")
+                }
+                VerdictOrigin::Live { policies } => {
+                    format!(" · verdicts from the cluster's {policies} policies, live")
                 }
             },
             theme.style(Role::Muted),

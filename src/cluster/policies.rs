@@ -1,0 +1,464 @@
+//! The cluster's policies, live: Calico's tiers, (staged) network policies and network sets,
+//! Kubernetes NetworkPolicies and Namespaces, each listed and then watched (kube-runtime's
+//! watcher, which resumes after a dropped connection and lists again after 410 Gone, with
+//! backoff), and turned into a `PolicySet` each time they change. A change to a policy or tier is
+//! reported as a `PolicyChange`: security controls must not change unnoticed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+
+use super::{connect, runtime, ClusterError, ClusterErrorKind, ClusterTarget};
+use crate::model::time::{format_rfc3339, unix_now};
+use crate::policy::{load_str, PolicySet};
+
+/// A watched kind: API group and version, kind, plural, and whether it lives in namespaces.
+struct Kind {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    /// A policy or tier: its changes are alerts.
+    alerts: bool,
+}
+
+const KINDS: &[Kind] = &[
+    calico("Tier", "tiers"),
+    calico("NetworkPolicy", "networkpolicies"),
+    calico("GlobalNetworkPolicy", "globalnetworkpolicies"),
+    calico("StagedNetworkPolicy", "stagednetworkpolicies"),
+    calico("StagedGlobalNetworkPolicy", "stagedglobalnetworkpolicies"),
+    calico(
+        "StagedKubernetesNetworkPolicy",
+        "stagedkubernetesnetworkpolicies",
+    ),
+    Kind {
+        alerts: false,
+        ..calico("NetworkSet", "networksets")
+    },
+    Kind {
+        alerts: false,
+        ..calico("GlobalNetworkSet", "globalnetworksets")
+    },
+    Kind {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "NetworkPolicy",
+        plural: "networkpolicies",
+        alerts: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        alerts: false,
+    },
+];
+
+const fn calico(kind: &'static str, plural: &'static str) -> Kind {
+    Kind {
+        group: "projectcalico.org",
+        version: "v3",
+        kind,
+        plural,
+        alerts: true,
+    }
+}
+
+impl Kind {
+    fn resource(&self) -> ApiResource {
+        ApiResource {
+            group: self.group.into(),
+            version: self.version.into(),
+            api_version: match self.group {
+                "" => self.version.into(),
+                group => format!("{group}/{}", self.version),
+            },
+            kind: self.kind.into(),
+            plural: self.plural.into(),
+        }
+    }
+}
+
+/// Long enough to list a large cluster's policies over a slow link.
+const LIST_WITHIN: Duration = Duration::from_secs(20);
+
+/// A policy or tier created, changed or deleted in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// `GlobalNetworkPolicy lockdown`, `NetworkPolicy shop/allow-cart`.
+    pub what: String,
+    pub tier: Option<String>,
+    /// `created`, `changed` or `deleted`.
+    pub how: &'static str,
+    /// The field manager of the newest write (`kubectl-client-side-apply`, `argocd`, …).
+    pub by: Option<String>,
+    /// Unix seconds, when flowtrace saw it.
+    pub at: i64,
+}
+
+impl fmt::Display for PolicyChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = &format_rfc3339(self.at)[11..19];
+        write!(f, "{time} {} ", self.what)?;
+        if let Some(tier) = &self.tier {
+            write!(f, "(tier {tier}) ")?;
+        }
+        f.write_str(self.how)?;
+        match &self.by {
+            Some(by) => write!(f, " by {by}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The cluster's policies as they are now.
+pub struct PolicyUpdate {
+    pub set: PolicySet,
+    /// Kinds that could not be read and objects the loader refused: what the set may be missing.
+    pub problems: Vec<String>,
+    /// What changed since the last update (nothing for the first).
+    pub changes: Vec<PolicyChange>,
+}
+
+/// Policies followed in the cluster, on a thread of their own.
+pub struct PolicyWatch {
+    updates: mpsc::Receiver<PolicyUpdate>,
+}
+
+impl PolicyWatch {
+    /// Starts following the target cluster's policies; returns once every kind was listed, with
+    /// the first set, or why it could not be within `first_within`.
+    pub fn start(
+        target: &ClusterTarget,
+        first_within: Duration,
+    ) -> Result<(PolicyWatch, PolicyUpdate), String> {
+        let (sender, updates) = mpsc::channel();
+        let target = target.clone();
+        std::thread::Builder::new()
+            .name("policies".into())
+            .spawn(move || {
+                let result = runtime().map(|runtime| runtime.block_on(follow(&target, &sender)));
+                if let Err(error) | Ok(Err(error)) = result {
+                    tracing::warn!("the cluster's policies are not followed: {error}");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let watch = PolicyWatch { updates };
+        match watch.updates.recv_timeout(first_within) {
+            Ok(first) => Ok((watch, first)),
+            Err(_) => Err(format!(
+                "the cluster's policies were not all listed within {}s",
+                first_within.as_secs()
+            )),
+        }
+    }
+
+    /// The cluster's policies to decide flows with, when `wanted` (the flows come from the
+    /// cluster and no manifests were given), and what to tell the user: the set's size, or why
+    /// there is none (verdicts are then as Calico recorded them).
+    pub fn for_flows(
+        target: &ClusterTarget,
+        wanted: bool,
+    ) -> (Option<(PolicyWatch, PolicySet)>, Vec<String>) {
+        if !wanted {
+            return (None, Vec::new());
+        }
+        match PolicyWatch::start(target, LIST_WITHIN) {
+            Ok((watch, first)) => {
+                let mut messages: Vec<String> = first
+                    .problems
+                    .iter()
+                    .map(|p| format!("warning: {p}"))
+                    .collect();
+                messages.push(format!(
+                    "flowtrace: deciding with the cluster's {} policies, followed live",
+                    first.set.policies().len()
+                ));
+                (Some((watch, first.set)), messages)
+            }
+            Err(message) => (
+                None,
+                vec![format!(
+                    "warning: {message}: verdicts are as Calico recorded them"
+                )],
+            ),
+        }
+    }
+
+    /// The next update, waiting for it; `None` once the watch has ended.
+    pub fn next(&self) -> Option<PolicyUpdate> {
+        self.updates.recv().ok()
+    }
+
+    /// The newest update since the last call, if any (older ones are folded into it: their
+    /// changes are kept).
+    pub fn latest(&self) -> Option<PolicyUpdate> {
+        let mut latest: Option<PolicyUpdate> = None;
+        for mut update in self.updates.try_iter() {
+            if let Some(older) = latest.take() {
+                let mut changes = older.changes;
+                changes.append(&mut update.changes);
+                update.changes = changes;
+            }
+            latest = Some(update);
+        }
+        latest
+    }
+}
+
+/// What a kind's watcher reports to the one that builds the set.
+enum Seen {
+    /// The kind's objects after a (re)list.
+    Listed(usize, BTreeMap<String, DynamicObject>),
+    Applied(usize, DynamicObject),
+    Deleted(usize, DynamicObject),
+}
+
+/// Lists and watches every kind; sends an update once all are listed, then after every change
+/// (a burst of changes within 100 ms is one update).
+async fn follow(
+    target: &ClusterTarget,
+    updates: &mpsc::Sender<PolicyUpdate>,
+) -> Result<(), String> {
+    let client = connect(target).await.map_err(|e| e.to_string())?;
+    let (seen, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut problems = Vec::new();
+    let mut waiting = 0;
+    for (index, kind) in KINDS.iter().enumerate() {
+        match served(&client, kind).await {
+            Ok(true) => {
+                waiting += 1;
+                tokio::spawn(watch_kind(client.clone(), index, seen.clone()));
+            }
+            Ok(false) => {}
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+    let mut objects: Vec<BTreeMap<String, DynamicObject>> = vec![BTreeMap::new(); KINDS.len()];
+    let mut listed = vec![false; KINDS.len()];
+    let mut changes = Vec::new();
+    while let Some(event) = events.recv().await {
+        apply(event, &mut objects, &mut listed, &mut changes);
+        // What else came with it.
+        let settle = tokio::time::sleep(Duration::from_millis(100));
+        tokio::pin!(settle);
+        loop {
+            tokio::select! {
+                Some(event) = events.recv() => apply(event, &mut objects, &mut listed, &mut changes),
+                _ = &mut settle => break,
+            }
+        }
+        if listed.iter().filter(|l| **l).count() < waiting {
+            continue;
+        }
+        let (set, mut refused) = build(&objects);
+        refused.extend(problems.iter().cloned());
+        let update = PolicyUpdate {
+            set,
+            problems: refused,
+            changes: std::mem::take(&mut changes),
+        };
+        if updates.send(update).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Whether the cluster serves the kind (discovery by asking): a 404 is a kind this cluster does
+/// not have; a 403 is a kind the user may not read, reported.
+async fn served(client: &Client, kind: &Kind) -> Result<bool, ClusterError> {
+    let api = Api::<DynamicObject>::all_with(client.clone(), &kind.resource());
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let error = ClusterError::from_kube(kind.plural, &e);
+            match error.kind {
+                ClusterErrorKind::NotFound => Ok(false),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+async fn watch_kind(client: Client, index: usize, seen: tokio::sync::mpsc::UnboundedSender<Seen>) {
+    let api = Api::<DynamicObject>::all_with(client, &KINDS[index].resource());
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut buffer = BTreeMap::new();
+    while let Some(event) = stream.next().await {
+        let sent = match event {
+            Ok(Event::Init) => {
+                buffer.clear();
+                Ok(())
+            }
+            Ok(Event::InitApply(object)) => {
+                buffer.insert(key(&object), object);
+                Ok(())
+            }
+            Ok(Event::InitDone) => seen.send(Seen::Listed(index, std::mem::take(&mut buffer))),
+            Ok(Event::Apply(object)) => seen.send(Seen::Applied(index, object)),
+            Ok(Event::Delete(object)) => seen.send(Seen::Deleted(index, object)),
+            // The watcher retries, with backoff; say why meanwhile.
+            Err(error) => {
+                tracing::warn!(kind = KINDS[index].plural, "watch: {error}");
+                Ok(())
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+fn key(object: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        object.metadata.namespace.as_deref().unwrap_or(""),
+        object.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+fn apply(
+    event: Seen,
+    objects: &mut [BTreeMap<String, DynamicObject>],
+    listed: &mut [bool],
+    changes: &mut Vec<PolicyChange>,
+) {
+    match event {
+        Seen::Listed(index, all) => {
+            objects[index] = all;
+            listed[index] = true;
+        }
+        Seen::Applied(index, object) => {
+            let how = match objects[index].contains_key(&key(&object)) {
+                true => "changed",
+                false => "created",
+            };
+            if KINDS[index].alerts {
+                changes.push(change(index, &object, how));
+            }
+            objects[index].insert(key(&object), object);
+        }
+        Seen::Deleted(index, object) => {
+            if KINDS[index].alerts {
+                changes.push(change(index, &object, "deleted"));
+            }
+            objects[index].remove(&key(&object));
+        }
+    }
+}
+
+fn change(index: usize, object: &DynamicObject, how: &'static str) -> PolicyChange {
+    let kind = &KINDS[index];
+    let name = key(object);
+    let name = name.trim_start_matches('/');
+    let tier = match kind.kind {
+        "Tier" => None,
+        _ if kind.group != "projectcalico.org" => Some("default".to_string()),
+        _ => Some(
+            object.data["spec"]["tier"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+        ),
+    };
+    let by = object
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|entry| Some((entry.time.as_ref()?, entry.manager.clone()?)))
+        .max_by_key(|(time, _)| time.0)
+        .map(|(_, manager)| manager);
+    PolicyChange {
+        what: format!("{} {name}", kind.kind),
+        tier,
+        how,
+        by,
+        at: unix_now(),
+    }
+}
+
+/// The set the objects make, loaded as manifests are; the objects the loader refused.
+fn build(objects: &[BTreeMap<String, DynamicObject>]) -> (PolicySet, Vec<String>) {
+    let mut text = String::new();
+    for (index, kind) in KINDS.iter().enumerate() {
+        for object in objects[index].values() {
+            let mut value = serde_json::to_value(object).unwrap_or_default();
+            // What the server adds and a manifest does not carry.
+            value["apiVersion"] = kind.resource().api_version.into();
+            value["kind"] = kind.kind.into();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("status");
+            }
+            if let Some(metadata) = value["metadata"].as_object_mut() {
+                metadata.retain(|field, _| {
+                    matches!(
+                        field.as_str(),
+                        "name" | "namespace" | "labels" | "annotations"
+                    )
+                });
+            }
+            text.push_str("---\n");
+            text.push_str(&value.to_string());
+            text.push('\n');
+        }
+    }
+    let (set, report) = load_str("the cluster", &text);
+    let refused = report.errors.iter().map(ToString::to_string).collect();
+    (set, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_says_what_where_when_and_by_whom() {
+        let change = PolicyChange {
+            what: "GlobalNetworkPolicy lockdown".into(),
+            tier: Some("security".into()),
+            how: "changed",
+            by: Some("kubectl-client-side-apply".into()),
+            at: 1_795_400_400,
+        };
+        assert_eq!(
+            change.to_string(),
+            format!(
+                "{} GlobalNetworkPolicy lockdown (tier security) changed by kubectl-client-side-apply",
+                &format_rfc3339(1_795_400_400)[11..19]
+            )
+        );
+    }
+
+    #[test]
+    fn objects_as_the_server_sends_them_load_as_manifests() {
+        let policy: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "lockdown", "resourceVersion": "7", "uid": "u",
+                         "creationTimestamp": "2026-12-05T02:10:00Z",
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"tier": "default", "selector": "all()", "types": ["Ingress"],
+                     "ingress": [{"action": "Deny"}]},
+            "status": {}
+        }))
+        .unwrap();
+        let mut objects = vec![BTreeMap::new(); KINDS.len()];
+        objects[2].insert(key(&policy), policy);
+        let (set, refused) = build(&objects);
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(set.policies().len(), 1);
+        assert_eq!(set.policies()[0].name, "lockdown");
+    }
+}
