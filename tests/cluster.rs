@@ -746,12 +746,19 @@ async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
             "GlobalNetworkPolicy egress-lockdown (tier",
             "egress  allow",
         ]);
+        // The diff is one key away.
+        tmux.keys(&["!"]);
+        tmux.wait_for_all(&["Policy changes (1)"]);
+        tmux.keys(&["Enter"]);
+        let diff = tmux.wait_for_all(&["\"action\": \"Deny\"", "\"action\": \"Allow\""]);
         tmux.keys(&["q"]);
-        (before, after)
+        (before, format!("{after}{diff}"))
     })
     .await
     .unwrap();
     assert!(before.contains("platform › egress-lockd…"), "{before}");
     assert!(after.contains("changed by kubectl-edit"), "{after}");
     assert!(!after.contains("egress  deny"), "{after}");
+    assert!(after.contains("-         \"action\": \"Deny\""), "{after}");
+    assert!(after.contains("+         \"action\": \"Allow\""), "{after}");
 }

@@ -103,6 +103,9 @@ pub struct PolicyChange {
     pub by: Option<String>,
     /// Unix seconds, when flowtrace saw it.
     pub at: i64,
+    /// The object before and after, line by line (`- ` removed, `+ ` added, `  ` kept), as JSON
+    /// without what the server adds.
+    pub diff: Vec<String>,
 }
 
 impl fmt::Display for PolicyChange {
@@ -341,25 +344,42 @@ fn apply(
             listed[index] = true;
         }
         Seen::Applied(index, object) => {
-            let how = match objects[index].contains_key(&key(&object)) {
-                true => "changed",
-                false => "created",
+            let before = objects[index].insert(key(&object), object.clone());
+            let how = match before {
+                Some(_) => "changed",
+                None => "created",
             };
             if KINDS[index].alerts {
-                changes.push(change(index, &object, how));
+                changes.push(change(index, before.as_ref(), &object, how));
             }
-            objects[index].insert(key(&object), object);
         }
         Seen::Deleted(index, object) => {
+            let before = objects[index].remove(&key(&object));
             if KINDS[index].alerts {
-                changes.push(change(index, &object, "deleted"));
+                changes.push(change(index, before.as_ref(), &object, "deleted"));
             }
-            objects[index].remove(&key(&object));
         }
     }
 }
 
-fn change(index: usize, object: &DynamicObject, how: &'static str) -> PolicyChange {
+/// An object as people compare it: its spec and labels, not what the server keeps about it.
+fn comparable(kind: &Kind, object: Option<&DynamicObject>) -> String {
+    let Some(object) = object else {
+        return String::new();
+    };
+    let mut value = manifest(kind, object);
+    if let Some(metadata) = value["metadata"].as_object_mut() {
+        metadata.remove("annotations");
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+fn change(
+    index: usize,
+    before: Option<&DynamicObject>,
+    object: &DynamicObject,
+    how: &'static str,
+) -> PolicyChange {
     let kind = &KINDS[index];
     let name = key(object);
     let name = name.trim_start_matches('/');
@@ -381,13 +401,50 @@ fn change(index: usize, object: &DynamicObject, how: &'static str) -> PolicyChan
         .filter_map(|entry| Some((entry.time.as_ref()?, entry.manager.clone()?)))
         .max_by_key(|(time, _)| time.0)
         .map(|(_, manager)| manager);
+    let after = match how {
+        "deleted" => None,
+        _ => Some(object),
+    };
+    let (before, after) = (comparable(kind, before), comparable(kind, after));
+    let diff = similar::TextDiff::from_lines(&before, &after)
+        .iter_all_changes()
+        .map(|line| {
+            let sign = match line.tag() {
+                similar::ChangeTag::Delete => "- ",
+                similar::ChangeTag::Insert => "+ ",
+                similar::ChangeTag::Equal => "  ",
+            };
+            format!("{sign}{}", line.value().trim_end_matches('\n'))
+        })
+        .collect();
     PolicyChange {
         what: format!("{} {name}", kind.kind),
         tier,
         how,
         by,
         at: unix_now(),
+        diff,
     }
+}
+
+/// An object as a manifest would write it: without what the server adds (status, resource
+/// version, managed fields, …).
+fn manifest(kind: &Kind, object: &DynamicObject) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    value["apiVersion"] = kind.resource().api_version.into();
+    value["kind"] = kind.kind.into();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(metadata) = value["metadata"].as_object_mut() {
+        metadata.retain(|field, _| {
+            matches!(
+                field.as_str(),
+                "name" | "namespace" | "labels" | "annotations"
+            )
+        });
+    }
+    value
 }
 
 /// The set the objects make, loaded as manifests are; the objects the loader refused.
@@ -395,23 +452,8 @@ fn build(objects: &[BTreeMap<String, DynamicObject>]) -> (PolicySet, Vec<String>
     let mut text = String::new();
     for (index, kind) in KINDS.iter().enumerate() {
         for object in objects[index].values() {
-            let mut value = serde_json::to_value(object).unwrap_or_default();
-            // What the server adds and a manifest does not carry.
-            value["apiVersion"] = kind.resource().api_version.into();
-            value["kind"] = kind.kind.into();
-            if let Some(map) = value.as_object_mut() {
-                map.remove("status");
-            }
-            if let Some(metadata) = value["metadata"].as_object_mut() {
-                metadata.retain(|field, _| {
-                    matches!(
-                        field.as_str(),
-                        "name" | "namespace" | "labels" | "annotations"
-                    )
-                });
-            }
             text.push_str("---\n");
-            text.push_str(&value.to_string());
+            text.push_str(&manifest(kind, object).to_string());
             text.push('\n');
         }
     }
@@ -432,6 +474,7 @@ mod tests {
             how: "changed",
             by: Some("kubectl-client-side-apply".into()),
             at: 1_795_400_400,
+            diff: Vec::new(),
         };
         assert_eq!(
             change.to_string(),
@@ -440,6 +483,58 @@ mod tests {
                 &format_rfc3339(1_795_400_400)[11..19]
             )
         );
+    }
+
+    #[test]
+    fn a_changed_policy_comes_with_its_diff_without_what_the_server_keeps() {
+        let policy = |action: &str, version: &str| -> DynamicObject {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "lockdown", "resourceVersion": version,
+                             "managedFields": [{"manager": "kubectl-edit", "operation": "Update",
+                                                "time": "2026-12-05T02:10:00Z"}]},
+                "spec": {"tier": "security", "selector": "all()", "ingress": [{"action": action}]}
+            }))
+            .unwrap()
+        };
+        let (mut objects, mut listed, mut changes) = (
+            vec![BTreeMap::new(); KINDS.len()],
+            vec![false; KINDS.len()],
+            Vec::new(),
+        );
+        apply(
+            Seen::Applied(2, policy("Deny", "7")),
+            &mut objects,
+            &mut listed,
+            &mut changes,
+        );
+        apply(
+            Seen::Applied(2, policy("Allow", "8")),
+            &mut objects,
+            &mut listed,
+            &mut changes,
+        );
+        let changed = &changes[1];
+        assert_eq!(
+            (changed.how, changed.tier.as_deref(), changed.by.as_deref()),
+            ("changed", Some("security"), Some("kubectl-edit"))
+        );
+        let changed_lines: Vec<&str> = changed
+            .diff
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.starts_with("  "))
+            .collect();
+        assert_eq!(
+            changed_lines,
+            [
+                "-         \"action\": \"Deny\"",
+                "+         \"action\": \"Allow\""
+            ],
+            "only the rule changed, not the resource version: {:#?}",
+            changed.diff
+        );
+        assert_eq!(changes[0].how, "created");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum Action {
     SourcePolicies,
     #[strum(message = "Policies selecting the flow's destination, in evaluation order")]
     DestPolicies,
+    #[strum(message = "The cluster's policy changes seen while running, each with its diff")]
+    PolicyChanges,
     #[strum(message = "Pause or resume the view (flows keep arriving)")]
     TogglePause,
     #[strum(message = "Follow the newest flow, or stay on the selected one")]

@@ -26,8 +26,9 @@ use super::screens::policy::PolicyView;
 use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
-use super::trace_text::{self, PolicyRef, Tone};
+use super::trace_text::{self, PolicyRef, PolicyText, Tone};
 use super::widgets::count;
+use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
 use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
@@ -186,6 +187,8 @@ pub struct App {
     rbac_writable_tiers: Option<Vec<String>>,
     /// Stored rows being decided again after the cluster's policies changed.
     redeciding: Option<Redeciding>,
+    /// The cluster's policy changes seen since start, oldest first.
+    policy_changes: Vec<PolicyChange>,
     pub message: Option<Message>,
     pub size: Rect,
     pub now: i64,
@@ -239,6 +242,7 @@ impl App {
             scope: Scope::unrestricted(),
             rbac_writable_tiers: None,
             redeciding: None,
+            policy_changes: Vec::new(),
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -438,6 +442,11 @@ impl App {
                 for change in &changes {
                     tracing::warn!("policy change: {change}");
                 }
+                let key = self
+                    .keymap
+                    .key_for(Mode::Flows, Action::PolicyChanges)
+                    .map(|key| format!(" ({key}: the diff)"))
+                    .unwrap_or_default();
                 for problem in &problems {
                     tracing::warn!("the cluster's policies: {problem}");
                 }
@@ -462,10 +471,15 @@ impl App {
                 self.policies = Some(set);
                 self.trace.forget();
                 self.follow_trace();
-                let changes: Vec<&String> = changes.iter().collect();
-                if let Some(first) = first_and_more(&changes) {
-                    self.set_message(Severity::Warn, format!("policy change: {first}; {stored}"));
+                let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                let said: Vec<&String> = said.iter().collect();
+                if let Some(first) = first_and_more(&said) {
+                    self.set_message(
+                        Severity::Warn,
+                        format!("policy change: {first}; {stored}{key}"),
+                    );
                 }
+                self.policy_changes.extend(changes);
             }
             FeedEvent::DemoRefused { origin, errors } => {
                 tracing::warn!(%origin, ?errors, "not applied to the demo");
@@ -812,6 +826,7 @@ impl App {
                 self.follow_trace();
             }
             Action::JumpToPolicy => self.open_deciding_policy(),
+            Action::PolicyChanges => self.open_policy_changes(),
             Action::SourcePolicies => self.open_endpoint_policies(Direction::Egress),
             Action::DestPolicies => self.open_endpoint_policies(Direction::Ingress),
             Action::Filter => self.prompt = Some(Prompt::filter(&self.table.filter_text)),
@@ -918,6 +933,38 @@ impl App {
             &self.store,
         );
         self.overlays.push(Box::new(view));
+    }
+
+    /// The cluster's policy changes seen since start, newest first; each opens its diff.
+    fn open_policy_changes(&mut self) {
+        if self.policy_changes.is_empty() {
+            let why = match self.source.verdicts {
+                VerdictOrigin::Live { .. } => "no policy change seen since flowtrace started",
+                _ => {
+                    "the cluster's policies are not followed (flows from Goldmane or Whisker, \
+                      without -m)"
+                }
+            };
+            return self.set_message(Severity::Info, why);
+        }
+        let items = self
+            .policy_changes
+            .iter()
+            .rev()
+            .map(|change| Item {
+                spans: vec![(change.to_string(), Tone::Text)],
+                target: Target::Text(Box::new(PolicyText {
+                    title: change.to_string(),
+                    origin: "the cluster (- before, + after)".to_string(),
+                    lines: change.diff.clone(),
+                    marked: None,
+                    decided_at_end_of_tier: false,
+                    passed: false,
+                })),
+            })
+            .collect();
+        let title = format!("Policy changes ({})", self.policy_changes.len());
+        self.overlays.push(Box::new(List::new(title, items)));
     }
 
     /// The YAML of the policy that decided the selected flow, or what decided it instead.

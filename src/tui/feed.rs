@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use super::AppSender;
-use crate::cluster::policies::PolicyWatch;
+use crate::cluster::policies::{PolicyChange, PolicyWatch};
 use crate::ingest::{Pipeline, Scope};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
@@ -44,7 +44,7 @@ pub enum FeedEvent {
     /// change said (what, tier, when, by whom), and what the set may be missing.
     PoliciesChanged {
         set: Arc<PolicySet>,
-        changes: Vec<String>,
+        changes: Vec<PolicyChange>,
         problems: Vec<String>,
     },
     /// A manifest was not applied (nothing changed): its errors, or why it cannot be.
@@ -102,7 +102,7 @@ fn follow_policies(watch: PolicyWatch, sender: AppSender, next: NextPolicies) {
                 *next.lock().unwrap_or_else(|e| e.into_inner()) = Some(set.clone());
                 let event = FeedEvent::PoliciesChanged {
                     set,
-                    changes: update.changes.iter().map(ToString::to_string).collect(),
+                    changes: update.changes,
                     problems: update.problems,
                 };
                 if !sender.feed(event) {

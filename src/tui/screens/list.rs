@@ -4,11 +4,12 @@
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::{text::Line, Frame};
 
+use super::policy::PolicyView;
 use super::{move_within, Ctx, Reply, Request, Screen};
 use crate::tui::action::Action;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
-use crate::tui::trace_text::{PolicyRef, Span};
+use crate::tui::trace_text::{PolicyRef, PolicyText, Span};
 use crate::tui::widgets::{overlay_block, owned_line, popup_area};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub enum Target {
     Filter(String),
     /// A stored flow (a row a fix's preview changes): accepting selects it and opens its trace.
     Row(u64),
+    /// A text to read (a policy change's diff): accepting shows it.
+    Text(Box<PolicyText>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +72,9 @@ impl Screen for List {
                         Reply::Handled(vec![Request::Close, Request::SetFilter(text.clone())])
                     }
                     Some(Target::Row(id)) => Reply::then(Request::ShowRow(*id)),
+                    Some(Target::Text(text)) => Reply::then(Request::Open(Box::new(
+                        PolicyView::new(text.as_ref().clone()),
+                    ))),
                     None => Reply::done(),
                 }
             }
