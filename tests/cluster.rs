@@ -762,3 +762,64 @@ async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
     assert!(after.contains("-         \"action\": \"Deny\""), "{after}");
     assert!(after.contains("+         \"action\": \"Allow\""), "{after}");
 }
+
+/// The fake API server, checked by a client nobody here wrote: real kubectl lists and watches a
+/// Calico kind through it (discovery, list, watch with resourceVersion), and sees a change made
+/// while it watches.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_lists_and_watches_calico_policies_through_the_fake() {
+    let api = FakeApiServer::start().await;
+    api.accept_anonymous_as_tester();
+    api.add_tier("platform");
+    api.apply(egress_lockdown("Deny", "kubectl-client-side-apply"));
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    let kubectl = |args: &[&str]| {
+        let mut command = Command::new("kubectl");
+        command
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", home.path());
+        command
+    };
+    let listed = kubectl(&[
+        "get",
+        "globalnetworkpolicies.projectcalico.org",
+        "-o",
+        "name",
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success()
+            && stdout.contains("globalnetworkpolicy.projectcalico.org/egress-lockdown"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let mut watching = kubectl(&[
+        "get",
+        "globalnetworkpolicies.projectcalico.org",
+        "-w",
+        "-o",
+        "jsonpath={.spec.egress[0].action}{\"\\n\"}",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let lines = support::process::ChildLines::of(&mut watching);
+    let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let lines = tokio::task::spawn_blocking(move || {
+        lines.wait_for("Deny", deadline());
+        lines
+    })
+    .await
+    .unwrap();
+    api.apply(egress_lockdown("Allow", "kubectl-edit"));
+    tokio::task::spawn_blocking(move || lines.wait_for("Allow", deadline()))
+        .await
+        .unwrap();
+    watching.kill().unwrap();
+    watching.wait().unwrap();
+}

@@ -134,6 +134,8 @@ struct State {
     watched: Watched,
     /// How long each answer takes, as a distant API server's would.
     latency: std::time::Duration,
+    /// Who a request without credentials is (kubectl sends no bearer token over plain HTTP).
+    anonymous: Option<Identity>,
     /// Objects by their API path.
     objects: BTreeMap<String, Value>,
     /// Where each pod's port is served: (namespace, pod, port).
@@ -273,6 +275,15 @@ impl FakeApiServer {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
             false,
         );
+    }
+
+    /// Requests without credentials act as the tester: kubectl, which sends no bearer token over
+    /// plain HTTP, can then be run against this fake.
+    pub fn accept_anonymous_as_tester(&self) {
+        self.state.lock().unwrap().anonymous = Some(Identity {
+            user: USER.into(),
+            groups: vec!["system:authenticated".into()],
+        });
     }
 
     /// Every answer from now on takes `latency`.
@@ -554,7 +565,11 @@ fn identify(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(identity) = token.and_then(|t| seen.users.get(t)).cloned() else {
+    let known = match token {
+        Some(token) => seen.users.get(token).cloned(),
+        None => seen.anonymous.clone(),
+    };
+    let Some(identity) = known else {
         return Err(Box::new(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -707,6 +722,10 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let mut seen = state.lock().unwrap();
+    // Discovery is open to anyone, as the system:discovery role makes it.
+    if let Some(discovery) = seen.watched.discovery(&path) {
+        return json_response(StatusCode::OK, &discovery);
+    }
     let who = match identify(
         request.method(),
         request.uri(),
@@ -1091,6 +1110,65 @@ impl Watched {
                     .objects
                     .keys()
                     .any(|(v, ..)| v == "projectcalico.org/v3"))
+    }
+
+    /// Discovery, as kubectl reads it before anything else: the API groups, and each
+    /// group-version's resources (the watched kinds, and the core ones this fake serves).
+    fn discovery(&self, path: &str) -> Option<Value> {
+        let resource = |plural: &str, kind: &str, namespaced: bool, verbs: &[&str]| {
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+                   "verbs": verbs})
+        };
+        let list_watch = [
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ];
+        let cluster_scoped = [
+            "Tier",
+            "GlobalNetworkPolicy",
+            "StagedGlobalNetworkPolicy",
+            "GlobalNetworkSet",
+            "Namespace",
+        ];
+        let resources = |api_version: &str| -> Vec<Value> {
+            WATCHED_KINDS
+                .iter()
+                .filter(|(v, ..)| *v == api_version)
+                .map(|(_, kind, plural)| {
+                    resource(plural, kind, !cluster_scoped.contains(kind), &list_watch)
+                })
+                .collect()
+        };
+        let group = |name: &str, version: &str| {
+            let gv = format!("{name}/{version}");
+            json!({"name": name, "versions": [{"groupVersion": gv, "version": version}],
+                   "preferredVersion": {"groupVersion": gv, "version": version}})
+        };
+        Some(match path {
+            "/api" => json!({"kind": "APIVersions", "versions": ["v1"],
+                             "serverAddressByClientCIDRs": []}),
+            "/apis" => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                group("projectcalico.org", "v3"), group("networking.k8s.io", "v1"),
+                group("authorization.k8s.io", "v1"), group("authentication.k8s.io", "v1")]}),
+            "/api/v1" => {
+                let mut core = resources("v1");
+                core.push(resource("pods", "Pod", true, &["get", "list"]));
+                core.push(resource("services", "Service", true, &["get"]));
+                json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": core})
+            }
+            "/apis/projectcalico.org/v3" | "/apis/networking.k8s.io/v1" => {
+                let group_version = path.trim_start_matches("/apis/");
+                json!({"kind": "APIResourceList", "apiVersion": "v1",
+                       "groupVersion": group_version, "resources": resources(group_version)})
+            }
+            "/apis/authorization.k8s.io/v1" => json!({"kind": "APIResourceList",
+                "apiVersion": "v1", "groupVersion": "authorization.k8s.io/v1", "resources": [
+                    resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", false, &["create"]),
+                    resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", false, &["create"])]}),
+            "/apis/authentication.k8s.io/v1" => json!({"kind": "APIResourceList",
+                "apiVersion": "v1", "groupVersion": "authentication.k8s.io/v1", "resources": [
+                    resource("selfsubjectreviews", "SelfSubjectReview", false, &["create"])]}),
+            _ => return None,
+        })
     }
 
     fn write(&mut self, mut object: Value, delete: bool) {
