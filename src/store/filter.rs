@@ -752,10 +752,18 @@ impl Fuzzy {
         (span <= len + len / 4).then_some(positions)
     }
 
-    /// Whether `pattern` matches one of `parts`, as `matches` would say of their text put
-    /// together; each part's answer is cached by its key, so rows sharing endpoints and traces
-    /// cost a few lookups.
+    /// Whether `pattern` matches the text `parts` make put together, as `matches` says: a word
+    /// lies within one part, so each part's answer is cached by its key and rows sharing
+    /// endpoints and traces cost a few lookups; a pattern with a space or a `/` is matched
+    /// against the whole text (it may span parts).
     pub fn matches_parts(&self, pattern: &str, parts: &[Part]) -> bool {
+        if pattern
+            .trim()
+            .contains(|c: char| c.is_whitespace() || c == '/')
+        {
+            let text: String = parts.iter().map(|part| (part.text)()).collect();
+            return self.matches(&text, pattern);
+        }
         let mut cache = self.parts.borrow_mut();
         if cache.pattern != pattern {
             cache.pattern = pattern.to_string();
