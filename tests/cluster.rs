@@ -735,7 +735,7 @@ async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
             env!("CARGO_BIN_EXE_flowtrace"),
         );
         let before = tmux.wait_for_all(&[
-            "verdicts from the cluster's 1 policies, live",
+            "verdicts: cluster's 1 policy, live",
             "backend/api-*",
             "deny",
         ]);
@@ -744,7 +744,8 @@ async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
         let after = tmux.wait_for_all(&[
             "policy change:",
             "GlobalNetworkPolicy egress-lockdown (tier",
-            "egress  allow",
+            "egress  !allow",
+            "· ! policy change",
         ]);
         // The diff is one key away.
         tmux.keys(&["!"]);

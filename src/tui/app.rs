@@ -4,7 +4,7 @@
 //! same channel; effects wait in an outbox for the worker. One owner, no locks; drawing only reads.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{
@@ -189,6 +189,8 @@ pub struct App {
     redeciding: Option<Redeciding>,
     /// The cluster's policy changes seen since start, oldest first.
     policy_changes: Vec<PolicyChange>,
+    /// Stored rows whose verdict the latest policy change changed.
+    pub changed_by_policy: HashSet<RowId>,
     pub message: Option<Message>,
     pub size: Rect,
     pub now: i64,
@@ -243,6 +245,7 @@ impl App {
             rbac_writable_tiers: None,
             redeciding: None,
             policy_changes: Vec::new(),
+            changed_by_policy: HashSet::new(),
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -460,6 +463,7 @@ impl App {
                         "flows from now on follow it; stored ones keep their verdicts"
                     }
                     _ => {
+                        self.changed_by_policy.clear();
                         self.redeciding = Some(Redeciding {
                             redecider: Redecider::new(set.clone()),
                             next: self.store.first_id(),
@@ -541,7 +545,9 @@ impl App {
             return false;
         };
         let end = (job.next + REDECIDE_SLICE).min(self.store.end_id());
-        job.changed += job.redecider.slice(&mut self.store, job.next..end).len();
+        let changed = job.redecider.slice(&mut self.store, job.next..end);
+        job.changed += changed.len();
+        self.changed_by_policy.extend(changed);
         job.next = end;
         if end < self.store.end_id() {
             return true;

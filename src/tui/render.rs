@@ -31,6 +31,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
             verdicts: app.source.verdicts,
             live: app.source.live,
             now: app.now,
+            changed: &app.changed_by_policy,
         },
     );
     if let Some(area) = areas.trace {

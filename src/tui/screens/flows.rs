@@ -1,6 +1,8 @@
 //! The flow table: the view over the store (filter, search, sort, grain), the selection and
 //! whether it follows the newest flow, pausing; how its actions move them and how it draws.
 
+use std::collections::HashSet;
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
@@ -9,12 +11,13 @@ use ratatui::Frame;
 use crate::model::time::format_rfc3339;
 use crate::model::{Endpoint, PolicyHit, PolicyKind, Reporter, Verdict};
 use crate::store::filter::{Filter, FilterError, Fuzzy};
+use crate::store::RowId;
 use crate::store::{FlowStore, StoredFlow};
 use crate::tui::action::Action;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::view::{self, Column, Grain, Sort, View, SCAN_SLICE};
-use crate::tui::widgets::{count, fit, fit_middle, verdict_style};
+use crate::tui::widgets::{count, fit, fit_line, fit_middle, verdict_style};
 
 /// Where the table's verdicts come from, which its title says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +32,13 @@ pub enum VerdictOrigin {
 
 /// What the table says about its rows besides the rows.
 #[derive(Debug, Clone, Copy)]
-pub struct TableContext {
+pub struct TableContext<'a> {
     pub verdicts: VerdictOrigin,
     /// Rows arrive as they happen (else: a replay, whose arrival order is the file's).
     pub live: bool,
     pub now: i64,
+    /// Rows whose verdict a change to the cluster's policies changed: marked `!`.
+    pub changed: &'a HashSet<RowId>,
 }
 
 pub struct FlowTable {
@@ -287,7 +292,7 @@ impl FlowTable {
         theme: &Theme,
         store: &FlowStore,
         focused: bool,
-        context: TableContext,
+        context: TableContext<'_>,
     ) {
         let grain = match self.view.grain() {
             Grain::Aggregated => "aggregated",
@@ -329,12 +334,21 @@ impl FlowTable {
                 VerdictOrigin::Computed { policies } => {
                     format!(" · verdicts computed from {policies} policies")
                 }
+                VerdictOrigin::Live { policies: 1 } => {
+                    " · verdicts: cluster's 1 policy, live".to_string()
+                }
                 VerdictOrigin::Live { policies } => {
-                    format!(" · verdicts from the cluster's {policies} policies, live")
+                    format!(" · verdicts: cluster's {policies} policies, live")
                 }
             },
             theme.style(Role::Muted),
         ));
+        if !context.changed.is_empty() {
+            title.push(Span::styled(
+                " · ! policy change",
+                theme.style(Role::StatusWarn),
+            ));
+        }
         if self.follow && !self.paused {
             title.push(Span::styled(" · following", theme.style(Role::Muted)));
         }
@@ -350,7 +364,7 @@ impl FlowTable {
         let block = Block::default()
             .borders(Borders::TOP)
             .border_style(border)
-            .title(Line::from(title));
+            .title(fit_line(Line::from(title), area.width as usize));
         let cols = columns(area.width);
         let flows: Vec<StoredFlow> = (self.offset..self.offset + area.height as usize)
             .map_while(|i| self.view.at(i))
@@ -401,7 +415,11 @@ impl FlowTable {
         let flows = &flows[..flows.len().min(body.height as usize)];
         let rows: Vec<Row> = flows
             .iter()
-            .map(|f| row(theme, f, &cols, &widths, &self.search, &self.fuzzy, dated))
+            .map(|f| {
+                let changed = context.changed.contains(&f.id);
+                let search = (self.search.as_str(), &self.fuzzy);
+                row(theme, f, &cols, &widths, search, dated, changed)
+            })
             .collect();
         // `deny→allow` reads as "was denied" without a legend: the header gives it.
         let staged_differs = flows.iter().any(|f| f.decided.pending != f.decided.action);
@@ -558,9 +576,9 @@ fn row<'a>(
     flow: &'a StoredFlow,
     cols: &[Column],
     widths: &[u16],
-    search: &str,
-    fuzzy: &Fuzzy,
+    (search, fuzzy): (&str, &Fuzzy),
     dated: bool,
+    changed: bool,
 ) -> Row<'a> {
     let decided = flow.decided;
     let denied = decided.action == Verdict::Deny;
@@ -609,10 +627,14 @@ fn row<'a>(
                 theme.style(Role::Muted),
             ),
             Column::Action => {
-                let mut spans = vec![Span::styled(
+                let mut spans = Vec::new();
+                if changed {
+                    spans.push(Span::styled("!", theme.style(Role::StatusWarn)));
+                }
+                spans.push(Span::styled(
                     decided.action.as_str().to_ascii_lowercase(),
                     verdict_style(theme, decided.action),
-                )];
+                ));
                 if decided.pending != decided.action {
                     spans.push(Span::styled("→", theme.style(Role::Pending)));
                     spans.push(Span::styled(
