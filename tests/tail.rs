@@ -189,6 +189,22 @@ fn minus_n_keeps_the_flows_of_one_namespace_as_kubectl_does() {
     assert!(!denied.is_empty());
     assert!(denied.iter().all(|r| r["action"] == "Deny"
         && (r["source_namespace"] == "database" || r["dest_namespace"] == "database")));
+    // -n again adds a namespace: flows with an end in either.
+    let two = records(&[
+        "-n",
+        "database",
+        "-n",
+        "customer",
+        "--filter",
+        "action=deny",
+    ]);
+    let in_either =
+        |r: &serde_json::Value, ns: &str| r["source_namespace"] == ns || r["dest_namespace"] == ns;
+    assert!(two.iter().any(|r| in_either(r, "customer")), "{two:?}");
+    assert!(two.iter().any(|r| in_either(r, "database")), "{two:?}");
+    assert!(two
+        .iter()
+        .all(|r| r["action"] == "Deny" && (in_either(r, "customer") || in_either(r, "database"))));
     // -A is every namespace, and cannot be asked with -n.
     assert!(records(&["-A"])
         .iter()

@@ -16,7 +16,7 @@ use crate::source::file::picked;
 use crate::source::network::Server;
 use crate::source::server_filter::ServerFilter;
 use crate::source::{DemoFeed, FlowSource};
-use crate::store::filter::{in_namespace, parse_duration, Filter};
+use crate::store::filter::{in_namespaces, parse_duration, Filter};
 
 /// Loads manifests, printing warnings and errors; returns the set and whether an object was
 /// invalid. `None` when a path cannot be read: nothing can then be decided as asked, so a command
@@ -51,11 +51,7 @@ pub fn optional_manifests(paths: &[PathBuf]) -> Result<Option<PolicySet>, ()> {
 
 /// `--filter` as the source's `-n` scopes it: the text a view shows, and its filter.
 pub fn filter_arg(text: Option<&str>, source: &SourceArgs) -> Result<(String, Filter), String> {
-    let text = text.unwrap_or("");
-    let text = match &source.namespace {
-        Some(namespace) => in_namespace(text, namespace),
-        None => text.to_string(),
-    };
+    let text = in_namespaces(text.unwrap_or(""), &source.namespace);
     let filter = Filter::parse(&text).map_err(|e| format!("--filter: {e}"))?;
     Ok((text, filter))
 }

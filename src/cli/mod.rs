@@ -256,14 +256,14 @@ pub struct SourceArgs {
     #[arg(long = "manifests", short = 'm', value_name = "PATH")]
     manifests: Vec<PathBuf>,
     /// Only flows with an end in this namespace, as kubectl's -n (not where Calico runs: that
-    /// is --calico-namespace).
+    /// is --calico-namespace). Repeatable: flows of any of them.
     #[arg(
         long,
         short = 'n',
         value_name = "NS",
         conflicts_with = "all_namespaces"
     )]
-    namespace: Option<String>,
+    namespace: Vec<String>,
     /// Flows of every namespace (the default), as kubectl's -A.
     #[arg(long, short = 'A')]
     all_namespaces: bool,

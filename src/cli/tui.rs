@@ -102,10 +102,14 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let context = matches!(source_args.source(), "goldmane" | "whisker")
         .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
         .flatten();
-    let namespace = source_args.namespace.as_ref();
+    let namespaces = &source_args.namespace;
     let scope = [
         context.map(|context| format!("context {context}")),
-        namespace.map(|ns| format!("namespace {ns}")),
+        match namespaces.as_slice() {
+            [] => None,
+            [one] => Some(format!("namespace {one}")),
+            many => Some(format!("namespaces {}", many.join(", "))),
+        },
         scoped.summary,
     ];
     let status = SourceStatus::connecting(label, note, &scope, deciding.verdicts, source.is_live());

@@ -505,16 +505,24 @@ fn check_values(subject: &Subject, operator: Operator, values: &[String]) -> Res
     Ok(())
 }
 
-/// `30s`, `15m`, `2h`, `1d` (or plain seconds) as seconds.
-/// `filter` limited to flows with an end in `namespace` (kubectl's `-n`): `ns=NAMESPACE`, and the
-/// filter in parentheses when there is one.
-pub fn in_namespace(filter: &str, namespace: &str) -> String {
+/// `filter` limited to flows with an end in one of `namespaces` (kubectl's `-n`, repeatable):
+/// `ns=NAMESPACE` (several joined with `or`), and the filter in parentheses when there is one.
+pub fn in_namespaces(filter: &str, namespaces: &[String]) -> String {
+    let scope = match namespaces {
+        [] => return filter.to_string(),
+        [one] => format!("ns={one}"),
+        many => {
+            let terms: Vec<String> = many.iter().map(|ns| format!("ns={ns}")).collect();
+            format!("({})", terms.join(" or "))
+        }
+    };
     match filter.trim() {
-        "" => format!("ns={namespace}"),
-        filter => format!("ns={namespace} ({filter})"),
+        "" => scope,
+        filter => format!("{scope} ({filter})"),
     }
 }
 
+/// `30s`, `15m`, `2h`, `1d` (or plain seconds) as seconds.
 pub fn parse_duration(text: &str) -> Option<i64> {
     let text = text.trim();
     let (number, unit) = text.split_at(
