@@ -1382,3 +1382,37 @@ fn a_trace_is_not_computed_again_from_a_flow_with_a_side_withheld() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_namespace_switcher_narrows_the_view_and_widens_it_again() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "N");
+    let list = screen_text(&app);
+    assert!(list.contains("every namespace"), "{list}");
+    assert!(list.contains("database"), "{list}");
+    // The first namespace after "every namespace".
+    press(&mut app, "j<enter>");
+    settle(&mut app);
+    let chosen = app.table.filter_text.clone();
+    let namespace = chosen
+        .strip_prefix("ns=")
+        .expect("a namespace filter")
+        .to_string();
+    let shown = screen_text(&app);
+    assert!(shown.contains(&format!("{namespace}/")), "{shown}");
+    // Back to every namespace.
+    press(&mut app, "N<enter>");
+    settle(&mut app);
+    assert_eq!(app.table.filter_text, "");
+}
+
+#[test]
+fn a_developers_namespace_switcher_offers_only_what_they_may_see() {
+    let mut app = scoped_app(None, (160, 48));
+    press(&mut app, "N");
+    let list = screen_text(&app);
+    assert!(list.contains("every namespace you may see"), "{list}");
+    assert!(list.contains("│shop "), "{list}");
+    // payments is named only where the table says what is withheld, never as a choice.
+    assert!(!list.contains("│payments"), "{list}");
+}

@@ -50,6 +50,8 @@ pub enum Action {
     SourcePolicies,
     #[strum(message = "Policies selecting the flow's destination, in evaluation order")]
     DestPolicies,
+    #[strum(message = "Switch the view to one namespace, or to every namespace you may see")]
+    Namespaces,
     #[strum(message = "The cluster's policy changes seen while running, each with its diff")]
     PolicyChanges,
     #[strum(message = "Pause or resume the view (flows keep arriving)")]

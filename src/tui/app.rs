@@ -38,6 +38,7 @@ use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyK
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::file::Progress;
 use crate::source::ConnectionState;
+use crate::store::filter::stored_values;
 use crate::store::redecide::Redecider;
 use crate::store::{FlowStore, RowId, StoredFlow};
 
@@ -833,6 +834,7 @@ impl App {
             }
             Action::JumpToPolicy => self.open_deciding_policy(),
             Action::PolicyChanges => self.open_policy_changes(),
+            Action::Namespaces => self.open_namespaces(),
             Action::SourcePolicies => self.open_endpoint_policies(Direction::Egress),
             Action::DestPolicies => self.open_endpoint_policies(Direction::Ingress),
             Action::Filter => self.prompt = Some(Prompt::filter(&self.table.filter_text)),
@@ -1072,6 +1074,32 @@ impl App {
             endpoint.display_name()
         );
         self.overlays.push(Box::new(List::new(title, items)));
+    }
+
+    /// The namespaces to switch the view to: those of the stored flows and those the user may
+    /// see, and every namespace.
+    fn open_namespaces(&mut self) {
+        let mut namespaces: BTreeSet<String> =
+            stored_values(&self.store, "ns").into_iter().collect();
+        if let Some(visible) = self.scope.visibility().and_then(|v| v.namespaces.as_ref()) {
+            namespaces.extend(visible.iter().cloned());
+            namespaces.retain(|ns| visible.contains(ns));
+        }
+        let every = match self.scope.visibility() {
+            Some(v) if v.namespaces.is_some() => "every namespace you may see",
+            _ => "every namespace",
+        };
+        let items = std::iter::once(Item {
+            spans: vec![(every.to_string(), Tone::Title)],
+            target: Target::Filter(String::new()),
+        })
+        .chain(namespaces.into_iter().map(|ns| Item {
+            spans: vec![(ns.clone(), Tone::Text)],
+            target: Target::Filter(format!("ns={ns}")),
+        }))
+        .collect();
+        self.overlays
+            .push(Box::new(List::new("namespace".to_string(), items)));
     }
 
     fn open_saved_filters(&mut self) {
