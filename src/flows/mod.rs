@@ -758,6 +758,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fields_newer_backends_add_are_read_past() {
+        // Whisker on master adds `service`; Goldmane's proposal adds `source_ips`/`dest_ips`.
+        let plain = r#"{"start_time":"2026-03-19T14:30:00Z","action":"Deny","source_name":"web-*","source_namespace":"frontend","source_labels":"app=web","dest_name":"api-*","dest_namespace":"backend","dest_labels":"app=api","protocol":"tcp","dest_port":8080,"reporter":"Dst"}"#;
+        let newer = plain.replace(
+            "\"reporter\":\"Dst\"",
+            "\"reporter\":\"Dst\",\"service\":{\"name\":\"api\",\"namespace\":\"backend\",\"port\":8080},\"source_ips\":[\"10.0.0.1\"],\"dest_ips\":[\"10.0.0.2\",\"10.0.0.3\"]",
+        );
+        assert_ne!(plain, newer);
+        assert_eq!(
+            parse_flow_line(&newer).unwrap().flow,
+            parse_flow_line(plain).unwrap().flow
+        );
+    }
+
+    #[test]
     fn whisker_flow_response() {
         let line = r#"{"start_time":"2026-03-19T14:30:00Z","action":"Allow","source_name":"traffic-gen-*","source_namespace":"frontend","source_labels":"app=traffic-gen | role=client","dest_name":"api-*","dest_namespace":"backend","dest_labels":"app=api | role=backend","protocol":"tcp","dest_port":8080,"reporter":"Src","policies":{"enforced":[{"kind":"CalicoNetworkPolicy","name":"allow-frontend-to-backend","namespace":"frontend","tier":"platform","action":"Allow","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}"#;
         let record = parse_flow_line(line).unwrap();
