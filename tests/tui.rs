@@ -1416,3 +1416,23 @@ fn a_developers_namespace_switcher_offers_only_what_they_may_see() {
     // payments is named only where the table says what is withheld, never as a choice.
     assert!(!list.contains("│payments"), "{list}");
 }
+
+#[test]
+fn when_what_the_user_may_see_changes_the_bar_and_the_message_say_so() {
+    use flowtrace::ingest::{Scope, Visibility};
+    let mut app = scoped_app(None, (160, 48));
+    app.whose = Some("as alice: namespace shop, 2 of 4 tiers".into());
+    app.feed(FeedEvent::ScopeChanged {
+        scope: Scope::of(Visibility::everything()),
+        writable_tiers: None,
+        summary: "as alice, sees all".into(),
+    });
+    let screen = screen_text(&app);
+    let bar = screen.lines().next().unwrap();
+    assert!(bar.contains("as alice, sees all"), "{bar}");
+    assert!(!bar.contains("namespace shop"), "{bar}");
+    assert!(
+        screen.contains("what you may see changed: as alice, sees all"),
+        "{screen}"
+    );
+}

@@ -102,15 +102,10 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     let context = matches!(source_args.source(), "goldmane" | "whisker")
         .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
         .flatten();
-    let namespaces = &source_args.namespace;
     let scope = [
         context.map(|context| format!("context {context}")),
-        match namespaces.as_slice() {
-            [] => None,
-            [one] => Some(format!("namespace {one}")),
-            many => Some(format!("namespaces {}", many.join(", "))),
-        },
-        scoped.summary,
+        SourceStatus::namespaces(&source_args.namespace),
+        scoped.summary.clone(),
     ];
     let status = SourceStatus::connecting(label, note, &scope, deciding.verdicts, source.is_live());
     let store = FlowStore::new(args.max_flows).with_window_log();
@@ -128,6 +123,7 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     if let Some(note) = fallback_note {
         app.set_message(Severity::Warn, note);
     }
+    app.whose = scoped.summary.clone();
     app.set_scope(scoped.scope.clone(), scoped.writable_tiers);
     warnings.extend(app.governance_from_config());
     app.set_startup_warnings(&warnings);
@@ -141,6 +137,10 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
         deciding: deciding.deciding,
         scope: scoped.scope,
         watch,
+        scoped_by: scoped
+            .summary
+            .as_ref()
+            .map(|_| cluster_target(&source_args.cluster)),
         origin,
         control: controls,
     };

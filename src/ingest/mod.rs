@@ -133,6 +133,11 @@ impl<S: SetHandle> Pipeline<S> {
         self.evaluator = Some(Evaluator::new(policies));
     }
 
+    /// Shows the flows that follow by another scope (the user's roles changed).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+    }
+
     pub fn scope(&self) -> &Scope {
         &self.scope
     }

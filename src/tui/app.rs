@@ -143,6 +143,15 @@ impl Deciding {
 }
 
 impl SourceStatus {
+    /// The `-n` namespaces, as the status bar names them.
+    pub fn namespaces(namespaces: &[String]) -> Option<String> {
+        match namespaces {
+            [] => None,
+            [one] => Some(format!("namespace {one}")),
+            many => Some(format!("namespaces {}", many.join(", "))),
+        }
+    }
+
     /// A source about to connect; the parts of its scope that are known (the context, the `-n`
     /// namespace, whose RBAC) shown joined.
     pub fn connecting(
@@ -186,6 +195,8 @@ pub struct App {
     /// What the user may see (their RBAC), for traces computed again.
     scope: Scope,
     rbac_writable_tiers: Option<Vec<String>>,
+    /// Whose view this is, as the status bar says it (`as alice: namespace shop, …`).
+    pub whose: Option<String>,
     /// Stored rows being decided again after the cluster's policies changed.
     redeciding: Option<Redeciding>,
     /// The cluster's policy changes seen since start, oldest first.
@@ -244,6 +255,7 @@ impl App {
             source,
             scope: Scope::unrestricted(),
             rbac_writable_tiers: None,
+            whose: None,
             redeciding: None,
             policy_changes: Vec::new(),
             changed_by_policy: HashSet::new(),
@@ -485,6 +497,22 @@ impl App {
                     );
                 }
                 self.policy_changes.extend(changes);
+            }
+            FeedEvent::ScopeChanged {
+                scope,
+                writable_tiers,
+                summary,
+            } => {
+                tracing::warn!(%summary, "what you may see changed");
+                if let (Some(shown), Some(before)) = (&mut self.source.scope, &self.whose) {
+                    *shown = shown.replace(before.as_str(), &summary);
+                }
+                self.whose = Some(summary.clone());
+                self.set_scope(scope, writable_tiers);
+                self.set_message(
+                    Severity::Warn,
+                    format!("what you may see changed: {summary}; flows from now on follow it"),
+                );
             }
             FeedEvent::DemoRefused { origin, errors } => {
                 tracing::warn!(%origin, ?errors, "not applied to the demo");

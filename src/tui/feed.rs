@@ -6,8 +6,10 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use super::AppSender;
+use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::policies::{PolicyChange, PolicyWatch};
-use crate::ingest::{Pipeline, Scope};
+use crate::cluster::ClusterTarget;
+use crate::ingest::{Pipeline, Scope, Visibility};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
 use crate::source::file::Progress;
@@ -46,6 +48,12 @@ pub enum FeedEvent {
         set: Arc<PolicySet>,
         changes: Vec<PolicyChange>,
         problems: Vec<String>,
+    },
+    /// What the user may see changed (their roles did): flows from now on are shown by it.
+    ScopeChanged {
+        scope: Scope,
+        writable_tiers: Option<Vec<String>>,
+        summary: String,
     },
     /// A manifest was not applied (nothing changed): its errors, or why it cannot be.
     DemoRefused {
@@ -88,18 +96,32 @@ fn hint_revealed(scope: &Scope, kind: HintType, value: &str) -> bool {
     }
 }
 
-/// The newest policy set from the cluster, which the feed decides with from its next batch.
-pub type NextPolicies = Arc<Mutex<Option<Arc<PolicySet>>>>;
+/// What the cluster changed that the feed applies from its next batch: the newest policy set,
+/// the user's newest scope.
+#[derive(Default)]
+pub struct Pending {
+    policies: Option<Arc<PolicySet>>,
+    scope: Option<Scope>,
+}
+
+type Shared = Arc<Mutex<Pending>>;
+
+fn shared(pending: &Shared) -> std::sync::MutexGuard<'_, Pending> {
+    pending.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How often what the user may see is asked again (their roles may change while they watch).
+const SCOPE_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Hands each update of the cluster's policies to the app at once (an alert waits for no flow)
 /// and to the feed, on a thread of its own, until either has gone.
-fn follow_policies(watch: PolicyWatch, sender: AppSender, next: NextPolicies) {
+fn follow_policies(watch: PolicyWatch, sender: AppSender, next: Shared) {
     let spawned = std::thread::Builder::new()
         .name("policy-updates".into())
         .spawn(move || {
             while let Some(update) = watch.next() {
                 let set = Arc::new(update.set);
-                *next.lock().unwrap_or_else(|e| e.into_inner()) = Some(set.clone());
+                shared(&next).policies = Some(set.clone());
                 let event = FeedEvent::PoliciesChanged {
                     set,
                     changes: update.changes,
@@ -123,6 +145,8 @@ pub struct Feed {
     pub scope: Scope,
     /// The cluster's policies, followed: each update decides the flows after it.
     pub watch: Option<PolicyWatch>,
+    /// The cluster the scope came from, asked again now and then.
+    pub scoped_by: Option<ClusterTarget>,
     /// How the source is named in messages.
     pub origin: String,
     pub control: Receiver<FeedControl>,
@@ -131,11 +155,13 @@ pub struct Feed {
 impl Feed {
     /// Starts the feed thread (and the thread that follows the cluster's policies, if any).
     pub fn start(self, sender: AppSender) {
-        let next = self.watch.map(|watch| {
-            let next = NextPolicies::default();
-            follow_policies(watch, sender.clone(), next.clone());
-            next
-        });
+        let pending = (self.watch.is_some() || self.scoped_by.is_some()).then(Shared::default);
+        if let (Some(watch), Some(pending)) = (self.watch, &pending) {
+            follow_policies(watch, sender.clone(), pending.clone());
+        }
+        if let (Some(target), Some(pending)) = (self.scoped_by, &pending) {
+            follow_scope(target, self.scope.clone(), sender.clone(), pending.clone());
+        }
         let (source, deciding, scope, origin, control) = (
             self.source,
             self.deciding,
@@ -145,8 +171,50 @@ impl Feed {
         );
         std::thread::Builder::new()
             .name("feed".into())
-            .spawn(move || run(source, deciding, scope, next, origin, sender, control))
+            .spawn(move || run(source, deciding, scope, pending, origin, sender, control))
             .expect("spawn the feed thread");
+    }
+}
+
+/// A refreshed scope worth applying: a different one. A refresh that failed keeps the last
+/// scope (logged): a scope is never widened or dropped because the cluster did not answer.
+fn rescoped(last: Option<&Visibility>, refreshed: Result<Scoped, String>) -> Option<Scoped> {
+    match refreshed {
+        Ok(scoped) if scoped.scope.visibility() != last => Some(scoped),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!("what you may see was not refreshed, the last answer stays: {error}");
+            None
+        }
+    }
+}
+
+/// Asks the cluster again, every `SCOPE_REFRESH`, what the user may see; a change goes to the
+/// feed (from its next batch) and to the app.
+fn follow_scope(target: ClusterTarget, first: Scope, sender: AppSender, next: Shared) {
+    let spawned = std::thread::Builder::new()
+        .name("scope".into())
+        .spawn(move || {
+            let mut last = first;
+            loop {
+                std::thread::sleep(SCOPE_REFRESH);
+                let Some(scoped) = rescoped(last.visibility(), scope_for(&target, false)) else {
+                    continue;
+                };
+                last = scoped.scope.clone();
+                shared(&next).scope = Some(scoped.scope.clone());
+                let event = FeedEvent::ScopeChanged {
+                    scope: scoped.scope,
+                    writable_tiers: scoped.writable_tiers,
+                    summary: scoped.summary.unwrap_or_default(),
+                };
+                if !sender.feed(event) {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("what you may see is not refreshed: {e}");
     }
 }
 
@@ -156,7 +224,7 @@ pub fn run(
     mut source: FlowSource,
     set: Option<Arc<PolicySet>>,
     scope: Scope,
-    live: Option<NextPolicies>,
+    pending: Option<Shared>,
     origin: String,
     sender: AppSender,
     control: Receiver<FeedControl>,
@@ -172,11 +240,14 @@ pub fn run(
                 return;
             }
         }
-        if let Some(set) = live
-            .as_ref()
-            .and_then(|next| next.lock().unwrap_or_else(|e| e.into_inner()).take())
-        {
-            pipeline.set_policies(set);
+        if let Some(pending) = &pending {
+            let mut pending = shared(pending);
+            if let Some(set) = pending.policies.take() {
+                pipeline.set_policies(set);
+            }
+            if let Some(scope) = pending.scope.take() {
+                pipeline.set_scope(scope);
+            }
         }
         let mut notes = Vec::new();
         let batch = source.next_batch(true, &mut |event| notes.push(event));
@@ -320,6 +391,29 @@ mod tests {
                 Err(e) => panic!("the feed said nothing: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn a_refreshed_scope_replaces_the_last_only_when_it_changed_and_was_answered() {
+        let shop = Visibility {
+            namespaces: Some(["shop".to_string()].into()),
+            ..Visibility::everything()
+        };
+        let scoped = |visibility: &Visibility| Scoped {
+            scope: Scope::of(visibility.clone()),
+            writable_tiers: None,
+            summary: Some("as alice".into()),
+            note: None,
+        };
+        assert!(
+            rescoped(Some(&shop), Ok(scoped(&shop))).is_none(),
+            "unchanged"
+        );
+        let wider = Visibility::everything();
+        let changed = rescoped(Some(&shop), Ok(scoped(&wider))).expect("a change");
+        assert_eq!(changed.scope.visibility(), Some(&wider));
+        // The cluster did not answer: the last scope stays (never dropped, never widened).
+        assert!(rescoped(Some(&shop), Err("unreachable".into())).is_none());
     }
 
     #[test]
