@@ -1,0 +1,78 @@
+//! A fake Kubernetes API server for trying flowtrace's RBAC scope by hand, with the demo's
+//! namespaces and tiers and three personas: `admin` (anything), `alice` (a developer who owns
+//! namespace `customer` and may write tier `application`) and `bob` (a security engineer who sees
+//! every namespace, reads every tier and writes `security`). It writes a kubeconfig per persona
+//! and serves until interrupted:
+//!
+//! ```sh
+//! cargo run --example fake_cluster -- /tmp/personas
+//! KUBECONFIG=/tmp/personas/kubeconfig-alice kubectl flowtrace auth
+//! KUBECONFIG=/tmp/personas/kubeconfig-alice flowtrace --source demo
+//! ```
+//!
+//! The server is the test suite's fake (tests/support/kube_api.rs), on 127.0.0.1 only.
+
+#[path = "../tests/support/kube_api.rs"]
+mod kube_api;
+
+use kube_api::{FakeApiServer, Grant};
+
+const CALICO: &str = "projectcalico.org";
+
+#[tokio::main]
+async fn main() {
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "/tmp/flowtrace-personas".into()),
+    );
+    std::fs::create_dir_all(&dir).expect("the kubeconfig folder");
+    let api = FakeApiServer::start().await;
+    for namespace in ["customer", "summary", "database", "kube-system", "ingress-nginx"] {
+        api.add_namespace(namespace);
+    }
+    for tier in ["security", "platform", "application", "default"] {
+        api.add_tier(tier);
+    }
+    api.add_user("admin", &["system:masters"]);
+    api.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
+
+    api.add_user("alice", &["customer-devs"]);
+    let customer = |verbs: &[&str], group: &str, resources: &[&str]| {
+        Grant::new("customer-devs", verbs, group, resources).in_namespace("customer")
+    };
+    api.grant(customer(&["get", "list", "watch"], "", &["pods"]));
+    api.grant(
+        customer(
+            &["get", "list", "watch", "create", "update"],
+            CALICO,
+            &["tier.networkpolicies", "tier.stagednetworkpolicies"],
+        )
+        .named(&["application.*", "default.*"]),
+    );
+    api.grant(Grant::new("customer-devs", &["list"], CALICO, &["tiers"]));
+    api.grant(
+        Grant::new("customer-devs", &["get"], CALICO, &["tiers"]).named(&["application", "default"]),
+    );
+
+    api.add_user("bob", &["security"]);
+    api.grant(Grant::new("security", &["get", "list", "watch"], "", &["pods", "namespaces"]));
+    api.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
+    api.grant(Grant::new(
+        "security",
+        &["get", "list", "watch"],
+        CALICO,
+        &["tier.networkpolicies", "tier.globalnetworkpolicies"],
+    ));
+    api.grant(
+        Grant::new("security", &["create", "update"], CALICO, &["tier.globalnetworkpolicies"])
+            .named(&["security.*"]),
+    );
+
+    for (user, namespace) in [("admin", "default"), ("alice", "customer"), ("bob", "default")] {
+        let path = api.kubeconfig_as(&dir, user, namespace);
+        println!("{user}: KUBECONFIG={}", path.display());
+    }
+    println!("serving until interrupted (ctrl-c)");
+    let _ = tokio::signal::ctrl_c().await;
+}
