@@ -28,7 +28,13 @@ async fn main() {
     );
     std::fs::create_dir_all(&dir).expect("the kubeconfig folder");
     let api = FakeApiServer::start().await;
-    for namespace in ["customer", "summary", "database", "kube-system", "ingress-nginx"] {
+    for namespace in [
+        "customer",
+        "summary",
+        "database",
+        "kube-system",
+        "ingress-nginx",
+    ] {
         api.add_namespace(namespace);
     }
     for tier in ["security", "platform", "application", "default"] {
@@ -52,11 +58,17 @@ async fn main() {
     );
     api.grant(Grant::new("customer-devs", &["list"], CALICO, &["tiers"]));
     api.grant(
-        Grant::new("customer-devs", &["get"], CALICO, &["tiers"]).named(&["application", "default"]),
+        Grant::new("customer-devs", &["get"], CALICO, &["tiers"])
+            .named(&["application", "default"]),
     );
 
     api.add_user("bob", &["security"]);
-    api.grant(Grant::new("security", &["get", "list", "watch"], "", &["pods", "namespaces"]));
+    api.grant(Grant::new(
+        "security",
+        &["get", "list", "watch"],
+        "",
+        &["pods", "namespaces"],
+    ));
     api.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
     api.grant(Grant::new(
         "security",
@@ -65,11 +77,20 @@ async fn main() {
         &["tier.networkpolicies", "tier.globalnetworkpolicies"],
     ));
     api.grant(
-        Grant::new("security", &["create", "update"], CALICO, &["tier.globalnetworkpolicies"])
-            .named(&["security.*"]),
+        Grant::new(
+            "security",
+            &["create", "update"],
+            CALICO,
+            &["tier.globalnetworkpolicies"],
+        )
+        .named(&["security.*"]),
     );
 
-    for (user, namespace) in [("admin", "default"), ("alice", "customer"), ("bob", "default")] {
+    for (user, namespace) in [
+        ("admin", "default"),
+        ("alice", "customer"),
+        ("bob", "default"),
+    ] {
         let path = api.kubeconfig_as(&dir, user, namespace);
         println!("{user}: KUBECONFIG={}", path.display());
     }

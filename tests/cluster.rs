@@ -504,8 +504,8 @@ async fn kubectl_flowtrace_opens_the_tui_on_the_clusters_flows() {
         // How it was reached comes last in the bar, after what must not be missed: the source,
         // its kubeconfig context, whose view it is, its state. At 100 columns it is cut, visibly.
         let screen = tmux.wait_for_all(&[
-            "whisker · context fake · as tester, sees all connected",
-            "1 stored │ (po…",
+            "whisker · context fake · as tester, sees all │ connected",
+            "1 stored │ (…",
             "checkout/api-*",
         ]);
         tmux.keys(&["q"]);

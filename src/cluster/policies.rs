@@ -130,6 +130,9 @@ pub struct PolicyUpdate {
     pub problems: Vec<String>,
     /// What changed since the last update (nothing for the first).
     pub changes: Vec<PolicyChange>,
+    /// The cluster serves Calico's policies (projectcalico.org/v3): without them, a set holds
+    /// only Kubernetes policies and cannot stand for what Calico decides.
+    pub calico: bool,
 }
 
 /// Policies followed in the cluster, on a thread of their own.
@@ -176,6 +179,14 @@ impl PolicyWatch {
             return (None, Vec::new());
         }
         match PolicyWatch::start(target, LIST_WITHIN) {
+            Ok((_, first)) if !first.calico => (
+                None,
+                vec![
+                    "warning: the cluster serves no Calico policies (projectcalico.org/v3) that \
+                      flowtrace may read: verdicts are as Calico recorded them"
+                        .to_string(),
+                ],
+            ),
             Ok((watch, first)) => {
                 let mut messages: Vec<String> = first
                     .problems
@@ -235,11 +246,12 @@ async fn follow(
     let client = connect(target).await.map_err(|e| e.to_string())?;
     let (seen, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut problems = Vec::new();
-    let mut waiting = 0;
+    let (mut waiting, mut calico) = (0, false);
     for (index, kind) in KINDS.iter().enumerate() {
         match served(&client, kind).await {
             Ok(true) => {
                 waiting += 1;
+                calico |= kind.group == "projectcalico.org";
                 tokio::spawn(watch_kind(client.clone(), index, seen.clone()));
             }
             Ok(false) => {}
@@ -269,6 +281,7 @@ async fn follow(
             set,
             problems: refused,
             changes: std::mem::take(&mut changes),
+            calico,
         };
         if updates.send(update).is_err() {
             return Ok(());

@@ -226,6 +226,14 @@ impl Scope {
         for verdict in [&mut explanation.enforced, &mut explanation.pending] {
             self.withhold_hits(&mut verdict.policies);
             if let Some(decided) = &mut verdict.decided_by {
+                // What decided, named as the manifests name it: withheld as its hit is.
+                let hit = verdict.policies.last();
+                let named = hit.map(|hit| hit.trigger.as_deref().unwrap_or(hit));
+                if let (Some(hit), Some(named)) = (hit, named) {
+                    if named.name.starts_with("withheld") {
+                        decided.text = format!("{} ({})", named.name, hit.action);
+                    }
+                }
                 if !decided.tier.is_empty() && !visibility.reads_tier(&decided.tier) {
                     decided.text = format!("withheld: cannot read tier {}", decided.tier);
                 }
@@ -346,6 +354,43 @@ mod tests {
             !text.contains("lockdown") && !text.contains("api-5f6d7") && !text.contains("app=api"),
             "nothing withheld is left anywhere in the flow: {text}"
         );
+    }
+
+    #[test]
+    fn a_trace_names_no_policy_of_a_namespace_the_user_may_not_see() {
+        use crate::policy::explain::explain;
+        use crate::policy::{load_str, Evaluator};
+        let (set, report) = load_str(
+            "allow.yaml",
+            "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: application}
+spec: {order: 300}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-from-shop, namespace: payments}
+spec:
+  tier: application
+  selector: app == 'api'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {namespaceSelector: projectcalico.org/name == 'shop'}
+",
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let flow = flow();
+        let mut explanation = explain(&mut Evaluator::new(&set), &flow);
+        let decided = |e: &Explanation| e.enforced.decided_by.as_ref().unwrap().text.clone();
+        assert!(decided(&explanation).contains("allow-from-shop"));
+        Scope::of(developer()).withhold_explanation(&flow, &mut explanation);
+        assert_eq!(
+            decided(&explanation),
+            "withheld: needs list networkpolicies in payments (Allow)"
+        );
+        let text = serde_json::to_string(&explanation).unwrap();
+        assert!(!text.contains("allow-from-shop"), "{text}");
     }
 
     #[test]

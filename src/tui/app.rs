@@ -916,6 +916,10 @@ impl App {
         };
         match trace_text::policy_text(set, reference) {
             Some(text) => self.overlays.push(Box::new(PolicyView::new(text))),
+            // A withheld policy is loaded, but not the user's to read.
+            None if reference.name.starts_with("withheld") => {
+                self.set_message(Severity::Info, reference.name.clone())
+            }
             None => self.set_message(
                 Severity::Warn,
                 format!("policy {} is not in the loaded manifests", reference.name),
@@ -975,11 +979,14 @@ impl App {
     fn open_policy_changes(&mut self) {
         if self.policy_changes.is_empty() {
             let why = match self.source.verdicts {
-                VerdictOrigin::Live { .. } => "no policy change seen since flowtrace started",
-                _ => {
-                    "the cluster's policies are not followed (flows from Goldmane or Whisker, \
-                      without -m)"
+                VerdictOrigin::Live { .. } => {
+                    "no policy change seen since flowtrace started".into()
                 }
+                _ => format!(
+                    "the cluster's policies are not followed with flows from {}: only with \
+                     flows from its Goldmane or Whisker, without -m",
+                    self.source.label
+                ),
             };
             return self.set_message(Severity::Info, why);
         }

@@ -73,7 +73,11 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         spans.push(Span::styled(format!(" · {scope}"), bar));
     }
     let label_end = spans.len();
-    spans.push(Span::styled(" ", bar));
+    // Whose view it is ends where the source's state begins.
+    match app.source.scope {
+        Some(_) => spans.push(separator()),
+        None => spans.push(Span::styled(" ", bar)),
+    }
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
     let (state, rate) = match (&app.source.state, app.source.live) {
         (state, true) => (
