@@ -15,9 +15,7 @@
 #[path = "../tests/support/kube_api.rs"]
 mod kube_api;
 
-use kube_api::{FakeApiServer, Grant};
-
-const CALICO: &str = "projectcalico.org";
+use kube_api::FakeApiServer;
 
 #[tokio::main]
 async fn main() {
@@ -40,51 +38,7 @@ async fn main() {
     for tier in ["security", "platform", "application", "default"] {
         api.add_tier(tier);
     }
-    api.add_user("admin", &["system:masters"]);
-    api.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
-
-    api.add_user("alice", &["customer-devs"]);
-    let customer = |verbs: &[&str], group: &str, resources: &[&str]| {
-        Grant::new("customer-devs", verbs, group, resources).in_namespace("customer")
-    };
-    api.grant(customer(&["get", "list", "watch"], "", &["pods"]));
-    api.grant(
-        customer(
-            &["get", "list", "watch", "create", "update"],
-            CALICO,
-            &["tier.networkpolicies", "tier.stagednetworkpolicies"],
-        )
-        .named(&["application.*", "default.*"]),
-    );
-    api.grant(Grant::new("customer-devs", &["list"], CALICO, &["tiers"]));
-    api.grant(
-        Grant::new("customer-devs", &["get"], CALICO, &["tiers"])
-            .named(&["application", "default"]),
-    );
-
-    api.add_user("bob", &["security"]);
-    api.grant(Grant::new(
-        "security",
-        &["get", "list", "watch"],
-        "",
-        &["pods", "namespaces"],
-    ));
-    api.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
-    api.grant(Grant::new(
-        "security",
-        &["get", "list", "watch"],
-        CALICO,
-        &["tier.networkpolicies", "tier.globalnetworkpolicies"],
-    ));
-    api.grant(
-        Grant::new(
-            "security",
-            &["create", "update"],
-            CALICO,
-            &["tier.globalnetworkpolicies"],
-        )
-        .named(&["security.*"]),
-    );
+    api.add_personas("customer");
 
     for (user, namespace) in [
         ("admin", "default"),

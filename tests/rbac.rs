@@ -14,8 +14,6 @@ use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::kube_api::{FakeApiServer, Grant};
 
-const CALICO: &str = "projectcalico.org";
-
 /// shop/frontend → payments/api, denied in tier security; shop/frontend → shop/cart and
 /// payments/api → payments/db, allowed in tier application. Each as its destination reported it.
 const FLOWS: &str = r#"{"start_time":"2026-12-05T02:10:00Z","end_time":"2026-12-05T02:10:15Z","action":"Deny","source_name":"frontend-7d4b9c-*","source_namespace":"shop","source_labels":"app=frontend","dest_name":"api-5f6d7-*","dest_namespace":"payments","dest_labels":"app=api","protocol":"tcp","dest_port":8080,"reporter":"Dst","policies":{"enforced":[{"kind":"GlobalNetworkPolicy","name":"lockdown","namespace":"","tier":"security","action":"Deny","policy_index":0,"rule_index":0,"trigger":null}],"pending":[]}}
@@ -82,62 +80,7 @@ async fn cluster() -> FakeApiServer {
     for tier in ["security", "platform", "application", "default"] {
         api.add_tier(tier);
     }
-    api.add_user("admin", &["system:masters"]);
-    api.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
-
-    api.add_user("alice", &["shop-devs"]);
-    let shop = |verbs: &[&str], group: &str, resources: &[&str]| {
-        Grant::new("shop-devs", verbs, group, resources).in_namespace("shop")
-    };
-    api.grant(shop(&["get", "list", "watch"], "", &["pods"]));
-    api.grant(
-        shop(
-            &["get", "list", "watch", "create", "update"],
-            CALICO,
-            &["tier.networkpolicies", "tier.stagednetworkpolicies"],
-        )
-        .named(&["application.*", "default.*"]),
-    );
-    // Seeing which tiers exist is not reading their policies: that takes `get` on the tier.
-    api.grant(Grant::new("shop-devs", &["list"], CALICO, &["tiers"]));
-    api.grant(
-        Grant::new("shop-devs", &["get"], CALICO, &["tiers"]).named(&["application", "default"]),
-    );
-    // Calico's passthrough role: the plain kinds for everyone (the tier pseudo-resources decide).
-    api.grant(Grant::new(
-        "system:authenticated",
-        &["*"],
-        CALICO,
-        &[
-            "networkpolicies",
-            "globalnetworkpolicies",
-            "stagednetworkpolicies",
-        ],
-    ));
-
-    api.add_user("bob", &["security"]);
-    api.grant(Grant::new(
-        "security",
-        &["get", "list", "watch"],
-        "",
-        &["pods", "namespaces"],
-    ));
-    api.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
-    api.grant(Grant::new(
-        "security",
-        &["get", "list", "watch"],
-        CALICO,
-        &["tier.networkpolicies", "tier.globalnetworkpolicies"],
-    ));
-    api.grant(
-        Grant::new(
-            "security",
-            &["create", "update"],
-            CALICO,
-            &["tier.globalnetworkpolicies"],
-        )
-        .named(&["security.*"]),
-    );
+    api.add_personas("shop");
     api
 }
 

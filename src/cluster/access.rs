@@ -283,15 +283,17 @@ pub struct Scoped {
 /// are no cluster's: they are then shown unscoped, with a note saying so.
 pub fn scope_for(target: &ClusterTarget, demo: bool) -> Result<Scoped, String> {
     match of_target(target) {
-        Ok(Some(access)) => Ok(Scoped {
-            scope: Scope::of(access.visibility()),
-            note: Some(format!(
-                "showing what you may see ({}); `flowtrace auth` says why",
-                access.summary()
-            )),
-            summary: Some(access.summary()),
-            writable_tiers: Some(access.tiers.writable.clone()),
-        }),
+        Ok(Some(access)) => {
+            let summary = access.summary();
+            Ok(Scoped {
+                scope: Scope::of(access.visibility()),
+                note: Some(format!(
+                    "showing what you may see ({summary}); `flowtrace auth` says why"
+                )),
+                summary: Some(summary),
+                writable_tiers: Some(access.tiers.writable),
+            })
+        }
         Ok(None) => Ok(Scoped {
             scope: Scope::unrestricted(),
             writable_tiers: None,

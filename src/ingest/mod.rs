@@ -8,7 +8,7 @@
 pub mod ordered;
 mod scope;
 
-pub use scope::{Scope, Visibility, NOT_VISIBLE};
+pub use scope::{is_withheld, Scope, Visibility, NOT_VISIBLE};
 
 use std::borrow::Cow;
 

@@ -131,15 +131,10 @@ impl Scope {
         self.visibility.as_ref().is_none_or(|v| v.tiers.is_none())
     }
 
-    /// Whether either end of this (stored) flow was withheld: its markers say so, and hold a
-    /// `: ` no Kubernetes name can.
+    /// Whether either end of this (stored) flow was withheld.
     pub fn has_withheld(&self, flow: &Flow) -> bool {
-        let withheld = |endpoint: &Endpoint| {
-            endpoint.namespace.is_none()
-                && endpoint.name.starts_with("withheld")
-                && endpoint.name.contains(": ")
-        };
-        self.visibility.is_some() && (withheld(&flow.source) || withheld(&flow.dest))
+        self.visibility.is_some()
+            && (endpoint_withheld(&flow.source) || endpoint_withheld(&flow.dest))
     }
 
     /// Whether the flow may be shown at all: either endpoint in a namespace the user may see.
@@ -217,7 +212,7 @@ impl Scope {
             (&mut explanation.endpoint, shown.local()),
             (&mut explanation.peer, shown.peer()),
         ] {
-            if endpoint.namespace.is_none() && endpoint.name.starts_with("withheld") {
+            if endpoint_withheld(endpoint) {
                 summary.name = endpoint.name.to_string();
                 summary.labels = Labels::default();
                 any_withheld = true;
@@ -230,7 +225,7 @@ impl Scope {
                 let hit = verdict.policies.last();
                 let named = hit.map(|hit| hit.trigger.as_deref().unwrap_or(hit));
                 if let (Some(hit), Some(named)) = (hit, named) {
-                    if named.name.starts_with("withheld") {
+                    if is_withheld(&named.name) {
                         decided.text = format!("{} ({})", named.name, hit.action);
                     }
                 }
@@ -282,6 +277,17 @@ fn withheld_policy(name: String) -> PolicyExplanation {
         rules: Vec::new(),
         origin: String::new(),
     }
+}
+
+/// Whether a name is one of the markers that stand for what is withheld: they start so, and hold
+/// a `: ` no Kubernetes name can.
+pub fn is_withheld(name: &str) -> bool {
+    name.starts_with("withheld") && name.contains(": ")
+}
+
+/// Whether an endpoint is a marker (withheld ends keep no namespace).
+fn endpoint_withheld(endpoint: &Endpoint) -> bool {
+    endpoint.namespace.is_none() && is_withheld(&endpoint.name)
 }
 
 fn withhold_hit(visibility: &Visibility, hit: &mut PolicyHit) -> bool {

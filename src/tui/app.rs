@@ -32,7 +32,7 @@ use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
 use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
-use crate::ingest::Scope;
+use crate::ingest::{is_withheld, Scope};
 use crate::lint::Governance;
 use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
 use crate::policy::{Direction, Evaluator, PolicySet};
@@ -917,7 +917,7 @@ impl App {
         match trace_text::policy_text(set, reference) {
             Some(text) => self.overlays.push(Box::new(PolicyView::new(text))),
             // A withheld policy is loaded, but not the user's to read.
-            None if reference.name.starts_with("withheld") => {
+            None if is_withheld(&reference.name) => {
                 self.set_message(Severity::Info, reference.name.clone())
             }
             None => self.set_message(

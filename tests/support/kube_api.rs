@@ -53,6 +53,7 @@ use tokio_tungstenite::WebSocketStream;
 const TOKEN: &str = "fake-token-of-tester";
 const USER: &str = "tester";
 const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
+const CALICO: &str = "projectcalico.org";
 
 /// Who a token stands for.
 #[derive(Debug, Clone)]
@@ -261,6 +262,72 @@ impl FakeApiServer {
                 user: user.into(),
                 groups,
             },
+        );
+    }
+
+    /// Three personas: `admin` (anything); `alice`, a developer in group `<namespace>-devs` who
+    /// owns `namespace` and may read and write tiers `application` and `default`; `bob`, a
+    /// security engineer who sees every namespace, reads every tier and writes `security`. With
+    /// Calico's passthrough role, which grants the plain policy kinds to everyone.
+    pub fn add_personas(&self, namespace: &str) {
+        let developers = format!("{namespace}-devs");
+        self.add_user("admin", &["system:masters"]);
+        self.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
+
+        self.add_user("alice", &[&developers]);
+        let owned = |verbs: &[&str], group: &str, resources: &[&str]| {
+            Grant::new(&developers, verbs, group, resources).in_namespace(namespace)
+        };
+        self.grant(owned(&["get", "list", "watch"], "", &["pods"]));
+        self.grant(
+            owned(
+                &["get", "list", "watch", "create", "update"],
+                CALICO,
+                &["tier.networkpolicies", "tier.stagednetworkpolicies"],
+            )
+            .named(&["application.*", "default.*"]),
+        );
+        // Seeing which tiers exist is not reading their policies: that takes `get` on the tier.
+        self.grant(Grant::new(&developers, &["list"], CALICO, &["tiers"]));
+        self.grant(
+            Grant::new(&developers, &["get"], CALICO, &["tiers"])
+                .named(&["application", "default"]),
+        );
+        // Calico's passthrough role: the plain kinds for everyone (the tier pseudo-resources
+        // decide).
+        self.grant(Grant::new(
+            "system:authenticated",
+            &["*"],
+            CALICO,
+            &[
+                "networkpolicies",
+                "globalnetworkpolicies",
+                "stagednetworkpolicies",
+            ],
+        ));
+
+        self.add_user("bob", &["security"]);
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
+            "",
+            &["pods", "namespaces"],
+        ));
+        self.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
+            CALICO,
+            &["tier.networkpolicies", "tier.globalnetworkpolicies"],
+        ));
+        self.grant(
+            Grant::new(
+                "security",
+                &["create", "update"],
+                CALICO,
+                &["tier.globalnetworkpolicies"],
+            )
+            .named(&["security.*"]),
         );
     }
 
