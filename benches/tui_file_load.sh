@@ -2,6 +2,7 @@
 # The TUI replaying a large flow file in a real terminal (tmux): seconds until every line is read,
 # peak memory, and how long SIGINT takes to end it (terminal restored) once it is read.
 # Then again: `?` (help) one second into the load, how long until it shows, then SIGINT.
+# No cluster (an empty $KUBECONFIG and a home without ~/.kube): a file is replayed unscoped.
 # Needs tmux. Usage: benches/tui_file_load.sh [BINARY]   (figures in docs/performance.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ socket="flowtrace-bench-$$"
 trap 'tmux -L "$socket" kill-server 2>/dev/null || true; rm -rf "$state"' EXIT
 start=$(date +%s.%N)
 tmux -L "$socket" new-session -d -s bench -x 160 -y 48 \
-    -e XDG_STATE_HOME="$state" -e XDG_CONFIG_HOME="$state" -e KUBECONFIG=/nonexistent \
+    -e XDG_STATE_HOME="$state" -e XDG_CONFIG_HOME="$state" -e KUBECONFIG= -e HOME="$state" \
     "exec $binary --source file:$flows"
 pid=$(tmux -L "$socket" display -p -t bench '#{pane_pid}')
 until tmux -L "$socket" capture-pane -p -t bench | head -1 | grep -q "$lines read"; do sleep 0.05; done
@@ -34,7 +35,7 @@ interrupt() {
 interrupt "once read"
 tmux -L "$socket" kill-server 2>/dev/null || true
 tmux -L "$socket" new-session -d -s bench -x 160 -y 48 \
-    -e XDG_STATE_HOME="$state" -e XDG_CONFIG_HOME="$state" -e KUBECONFIG=/nonexistent \
+    -e XDG_STATE_HOME="$state" -e XDG_CONFIG_HOME="$state" -e KUBECONFIG= -e HOME="$state" \
     "exec $binary --source file:$flows"
 pid=$(tmux -L "$socket" display -p -t bench '#{pane_pid}')
 sleep 1
