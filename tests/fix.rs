@@ -158,7 +158,10 @@ fn a_guardrail_deny_gets_an_exception_request_and_no_yaml() {
     );
     let (text, _, code) = fix(dir.path(), line, &[]);
     assert_eq!(code, 0);
-    assert!(text.contains("Tier security is a guardrail"), "{text}");
+    assert!(
+        text.contains("Tier security is not one you may write (yours: application, default)"),
+        "{text}"
+    );
     assert!(
         text.contains("## Network policy exception request: tier `security`"),
         "{text}"

@@ -372,6 +372,203 @@ async fn explain_walks_every_tier_but_names_only_what_the_user_may_read() {
     assert!(output.stdout.is_empty());
 }
 
+/// A guardrail of the security team's: nothing from `legacy` reaches cart.
+const QUARANTINE: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: quarantine}
+spec:
+  tier: security
+  order: 5
+  selector: app == 'cart'
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    source: {selector: app == 'legacy'}
+";
+
+/// The fixture's manifests and the guardrail, held by the cluster.
+fn apply_policies(api: &FakeApiServer) {
+    for text in [MANIFESTS, QUARANTINE] {
+        for document in serde_norway::Deserializer::from_str(text) {
+            let object: Value = serde::Deserialize::deserialize(document).unwrap();
+            api.apply(object);
+        }
+    }
+}
+
+/// A flow inside shop, to cart, from `app` (reported by cart's side).
+fn shop_flow(app: &str) -> String {
+    serde_json::json!({
+        "start_time": "2026-12-05T02:10:00Z", "end_time": "2026-12-05T02:10:15Z",
+        "action": "Deny", "reporter": "Dst", "protocol": "tcp", "dest_port": 8080,
+        "source_name": format!("{app}-5c4d-*"), "source_namespace": "shop",
+        "source_labels": format!("app={app}"),
+        "dest_name": "cart-6c5d4-*", "dest_namespace": "shop", "dest_labels": "app=cart",
+        "policies": {"enforced": [], "pending": []}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_write() {
+    let api = cluster().await;
+    apply_policies(&api);
+    let home = tempfile::tempdir().unwrap();
+    let (flows, _) = files(home.path());
+    let fix = |flow: String, output: &str| {
+        vec![
+            "fix".to_string(),
+            "--flow".into(),
+            flow,
+            "-o".into(),
+            output.into(),
+        ]
+    };
+
+    // Bob reads every policy object: denied at the end of tier application, which he may not
+    // write, the flow is an exception to ask for; denied in tier security, which he writes, a rule
+    // in a staged copy of the guardrail, proven against every policy of the cluster.
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "bob",
+        "default",
+        &fix(shop_flow("checkout"), "text"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let text = succeeded(&output);
+    assert!(
+        stderr.contains("proposing against the cluster's 4 policies"),
+        "{stderr}"
+    );
+    assert!(
+        text.contains("Tier application is not one you may write (yours: security)"),
+        "{text}"
+    );
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "bob",
+        "default",
+        &fix(shop_flow("legacy"), "yaml"),
+    )
+    .await;
+    let yaml = succeeded(&output);
+    assert!(yaml.contains("kind: StagedGlobalNetworkPolicy"), "{yaml}");
+    assert!(
+        yaml.contains("name: quarantine") && yaml.contains("tier: security"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("app == 'legacy'"), "{yaml}");
+
+    // Alice may not list every kind that decides a flow (namespaces, sets, Kubernetes policies):
+    // a fix proven without them could be wrong, so none is proposed from the cluster.
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "alice",
+        "shop",
+        &fix(shop_flow("checkout"), "yaml"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no fix proposed from the cluster's policies: you may not list ")
+            && stderr.contains("namespaces")
+            && stderr.contains("give the manifests with -m"),
+        "{stderr}"
+    );
+
+    // With the manifests, the fix is hers where RBAC lets her write: tier application.
+    let manifests = home.path().join("cluster.yaml");
+    std::fs::write(&manifests, format!("{MANIFESTS}---\n{QUARANTINE}")).unwrap();
+    let with_manifests = |flow: String, output: &str| {
+        let mut args = fix(flow, output);
+        args.extend(["-m".to_string(), manifests.display().to_string()]);
+        args
+    };
+    let yaml = succeeded(
+        &flowtrace(
+            &api,
+            home.path(),
+            "alice",
+            "shop",
+            &with_manifests(shop_flow("checkout"), "yaml"),
+        )
+        .await,
+    );
+    assert!(yaml.contains("kind: StagedNetworkPolicy"), "{yaml}");
+    assert!(
+        yaml.contains("name: allow-cart") && yaml.contains("tier: application"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("app == 'checkout'"), "{yaml}");
+
+    // Denied in tier security, which alice may neither read nor write: an exception request
+    // that names the tier, never the policy or its rule.
+    for output_form in ["text", "json", "markdown"] {
+        let output = flowtrace(
+            &api,
+            home.path(),
+            "alice",
+            "shop",
+            &with_manifests(shop_flow("legacy"), output_form),
+        )
+        .await;
+        let stdout = succeeded(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(
+            stdout.contains("denied in tier security, which you cannot read"),
+            "{output_form}: {stdout}"
+        );
+        for secret in ["quarantine", "lockdown", "app == 'legacy'"] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{output_form}: {secret:?} leaked: {stdout}{stderr}"
+            );
+        }
+    }
+
+    // A flow with an end alice may not see is not hers to fix, and says why.
+    let args = vec![
+        "fix".to_string(),
+        "--flows".into(),
+        flows.display().to_string(),
+        "--line".into(),
+        "1".into(),
+        "-m".into(),
+        manifests.display().to_string(),
+    ];
+    let output = flowtrace(&api, home.path(), "alice", "shop", &args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("part of this flow is withheld from you"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fix_without_manifests_or_a_cluster_says_what_it_needs() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::cargo_bin("flowtrace")
+        .unwrap()
+        .args(["fix", "--flow", &shop_flow("checkout")])
+        .env("HOME", home.path())
+        .env("KUBECONFIG", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no policies to propose against: give the manifests with -m"),
+        "{stderr}"
+    );
+}
+
 /// A measurement, not a check (docs/performance.md): what the scope costs to compute for a user
 /// who may see 250 of 500 namespaces, on a cluster that answers in 10 ms.
 /// `cargo test --release --test rbac -- --ignored --nocapture scope_of_500_namespaces`

@@ -1111,7 +1111,7 @@ fn a_guardrail_deny_shows_the_exception_request_not_a_fix() {
         let text = screen_text(&app);
         assert!(text.contains("Ingress at database/"), "{text}");
         assert!(
-            text.contains("Tier security is a guardrail you may not write"),
+            text.contains("Tier security is not one you may write"),
             "{text}"
         );
         assert!(

@@ -3,7 +3,7 @@
 use std::fs;
 use std::io::{self, Write};
 
-use super::DemoArgs;
+use super::{DemoArgs, Outcome};
 use crate::flows::encode::whisker_json;
 use crate::model::time::unix_now;
 use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
@@ -11,7 +11,7 @@ use crate::source::demo::{DemoCluster, WINDOW_SECONDS};
 /// The exported flows cover this much history.
 const HISTORY_SECONDS: i64 = 3600;
 
-pub fn run(args: &DemoArgs) -> io::Result<u8> {
+pub fn run(args: &DemoArgs) -> Outcome {
     let dir = &args.export;
     fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;

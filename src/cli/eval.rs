@@ -4,7 +4,7 @@
 use std::io::{self, BufWriter, Write};
 
 use super::inputs::{load_manifests, scope};
-use super::{EvalArgs, EvalOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use super::{EvalArgs, EvalOutput, Outcome, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::cluster::ClusterTarget;
 use crate::ingest::ordered::{in_order, Chunk};
 use crate::ingest::Pipeline;
@@ -24,20 +24,17 @@ struct ChunkResult {
 /// Decodes, evaluates and formats the flows of one file. Worker threads (one evaluator each) take
 /// chunks of lines; the main thread writes their results in input order. Channels are bounded, so
 /// memory stays flat however long the input.
-pub fn run(args: &EvalArgs) -> io::Result<u8> {
-    let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
+pub fn run(args: &EvalArgs) -> Outcome {
+    let (set, manifest_errors) = load_manifests(&args.manifests.manifests)?;
     // Scoped by the cluster $KUBECONFIG names, as every command is when one is configured.
-    let Some(scoped) = scope(&ClusterTarget::default(), false) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
+    let scoped = scope(&ClusterTarget::default(), false)?;
     if args.check && scoped.summary.is_some() {
-        eprintln!(
-            "error: --check names every policy it compares and cannot withhold them: run it \
-             where no cluster is configured (as in CI)"
+        return Err(
+            "--check names every policy it compares and cannot withhold them: run it \
+                    where no cluster is configured (as in CI)"
+                .to_string()
+                .into(),
         );
-        return Ok(EXIT_INVALID_INPUT);
     }
     let reader = open_flows(&args.flows)?;
     let name = flows_name(&args.flows);

@@ -3,26 +3,19 @@
 use std::io::{self, Write};
 
 use super::inputs::{load_manifests, picked_flow, scope};
-use super::{ExplainArgs, ExplainOutput, EXIT_INVALID_INPUT};
+use super::{ExplainArgs, ExplainOutput, Outcome, EXIT_INVALID_INPUT};
 use crate::cluster::ClusterTarget;
 use crate::ingest::NOT_VISIBLE;
 use crate::policy::explain::explain;
 use crate::policy::Evaluator;
 use crate::printer::explanation_text;
 
-pub fn run(args: &ExplainArgs) -> io::Result<u8> {
-    let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let Some(flow) = picked_flow(&args.pick)? else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let Some(scoped) = scope(&ClusterTarget::default(), false) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
+pub fn run(args: &ExplainArgs) -> Outcome {
+    let (set, manifest_errors) = load_manifests(&args.manifests.manifests)?;
+    let flow = picked_flow(&args.pick)?;
+    let scoped = scope(&ClusterTarget::default(), false)?;
     if !scoped.scope.admits(&flow) {
-        eprintln!("error: {}", NOT_VISIBLE);
-        return Ok(EXIT_INVALID_INPUT);
+        return Err(NOT_VISIBLE.to_string().into());
     }
     let mut evaluator = Evaluator::new(&set);
     let mut explanation = explain(&mut evaluator, &flow);

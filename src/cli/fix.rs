@@ -3,43 +3,45 @@
 
 use std::io::{self, Write};
 
-use super::inputs::{governance, load_manifests, picked_flow};
-use super::{FixArgs, FixOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use super::inputs::{cluster_target, governance, load_manifests, picked_flow, scope};
+use super::{FixArgs, FixOutput, Outcome, Stop, EXIT_DIFFERENCES};
+use crate::cluster::access::Scoped;
+use crate::cluster::policies::PolicyWatch;
+use crate::cluster::ClusterTarget;
 use crate::fix::impact::Recorded;
+use crate::fix::withhold::refusal;
 use crate::fix::{propose, Naming, Persona};
+use crate::policy::PolicySet;
 use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
 use crate::source::file::{flows_name, open_flows};
 
-pub fn run(args: &FixArgs) -> io::Result<u8> {
-    let Some(naming) = Naming::for_version(&args.calico_version) else {
-        eprintln!(
-            "error: --calico-version: {:?} is not a version (e.g. 3.31)",
-            args.calico_version
-        );
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let Some((set, manifest_errors)) = load_manifests(&args.manifests.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    if manifest_errors {
-        // Without the objects that failed, a deny may be missing or a fix wrong.
-        eprintln!("error: no fix proposed: the manifests above did not all load");
-        return Ok(EXIT_INVALID_INPUT);
+pub fn run(args: &FixArgs) -> Outcome {
+    let naming = Naming::for_version(&args.calico_version).ok_or_else(|| {
+        let version = &args.calico_version;
+        format!("--calico-version: {version:?} is not a version (e.g. 3.31)")
+    })?;
+    let target = cluster_target(&args.cluster);
+    let scoped = scope(&target, false)?;
+    let set = policies_to_fix(&args.manifests, &target, &scoped)?;
+    let flow = picked_flow(&args.pick)?;
+    if let Some(refusal) = refusal(&scoped.scope, &flow) {
+        return Err(refusal.to_string().into());
     }
-    let Some(flow) = picked_flow(&args.pick)? else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let Some(mut governance) = governance(&args.governance) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let persona = Persona::new(args.writable_tiers.iter().map(|t| t.trim().to_string()));
+    let mut governance = governance(&args.governance)?;
+    let configured: Vec<String> = args
+        .writable_tiers
+        .iter()
+        .map(|t| t.trim().into())
+        .collect();
+    let persona = Persona::chosen(
+        scoped.writable_tiers.as_deref(),
+        Some(configured.as_slice()).filter(|tiers| !tiers.is_empty()),
+    );
     let mut proposal = propose(&set, &flow, &persona, naming);
-    if let Err(message) = proposal.check(&mut governance) {
-        eprintln!("error: {message}");
-        return Ok(EXIT_INVALID_INPUT);
-    }
+    proposal.withhold(&scoped.scope, &flow);
+    proposal.check(&mut governance)?;
     if let Some(path) = args.pick.flows.as_ref().filter(|p| p.as_os_str() != "-") {
-        let recorded = Recorded::read(&set, open_flows(path)?)?;
+        let recorded = Recorded::read(&set, open_flows(path)?, &scoped.scope)?;
         proposal.preview(&set, &flow, &recorded, &flows_name(path));
     }
     let mut out = io::stdout().lock();
@@ -78,4 +80,36 @@ pub fn run(args: &FixArgs) -> io::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The policies to propose against: the manifests `-m` names, else the configured cluster's;
+/// stops when there are none, or they did not all load (without the objects that failed, a deny
+/// may be missing or a fix wrong).
+fn policies_to_fix(
+    manifests: &[std::path::PathBuf],
+    target: &ClusterTarget,
+    scoped: &Scoped,
+) -> Result<PolicySet, Stop> {
+    if !manifests.is_empty() {
+        return match load_manifests(manifests)? {
+            (set, false) => Ok(set),
+            _ => Err("no fix proposed: the manifests above did not all load"
+                .to_string()
+                .into()),
+        };
+    }
+    if scoped.summary.is_none() {
+        return Err(
+            "no policies to propose against: give the manifests with -m, or configure a \
+                    cluster (kubeconfig) to read its policies"
+                .to_string()
+                .into(),
+        );
+    }
+    let set = PolicyWatch::current(target, &scoped.scope).map_err(|why| {
+        format!("no fix proposed from the cluster's policies: {why}; give the manifests with -m")
+    })?;
+    let count = set.policies().len();
+    eprintln!("flowtrace: proposing against the cluster's {count} policies");
+    Ok(set)
 }

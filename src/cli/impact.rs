@@ -4,22 +4,19 @@
 use std::io::{self, Write};
 
 use super::inputs::load_manifests;
-use super::{FailOn, ImpactArgs, ImpactOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use super::{FailOn, ImpactArgs, ImpactOutput, Outcome, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::fix::impact::{file_impact, Effect};
 use crate::printer::fix::{impact_json, impact_markdown, impact_text};
 use crate::source::file::{flows_name, open_flows};
 
-pub fn run(args: &ImpactArgs) -> io::Result<u8> {
-    let Some((base, base_errors)) = load_manifests(&args.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let Some((with, with_errors)) = load_manifests(&args.with) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
+pub fn run(args: &ImpactArgs) -> Outcome {
+    let (base, base_errors) = load_manifests(&args.manifests)?;
+    let (with, with_errors) = load_manifests(&args.with)?;
     if base_errors || with_errors {
         // Verdicts computed without the objects that failed would report changes that are not.
-        eprintln!("error: no impact computed: the manifests above did not all load");
-        return Ok(EXIT_INVALID_INPUT);
+        return Err("no impact computed: the manifests above did not all load"
+            .to_string()
+            .into());
     }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -1,13 +1,13 @@
 //! Reading the inputs every command shares, reporting problems on stderr.
 
-use std::io;
 use std::path::PathBuf;
 
-use super::{ClusterArgs, FlowPick, GovernanceArgs, RegoVersion, SourceArgs};
+use super::{ClusterArgs, FlowPick, GovernanceArgs, RegoVersion, SourceArgs, Stop};
 use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::policies::PolicyWatch;
 use crate::cluster::ClusterTarget;
+use crate::ingest::Scope;
 use crate::lint::{Governance, Packages};
 use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
@@ -19,13 +19,13 @@ use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{in_namespaces, parse_duration, Filter};
 
 /// Loads manifests, printing warnings and errors; returns the set and whether an object was
-/// invalid. `None` when a path cannot be read: nothing can then be decided as asked, so a command
+/// invalid. Stops when a path cannot be read: nothing can then be decided as asked, so a command
 /// stops before its first line of output.
-pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)> {
+pub fn load_manifests(paths: &[std::path::PathBuf]) -> Result<(PolicySet, bool), Stop> {
     let (set, report) = load_paths(paths);
     report.lines().for_each(|line| eprintln!("{line}"));
     if report.errors.iter().any(|e| e.line.is_none()) {
-        return None;
+        return Err(Stop::Reported);
     }
     if set.policies().is_empty() {
         let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -35,16 +35,16 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> Option<(PolicySet, bool)>
             paths.join(", ")
         );
     }
-    Some((set, !report.errors.is_empty()))
+    Ok((set, !report.errors.is_empty()))
 }
 
-/// The manifests `-m` names, if any; `Err` (reported on stderr) when they cannot all be loaded.
-pub fn optional_manifests(paths: &[PathBuf]) -> Result<Option<PolicySet>, ()> {
+/// The manifests `-m` names, if any; stops (reported on stderr) when they cannot all be loaded.
+pub fn optional_manifests(paths: &[PathBuf]) -> Result<Option<PolicySet>, Stop> {
     match paths.is_empty() {
         true => Ok(None),
-        false => match load_manifests(paths) {
-            Some((set, false)) => Ok(Some(set)),
-            _ => Err(()),
+        false => match load_manifests(paths)? {
+            (set, false) => Ok(Some(set)),
+            _ => Err(Stop::Reported),
         },
     }
 }
@@ -91,21 +91,21 @@ pub fn cluster_target(args: &ClusterArgs) -> ClusterTarget {
     }
 }
 
-/// The RBAC scope of the configured cluster's user (said on stderr); `None` (reported) when a
-/// cluster is configured but cannot say.
-pub fn scope(target: &ClusterTarget, demo: bool) -> Option<Scoped> {
-    scope_for(target, demo)
-        .inspect(|scoped| scoped.note.iter().for_each(|n| eprintln!("flowtrace: {n}")))
-        .map_err(|message| eprintln!("error: {message}"))
-        .ok()
+/// The RBAC scope of the configured cluster's user (said on stderr); stops when a cluster is
+/// configured but cannot say.
+pub fn scope(target: &ClusterTarget, demo: bool) -> Result<Scoped, Stop> {
+    let scoped = scope_for(target, demo)?;
+    scoped.note.iter().for_each(|n| eprintln!("flowtrace: {n}"));
+    Ok(scoped)
 }
 
 /// The cluster's policies, followed live, when flows come from its Goldmane or Whisker and no
-/// manifests were given (said on stderr; what cannot be read is a warning, and verdicts are then
-/// Calico's).
-pub fn live_policies(args: &SourceArgs) -> Option<(PolicyWatch, PolicySet)> {
+/// manifests were given, and they can stand for Calico's verdicts in the user's `scope` (said on
+/// stderr; otherwise verdicts are Calico's).
+pub fn live_policies(args: &SourceArgs, scope: &Scope) -> Option<(PolicyWatch, PolicySet)> {
     let from_cluster = args.manifests.is_empty() && matches!(args.source(), "goldmane" | "whisker");
-    let (live, messages) = PolicyWatch::for_flows(&cluster_target(&args.cluster), from_cluster);
+    let target = cluster_target(&args.cluster);
+    let (live, messages) = PolicyWatch::for_flows(&target, from_cluster, scope);
     messages.iter().for_each(|m| eprintln!("{m}"));
     live
 }
@@ -149,19 +149,18 @@ fn open_server(
     flow_server::open(&flow_servers(args), server, pushed, since, follow)
 }
 
-/// The flow `--flow`, or line `--line` of `--flows`, names; `None` (reported on stderr) when it
-/// cannot be read.
-pub fn picked_flow(pick: &FlowPick) -> io::Result<Option<Flow>> {
-    Ok(
-        picked(pick.flow.as_deref(), pick.flows.as_deref(), pick.line)
-            .map_err(|message| eprintln!("error: {message}"))
-            .ok(),
-    )
+/// The flow `--flow`, or line `--line` of `--flows`, names; stops when it cannot be read.
+pub fn picked_flow(pick: &FlowPick) -> Result<Flow, Stop> {
+    Ok(picked(
+        pick.flow.as_deref(),
+        pick.flows.as_deref(),
+        pick.line,
+    )?)
 }
 
 /// The governance rules the flags name: the built-in rules' settings and the Rego rules, if any.
-/// `None` (reported on stderr) when a file cannot be read or does not parse.
-pub fn governance(args: &GovernanceArgs) -> Option<Governance> {
+/// Stops (reported on stderr) when a file cannot be read or does not parse.
+pub fn governance(args: &GovernanceArgs) -> Result<Governance, Stop> {
     let packages = Packages::chosen(args.all_namespaces, &args.namespace);
     let v0 = args.rego_version == RegoVersion::V0;
     Governance::load(
@@ -171,6 +170,8 @@ pub fn governance(args: &GovernanceArgs) -> Option<Governance> {
         v0,
         packages,
     )
-    .map_err(|errors| errors.iter().for_each(|e| eprintln!("error: {e}")))
-    .ok()
+    .map_err(|errors| {
+        errors.iter().for_each(|e| eprintln!("error: {e}"));
+        Stop::Reported
+    })
 }

@@ -4,16 +4,16 @@
 use std::io::{self, Write};
 
 use super::inputs::governance;
-use super::{LintArgs, LintOutput, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
+use super::{LintArgs, LintOutput, Outcome, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::lint::{Governance, Level};
 use crate::policy::load::read_objects;
 use crate::printer::fix::lint_text;
 
-pub fn run(args: &LintArgs) -> io::Result<u8> {
+pub fn run(args: &LintArgs) -> Outcome {
     // Rules that do not load are reported; what can be checked still is, with the defaults.
     let (mut governance, rules_broken) = match governance(&args.governance) {
-        Some(governance) => (governance, false),
-        None => (Governance::default(), true),
+        Ok(governance) => (governance, false),
+        Err(_) => (Governance::default(), true),
     };
     let (objects, unreadable) = read_objects(&args.files);
     for problem in &unreadable {
@@ -21,22 +21,13 @@ pub fn run(args: &LintArgs) -> io::Result<u8> {
     }
     if objects.is_empty() && unreadable.is_empty() {
         let paths: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-        eprintln!(
-            "error: nothing to check: no Kubernetes objects in {}",
-            paths.join(", ")
-        );
-        return Ok(EXIT_INVALID_INPUT);
+        let paths = paths.join(", ");
+        return Err(format!("nothing to check: no Kubernetes objects in {paths}").into());
     }
     if rules_broken {
         eprintln!("warning: checked with the default rules only: the rules above did not load");
     }
-    let findings = match governance.check(&objects) {
-        Ok(findings) => findings,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
+    let findings = governance.check(&objects)?;
     let mut out = io::stdout().lock();
     match args.output {
         LintOutput::Text => out.write_all(lint_text(&findings, objects.len()).as_bytes())?,

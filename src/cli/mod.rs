@@ -64,7 +64,7 @@ enum Command {
     /// Print matching flows from a source, and exit or keep following it.
     Tail(Box<TailArgs>),
     /// Propose the smallest safe fix for a denied flow, proven by Calico's staged-policy preview.
-    Fix(FixArgs),
+    Fix(Box<FixArgs>),
     /// How a change of manifests (a pull request) changes the verdicts of recorded flows.
     Impact(ImpactArgs),
     /// Check manifests against governance rules: the built-in ones and your own Rego (as Conftest).
@@ -166,18 +166,18 @@ pub enum FixOutput {
 
 #[derive(Debug, Args)]
 pub struct FixArgs {
+    /// Manifest file or directory (read recursively: .yaml, .yml, .json). Repeatable. Without
+    /// it, the configured cluster's policies.
+    #[arg(long = "manifests", short = 'm', value_name = "PATH")]
+    manifests: Vec<PathBuf>,
     #[command(flatten)]
-    manifests: ManifestArgs,
+    cluster: ClusterArgs,
     #[command(flatten)]
     pick: FlowPick,
     /// Tiers you may write; a deny in any other tier is a guardrail, explained and sent to its
-    /// owners instead of fixed [default: the demo's developer, application and default].
-    #[arg(
-        long,
-        value_name = "TIER,...",
-        value_delimiter = ',',
-        default_value = "application,default"
-    )]
+    /// owners instead of fixed [default: those RBAC lets you write when a cluster is configured
+    /// (this narrows them), else the demo's developer: application, default].
+    #[arg(long, value_name = "TIER,...", value_delimiter = ',')]
     writable_tiers: Vec<String>,
     /// The cluster's Calico version: up to 3.31 a policy outside the default tier is named
     /// `<tier>.<name>`.
@@ -413,6 +413,37 @@ pub struct LintArgs {
 pub const EXIT_DIFFERENCES: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
 
+/// Why a command stopped before its end (exit 2, but for a closed pipe).
+#[derive(Debug)]
+pub enum Stop {
+    /// The input is invalid; the message says why, and is printed as an error.
+    Invalid(String),
+    /// The input is invalid, and stderr already says why.
+    Reported,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(error: std::io::Error) -> Stop {
+        Stop::Io(error)
+    }
+}
+
+impl From<serde_json::Error> for Stop {
+    fn from(error: serde_json::Error) -> Stop {
+        Stop::Io(error.into())
+    }
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Invalid(message)
+    }
+}
+
+/// What a command ends with: its exit status, or why it stopped.
+type Outcome = Result<u8, Stop>;
+
 pub fn main() -> ExitCode {
     run(Cli::parse())
 }
@@ -436,14 +467,17 @@ fn run(cli: Cli) -> ExitCode {
         Some(Command::Auth(args)) => auth::run(&args),
         None => tui::run(cli.tui),
     };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            // Not `eprintln!`: with the terminal gone (a hang-up) it would panic.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "error: {e}");
-            ExitCode::from(EXIT_INVALID_INPUT)
-        }
+    // Not `eprintln!`: with the terminal gone (a hang-up) it would panic.
+    use std::io::Write;
+    let error = match result {
+        Ok(code) => return ExitCode::from(code),
+        Err(Stop::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Err(Stop::Reported) => None,
+        Err(Stop::Invalid(message)) => Some(message),
+        Err(Stop::Io(e)) => Some(e.to_string()),
+    };
+    if let Some(error) = error {
+        let _ = writeln!(std::io::stderr(), "error: {error}");
     }
+    ExitCode::from(EXIT_INVALID_INPUT)
 }

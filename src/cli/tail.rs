@@ -9,7 +9,7 @@ use super::inputs::{
     cluster_target, filter_arg, live_policies, open_source, optional_manifests, scope, since_arg,
 };
 use super::tui::main_source;
-use super::{TailArgs, TailOutput, EXIT_INVALID_INPUT};
+use super::{Outcome, TailArgs, TailOutput, EXIT_INVALID_INPUT};
 use crate::errors::printable;
 use crate::ingest::Pipeline;
 use crate::model::time::unix_now;
@@ -18,7 +18,7 @@ use crate::source::{origin_name, SourceEvent};
 use crate::store::filter::Fuzzy;
 use crate::tui::config::{config_dir, Config};
 
-pub fn run(args: &TailArgs) -> io::Result<u8> {
+pub fn run(args: &TailArgs) -> Outcome {
     // Without --source, the source is chosen as the TUI chooses it; the demo stands in only when
     // no cluster is configured, and says so (on stderr, and in every JSON record).
     let (source_args, fallback) = if args.source.source.is_some() {
@@ -32,36 +32,18 @@ pub fn run(args: &TailArgs) -> io::Result<u8> {
     };
     if let Some(fallback) = &fallback {
         if let Some(refusal) = fallback.refusal() {
-            eprintln!("error: {refusal}");
-            return Ok(EXIT_INVALID_INPUT);
+            return Err(refusal.into());
         }
         eprintln!("flowtrace: {}", fallback.note());
     }
     let chosen = &source_args;
-    let (filter, since) = match filter_arg(args.filter.as_deref(), chosen)
-        .and_then(|(_, filter)| Ok((filter, since_arg(args.since.as_deref())?)))
-    {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
-    let Ok(manifests) = optional_manifests(&chosen.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let mut source = match open_source(chosen, &filter, since, args.follow) {
-        Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
+    let (_, filter) = filter_arg(args.filter.as_deref(), chosen)?;
+    let since = since_arg(args.since.as_deref())?;
+    let manifests = optional_manifests(&chosen.manifests)?;
+    let mut source = open_source(chosen, &filter, since, args.follow)?;
     let demo = chosen.source() == "demo";
-    let Some(scoped) = scope(&cluster_target(&chosen.cluster), demo) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let live = live_policies(chosen);
+    let scoped = scope(&cluster_target(&chosen.cluster), demo)?;
+    let live = live_policies(chosen, &scoped.scope);
     let policies = manifests
         .or_else(|| live.as_ref().map(|(_, set)| set.clone()))
         .map(Arc::new);

@@ -8,7 +8,7 @@ use super::inputs::{
     cluster_target, filter_arg, flow_servers, live_policies, open_source, optional_manifests,
     scope, since_arg,
 };
-use super::{SourceArgs, TailArgs, TailOutput, TuiArgs, EXIT_INVALID_INPUT};
+use super::{Outcome, SourceArgs, TailArgs, TailOutput, TuiArgs};
 use crate::cluster::{self, flow_server};
 use crate::model::time::unix_now;
 use crate::source::origin_name;
@@ -38,7 +38,7 @@ pub(super) fn main_source(
     )
 }
 
-pub fn run(args: TuiArgs) -> io::Result<u8> {
+pub fn run(args: TuiArgs) -> Outcome {
     let started = std::time::Instant::now();
     let config_dir = config_dir();
     if !io::stdout().is_terminal() {
@@ -56,44 +56,21 @@ pub fn run(args: TuiArgs) -> io::Result<u8> {
     // Why the demo stands in goes on the line above the hints, in full (the bar says DEMO DATA).
     let fallback_note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
-    let (keymap, theme) = match keymap_and_theme(
+    let (keymap, theme) = keymap_and_theme(
         args.keymap.as_deref(),
         args.theme.as_deref(),
         &config,
         config_dir.as_deref(),
         &mut warnings,
-    ) {
-        Ok(chosen) => chosen,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
-    let (filter_text, filter, since) = match filter_arg(args.filter.as_deref(), &args.source)
-        .and_then(|(text, filter)| Ok((text, filter, since_arg(args.since.as_deref())?)))
-    {
-        Ok((text, filter, since)) => (text, filter, since.unwrap_or(DEFAULT_BACKFILL_SECONDS)),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
-    let Ok(manifests) = optional_manifests(&source_args.manifests) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
-    let source = match open_source(&source_args, &filter, Some(since), true) {
-        Ok(source) => source,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-    };
+    )?;
+    let (filter_text, filter) = filter_arg(args.filter.as_deref(), &args.source)?;
+    let since = since_arg(args.since.as_deref())?.unwrap_or(DEFAULT_BACKFILL_SECONDS);
+    let manifests = optional_manifests(&source_args.manifests)?;
+    let source = open_source(&source_args, &filter, Some(since), true)?;
     let demo = source_args.source() == "demo";
-    let Some(scoped) = scope(&cluster_target(&source_args.cluster), demo) else {
-        return Ok(EXIT_INVALID_INPUT);
-    };
+    let scoped = scope(&cluster_target(&source_args.cluster), demo)?;
     let note = source.via().map(str::to_string);
-    let (watch, live) = live_policies(&source_args).unzip();
+    let (watch, live) = live_policies(&source_args, &scoped.scope).unzip();
     let deciding = Deciding::of(manifests, live, source.demo_policies());
     let _log = crate::tui::log::init(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");

@@ -16,6 +16,7 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 
 use super::{connect, runtime, ClusterError, ClusterErrorKind, ClusterTarget};
+use crate::ingest::Scope;
 use crate::model::time::{format_rfc3339, unix_now};
 use crate::policy::{load_str, PolicySet};
 
@@ -74,6 +75,14 @@ const fn calico(kind: &'static str, plural: &'static str) -> Kind {
 }
 
 impl Kind {
+    /// As kubectl names it: `networksets.projectcalico.org`, `namespaces`.
+    fn qualified(&self) -> String {
+        match self.group {
+            "" => self.plural.to_string(),
+            group => format!("{}.{group}", self.plural),
+        }
+    }
+
     fn resource(&self) -> ApiResource {
         ApiResource {
             group: self.group.into(),
@@ -126,13 +135,60 @@ impl fmt::Display for PolicyChange {
 /// The cluster's policies as they are now.
 pub struct PolicyUpdate {
     pub set: PolicySet,
-    /// Kinds that could not be read and objects the loader refused: what the set may be missing.
+    /// Kinds the user may not list (`networksets.projectcalico.org`): the set lacks them.
+    pub forbidden: Vec<String>,
+    /// Kinds that could not be read for another reason, each with why.
+    pub unread: Vec<String>,
+    /// Objects the loader refused: the set lacks them.
     pub problems: Vec<String>,
     /// What changed since the last update (nothing for the first).
     pub changes: Vec<PolicyChange>,
     /// The cluster serves Calico's policies (projectcalico.org/v3): without them, a set holds
     /// only Kubernetes policies and cannot stand for what Calico decides.
     pub calico: bool,
+}
+
+impl PolicyUpdate {
+    /// Why this set cannot stand for what Calico decides, for a user who sees `scope`: a kind
+    /// they may not read, or tiers they may not read, whose policies Calico's API server leaves
+    /// out of what they list (calico.md 4.7). A policy of such a tier in the set shows that this
+    /// cluster does not filter reads by tier (its CRD datastore); what is shown of it is still
+    /// withheld. `None` when the set is whole.
+    pub fn incomplete_for(&self, scope: &Scope) -> Option<String> {
+        if !self.forbidden.is_empty() {
+            return Some(format!(
+                "you may not list {} across the cluster",
+                self.forbidden.join(", ")
+            ));
+        }
+        if !self.unread.is_empty() {
+            return Some(format!(
+                "the cluster's policies could not all be read ({})",
+                self.unread.join("; ")
+            ));
+        }
+        let visibility = scope.visibility()?;
+        let unreadable: Vec<&str> = self
+            .set
+            .tiers()
+            .iter()
+            .filter(|tier| tier.defined && !visibility.reads_tier(&tier.name))
+            .map(|tier| tier.name.as_str())
+            .collect();
+        let unfiltered = self
+            .set
+            .policies()
+            .iter()
+            .any(|policy| unreadable.contains(&policy.tier.as_str()));
+        (!unreadable.is_empty() && !unfiltered).then(|| {
+            format!(
+                "you may not read tier{} {}, whose policies Calico's API server leaves out of \
+                 what you list",
+                if unreadable.len() == 1 { "" } else { "s" },
+                unreadable.join(", ")
+            )
+        })
+    }
 }
 
 /// Policies followed in the cluster, on a thread of their own.
@@ -169,43 +225,67 @@ impl PolicyWatch {
     }
 
     /// The cluster's policies to decide flows with, when `wanted` (the flows come from the
-    /// cluster and no manifests were given), and what to tell the user: the set's size, or why
-    /// there is none (verdicts are then as Calico recorded them).
+    /// cluster and no manifests were given) and they can stand for Calico's verdicts for a user
+    /// who sees `scope`, and what to tell the user: the set's size, or why there is none
+    /// (verdicts are then as Calico recorded them).
     pub fn for_flows(
         target: &ClusterTarget,
         wanted: bool,
+        scope: &Scope,
     ) -> (Option<(PolicyWatch, PolicySet)>, Vec<String>) {
         if !wanted {
             return (None, Vec::new());
         }
+        let recorded = "verdicts are as Calico recorded them";
         match PolicyWatch::start(target, LIST_WITHIN) {
             Ok((_, first)) if !first.calico => (
                 None,
-                vec![
-                    "warning: the cluster serves no Calico policies (projectcalico.org/v3) that \
-                      flowtrace may read: verdicts are as Calico recorded them"
-                        .to_string(),
-                ],
-            ),
-            Ok((watch, first)) => {
-                let mut messages: Vec<String> = first
-                    .problems
-                    .iter()
-                    .map(|p| format!("warning: {p}"))
-                    .collect();
-                messages.push(format!(
-                    "flowtrace: deciding with the cluster's {} policies, followed live",
-                    first.set.policies().len()
-                ));
-                (Some((watch, first.set)), messages)
-            }
-            Err(message) => (
-                None,
                 vec![format!(
-                    "warning: {message}: verdicts are as Calico recorded them"
+                    "warning: the cluster serves no Calico policies (projectcalico.org/v3) that \
+                     flowtrace may read: {recorded}"
                 )],
             ),
+            Ok((watch, first)) => match first.incomplete_for(scope) {
+                Some(why) => (None, vec![format!("warning: {why}: {recorded}")]),
+                None => {
+                    let mut messages: Vec<String> = first
+                        .problems
+                        .iter()
+                        .map(|p| format!("warning: {p}"))
+                        .collect();
+                    messages.push(format!(
+                        "flowtrace: deciding with the cluster's {} policies, followed live",
+                        first.set.policies().len()
+                    ));
+                    (Some((watch, first.set)), messages)
+                }
+            },
+            Err(message) => (None, vec![format!("warning: {message}: {recorded}")]),
         }
+    }
+
+    /// The cluster's policies as they are now, to compute with for a user who sees `scope`
+    /// (`flowtrace fix` without manifests); why they cannot be used when they cannot: no cluster,
+    /// no Calico, a set that may lack policies, or objects that did not load.
+    pub fn current(target: &ClusterTarget, scope: &Scope) -> Result<PolicySet, String> {
+        let (_, update) = PolicyWatch::start(target, LIST_WITHIN)?;
+        if !update.calico {
+            return Err(
+                "the cluster serves no Calico policies (projectcalico.org/v3) that flowtrace \
+                 may read"
+                    .into(),
+            );
+        }
+        if let Some(why) = update.incomplete_for(scope) {
+            return Err(why);
+        }
+        if !update.problems.is_empty() {
+            return Err(format!(
+                "the cluster's policies did not all load: {}",
+                update.problems.join("; ")
+            ));
+        }
+        Ok(update.set)
     }
 
     /// The next update, waiting for it; `None` once the watch has ended.
@@ -245,7 +325,7 @@ async fn follow(
 ) -> Result<(), String> {
     let client = connect(target).await.map_err(|e| e.to_string())?;
     let (seen, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let mut problems = Vec::new();
+    let (mut forbidden, mut unread) = (Vec::new(), Vec::new());
     let (mut waiting, mut calico) = (0, false);
     for (index, kind) in KINDS.iter().enumerate() {
         match served(&client, kind).await {
@@ -255,7 +335,10 @@ async fn follow(
                 tokio::spawn(watch_kind(client.clone(), index, seen.clone()));
             }
             Ok(false) => {}
-            Err(error) => problems.push(error.to_string()),
+            Err(error) if error.kind == ClusterErrorKind::Forbidden => {
+                forbidden.push(kind.qualified())
+            }
+            Err(error) => unread.push(error.to_string()),
         }
     }
     let mut objects: Vec<BTreeMap<String, DynamicObject>> = vec![BTreeMap::new(); KINDS.len()];
@@ -275,10 +358,11 @@ async fn follow(
         if listed.iter().filter(|l| **l).count() < waiting {
             continue;
         }
-        let (set, mut refused) = build(&objects);
-        refused.extend(problems.iter().cloned());
+        let (set, refused) = build(&objects);
         let update = PolicyUpdate {
             set,
+            forbidden: forbidden.clone(),
+            unread: unread.clone(),
             problems: refused,
             changes: std::mem::take(&mut changes),
             calico,
@@ -478,6 +562,71 @@ fn build(objects: &[BTreeMap<String, DynamicObject>]) -> (PolicySet, Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Visibility;
+
+    const TIERS: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: application}
+spec: {order: 300}
+";
+    const GUARDRAIL: &str = "---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: lockdown}
+spec: {tier: security, selector: all(), types: [Ingress]}
+";
+
+    fn update(manifests: &str) -> PolicyUpdate {
+        PolicyUpdate {
+            set: load_str("cluster", manifests).0,
+            forbidden: Vec::new(),
+            unread: Vec::new(),
+            problems: Vec::new(),
+            changes: Vec::new(),
+            calico: true,
+        }
+    }
+
+    fn reading(tiers: &[&str]) -> Scope {
+        Scope::of(Visibility {
+            tiers: Some(tiers.iter().map(|t| t.to_string()).collect()),
+            ..Visibility::everything()
+        })
+    }
+
+    #[test]
+    fn a_set_may_lack_the_policies_of_tiers_the_user_cannot_read_unless_it_shows_it_does_not() {
+        let developer = reading(&["application", "default"]);
+        // Calico's API server leaves unreadable tiers' policies out: an empty tier proves nothing.
+        let filtered = update(TIERS);
+        let why = filtered.incomplete_for(&developer).unwrap();
+        assert!(why.contains("you may not read tier security"), "{why}");
+        // A policy of such a tier was read: this cluster does not filter reads by tier.
+        assert_eq!(
+            update(&format!("{TIERS}{GUARDRAIL}")).incomplete_for(&developer),
+            None
+        );
+        // Whoever reads every tier, or no scope at all, has the whole set.
+        assert_eq!(
+            filtered.incomplete_for(&reading(&["security", "application", "default"])),
+            None
+        );
+        assert_eq!(filtered.incomplete_for(&Scope::unrestricted()), None);
+        // A kind the user may not list leaves it out, whatever the tiers.
+        let forbidden = PolicyUpdate {
+            forbidden: vec!["networksets.projectcalico.org".into()],
+            ..update(TIERS)
+        };
+        assert_eq!(
+            forbidden.incomplete_for(&Scope::unrestricted()).as_deref(),
+            Some("you may not list networksets.projectcalico.org across the cluster")
+        );
+    }
 
     #[test]
     fn a_change_says_what_where_when_and_by_whom() {

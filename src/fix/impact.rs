@@ -314,14 +314,18 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Every well-formed flow of `reader`, decided against `set` (malformed lines are skipped:
-    /// `eval` reports them).
-    pub fn read(set: &PolicySet, reader: impl BufRead) -> io::Result<Recorded> {
+    /// Every well-formed flow of `reader` that `scope` admits, decided against `set` (malformed
+    /// lines are skipped: `eval` reports them).
+    pub fn read(set: &PolicySet, reader: impl BufRead, scope: &Scope) -> io::Result<Recorded> {
+        // Unscoped: a preview decides each flow again with all of it.
         let mut pipeline = Pipeline::new(Some(set), Scope::unrestricted());
         let mut flows = Vec::new();
         for line in reader.lines() {
             if let Ok(Some(item)) = pipeline.line(&line?) {
-                if let Some(evaluation) = item.evaluation {
+                if let Some(evaluation) = item
+                    .evaluation
+                    .filter(|_| scope.admits(&item.observed.flow))
+                {
                     flows.push((item.observed.flow, evaluation));
                 }
             }

@@ -7,6 +7,7 @@
 pub mod document;
 pub mod identity;
 pub mod impact;
+pub mod withhold;
 
 use serde::Serialize;
 
@@ -40,6 +41,20 @@ impl Persona {
     /// other teams' guardrails.
     pub fn demo() -> Persona {
         Persona::new(["application".to_string(), "default".to_string()])
+    }
+
+    /// Who the user is: the tiers RBAC lets them write when a cluster says, narrowed to those
+    /// configured when both are; those configured without a cluster; else the demo's developer.
+    pub fn chosen(rbac: Option<&[String]>, configured: Option<&[String]>) -> Persona {
+        match (rbac, configured) {
+            (Some(rbac), Some(configured)) => Persona::new(
+                rbac.iter()
+                    .filter(|tier| configured.contains(tier))
+                    .cloned(),
+            ),
+            (Some(tiers), None) | (None, Some(tiers)) => Persona::new(tiers.iter().cloned()),
+            (None, None) => Persona::demo(),
+        }
     }
 
     pub fn may_write(&self, tier: &str) -> bool {
@@ -203,10 +218,24 @@ pub struct SideProposal {
     /// Candidates considered and dropped, with the reason (a named port the preview could not
     /// resolve, a peer nothing names).
     pub dropped: Vec<String>,
-    /// A staged policy already in the cluster that allows the flow in the pending verdict
-    /// (`Kind namespace/name`): the flow is denied only until it is enforced, and staging a
-    /// candidate changes no verdict the cluster reports.
-    pub already_allowed_by: Option<String>,
+    /// A staged policy already in the cluster that allows the flow in the pending verdict: the
+    /// flow is denied only until it is enforced, and staging a candidate changes no verdict the
+    /// cluster reports.
+    pub already_allowed_by: Option<StagedAllow>,
+}
+
+/// The staged policy that allows a flow in the pending verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StagedAllow {
+    /// `Kind namespace/name`.
+    pub policy: String,
+    pub tier: String,
+}
+
+impl std::fmt::Display for StagedAllow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in tier {}", self.policy, self.tier)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -441,7 +470,10 @@ impl Planner<'_> {
                     .and_then(|hit| match hit.source {
                         HitSource::Rule { policy, .. } => {
                             let policy = self.policy(policy as usize);
-                            Some(format!("{} {}", policy.kind, policy.display_name()))
+                            Some(StagedAllow {
+                                policy: format!("{} {}", policy.kind, policy.display_name()),
+                                tier: policy.tier.clone(),
+                            })
                         }
                         _ => None,
                     });

@@ -43,7 +43,7 @@ pub fn proposal_text(proposal: &Proposal, writable: &[String]) -> String {
             (None, _) => text.push_str(&format!("{}\n", side.verdict)),
         }
         if let Some(staged) = &side.already_allowed_by {
-            text.push_str(&format!("  {}\n", already_allowed(staged)));
+            text.push_str(&format!("  {}\n", already_allowed(&staged.to_string())));
         }
         match &side.outcome {
             SideOutcome::Allowed => {}
@@ -85,11 +85,15 @@ pub fn proposal_text(proposal: &Proposal, writable: &[String]) -> String {
                 text.push_str(&indent(&candidates[0].documents.staged, "    "));
             }
             SideOutcome::Guardrail { exception } => {
+                let yours = match writable {
+                    [] => "none".to_string(),
+                    tiers => tiers.join(", "),
+                };
                 text.push_str(&format!(
-                    "  Tier {} is a guardrail: you may write {}. flowtrace does not fix it; ask its \
-                     owners for an exception (fix -o markdown prints this request alone):\n\n",
+                    "  Tier {} is not one you may write (yours: {yours}). flowtrace does not fix \
+                     it; ask its owners for an exception (fix -o markdown prints this request \
+                     alone):\n\n",
                     exception.denial.tier,
-                    writable.join(", ")
                 ));
                 text.push_str(&indent(&exception_markdown(exception), "    "));
             }

@@ -30,6 +30,7 @@ use super::trace_text::{self, PolicyRef, PolicyText, Tone};
 use super::widgets::count;
 use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
+use crate::fix::withhold::refusal;
 use crate::fix::{propose, Persona};
 use crate::flows::encode::whisker_json;
 use crate::ingest::{is_withheld, Scope};
@@ -940,18 +941,15 @@ impl App {
             );
         };
         let flow = stored.to_flow();
-        if self.scope.has_withheld(&flow) {
-            return self.set_message(
-                Severity::Warn,
-                "part of this flow is withheld from you: a fix needs both sides' labels \
-                 (`flowtrace auth` says which grant would show them)",
-            );
+        if let Some(refusal) = refusal(&self.scope, &flow) {
+            return self.set_message(Severity::Warn, refusal);
         }
-        let persona = match (&self.rbac_writable_tiers, &self.config.writable_tiers) {
-            (Some(tiers), _) | (None, Some(tiers)) => Persona::new(tiers.iter().cloned()),
-            (None, None) => Persona::demo(),
-        };
+        let persona = Persona::chosen(
+            self.rbac_writable_tiers.as_deref(),
+            self.config.writable_tiers.as_deref(),
+        );
         let mut proposal = propose(&set, &flow, &persona, self.config.naming);
+        proposal.withhold(&self.scope, &flow);
         if let Err(message) = proposal.check(self.governance.get_mut()) {
             return self.set_message(Severity::Error, format!("governance rules: {message}"));
         }

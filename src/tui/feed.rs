@@ -125,7 +125,13 @@ fn follow_policies(watch: PolicyWatch, sender: AppSender, next: Shared) {
                 let event = FeedEvent::PoliciesChanged {
                     set,
                     changes: update.changes,
-                    problems: update.problems,
+                    problems: update
+                        .forbidden
+                        .iter()
+                        .map(|kind| format!("you may not list {kind}"))
+                        .chain(update.unread)
+                        .chain(update.problems)
+                        .collect(),
                 };
                 if !sender.feed(event) {
                     return;

@@ -303,6 +303,7 @@ impl FakeApiServer {
                 "networkpolicies",
                 "globalnetworkpolicies",
                 "stagednetworkpolicies",
+                "stagedglobalnetworkpolicies",
             ],
         ));
 
@@ -314,6 +315,23 @@ impl FakeApiServer {
             &["pods", "namespaces"],
         ));
         self.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
+        // Every network policy object, to read them all as the cluster decides with them.
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
+            "networking.k8s.io",
+            &["networkpolicies"],
+        ));
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
+            CALICO,
+            &[
+                "stagedkubernetesnetworkpolicies",
+                "networksets",
+                "globalnetworksets",
+            ],
+        ));
         self.grant(Grant::new(
             "security",
             &["get", "list", "watch"],

@@ -318,7 +318,9 @@ impl FixView {
         let Some(candidate) = self.selected_entry().and_then(|e| self.candidate(e)) else {
             return Reply::then(Request::Message(
                 Severity::Info,
-                "select a candidate first (a guardrail's deny is for its owners to change)".into(),
+                "select a candidate first (a deny in a tier you may not write is for its owners \
+                 to change)"
+                    .into(),
             ));
         };
         if let Some(failed) = candidate.findings.iter().find(|f| f.level == Level::Fail) {
@@ -376,7 +378,7 @@ impl FixView {
             ]));
             if let Some(staged) = &side.already_allowed_by {
                 lines.push(Line::styled(
-                    format!("  {}", already_allowed(staged)),
+                    format!("  {}", already_allowed(&staged.to_string())),
                     theme.style(Role::Pending),
                 ));
             }
@@ -419,8 +421,8 @@ impl FixView {
                         theme,
                         entry,
                         format!(
-                            "Tier {} is a guardrail you may not write: y copies the exception \
-                             request for its owners (Markdown)",
+                            "Tier {} is not one you may write: y copies the exception request \
+                             for its owners (Markdown)",
                             exception.denial.tier
                         ),
                     ));
