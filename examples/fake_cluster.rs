@@ -8,6 +8,7 @@
 //! cargo run --example fake_cluster -- /tmp/personas
 //! KUBECONFIG=/tmp/personas/kubeconfig-alice kubectl flowtrace auth
 //! KUBECONFIG=/tmp/personas/kubeconfig-alice flowtrace --source demo
+//! KUBECONFIG=/tmp/personas/kubeconfig-bob flowtrace fix --flows FLOWS --line N
 //! ```
 //!
 //! The server is the test suite's fake (tests/support/kube_api.rs), on 127.0.0.1 only.
@@ -39,6 +40,15 @@ async fn main() {
         api.add_tier(tier);
     }
     api.add_personas("customer");
+    // The demo's policies, as the cluster's: `flowtrace fix` without -m proposes against them.
+    for (_, text) in flowtrace::source::demo::DemoCluster::new(1).manifests() {
+        for document in serde_norway::Deserializer::from_str(text) {
+            let object: serde_json::Value = serde::Deserialize::deserialize(document).unwrap();
+            if object.is_object() {
+                api.apply(object);
+            }
+        }
+    }
 
     for (user, namespace) in [
         ("admin", "default"),

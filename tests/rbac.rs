@@ -386,8 +386,16 @@ spec:
     source: {selector: app == 'legacy'}
 ";
 
-/// The fixture's manifests and the guardrail, held by the cluster.
+/// The fixture's manifests and the guardrail, held by the cluster, and cart's pod, which names
+/// its port.
 fn apply_policies(api: &FakeApiServer) {
+    api.add_pod(
+        "shop",
+        "cart-6c5d4-x7k2p",
+        &[("app", "cart")],
+        &[("http", 8080)],
+        true,
+    );
     for text in [MANIFESTS, QUARANTINE] {
         for document in serde_norway::Deserializer::from_str(text) {
             let object: Value = serde::Deserialize::deserialize(document).unwrap();
@@ -461,6 +469,43 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
         "{yaml}"
     );
     assert!(yaml.contains("app == 'legacy'"), "{yaml}");
+
+    // The admin may write application: the rule names the port as cart's pod does.
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "admin",
+        "default",
+        &fix(shop_flow("checkout"), "yaml"),
+    )
+    .await;
+    let yaml = succeeded(&output);
+    assert!(
+        yaml.contains("name: allow-cart") && yaml.contains("- http"),
+        "{yaml}"
+    );
+
+    // An AdminNetworkPolicy decides in its own tier (order 1000), for a pod no Calico policy
+    // selects.
+    api.apply(serde_json::json!({
+        "apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+        "metadata": {"name": "no-scanners"},
+        "spec": {"priority": 10,
+                 "subject": {"pods": {"namespaceSelector": {},
+                                      "podSelector": {"matchLabels": {"app": "web"}}}},
+                 "ingress": [{"name": "deny-scanners", "action": "Deny",
+                              "from": [{"pods": {"namespaceSelector": {},
+                                                 "podSelector": {"matchLabels": {"app": "scanner"}}}}]}]}
+    }));
+    let to_web = shop_flow("scanner").replace("cart", "web");
+    let output = flowtrace(&api, home.path(), "bob", "default", &fix(to_web, "json")).await;
+    let proposal: Value = serde_json::from_str(&succeeded(&output)).unwrap();
+    let denial = &proposal["sides"][0]["denial"];
+    assert_eq!(denial["tier"], "adminnetworkpolicy", "{proposal}");
+    assert!(
+        denial["describe"].as_str().unwrap().contains("no-scanners"),
+        "{proposal}"
+    );
 
     // Alice may not list every kind that decides a flow (namespaces, sets, Kubernetes policies):
     // a fix proven without them could be wrong, so none is proposed from the cluster.

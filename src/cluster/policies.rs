@@ -1,8 +1,9 @@
 //! The cluster's policies, live: Calico's tiers, (staged) network policies and network sets,
-//! Kubernetes NetworkPolicies and Namespaces, each listed and then watched (kube-runtime's
-//! watcher, which resumes after a dropped connection and lists again after 410 Gone, with
-//! backoff), and turned into a `PolicySet` each time they change. A change to a policy or tier is
-//! reported as a `PolicyChange`: security controls must not change unnoticed.
+//! Kubernetes NetworkPolicies, the admin network policies where the cluster serves them,
+//! Namespaces and Pods (named ports, service accounts, addresses). Each kind is listed and then
+//! watched (kube-runtime's watcher, which resumes after a dropped connection and lists again after
+//! 410 Gone, with backoff), and turned into a `PolicySet` each time they change. A change to a
+//! policy or tier is reported as a `PolicyChange`: security controls must not change unnoticed.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,7 +63,34 @@ const KINDS: &[Kind] = &[
         plural: "namespaces",
         alerts: false,
     },
+    // Kubernetes' cluster-wide policies, where the cluster serves them (each in a tier of its
+    // own).
+    admin("AdminNetworkPolicy", "adminnetworkpolicies", "v1alpha1"),
+    admin(
+        "BaselineAdminNetworkPolicy",
+        "baselineadminnetworkpolicies",
+        "v1alpha1",
+    ),
+    admin("ClusterNetworkPolicy", "clusternetworkpolicies", "v1alpha2"),
+    // Named ports, service accounts and addresses: what rules name a pod by besides its labels.
+    Kind {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        alerts: false,
+    },
 ];
+
+const fn admin(kind: &'static str, plural: &'static str, version: &'static str) -> Kind {
+    Kind {
+        group: "policy.networking.k8s.io",
+        version,
+        kind,
+        plural,
+        alerts: true,
+    }
+}
 
 const fn calico(kind: &'static str, plural: &'static str) -> Kind {
     Kind {
@@ -480,16 +508,18 @@ fn change(
     let kind = &KINDS[index];
     let name = key(object);
     let name = name.trim_start_matches('/');
-    let tier = match kind.kind {
-        "Tier" => None,
-        _ if kind.group != "projectcalico.org" => Some("default".to_string()),
-        _ => Some(
-            object.data["spec"]["tier"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string(),
-        ),
-    };
+    let spec_tier = object.data["spec"]["tier"].as_str();
+    // The tiers Calico puts them in (policy/admin.rs).
+    let tier = match (kind.kind, kind.group) {
+        ("Tier", _) => None,
+        ("AdminNetworkPolicy", _) => Some("adminnetworkpolicy"),
+        ("BaselineAdminNetworkPolicy", _) => Some("baselineadminnetworkpolicy"),
+        ("ClusterNetworkPolicy", _) if spec_tier == Some("Baseline") => Some("kube-baseline"),
+        ("ClusterNetworkPolicy", _) => Some("kube-admin"),
+        (_, "projectcalico.org") => Some(spec_tier.unwrap_or("default")),
+        _ => Some("default"),
+    }
+    .map(str::to_string);
     let by = object
         .metadata
         .managed_fields
@@ -530,7 +560,27 @@ fn manifest(kind: &Kind, object: &DynamicObject) -> serde_json::Value {
     let mut value = serde_json::to_value(object).unwrap_or_default();
     value["apiVersion"] = kind.resource().api_version.into();
     value["kind"] = kind.kind.into();
-    if let Some(map) = value.as_object_mut() {
+    if kind.kind == "Pod" {
+        // What a policy can name a pod by; the rest of a pod is large and changes often.
+        let kept = |from: &serde_json::Value, fields: &[&str]| {
+            let kept: serde_json::Map<String, serde_json::Value> = fields
+                .iter()
+                .filter(|field| !from[**field].is_null())
+                .map(|field| (field.to_string(), from[*field].clone()))
+                .collect();
+            serde_json::Value::Object(kept)
+        };
+        let containers: Vec<serde_json::Value> = value["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|container| kept(container, &["name", "ports"]))
+            .collect();
+        let mut spec = kept(&value["spec"], &["serviceAccountName"]);
+        spec["containers"] = containers.into();
+        value["status"] = kept(&value["status"], &["podIP", "podIPs"]);
+        value["spec"] = spec;
+    } else if let Some(map) = value.as_object_mut() {
         map.remove("status");
     }
     if let Some(metadata) = value["metadata"].as_object_mut() {

@@ -325,6 +325,12 @@ impl FakeApiServer {
         self.grant(Grant::new(
             "security",
             &["get", "list", "watch"],
+            "policy.networking.k8s.io",
+            &["*"],
+        ));
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
             CALICO,
             &[
                 "stagedkubernetesnetworkpolicies",
@@ -490,7 +496,9 @@ impl FakeApiServer {
                 ..PodStatus::default()
             }),
         };
+        let object = serde_json::to_value(&pod).unwrap();
         self.put(namespace, "pods", name, pod);
+        self.state.lock().unwrap().watched.write(object, false);
     }
 
     pub fn remove_pod(&self, namespace: &str, name: &str) {
@@ -499,6 +507,11 @@ impl FakeApiServer {
             .unwrap()
             .objects
             .remove(&object_path(namespace, "pods", name));
+        self.state.lock().unwrap().watched.write(
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"namespace": namespace, "name": name}}),
+            true,
+        );
     }
 
     pub fn add_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
@@ -855,7 +868,7 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
                 return forbidden(&who, verb, &collection.group, &collection.plural, namespace);
             }
             return match watching {
-                false => seen.watched.list(&collection),
+                false => seen.watched.list(&collection, &query),
                 true => seen.watched.watch(&collection, &query),
             };
         }
@@ -895,25 +908,6 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
         )
     };
     match (api.name, api.subresource) {
-        (None, _) if api.resource == "pods" => {
-            if !seen.allowed(&who, "list", "", "pods", None, Some(api.namespace)) {
-                return forbidden(&who, "list", "", "pods", Some(api.namespace));
-            }
-            let wanted = query_param(&query, "labelSelector").unwrap_or_default();
-            let prefix = format!("/api/v1/namespaces/{}/pods/", api.namespace);
-            let items: Vec<Value> = seen
-                .objects
-                .range(prefix.clone()..)
-                .take_while(|(key, _)| key.starts_with(&prefix))
-                .filter(|(_, pod)| selects(&wanted, &pod["metadata"]["labels"]))
-                .map(|(_, pod)| pod.clone())
-                .collect();
-            json_response(
-                StatusCode::OK,
-                &json!({"apiVersion": "v1", "kind": "PodList",
-                        "metadata": {"resourceVersion": "1"}, "items": items}),
-            )
-        }
         (Some(name), None) => match seen.objects.get(&path) {
             Some(object) => json_response(StatusCode::OK, object),
             None => not_found(name),
@@ -1139,6 +1133,22 @@ const WATCHED_KINDS: &[(&str, &str, &str)] = &[
     ),
     ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
     ("v1", "Namespace", "namespaces"),
+    ("v1", "Pod", "pods"),
+    (
+        "policy.networking.k8s.io/v1alpha1",
+        "AdminNetworkPolicy",
+        "adminnetworkpolicies",
+    ),
+    (
+        "policy.networking.k8s.io/v1alpha1",
+        "BaselineAdminNetworkPolicy",
+        "baselineadminnetworkpolicies",
+    ),
+    (
+        "policy.networking.k8s.io/v1alpha2",
+        "ClusterNetworkPolicy",
+        "clusternetworkpolicies",
+    ),
 ];
 
 /// One watch event, as its JSON line.
@@ -1180,8 +1190,9 @@ impl Default for Watched {
 }
 
 impl Watched {
-    /// A cluster with no Calico object at all serves no Calico API (as one without Calico's API
-    /// server): its lists answer 404.
+    /// A cluster serves Calico's API and the admin network policies' only once it holds one of
+    /// their objects (as one without Calico's API server or those CRDs): until then their lists
+    /// answer 404.
     fn serves(&self, collection: &Collection) -> bool {
         let api_version = match collection.group.as_str() {
             "" => collection.version.clone(),
@@ -1190,11 +1201,8 @@ impl Watched {
         WATCHED_KINDS
             .iter()
             .any(|(v, _, plural)| *v == api_version && *plural == collection.plural)
-            && (collection.group != "projectcalico.org"
-                || self
-                    .objects
-                    .keys()
-                    .any(|(v, ..)| v == "projectcalico.org/v3"))
+            && (matches!(collection.group.as_str(), "" | "networking.k8s.io")
+                || self.objects.keys().any(|(v, ..)| *v == api_version))
     }
 
     /// Discovery, as kubectl reads it before anything else: the API groups, and each
@@ -1208,6 +1216,9 @@ impl Watched {
             "get", "list", "watch", "create", "update", "patch", "delete",
         ];
         let cluster_scoped = [
+            "AdminNetworkPolicy",
+            "BaselineAdminNetworkPolicy",
+            "ClusterNetworkPolicy",
             "Tier",
             "GlobalNetworkPolicy",
             "StagedGlobalNetworkPolicy",
@@ -1236,7 +1247,6 @@ impl Watched {
                 group("authorization.k8s.io", "v1"), group("authentication.k8s.io", "v1")]}),
             "/api/v1" => {
                 let mut core = resources("v1");
-                core.push(resource("pods", "Pod", true, &["get", "list"]));
                 core.push(resource("services", "Service", true, &["get"]));
                 json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": core})
             }
@@ -1313,14 +1323,17 @@ impl Watched {
             && (collection.namespace.is_none() || collection.namespace.as_deref() == namespace)
     }
 
-    fn list(&self, collection: &Collection) -> Response<Body> {
+    /// The collection's objects, those an equality `labelSelector` selects.
+    fn list(&self, collection: &Collection, query: &str) -> Response<Body> {
+        let wanted = query_param(query, "labelSelector").unwrap_or_default();
         let items: Vec<Value> = self
             .objects
             .iter()
-            .filter(|((api_version, plural, namespace, _), _)| {
+            .filter(|((api_version, plural, namespace, _), object)| {
                 let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
                 let namespace = (!namespace.is_empty()).then_some(namespace.as_str());
                 Watched::in_collection(collection, group, plural, namespace)
+                    && selects(&wanted, &object["metadata"]["labels"])
             })
             .map(|(_, object)| object.clone())
             .collect();
