@@ -163,6 +163,54 @@ async fn tail_reaches_whisker_through_its_own_port_forward() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_view_opens_on_the_namespace_the_context_names_as_kubectl_does() {
+    let base = unix_now() - 600;
+    let (_whisker, api) = whisker_in_a_cluster(
+        ["backend", "payments", "backend"]
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                StoredEvent::flow(&flow_response("web-*", ns, 8080, base + 15 * i as i64))
+            })
+            .collect(),
+    )
+    .await;
+    api.add_user("carol", &["system:masters"]);
+    api.grant(Grant::new("system:masters", &["*"], "*", &["*"]));
+    let home = tempfile::tempdir().unwrap();
+    let in_payments = api.kubeconfig_as(home.path(), "carol", "payments");
+    let tail = |extra: &'static [&'static str]| {
+        let mut args = vec!["tail", "--source", "whisker", "--since", "1h", "-o", "json"];
+        args.extend(extra);
+        args
+    };
+    let dest_namespaces = |output: &Output| -> Vec<String> {
+        json_records(output)
+            .iter()
+            .map(|r| r["dest_namespace"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let output = flowtrace(Some(&in_payments), home.path(), &tail(&[])).await;
+    assert_eq!(dest_namespaces(&output), ["payments"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "showing namespace payments, the context's (-A: every namespace you may see)"
+        ),
+        "{stderr}"
+    );
+    let output = flowtrace(Some(&in_payments), home.path(), &tail(&["-A"])).await;
+    assert_eq!(dest_namespaces(&output), ["backend", "payments", "backend"]);
+    let output = flowtrace(Some(&in_payments), home.path(), &tail(&["-n", "backend"])).await;
+    assert_eq!(dest_namespaces(&output), ["backend", "backend"]);
+    // A context that names no namespace: every namespace the user may see.
+    let unnamed = api.kubeconfig(home.path());
+    let output = flowtrace(Some(&unnamed), home.path(), &tail(&[])).await;
+    assert_eq!(dest_namespaces(&output).len(), 3);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("the context's"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tail_reaches_goldmane_with_the_clusters_ca_and_client_certificate() {
     let base = unix_now() - 600;
     let goldmane = FakeGoldmane::start(

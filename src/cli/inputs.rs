@@ -6,7 +6,7 @@ use super::{ClusterArgs, FlowPick, GovernanceArgs, RegoVersion, SourceArgs, Stop
 use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::flow_server::{self, FlowServers};
 use crate::cluster::policies::PolicyWatch;
-use crate::cluster::ClusterTarget;
+use crate::cluster::{self, ClusterTarget};
 use crate::ingest::Scope;
 use crate::lint::{Governance, Packages};
 use crate::model::Flow;
@@ -49,9 +49,21 @@ pub fn optional_manifests(paths: &[PathBuf]) -> Result<Option<PolicySet>, Stop> 
     }
 }
 
-/// `--filter` as the source's `-n` scopes it: the text a view shows, and its filter.
-pub fn filter_arg(text: Option<&str>, source: &SourceArgs) -> Result<(String, Filter), String> {
-    let text = in_namespaces(text.unwrap_or(""), &source.namespace);
+/// The namespaces a view of `source` shows (`cluster::view_namespaces`), and what to say of them.
+pub fn view_namespaces(source: &SourceArgs) -> (Vec<String>, Option<String>) {
+    let from_cluster = matches!(source.source(), "goldmane" | "whisker");
+    let target = cluster_target(&source.cluster);
+    cluster::view_namespaces(
+        &source.namespace,
+        source.all_namespaces,
+        from_cluster,
+        &target,
+    )
+}
+
+/// `--filter` scoped to `namespaces`: the text a view shows, and its filter.
+pub fn filter_arg(text: Option<&str>, namespaces: &[String]) -> Result<(String, Filter), String> {
+    let text = in_namespaces(text.unwrap_or(""), namespaces);
     let filter = Filter::parse(&text).map_err(|e| format!("--filter: {e}"))?;
     Ok((text, filter))
 }

@@ -264,7 +264,8 @@ pub struct SourceArgs {
         conflicts_with = "all_namespaces"
     )]
     namespace: Vec<String>,
-    /// Flows of every namespace (the default), as kubectl's -A.
+    /// Flows of every namespace you may see, as kubectl's -A [the default, but for flows from the
+    /// cluster when its context names a namespace: that one].
     #[arg(long, short = 'A')]
     all_namespaces: bool,
     /// Demo flows per second.

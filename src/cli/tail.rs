@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::inputs::{
     cluster_target, filter_arg, live_policies, open_source, optional_manifests, scope, since_arg,
+    view_namespaces,
 };
 use super::tui::main_source;
 use super::{Outcome, TailArgs, TailOutput, EXIT_INVALID_INPUT};
@@ -37,7 +38,9 @@ pub fn run(args: &TailArgs) -> Outcome {
         eprintln!("flowtrace: {}", fallback.note());
     }
     let chosen = &source_args;
-    let (_, filter) = filter_arg(args.filter.as_deref(), chosen)?;
+    let (namespaces, note) = view_namespaces(chosen);
+    note.iter().for_each(|note| eprintln!("flowtrace: {note}"));
+    let (_, filter) = filter_arg(args.filter.as_deref(), &namespaces)?;
     let since = since_arg(args.since.as_deref())?;
     let manifests = optional_manifests(&chosen.manifests)?;
     let mut source = open_source(chosen, &filter, since, args.follow)?;

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal};
 
 use super::inputs::{
     cluster_target, filter_arg, flow_servers, live_policies, open_source, optional_manifests,
-    scope, since_arg,
+    scope, since_arg, view_namespaces,
 };
 use super::{Outcome, SourceArgs, TailArgs, TailOutput, TuiArgs};
 use crate::cluster::{self, flow_server};
@@ -63,7 +63,8 @@ pub fn run(args: TuiArgs) -> Outcome {
         config_dir.as_deref(),
         &mut warnings,
     )?;
-    let (filter_text, filter) = filter_arg(args.filter.as_deref(), &args.source)?;
+    let (namespaces, namespace_note) = view_namespaces(&source_args);
+    let (filter_text, filter) = filter_arg(args.filter.as_deref(), &namespaces)?;
     let since = since_arg(args.since.as_deref())?.unwrap_or(DEFAULT_BACKFILL_SECONDS);
     let manifests = optional_manifests(&source_args.manifests)?;
     let source = open_source(&source_args, &filter, Some(since), true)?;
@@ -81,7 +82,7 @@ pub fn run(args: TuiArgs) -> Outcome {
         .flatten();
     let scope = [
         context.map(|context| format!("context {context}")),
-        SourceStatus::namespaces(&source_args.namespace),
+        SourceStatus::namespaces(&namespaces),
         scoped.summary.clone(),
     ];
     let status = SourceStatus::connecting(label, note, &scope, deciding.verdicts, source.is_live());
@@ -99,6 +100,8 @@ pub fn run(args: TuiArgs) -> Outcome {
     }
     if let Some(note) = fallback_note {
         app.set_message(Severity::Warn, note);
+    } else if let Some(note) = namespace_note {
+        app.set_message(Severity::Info, note);
     }
     app.whose = scoped.summary.clone();
     app.set_scope(scoped.scope.clone(), scoped.writable_tiers);

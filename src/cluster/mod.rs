@@ -214,17 +214,59 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
 /// The kubeconfig context `target` talks to: `--context`, else the kubeconfig's current one.
 /// `None` when there is no kubeconfig to read.
 pub fn context_name(target: &ClusterTarget) -> Option<String> {
-    if let Some(context) = &target.context {
-        return Some(context.clone());
+    match &target.context {
+        Some(context) => Some(context.clone()),
+        None => kubeconfig_of(target)?.current_context,
     }
-    let kubeconfig = match &target.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path).ok()?,
+}
+
+/// The namespace the context `target` talks to names, if it names one (kubectl's default for
+/// `-n`).
+fn context_namespace(target: &ClusterTarget) -> Option<String> {
+    let kubeconfig = kubeconfig_of(target)?;
+    let name = target.context.clone().or(kubeconfig.current_context)?;
+    kubeconfig
+        .contexts
+        .into_iter()
+        .find(|named| named.name == name)?
+        .context?
+        .namespace
+        .filter(|namespace| !namespace.is_empty())
+}
+
+/// The namespaces a view shows, as kubectl's `-n` and `-A` choose them: those `named`; with
+/// `all`, or flows that may come from elsewhere (not `from_cluster`: the demo, a file), every one
+/// the user may see (none named); else the one `target`'s context names, if it names one, with a
+/// note saying so.
+pub fn view_namespaces(
+    named: &[String],
+    all: bool,
+    from_cluster: bool,
+    target: &ClusterTarget,
+) -> (Vec<String>, Option<String>) {
+    if !named.is_empty() || all || !from_cluster {
+        return (named.to_vec(), None);
+    }
+    match context_namespace(target) {
+        Some(namespace) => (
+            vec![namespace.clone()],
+            Some(format!(
+                "showing namespace {namespace}, the context's (-A: every namespace you may see)"
+            )),
+        ),
+        None => (Vec::new(), None),
+    }
+}
+
+/// The kubeconfig `target` reads; `None` when there is none to read.
+fn kubeconfig_of(target: &ClusterTarget) -> Option<Kubeconfig> {
+    match &target.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok(),
         None => match std::env::var("KUBECONFIG") {
-            Ok(named) if !named.is_empty() => from_kubeconfig_env(&named).ok()?,
-            _ => Kubeconfig::read().ok()?,
+            Ok(named) if !named.is_empty() => from_kubeconfig_env(&named).ok(),
+            _ => Kubeconfig::read().ok(),
         },
-    };
-    kubeconfig.current_context
+    }
 }
 
 /// `$KUBECONFIG`'s files merged as kubectl merges them (the first to set a value wins), the ones

@@ -222,14 +222,17 @@ impl FakeApiServer {
 
     /// Writes a kubeconfig for this server (context `fake`, user `tester` with its token) into
     /// `dir`.
+    /// A kubeconfig for the tester, whose context names no namespace (as a cloud provider's
+    /// does).
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        self.kubeconfig_with(dir, "kubeconfig", USER, TOKEN, "default")
+        self.kubeconfig_with(dir, "kubeconfig", USER, TOKEN, None)
     }
 
     /// A kubeconfig for `user` (added with `add_user`), whose context names `namespace`.
     pub fn kubeconfig_as(&self, dir: &Path, user: &str, namespace: &str) -> PathBuf {
         let token = format!("token-of-{user}");
-        self.kubeconfig_with(dir, &format!("kubeconfig-{user}"), user, &token, namespace)
+        let file = format!("kubeconfig-{user}");
+        self.kubeconfig_with(dir, &file, user, &token, Some(namespace))
     }
 
     fn kubeconfig_with(
@@ -238,13 +241,14 @@ impl FakeApiServer {
         file: &str,
         user: &str,
         token: &str,
-        namespace: &str,
+        namespace: Option<&str>,
     ) -> PathBuf {
         let path = dir.join(file);
+        let namespace = namespace.map_or(String::new(), |ns| format!("    namespace: {ns}\n"));
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: \
              http://{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: \
-             {user}\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: {user}\n  \
+             {user}\n{namespace}current-context: fake\nusers:\n- name: {user}\n  \
              user:\n    token: {token}\n",
             self.address
         );
