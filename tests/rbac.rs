@@ -520,7 +520,7 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("no fix proposed from the cluster's policies: you may not list ")
+        stderr.contains("no fix proposed from the cluster's policies: you may not list and watch ")
             && stderr.contains("namespaces")
             && stderr.contains("give the manifests with -m"),
         "{stderr}"
@@ -611,6 +611,67 @@ async fn fix_without_manifests_or_a_cluster_says_what_it_needs() {
     assert!(
         stderr.contains("no policies to propose against: give the manifests with -m"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kind_refused_mid_run_is_said_and_asks_what_the_user_may_see_again() {
+    use flowtrace::cluster::access::scope_for;
+    use flowtrace::cluster::policies::PolicyWatch;
+    use flowtrace::cluster::scope_watch::ScopeWatch;
+    use flowtrace::cluster::ClusterTarget;
+    use std::time::{Duration, Instant};
+
+    let api = cluster().await;
+    apply_policies(&api);
+    let home = tempfile::tempdir().unwrap();
+    let target = ClusterTarget {
+        kubeconfig: Some(api.kubeconfig_as(home.path(), "bob", "default")),
+        ..ClusterTarget::default()
+    };
+    let (watch, scope_watch, first) = tokio::task::spawn_blocking(move || {
+        let scoped = scope_for(&target, false).unwrap();
+        let (watch, first) = PolicyWatch::start(&target, Duration::from_secs(10)).unwrap();
+        let hour = Duration::from_secs(3600);
+        (watch, ScopeWatch::start(target, &scoped.scope, hour), first)
+    })
+    .await
+    .unwrap();
+    assert!(first.forbidden.is_empty(), "{:?}", first.forbidden);
+
+    // Bob's roles are taken away; the watches, reconnecting, are refused.
+    api.revoke("security");
+    api.drop_watches();
+    let refused = tokio::task::spawn_blocking(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Some(update) = watch.latest().filter(|u| !u.forbidden.is_empty()) {
+                return update.forbidden;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Vec::new()
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.contains(&"tiers.projectcalico.org".to_string()),
+        "{refused:?}"
+    );
+    // Asked again at once, not in an hour: bob now sees no namespace.
+    let changed = tokio::task::spawn_blocking(move || {
+        scope_watch.nudge().now();
+        scope_watch.next_within(Duration::from_secs(10))
+    })
+    .await
+    .unwrap()
+    .expect("a new scope");
+    let namespaces = changed.scope.visibility().unwrap().namespaces.clone();
+    assert_eq!(
+        namespaces,
+        Some(Default::default()),
+        "{:?}",
+        changed.summary
     );
 }
 

@@ -11,6 +11,7 @@ use super::inputs::{
 };
 use super::tui::main_source;
 use super::{Outcome, TailArgs, TailOutput, EXIT_INVALID_INPUT};
+use crate::cluster::following::Following;
 use crate::errors::printable;
 use crate::ingest::Pipeline;
 use crate::model::time::unix_now;
@@ -50,6 +51,11 @@ pub fn run(args: &TailArgs) -> Outcome {
     let policies = manifests
         .or_else(|| live.as_ref().map(|(_, set)| set.clone()))
         .map(Arc::new);
+    let (target, watch) = (
+        cluster_target(&chosen.cluster),
+        live.map(|(watch, _)| watch),
+    );
+    let following = Following::new(watch, target, &scoped, args.follow);
     let mut pipeline = Pipeline::new(policies, scoped.scope);
     let mut printer = RowPrinter {
         filter,
@@ -84,13 +90,10 @@ pub fn run(args: &TailArgs) -> Outcome {
     let required = printer.filter.required_texts();
     while let Some(batch) = source.next_batch(args.follow, &mut note)? {
         let _printing = printing.lock();
-        if let Some(update) = live.as_ref().and_then(|(watch, _)| watch.latest()) {
-            update
-                .changes
-                .iter()
-                .for_each(|c| eprintln!("policy change: {c}"));
-            pipeline.set_policies(Arc::new(update.set));
-        }
+        following
+            .apply(&mut pipeline)
+            .iter()
+            .for_each(|line| eprintln!("{line}"));
         printer.now = unix_now();
         pipeline.batch(
             batch,

@@ -5,8 +5,10 @@
 pub mod access;
 pub mod calico_tls;
 pub mod flow_server;
+pub mod following;
 pub mod policies;
 pub mod port_forward;
+pub mod scope_watch;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -185,7 +185,7 @@ impl PolicyUpdate {
     pub fn incomplete_for(&self, scope: &Scope) -> Option<String> {
         if !self.forbidden.is_empty() {
             return Some(format!(
-                "you may not list {} across the cluster",
+                "you may not list and watch {} across the cluster",
                 self.forbidden.join(", ")
             ));
         }
@@ -343,6 +343,9 @@ enum Seen {
     Listed(usize, BTreeMap<String, DynamicObject>),
     Applied(usize, DynamicObject),
     Deleted(usize, DynamicObject),
+    /// The cluster now refuses the kind (403: the user's roles changed); its objects as last seen
+    /// stay until it lists them again.
+    Refused(usize),
 }
 
 /// Lists and watches every kind; sends an update once all are listed, then after every change
@@ -369,30 +372,31 @@ async fn follow(
             Err(error) => unread.push(error.to_string()),
         }
     }
-    let mut objects: Vec<BTreeMap<String, DynamicObject>> = vec![BTreeMap::new(); KINDS.len()];
-    let mut listed = vec![false; KINDS.len()];
-    let mut changes = Vec::new();
+    let mut followed = Followed::default();
     while let Some(event) = events.recv().await {
-        apply(event, &mut objects, &mut listed, &mut changes);
+        followed.take(event);
         // What else came with it.
         let settle = tokio::time::sleep(Duration::from_millis(100));
         tokio::pin!(settle);
         loop {
             tokio::select! {
-                Some(event) = events.recv() => apply(event, &mut objects, &mut listed, &mut changes),
+                Some(event) = events.recv() => followed.take(event),
                 _ = &mut settle => break,
             }
         }
-        if listed.iter().filter(|l| **l).count() < waiting {
+        if followed.listed.iter().filter(|l| **l).count() < waiting {
             continue;
         }
-        let (set, refused) = build(&objects);
+        let (set, refused) = build(&followed.objects);
+        let refused_kinds = KINDS.iter().zip(&followed.refused).filter(|(_, r)| **r);
         let update = PolicyUpdate {
             set,
-            forbidden: forbidden.clone(),
+            forbidden: (forbidden.iter().cloned())
+                .chain(refused_kinds.map(|(kind, _)| kind.qualified()))
+                .collect(),
             unread: unread.clone(),
             problems: refused,
-            changes: std::mem::take(&mut changes),
+            changes: std::mem::take(&mut followed.changes),
             calico,
         };
         if updates.send(update).is_err() {
@@ -424,6 +428,8 @@ async fn watch_kind(client: Client, index: usize, seen: tokio::sync::mpsc::Unbou
         .default_backoff()
         .boxed();
     let mut buffer = BTreeMap::new();
+    // Said once until listed again: the watcher retries a refused kind again and again.
+    let mut refused = false;
     while let Some(event) = stream.next().await {
         let sent = match event {
             Ok(Event::Init) => {
@@ -434,18 +440,38 @@ async fn watch_kind(client: Client, index: usize, seen: tokio::sync::mpsc::Unbou
                 buffer.insert(key(&object), object);
                 Ok(())
             }
-            Ok(Event::InitDone) => seen.send(Seen::Listed(index, std::mem::take(&mut buffer))),
+            Ok(Event::InitDone) => {
+                refused = false;
+                seen.send(Seen::Listed(index, std::mem::take(&mut buffer)))
+            }
             Ok(Event::Apply(object)) => seen.send(Seen::Applied(index, object)),
             Ok(Event::Delete(object)) => seen.send(Seen::Deleted(index, object)),
-            // The watcher retries, with backoff; say why meanwhile.
+            // The watcher retries, with backoff; say why meanwhile, and a 403 at once.
             Err(error) => {
                 tracing::warn!(kind = KINDS[index].plural, "watch: {error}");
-                Ok(())
+                match forbidden(&error) && !refused {
+                    true => {
+                        refused = true;
+                        seen.send(Seen::Refused(index))
+                    }
+                    false => Ok(()),
+                }
             }
         };
         if sent.is_err() {
             return;
         }
+    }
+}
+
+/// Whether the cluster refused the watch or its list (403).
+fn forbidden(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => matches!(e, kube::Error::Api(s) if s.code == 403),
+        watcher::Error::WatchError(status) => status.code == 403,
+        watcher::Error::NoResourceVersion => false,
     }
 }
 
@@ -457,32 +483,54 @@ fn key(object: &DynamicObject) -> String {
     )
 }
 
-fn apply(
-    event: Seen,
-    objects: &mut [BTreeMap<String, DynamicObject>],
-    listed: &mut [bool],
-    changes: &mut Vec<PolicyChange>,
-) {
-    match event {
-        Seen::Listed(index, all) => {
-            objects[index] = all;
-            listed[index] = true;
+/// What the watchers have said so far, kind by kind.
+struct Followed {
+    objects: Vec<BTreeMap<String, DynamicObject>>,
+    listed: Vec<bool>,
+    /// Kinds the cluster refused since they were last listed.
+    refused: Vec<bool>,
+    /// Alerts not yet sent.
+    changes: Vec<PolicyChange>,
+}
+
+impl Default for Followed {
+    fn default() -> Followed {
+        Followed {
+            objects: vec![BTreeMap::new(); KINDS.len()],
+            listed: vec![false; KINDS.len()],
+            refused: vec![false; KINDS.len()],
+            changes: Vec::new(),
         }
-        Seen::Applied(index, object) => {
-            let before = objects[index].insert(key(&object), object.clone());
-            let how = match before {
-                Some(_) => "changed",
-                None => "created",
-            };
-            if KINDS[index].alerts {
-                changes.push(change(index, before.as_ref(), &object, how));
+    }
+}
+
+impl Followed {
+    fn take(&mut self, event: Seen) {
+        match event {
+            Seen::Listed(index, all) => {
+                self.objects[index] = all;
+                self.listed[index] = true;
+                self.refused[index] = false;
             }
-        }
-        Seen::Deleted(index, object) => {
-            let before = objects[index].remove(&key(&object));
-            if KINDS[index].alerts {
-                changes.push(change(index, before.as_ref(), &object, "deleted"));
+            Seen::Applied(index, object) => {
+                let before = self.objects[index].insert(key(&object), object.clone());
+                let how = match before {
+                    Some(_) => "changed",
+                    None => "created",
+                };
+                if KINDS[index].alerts {
+                    self.changes
+                        .push(change(index, before.as_ref(), &object, how));
+                }
             }
+            Seen::Deleted(index, object) => {
+                let before = self.objects[index].remove(&key(&object));
+                if KINDS[index].alerts {
+                    self.changes
+                        .push(change(index, before.as_ref(), &object, "deleted"));
+                }
+            }
+            Seen::Refused(index) => self.refused[index] = true,
         }
     }
 }
@@ -674,7 +722,7 @@ spec: {tier: security, selector: all(), types: [Ingress]}
         };
         assert_eq!(
             forbidden.incomplete_for(&Scope::unrestricted()).as_deref(),
-            Some("you may not list networksets.projectcalico.org across the cluster")
+            Some("you may not list and watch networksets.projectcalico.org across the cluster")
         );
     }
 
@@ -709,23 +757,10 @@ spec: {tier: security, selector: all(), types: [Ingress]}
             }))
             .unwrap()
         };
-        let (mut objects, mut listed, mut changes) = (
-            vec![BTreeMap::new(); KINDS.len()],
-            vec![false; KINDS.len()],
-            Vec::new(),
-        );
-        apply(
-            Seen::Applied(2, policy("Deny", "7")),
-            &mut objects,
-            &mut listed,
-            &mut changes,
-        );
-        apply(
-            Seen::Applied(2, policy("Allow", "8")),
-            &mut objects,
-            &mut listed,
-            &mut changes,
-        );
+        let mut followed = Followed::default();
+        followed.take(Seen::Applied(2, policy("Deny", "7")));
+        followed.take(Seen::Applied(2, policy("Allow", "8")));
+        let changes = followed.changes;
         let changed = &changes[1];
         assert_eq!(
             (changed.how, changed.tier.as_deref(), changed.by.as_deref()),

@@ -6,10 +6,10 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use super::AppSender;
-use crate::cluster::access::{scope_for, Scoped};
 use crate::cluster::policies::{PolicyChange, PolicyWatch};
+use crate::cluster::scope_watch::{Nudge, ScopeWatch, SCOPE_REFRESH};
 use crate::cluster::ClusterTarget;
-use crate::ingest::{Pipeline, Scope, Visibility};
+use crate::ingest::{Pipeline, Scope};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
 use crate::source::file::Progress;
@@ -110,16 +110,17 @@ fn shared(pending: &Shared) -> std::sync::MutexGuard<'_, Pending> {
     pending.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How often what the user may see is asked again (their roles may change while they watch).
-const SCOPE_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Hands each update of the cluster's policies to the app at once (an alert waits for no flow)
 /// and to the feed, on a thread of its own, until either has gone.
-fn follow_policies(watch: PolicyWatch, sender: AppSender, next: Shared) {
+/// A kind the cluster refuses asks what the user may see again at once.
+fn follow_policies(watch: PolicyWatch, rescope: Option<Nudge>, sender: AppSender, next: Shared) {
     let spawned = std::thread::Builder::new()
         .name("policy-updates".into())
         .spawn(move || {
             while let Some(update) = watch.next() {
+                if !update.forbidden.is_empty() {
+                    rescope.iter().for_each(Nudge::now);
+                }
                 let set = Arc::new(update.set);
                 shared(&next).policies = Some(set.clone());
                 let event = FeedEvent::PoliciesChanged {
@@ -128,7 +129,7 @@ fn follow_policies(watch: PolicyWatch, sender: AppSender, next: Shared) {
                     problems: update
                         .forbidden
                         .iter()
-                        .map(|kind| format!("you may not list {kind}"))
+                        .map(|kind| format!("you may not list and watch {kind}"))
                         .chain(update.unread)
                         .chain(update.problems)
                         .collect(),
@@ -162,11 +163,14 @@ impl Feed {
     /// Starts the feed thread (and the thread that follows the cluster's policies, if any).
     pub fn start(self, sender: AppSender) {
         let pending = (self.watch.is_some() || self.scoped_by.is_some()).then(Shared::default);
+        let scope_watch =
+            (self.scoped_by).map(|target| ScopeWatch::start(target, &self.scope, SCOPE_REFRESH));
+        let rescope = scope_watch.as_ref().map(ScopeWatch::nudge);
         if let (Some(watch), Some(pending)) = (self.watch, &pending) {
-            follow_policies(watch, sender.clone(), pending.clone());
+            follow_policies(watch, rescope, sender.clone(), pending.clone());
         }
-        if let (Some(target), Some(pending)) = (self.scoped_by, &pending) {
-            follow_scope(target, self.scope.clone(), sender.clone(), pending.clone());
+        if let (Some(watch), Some(pending)) = (scope_watch, &pending) {
+            follow_scope(watch, sender.clone(), pending.clone());
         }
         let (source, deciding, scope, origin, control) = (
             self.source,
@@ -182,32 +186,13 @@ impl Feed {
     }
 }
 
-/// A refreshed scope worth applying: a different one. A refresh that failed keeps the last
-/// scope (logged): a scope is never widened or dropped because the cluster did not answer.
-fn rescoped(last: Option<&Visibility>, refreshed: Result<Scoped, String>) -> Option<Scoped> {
-    match refreshed {
-        Ok(scoped) if scoped.scope.visibility() != last => Some(scoped),
-        Ok(_) => None,
-        Err(error) => {
-            tracing::warn!("what you may see was not refreshed, the last answer stays: {error}");
-            None
-        }
-    }
-}
-
-/// Asks the cluster again, every `SCOPE_REFRESH`, what the user may see; a change goes to the
-/// feed (from its next batch) and to the app.
-fn follow_scope(target: ClusterTarget, first: Scope, sender: AppSender, next: Shared) {
+/// Hands each change of what the user may see to the feed (from its next batch) and to the app,
+/// on a thread of its own, until either has gone.
+fn follow_scope(watch: ScopeWatch, sender: AppSender, next: Shared) {
     let spawned = std::thread::Builder::new()
-        .name("scope".into())
+        .name("scope-updates".into())
         .spawn(move || {
-            let mut last = first;
-            loop {
-                std::thread::sleep(SCOPE_REFRESH);
-                let Some(scoped) = rescoped(last.visibility(), scope_for(&target, false)) else {
-                    continue;
-                };
-                last = scoped.scope.clone();
+            while let Some(scoped) = watch.next() {
                 shared(&next).scope = Some(scoped.scope.clone());
                 let event = FeedEvent::ScopeChanged {
                     scope: scoped.scope,
@@ -397,29 +382,6 @@ mod tests {
                 Err(e) => panic!("the feed said nothing: {e}"),
             }
         }
-    }
-
-    #[test]
-    fn a_refreshed_scope_replaces_the_last_only_when_it_changed_and_was_answered() {
-        let shop = Visibility {
-            namespaces: Some(["shop".to_string()].into()),
-            ..Visibility::everything()
-        };
-        let scoped = |visibility: &Visibility| Scoped {
-            scope: Scope::of(visibility.clone()),
-            writable_tiers: None,
-            summary: Some("as alice".into()),
-            note: None,
-        };
-        assert!(
-            rescoped(Some(&shop), Ok(scoped(&shop))).is_none(),
-            "unchanged"
-        );
-        let wider = Visibility::everything();
-        let changed = rescoped(Some(&shop), Ok(scoped(&wider))).expect("a change");
-        assert_eq!(changed.scope.visibility(), Some(&wider));
-        // The cluster did not answer: the last scope stays (never dropped, never widened).
-        assert!(rescoped(Some(&shop), Err("unreachable".into())).is_none());
     }
 
     #[test]

@@ -318,7 +318,12 @@ impl FakeApiServer {
             "",
             &["pods", "namespaces"],
         ));
-        self.grant(Grant::new("security", &["get", "list"], CALICO, &["tiers"]));
+        self.grant(Grant::new(
+            "security",
+            &["get", "list", "watch"],
+            CALICO,
+            &["tiers"],
+        ));
         // Every network policy object, to read them all as the cluster decides with them.
         self.grant(Grant::new(
             "security",
@@ -361,6 +366,12 @@ impl FakeApiServer {
 
     pub fn grant(&self, grant: Grant) {
         self.state.lock().unwrap().grants.push(grant);
+    }
+
+    /// Takes back every grant to `subject` (a user or group): the next requests are refused.
+    pub fn revoke(&self, subject: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.grants.retain(|grant| grant.subject != subject);
     }
 
     pub fn add_namespace(&self, name: &str) {
