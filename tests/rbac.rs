@@ -675,6 +675,65 @@ async fn a_kind_refused_mid_run_is_said_and_asks_what_the_user_may_see_again() {
     );
 }
 
+/// `kubectl auth can-i` as a persona (kubectl sends no token over plain HTTP: the tester
+/// impersonates them and their group, as `--as` and `--as-group` do), with its stdout and
+/// whether it said yes.
+fn can_i(api: &FakeApiServer, home: &Path, user: &str, args: &[&str]) -> (String, bool) {
+    let group = match user {
+        "alice" => "shop-devs",
+        _ => "security",
+    };
+    let output = Command::new("kubectl")
+        .args(["auth", "can-i", "--as", user, "--as-group", group])
+        .args(args)
+        .env("KUBECONFIG", api.kubeconfig(home))
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+    (stdout, output.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_auth_can_i_agrees_with_the_fakes_roles() {
+    let api = cluster().await;
+    api.accept_anonymous_as_tester();
+    let home = tempfile::tempdir().unwrap();
+    let (home, api) = tokio::task::spawn_blocking(move || {
+        let path = home.path();
+        assert!(can_i(&api, path, "alice", &["list", "pods", "-n", "shop"]).1);
+        let (answer, yes) = can_i(&api, path, "alice", &["list", "pods", "-n", "payments"]);
+        assert!(!yes && answer.trim() == "no", "{answer}");
+        assert!(can_i(&api, path, "bob", &["list", "pods", "-A"]).1);
+        let (rules, _) = can_i(&api, path, "alice", &["--list", "-n", "shop"]);
+        // Each rule as (resource, names, verbs), the columns kubectl aligns.
+        let rule = |resource: &str, names: &str| -> String {
+            rules
+                .lines()
+                .find_map(|line| {
+                    let columns: Vec<&str> = line.split_whitespace().collect();
+                    (columns.first() == Some(&resource) && columns.get(2) == Some(&names))
+                        .then(|| columns[3..].join(" "))
+                })
+                .unwrap_or_else(|| panic!("no {resource} {names} in {rules}"))
+        };
+        assert_eq!(rule("pods", "[]"), "[get list watch]", "{rules}");
+        assert_eq!(
+            rule("tier.networkpolicies.projectcalico.org", "[application.*]"),
+            "[get list watch create update]"
+        );
+        assert_eq!(rule("tiers.projectcalico.org", "[application]"), "[get]");
+        // Calico's passthrough role, for everyone authenticated.
+        assert_eq!(rule("globalnetworkpolicies.projectcalico.org", "[]"), "[*]");
+        (home, api)
+    })
+    .await
+    .unwrap();
+    drop((home, api));
+}
+
 /// A measurement, not a check (docs/performance.md): what the scope costs to compute for a user
 /// who may see 250 of 500 namespaces, on a cluster that answers in 10 ms.
 /// `cargo test --release --test rbac -- --ignored --nocapture scope_of_500_namespaces`

@@ -690,9 +690,12 @@ fn identify(
         )));
     };
     Ok(match impersonated {
+        // As Kubernetes does, an impersonated user is authenticated too.
         Some(user) => Identity {
             user,
-            groups: impersonated_groups,
+            groups: (impersonated_groups.into_iter())
+                .chain(["system:authenticated".to_string()])
+                .collect(),
         },
         None => identity,
     })
@@ -760,6 +763,70 @@ fn list(api_version: &str, kind: &str, items: Vec<Value>) -> Response<Body> {
 }
 
 /// The reviews (POST): SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview.
+/// A review kubectl sent in Kubernetes' protobuf (`k8s\0`, then a `runtime.Unknown` holding the
+/// type and the object), as the JSON fields this fake reads: `apiVersion`, `kind`, and the spec's
+/// `namespace` (a rules review) or `resourceAttributes` (an access review). The answer is JSON,
+/// which kubectl accepts too.
+fn review_from_protobuf(body: &[u8]) -> Option<Value> {
+    let envelope = protobuf_fields(body.strip_prefix(b"k8s\0")?)?;
+    let type_meta = protobuf_fields(field(&envelope, 1)?)?;
+    let text = |fields: &[(u64, &[u8])], number| {
+        field(fields, number).map_or(String::new(), |b| String::from_utf8_lossy(b).into_owned())
+    };
+    let object = protobuf_fields(field(&envelope, 2)?)?;
+    let spec = protobuf_fields(field(&object, 2).unwrap_or_default())?;
+    let mut review = json!({"apiVersion": text(&type_meta, 1), "kind": text(&type_meta, 2)});
+    review["spec"] = match review["kind"].as_str() {
+        Some("SelfSubjectRulesReview") => json!({"namespace": text(&spec, 1)}),
+        Some("SelfSubjectAccessReview") => {
+            let attributes = protobuf_fields(field(&spec, 1).unwrap_or_default())?;
+            json!({"resourceAttributes": {
+                "namespace": text(&attributes, 1), "verb": text(&attributes, 2),
+                "group": text(&attributes, 3), "version": text(&attributes, 4),
+                "resource": text(&attributes, 5), "subresource": text(&attributes, 6),
+                "name": text(&attributes, 7)}})
+        }
+        _ => json!({}),
+    };
+    Some(review)
+}
+
+/// A protobuf message's length-delimited fields (strings, bytes, messages) by number, in order;
+/// other wire types are skipped. `None` when it is cut short.
+fn protobuf_fields(mut bytes: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+        let mut value = 0u64;
+        for (index, byte) in bytes.iter().enumerate().take(10) {
+            value |= u64::from(byte & 0x7f) << (7 * index);
+            if byte & 0x80 == 0 {
+                return Some((value, &bytes[index + 1..]));
+            }
+        }
+        None
+    }
+    let mut fields = Vec::new();
+    while !bytes.is_empty() {
+        let (key, rest) = varint(bytes)?;
+        bytes = match key & 7 {
+            0 => varint(rest)?.1,
+            1 => rest.get(8..)?,
+            5 => rest.get(4..)?,
+            2 => {
+                let (length, rest) = varint(rest)?;
+                let length = usize::try_from(length).ok()?;
+                fields.push((key >> 3, rest.get(..length)?));
+                &rest[length..]
+            }
+            _ => return None,
+        };
+    }
+    Some(fields)
+}
+
+fn field<'a>(fields: &[(u64, &'a [u8])], number: u64) -> Option<&'a [u8]> {
+    fields.iter().find(|(n, _)| *n == number).map(|(_, b)| *b)
+}
+
 fn answer_review(
     parts: &hyper::http::request::Parts,
     body: &[u8],
@@ -770,11 +837,19 @@ fn answer_review(
         Ok(who) => who,
         Err(response) => return *response,
     };
-    let Ok(asked) = serde_json::from_slice::<Value>(body) else {
+    let protobuf = parts.headers.get("content-type").is_some_and(|t| {
+        t.as_bytes()
+            .starts_with(b"application/vnd.kubernetes.protobuf")
+    });
+    let asked = match protobuf {
+        true => review_from_protobuf(body),
+        false => serde_json::from_slice::<Value>(body).ok(),
+    };
+    let Some(asked) = asked else {
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            "the body is not JSON (this fake reads JSON only, not protobuf)".into(),
+            "the body is neither JSON nor a review in Kubernetes' protobuf".into(),
         );
     };
     match parts.uri.path() {
