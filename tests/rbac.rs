@@ -722,7 +722,7 @@ async fn kubectl_auth_can_i_agrees_with_the_fakes_roles() {
         assert_eq!(rule("pods", "[]"), "[get list watch]", "{rules}");
         assert_eq!(
             rule("tier.networkpolicies.projectcalico.org", "[application.*]"),
-            "[get list watch create update]"
+            "[get list watch create update patch delete]"
         );
         assert_eq!(rule("tiers.projectcalico.org", "[application]"), "[get]");
         // Calico's passthrough role, for everyone authenticated.
@@ -732,6 +732,204 @@ async fn kubectl_auth_can_i_agrees_with_the_fakes_roles() {
     .await
     .unwrap();
     drop((home, api));
+}
+
+/// A staged policy for cart in `tier`, as flowtrace's fixes are written.
+fn staged(tier: &str) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3
+kind: StagedNetworkPolicy
+metadata: {{name: {tier}.allow-checkout, namespace: shop}}
+spec:
+  tier: {tier}
+  order: 5
+  selector: app == 'cart'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {{selector: app == 'checkout'}}
+"
+    )
+}
+
+/// `kubectl ARGS` as alice (impersonated, with her group), on `stdin`.
+fn kubectl_as_alice(api: &FakeApiServer, home: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .args(["--as", "alice", "--as-group", "shop-devs"])
+        .env("KUBECONFIG", api.kubeconfig(home))
+        .env("HOME", home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_applies_server_side_and_dry_runs_as_calicos_tier_rbac_allows() {
+    let api = cluster().await;
+    api.accept_anonymous_as_tester();
+    let home = tempfile::tempdir().unwrap();
+    let (home, api) = tokio::task::spawn_blocking(move || {
+        let path = home.path();
+        let apply = ["apply", "--server-side", "-f", "-"];
+        let dry_apply = ["apply", "--server-side", "--dry-run=server", "-f", "-"];
+        let said = |output: &Output| {
+            let out = String::from_utf8_lossy(&output.stdout).to_string();
+            out + &String::from_utf8_lossy(&output.stderr)
+        };
+        // Tier application is alice's to write: the dry run says so and writes nothing.
+        let output = kubectl_as_alice(&api, path, &dry_apply, &staged("application"));
+        assert!(output.status.success(), "{}", said(&output));
+        assert!(
+            said(&output).contains("serverside-applied (server dry run)"),
+            "{}",
+            said(&output)
+        );
+        let get = [
+            "get",
+            "stagednetworkpolicies.projectcalico.org",
+            "-n",
+            "shop",
+            "-o",
+            "name",
+        ];
+        let listed = kubectl_as_alice(&api, path, &get, "");
+        assert!(
+            !said(&listed).contains("allow-checkout"),
+            "{}",
+            said(&listed)
+        );
+        // Tier security is not: Calico's tier authorization refuses even a dry run.
+        let output = kubectl_as_alice(&api, path, &dry_apply, &staged("security"));
+        assert!(!output.status.success());
+        assert!(
+            said(&output).contains("cannot patch resource \"tier.stagednetworkpolicies\""),
+            "{}",
+            said(&output)
+        );
+        let create = ["create", "--dry-run=server", "-f", "-"];
+        let output = kubectl_as_alice(&api, path, &create, &staged("application"));
+        assert!(
+            said(&output).contains("created (server dry run)"),
+            "{}",
+            said(&output)
+        );
+        // Applied for real, it is there.
+        let output = kubectl_as_alice(&api, path, &apply, &staged("application"));
+        assert!(output.status.success(), "{}", said(&output));
+        let listed = kubectl_as_alice(&api, path, &get, "");
+        assert!(
+            said(&listed).contains("application.allow-checkout"),
+            "{}",
+            said(&listed)
+        );
+        // A dry-run delete leaves it; a delete removes it.
+        let name = "stagednetworkpolicies.projectcalico.org/application.allow-checkout";
+        let output = kubectl_as_alice(
+            &api,
+            path,
+            &["delete", "-n", "shop", name, "--dry-run=server"],
+            "",
+        );
+        assert!(output.status.success(), "{}", said(&output));
+        assert!(said(&kubectl_as_alice(&api, path, &get, "")).contains("allow-checkout"));
+        let output = kubectl_as_alice(&api, path, &["delete", "-n", "shop", name], "");
+        assert!(output.status.success(), "{}", said(&output));
+        assert!(!said(&kubectl_as_alice(&api, path, &get, "")).contains("allow-checkout"));
+        (home, api)
+    })
+    .await
+    .unwrap();
+    drop((home, api));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_read_without_a_tier_is_whole_only_where_the_datastore_does_not_filter_reads() {
+    use support::kube_api::Datastore;
+    let api = cluster().await;
+    apply_policies(&api);
+    // Dana reads every object that decides a flow, but only tiers application and default.
+    api.add_user("dana", &["readers"]);
+    let read = ["get", "list", "watch"];
+    api.grant(Grant::new("readers", &read, "", &["namespaces", "pods"]));
+    api.grant(Grant::new(
+        "readers",
+        &read,
+        "networking.k8s.io",
+        &["networkpolicies"],
+    ));
+    api.grant(Grant::new(
+        "readers",
+        &read,
+        "policy.networking.k8s.io",
+        &["*"],
+    ));
+    let calico = [
+        "networkpolicies",
+        "globalnetworkpolicies",
+        "stagednetworkpolicies",
+        "stagedglobalnetworkpolicies",
+        "stagedkubernetesnetworkpolicies",
+        "networksets",
+        "globalnetworksets",
+    ];
+    api.grant(Grant::new("readers", &read, "projectcalico.org", &calico));
+    api.grant(Grant::new(
+        "readers",
+        &["list", "watch"],
+        "projectcalico.org",
+        &["tiers"],
+    ));
+    api.grant(
+        Grant::new("readers", &["get"], "projectcalico.org", &["tiers"])
+            .named(&["application", "default"]),
+    );
+    let tiered = [
+        "tier.networkpolicies",
+        "tier.globalnetworkpolicies",
+        "tier.stagednetworkpolicies",
+        "tier.stagedglobalnetworkpolicies",
+    ];
+    api.grant(
+        Grant::new("readers", &read, "projectcalico.org", &tiered)
+            .named(&["application.*", "default.*"]),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let fix = vec![
+        "fix".to_string(),
+        "--flow".into(),
+        shop_flow("legacy"),
+        "-o".into(),
+        "json".into(),
+    ];
+    // Calico's API server leaves tier security's policies out of what dana lists: the set
+    // cannot decide, and no fix is proposed from it.
+    api.set_datastore(Datastore::ApiServer);
+    let output = flowtrace(&api, home.path(), "dana", "shop", &fix).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("you may not read tiers security, platform, whose policies Calico's API server leaves out"),
+        "{stderr}"
+    );
+    // With Calico's CRDs reads are not filtered: the guardrail is in what dana read (and shown
+    // to her withheld), so the set is whole.
+    api.set_datastore(Datastore::Crd);
+    let output = flowtrace(&api, home.path(), "dana", "shop", &fix).await;
+    let proposal: Value = serde_json::from_str(&succeeded(&output)).unwrap();
+    let denial = &proposal["sides"][0]["denial"];
+    assert_eq!(denial["tier"], "security", "{proposal}");
+    assert!(!proposal.to_string().contains("quarantine"), "{proposal}");
 }
 
 /// A measurement, not a check (docs/performance.md): what the scope costs to compute for a user

@@ -1,9 +1,13 @@
 //! A fake Kubernetes API server for tests, on 127.0.0.1 over plain HTTP/1.1 (hyper), reached
-//! through a kubeconfig it writes. It speaks what flowtrace asks of a cluster:
+//! through a kubeconfig it writes. It speaks what flowtrace (and kubectl, to check the fake) asks
+//! of a cluster:
 //! - bearer-token authentication (401 `Status` without the token);
-//! - `GET /version`;
+//! - `GET /version`, discovery, and an OpenAPI v2 document without schemas;
 //! - `GET` of a namespaced core object by its path, 404 `Status` for one it does not hold;
-//! - pod lists with an equality `labelSelector`;
+//! - list and watch of the watched kinds (Calico's, Kubernetes' policies, namespaces, pods) with
+//!   resourceVersions, bookmarks, an equality `labelSelector`, compaction (410 Gone) and dropped
+//!   watches;
+//! - create, server-side apply and delete of those kinds, each with `dryRun=All`;
 //! - `pods/NAME/portforward?ports=P` upgraded to a WebSocket with the `v4.channel.k8s.io`
 //!   framing (each binary message starts with its channel: 0 data, 1 error; each channel's first
 //!   message is the port, little-endian), relayed to a TCP address the test names for the pod's
@@ -15,9 +19,11 @@
 //!   Kubernetes' rules (verb, API group and resource each listed or `*`; resource names, when
 //!   listed, only those), and from them: SelfSubjectReview, SelfSubjectAccessReview (an empty
 //!   namespace is "every namespace": only cluster-wide grants answer it), SelfSubjectRulesReview
-//!   (400 without a namespace), and 403 on lists of namespaces, pods and Calico tiers the user may
-//!   not list. Calico's tier pseudo-resources (`tier.networkpolicies` named `<tier>.*`) are plain
-//!   resources to RBAC, as they are to the real API server.
+//!   (400 without a namespace), in JSON or in the protobuf kubectl sends, and 403 on what the
+//!   user may not do. Calico's tier pseudo-resources (`tier.networkpolicies` named `<tier>.*`)
+//!   are plain resources to RBAC, as they are to the real API server; on top of it, Calico's tier
+//!   authorization of every write of a tiered policy, and, with Calico's API server as the
+//!   datastore (`Datastore::ApiServer`), of reads too (a list holds only the readable tiers).
 //!
 //! Every request's method and path (with query) is recorded.
 
@@ -146,6 +152,21 @@ struct State {
     requests: Vec<String>,
     /// The Impersonate-User and Impersonate-Group headers of every request.
     impersonations: Vec<(Option<String>, Vec<String>)>,
+    datastore: Datastore,
+}
+
+/// Where Calico keeps its objects, which decides whether reads of tiered policies are filtered
+/// by tier (calico.md 4.7). Writes are tier-authorized in both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Datastore {
+    /// Calico's aggregated API server (3.30, 3.31, 3.32's default): a list or watch of tiered
+    /// policies holds only the tiers the user may read (403 when none), and a
+    /// `projectcalico.org/tier=T` label selector asks for one.
+    ApiServer,
+    /// Native v3 CRDs (3.33's default for new installs): reads are plain RBAC, not filtered by
+    /// tier; an admission webhook authorizes writes by tier.
+    #[default]
+    Crd,
 }
 
 pub struct FakeApiServer {
@@ -197,12 +218,21 @@ impl FakeApiServer {
                                     if !latency.is_zero() {
                                         tokio::time::sleep(latency).await;
                                     }
-                                    if request.method() != hyper::Method::POST {
+                                    let writes = [
+                                        hyper::Method::POST,
+                                        hyper::Method::PATCH,
+                                        hyper::Method::DELETE,
+                                    ];
+                                    if !writes.contains(request.method()) {
                                         return Ok::<_, hyper::Error>(answer(request, state));
                                     }
                                     let (parts, body) = request.into_parts();
                                     let body = body.collect().await?.to_bytes();
-                                    Ok(answer_review(&parts, &body, &state))
+                                    let review = parts.uri.path().ends_with("reviews");
+                                    Ok(match review {
+                                        true => answer_review(&parts, &body, &state),
+                                        false => answer_write(&parts, &body, &state),
+                                    })
                                 }
                             });
                         let _ = hyper::server::conn::http1::Builder::new()
@@ -285,7 +315,9 @@ impl FakeApiServer {
         self.grant(owned(&["get", "list", "watch"], "", &["pods"]));
         self.grant(
             owned(
-                &["get", "list", "watch", "create", "update"],
+                &[
+                    "get", "list", "watch", "create", "update", "patch", "delete",
+                ],
                 CALICO,
                 &["tier.networkpolicies", "tier.stagednetworkpolicies"],
             )
@@ -351,7 +383,12 @@ impl FakeApiServer {
             "security",
             &["get", "list", "watch"],
             CALICO,
-            &["tier.networkpolicies", "tier.globalnetworkpolicies"],
+            &[
+                "tier.networkpolicies",
+                "tier.globalnetworkpolicies",
+                "tier.stagednetworkpolicies",
+                "tier.stagedglobalnetworkpolicies",
+            ],
         ));
         self.grant(
             Grant::new(
@@ -390,6 +427,11 @@ impl FakeApiServer {
             user: USER.into(),
             groups: vec!["system:authenticated".into()],
         });
+    }
+
+    /// How Calico keeps its objects, from now on.
+    pub fn set_datastore(&self, datastore: Datastore) {
+        self.state.lock().unwrap().datastore = datastore;
     }
 
     /// Every answer from now on takes `latency`.
@@ -719,6 +761,46 @@ impl State {
         })
     }
 
+    /// Calico's tier authorization: `get` on the tier, and `verb` on the tier pseudo-resource
+    /// (`tier.networkpolicies`) named `<tier>.*` or, but for a list or watch, the policy's name.
+    fn tier_allows(
+        &self,
+        who: &Identity,
+        verb: &str,
+        plural: &str,
+        tier: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> bool {
+        let pseudo = format!("tier.{plural}");
+        let wildcard = format!("{tier}.*");
+        self.allowed(who, "get", CALICO, "tiers", Some(tier), None)
+            && [Some(wildcard.as_str()), name]
+                .into_iter()
+                .flatten()
+                .any(|named| self.allowed(who, verb, CALICO, &pseudo, Some(named), namespace))
+    }
+
+    /// The tiers whose policies of `plural` the user may list (or watch) in `namespace`.
+    fn readable_tiers(
+        &self,
+        who: &Identity,
+        verb: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> BTreeSet<String> {
+        let tiers = self
+            .watched
+            .objects
+            .keys()
+            .filter(|(v, p, ..)| v == "projectcalico.org/v3" && p == "tiers");
+        tiers
+            .map(|(.., name)| name.clone())
+            .chain(["default".to_string()])
+            .filter(|tier| self.tier_allows(who, verb, plural, tier, None, namespace))
+            .collect()
+    }
+
     fn all_namespaces(&self) -> BTreeSet<String> {
         let mut all = self.namespaces.clone();
         for path in self.objects.keys() {
@@ -728,6 +810,21 @@ impl State {
         }
         all
     }
+}
+
+/// The OpenAPI v2 document kubectl downloads (in protobuf) to validate what it sends, holding no
+/// schema: kubectl then validates nothing client-side, as for a custom resource without one.
+fn openapi_without_schemas() -> Response<Body> {
+    // Document { swagger = 1: "2.0", info = 2: Info { title = 1: "fake", version = 2: "v1" } }
+    let document = b"\x0a\x032.0\x12\x0a\x0a\x04fake\x12\x02v1".to_vec();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            "content-type",
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )
+        .body(Full::new(Bytes::from(document)).boxed())
+        .unwrap()
 }
 
 /// RBAC's 403, worded as the API server words it.
@@ -762,7 +859,182 @@ fn list(api_version: &str, kind: &str, items: Vec<Value>) -> Response<Body> {
     )
 }
 
-/// The reviews (POST): SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview.
+/// A create (POST to a collection), a server-side apply (PATCH of `application/apply-patch+yaml`)
+/// or a delete of an object of a watched kind, each with `dryRun=All` honored: authorized by RBAC
+/// and, for Calico's tiered policies, by tier (in both datastores); a dry run answers as the write
+/// would and changes nothing.
+fn answer_write(
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    state: &Arc<Mutex<State>>,
+) -> Response<Body> {
+    let (mut seen, who) = match identified(parts, state) {
+        Ok(identified) => identified,
+        Err(response) => return *response,
+    };
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
+    let creating = parts.method == hyper::Method::POST;
+    let (collection, named) = match creating {
+        true => (Collection::of(path), None),
+        false => match path.rsplit_once('/') {
+            Some((collection, name)) => (Collection::of(collection), Some(name.to_string())),
+            None => (None, None),
+        },
+    };
+    let Some(collection) = collection.filter(|c| seen.watched.serves(c)) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+        );
+    };
+    let api_version = match collection.group.as_str() {
+        "" => collection.version.clone(),
+        group => format!("{group}/{}", collection.version),
+    };
+    let Some((_, kind, _)) = WATCHED_KINDS
+        .iter()
+        .find(|(v, _, plural)| *v == api_version && *plural == collection.plural)
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "not a watched kind".into(),
+        );
+    };
+    let namespace = collection.namespace.clone().unwrap_or_default();
+    let stored = |name: &str| {
+        let key = (
+            api_version.clone(),
+            collection.plural.clone(),
+            namespace.clone(),
+            name.to_string(),
+        );
+        seen.watched.objects.get(&key).cloned()
+    };
+    let sent: Option<Value> = match parts.method == hyper::Method::DELETE {
+        true => None,
+        false => match serde_norway::from_slice(body) {
+            Ok(object) => Some(object),
+            Err(e) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("the body does not parse: {e}"),
+                )
+            }
+        },
+    };
+    let name = match (&sent, &named) {
+        (Some(object), _) => object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => String::new(),
+    };
+    let invalid = |why: String| {
+        status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!(
+                "{}.{} \"{name}\" is invalid: {why}",
+                collection.plural, collection.group
+            ),
+        )
+    };
+    if let Some(object) = &sent {
+        if object["apiVersion"] != api_version.as_str() || object["kind"] != *kind {
+            return invalid(format!("apiVersion and kind must be {api_version} {kind}"));
+        }
+        if name.is_empty() || named.as_deref().is_some_and(|n| n != name) {
+            return invalid("metadata.name: Required value, the name in the path".into());
+        }
+        let sent_namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&namespace);
+        if sent_namespace != namespace {
+            return invalid(format!(
+                "metadata.namespace: does not match the request's {namespace:?}"
+            ));
+        }
+    }
+    let verb = match parts.method.as_str() {
+        "POST" => "create",
+        "PATCH" => "patch",
+        _ => "delete",
+    };
+    let ns = collection.namespace.as_deref();
+    if !seen.allowed(
+        &who,
+        verb,
+        &collection.group,
+        &collection.plural,
+        Some(&name),
+        ns,
+    ) {
+        return forbidden(&who, verb, &collection.group, &collection.plural, ns);
+    }
+    let before = stored(&name);
+    let tier = sent
+        .as_ref()
+        .or(before.as_ref())
+        .and_then(tier_of)
+        .map(str::to_string);
+    if let Some(tier) = tier {
+        if !seen.tier_allows(&who, verb, &collection.plural, &tier, Some(&name), ns) {
+            let pseudo = format!("tier.{}", collection.plural);
+            return forbidden(&who, verb, CALICO, &pseudo, ns);
+        }
+    }
+    // A delete says it in its DeleteOptions body, the others in the query.
+    let options: Value = serde_json::from_slice(body).unwrap_or_default();
+    let dry_run = query_param(query, "dryRun").is_some_and(|d| d == "All")
+        || (sent.is_none() && options["dryRun"] == json!(["All"]));
+    let manager = query_param(query, "fieldManager").unwrap_or_else(|| "kubectl".into());
+    let Some(mut object) = sent else {
+        // A delete.
+        let Some(object) = before else {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("{} \"{name}\" not found", collection.plural),
+            );
+        };
+        if !dry_run {
+            seen.watched.write(object.clone(), true);
+        }
+        return json_response(StatusCode::OK, &object);
+    };
+    if creating && before.is_some() {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!(
+                "{}.{} \"{name}\" already exists",
+                collection.plural, collection.group
+            ),
+        );
+    }
+    let operation = if creating { "Update" } else { "Apply" };
+    object["metadata"]["managedFields"] = json!([{"manager": manager, "operation": operation,
+        "apiVersion": api_version, "time": "2026-12-05T02:10:00Z"}]);
+    if !namespace.is_empty() {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    let code = if before.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    if !dry_run {
+        seen.watched.write(object.clone(), false);
+        let key = (api_version, collection.plural.clone(), namespace, name);
+        object = seen.watched.objects.get(&key).cloned().unwrap_or(object);
+    }
+    json_response(code, &object)
+}
+
 /// A review kubectl sent in Kubernetes' protobuf (`k8s\0`, then a `runtime.Unknown` holding the
 /// type and the object), as the JSON fields this fake reads: `apiVersion`, `kind`, and the spec's
 /// `namespace` (a rules review) or `resourceAttributes` (an access review). The answer is JSON,
@@ -827,14 +1099,24 @@ fn field<'a>(fields: &[(u64, &'a [u8])], number: u64) -> Option<&'a [u8]> {
     fields.iter().find(|(n, _)| *n == number).map(|(_, b)| *b)
 }
 
+/// The state, and who sent a request with a body.
+fn identified<'a>(
+    parts: &hyper::http::request::Parts,
+    state: &'a Arc<Mutex<State>>,
+) -> Result<(std::sync::MutexGuard<'a, State>, Identity), Box<Response<Body>>> {
+    let mut seen = state.lock().unwrap();
+    let who = identify(&parts.method, &parts.uri, &parts.headers, &mut seen)?;
+    Ok((seen, who))
+}
+
+/// The reviews (POST): SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview.
 fn answer_review(
     parts: &hyper::http::request::Parts,
     body: &[u8],
     state: &Arc<Mutex<State>>,
 ) -> Response<Body> {
-    let mut seen = state.lock().unwrap();
-    let who = match identify(&parts.method, &parts.uri, &parts.headers, &mut seen) {
-        Ok(who) => who,
+    let (seen, who) = match identified(parts, state) {
+        Ok(identified) => identified,
         Err(response) => return *response,
     };
     let protobuf = parts.headers.get("content-type").is_some_and(|t| {
@@ -910,6 +1192,9 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let mut seen = state.lock().unwrap();
+    if path == "/openapi/v2" {
+        return openapi_without_schemas();
+    }
     // Discovery is open to anyone, as the system:discovery role makes it.
     if let Some(discovery) = seen.watched.discovery(&path) {
         return json_response(StatusCode::OK, &discovery);
@@ -943,7 +1228,7 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             .collect();
         return list("v1", "NamespaceList", items);
     }
-    if let Some(collection) = Collection::of(&path) {
+    if let Some(mut collection) = Collection::of(&path) {
         if seen.watched.serves(&collection) {
             let verb = if watching { "watch" } else { "list" };
             let namespace = collection.namespace.as_deref();
@@ -956,6 +1241,20 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
                 namespace,
             ) {
                 return forbidden(&who, verb, &collection.group, &collection.plural, namespace);
+            }
+            let tiered =
+                collection.group == CALICO && TIERED_PLURALS.contains(&collection.plural.as_str());
+            if tiered && seen.datastore == Datastore::ApiServer {
+                let mut tiers = seen.readable_tiers(&who, verb, &collection.plural, namespace);
+                let selector = query_param(&query, "labelSelector").unwrap_or_default();
+                if let Some(asked) = selector.strip_prefix("projectcalico.org/tier=") {
+                    tiers.retain(|tier| tier == asked);
+                }
+                if tiers.is_empty() {
+                    let pseudo = format!("tier.{}", collection.plural);
+                    return forbidden(&who, verb, CALICO, &pseudo, namespace);
+                }
+                collection.tiers = Some(tiers);
             }
             return match watching {
                 false => seen.watched.list(&collection, &query),
@@ -1166,6 +1465,8 @@ struct Collection {
     version: String,
     plural: String,
     namespace: Option<String>,
+    /// Only the policies of these tiers (Calico's API server filters reads so).
+    tiers: Option<BTreeSet<String>>,
 }
 
 impl Collection {
@@ -1187,6 +1488,7 @@ impl Collection {
             version: version.into(),
             plural: plural.into(),
             namespace,
+            tiers: None,
         })
     }
 }
@@ -1241,6 +1543,28 @@ const WATCHED_KINDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const TIERED_PLURALS: &[&str] = &[
+    "networkpolicies",
+    "globalnetworkpolicies",
+    "stagednetworkpolicies",
+    "stagedglobalnetworkpolicies",
+];
+
+/// Calico's policy kinds that live in tiers (calico.md 4.7).
+const TIERED: &[&str] = &[
+    "NetworkPolicy",
+    "GlobalNetworkPolicy",
+    "StagedNetworkPolicy",
+    "StagedGlobalNetworkPolicy",
+];
+
+/// The tier of a Calico policy of a tiered kind (`default` when it names none).
+fn tier_of(object: &Value) -> Option<&str> {
+    let tiered = object["apiVersion"] == "projectcalico.org/v3"
+        && TIERED.iter().any(|kind| object["kind"] == *kind);
+    tiered.then(|| object["spec"]["tier"].as_str().unwrap_or("default"))
+}
+
 /// One watch event, as its JSON line.
 #[derive(Clone)]
 struct Event {
@@ -1248,6 +1572,8 @@ struct Event {
     group: String,
     plural: String,
     namespace: Option<String>,
+    /// A tiered policy's tier.
+    tier: Option<String>,
     line: Bytes,
 }
 
@@ -1370,6 +1696,10 @@ impl Watched {
             .to_string();
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         let key = (api_version.clone(), plural.clone(), namespace.clone(), name);
+        // As Calico's API server does, a policy carries its tier as a label too.
+        if let Some(tier) = tier_of(&object).map(str::to_string) {
+            object["metadata"]["labels"]["projectcalico.org/tier"] = json!(tier);
+        }
         self.version += 1;
         object["metadata"]["resourceVersion"] = json!(self.version.to_string());
         let kind = match (delete, self.objects.contains_key(&key)) {
@@ -1391,6 +1721,7 @@ impl Watched {
                 .to_string(),
             plural,
             namespace: (!namespace.is_empty()).then_some(namespace),
+            tier: tier_of(&object).map(str::to_string),
             line: Bytes::from(format!("{}\n", json!({"type": kind, "object": object}))),
         };
         self.events.push(event.clone());
@@ -1407,10 +1738,15 @@ impl Watched {
         group: &str,
         plural: &str,
         namespace: Option<&str>,
+        tier: Option<&str>,
     ) -> bool {
         collection.group == group
             && collection.plural == plural
             && (collection.namespace.is_none() || collection.namespace.as_deref() == namespace)
+            && collection
+                .tiers
+                .as_ref()
+                .is_none_or(|tiers| tier.is_some_and(|t| tiers.contains(t)))
     }
 
     /// The collection's objects, those an equality `labelSelector` selects.
@@ -1422,7 +1758,7 @@ impl Watched {
             .filter(|((api_version, plural, namespace, _), object)| {
                 let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
                 let namespace = (!namespace.is_empty()).then_some(namespace.as_str());
-                Watched::in_collection(collection, group, plural, namespace)
+                Watched::in_collection(collection, group, plural, namespace, tier_of(object))
                     && selects(&wanted, &object["metadata"]["labels"])
             })
             .map(|(_, object)| object.clone())
@@ -1455,6 +1791,7 @@ impl Watched {
                         &event.group,
                         &event.plural,
                         event.namespace.as_deref(),
+                        event.tier.as_deref(),
                     )
             };
             for event in self.events.iter().filter(|e| wanted(e)) {
@@ -1474,7 +1811,7 @@ impl Watched {
                         event = events.recv() => match event {
                             Ok(event) => {
                                 version = event.version;
-                                if Watched::in_collection(&collection, &event.group, &event.plural, event.namespace.as_deref())
+                                if Watched::in_collection(&collection, &event.group, &event.plural, event.namespace.as_deref(), event.tier.as_deref())
                                     && lines.send(event.line).is_err()
                                 {
                                     return;
