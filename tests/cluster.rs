@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use support::goldmane::{unix_now, window, FakeGoldmane};
 use support::kube_api::{FakeApiServer, Grant};
 use support::tmux::Tmux;
-use support::whisker::{flow_response, FakeWhisker, StoredEvent};
+use support::whisker::{flow_response, https_front, FakeWhisker, StoredEvent};
 use tokio::io::AsyncReadExt;
 
 const CALICO: &str = "calico-system";
@@ -208,6 +208,44 @@ async fn the_view_opens_on_the_namespace_the_context_names_as_kubectl_does() {
     let output = flowtrace(Some(&unnamed), home.path(), &tail(&[])).await;
     assert_eq!(dest_namespaces(&output).len(), 3);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("the context's"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whisker_of_calico_3_33_is_reached_over_https_and_an_unverified_certificate_is_said() {
+    let base = unix_now() - 600;
+    let whisker = FakeWhisker::start(vec![StoredEvent::flow(&flow_response(
+        "web-*", "backend", 8080, base,
+    ))])
+    .await;
+    let (https, ca) = https_front(socket_of(&whisker.url())).await;
+    // 3.33's service: port 8443, HTTPS only.
+    let api = cluster_with("whisker", "whisker-0", 8443, Some(https)).await;
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(home.path());
+    let tail = ["tail", "--source", "whisker", "--since", "1h", "-o", "json"];
+    // The cluster holds no CA that signed it (self-signed, as far as flowtrace can tell): the
+    // flows come, and the user is told plainly.
+    let output = flowtrace(Some(&kubeconfig), home.path(), &tail).await;
+    assert_eq!(json_records(&output).len(), 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: Whisker's certificate cannot be verified (")
+            && stderr.contains("the API server's port-forward authenticates the pod it reaches"),
+        "{stderr}"
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.contains("/pods/whisker-0/portforward") && r.contains("ports=8443")),
+        "{:#?}",
+        api.requests()
+    );
+    // With the CA in the cluster's bundle the certificate is verified, and nothing is said.
+    api.add_config_map(CALICO, "tigera-ca-bundle", &[("tigera-ca-bundle.crt", &ca)]);
+    let output = flowtrace(Some(&kubeconfig), home.path(), &tail).await;
+    assert_eq!(json_records(&output).len(), 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("certificate"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

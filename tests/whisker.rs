@@ -513,3 +513,51 @@ async fn a_stream_that_goes_silent_is_reconnected() {
     assert!(seen.values().all(|&n| n == 1), "{seen:?}");
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_https_whisker_is_read_with_the_ca_given_and_refused_without_one() {
+    use flowtrace::source::goldmane::Pem;
+    use flowtrace::source::whisker::WhiskerTrust;
+    let fake = FakeWhisker::start(history(2)).await;
+    let plain = fake.url().trim_start_matches("http://").parse().unwrap();
+    let (https, ca) = support::whisker::https_front(plain).await;
+    let mut at_https = config(&fake);
+    at_https.url = format!("https://{https}/whisker-backend");
+    // No CA: nothing to verify with, said at once.
+    let error = timeout(LIMIT, whisker::list(&at_https))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error.fatal && error.message.contains("--whisker-ca"),
+        "{}",
+        error.message
+    );
+    // The CA that signed it, and the name its certificate holds.
+    at_https.trust = Some(WhiskerTrust::Ca {
+        ca: Pem::Text {
+            origin: "test CA".into(),
+            pem: ca.into_bytes(),
+        },
+        server_name: Some("whisker".into()),
+    });
+    let page = timeout(LIMIT, whisker::list(&at_https))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.flows.len(), 2);
+    // A CA that did not sign it: refused, saying why.
+    let (_, other_ca) = support::whisker::https_front(plain).await;
+    at_https.trust = Some(WhiskerTrust::Ca {
+        ca: Pem::Text {
+            origin: "another CA".into(),
+            pem: other_ca.into_bytes(),
+        },
+        server_name: Some("whisker".into()),
+    });
+    let error = timeout(LIMIT, whisker::list(&at_https))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.message.contains("certificate"), "{}", error.message);
+}

@@ -13,7 +13,6 @@ use crate::model::Flow;
 use crate::policy::{load_paths, PolicySet};
 use crate::source::demo::DemoCluster;
 use crate::source::file::picked;
-use crate::source::network::Server;
 use crate::source::server_filter::ServerFilter;
 use crate::source::{DemoFeed, FlowSource};
 use crate::store::filter::{in_namespaces, parse_duration, Filter};
@@ -89,6 +88,7 @@ pub fn flow_servers(args: &SourceArgs) -> FlowServers {
         goldmane_ca: goldmane.goldmane_ca.clone(),
         goldmane_server_name: goldmane.goldmane_server_name.clone(),
         whisker_url: args.whisker_url.clone(),
+        whisker_ca: args.whisker_ca.clone(),
     }
 }
 
@@ -130,35 +130,17 @@ pub fn open_source(
     since: Option<i64>,
     follow: bool,
 ) -> Result<FlowSource, String> {
-    match args.source() {
-        "demo" => Ok(FlowSource::Demo(DemoFeed::new(
-            DemoCluster::new(args.seed),
-            args.rate,
-            since.unwrap_or(60),
-        ))),
-        "-" => Ok(FlowSource::stdin()),
-        "goldmane" => open_server(args, Server::Goldmane, filter, since, follow),
-        "whisker" => open_server(args, Server::Whisker, filter, since, follow),
-        source => match source.strip_prefix("file:") {
-            Some("") => Err("source file: names no file (file:PATH)".to_string()),
-            Some(path) => FlowSource::file(PathBuf::from(path)).map_err(|e| e.to_string()),
-            None => Err(format!(
-                "unknown source {source:?}: use demo, goldmane, whisker, file:PATH or -"
-            )),
-        },
-    }
-}
-
-fn open_server(
-    args: &SourceArgs,
-    server: Server,
-    filter: &Filter,
-    since: Option<i64>,
-    follow: bool,
-) -> Result<FlowSource, String> {
     // Verdicts are pushed to a server only when they are the ones it recorded (no `-m`).
     let pushed = ServerFilter::of(filter, args.manifests.is_empty());
-    flow_server::open(&flow_servers(args), server, pushed, since, follow)
+    let demo = || DemoFeed::new(DemoCluster::new(args.seed), args.rate, since.unwrap_or(60));
+    flow_server::open_named(
+        args.source(),
+        &flow_servers(args),
+        demo,
+        pushed,
+        since,
+        follow,
+    )
 }
 
 /// The flow `--flow`, or line `--line` of `--flows`, names; stops when it cannot be read.

@@ -246,10 +246,14 @@ pub struct SourceArgs {
     source: Option<String>,
     #[command(flatten)]
     goldmane: GoldmaneArgs,
-    /// Whisker's address (plain HTTP). By default flowtrace port-forwards to
-    /// calico-system/whisker:8081 through the Kubernetes API.
+    /// Whisker's address (http://, or https:// with --whisker-ca). By default flowtrace
+    /// port-forwards to calico-system/whisker through the Kubernetes API: port 8443 (HTTPS, Calico
+    /// 3.33+) when the service has it, else 8081.
     #[arg(long, value_name = "URL")]
     whisker_url: Option<String>,
+    /// The CA (PEM) that signed the certificate of Whisker at an https:// --whisker-url.
+    #[arg(long, value_name = "FILE", requires = "whisker_url")]
+    whisker_ca: Option<PathBuf>,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Decide flows against these manifests (otherwise what Calico recorded is shown).

@@ -45,6 +45,10 @@ pub fn run(args: &TailArgs) -> Outcome {
     let since = since_arg(args.since.as_deref())?;
     let manifests = optional_manifests(&chosen.manifests)?;
     let mut source = open_source(chosen, &filter, since, args.follow)?;
+    source
+        .via_warning()
+        .iter()
+        .for_each(|w| eprintln!("warning: {w}"));
     let demo = chosen.source() == "demo";
     let scoped = scope(&cluster_target(&chosen.cluster), demo)?;
     let live = live_policies(chosen, &scoped.scope);

@@ -105,6 +105,7 @@ pub fn run(args: TuiArgs) -> Outcome {
     }
     app.whose = scoped.summary.clone();
     app.set_scope(scoped.scope.clone(), scoped.writable_tiers);
+    warnings.extend(source.via_warning().map(str::to_string));
     warnings.extend(app.governance_from_config());
     app.set_startup_warnings(&warnings);
     let (control, controls) = std::sync::mpsc::channel();

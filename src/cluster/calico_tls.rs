@@ -19,12 +19,7 @@ pub async fn ca_bundle(client: &Client, namespace: &str) -> Result<Pem, String> 
     let map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
         .get(CA_BUNDLE)
         .await
-        .map_err(|e| {
-            format!(
-                "{}; pass Goldmane's CA with --goldmane-ca",
-                describe_error(&what, &e)
-            )
-        })?;
+        .map_err(|e| describe_error(&what, &e))?;
     let data = map.data.unwrap_or_default();
     CA_BUNDLE_KEYS
         .iter()

@@ -6,13 +6,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+
 use super::port_forward::{self, Forwarded, ServicePort};
 use super::{calico_tls, connect, runtime, ClusterTarget, ConnectError};
 use crate::source::goldmane::{GoldmaneConfig, Pem, TlsSettings};
-use crate::source::network::{self, NetworkConfig, Server};
+use crate::source::network::{self, NetworkConfig, Server, Via};
 use crate::source::server_filter::ServerFilter;
-use crate::source::whisker::WhiskerConfig;
-use crate::source::FlowSource;
+use crate::source::whisker::{check_certificate, WhiskerConfig, WhiskerTrust};
+use crate::source::{DemoFeed, FlowSource};
 
 /// Where Goldmane and Whisker are and how to reach them, as the command line says it.
 #[derive(Debug, Clone, Default)]
@@ -26,20 +29,59 @@ pub struct FlowServers {
     pub goldmane_key: Option<PathBuf>,
     pub goldmane_ca: Option<PathBuf>,
     pub goldmane_server_name: String,
-    /// Whisker's address; by default a port-forward to `<calico>/whisker:8081`.
+    /// Whisker's address; by default a port-forward to `<calico>/whisker:8443` (HTTPS, 3.33+)
+    /// or `:8081`.
     pub whisker_url: Option<String>,
+    /// The CA that signed the certificate of Whisker at an `https://` `whisker_url`.
+    pub whisker_ca: Option<PathBuf>,
 }
+
+/// Whisker's HTTPS port from Calico 3.33 (calico.md 1.5).
+const WHISKER_HTTPS_PORT: u16 = 8443;
 
 /// The service port a port-forward reaches (calico.md 1.4 and 1.5).
 fn service(server: Server, namespace: &str) -> ServicePort {
-    let (name, port) = match server {
-        Server::Goldmane => ("goldmane", 7443),
-        Server::Whisker => ("whisker", 8081),
+    let port = match server {
+        Server::Goldmane => 7443,
+        Server::Whisker => 8081,
     };
     ServicePort {
         namespace: namespace.to_string(),
-        name: name.to_string(),
+        name: service_name(server).to_string(),
         port,
+    }
+}
+
+/// The service's name, which its certificate names too.
+fn service_name(server: Server) -> &'static str {
+    match server {
+        Server::Goldmane => "goldmane",
+        Server::Whisker => "whisker",
+    }
+}
+
+/// Opens the source `--source` names: `demo` (as `demo` sets it up), `-` (stdin), `goldmane`,
+/// `whisker` or `file:PATH`.
+pub fn open_named(
+    name: &str,
+    servers: &FlowServers,
+    demo: impl FnOnce() -> DemoFeed,
+    filter: ServerFilter,
+    since: Option<i64>,
+    follow: bool,
+) -> Result<FlowSource, String> {
+    match name {
+        "demo" => Ok(FlowSource::Demo(demo())),
+        "-" => Ok(FlowSource::stdin()),
+        "goldmane" => open(servers, Server::Goldmane, filter, since, follow),
+        "whisker" => open(servers, Server::Whisker, filter, since, follow),
+        source => match source.strip_prefix("file:") {
+            Some("") => Err("source file: names no file (file:PATH)".to_string()),
+            Some(path) => FlowSource::file(PathBuf::from(path)).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown source {source:?}: use demo, goldmane, whisker, file:PATH or -"
+            )),
+        },
     }
 }
 
@@ -56,31 +98,39 @@ pub fn open(
     // source's thread.
     let runtime = runtime()?;
     let since = since.map(|s| Duration::from_secs(s as u64));
-    let (network, forwarded) = runtime.block_on(async {
+    let (network, via) = runtime.block_on(async {
         match server {
             Server::Goldmane => {
                 let (mut config, forwarded) = goldmane_config(servers).await?;
                 config.since = since;
                 config.filter.terms = filter;
-                Ok::<_, String>((NetworkConfig::Goldmane(Box::new(config)), forwarded))
+                let via = forwarded.map(|f| Via {
+                    how: f.describe(),
+                    warning: None,
+                });
+                Ok::<_, String>((NetworkConfig::Goldmane(Box::new(config)), via))
             }
             Server::Whisker => {
-                let (url, forwarded) = match &servers.whisker_url {
-                    Some(url) => (url.clone(), None),
+                let (mut config, via) = match &servers.whisker_url {
+                    Some(url) => {
+                        let mut config = WhiskerConfig::new(url.clone());
+                        config.trust = (servers.whisker_ca.clone()).map(|ca| WhiskerTrust::Ca {
+                            ca: Pem::File(ca),
+                            server_name: None,
+                        });
+                        (config, None)
+                    }
                     None => {
-                        let client = connect_for(servers, Server::Whisker).await?;
-                        let forwarded = forward(&client, servers, Server::Whisker).await?;
-                        (format!("http://{}", forwarded.local), Some(forwarded))
+                        let (config, via) = whisker_forwarded(servers).await?;
+                        (config, Some(via))
                     }
                 };
-                let mut config = WhiskerConfig::new(url);
                 config.since = since;
                 config.filter.terms = filter;
-                Ok((NetworkConfig::Whisker(Box::new(config)), forwarded))
+                Ok((NetworkConfig::Whisker(Box::new(config)), via))
             }
         }
     })?;
-    let via = forwarded.map(|f| f.describe());
     Ok(FlowSource::Network(network::start(
         runtime, network, via, follow,
     )))
@@ -179,6 +229,62 @@ async fn connect_for(servers: &FlowServers, server: Server) -> Result<kube::Clie
     })
 }
 
+/// Whisker through a port-forward: over HTTPS when its service has the 3.33 port, its certificate
+/// verified with the cluster's CA bundle when it can be, else taken, and the user told why.
+async fn whisker_forwarded(servers: &FlowServers) -> Result<(WhiskerConfig, Via), String> {
+    let client = connect_for(servers, Server::Whisker).await?;
+    let namespace = &servers.calico_namespace;
+    let mut service = service(Server::Whisker, namespace);
+    let https = Api::<Service>::namespaced(client.clone(), namespace)
+        .get(&service.name)
+        .await
+        .ok()
+        .and_then(|found| found.spec?.ports)
+        .is_some_and(|ports| {
+            ports
+                .iter()
+                .any(|p| p.port == i32::from(WHISKER_HTTPS_PORT))
+        });
+    if https {
+        service.port = WHISKER_HTTPS_PORT;
+    }
+    let forwarded = port_forward::forward(client.clone(), service).await?;
+    let how = forwarded.describe();
+    if !https {
+        let config = WhiskerConfig::new(format!("http://{}", forwarded.local));
+        return Ok((config, Via { how, warning: None }));
+    }
+    let url = format!("https://{}", forwarded.local);
+    let checked = match calico_tls::ca_bundle(&client, namespace).await {
+        Ok(ca) => {
+            let trust = WhiskerTrust::Ca {
+                ca,
+                server_name: Some(service_name(Server::Whisker).into()),
+            };
+            check_certificate(&url, &trust).await.map(|()| trust)
+        }
+        Err(why) => Err(why),
+    };
+    let (trust, warning) = match checked {
+        Ok(trust) => (trust, None),
+        Err(why) => (
+            WhiskerTrust::Unverified,
+            Some(format!(
+                "Whisker's certificate cannot be verified ({why}); flowtrace takes it, as a \
+                 browser user of Whisker would, because the API server's port-forward \
+                 authenticates the pod it reaches"
+            )),
+        ),
+    };
+    let mut config = WhiskerConfig::new(url);
+    config.trust = Some(trust);
+    let how = match warning {
+        Some(_) => format!("{how}, HTTPS (certificate not verified)"),
+        None => format!("{how}, HTTPS"),
+    };
+    Ok((config, Via { how, warning }))
+}
+
 /// A port-forward to `server` in Calico's namespace.
 async fn forward(
     client: &kube::Client,
@@ -198,7 +304,9 @@ async fn goldmane_forwarded(
     let namespace = &servers.calico_namespace;
     let ca = match pem_file(&servers.goldmane_ca) {
         Some(ca) => ca,
-        None => calico_tls::ca_bundle(client, namespace).await?,
+        None => calico_tls::ca_bundle(client, namespace)
+            .await
+            .map_err(|e| format!("{e}; pass Goldmane's CA with --goldmane-ca"))?,
     };
     let (cert, key) = match (
         pem_file(&servers.goldmane_cert),

@@ -148,8 +148,17 @@ impl FlowSource {
 
     /// How the source is reached, when flowtrace opened the way itself (a port-forward).
     pub fn via(&self) -> Option<&str> {
+        self.reached().map(|via| via.how.as_str())
+    }
+
+    /// What the user must be told about how the source is reached (a certificate not verified).
+    pub fn via_warning(&self) -> Option<&str> {
+        self.reached().and_then(|via| via.warning.as_deref())
+    }
+
+    fn reached(&self) -> Option<&network::Via> {
         match self {
-            FlowSource::Network(feed) => feed.via.as_deref(),
+            FlowSource::Network(feed) => feed.via.as_ref(),
             _ => None,
         }
     }

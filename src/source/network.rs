@@ -34,7 +34,16 @@ pub struct NetworkFeed {
     pub(super) events: tokio::sync::mpsc::Receiver<SourceEvent>,
     _stop: tokio::sync::watch::Sender<bool>,
     /// How it is reached when that is worth saying (a port-forward flowtrace opened).
-    pub(super) via: Option<String>,
+    pub(super) via: Option<Via>,
+}
+
+/// How a network source is reached, and what the user must be told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// Short, for a status line: `port-forward to pod calico-system/whisker-0, HTTPS`.
+    pub how: String,
+    /// In full: a certificate that could not be verified, and why it was taken.
+    pub warning: Option<String>,
 }
 
 /// Runs a network source on a thread of its own with `runtime` (which may also serve its
@@ -43,7 +52,7 @@ pub struct NetworkFeed {
 pub fn start(
     runtime: tokio::runtime::Runtime,
     network: NetworkConfig,
-    via: Option<String>,
+    via: Option<Via>,
     follow: bool,
 ) -> NetworkFeed {
     let (sender, events) = tokio::sync::mpsc::channel(64);

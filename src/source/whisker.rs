@@ -18,7 +18,6 @@ pub use crate::source::retry::SourceError;
 use crate::source::retry::{hash128, reconnect_loop, Delivered, Reconnect, SessionEnd, Sessions};
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::flows::FlowDecoder;
 use crate::model::{HitAction, ObservedFlow, PolicyKind, Reporter, Verdict};
+use crate::source::goldmane::Pem;
 use crate::source::{ConnectionState, SourceEvent};
 
 pub use crate::source::goldmane::{Backoff, FlowPage, AGGREGATION_INTERVAL};
@@ -141,7 +141,7 @@ impl WhiskerFilter {
 pub struct WhiskerConfig {
     /// `http://127.0.0.1:8081` (port-forwarded `whisker` service; the `/whisker-backend` prefix is
     /// added when the URL has no path), `http://127.0.0.1:8081/whisker-backend`, or the backend
-    /// itself (`http://127.0.0.1:3002/`, a path of `/` means "no prefix"). `https://` needs `ca`.
+    /// itself (`http://127.0.0.1:3002/`, a path of `/` means "no prefix"). `https://` needs `trust`.
     pub url: String,
     /// Backfill: stream (and list) flows that started this long ago; `None` streams from now and
     /// lists everything the server holds.
@@ -154,10 +154,21 @@ pub struct WhiskerConfig {
     /// An open stream silent this long is taken for dead (a port-forward gone) and reconnected;
     /// a reconnect is cheap and de-duplicated, so a quiet cluster loses nothing.
     pub idle_timeout: Duration,
-    /// Trust root (PEM) for `https://` URLs.
-    pub ca: Option<PathBuf>,
-    /// The name to verify the server certificate against; `None` uses the URL's host.
-    pub server_name: Option<String>,
+    /// How an `https://` Whisker's certificate is checked.
+    pub trust: Option<WhiskerTrust>,
+}
+
+/// How an `https://` Whisker's certificate is checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WhiskerTrust {
+    /// Against this CA, as `server_name` (else the URL's host).
+    Ca {
+        ca: Pem,
+        server_name: Option<String>,
+    },
+    /// Not at all, which the user is told: Whisker 3.33's self-signed certificate, reached
+    /// through the API server's port-forward, which authenticates the pod it reaches.
+    Unverified,
 }
 
 impl WhiskerConfig {
@@ -170,8 +181,7 @@ impl WhiskerConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
-            ca: None,
-            server_name: None,
+            trust: None,
         }
     }
 }
@@ -287,30 +297,117 @@ fn relative_seconds(since: Duration) -> i64 {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-fn tls_connector(config: &WhiskerConfig) -> Result<tokio_rustls::TlsConnector, WhiskerError> {
+/// A TLS connector as `trust` says, and the name to ask the server for.
+fn tls_connector(
+    trust: Option<&WhiskerTrust>,
+    host: &str,
+) -> Result<(tokio_rustls::TlsConnector, String), WhiskerError> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::CertificateDer;
     use tokio_rustls::rustls::{crypto, ClientConfig, RootCertStore};
-    let ca = config
-        .ca
-        .as_ref()
-        .ok_or_else(|| WhiskerError::fatal("an https:// Whisker URL needs a CA certificate"))?;
-    let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca)
-        .map_err(|e| WhiskerError::fatal(format!("reading CA {}: {e}", ca.display())))?;
-    for cert in certs {
-        let cert =
-            cert.map_err(|e| WhiskerError::fatal(format!("reading CA {}: {e}", ca.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| WhiskerError::fatal(format!("CA {}: {e}", ca.display())))?;
-    }
-    let tls = ClientConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+    let provider = Arc::new(crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| WhiskerError::fatal(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+        .map_err(|e| WhiskerError::fatal(format!("TLS: {e}")))?;
+    let (tls, name) =
+        match trust {
+            None => return Err(WhiskerError::fatal(
+                "an https:// Whisker URL needs the CA that signed its certificate (--whisker-ca)",
+            )),
+            Some(WhiskerTrust::Ca { ca, server_name }) => {
+                let pem = ca.read("Whisker's CA")?;
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| WhiskerError::fatal(format!("{ca:?}: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| WhiskerError::fatal(format!("{ca:?}: {e}")))?;
+                }
+                let name = server_name.clone().unwrap_or(host.to_string());
+                (builder.with_root_certificates(roots), name)
+            }
+            Some(WhiskerTrust::Unverified) => {
+                let verifier = Arc::new(unverified::AnyCertificate(provider));
+                let config = builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier);
+                (config, host.to_string())
+            }
+        };
+    let tls = tls.with_no_client_auth();
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(tls)), name))
+}
+
+/// A certificate verifier that takes any certificate, but still checks that the server holds its
+/// key (the handshake's signatures): for Whisker's self-signed certificate behind a port-forward.
+mod unverified {
+    use std::sync::Arc;
+
+    use tokio_rustls::rustls::client::danger::{
+        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+    };
+    use tokio_rustls::rustls::crypto::CryptoProvider;
+    use tokio_rustls::rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use tokio_rustls::rustls::{DigitallySignedStruct, Error, SignatureScheme};
+
+    #[derive(Debug)]
+    pub struct AnyCertificate(pub Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            verify_tls12_signature(message, cert, dss, algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            verify_tls13_signature(message, cert, dss, algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}
+
+/// Whether Whisker at `url` presents a certificate `trust` verifies: one TLS handshake, no
+/// request. The error says why not.
+pub async fn check_certificate(url: &str, trust: &WhiskerTrust) -> Result<(), String> {
+    let target = Target::parse(url).map_err(|e| e.to_string())?;
+    let (connector, name) = tls_connector(Some(trust), &target.host).map_err(|e| e.to_string())?;
+    let name =
+        tokio_rustls::rustls::pki_types::ServerName::try_from(name).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let handshake = connector.connect(name, tcp);
+    match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no TLS handshake within 10s".into()),
+    }
 }
 
 /// Sends one GET and returns the response once its headers arrived; a refused request (4xx) is a
@@ -333,8 +430,7 @@ async fn get(
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = if target.tls {
             use tokio_rustls::rustls::pki_types::ServerName;
-            let connector = tls_connector(config)?;
-            let name = config.server_name.clone().unwrap_or(target.host.clone());
+            let (connector, name) = tls_connector(config.trust.as_ref(), &target.host)?;
             let name = ServerName::try_from(name.clone())
                 .map_err(|_| WhiskerError::fatal(format!("invalid server name {name:?}")))?;
             let stream = connector.connect(name, tcp).await.map_err(|e| {

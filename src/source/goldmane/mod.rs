@@ -100,7 +100,7 @@ pub enum Pem {
 }
 
 impl Pem {
-    fn read(&self, what: &str) -> Result<Vec<u8>, GoldmaneError> {
+    pub fn read(&self, what: &str) -> Result<Vec<u8>, GoldmaneError> {
         match self {
             Pem::File(path) => std::fs::read(path).map_err(|e| {
                 GoldmaneError::fatal(format!("reading {what} {}: {e}", path.display()))
