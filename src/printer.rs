@@ -413,6 +413,9 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         };
         text.push_str(&format!("Calico recorded: {reported} ({agreement})\n"));
     }
+    for artefact in &explanation.recorded_artefacts {
+        text.push_str(&format!("  Caution: {}.\n", artefact.describe()));
+    }
     text.push_str("\nEnforced trace:\n");
     render_trace(&mut text, &explanation.enforced);
     if explanation.pending_differs {

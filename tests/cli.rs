@@ -602,6 +602,33 @@ fn explain_takes_the_flow_inline() {
 }
 
 #[test]
+fn explain_flags_a_staged_hit_recorded_as_the_verdict() {
+    // Line 4's flow, as a Calico before 3.33 could record it: the staged policy's Allow as the
+    // verdict, which no staged policy enforces.
+    let mut record: Value = serde_json::from_str(&bank_lines()[3]).unwrap();
+    let staged = serde_json::json!({"kind": "StagedNetworkPolicy", "name": "summary-metrics",
+        "namespace": "summary", "tier": "application", "action": "Allow", "policy_index": 1,
+        "rule_index": 0, "trigger": null});
+    record["action"] = "Allow".into();
+    record["policies"] = serde_json::json!({"enforced": [staged], "pending": [staged]});
+    let output = explain_bank()
+        .args(["--flow", &record.to_string()])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout_of(&output);
+    for expected in [
+        "Enforced verdict: Deny",
+        "Calico recorded: Allow (DIFFERS)",
+        "Caution: Calico recorded the verdict of staged policy summary/summary-metrics (Allow), \
+         which enforces nothing",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?}:\n{text}");
+    }
+}
+
+#[test]
 fn explain_a_line_past_the_end_is_an_error() {
     explain_bank()
         .args(["--flows", "docs/examples/bank/flows.jsonl", "--line", "99"])

@@ -1436,3 +1436,44 @@ fn when_what_the_user_may_see_changes_the_bar_and_the_message_say_so() {
         "{screen}"
     );
 }
+
+#[test]
+fn what_an_older_calico_records_that_is_not_so_is_flagged_in_the_trace() {
+    let line = |action: &str, packets: u64, last: serde_json::Value| {
+        serde_json::json!({
+            "start_time": "2026-12-05T02:10:00Z", "end_time": "2026-12-05T02:10:15Z",
+            "action": action, "reporter": "Dst", "protocol": "tcp", "dest_port": 8080,
+            "source_name": "web-*", "source_namespace": "shop", "source_labels": "app=web",
+            "dest_name": "cart-*", "dest_namespace": "shop", "dest_labels": "app=cart",
+            "packets_in": packets, "packets_out": 0, "bytes_in": 0, "bytes_out": 0,
+            "policies": {"enforced": [last], "pending": []}
+        })
+        .to_string()
+    };
+    let hit = |kind: &str, name: &str, action: &str| {
+        serde_json::json!({"kind": kind, "name": name, "namespace": "shop",
+            "tier": "application", "action": action, "policy_index": 0, "rule_index": 0,
+            "trigger": null})
+    };
+    let deny = hit("CalicoNetworkPolicy", "cart-ingress", "Deny");
+    let staged = hit("StagedNetworkPolicy", "trial-lockdown", "Deny");
+    // Each record alone, its trace opened (at 80 columns the caution is cut, never left out).
+    let trace_of = |record: String| {
+        let flow = FlowDecoder::new().decode(&record).unwrap().into_observed();
+        let mut app = app_with(None, status("file:flows.jsonl"), vec![flow], (80, 24));
+        press(&mut app, "<enter>");
+        screen_text(&app)
+    };
+    let silent = trace_of(line("Deny", 0, deny.clone()));
+    assert!(
+        silent.contains("Caution: Calico recorded this deny with no packets"),
+        "{silent}"
+    );
+    let counted = trace_of(line("Deny", 4, deny));
+    assert!(!counted.contains("Caution"), "{counted}");
+    let staged = trace_of(line("Deny", 4, staged));
+    assert!(
+        staged.contains("Caution: Calico recorded the verdict of staged policy"),
+        "{staged}"
+    );
+}

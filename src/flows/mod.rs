@@ -227,7 +227,8 @@ impl<'a> FlowRecord<'a> {
     }
 }
 
-/// A record's traffic counters; a counter absent or unreadable is 0.
+/// A record's traffic counters; a counter absent or unreadable is 0, and `reported` says whether
+/// the record carried its packet counts.
 fn counters(record: &Fields) -> Counters {
     let count = |field: Field| {
         integer(record, field)
@@ -245,6 +246,9 @@ fn counters(record: &Fields) -> Counters {
         connections_completed: count(Field::NumConnectionsCompleted)
             .max(count(Field::NumFlowsCompleted)),
         connections_live: count(Field::NumConnectionsLive),
+        reported: [Field::PacketsIn, Field::PacketsOut]
+            .into_iter()
+            .any(|field| matches!(integer(record, field), Ok(Some(_)))),
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::model::artefacts::Artefact;
 use crate::model::{Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
 use crate::policy::explain::{Explanation, PolicyExplanation};
 
@@ -216,6 +217,11 @@ impl Scope {
                 summary.name = endpoint.name.to_string();
                 summary.labels = Labels::default();
                 any_withheld = true;
+            }
+        }
+        for artefact in &mut explanation.recorded_artefacts {
+            if let Artefact::StagedAsVerdict { hit } = artefact {
+                withhold_hit(visibility, hit);
             }
         }
         for verdict in [&mut explanation.enforced, &mut explanation.pending] {

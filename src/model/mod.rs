@@ -1,5 +1,6 @@
 //! Flows, endpoints, labels and policy hits: plain data shared by every module. No I/O.
 
+pub mod artefacts;
 mod flow;
 mod hit;
 mod labels;

@@ -12,6 +12,9 @@ pub struct Counters {
     pub connections_started: u64,
     pub connections_completed: u64,
     pub connections_live: u64,
+    /// The record carried counters (a flow-log line may carry none: then all are 0 and prove
+    /// nothing).
+    pub reported: bool,
 }
 
 impl Counters {
@@ -24,6 +27,7 @@ impl Counters {
         self.connections_completed += other.connections_completed;
         // Live connections are a level, not a count: the newest observation holds.
         self.connections_live = other.connections_live;
+        self.reported |= other.reported;
     }
 }
 

@@ -11,7 +11,8 @@ use super::eval::{
 use super::model::{Direction, EntityMatch, Rule};
 use super::selector::{Expr, LabelLookup, Selector};
 use super::set::PolicySet;
-use crate::model::{Flow, HitAction, Labels, PolicyHit, Reporter, Verdict};
+use crate::model::artefacts::Artefact;
+use crate::model::{Counters, Flow, HitAction, Labels, PolicyHit, Reporter, Verdict};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
@@ -24,6 +25,9 @@ pub struct Explanation {
     pub pending_differs: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported_action: Option<Verdict>,
+    /// What Calico's record says that is not so (an older Calico's artefacts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_artefacts: Vec<Artefact>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,6 +243,11 @@ pub fn explain<S: SetHandle>(evaluator: &mut Evaluator<S>, flow: &Flow) -> Expla
         enforced,
         pending,
         reported_action: flow.reported_action,
+        // A flow alone carries no counters: only what its hits show.
+        recorded_artefacts: flow.reported_policies.as_ref().map_or(Vec::new(), |trace| {
+            let denied = flow.reported_action == Some(Verdict::Deny);
+            Artefact::find(&trace.enforced, denied, &Counters::default())
+        }),
     }
 }
 

@@ -348,6 +348,7 @@ impl DemoCluster {
                     connections_started: 1,
                     connections_completed: allowed as u64,
                     connections_live: 0,
+                    reported: true,
                 };
                 observed.push(ObservedFlow {
                     flow,

@@ -5,7 +5,8 @@
 use std::ops::Range;
 
 use crate::ingest::Scope;
-use crate::model::{qualified_name, PolicyHit, PolicyKind};
+use crate::model::artefacts::Artefact;
+use crate::model::{qualified_name, HitAction, PolicyHit, PolicyKind, Verdict};
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
 };
@@ -329,11 +330,32 @@ fn difference_reason(
     }
 }
 
+/// What Calico's record of `stored` says that is not so, a line each.
+fn artefact_lines(stored: &StoredFlow, scope: &Scope) -> Vec<Line> {
+    let decided = stored.decided;
+    let recorded = decided.recorded.as_deref().unwrap_or(&decided.enforced);
+    let denied = match recorded.last() {
+        Some(hit) => hit.action == HitAction::Deny,
+        None => decided.action == Verdict::Deny,
+    };
+    let mut found = Artefact::find(recorded, denied, &stored.counters);
+    for artefact in &mut found {
+        if let Artefact::StagedAsVerdict { hit } = artefact {
+            scope.withhold_hits(std::slice::from_mut(hit));
+        }
+    }
+    found
+        .iter()
+        .map(|artefact| Line::text(format!("Caution: {}.", artefact.describe()), Tone::Unknown))
+        .collect()
+}
+
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
 pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Trace {
     let flow = stored.to_flow();
     let mut header = vec![Line::text(flow.summary(), Tone::Title)];
     let decided = stored.decided;
+    let artefacts = artefact_lines(stored, scope);
     // A flow with a side withheld cannot be explained again (that side's labels are gone): its
     // trace is what was decided when it arrived, as the table shows.
     let withheld = set.is_some() && scope.has_withheld(&flow);
@@ -358,6 +380,7 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Tra
             },
             Tone::Muted,
         ));
+        header.extend(artefacts);
         let hits = |hits: &[PolicyHit]| {
             hits.iter()
                 .enumerate()
@@ -425,6 +448,7 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Tra
             ));
         }
     }
+    header.extend(artefacts);
     let direction = explanation.direction;
     Trace {
         header,

@@ -870,6 +870,8 @@ pub fn observed_flow(flow: &common::Flow, version: WireVersion) -> Result<Observ
         connections_started: count("num_connections_started", flow.num_connections_started)?,
         connections_completed: count("num_connections_completed", flow.num_connections_completed)?,
         connections_live: count("num_connections_live", flow.num_connections_live)?,
+        // Goldmane's protobuf has no absent counter: every record carries them.
+        reported: true,
     };
     if flow.end_time != 0 && flow.end_time < flow.start_time {
         return Err(format!(
