@@ -932,6 +932,69 @@ async fn a_set_read_without_a_tier_is_whole_only_where_the_datastore_does_not_fi
     assert!(!proposal.to_string().contains("quarantine"), "{proposal}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_come_as_kubectl_takes_them_from_an_exec_plugin_or_a_pods_service_account() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    // An exec credential plugin (as cloud providers' kubeconfigs name one) that answers with
+    // the admin's token.
+    let plugin = home.path().join("credential-plugin");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \
+         \"ExecCredential\", \"status\": {\"token\": \"token-of-admin\"}}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let written = std::fs::read_to_string(api.kubeconfig_as(home.path(), "admin", "default"))
+        .unwrap()
+        .replace(
+            "token: token-of-admin",
+            &format!(
+                "exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      \
+                 interactiveMode: Never",
+                plugin.display()
+            ),
+        );
+    let kubeconfig = home.path().join("kubeconfig-exec");
+    std::fs::write(&kubeconfig, written).unwrap();
+    let auth = |env: Vec<(&'static str, String)>| {
+        let mut command = Command::cargo_bin("flowtrace").unwrap();
+        command
+            .args(["auth", "-o", "json"])
+            .env("HOME", home.path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
+            .envs(env);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let output = auth(vec![("KUBECONFIG", kubeconfig.display().to_string())])
+        .await
+        .unwrap();
+    let access: Value = serde_json::from_str(&succeeded(&output)).unwrap();
+    assert_eq!(access["user"], "admin");
+    // No kubeconfig at all: no cluster, unless in a pod, where its service account is used.
+    let output = auth(Vec::new()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(stderr.contains("no cluster configured"), "{stderr}");
+    let in_a_pod = vec![
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1".to_string()),
+        ("KUBERNETES_SERVICE_PORT", "1".to_string()),
+    ];
+    let output = auth(in_a_pod).await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    // Without a service account on this machine the in-cluster config says so; with one, the
+    // cluster it names (nothing listens there) does.
+    assert!(
+        !stderr.contains("no cluster configured")
+            && (stderr.contains("in-cluster config") || stderr.contains("127.0.0.1:1")),
+        "{stderr}"
+    );
+}
+
 /// A measurement, not a check (docs/performance.md): what the scope costs to compute for a user
 /// who may see 250 of 500 namespaces, on a cluster that answers in 10 ms.
 /// `cargo test --release --test rbac -- --ignored --nocapture scope_of_500_namespaces`

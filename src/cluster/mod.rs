@@ -176,22 +176,33 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
         ..KubeConfigOptions::default()
     };
     let kubeconfig = match &target.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path)
-            .map_err(|e| Failed(format!("reading kubeconfig {}: {e}", path.display())))?,
+        Some(path) => Some(
+            Kubeconfig::read_from(path)
+                .map_err(|e| Failed(format!("reading kubeconfig {}: {e}", path.display())))?,
+        ),
         // A $KUBECONFIG that names no readable file is a mistake to report, not "no cluster".
         None => match std::env::var("KUBECONFIG") {
-            Ok(named) if !named.is_empty() => from_kubeconfig_env(&named)?,
-            _ => Kubeconfig::read().map_err(|e| ConnectError::NotConfigured(e.to_string()))?,
+            Ok(named) if !named.is_empty() => Some(from_kubeconfig_env(&named)?),
+            _ => match Kubeconfig::read() {
+                Ok(kubeconfig) => Some(kubeconfig),
+                // In a pod, as kubectl: its service account.
+                Err(_) if in_a_pod() => None,
+                Err(e) => return Err(ConnectError::NotConfigured(e.to_string())),
+            },
         },
     };
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| {
-            Failed(match &target.context {
-                Some(context) => format!("kubeconfig context {context:?}: {e}"),
-                None => format!("kubeconfig: {e}"),
-            })
-        })?;
+    let mut config = match kubeconfig {
+        Some(kubeconfig) => Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| {
+                Failed(match &target.context {
+                    Some(context) => format!("kubeconfig context {context:?}: {e}"),
+                    None => format!("kubeconfig: {e}"),
+                })
+            })?,
+        None => Config::incluster()
+            .map_err(|e| Failed(format!("in-cluster config (no kubeconfig, in a pod): {e}")))?,
+    };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = target.request_timeout;
     if target.impersonate.is_some() {
@@ -211,6 +222,13 @@ pub async fn connect(target: &ClusterTarget) -> Result<Client, ConnectError> {
             server,
         })?;
     Ok(client)
+}
+
+/// Whether flowtrace runs in a pod (Kubernetes sets these in every container).
+fn in_a_pod() -> bool {
+    ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
 /// The kubeconfig context `target` talks to: `--context`, else the kubeconfig's current one.
