@@ -223,10 +223,16 @@ impl Flow {
 
     pub fn summary(&self) -> String {
         let port = self.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
+        // A marker for what is withheld holds a `: ` no name can: in parentheses, so the port
+        // after it does not read as part of it.
+        let shown = |endpoint: &Endpoint| match endpoint.display_name() {
+            marker if marker.contains(": ") => format!("({marker})"),
+            name => name,
+        };
         format!(
             "{} -> {}{port}/{} (reported by {})",
-            self.source.display_name(),
-            self.dest.display_name(),
+            shown(&self.source),
+            shown(&self.dest),
             self.protocol,
             self.reporter.as_str()
         )
