@@ -719,7 +719,10 @@ fn the_table_says_whether_its_verdicts_are_recorded_or_computed_and_from_how_man
     let (set, _) = load_paths(&["docs/examples/bank".into()]);
     let policies = set.policies().len();
     let mut computed = status("file:flows.jsonl");
-    computed.verdicts = VerdictOrigin::Computed { policies };
+    computed.verdicts = VerdictOrigin::Computed {
+        policies,
+        withheld: false,
+    };
     let app = app_with(Some(set), computed, demo_flows(2), (160, 48));
     let text = screen_text(&app);
     assert!(
@@ -1324,6 +1327,12 @@ fn scoped_app(set: Option<PolicySet>, size: (u16, u16)) -> App {
     let observed = pipeline.line(line).unwrap().unwrap().observed;
     let mut status = status("file:flows.jsonl");
     status.scope = Some("as alice: namespace shop, 2 of 4 tiers".into());
+    if let Some(set) = &set {
+        status.verdicts = VerdictOrigin::Computed {
+            policies: set.policies().len(),
+            withheld: false,
+        };
+    }
     let mut app = app_with(set, status, vec![observed], size);
     app.set_scope(scope, Some(vec!["application".into()]));
     app
@@ -1362,7 +1371,15 @@ fn a_trace_is_not_computed_again_from_a_flow_with_a_side_withheld() {
     // With manifests, the trace would be explained again: not from a flow whose other side's
     // labels are gone. It shows what was decided when the flow arrived, and says why.
     let set = DemoCluster::new(1).policy_set().clone();
+    let count = set.policies().len();
     let mut app = scoped_app(Some(set), (160, 48));
+    // How many policies decide is not said to whom some are withheld.
+    let table = screen_text(&app);
+    assert!(
+        table.contains("verdicts computed from the manifests, some withheld from you")
+            && !table.contains(&format!("{count} policies")),
+        "{table}"
+    );
     press(&mut app, "<enter>");
     let trace = screen_text(&app);
     assert!(

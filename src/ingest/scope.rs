@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::model::artefacts::Artefact;
 use crate::model::{Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
 use crate::policy::explain::{Explanation, PolicyExplanation};
+use crate::policy::PolicySet;
 
 /// Why a flow is not shown at all.
 pub const NOT_VISIBLE: &str = "neither end of the flow is in a namespace you may see (`flowtrace \
@@ -130,6 +131,19 @@ impl Scope {
     /// is readable.
     pub fn reveals_bare_policy_names(&self) -> bool {
         self.visibility.as_ref().is_none_or(|v| v.tiers.is_none())
+    }
+
+    /// Whether any policy of `set` is one the user may not read (its tier, or its namespace).
+    pub fn withholds_any_of(&self, set: &PolicySet) -> bool {
+        self.visibility.as_ref().is_some_and(|visibility| {
+            set.policies().iter().any(|policy| {
+                !visibility.reads_tier(&policy.tier)
+                    || policy
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| !visibility.sees_namespace(ns))
+            })
+        })
     }
 
     /// Whether either end of this (stored) flow was withheld.

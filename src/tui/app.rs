@@ -128,9 +128,11 @@ impl Deciding {
         let verdicts = match (&manifests, &live) {
             (Some(set), _) => VerdictOrigin::Computed {
                 policies: set.policies().len(),
+                withheld: false,
             },
             (None, Some(set)) => VerdictOrigin::Live {
                 policies: set.policies().len(),
+                withheld: false,
             },
             (None, None) => VerdictOrigin::Recorded,
         };
@@ -330,6 +332,14 @@ impl App {
     pub fn set_scope(&mut self, scope: Scope, writable_tiers: Option<Vec<String>>) {
         self.scope = scope;
         self.rbac_writable_tiers = writable_tiers;
+        // How many policies decide is not said when the user may not read them all.
+        if let (
+            VerdictOrigin::Computed { withheld, .. } | VerdictOrigin::Live { withheld, .. },
+            Some(set),
+        ) = (&mut self.source.verdicts, &self.policies)
+        {
+            *withheld = self.scope.withholds_any_of(set);
+        }
         self.trace.forget();
         self.follow_trace();
     }
@@ -469,6 +479,7 @@ impl App {
                 }
                 self.source.verdicts = VerdictOrigin::Live {
                     policies: set.policies().len(),
+                    withheld: self.scope.withholds_any_of(&set),
                 };
                 // Stored flows follow the change too, unless an end of some was withheld (their
                 // labels are gone): then they keep the verdicts they arrived with.

@@ -24,10 +24,11 @@ use crate::tui::widgets::{count, fit, fit_line, fit_middle, verdict_style};
 pub enum VerdictOrigin {
     /// As Calico recorded them (no manifests given: the demo, a server, a file's records).
     Recorded,
-    /// Computed by flowtrace from the manifests given, of this many policies.
-    Computed { policies: usize },
+    /// Computed by flowtrace from the manifests given, of this many policies (some of which
+    /// the user may not read when `withheld`: their number is not said then).
+    Computed { policies: usize, withheld: bool },
     /// Computed by flowtrace from the cluster's policies as they are now (watched).
-    Live { policies: usize },
+    Live { policies: usize, withheld: bool },
 }
 
 /// What the table says about its rows besides the rows.
@@ -328,16 +329,22 @@ impl FlowTable {
         title.push(Span::styled(
             match context.verdicts {
                 VerdictOrigin::Recorded => " · verdicts as recorded".to_string(),
-                VerdictOrigin::Computed { policies: 1 } => {
+                VerdictOrigin::Computed { withheld: true, .. } => {
+                    " · verdicts computed from the manifests, some withheld from you".to_string()
+                }
+                VerdictOrigin::Computed { policies: 1, .. } => {
                     " · verdicts computed from 1 policy".to_string()
                 }
-                VerdictOrigin::Computed { policies } => {
+                VerdictOrigin::Computed { policies, .. } => {
                     format!(" · verdicts computed from {policies} policies")
                 }
-                VerdictOrigin::Live { policies: 1 } => {
+                VerdictOrigin::Live { withheld: true, .. } => {
+                    " · verdicts: cluster's policies, live, some withheld from you".to_string()
+                }
+                VerdictOrigin::Live { policies: 1, .. } => {
                     " · verdicts: cluster's 1 policy, live".to_string()
                 }
-                VerdictOrigin::Live { policies } => {
+                VerdictOrigin::Live { policies, .. } => {
                     format!(" · verdicts: cluster's {policies} policies, live")
                 }
             },
