@@ -78,10 +78,10 @@ pub fn run(args: TuiArgs) -> Outcome {
     let label = source_args.source().to_string();
     let origin = origin_name(source_args.source()).to_string();
     let context = matches!(source_args.source(), "goldmane" | "whisker")
-        .then(|| cluster::context_name(&flow_servers(&source_args).cluster))
+        .then(|| cluster::context_label(&flow_servers(&source_args).cluster))
         .flatten();
     let scope = [
-        context.map(|context| format!("context {context}")),
+        context,
         SourceStatus::namespaces(&namespaces),
         scoped.summary.clone(),
     ];

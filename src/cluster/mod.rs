@@ -240,16 +240,34 @@ pub fn context_name(target: &ClusterTarget) -> Option<String> {
     }
 }
 
-/// The namespace the context `target` talks to names, if it names one (kubectl's default for
-/// `-n`).
-fn context_namespace(target: &ClusterTarget) -> Option<String> {
+/// Which context and which cluster `target` talks to, as a status bar says it: `context prod`,
+/// or `context prod, cluster eks-eu-1` when the cluster is named otherwise.
+pub fn context_label(target: &ClusterTarget) -> Option<String> {
+    let name = context_name(target)?;
+    let cluster = context_of(target).map(|context| context.cluster);
+    Some(match cluster {
+        Some(cluster) if !cluster.is_empty() && cluster != name => {
+            format!("context {name}, cluster {cluster}")
+        }
+        _ => format!("context {name}"),
+    })
+}
+
+/// The context `target` talks to, as the kubeconfig defines it.
+fn context_of(target: &ClusterTarget) -> Option<kube::config::Context> {
     let kubeconfig = kubeconfig_of(target)?;
     let name = target.context.clone().or(kubeconfig.current_context)?;
     kubeconfig
         .contexts
         .into_iter()
         .find(|named| named.name == name)?
-        .context?
+        .context
+}
+
+/// The namespace the context `target` talks to names, if it names one (kubectl's default for
+/// `-n`).
+fn context_namespace(target: &ClusterTarget) -> Option<String> {
+    context_of(target)?
         .namespace
         .filter(|namespace| !namespace.is_empty())
 }
@@ -346,9 +364,13 @@ mod tests {
         assert_eq!(context_name(&target).as_deref(), Some("prod-east"));
         let chosen = ClusterTarget {
             context: Some("staging".into()),
-            ..target
+            ..target.clone()
         };
         assert_eq!(context_name(&chosen).as_deref(), Some("staging"));
+        assert_eq!(
+            context_label(&target).as_deref(),
+            Some("context prod-east, cluster c")
+        );
         let missing = ClusterTarget {
             kubeconfig: Some(dir.path().join("none")),
             ..ClusterTarget::default()
