@@ -1,6 +1,7 @@
 //! How commands print flows: the JSON record shape `eval` and `tail` share, and the wide table
 //! (ripgrep's printer, apart from the command line that picks it).
 
+pub mod eval;
 pub mod fix;
 
 use std::io::{self, Write};
@@ -307,6 +308,8 @@ pub struct RowPrinter<W> {
     pub output: Format,
     pub out: W,
     pub now: i64,
+    /// How many flows were printed.
+    pub printed: usize,
 }
 
 impl<W: Write> RowPrinter<W> {
@@ -323,6 +326,7 @@ impl<W: Write> RowPrinter<W> {
             return Ok(());
         }
         let (output, demo) = (self.output, self.demo);
+        self.printed += 1;
         match &item.raw {
             Some(raw) => write_row(&mut self.out, output, raw, &row, demo),
             None => crate::flows::encode::as_record(&item.observed, |raw| {

@@ -736,7 +736,7 @@ fn kubectl_finds_the_plugin_on_path_and_its_help_says_kubectl_flowtrace() {
     assert!(help.status.success(), "{help:?}");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(
-        help.contains("Usage: kubectl flowtrace [OPTIONS] [COMMAND]"),
+        help.contains("Usage: kubectl flowtrace [OPTIONS]\n       kubectl flowtrace <COMMAND>"),
         "{help}"
     );
     let eval = run(&["flowtrace", "eval", "--help"]);
@@ -916,4 +916,35 @@ fn a_manifest_with_a_byte_that_is_not_utf8_is_named_with_its_line() {
         stderr.contains("ns.yaml: cannot read: line 3, column 6: a byte that is not UTF-8"),
         "{stderr}"
     );
+}
+
+/// A flag written before a subcommand belongs to the TUI: refused with the flag named, never
+/// silently dropped (`flowtrace -n payments tail` once printed every namespace).
+#[test]
+fn a_flag_before_a_subcommand_is_refused_not_ignored() {
+    for (args, flag) in [
+        (
+            &["-n", "payments", "tail", "--source", "demo"][..],
+            "--namespace",
+        ),
+        (&["--as", "bob", "auth"][..], "--as"),
+        (&["--source", "demo", "tail"][..], "--source"),
+    ] {
+        let output = flowtrace().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: {}", stdout_of(&output));
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains("cannot be used with") && stderr.contains(flag),
+            "{args:?}: {stderr}"
+        );
+    }
+    // After the subcommand, the same flag is the subcommand's.
+    let output = flowtrace()
+        .args([
+            "tail", "--source", "demo", "--since", "1m", "-n", "payments",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
 }

@@ -227,6 +227,75 @@ async fn auth_says_what_each_persona_may_see_and_do() {
         text.contains("not security: needs get tiers/security"),
         "{text}"
     );
+    assert!(
+        text.contains("host endpoints: withheld (needs list hostendpoints across the cluster)"),
+        "{text}"
+    );
+
+    // -n names a namespace to check too (alice may not list them); one she may not see, or
+    // that does not exist, is said on stderr, in auth as in tail.
+    let args = |command: &str, namespace: &str| -> Vec<String> {
+        let mut args = vec![command.to_string(), "-n".into(), namespace.into()];
+        if command == "tail" {
+            args.extend([
+                "--source".into(),
+                "demo".into(),
+                "--since".into(),
+                "1m".into(),
+            ]);
+        }
+        args
+    };
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "alice",
+        "shop",
+        &args("auth", "payments"),
+    )
+    .await;
+    let (text, stderr) = (succeeded(&output), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        text.contains("not payments: needs list pods in payments"),
+        "{text}"
+    );
+    assert!(
+        text.contains("only payments, shop checked"),
+        "both were checked: {text}"
+    );
+    assert!(
+        stderr.contains("namespace payments is withheld from you (needs list pods in payments)"),
+        "{stderr}"
+    );
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "alice",
+        "shop",
+        &args("tail", "payments"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    succeeded(&output);
+    assert!(
+        stderr.contains("-n payments matches no flow")
+            && stderr.contains("no flow matched in namespace payments"),
+        "{stderr}"
+    );
+    let output = flowtrace(
+        &api,
+        home.path(),
+        "admin",
+        "default",
+        &args("tail", "paymnts"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    succeeded(&output);
+    assert!(
+        stderr.contains("the cluster has no namespace paymnts"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -565,7 +634,7 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
         let stdout = succeeded(&output);
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
         assert!(
-            stdout.contains("denied in tier security, which you cannot read"),
+            stdout.contains("tier security, which you cannot read"),
             "{output_form}: {stdout}"
         );
         for secret in ["quarantine", "lockdown", "app == 'legacy'"] {

@@ -1334,7 +1334,13 @@ fn scoped_app(set: Option<PolicySet>, size: (u16, u16)) -> App {
         };
     }
     let mut app = app_with(set, status, vec![observed], size);
-    app.set_scope(scope, Some(vec!["application".into()]));
+    app.set_scope(
+        scope,
+        Some(flowtrace::fix::WriteAccess {
+            tiers: vec!["application".into()],
+            stage_namespaces: vec!["shop".into()],
+        }),
+    );
     app
 }
 
@@ -1441,7 +1447,7 @@ fn when_what_the_user_may_see_changes_the_bar_and_the_message_say_so() {
     app.whose = Some("as alice: namespace shop, 2 of 4 tiers".into());
     app.feed(FeedEvent::ScopeChanged {
         scope: Scope::of(Visibility::everything()),
-        writable_tiers: None,
+        writable: None,
         summary: "as alice, sees all".into(),
     });
     let screen = screen_text(&app);
@@ -1493,4 +1499,57 @@ fn what_an_older_calico_records_that_is_not_so_is_flagged_in_the_trace() {
         staged.contains("Caution: Calico recorded the verdict of staged policy"),
         "{staged}"
     );
+}
+
+/// Off the demo, the fix screen offers what can be done there (edit, copy the YAML), not staging
+/// in a demo that is not running; `s` says why.
+#[test]
+fn off_the_demo_the_fix_screen_does_not_offer_to_stage_in_the_demo() {
+    let set = DemoCluster::new(1).policy_set().clone();
+    let mut app = app_with(
+        Some(set),
+        status("file:flows.jsonl"),
+        demo_flows(8),
+        (160, 48),
+    );
+    press(&mut app, "fport=9090 reporter=dst action=deny<enter>x");
+    let text = screen_text(&app);
+    assert!(text.contains("▶ 1. [exact]"), "{text}");
+    assert!(!text.contains("stage in the demo"), "{text}");
+    assert!(text.contains("copy the YAML"), "{text}");
+    press(&mut app, "s");
+    let message = &app.message.as_ref().unwrap().text;
+    assert!(message.contains("only the demo takes a fix"), "{message}");
+}
+
+/// Without policies, `x` says why, as `flowtrace fix` would: the cluster's refused (and why), or
+/// flows shown as recorded.
+#[test]
+fn x_without_policies_says_why_there_are_none() {
+    let flows = demo_flows(8);
+    let cases = [
+        (
+            None,
+            None,
+            "give the manifests with -m (the demo has its own)",
+        ),
+        (
+            Some("as alice: namespace shop"),
+            None,
+            "shown as Calico recorded them",
+        ),
+        (
+            Some("as alice: namespace shop"),
+            Some("you may not list and watch tiers across the cluster"),
+            "no policies to fix against: you may not list and watch tiers across the cluster",
+        ),
+    ];
+    for (whose, refused, said) in cases {
+        let mut app = app_with(None, status("file:flows.jsonl"), flows.clone(), (160, 48));
+        app.whose = whose.map(str::to_string);
+        app.live_refused = refused.map(str::to_string);
+        press(&mut app, "action=deny<enter>x");
+        let message = &app.message.as_ref().unwrap().text;
+        assert!(message.contains(said), "{whose:?} {refused:?}: {message}");
+    }
 }

@@ -6,20 +6,11 @@ use std::io::{self, BufWriter, Write};
 use super::inputs::{load_manifests, scope};
 use super::{EvalArgs, EvalOutput, Outcome, EXIT_DIFFERENCES, EXIT_INVALID_INPUT};
 use crate::cluster::ClusterTarget;
-use crate::ingest::ordered::{in_order, Chunk};
+use crate::ingest::ordered::in_order;
 use crate::ingest::Pipeline;
-use crate::policy::PolicySet;
-use crate::printer::{wide_header, write_differences, write_eval_line, Format, LINE_WIDTH};
+use crate::printer::eval::{eval_chunk, EvalPrint};
+use crate::printer::{wide_header, Format, LINE_WIDTH};
 use crate::source::file::{flows_name, open_flows};
-
-/// What one chunk produced, written out in input order.
-#[derive(Default)]
-struct ChunkResult {
-    output: Vec<u8>,
-    errors: Vec<String>,
-    compared: usize,
-    differing: usize,
-}
 
 /// Decodes, evaluates and formats the flows of one file. Worker threads (one evaluator each) take
 /// chunks of lines; the main thread writes their results in input order. Channels are bounded, so
@@ -46,11 +37,16 @@ pub fn run(args: &EvalArgs) -> Outcome {
         writeln!(out, "{}", wide_header("LINE", LINE_WIDTH))?;
     }
     let (mut line_errors, mut compared, mut differing) = (0usize, 0usize, 0usize);
+    let format = Format::on_stdout(args.output == EvalOutput::Json);
+    let print = EvalPrint {
+        format,
+        check: args.check,
+    };
     in_order(
         reader,
         workers,
         || Pipeline::new(Some(&set), scoped.scope.clone()),
-        |pipeline, chunk| process_chunk(pipeline, chunk, args, &name),
+        |pipeline, chunk| eval_chunk(pipeline, chunk, print, &name),
         |result| {
             let result = result?;
             out.write_all(&result.output)?;
@@ -77,39 +73,4 @@ pub fn run(args: &EvalArgs) -> Outcome {
     } else {
         0
     })
-}
-
-fn process_chunk(
-    pipeline: &mut Pipeline<&PolicySet>,
-    chunk: &Chunk,
-    args: &EvalArgs,
-    name: &str,
-) -> io::Result<ChunkResult> {
-    let mut result = ChunkResult {
-        output: Vec::with_capacity(chunk.lines.len() * 1024),
-        ..ChunkResult::default()
-    };
-    let ChunkResult {
-        output: out,
-        errors,
-        compared,
-        differing,
-    } = &mut result;
-    chunk.ingest(pipeline, name, errors, |pipeline, line_number, item| {
-        let (Some(evaluator), Some(evaluation)) = (pipeline.evaluator(), &item.evaluation) else {
-            return Ok(());
-        };
-        let flow = &item.observed.flow;
-        if args.check {
-            let at = format!("{name}:{line_number}");
-            if let Some(differs) = write_differences(out, &at, evaluator, flow, evaluation)? {
-                *compared += 1;
-                *differing += usize::from(differs);
-            }
-            return Ok(());
-        }
-        let format = Format::on_stdout(args.output == EvalOutput::Json);
-        write_eval_line(out, format, pipeline, line_number, &item)
-    })?;
-    Ok(result)
 }

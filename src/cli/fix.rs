@@ -34,7 +34,7 @@ pub fn run(args: &FixArgs) -> Outcome {
         .map(|t| t.trim().into())
         .collect();
     let persona = Persona::chosen(
-        scoped.writable_tiers.as_deref(),
+        scoped.writable.as_ref(),
         Some(configured.as_slice()).filter(|tiers| !tiers.is_empty()),
     );
     let mut proposal = propose(&set, &flow, &persona, naming);
@@ -98,17 +98,7 @@ fn policies_to_fix(
                 .into()),
         };
     }
-    if scoped.summary.is_none() {
-        return Err(
-            "no policies to propose against: give the manifests with -m, or configure a \
-                    cluster (kubeconfig) to read its policies"
-                .to_string()
-                .into(),
-        );
-    }
-    let set = PolicyWatch::current(target, &scoped.scope).map_err(|why| {
-        format!("no fix proposed from the cluster's policies: {why}; give the manifests with -m")
-    })?;
+    let set = PolicyWatch::to_fix(target, scoped.summary.is_some(), &scoped.scope)?;
     let count = set.policies().len();
     eprintln!("flowtrace: proposing against the cluster's {count} policies");
     Ok(set)

@@ -100,6 +100,15 @@ pub fn cluster_target(args: &ClusterArgs) -> ClusterTarget {
         impersonate: args.impersonate.clone(),
         impersonate_groups: args.impersonate_groups.clone(),
         request_timeout: Some(args.request_timeout).filter(|t| !t.is_zero()),
+        namespaces: Vec::new(),
+    }
+}
+
+/// The cluster a view of `source` is scoped by, checking the namespaces `-n` names.
+pub fn scoped_target(source: &SourceArgs) -> ClusterTarget {
+    ClusterTarget {
+        namespaces: source.namespace.clone(),
+        ..cluster_target(&source.cluster)
     }
 }
 
@@ -108,18 +117,22 @@ pub fn cluster_target(args: &ClusterArgs) -> ClusterTarget {
 pub fn scope(target: &ClusterTarget, demo: bool) -> Result<Scoped, Stop> {
     let scoped = scope_for(target, demo)?;
     scoped.note.iter().for_each(|n| eprintln!("flowtrace: {n}"));
+    scoped
+        .warnings
+        .iter()
+        .for_each(|w| eprintln!("warning: {w}"));
     Ok(scoped)
 }
 
 /// The cluster's policies, followed live, when flows come from its Goldmane or Whisker and no
-/// manifests were given, and they can stand for Calico's verdicts in the user's `scope` (said on
-/// stderr; otherwise verdicts are Calico's).
-pub fn live_policies(args: &SourceArgs, scope: &Scope) -> Option<(PolicyWatch, PolicySet)> {
+/// manifests were given, and they can stand for Calico's verdicts in the user's `scope`
+/// (otherwise verdicts are Calico's); what to warn of.
+pub fn live_policies(
+    args: &SourceArgs,
+    scope: &Scope,
+) -> (Option<(PolicyWatch, PolicySet)>, Vec<String>) {
     let from_cluster = args.manifests.is_empty() && matches!(args.source(), "goldmane" | "whisker");
-    let target = cluster_target(&args.cluster);
-    let (live, messages) = PolicyWatch::for_flows(&target, from_cluster, scope);
-    messages.iter().for_each(|m| eprintln!("{m}"));
-    live
+    PolicyWatch::for_flows(&cluster_target(&args.cluster), from_cluster, scope)
 }
 
 /// Opens the source `--source` names (the demo when none): `since` seconds of history and the

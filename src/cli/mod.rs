@@ -21,6 +21,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 #[command(
     name = "flowtrace",
     version,
+    // A flag before a subcommand is the TUI's, not the subcommand's: refused, never ignored.
+    args_conflicts_with_subcommands = true,
     about = "Why is my traffic dropped, and what is the smallest safe fix? Calico flows, traced."
 )]
 pub struct Cli {
@@ -80,6 +82,10 @@ enum Command {
 pub struct AuthArgs {
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Also check this namespace (when you may not list namespaces, only the context's is
+    /// otherwise). Repeatable.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Vec<String>,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: AuthOutput,
 }

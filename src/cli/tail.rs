@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::inputs::{
-    cluster_target, filter_arg, live_policies, open_source, optional_manifests, scope, since_arg,
+    filter_arg, live_policies, open_source, optional_manifests, scope, scoped_target, since_arg,
     view_namespaces,
 };
 use super::tui::main_source;
@@ -50,15 +50,17 @@ pub fn run(args: &TailArgs) -> Outcome {
         .iter()
         .for_each(|w| eprintln!("warning: {w}"));
     let demo = chosen.source() == "demo";
-    let scoped = scope(&cluster_target(&chosen.cluster), demo)?;
-    let live = live_policies(chosen, &scoped.scope);
+    let scoped = scope(&scoped_target(chosen), demo)?;
+    let (live, warnings) = live_policies(chosen, &scoped.scope);
+    warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+    if let Some((_, set)) = &live {
+        let count = set.policies().len();
+        eprintln!("flowtrace: deciding with the cluster's {count} policies, followed live");
+    }
     let policies = manifests
         .or_else(|| live.as_ref().map(|(_, set)| set.clone()))
         .map(Arc::new);
-    let (target, watch) = (
-        cluster_target(&chosen.cluster),
-        live.map(|(watch, _)| watch),
-    );
+    let (target, watch) = (scoped_target(chosen), live.map(|(watch, _)| watch));
     let following = Following::new(watch, target, &scoped, args.follow);
     let mut pipeline = Pipeline::new(policies, scoped.scope);
     let mut printer = RowPrinter {
@@ -69,6 +71,7 @@ pub fn run(args: &TailArgs) -> Outcome {
         output: Format::on_stdout(args.output == TailOutput::Json),
         out: io::BufWriter::new(io::stdout().lock()),
         now: unix_now(),
+        printed: 0,
     };
     if args.output == TailOutput::Wide {
         writeln!(printer.out, "{}", wide_header("TIME", TIME_WIDTH))?;
@@ -115,6 +118,12 @@ pub fn run(args: &TailArgs) -> Outcome {
         printer.out.flush()?;
     }
     printer.out.flush()?;
+    if printer.printed == 0 && !chosen.namespace.is_empty() {
+        eprintln!(
+            "flowtrace: no flow matched in namespace {}",
+            chosen.namespace.join(", ")
+        );
+    }
     Ok(summary(&name, malformed.load(Ordering::SeqCst)))
 }
 

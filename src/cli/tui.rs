@@ -5,15 +5,15 @@
 use std::io::{self, IsTerminal};
 
 use super::inputs::{
-    cluster_target, filter_arg, flow_servers, live_policies, open_source, optional_manifests,
-    scope, since_arg, view_namespaces,
+    filter_arg, flow_servers, live_policies, open_source, optional_manifests, scope, scoped_target,
+    since_arg, view_namespaces,
 };
 use super::{Outcome, SourceArgs, TailArgs, TailOutput, TuiArgs};
 use crate::cluster::{self, flow_server};
 use crate::model::time::unix_now;
 use crate::source::origin_name;
 use crate::store::FlowStore;
-use crate::tui::app::{App, Deciding, Severity, SourceStatus};
+use crate::tui::app::{App, Deciding, SourceStatus};
 use crate::tui::config::{config_dir, keymap_and_theme, Config};
 use crate::tui::effects::IoContext;
 use crate::tui::feed::Feed;
@@ -69,9 +69,10 @@ pub fn run(args: TuiArgs) -> Outcome {
     let manifests = optional_manifests(&source_args.manifests)?;
     let source = open_source(&source_args, &filter, Some(since), true)?;
     let demo = source_args.source() == "demo";
-    let scoped = scope(&cluster_target(&source_args.cluster), demo)?;
+    let scoped = scope(&scoped_target(&source_args), demo)?;
     let note = source.via().map(str::to_string);
-    let (watch, live) = live_policies(&source_args, &scoped.scope).unzip();
+    let (live, live_warnings) = live_policies(&source_args, &scoped.scope);
+    let (watch, live) = live.unzip();
     let deciding = Deciding::of(manifests, live, source.demo_policies());
     let _log = crate::tui::log::init(args.log_file.clone());
     tracing::info!(source = source_args.source(), "starting the TUI");
@@ -98,16 +99,12 @@ pub fn run(args: TuiArgs) -> Outcome {
     if !filter_text.is_empty() {
         app.table.set_filter(filter_text, &app.store);
     }
-    if let Some(note) = fallback_note {
-        app.set_message(Severity::Warn, note);
-    } else if let Some(note) = namespace_note {
-        app.set_message(Severity::Info, note);
-    }
     app.whose = scoped.summary.clone();
-    app.set_scope(scoped.scope.clone(), scoped.writable_tiers);
+    app.live_refused = live_warnings.first().filter(|_| watch.is_none()).cloned();
+    app.set_scope(scoped.scope.clone(), scoped.writable);
     warnings.extend(source.via_warning().map(str::to_string));
-    warnings.extend(app.governance_from_config());
-    app.set_startup_warnings(&warnings);
+    warnings.extend(scoped.warnings.iter().cloned().chain(live_warnings));
+    app.greet(fallback_note, namespace_note, warnings);
     let (control, controls) = std::sync::mpsc::channel();
     let effects = IoContext {
         config_path: app.config.path.clone(),
@@ -118,10 +115,7 @@ pub fn run(args: TuiArgs) -> Outcome {
         deciding: deciding.deciding,
         scope: scoped.scope,
         watch,
-        scoped_by: scoped
-            .summary
-            .as_ref()
-            .map(|_| cluster_target(&source_args.cluster)),
+        scoped_by: scoped.summary.as_ref().map(|_| scoped_target(&source_args)),
         origin,
         control: controls,
     };

@@ -19,6 +19,7 @@ use kube::{Api, Client};
 use serde::Serialize;
 
 use super::{connect, runtime, ClusterError, ClusterErrorKind, ClusterTarget, ConnectError};
+use crate::fix::WriteAccess;
 use crate::ingest::{Scope, Visibility};
 
 const CALICO: &str = "projectcalico.org";
@@ -92,6 +93,27 @@ impl Access {
         }
     }
 
+    /// What to tell a user who asked for namespaces (`-n`) they will see no flow of: one they
+    /// may not see, or one the cluster does not have.
+    pub fn unseen(&self, asked: &[String]) -> Vec<String> {
+        asked
+            .iter()
+            .filter(|namespace| !self.namespaces.contains(namespace))
+            .map(
+                |namespace| match self.hidden_namespaces.iter().find(|h| &h.name == namespace) {
+                    Some(hidden) => format!(
+                        "namespace {namespace} is withheld from you (needs {}): -n {namespace} \
+                         matches no flow",
+                        hidden.needs
+                    ),
+                    None => format!(
+                        "the cluster has no namespace {namespace}: -n {namespace} matches no flow"
+                    ),
+                },
+            )
+            .collect()
+    }
+
     /// One line for a status bar: who, and how much they see.
     pub fn summary(&self) -> String {
         let namespaces = match (self.all_namespaces, self.namespaces.as_slice()) {
@@ -136,6 +158,18 @@ impl Access {
         }
         out += &format!("tiers write: {}\n", listed(&self.tiers.writable));
         out += &format!("stage in:   {}\n", listed(&self.stage_namespaces));
+        let shown = |may: bool, resource: &str| match may {
+            true => "shown".to_string(),
+            false => format!("withheld (needs list {resource} across the cluster)"),
+        };
+        out += &format!(
+            "host endpoints: {}\n",
+            shown(self.host_endpoints, "hostendpoints")
+        );
+        out += &format!(
+            "global network sets: {}\n",
+            shown(self.global_network_sets, "globalnetworksets")
+        );
         for note in &self.notes {
             out += &format!("note: {note}\n");
         }
@@ -259,8 +293,9 @@ pub fn of_target(target: &ClusterTarget) -> Result<Option<Access>, String> {
             Err(ConnectError::NotConfigured(_)) => return Ok(None),
             Err(e) => return Err(format!("what you may see cannot be known: {e}")),
         };
-        let namespace = client.default_namespace().to_string();
-        access(&client, Some(&namespace))
+        let mut asked = target.namespaces.clone();
+        asked.push(client.default_namespace().to_string());
+        access(&client, &asked)
             .await
             .map(Some)
             .map_err(|e| format!("what you may see cannot be known: {e}"))
@@ -270,12 +305,15 @@ pub fn of_target(target: &ClusterTarget) -> Result<Option<Access>, String> {
 /// The scope a command shows flows in.
 pub struct Scoped {
     pub scope: Scope,
-    /// The tiers the user may write, when a cluster says: fixes are proposed there.
-    pub writable_tiers: Option<Vec<String>>,
+    /// The tiers the user may write and where they may stage, when a cluster says: fixes are
+    /// proposed there.
+    pub writable: Option<WriteAccess>,
     /// Whose scope, for the status bar: `None` when no cluster is configured.
     pub summary: Option<String>,
     /// What the user should be told on stderr.
     pub note: Option<String>,
+    /// What the user should be warned of: namespaces asked for that no flow will show.
+    pub warnings: Vec<String>,
 }
 
 /// The scope of the configured cluster's user; everything when no cluster is configured. An
@@ -291,20 +329,26 @@ pub fn scope_for(target: &ClusterTarget, demo: bool) -> Result<Scoped, String> {
                     "showing what you may see ({summary}); `flowtrace auth` says why"
                 )),
                 summary: Some(summary),
-                writable_tiers: Some(access.tiers.writable),
+                warnings: access.unseen(&target.namespaces),
+                writable: Some(WriteAccess {
+                    tiers: access.tiers.writable,
+                    stage_namespaces: access.stage_namespaces,
+                }),
             })
         }
         Ok(None) => Ok(Scoped {
             scope: Scope::unrestricted(),
-            writable_tiers: None,
+            writable: None,
             summary: None,
             note: None,
+            warnings: Vec::new(),
         }),
         Err(error) if demo => Ok(Scoped {
             scope: Scope::unrestricted(),
-            writable_tiers: None,
+            writable: None,
             summary: None,
             note: Some(format!("{error}; the demo's flows are shown unscoped")),
+            warnings: Vec::new(),
         }),
         Err(error) => Err(error),
     }
@@ -317,19 +361,16 @@ const LIST_PODS: Check = Check {
     name: None,
 };
 
-/// What the user of `client` may see and do. `context_namespace` is checked even when the user
-/// may not list namespaces.
-pub async fn access(
-    client: &Client,
-    context_namespace: Option<&str>,
-) -> Result<Access, ClusterError> {
+/// What the user of `client` may see and do. The namespaces `asked` for are checked even when
+/// the user may not list namespaces.
+pub async fn access(client: &Client, asked: &[String]) -> Result<Access, ClusterError> {
     let reviewer = Reviewer {
         client: client.clone(),
     };
     let mut notes = Vec::new();
     let (user, groups) = whoami(client, &mut notes).await?;
     let all_namespaces = reviewer.can(&LIST_PODS, "").await?;
-    let known = known_namespaces(client, context_namespace, &mut notes).await?;
+    let known = known_namespaces(client, asked, &mut notes).await?;
     // Every namespace's rules, a few at a time.
     let reviewed: Vec<(String, Result<NamespaceRules, ClusterError>)> = stream::iter(known)
         .map(|namespace: String| {
@@ -411,10 +452,11 @@ async fn whoami(
     }
 }
 
-/// The namespaces to check: every one, when the user may list them; else the context's.
+/// The namespaces to check: every one, when the user may list them; else those asked for (the
+/// context's, `-n`).
 async fn known_namespaces(
     client: &Client,
-    context_namespace: Option<&str>,
+    asked: &[String],
     notes: &mut Vec<String>,
 ) -> Result<BTreeSet<String>, ClusterError> {
     match Api::<Namespace>::all(client.clone())
@@ -431,14 +473,12 @@ async fn known_namespaces(
             if error.kind != ClusterErrorKind::Forbidden {
                 return Err(error);
             }
-            let checked: BTreeSet<String> =
-                context_namespace.map(str::to_string).into_iter().collect();
+            let checked: BTreeSet<String> = asked.iter().cloned().collect();
+            let names: Vec<String> = checked.iter().cloned().collect();
             notes.push(format!(
-                "you may not list namespaces: only {} checked (pass -n to name others)",
-                match checked.first() {
-                    Some(namespace) => format!("the context's namespace {namespace} was"),
-                    None => "no namespace was".to_string(),
-                }
+                "you may not list namespaces: only {} checked (the context's namespace and \
+                 those named with -n)",
+                listed(&names)
             ));
             Ok(checked)
         }

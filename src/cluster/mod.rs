@@ -31,6 +31,9 @@ pub struct ClusterTarget {
     pub impersonate_groups: Vec<String>,
     /// How long one request may take; `None`: no limit (kubectl's `--request-timeout 0`).
     pub request_timeout: Option<Duration>,
+    /// Namespaces asked for (`-n`): checked even when the user may not list namespaces, as the
+    /// context's is.
+    pub namespaces: Vec<String>,
 }
 
 /// kubectl's `--request-timeout`: a duration (`30s`, `2m`, `1h`), or `0` for no limit (zero).

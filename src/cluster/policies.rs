@@ -254,8 +254,8 @@ impl PolicyWatch {
 
     /// The cluster's policies to decide flows with, when `wanted` (the flows come from the
     /// cluster and no manifests were given) and they can stand for Calico's verdicts for a user
-    /// who sees `scope`, and what to tell the user: the set's size, or why there is none
-    /// (verdicts are then as Calico recorded them).
+    /// who sees `scope`, and what to warn the user of: why there is none (verdicts are then as
+    /// Calico recorded them), what did not load.
     pub fn for_flows(
         target: &ClusterTarget,
         wanted: bool,
@@ -269,26 +269,15 @@ impl PolicyWatch {
             Ok((_, first)) if !first.calico => (
                 None,
                 vec![format!(
-                    "warning: the cluster serves no Calico policies (projectcalico.org/v3) that \
-                     flowtrace may read: {recorded}"
+                    "the cluster serves no Calico policies (projectcalico.org/v3) that flowtrace \
+                     may read: {recorded}"
                 )],
             ),
             Ok((watch, first)) => match first.incomplete_for(scope) {
-                Some(why) => (None, vec![format!("warning: {why}: {recorded}")]),
-                None => {
-                    let mut messages: Vec<String> = first
-                        .problems
-                        .iter()
-                        .map(|p| format!("warning: {p}"))
-                        .collect();
-                    messages.push(format!(
-                        "flowtrace: deciding with the cluster's {} policies, followed live",
-                        first.set.policies().len()
-                    ));
-                    (Some((watch, first.set)), messages)
-                }
+                Some(why) => (None, vec![format!("{why}: {recorded}")]),
+                None => (Some((watch, first.set)), first.problems),
             },
-            Err(message) => (None, vec![format!("warning: {message}: {recorded}")]),
+            Err(message) => (None, vec![format!("{message}: {recorded}")]),
         }
     }
 
@@ -314,6 +303,28 @@ impl PolicyWatch {
             ));
         }
         Ok(update.set)
+    }
+
+    /// The policies `flowtrace fix` proposes against without manifests: the cluster's as they
+    /// are now, when one is configured (`configured`) and they are whole for the user; else why
+    /// not, ready to print.
+    pub fn to_fix(
+        target: &ClusterTarget,
+        configured: bool,
+        scope: &Scope,
+    ) -> Result<PolicySet, String> {
+        if !configured {
+            return Err(
+                "no policies to propose against: give the manifests with -m, or \
+                        configure a cluster (kubeconfig) to read its policies"
+                    .into(),
+            );
+        }
+        PolicyWatch::current(target, scope).map_err(|why| {
+            format!(
+                "no fix proposed from the cluster's policies: {why}; give the manifests with -m"
+            )
+        })
     }
 
     /// The next update, waiting for it; `None` once the watch has ended.

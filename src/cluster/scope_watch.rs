@@ -109,9 +109,10 @@ mod tests {
         };
         let scoped = |visibility: &Visibility| Scoped {
             scope: Scope::of(visibility.clone()),
-            writable_tiers: None,
+            writable: None,
             summary: Some("as alice".into()),
             note: None,
+            warnings: Vec::new(),
         };
         assert!(
             rescoped(Some(&shop), Ok(scoped(&shop))).is_none(),

@@ -24,16 +24,37 @@ use crate::policy::explain::{explain, Explanation};
 use crate::policy::model::Direction;
 use crate::policy::{with_staged, Evaluator, Policy, PolicySet};
 
+/// What RBAC lets a user write, as a cluster says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteAccess {
+    pub tiers: Vec<String>,
+    /// Where they may create staged policies.
+    pub stage_namespaces: Vec<String>,
+}
+
 /// The tiers a user may write. Everything else is a guardrail: explained, never "fixed".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persona {
     writable: Vec<String>,
+    /// The namespaces where the user may create staged policies, when a cluster says; `None`:
+    /// every namespace (the demo, files).
+    stage_namespaces: Option<Vec<String>>,
 }
 
 impl Persona {
     pub fn new(writable: impl IntoIterator<Item = String>) -> Persona {
         Persona {
             writable: writable.into_iter().collect(),
+            stage_namespaces: None,
+        }
+    }
+
+    /// Whether the user may stage a policy named `namespace/name` (a global one: yes, when they
+    /// write its tier).
+    fn may_stage(&self, policy: &str) -> bool {
+        match (policy.split_once('/'), &self.stage_namespaces) {
+            (Some((namespace, _)), Some(namespaces)) => namespaces.iter().any(|n| n == namespace),
+            _ => true,
         }
     }
 
@@ -44,16 +65,23 @@ impl Persona {
     }
 
     /// Who the user is: the tiers RBAC lets them write when a cluster says, narrowed to those
-    /// configured when both are; those configured without a cluster; else the demo's developer.
-    pub fn chosen(rbac: Option<&[String]>, configured: Option<&[String]>) -> Persona {
-        match (rbac, configured) {
+    /// configured when both are, staging where RBAC lets them; those configured without a
+    /// cluster; else the demo's developer.
+    pub fn chosen(rbac: Option<&WriteAccess>, configured: Option<&[String]>) -> Persona {
+        let persona = match (rbac, configured) {
             (Some(rbac), Some(configured)) => Persona::new(
-                rbac.iter()
+                rbac.tiers
+                    .iter()
                     .filter(|tier| configured.contains(tier))
                     .cloned(),
             ),
-            (Some(tiers), None) | (None, Some(tiers)) => Persona::new(tiers.iter().cloned()),
+            (Some(rbac), None) => Persona::new(rbac.tiers.iter().cloned()),
+            (None, Some(tiers)) => Persona::new(tiers.iter().cloned()),
             (None, None) => Persona::demo(),
+        };
+        Persona {
+            stage_namespaces: rbac.map(|rbac| rbac.stage_namespaces.clone()),
+            ..persona
         }
     }
 
@@ -107,6 +135,9 @@ pub struct Denial {
     pub rule: Option<usize>,
     /// In words: "rule 2 (Deny) of …", "the end of tier …", "profile …".
     pub describe: String,
+    /// The tier is one the user may not read: its policy and rule are withheld.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
 }
 
 /// How wide a candidate opens.
@@ -487,9 +518,31 @@ impl Planner<'_> {
             }
         };
         side.denial = Some(denial.clone());
-        let candidates = self.candidates(&placement, &mut side.dropped);
+        let mut candidates = self.candidates(&placement, &mut side.dropped);
         side.outcome = if persona.may_write(&placement.tier) {
-            if candidates.is_empty() {
+            let (stageable, refused): (Vec<_>, Vec<_>) = candidates
+                .into_iter()
+                .partition(|c| persona.may_stage(&c.policy));
+            let refusals: Vec<String> = refused
+                .iter()
+                .map(|c| {
+                    let namespace = c.policy.split_once('/').map_or("", |(ns, _)| ns);
+                    format!(
+                        "{}: you may not create staged policies in namespace {namespace} \
+                         (`flowtrace auth` says where you may)",
+                        c.rationale
+                    )
+                })
+                .collect();
+            candidates = stageable;
+            side.dropped.extend(refusals.iter().cloned());
+            if candidates.is_empty() && !refusals.is_empty() {
+                SideOutcome::Unfixable {
+                    reason: "you may not create staged policies where a fix would go (`flowtrace \
+                             auth` says where you may)"
+                        .to_string(),
+                }
+            } else if candidates.is_empty() {
                 SideOutcome::Unfixable {
                     reason: "no candidate could be proven to allow the flow".to_string(),
                 }
@@ -551,6 +604,7 @@ impl Planner<'_> {
                             owner.display_name(),
                             owner.tier
                         ),
+                        withheld: false,
                     },
                     Placement {
                         tier: owner.tier.clone(),
@@ -575,6 +629,7 @@ impl Planner<'_> {
                             self.flow.local().display_name(),
                             owner.display_name()
                         ),
+                        withheld: false,
                     },
                     Placement {
                         tier: tier.name.clone(),
@@ -615,6 +670,7 @@ impl Planner<'_> {
                                  endpoint drops what no policy allows"
                             .to_string(),
                     },
+                    withheld: false,
                 };
                 let first = passed.map_or(0, |t| t + 1);
                 let target = tiers

@@ -447,3 +447,40 @@ spec:
         ]
     );
 }
+
+/// Where RBAC says the user may create staged policies only in some namespaces, a fix that would
+/// be staged elsewhere is not offered, and says why; one staged where they may stays offered.
+#[test]
+fn a_fix_is_offered_only_where_the_user_may_stage_it() {
+    let set = demo_set();
+    let flow = flow(CUSTOMER, SUMMARY, 9090, "Dst");
+    let rights = |stage_in: &[&str]| WriteAccess {
+        tiers: vec!["application".into()],
+        stage_namespaces: stage_in.iter().map(|n| n.to_string()).collect(),
+    };
+    let elsewhere = Persona::chosen(Some(&rights(&["customer"])), None);
+    let proposal = propose(&set, &flow, &elsewhere, Naming::TierPrefix);
+    let ingress = &proposal.sides[0];
+    let SideOutcome::Unfixable { reason } = &ingress.outcome else {
+        panic!(
+            "offered where the user may not stage: {:?}",
+            ingress.outcome
+        );
+    };
+    assert!(
+        reason.contains("may not create staged policies"),
+        "{reason}"
+    );
+    assert!(
+        ingress
+            .dropped
+            .iter()
+            .any(|d| d.contains("in namespace summary")),
+        "{:?}",
+        ingress.dropped
+    );
+
+    let there = Persona::chosen(Some(&rights(&["summary"])), None);
+    let proposal = propose(&set, &flow, &there, Naming::TierPrefix);
+    assert!(!candidates(&proposal.sides[0]).is_empty());
+}

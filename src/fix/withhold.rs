@@ -75,8 +75,9 @@ impl Proposal {
 fn withhold_denial(denial: &mut Denial) {
     denial.policy = None;
     denial.rule = None;
+    denial.withheld = true;
     denial.describe = format!(
-        "denied in tier {}, which you cannot read (`flowtrace auth` says why)",
+        "tier {}, which you cannot read (`flowtrace auth` says why)",
         denial.tier
     );
 }

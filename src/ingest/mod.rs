@@ -11,6 +11,7 @@ mod scope;
 pub use scope::{is_withheld, Scope, Visibility, NOT_VISIBLE};
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::flows::{FlowDecoder, RawObject};
 use crate::model::{Endpoint, Flow, ObservedFlow, PolicyHit, Protocol, Reporter, Verdict};
@@ -53,6 +54,9 @@ pub struct Ingested<'a> {
     pub observed: ObservedFlow,
     pub raw: Option<RawObject<'a>>,
     pub evaluation: Option<Evaluation>,
+    /// The namespace of the endpoint the flow was decided at, as it arrived (a withheld end has
+    /// none left): its profile is named after it.
+    pub decided_in: Option<Arc<str>>,
 }
 
 /// A flow's verdicts and hits: computed (owned) or as Calico recorded them (borrowed).
@@ -227,6 +231,7 @@ impl<S: SetHandle> Pipeline<S> {
             .evaluator
             .as_mut()
             .map(|evaluator| evaluator.evaluate(&observed.flow));
+        let decided_in = observed.flow.local().namespace.clone();
         if self.scope.withhold(&mut observed.flow) {
             raw = None;
         }
@@ -234,6 +239,7 @@ impl<S: SetHandle> Pipeline<S> {
             observed,
             raw,
             evaluation,
+            decided_in,
         })
     }
 
@@ -241,15 +247,13 @@ impl<S: SetHandle> Pipeline<S> {
     pub fn verdicts<'i>(&self, item: &'i Ingested) -> Verdicts<'i> {
         let flow = &item.observed.flow;
         if let (Some(evaluator), Some(evaluation)) = (&self.evaluator, &item.evaluation) {
+            let hits =
+                |hits| self.withheld(evaluator.policy_hits_in(item.decided_in.as_deref(), hits));
             return Verdicts {
                 action: evaluation.enforced.verdict,
                 pending: evaluation.pending.verdict,
-                enforced: self
-                    .withheld(evaluator.policy_hits(flow, &evaluation.enforced.hits))
-                    .into(),
-                pending_hits: self
-                    .withheld(evaluator.policy_hits(flow, &evaluation.pending.hits))
-                    .into(),
+                enforced: hits(&evaluation.enforced.hits).into(),
+                pending_hits: hits(&evaluation.pending.hits).into(),
                 undetermined: undetermined_reason(evaluator.policy_set(), &evaluation.enforced),
             };
         }
@@ -405,5 +409,30 @@ spec:
             |_, _| Ok(()),
         );
         assert_eq!((stopped, seen), (Err("stop"), 1));
+    }
+
+    /// A flow decided at an endpoint the user may not see keeps its profile's name: decided on
+    /// all that arrived, named after the namespace it was decided in, not the marker's.
+    #[test]
+    fn a_withheld_decided_endpoint_keeps_its_profiles_name() {
+        let visibility = Visibility {
+            namespaces: Some(["web".to_string()].into()),
+            ..Visibility::everything()
+        };
+        let flow = RECORDED_ALLOW.replace(
+            r#""source_namespace":"shop""#,
+            r#""source_namespace":"web""#,
+        );
+        let mut pipeline =
+            Pipeline::new(Some(Arc::new(PolicySet::default())), Scope::of(visibility));
+        let item = pipeline.line(&flow).unwrap().unwrap();
+        assert!(
+            is_withheld(&item.observed.flow.dest.name),
+            "the decided end is withheld"
+        );
+        let verdicts = pipeline.verdicts(&item);
+        assert_eq!(verdicts.action, Verdict::Allow);
+        let names: Vec<&str> = verdicts.enforced.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["kns.shop"]);
     }
 }

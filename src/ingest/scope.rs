@@ -219,6 +219,7 @@ impl Scope {
         let Some(visibility) = &self.visibility else {
             return;
         };
+        let evaluated_namespace = flow.local().namespace.as_deref();
         let mut shown = flow.clone();
         self.withhold(&mut shown);
         explanation.flow = shown.summary();
@@ -261,6 +262,14 @@ impl Scope {
                     ))];
                     continue;
                 }
+                // A namespaced policy applies only to its namespace's endpoints: one of another
+                // namespace the user may not see did not decide, and its line would only tell
+                // that it exists.
+                tier.policies.retain(|policy| {
+                    policy.namespace.is_empty()
+                        || visibility.sees_namespace(&policy.namespace)
+                        || evaluated_namespace == Some(policy.namespace.as_str())
+                });
                 for policy in &mut tier.policies {
                     if !policy.namespace.is_empty() && !visibility.sees_namespace(&policy.namespace)
                     {
@@ -403,6 +412,15 @@ spec:
   ingress:
   - action: Allow
     source: {namespaceSelector: projectcalico.org/name == 'shop'}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: ledger-only, namespace: ledger}
+spec:
+  tier: application
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Allow}]
 ",
         );
         assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -417,6 +435,15 @@ spec:
         );
         let text = serde_json::to_string(&explanation).unwrap();
         assert!(!text.contains("allow-from-shop"), "{text}");
+        // A policy of another namespace the user may not see cannot apply to the endpoint: its
+        // line would only tell that it exists.
+        assert!(!text.contains("ledger"), "{text}");
+        let lines: Vec<&str> = explanation.enforced.tiers[0]
+            .policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(lines, ["withheld: needs list networkpolicies in payments"]);
     }
 
     #[test]

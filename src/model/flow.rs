@@ -164,7 +164,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// How a table shows it: `display_name`, and for a network (`pub`, `pvt`) the address it
-    /// stands for when known (`169.254.169.254 (pvt)`): a network's name alone hides who it is.
+    /// stands for when known (`169.254.169.254 (pub)`): a network's name alone hides who it is.
     pub fn shown(&self, ip: Option<IpAddr>) -> String {
         match (self.kind, ip) {
             (EndpointType::Network, Some(ip)) => format!("{ip} ({})", self.name),
@@ -225,7 +225,7 @@ impl Flow {
         let port = self.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
         // A marker for what is withheld holds a `: ` no name can: in parentheses, so the port
         // after it does not read as part of it.
-        let shown = |endpoint: &Endpoint| match endpoint.display_name() {
+        let shown = |endpoint: &Endpoint| match endpoint.shown(endpoint.ip) {
             marker if marker.contains(": ") => format!("({marker})"),
             name => name,
         };

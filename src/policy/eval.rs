@@ -890,7 +890,13 @@ impl<S: SetHandle> Evaluator<S> {
 
     /// Goldmane-shaped hits for an outcome of `flow`.
     pub fn policy_hits(&self, flow: &Flow, hits: &[Hit]) -> Vec<PolicyHit> {
-        self.hit_views(flow, hits)
+        self.policy_hits_in(flow.local().namespace.as_deref(), hits)
+    }
+
+    /// The hits of a flow whose evaluated endpoint is in `local_namespace` (its profile is that
+    /// namespace's): for a flow whose endpoint was withheld after it was decided.
+    pub fn policy_hits_in(&self, local_namespace: Option<&str>, hits: &[Hit]) -> Vec<PolicyHit> {
+        self.hit_views_in(local_namespace, hits)
             .iter()
             .map(HitView::to_policy_hit)
             .collect()
@@ -898,7 +904,11 @@ impl<S: SetHandle> Evaluator<S> {
 
     /// The same hits borrowing their names from the policy set, for writing without copying.
     pub fn hit_views(&self, flow: &Flow, hits: &[Hit]) -> Vec<HitView<'_>> {
-        let namespace = flow.local().namespace.as_deref().unwrap_or("default");
+        self.hit_views_in(flow.local().namespace.as_deref(), hits)
+    }
+
+    fn hit_views_in(&self, local_namespace: Option<&str>, hits: &[Hit]) -> Vec<HitView<'_>> {
+        let namespace = local_namespace.unwrap_or("default");
         hits.iter()
             .enumerate()
             .map(|(index, hit)| self.hit_view(hit, index as i64, namespace))

@@ -198,6 +198,10 @@ pub fn exception_markdown(request: &ExceptionRequest) -> String {
                 ));
             }
         }
+        None if request.denial.withheld => text.push_str(
+            "### Proposed change\n\nThe policy that denies it is in a tier the requester cannot \
+             read: its owners know which rule to change.\n",
+        ),
         None => text.push_str("### Proposed change\n\nflowtrace found no rule to propose.\n"),
     }
     text

@@ -31,7 +31,7 @@ use super::widgets::count;
 use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
 use crate::fix::withhold::refusal;
-use crate::fix::{propose, Persona};
+use crate::fix::{propose, Persona, WriteAccess};
 use crate::flows::encode::whisker_json;
 use crate::ingest::{is_withheld, Scope};
 use crate::lint::Governance;
@@ -197,9 +197,11 @@ pub struct App {
     pub source: SourceStatus,
     /// What the user may see (their RBAC), for traces computed again.
     scope: Scope,
-    rbac_writable_tiers: Option<Vec<String>>,
+    rbac_writable: Option<WriteAccess>,
     /// Whose view this is, as the status bar says it (`as alice: namespace shop, …`).
     pub whose: Option<String>,
+    /// Why the cluster's policies do not decide the flows, when they could have.
+    pub live_refused: Option<String>,
     /// Stored rows being decided again after the cluster's policies changed.
     redeciding: Option<Redeciding>,
     /// The cluster's policy changes seen since start, oldest first.
@@ -257,8 +259,9 @@ impl App {
             hints: BTreeMap::new(),
             source,
             scope: Scope::unrestricted(),
-            rbac_writable_tiers: None,
+            rbac_writable: None,
             whose: None,
+            live_refused: None,
             redeciding: None,
             policy_changes: Vec::new(),
             changed_by_policy: HashSet::new(),
@@ -329,9 +332,9 @@ impl App {
     /// The RBAC scope the feed applies (traces computed again apply it too), and the tiers RBAC
     /// lets the user write, where fixes are then proposed (before `writable_tiers` in
     /// config.toml, which is a guess where RBAC is the truth).
-    pub fn set_scope(&mut self, scope: Scope, writable_tiers: Option<Vec<String>>) {
+    pub fn set_scope(&mut self, scope: Scope, writable: Option<WriteAccess>) {
         self.scope = scope;
-        self.rbac_writable_tiers = writable_tiers;
+        self.rbac_writable = writable;
         // How many policies decide is not said when the user may not read them all.
         if let (
             VerdictOrigin::Computed { withheld, .. } | VerdictOrigin::Live { withheld, .. },
@@ -350,7 +353,7 @@ impl App {
 
     /// Checks fixes with the governance rules `config.toml` names; what is wrong with them (the
     /// default rules are used then).
-    pub fn governance_from_config(&mut self) -> Vec<String> {
+    fn governance_from_config(&mut self) -> Vec<String> {
         match self.config.governance() {
             Ok(governance) => {
                 self.set_governance(governance);
@@ -367,13 +370,42 @@ impl App {
         }
     }
 
-    /// Startup warnings: all in the log, the first on the message line with how many more.
-    pub fn set_startup_warnings(&mut self, warnings: &[String]) {
-        for warning in warnings {
+    /// Why no fix can be proposed here: the flows are decided by no policies.
+    fn why_no_policies(&self) -> String {
+        match (&self.live_refused, &self.whose) {
+            (Some(why), _) => {
+                format!("no policies to fix against: {why}; give the manifests with -m")
+            }
+            (None, Some(_)) => "no policies to fix against: these flows are shown as Calico \
+                                recorded them; give the manifests with -m (`flowtrace fix` \
+                                proposes against the cluster's)"
+                .into(),
+            (None, None) => {
+                "no policies to fix against: give the manifests with -m (the demo has its own)"
+                    .into()
+            }
+        }
+    }
+
+    /// What the user is told at start, on the message line: the first warning with how many
+    /// more (all of them in the log, with the governance settings' own: something to act on),
+    /// else why the demo stands in for a cluster (`fallback`; the status bar says DEMO DATA
+    /// anyway), else which namespace is shown.
+    pub fn greet(
+        &mut self,
+        fallback: Option<String>,
+        namespace: Option<String>,
+        mut warnings: Vec<String>,
+    ) {
+        warnings.extend(self.governance_from_config());
+        for warning in &warnings {
             tracing::warn!("{warning}");
         }
-        if let Some(first) = first_and_more(warnings) {
-            self.set_message(Severity::Warn, first);
+        match (first_and_more(&warnings), fallback, namespace) {
+            (Some(first), _, _) => self.set_message(Severity::Warn, first),
+            (None, Some(note), _) => self.set_message(Severity::Warn, note),
+            (None, None, Some(note)) => self.set_message(Severity::Info, note),
+            (None, None, None) => {}
         }
     }
 
@@ -512,7 +544,7 @@ impl App {
             }
             FeedEvent::ScopeChanged {
                 scope,
-                writable_tiers,
+                writable,
                 summary,
             } => {
                 tracing::warn!(%summary, "what you may see changed");
@@ -520,7 +552,7 @@ impl App {
                     *shown = shown.replace(before.as_str(), &summary);
                 }
                 self.whose = Some(summary.clone());
-                self.set_scope(scope, writable_tiers);
+                self.set_scope(scope, writable);
                 self.set_message(
                     Severity::Warn,
                     format!("what you may see changed: {summary}; flows from now on follow it"),
@@ -946,17 +978,14 @@ impl App {
             return self.set_message(Severity::Info, "select a denied flow to fix");
         };
         let Some(set) = self.policies.clone() else {
-            return self.set_message(
-                Severity::Warn,
-                "no policies to fix against: give the manifests with -m (the demo has its own)",
-            );
+            return self.set_message(Severity::Warn, self.why_no_policies());
         };
         let flow = stored.to_flow();
         if let Some(refusal) = refusal(&self.scope, &flow) {
             return self.set_message(Severity::Warn, refusal);
         }
         let persona = Persona::chosen(
-            self.rbac_writable_tiers.as_deref(),
+            self.rbac_writable.as_ref(),
             self.config.writable_tiers.as_deref(),
         );
         let mut proposal = propose(&set, &flow, &persona, self.config.naming);

@@ -9,6 +9,7 @@ use super::AppSender;
 use crate::cluster::policies::{PolicyChange, PolicyWatch};
 use crate::cluster::scope_watch::{Nudge, ScopeWatch, SCOPE_REFRESH};
 use crate::cluster::ClusterTarget;
+use crate::fix::WriteAccess;
 use crate::ingest::{Pipeline, Scope};
 use crate::model::ObservedFlow;
 use crate::policy::PolicySet;
@@ -52,7 +53,7 @@ pub enum FeedEvent {
     /// What the user may see changed (their roles did): flows from now on are shown by it.
     ScopeChanged {
         scope: Scope,
-        writable_tiers: Option<Vec<String>>,
+        writable: Option<WriteAccess>,
         summary: String,
     },
     /// A manifest was not applied (nothing changed): its errors, or why it cannot be.
@@ -196,7 +197,7 @@ fn follow_scope(watch: ScopeWatch, sender: AppSender, next: Shared) {
                 shared(&next).scope = Some(scoped.scope.clone());
                 let event = FeedEvent::ScopeChanged {
                     scope: scoped.scope,
-                    writable_tiers: scoped.writable_tiers,
+                    writable: scoped.writable,
                     summary: scoped.summary.unwrap_or_default(),
                 };
                 if !sender.feed(event) {

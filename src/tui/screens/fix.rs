@@ -525,6 +525,18 @@ impl Screen for FixView {
             // Only guardrails or nothing: there is nothing to stage, edit or enforce.
             return &[(Action::Copy, "copy the request"), (Action::Close, "back")];
         }
+        if !self.demo {
+            // Only the demo takes a fix from flowtrace: a cluster's goes through kubectl or Git.
+            return &[
+                (Action::SelectNext, "choose"),
+                (Action::PageDown, "scroll"),
+                (Action::EditFix, "edit"),
+                (Action::EditFixFields, "form"),
+                (Action::Accept, "flows it changes"),
+                (Action::Copy, "copy the YAML"),
+                (Action::Close, "back"),
+            ];
+        }
         &[
             (Action::SelectNext, "choose"),
             (Action::PageDown, "scroll"),
