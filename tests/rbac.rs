@@ -663,6 +663,27 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
+
+    // One both sides allow is not called withheld: there is nothing to fix, said without the
+    // end she may not see.
+    let allowed = serde_json::json!({
+        "start_time": "2026-12-05T02:10:00Z", "end_time": "2026-12-05T02:10:15Z",
+        "action": "Allow", "reporter": "Src", "protocol": "tcp", "dest_port": 80,
+        "source_name": "frontend-7d4b9c-*", "source_namespace": "shop",
+        "source_labels": "app=frontend",
+        "dest_name": "web-0", "dest_namespace": "payments", "dest_labels": "app=web",
+    })
+    .to_string();
+    let args = with_manifests(allowed, "text");
+    let output = flowtrace(&api, home.path(), "alice", "shop", &args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "nothing to fix: shop/frontend-7d4b9c-* -> (withheld: needs list pods in payments):80/tcp is not denied"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("web-0"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -24,9 +24,6 @@ pub fn run(args: &FixArgs) -> Outcome {
     let scoped = scope(&target, false)?;
     let set = policies_to_fix(&args.manifests, &target, &scoped)?;
     let flow = picked_flow(&args.pick)?;
-    if let Some(refusal) = refusal(&scoped.scope, &flow) {
-        return Err(refusal.to_string().into());
-    }
     let mut governance = governance(&args.governance)?;
     let configured: Vec<String> = args
         .writable_tiers
@@ -38,6 +35,9 @@ pub fn run(args: &FixArgs) -> Outcome {
         Some(configured.as_slice()).filter(|tiers| !tiers.is_empty()),
     );
     let mut proposal = propose(&set, &flow, &persona, naming);
+    if let Some(refusal) = refusal(&scoped.scope, &flow, proposal.denied()) {
+        return Err(refusal.into());
+    }
     proposal.withhold(&scoped.scope, &flow);
     proposal.check(&mut governance)?;
     if let Some(path) = args.pick.flows.as_ref().filter(|p| p.as_os_str() != "-") {

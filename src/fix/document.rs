@@ -47,6 +47,9 @@ pub struct RuleToAdd {
     pub peer: PeerScope,
     pub protocol: Protocol,
     pub port: PortScope,
+    /// The endpoint the rule is for, when the policy it goes in selects more than it (a copy of
+    /// a policy for many workloads): the rule then names it, so it opens for nothing else.
+    pub local: Option<Identity>,
 }
 
 /// A candidate's document in both forms.
@@ -85,28 +88,23 @@ fn namespace_selector(namespace: &str) -> String {
 /// The rule in Calico's shape, for a policy in `policy_namespace` (none: a global policy).
 /// `None` when the peer cannot be selected (nothing names it).
 pub fn calico_rule(rule: &RuleToAdd, policy_namespace: Option<&str>) -> Option<CalicoRule> {
-    let mut peer = EntityRule::default();
-    match &rule.peer {
-        PeerScope::Exact(Identity::Labeled {
-            namespace, labels, ..
-        }) => {
-            peer.selector = Some(quoted_selector(labels));
-            peer.namespace_selector = match namespace {
-                // A namespaced policy's selectors stay in its namespace.
-                Some(ns) if Some(ns.as_str()) == policy_namespace => None,
-                Some(ns) => Some(namespace_selector(ns)),
-                None => Some("global()".to_string()),
-            };
-        }
-        PeerScope::Exact(Identity::Address(ip)) => {
-            peer.nets = vec![format!("{ip}/{}", host_prefix(*ip))];
-        }
-        PeerScope::Exact(Identity::Unnamed) => return None,
-        PeerScope::Namespace(ns) if Some(ns.as_str()) == policy_namespace => {
-            peer.selector = Some("all()".to_string());
-        }
-        PeerScope::Namespace(ns) => peer.namespace_selector = Some(namespace_selector(ns)),
-    }
+    let mut peer = match &rule.peer {
+        PeerScope::Exact(identity) => entity(identity, policy_namespace)?,
+        PeerScope::Namespace(ns) if Some(ns.as_str()) == policy_namespace => EntityRule {
+            selector: Some("all()".to_string()),
+            ..EntityRule::default()
+        },
+        PeerScope::Namespace(ns) => EntityRule {
+            namespace_selector: Some(namespace_selector(ns)),
+            ..EntityRule::default()
+        },
+    };
+    // The local side of a rule (an egress rule's source, an ingress rule's destination) narrows
+    // which of the policy's endpoints it applies to.
+    let local = match &rule.local {
+        Some(identity) => entity(identity, policy_namespace)?,
+        None => EntityRule::default(),
+    };
     let ports = match &rule.port {
         PortScope::Number(port) => vec![ProtocolValue::Number(i64::from(*port))],
         PortScope::Named(name) => vec![ProtocolValue::Name(name.clone())],
@@ -120,14 +118,39 @@ pub fn calico_rule(rule: &RuleToAdd, policy_namespace: Option<&str>) -> Option<C
     match rule.direction {
         Direction::Ingress => {
             added.source = peer;
-            added.destination.ports = ports;
+            added.destination = EntityRule { ports, ..local };
         }
         Direction::Egress => {
             peer.ports = ports;
             added.destination = peer;
+            added.source = local;
         }
     }
     Some(added)
+}
+
+/// A rule's entity naming exactly `identity`, from a policy in `policy_namespace` (none: a
+/// global policy); `None` when nothing names it.
+fn entity(identity: &Identity, policy_namespace: Option<&str>) -> Option<EntityRule> {
+    match identity {
+        Identity::Labeled {
+            namespace, labels, ..
+        } => Some(EntityRule {
+            selector: Some(quoted_selector(labels)),
+            namespace_selector: match namespace {
+                // A namespaced policy's selectors stay in its namespace.
+                Some(ns) if Some(ns.as_str()) == policy_namespace => None,
+                Some(ns) => Some(namespace_selector(ns)),
+                None => Some("global()".to_string()),
+            },
+            ..EntityRule::default()
+        }),
+        Identity::Address(ip) => Some(EntityRule {
+            nets: vec![format!("{ip}/{}", host_prefix(*ip))],
+            ..EntityRule::default()
+        }),
+        Identity::Unnamed => None,
+    }
 }
 
 fn match_labels(labels: &[(String, String)]) -> LabelSelector {
@@ -614,7 +637,7 @@ pub fn with_rule_fields(
     Ok(render(&document))
 }
 
-/// The selector of a new Calico policy for the local endpoint.
+/// The selector that names exactly the local endpoint (of a new Calico policy, of a rule).
 pub fn local_selector(labels: &[(String, String)]) -> String {
     quoted_selector(labels)
 }
@@ -646,6 +669,7 @@ mod tests {
             direction: Direction::Ingress,
             peer: exact("customer", "customer"),
             protocol: Protocol::TCP,
+            local: None,
             port: PortScope::Number(9090),
         };
         let added = calico_rule(&rule, Some("summary")).unwrap();
@@ -667,6 +691,7 @@ mod tests {
             peer: exact("customer", "customer"),
             protocol: Protocol::TCP,
             port: PortScope::Named("metrics".into()),
+            local: None,
         };
         let documents = new_calico_policy(&NewCalicoPolicy {
             name: "application.allow-from-customer",
@@ -728,6 +753,7 @@ mod tests {
             direction: Direction::Egress,
             peer: exact("database", "database"),
             protocol: Protocol::TCP,
+            local: None,
             port: PortScope::Number(5433),
         };
         let value = kubernetes_rule(&rule, "summary").unwrap();

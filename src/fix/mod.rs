@@ -18,10 +18,12 @@ use self::document::{
 use self::identity::{identify, Identity};
 use crate::lint::{Finding, Governance, Level};
 use crate::model::{EndpointType, Flow, HitAction, PolicyKind, Reporter, Verdict};
+use crate::policy::calico::namespace_equals;
 use crate::policy::endpoint::{name_matches, resolve};
 use crate::policy::eval::{Evaluation, HitSource};
 use crate::policy::explain::{explain, Explanation};
 use crate::policy::model::Direction;
+use crate::policy::selector::Selector;
 use crate::policy::{with_staged, Evaluator, Policy, PolicySet};
 
 /// What RBAC lets a user write, as a cluster says it.
@@ -395,13 +397,7 @@ pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) 
         sides.push(planner.side(persona, reporter == flow.reporter));
     }
     Proposal {
-        flow: format!(
-            "{} -> {}{}/{}",
-            flow.source.display_name(),
-            flow.dest.display_name(),
-            flow.dest_port.map(|p| format!(":{p}")).unwrap_or_default(),
-            flow.protocol
-        ),
+        flow: flow.connection(),
         sides,
     }
 }
@@ -777,6 +773,7 @@ impl Planner<'_> {
                 peer: peer_scope,
                 protocol,
                 port,
+                local: None,
             };
             let placed = [
                 self.in_owner_copy(placement, &rule),
@@ -827,10 +824,35 @@ impl Planner<'_> {
             Direction::Ingress => "from",
             Direction::Egress => "to",
         };
+        let only = match &rule.local {
+            Some(local) => format!(" (for {} only)", local.describe()),
+            None => String::new(),
+        };
         format!(
-            "Allow {}{port} {way} {peer}",
+            "Allow {}{port} {way} {peer}{only}",
             rule.protocol.name().to_uppercase()
         )
+    }
+
+    /// The endpoint the flow was decided at, when `owner` may select more than it (a global
+    /// policy, or a selector other than the one naming it): a rule added to `owner` must name it.
+    fn local_when_selecting_more(&self, owner: &Policy) -> Option<Identity> {
+        let local = identify(&resolve(self.set, self.flow.local()), None);
+        let Identity::Labeled {
+            namespace, labels, ..
+        } = &local
+        else {
+            return None;
+        };
+        // A namespaced policy's selector holds its namespace, as the loader reads it.
+        let naming = match (Selector::parse(&local_selector(labels)), &owner.namespace) {
+            (Ok(naming), Some(ns)) if Some(ns) == namespace.as_ref() => {
+                Some(naming.and(namespace_equals(ns)))
+            }
+            _ => None,
+        };
+        let same = naming.as_ref() == Some(self.set.selector(owner.selector));
+        (!same).then_some(local)
     }
 
     /// The rule in a staged copy of the policy that owns the deny.
@@ -838,6 +860,12 @@ impl Planner<'_> {
         let owner_index = placement.owner?;
         let owner = self.policy(owner_index);
         let kubernetes = is_kubernetes(owner.kind);
+        let rule = &RuleToAdd {
+            local: (!kubernetes)
+                .then(|| self.local_when_selecting_more(owner))
+                .flatten(),
+            ..rule.clone()
+        };
         let value = if kubernetes {
             kubernetes_rule(rule, owner.namespace.as_deref()?)?
         } else {
@@ -852,14 +880,22 @@ impl Planner<'_> {
         } else {
             placement.insert_at
         };
-        let (documents, index) = staged_copy(
-            owner,
-            self.direction(),
-            value,
-            at,
-            Some(self.order_before(owner_index)),
-        )
-        .ok()?;
+        let staged_order = self.order_before(owner_index);
+        let (documents, index) =
+            staged_copy(owner, self.direction(), value, at, Some(staged_order)).ok()?;
+        // Calico evaluates a staged policy besides the enforced one of the same name: the copy
+        // must come first to show in the pending verdict.
+        let order = match (kubernetes, owner.order) {
+            (true, _) => String::new(),
+            (false, Some(own)) => format!(
+                "; staged at order {staged_order} to come before the original (order {own}), \
+                 which it stands in for until enforced with order {own}"
+            ),
+            (false, None) => format!(
+                "; staged at order {staged_order} to come before the original, which it \
+                 stands in for until enforced"
+            ),
+        };
         let added = (!kubernetes).then_some(AddedRule {
             direction: self.direction(),
             index,
@@ -867,7 +903,7 @@ impl Planner<'_> {
         Some(Candidate {
             breadth: breadth_of(rule),
             rationale: format!(
-                "{} in a staged copy of {}, {where_}",
+                "{} in a staged copy of {}, {where_}{order}",
                 self.rule_words(rule),
                 owner.display_name()
             ),

@@ -484,3 +484,51 @@ fn a_fix_is_offered_only_where_the_user_may_stage_it() {
     let proposal = propose(&set, &flow, &there, Naming::TierPrefix);
     assert!(!candidates(&proposal.sides[0]).is_empty());
 }
+
+/// A rule added to a copy of a policy that selects every workload (`block-metadata`:
+/// `selector: all()`) names the workload the flow was denied at: "exact" opens for it alone,
+/// where the bare rule would open the metadata service to every pod. The copy's earlier order
+/// is said, with why.
+#[test]
+fn a_rule_in_a_copy_of_a_policy_for_every_workload_names_the_denied_workload() {
+    let set = demo_set();
+    let metadata = |source: (&str, &str, &str)| {
+        let line = format!(
+            r#"{{"source_name":"{}","source_namespace":"{}","source_labels":"{}","source_type":"WorkloadEndpoint","dest_name":"pub","dest_namespace":"","dest_labels":"","dest_type":"Network","dest_ip":"169.254.169.254","protocol":"tcp","dest_port":80,"reporter":"Src","action":"Deny"}}"#,
+            source.0, source.1, source.2
+        );
+        parse_flow_line(&line).unwrap().flow
+    };
+    let target = metadata(CUSTOMER);
+    let security = Persona::new(["security".to_string()]);
+    let proposal = propose(&set, &target, &security, Naming::TierPrefix);
+    let found = candidates(&proposal.sides[0]);
+    let first = &found[0];
+    assert_eq!(first.breadth, Breadth::Exact);
+    assert!(first.policy.ends_with("block-metadata"), "{}", first.policy);
+    assert!(
+        first.rationale.contains("(for customer/app=customer only)"),
+        "{}",
+        first.rationale
+    );
+    assert!(
+        first
+            .rationale
+            .contains("to come before the original (order 10)"),
+        "{}",
+        first.rationale
+    );
+    let staged = &first.documents.staged;
+    assert!(
+        staged.contains("source:\n      selector: app == 'customer'\n      namespaceSelector: projectcalico.org/name == 'customer'"),
+        "{staged}"
+    );
+    assert_proven(&set, &target, Reporter::Src, first);
+    let other = metadata(SUMMARY);
+    let effects = preview_effects(&set, staged, &target, &[target.clone(), other]);
+    assert_eq!(
+        effects.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+        [impact::Effect::Fixes],
+        "only the denied workload's flow changes: {effects:?}"
+    );
+}

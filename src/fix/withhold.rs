@@ -7,19 +7,27 @@ use super::{Denial, Proposal, SideOutcome};
 use crate::ingest::{Scope, NOT_VISIBLE};
 use crate::model::Flow;
 
-/// Why no fix is offered for a flow with an end the user may not see.
+/// Why no fix is offered for a denied flow with an end the user may not see.
 pub const WITHHELD_END: &str = "part of this flow is withheld from you: a fix needs both sides' \
-                                labels (`flowtrace auth` says which grant would show them)";
+                                labels (the marker names the grant that would show them; \
+                                `flowtrace auth -n NAMESPACE` checks a namespace)";
 
 /// Why no fix is proposed for `flow` (as recorded, or as stored after the scope) to a user who
-/// sees `scope`; `None` when one may be.
-pub fn refusal(scope: &Scope, flow: &Flow) -> Option<&'static str> {
+/// sees `scope`, given whether it is `denied`; `None` when one may be.
+pub fn refusal(scope: &Scope, flow: &Flow, denied: bool) -> Option<String> {
     if !scope.admits(flow) {
-        return Some(NOT_VISIBLE);
+        return Some(NOT_VISIBLE.to_string());
     }
     let mut shown = flow.clone();
     scope.withhold(&mut shown);
-    scope.has_withheld(&shown).then_some(WITHHELD_END)
+    match (scope.has_withheld(&shown), denied) {
+        (false, _) => None,
+        (true, false) => Some(format!(
+            "nothing to fix: {} is not denied",
+            shown.connection()
+        )),
+        (true, true) => Some(WITHHELD_END.to_string()),
+    }
 }
 
 impl Proposal {

@@ -222,6 +222,15 @@ impl Flow {
     }
 
     pub fn summary(&self) -> String {
+        format!(
+            "{} (reported by {})",
+            self.connection(),
+            self.reporter.as_str()
+        )
+    }
+
+    /// Who talked to whom: `shop/web-* -> 169.254.169.254 (pub):80/tcp`, whichever side reported.
+    pub fn connection(&self) -> String {
         let port = self.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
         // A marker for what is withheld holds a `: ` no name can: in parentheses, so the port
         // after it does not read as part of it.
@@ -230,11 +239,10 @@ impl Flow {
             name => name,
         };
         format!(
-            "{} -> {}{port}/{} (reported by {})",
+            "{} -> {}{port}/{}",
             shown(&self.source),
             shown(&self.dest),
-            self.protocol,
-            self.reporter.as_str()
+            self.protocol
         )
     }
 }

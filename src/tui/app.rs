@@ -35,7 +35,7 @@ use crate::fix::{propose, Persona, WriteAccess};
 use crate::flows::encode::whisker_json;
 use crate::ingest::{is_withheld, Scope};
 use crate::lint::Governance;
-use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind};
+use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind, Verdict};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::file::Progress;
 use crate::source::ConnectionState;
@@ -981,7 +981,10 @@ impl App {
             return self.set_message(Severity::Warn, self.why_no_policies());
         };
         let flow = stored.to_flow();
-        if let Some(refusal) = refusal(&self.scope, &flow) {
+        // A stored flow with an end withheld has lost that end's labels: its verdicts are the
+        // ones it arrived with.
+        let denied = [stored.decided.action, stored.decided.pending].contains(&Verdict::Deny);
+        if let Some(refusal) = refusal(&self.scope, &flow, denied) {
             return self.set_message(Severity::Warn, refusal);
         }
         let persona = Persona::chosen(
