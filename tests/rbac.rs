@@ -218,6 +218,12 @@ async fn auth_says_what_each_persona_may_see_and_do() {
     );
     assert_eq!(strings(&bob["tiers"]["writable"]), ["security"]);
     assert!(strings(&bob["stage_namespaces"]).is_empty());
+    assert_eq!(strings(&bob["tiers"]["stage_global"]), ["security"]);
+    assert_eq!(
+        strings(&admin["tiers"]["stage_global"]),
+        strings(&admin["tiers"]["readable"])
+    );
+    assert!(strings(&alice["tiers"]["stage_global"]).is_empty());
 
     // The text says the same, with why not where not.
     let text = succeeded(&flowtrace(&api, home.path(), "alice", "shop", &["auth".into()]).await);

@@ -1339,6 +1339,7 @@ fn scoped_app(set: Option<PolicySet>, size: (u16, u16)) -> App {
         Some(flowtrace::fix::WriteAccess {
             tiers: vec!["application".into()],
             stage_namespaces: vec!["shop".into()],
+            stage_global_tiers: Vec::new(),
         }),
     );
     app

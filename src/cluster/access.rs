@@ -70,6 +70,9 @@ pub struct TierAccess {
     pub all: bool,
     pub readable: Vec<String>,
     pub writable: Vec<String>,
+    /// Tiers where the user may create staged global policies (`create
+    /// tier.stagedglobalnetworkpolicies` named `<t>.*`): a fix to a global policy is staged so.
+    pub stage_global: Vec<String>,
     /// Tiers the user may not read, each with the grant that is missing.
     pub unreadable: Vec<Refusal>,
 }
@@ -158,6 +161,10 @@ impl Access {
         }
         out += &format!("tiers write: {}\n", listed(&self.tiers.writable));
         out += &format!("stage in:   {}\n", listed(&self.stage_namespaces));
+        out += &format!(
+            "stage global policies in tiers: {}\n",
+            listed(&self.tiers.stage_global)
+        );
         let shown = |may: bool, resource: &str| match may {
             true => "shown".to_string(),
             false => format!("withheld (needs list {resource} across the cluster)"),
@@ -333,6 +340,7 @@ pub fn scope_for(target: &ClusterTarget, demo: bool) -> Result<Scoped, String> {
                 writable: Some(WriteAccess {
                     tiers: access.tiers.writable,
                     stage_namespaces: access.stage_namespaces,
+                    stage_global_tiers: access.tiers.stage_global,
                 }),
             })
         }
@@ -621,6 +629,15 @@ async fn tier_access(
                 name: tier.clone(),
             });
         }
+        let stage_global = Check {
+            verb: "create",
+            group: CALICO,
+            resource: "tier.stagedglobalnetworkpolicies",
+            name: Some(&all),
+        };
+        if may_get && reviewer.can(&stage_global, "").await? {
+            access.stage_global.push(tier.clone());
+        }
         if write {
             access.writable.push(tier);
         }
@@ -758,6 +775,7 @@ mod tests {
                 all: false,
                 readable: vec!["application".into()],
                 writable: vec!["application".into()],
+                stage_global: Vec::new(),
                 unreadable: vec![Refusal {
                     name: "security".into(),
                     needs: "get tiers/security".into(),

@@ -19,6 +19,7 @@ use kube::{Api, Client};
 use super::{connect, runtime, ClusterError, ClusterErrorKind, ClusterTarget};
 use crate::ingest::Scope;
 use crate::model::time::{format_rfc3339, unix_now};
+use crate::policy::model::FROM_CLUSTER;
 use crate::policy::{load_str, PolicySet};
 
 /// A watched kind: API group and version, kind, plural, and whether it lives in namespaces.
@@ -663,7 +664,7 @@ fn build(objects: &[BTreeMap<String, DynamicObject>]) -> (PolicySet, Vec<String>
             text.push('\n');
         }
     }
-    let (set, report) = load_str("the cluster", &text);
+    let (set, report) = load_str(FROM_CLUSTER, &text);
     let refused = report.errors.iter().map(ToString::to_string).collect();
     (set, refused)
 }
@@ -813,5 +814,7 @@ spec: {tier: security, selector: all(), types: [Ingress]}
         assert!(refused.is_empty(), "{refused:?}");
         assert_eq!(set.policies().len(), 1);
         assert_eq!(set.policies()[0].name, "lockdown");
+        // Where it came from, as a trace says it: not a line of the text it was loaded from.
+        assert_eq!(set.policies()[0].origin.to_string(), "the cluster");
     }
 }

@@ -32,31 +32,47 @@ pub struct WriteAccess {
     pub tiers: Vec<String>,
     /// Where they may create staged policies.
     pub stage_namespaces: Vec<String>,
+    /// The tiers where they may create staged global policies.
+    pub stage_global_tiers: Vec<String>,
 }
 
 /// The tiers a user may write. Everything else is a guardrail: explained, never "fixed".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persona {
     writable: Vec<String>,
-    /// The namespaces where the user may create staged policies, when a cluster says; `None`:
-    /// every namespace (the demo, files).
-    stage_namespaces: Option<Vec<String>>,
+    /// Where the user may create staged policies, when a cluster says; `None`: anywhere (the
+    /// demo, files).
+    stage: Option<StageRights>,
+}
+
+/// Where a user may create staged policies: namespaced ones by namespace, global ones by tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StageRights {
+    namespaces: Vec<String>,
+    global_tiers: Vec<String>,
 }
 
 impl Persona {
     pub fn new(writable: impl IntoIterator<Item = String>) -> Persona {
         Persona {
             writable: writable.into_iter().collect(),
-            stage_namespaces: None,
+            stage: None,
         }
     }
 
-    /// Whether the user may stage a policy named `namespace/name` (a global one: yes, when they
-    /// write its tier).
-    fn may_stage(&self, policy: &str) -> bool {
-        match (policy.split_once('/'), &self.stage_namespaces) {
-            (Some((namespace, _)), Some(namespaces)) => namespaces.iter().any(|n| n == namespace),
-            _ => true,
+    /// Why the user may not stage `candidate` (a policy named `namespace/name`, or a global
+    /// one), if they may not.
+    fn may_not_stage(&self, candidate: &Candidate) -> Option<String> {
+        let stage = self.stage.as_ref()?;
+        match candidate.policy.split_once('/') {
+            Some((namespace, _)) => (!stage.namespaces.iter().any(|n| n == namespace))
+                .then(|| format!("you may not create staged policies in namespace {namespace}")),
+            None => (!stage.global_tiers.contains(&candidate.tier)).then(|| {
+                format!(
+                    "you may not create staged global policies in tier {}",
+                    candidate.tier
+                )
+            }),
         }
     }
 
@@ -82,7 +98,10 @@ impl Persona {
             (None, None) => Persona::demo(),
         };
         Persona {
-            stage_namespaces: rbac.map(|rbac| rbac.stage_namespaces.clone()),
+            stage: rbac.map(|rbac| StageRights {
+                namespaces: rbac.stage_namespaces.clone(),
+                global_tiers: rbac.stage_global_tiers.clone(),
+            }),
             ..persona
         }
     }
@@ -516,21 +535,17 @@ impl Planner<'_> {
         side.denial = Some(denial.clone());
         let mut candidates = self.candidates(&placement, &mut side.dropped);
         side.outcome = if persona.may_write(&placement.tier) {
-            let (stageable, refused): (Vec<_>, Vec<_>) = candidates
-                .into_iter()
-                .partition(|c| persona.may_stage(&c.policy));
-            let refusals: Vec<String> = refused
-                .iter()
-                .map(|c| {
-                    let namespace = c.policy.split_once('/').map_or("", |(ns, _)| ns);
-                    format!(
-                        "{}: you may not create staged policies in namespace {namespace} \
-                         (`flowtrace auth` says where you may)",
+            let mut refusals = Vec::new();
+            candidates.retain(|c| match persona.may_not_stage(c) {
+                Some(why) => {
+                    refusals.push(format!(
+                        "{}: {why} (`flowtrace auth` says where you may)",
                         c.rationale
-                    )
-                })
-                .collect();
-            candidates = stageable;
+                    ));
+                    false
+                }
+                None => true,
+            });
             side.dropped.extend(refusals.iter().cloned());
             if candidates.is_empty() && !refusals.is_empty() {
                 SideOutcome::Unfixable {
@@ -834,10 +849,15 @@ impl Planner<'_> {
         )
     }
 
+    /// The endpoint the flow was decided at, as a rule names it.
+    fn local_identity(&self) -> Identity {
+        identify(&resolve(self.set, self.flow.local()), None)
+    }
+
     /// The endpoint the flow was decided at, when `owner` may select more than it (a global
     /// policy, or a selector other than the one naming it): a rule added to `owner` must name it.
     fn local_when_selecting_more(&self, owner: &Policy) -> Option<Identity> {
-        let local = identify(&resolve(self.set, self.flow.local()), None);
+        let local = self.local_identity();
         let Identity::Labeled {
             namespace, labels, ..
         } = &local
@@ -918,7 +938,7 @@ impl Planner<'_> {
 
     /// The rule in a new policy of the tier, ordered before the policy that owns the deny.
     fn in_new_policy(&self, placement: &Placement, rule: &RuleToAdd) -> Option<Candidate> {
-        let local = identify(&resolve(self.set, self.flow.local()), None);
+        let local = self.local_identity();
         let Identity::Labeled {
             namespace, labels, ..
         } = &local

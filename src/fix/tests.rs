@@ -457,6 +457,7 @@ fn a_fix_is_offered_only_where_the_user_may_stage_it() {
     let rights = |stage_in: &[&str]| WriteAccess {
         tiers: vec!["application".into()],
         stage_namespaces: stage_in.iter().map(|n| n.to_string()).collect(),
+        stage_global_tiers: Vec::new(),
     };
     let elsewhere = Persona::chosen(Some(&rights(&["customer"])), None);
     let proposal = propose(&set, &flow, &elsewhere, Naming::TierPrefix);
@@ -483,6 +484,33 @@ fn a_fix_is_offered_only_where_the_user_may_stage_it() {
     let there = Persona::chosen(Some(&rights(&["summary"])), None);
     let proposal = propose(&set, &flow, &there, Naming::TierPrefix);
     assert!(!candidates(&proposal.sides[0]).is_empty());
+
+    // A global policy is staged by tier: writing the tier is not staging in it.
+    let metadata = parse_flow_line(r#"{"source_name":"summary-7c9d8b6f4-*","source_namespace":"summary","source_labels":"app=summary","dest_name":"pub","dest_type":"Network","dest_ip":"169.254.169.254","protocol":"tcp","dest_port":80,"reporter":"Src","action":"Deny"}"#)
+        .unwrap()
+        .flow;
+    let security = |stage_global: &[&str]| WriteAccess {
+        tiers: vec!["security".into()],
+        stage_namespaces: Vec::new(),
+        stage_global_tiers: stage_global.iter().map(|t| t.to_string()).collect(),
+    };
+    let writer = Persona::chosen(Some(&security(&[])), None);
+    let proposal = propose(&set, &metadata, &writer, Naming::TierPrefix);
+    let egress = &proposal.sides[0];
+    assert!(
+        egress
+            .dropped
+            .iter()
+            .any(|d| d.contains("you may not create staged global policies in tier security")),
+        "{:?}",
+        egress.dropped
+    );
+    assert!(matches!(egress.outcome, SideOutcome::Unfixable { .. }));
+    let stager = Persona::chosen(Some(&security(&["security"])), None);
+    let proposal = propose(&set, &metadata, &stager, Naming::TierPrefix);
+    assert!(candidates(&proposal.sides[0])
+        .iter()
+        .all(|c| !c.policy.contains('/')));
 }
 
 /// A rule added to a copy of a policy that selects every workload (`block-metadata`:

@@ -127,8 +127,15 @@ pub struct Origin {
     pub text: String,
 }
 
+/// The origin of an object read from the cluster (not from a file).
+pub const FROM_CLUSTER: &str = "the cluster";
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Objects read from the cluster are loaded as one text: its line numbers mean nothing.
+        if self.file.as_os_str() == FROM_CLUSTER {
+            return f.write_str(FROM_CLUSTER);
+        }
         write!(f, "{}:{}", self.file.display(), self.line)
     }
 }

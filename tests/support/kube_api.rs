@@ -395,7 +395,10 @@ impl FakeApiServer {
                 "security",
                 &["create", "update"],
                 CALICO,
-                &["tier.globalnetworkpolicies"],
+                &[
+                    "tier.globalnetworkpolicies",
+                    "tier.stagedglobalnetworkpolicies",
+                ],
             )
             .named(&["security.*"]),
         );
