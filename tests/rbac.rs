@@ -1127,3 +1127,22 @@ async fn scope_of_500_namespaces() {
     let requests = api.requests().len();
     println!("scope of 500 namespaces, 10 ms a request: {elapsed:.2?} ({requests} requests)");
 }
+
+/// In `tail`'s table a withheld end is in parentheses, so its port does not read as part of the
+/// marker (`…in payments:8080` would name a namespace `payments:8080`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withheld_end_in_the_table_keeps_its_port_apart() {
+    let api = cluster().await;
+    let home = tempfile::tempdir().unwrap();
+    let (flows, _) = files(home.path());
+    let args = vec![
+        "tail".to_string(),
+        "--source".into(),
+        format!("file:{}", flows.display()),
+    ];
+    let stdout = succeeded(&flowtrace(&api, home.path(), "alice", "shop", &args).await);
+    assert!(
+        stdout.contains("(withheld: needs list pods in payments):8080/tcp"),
+        "{stdout}"
+    );
+}

@@ -165,9 +165,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// How a table shows it: `display_name`, and for a network (`pub`, `pvt`) the address it
     /// stands for when known (`169.254.169.254 (pub)`): a network's name alone hides who it is.
+    /// A marker for what is withheld holds a `: ` no name can: it is in parentheses, so a port
+    /// after it does not read as part of it.
     pub fn shown(&self, ip: Option<IpAddr>) -> String {
         match (self.kind, ip) {
             (EndpointType::Network, Some(ip)) => format!("{ip} ({})", self.name),
+            _ if self.name.contains(": ") => format!("({})", self.name),
             _ => self.display_name(),
         }
     }
@@ -232,12 +235,7 @@ impl Flow {
     /// Who talked to whom: `shop/web-* -> 169.254.169.254 (pub):80/tcp`, whichever side reported.
     pub fn connection(&self) -> String {
         let port = self.dest_port.map(|p| format!(":{p}")).unwrap_or_default();
-        // A marker for what is withheld holds a `: ` no name can: in parentheses, so the port
-        // after it does not read as part of it.
-        let shown = |endpoint: &Endpoint| match endpoint.shown(endpoint.ip) {
-            marker if marker.contains(": ") => format!("({marker})"),
-            name => name,
-        };
+        let shown = |endpoint: &Endpoint| endpoint.shown(endpoint.ip);
         format!(
             "{} -> {}{port}/{}",
             shown(&self.source),
