@@ -189,6 +189,9 @@ struct Window {
     start: i64,
     end: i64,
     counters: Counters,
+    /// The window's own addresses (a row keeps its first window's): pods of one aggregate have
+    /// their own.
+    addresses: Addresses,
 }
 
 /// Window identities, like row identities, are never reused.
@@ -430,6 +433,11 @@ impl FlowStore {
         };
         let hash = FxBuildHasher.hash_one(key);
         let found = self.index.find(hash, |id| self.row_of(id).key == key);
+        let addresses = |store: &mut FlowStore| Addresses {
+            source_ip: store.ips.intern(&source_ip),
+            dest_ip: store.ips.intern(&dest_ip),
+            source_port: source_port.unwrap_or(NO_PORT),
+        };
         if let Some(id) = found.map(|id| self.id_of(id)) {
             let row = &mut self.rows[(id - self.first_id) as usize];
             row.first_seen = row.first_seen.min(observed.start_time);
@@ -440,7 +448,10 @@ impl FlowStore {
                 row.counters.add(&observed.counters);
                 row.last_window = observed.start_time;
                 row.windows += 1;
-                self.log_window(id, &observed);
+                if self.windows.is_some() {
+                    let addresses = addresses(self);
+                    self.log_window(id, &observed, addresses);
+                }
             }
             return id;
         }
@@ -448,11 +459,7 @@ impl FlowStore {
             self.evict_oldest();
         }
         let id = self.first_id + self.rows.len() as RowId;
-        let addresses = Addresses {
-            source_ip: self.ips.intern(&source_ip),
-            dest_ip: self.ips.intern(&dest_ip),
-            source_port: source_port.unwrap_or(NO_PORT),
-        };
+        let addresses = addresses(self);
         self.rows.push_back(Row {
             key,
             arrived: trace,
@@ -464,7 +471,7 @@ impl FlowStore {
             counters: observed.counters,
         });
         self.index.insert(hash, id as ShortId);
-        self.log_window(id, &observed);
+        self.log_window(id, &observed, addresses);
         id
     }
 
@@ -477,7 +484,7 @@ impl FlowStore {
         &self.rows[short.wrapping_sub(self.first_id as ShortId) as usize]
     }
 
-    fn log_window(&mut self, row: RowId, observed: &ObservedFlow) {
+    fn log_window(&mut self, row: RowId, observed: &ObservedFlow, addresses: Addresses) {
         let Some(windows) = &mut self.windows else {
             return;
         };
@@ -490,6 +497,7 @@ impl FlowStore {
             start: observed.start_time,
             end: observed.end_time,
             counters: observed.counters,
+            addresses,
         });
     }
 
@@ -505,6 +513,10 @@ impl FlowStore {
         flow.last_seen = window.end;
         flow.windows = 1;
         flow.counters = window.counters;
+        flow.source_ip = *self.ips.get(window.addresses.source_ip);
+        flow.dest_ip = *self.ips.get(window.addresses.dest_ip);
+        flow.source_port =
+            (window.addresses.source_port != NO_PORT).then_some(window.addresses.source_port);
         Some(flow)
     }
 
@@ -723,6 +735,9 @@ mod tests {
         let mut demo = DemoCluster::new(3);
         let first = demo.flows(1_000, 1).remove(0);
         let mut store = FlowStore::new(3).with_window_log();
+        // Another pod of the same aggregate, with its own address.
+        let mut other_pod = first.flow.clone();
+        other_pod.source.ip = Some("10.244.9.9".parse().unwrap());
         let later = ObservedFlow {
             start_time: 1_015,
             end_time: 1_030,
@@ -730,7 +745,7 @@ mod tests {
                 packets_out: 7,
                 ..first.counters
             },
-            ..first.clone()
+            flow: other_pod,
         };
         for observed in [&first, &later, &later] {
             store.ingest(observed.clone(), &decided(observed));
@@ -745,6 +760,13 @@ mod tests {
         );
         assert_eq!(windows[1].counters.packets_out, 7);
         assert_eq!(windows[0].id, windows[1].id, "both windows of one row");
+        assert_eq!(windows[0].source_ip, first.flow.source.ip);
+        assert_eq!(
+            windows[1].source_ip,
+            Some("10.244.9.9".parse().unwrap()),
+            "a window shows its own address, not its row's first"
+        );
+        assert_eq!(windows[1].to_flow().source.ip, windows[1].source_ip);
         let mut all = Vec::new();
         store.select_windows(
             &Filter::parse("").unwrap(),
