@@ -1554,3 +1554,33 @@ fn x_without_policies_says_why_there_are_none() {
         assert!(message.contains(said), "{whose:?} {refused:?}: {message}");
     }
 }
+
+/// A tier the flow did not reach says what is withheld of it as `explain` does, not a count of
+/// markers ("(1 policies)").
+#[test]
+fn a_tier_not_reached_says_what_is_withheld_of_it() {
+    use flowtrace::ingest::{Scope, Visibility};
+    let mut app = demo_app((160, 48));
+    let tiers = ["security", "application", "default"].map(String::from);
+    app.set_scope(
+        Scope::of(Visibility {
+            namespaces: None,
+            tiers: Some(tiers.into()),
+            host_endpoints: true,
+            global_network_sets: true,
+        }),
+        None,
+    );
+    press(&mut app, "fport=80 action=deny<enter><enter>");
+    let text = screen_text(&app);
+    assert!(text.contains("block-metadata"), "a metadata deny: {text}");
+    assert!(
+        text.contains("tier platform (order 200, default Pass): not reached"),
+        "{text}"
+    );
+    assert!(
+        text.contains("? withheld: cannot read tier platform"),
+        "{text}"
+    );
+    assert!(!text.contains("(1 policies)"), "{text}");
+}

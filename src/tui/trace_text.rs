@@ -218,11 +218,16 @@ fn verdict_lines(verdict: &VerdictExplanation, direction: &str) -> Vec<Line> {
             ),
         ]));
         if matches!(tier.status, TierStatus::Skipped | TierStatus::NotReached) {
-            if !tier.policies.is_empty() {
-                lines.push(Line::text(
-                    format!("  ({} policies)", tier.policies.len()),
-                    Tone::Muted,
-                ));
+            // How many did not take part; what is withheld says so itself, as `explain` says it.
+            let (withheld, readable): (Vec<_>, Vec<_>) =
+                tier.policies.iter().partition(|p| p.is_withheld());
+            match readable.len() {
+                0 => {}
+                1 => lines.push(Line::text("  (1 policy)".to_string(), Tone::Muted)),
+                n => lines.push(Line::text(format!("  ({n} policies)"), Tone::Muted)),
+            }
+            for policy in withheld {
+                policy_lines(&mut lines, policy, direction, false);
             }
             continue;
         }
