@@ -765,6 +765,30 @@ async fn tail_decides_with_the_clusters_live_policies_and_says_when_they_change(
         "listed again after 410 Gone: {:#?}",
         api.requests()
     );
+    // The cluster stops letting the user read a kind: the set may now lack policies, so the
+    // flows that follow are shown as Calico recorded them (Allow), not decided with a stale set.
+    api.forbid("/apis/projectcalico.org/v3/globalnetworkpolicies");
+    api.drop_watches();
+    let said = stderr_path.clone();
+    let lines = tokio::task::spawn_blocking(move || {
+        let until = deadline();
+        while !std::fs::read_to_string(&said)
+            .unwrap_or_default()
+            .contains("shown as Calico recorded them")
+        {
+            assert!(
+                std::time::Instant::now() < until,
+                "not said in time: {}",
+                std::fs::read_to_string(&said).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // The flows after it: Calico's verdict (Allow), not the stale set's Deny.
+        lines.wait_for("\"action\":\"Allow\"", deadline());
+        lines
+    })
+    .await
+    .unwrap();
     pushing.abort();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -778,6 +802,11 @@ async fn tail_decides_with_the_clusters_live_policies_and_says_when_they_change(
         stderr.contains(
             "GlobalNetworkPolicy egress-lockdown (tier platform) changed by kubectl-edit"
         ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("you may not list and watch globalnetworkpolicies.projectcalico.org")
+            && stderr.contains("flows from now on are shown as Calico recorded them"),
         "{stderr}"
     );
 }
@@ -838,6 +867,13 @@ async fn the_tui_follows_the_clusters_policies_and_alerts_on_a_change() {
         tmux.wait_for_all(&["Policy changes (1)"]);
         tmux.keys(&["Enter"]);
         let diff = tmux.wait_for_all(&["\"action\": \"Deny\"", "\"action\": \"Allow\""]);
+        tmux.keys(&["Escape"]);
+        tmux.keys(&["Escape"]);
+        // The cluster stops letting the user read a kind: the set may now lack policies, so the
+        // table says its verdicts are Calico's, and why.
+        changer.forbid("/apis/projectcalico.org/v3/globalnetworkpolicies");
+        changer.drop_watches();
+        tmux.wait_for_all(&["verdicts as recorded", "you may not list and watch"]);
         tmux.keys(&["q"]);
         (before, format!("{after}{diff}"))
     })

@@ -14,6 +14,8 @@ use crate::policy::PolicySet;
 pub struct Following {
     pub policies: Option<PolicyWatch>,
     pub scope: Option<ScopeWatch>,
+    /// What the user may see now: whether the policies are whole for them depends on it.
+    seen: std::sync::Mutex<crate::ingest::Scope>,
 }
 
 impl Following {
@@ -29,6 +31,7 @@ impl Following {
         Following {
             policies,
             scope: again.then(|| ScopeWatch::start(target, &scoped.scope, SCOPE_REFRESH)),
+            seen: std::sync::Mutex::new(scoped.scope.clone()),
         }
     }
 
@@ -36,19 +39,27 @@ impl Following {
     /// the user, a line each.
     pub fn apply(&self, pipeline: &mut Pipeline<Arc<PolicySet>>) -> Vec<String> {
         let mut told = Vec::new();
-        if let Some(update) = self.policies.as_ref().and_then(PolicyWatch::latest) {
-            told.extend(update.changes.iter().map(|c| format!("policy change: {c}")));
-            if !update.forbidden.is_empty() {
-                self.scope.iter().for_each(|watch| watch.nudge().now());
-            }
-            pipeline.set_policies(Arc::new(update.set));
-        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(scoped) = self.scope.as_ref().and_then(ScopeWatch::latest) {
             let whose = scoped.summary.unwrap_or_default();
             told.push(format!(
                 "flowtrace: what you may see changed ({whose}): from the next flows"
             ));
+            *seen = scoped.scope.clone();
             pipeline.set_scope(scoped.scope);
+        }
+        if let Some(update) = self.policies.as_ref().and_then(PolicyWatch::latest) {
+            told.extend(update.changes.iter().map(|c| format!("policy change: {c}")));
+            if !update.forbidden.is_empty() {
+                self.scope.iter().for_each(|watch| watch.nudge().now());
+            }
+            match update.standing_for(&seen) {
+                Ok(set) => pipeline.set_policies(Arc::new(set)),
+                Err(why) => {
+                    told.push(format!("warning: {why}"));
+                    pipeline.decide_as_recorded();
+                }
+            }
         }
         told
     }

@@ -218,6 +218,18 @@ impl PolicyUpdate {
             )
         })
     }
+
+    /// The set, when it can stand for Calico's verdicts for a user who sees `scope`; else why
+    /// not, and that flows are shown as Calico recorded them from now on.
+    pub fn standing_for(self, scope: &Scope) -> Result<PolicySet, String> {
+        match self.incomplete_for(scope) {
+            None => Ok(self.set),
+            Some(why) => Err(format!(
+                "{why}: the cluster's policies may now lack some, so flows from now on are shown \
+                 as Calico recorded them"
+            )),
+        }
+    }
 }
 
 /// Policies followed in the cluster, on a thread of their own.

@@ -137,6 +137,12 @@ impl<S: SetHandle> Pipeline<S> {
         self.evaluator = Some(Evaluator::new(policies));
     }
 
+    /// Shows the flows that follow as Calico recorded them (the policies can no longer stand for
+    /// its verdicts).
+    pub fn decide_as_recorded(&mut self) {
+        self.evaluator = None;
+    }
+
     /// Shows the flows that follow by another scope (the user's roles changed).
     pub fn set_scope(&mut self, scope: Scope) {
         self.scope = scope;

@@ -509,6 +509,24 @@ impl App {
                 for problem in &problems {
                     tracing::warn!("the cluster's policies: {problem}");
                 }
+                let set = match set {
+                    Ok(set) => set,
+                    Err(why) => {
+                        // Stored flows keep the verdicts they were shown with; the trace shows
+                        // what Calico recorded.
+                        self.source.verdicts = VerdictOrigin::Recorded;
+                        self.policies = None;
+                        self.redeciding = None;
+                        self.trace.forget();
+                        self.follow_trace();
+                        self.set_message(Severity::Warn, why.clone());
+                        self.live_refused = Some(why);
+                        self.policy_changes.extend(changes);
+                        self.dirty = true;
+                        return;
+                    }
+                };
+                self.live_refused = None;
                 self.source.verdicts = VerdictOrigin::Live {
                     policies: set.policies().len(),
                     withheld: self.scope.withholds_any_of(&set),

@@ -46,7 +46,9 @@ pub enum FeedEvent {
     /// The cluster's policies changed (watched): the set flows are decided with from now on, each
     /// change said (what, tier, when, by whom), and what the set may be missing.
     PoliciesChanged {
-        set: Arc<PolicySet>,
+        /// The new set; `Err`: why it can no longer stand for Calico's verdicts (flows are then
+        /// shown as recorded).
+        set: Result<Arc<PolicySet>, String>,
         changes: Vec<PolicyChange>,
         problems: Vec<String>,
     },
@@ -97,12 +99,13 @@ fn hint_revealed(scope: &Scope, kind: HintType, value: &str) -> bool {
     }
 }
 
-/// What the cluster changed that the feed applies from its next batch: the newest policy set,
-/// the user's newest scope.
-#[derive(Default)]
+/// What the cluster changed that the feed applies from its next batch: the newest policy set
+/// (`None` inside: decide as recorded), the user's newest scope.
 pub struct Pending {
-    policies: Option<Arc<PolicySet>>,
+    policies: Option<Option<Arc<PolicySet>>>,
     scope: Option<Scope>,
+    /// What the user may see now, applied or not: whether a policy set is whole depends on it.
+    seen: Scope,
 }
 
 type Shared = Arc<Mutex<Pending>>;
@@ -122,18 +125,24 @@ fn follow_policies(watch: PolicyWatch, rescope: Option<Nudge>, sender: AppSender
                 if !update.forbidden.is_empty() {
                     rescope.iter().for_each(Nudge::now);
                 }
-                let set = Arc::new(update.set);
-                shared(&next).policies = Some(set.clone());
+                let problems = update
+                    .forbidden
+                    .iter()
+                    .map(|kind| format!("you may not list and watch {kind}"))
+                    .chain(update.unread.iter().cloned())
+                    .chain(update.problems.iter().cloned())
+                    .collect();
+                let changes = update.changes.clone();
+                let set = {
+                    let mut pending = shared(&next);
+                    let set = update.standing_for(&pending.seen).map(Arc::new);
+                    pending.policies = Some(set.as_ref().ok().cloned());
+                    set
+                };
                 let event = FeedEvent::PoliciesChanged {
                     set,
-                    changes: update.changes,
-                    problems: update
-                        .forbidden
-                        .iter()
-                        .map(|kind| format!("you may not list and watch {kind}"))
-                        .chain(update.unread)
-                        .chain(update.problems)
-                        .collect(),
+                    changes,
+                    problems,
                 };
                 if !sender.feed(event) {
                     return;
@@ -163,7 +172,13 @@ pub struct Feed {
 impl Feed {
     /// Starts the feed thread (and the thread that follows the cluster's policies, if any).
     pub fn start(self, sender: AppSender) {
-        let pending = (self.watch.is_some() || self.scoped_by.is_some()).then(Shared::default);
+        let pending = (self.watch.is_some() || self.scoped_by.is_some()).then(|| {
+            Arc::new(Mutex::new(Pending {
+                policies: None,
+                scope: None,
+                seen: self.scope.clone(),
+            }))
+        });
         let scope_watch =
             (self.scoped_by).map(|target| ScopeWatch::start(target, &self.scope, SCOPE_REFRESH));
         let rescope = scope_watch.as_ref().map(ScopeWatch::nudge);
@@ -194,7 +209,11 @@ fn follow_scope(watch: ScopeWatch, sender: AppSender, next: Shared) {
         .name("scope-updates".into())
         .spawn(move || {
             while let Some(scoped) = watch.next() {
-                shared(&next).scope = Some(scoped.scope.clone());
+                {
+                    let mut pending = shared(&next);
+                    pending.scope = Some(scoped.scope.clone());
+                    pending.seen = scoped.scope.clone();
+                }
                 let event = FeedEvent::ScopeChanged {
                     scope: scoped.scope,
                     writable: scoped.writable,
@@ -234,8 +253,10 @@ pub fn run(
         }
         if let Some(pending) = &pending {
             let mut pending = shared(pending);
-            if let Some(set) = pending.policies.take() {
-                pipeline.set_policies(set);
+            match pending.policies.take() {
+                Some(Some(set)) => pipeline.set_policies(set),
+                Some(None) => pipeline.decide_as_recorded(),
+                None => {}
             }
             if let Some(scope) = pending.scope.take() {
                 pipeline.set_scope(scope);

@@ -1218,6 +1218,13 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
         );
     }
     let watching = query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1");
+    if let Some(collection) = Collection::of(&path)
+        .filter(|_| seen.forbidden.iter().any(|prefix| path.starts_with(prefix)))
+    {
+        let verb = if watching { "watch" } else { "list" };
+        let namespace = collection.namespace.as_deref();
+        return forbidden(&who, verb, &collection.group, &collection.plural, namespace);
+    }
     if path == "/api/v1/namespaces" && !watching {
         if !seen.allowed(&who, "list", "", "namespaces", None, None) {
             return forbidden(&who, "list", "", "namespaces", None);
