@@ -1026,6 +1026,31 @@ async fn a_set_read_without_a_tier_is_whole_only_where_the_datastore_does_not_fi
     let denial = &proposal["sides"][0]["denial"];
     assert_eq!(denial["tier"], "security", "{proposal}");
     assert!(!proposal.to_string().contains("quarantine"), "{proposal}");
+
+    // `auth` says which datastore, to whoever may read the APIService that tells; others are
+    // told what would.
+    let auth = vec!["auth".to_string(), "-o".into(), "json".into()];
+    for (datastore, said) in [
+        (Datastore::ApiServer, "api_server"),
+        (Datastore::Crd, "crd"),
+    ] {
+        api.set_datastore(datastore);
+        let admin: Value = serde_json::from_str(&succeeded(
+            &flowtrace(&api, home.path(), "admin", "shop", &auth).await,
+        ))
+        .unwrap();
+        assert_eq!(admin["datastore"], said, "{admin}");
+    }
+    let text = succeeded(&flowtrace(&api, home.path(), "admin", "shop", &["auth".into()]).await);
+    assert!(
+        text.contains("datastore:  CRDs (reads are not filtered by tier"),
+        "{text}"
+    );
+    let text = succeeded(&flowtrace(&api, home.path(), "dana", "shop", &["auth".into()]).await);
+    assert!(
+        text.contains("datastore:  unknown (needs get apiservices/v3.projectcalico.org)"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -53,8 +53,38 @@ pub struct Access {
     pub stage_namespaces: Vec<String>,
     pub host_endpoints: bool,
     pub global_network_sets: bool,
+    /// Where the cluster keeps Calico's objects: whether reads are filtered by tier.
+    pub datastore: Datastore,
     /// What could not be found out, and what was assumed (the safe answer).
     pub notes: Vec<String>,
+}
+
+/// Where a cluster keeps Calico's `projectcalico.org/v3` objects (calico.md 4.7, 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Datastore {
+    /// Calico's aggregated API server: reads are filtered by tier.
+    ApiServer,
+    /// Native v3 CRDs (the default for new 3.33 installs): reads are not filtered by tier; tier
+    /// RBAC governs writes only.
+    Crd,
+    /// The cluster serves no `projectcalico.org/v3`.
+    None,
+    /// The user may not read the APIService that tells.
+    Unknown,
+}
+
+impl Datastore {
+    fn describe(self) -> &'static str {
+        match self {
+            Datastore::ApiServer => "Calico API server (reads are filtered by tier)",
+            Datastore::Crd => {
+                "CRDs (reads are not filtered by tier; tier RBAC governs writes only)"
+            }
+            Datastore::None => "none (the cluster serves no projectcalico.org/v3)",
+            Datastore::Unknown => "unknown (needs get apiservices/v3.projectcalico.org)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -177,6 +207,7 @@ impl Access {
             "global network sets: {}\n",
             shown(self.global_network_sets, "globalnetworksets")
         );
+        out += &format!("datastore:  {}\n", self.datastore.describe());
         for note in &self.notes {
             out += &format!("note: {note}\n");
         }
@@ -429,6 +460,7 @@ pub async fn access(client: &Client, asked: &[String]) -> Result<Access, Cluster
         stage_namespaces,
         host_endpoints: reviewer.can(&cluster_wide("hostendpoints"), "").await?,
         global_network_sets: reviewer.can(&cluster_wide("globalnetworksets"), "").await?,
+        datastore: datastore(client).await?,
         notes,
     })
 }
@@ -519,6 +551,36 @@ async fn may_stage(
         || reviewer
             .can_in(rules, &create("stagedkubernetesnetworkpolicies"), namespace)
             .await?)
+}
+
+/// Where the cluster keeps Calico's objects: its APIService for `projectcalico.org/v3` names a
+/// service when an aggregated API server serves the group; the one Kubernetes makes for CRDs
+/// names none.
+async fn datastore(client: &Client) -> Result<Datastore, ClusterError> {
+    let resource = ApiResource {
+        group: "apiregistration.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "apiregistration.k8s.io/v1".into(),
+        kind: "APIService".into(),
+        plural: "apiservices".into(),
+    };
+    let asked = Api::<DynamicObject>::all_with(client.clone(), &resource)
+        .get(&format!("v3.{CALICO}"))
+        .await;
+    match asked {
+        Ok(service) => Ok(match service.data["spec"]["service"].is_object() {
+            true => Datastore::ApiServer,
+            false => Datastore::Crd,
+        }),
+        Err(e) => {
+            let error = ClusterError::from_kube("the APIService of projectcalico.org/v3", &e);
+            match error.kind {
+                ClusterErrorKind::NotFound => Ok(Datastore::None),
+                ClusterErrorKind::Unreachable | ClusterErrorKind::Unauthorized => Err(error),
+                _ => Ok(Datastore::Unknown),
+            }
+        }
+    }
 }
 
 fn tier_resource() -> ApiResource {
@@ -784,6 +846,7 @@ mod tests {
             stage_namespaces: vec!["shop".into()],
             host_endpoints: false,
             global_network_sets: false,
+            datastore: Datastore::ApiServer,
             notes: vec![],
         };
         let visibility = access.visibility();

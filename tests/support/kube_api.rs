@@ -1217,6 +1217,31 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
         );
     }
+    // What serves projectcalico.org/v3: Calico's API server (the APIService names its service),
+    // or CRDs (the APIService Kubernetes makes for them names none).
+    if path == "/apis/apiregistration.k8s.io/v1/apiservices/v3.projectcalico.org" {
+        let name = "v3.projectcalico.org";
+        if !seen.allowed(
+            &who,
+            "get",
+            "apiregistration.k8s.io",
+            "apiservices",
+            Some(name),
+            None,
+        ) {
+            return forbidden(&who, "get", "apiregistration.k8s.io", "apiservices", None);
+        }
+        let mut spec = json!({"group": CALICO, "version": "v3"});
+        if seen.datastore == Datastore::ApiServer {
+            spec["service"] =
+                json!({"namespace": "calico-apiserver", "name": "calico-api", "port": 443});
+        }
+        return json_response(
+            StatusCode::OK,
+            &json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                    "metadata": {"name": name}, "spec": spec}),
+        );
+    }
     let watching = query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1");
     if let Some(collection) = Collection::of(&path)
         .filter(|_| seen.forbidden.iter().any(|prefix| path.starts_with(prefix)))
