@@ -641,10 +641,20 @@ impl ObjectContext<'_> {
         })
     }
 
+    /// Where the object is: the line it starts on, past the comments and blank lines that open
+    /// its document (a file's header comment is not the policy).
     fn origin(&self) -> Origin {
+        let opening = self
+            .text
+            .lines()
+            .take_while(|line| {
+                let line = line.trim();
+                line.is_empty() || line.starts_with('#')
+            })
+            .count();
         Origin {
             file: self.location.file.clone(),
-            line: self.location.line,
+            line: self.location.line + opening,
             text: self.text.trim_end().to_string(),
         }
     }
@@ -866,6 +876,22 @@ impl ObjectContext<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A policy's origin is the line it starts on, not its file's header comment.
+    #[test]
+    fn a_policy_starts_past_the_comments_that_open_its_document() {
+        let (set, report) = load_str(
+            "p.yaml",
+            "# The team's guardrails.\n\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: a}\nspec: {selector: all()}\n---\n# Second.\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: b}\nspec: {selector: all()}\n",
+        );
+        assert!(report.errors.is_empty(), "{report:?}");
+        let lines: Vec<String> = set
+            .policies()
+            .iter()
+            .map(|p| p.origin.to_string())
+            .collect();
+        assert_eq!(lines, ["p.yaml:3", "p.yaml:9"]);
+    }
 
     #[test]
     fn documents_keep_their_first_line() {
