@@ -9,6 +9,7 @@ use serde_norway::{Mapping, Value};
 
 use super::identity::{host_prefix, Identity};
 use crate::model::{EndpointType, Protocol};
+use crate::policy::load::policy_forms;
 use crate::policy::model::Direction;
 use crate::policy::resources::{
     CalicoRule, EntityRule, IpBlock, K8sEgressRule, K8sIngressRule, K8sPeer, K8sPort,
@@ -245,24 +246,8 @@ fn direction_key(direction: Direction) -> &'static str {
 
 /// The staged and enforced kinds of a policy's kind; `None` for kinds with no staged form.
 fn kinds_of(api_version: &str, kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    // (staged kind, enforced apiVersion, enforced kind)
-    Some(match (api_version.split('/').next().unwrap_or(""), kind) {
-        ("projectcalico.org", "NetworkPolicy" | "StagedNetworkPolicy") => {
-            ("StagedNetworkPolicy", CALICO_API, "NetworkPolicy")
-        }
-        ("projectcalico.org", "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy") => (
-            "StagedGlobalNetworkPolicy",
-            CALICO_API,
-            "GlobalNetworkPolicy",
-        ),
-        ("networking.k8s.io", "NetworkPolicy")
-        | ("projectcalico.org", "StagedKubernetesNetworkPolicy") => (
-            "StagedKubernetesNetworkPolicy",
-            KUBERNETES_API,
-            "NetworkPolicy",
-        ),
-        _ => return None,
-    })
+    policy_forms(api_version.split('/').next().unwrap_or(""), kind)
+        .map(|forms| (forms.staged_kind, forms.enforced_api, forms.enforced_kind))
 }
 
 /// A copy of `policy` (from the manifest it was loaded from) with `rule` inserted at `at` (`None`:

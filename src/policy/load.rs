@@ -196,21 +196,41 @@ enum Load {
     AsStaged,
 }
 
-/// The staged kind of a policy kind (`group`, `kind`); `None` for objects that are not policies.
-fn staged_kind<'a>(group: &'a str, kind: &'a str) -> Option<(&'a str, &'a str)> {
-    Some(match (group, kind) {
-        ("projectcalico.org", "NetworkPolicy") => ("projectcalico.org", "StagedNetworkPolicy"),
-        ("projectcalico.org", "GlobalNetworkPolicy") => {
-            ("projectcalico.org", "StagedGlobalNetworkPolicy")
-        }
-        ("networking.k8s.io", "NetworkPolicy") => {
-            ("projectcalico.org", "StagedKubernetesNetworkPolicy")
-        }
-        (
-            "projectcalico.org",
-            "StagedNetworkPolicy" | "StagedGlobalNetworkPolicy" | "StagedKubernetesNetworkPolicy",
-        ) => (group, kind),
+/// A network policy kind's two forms: the staged kind (always `projectcalico.org/v3`), and the
+/// enforced apiVersion and kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyForms {
+    pub staged_kind: &'static str,
+    pub enforced_api: &'static str,
+    pub enforced_kind: &'static str,
+}
+
+/// The forms of the policy kind `kind` of API group `group`, staged or enforced; `None` for
+/// objects that are not network policies.
+pub fn policy_forms(group: &str, kind: &str) -> Option<PolicyForms> {
+    let (staged_kind, enforced_api, enforced_kind) = match (group, kind) {
+        ("projectcalico.org", "NetworkPolicy" | "StagedNetworkPolicy") => (
+            "StagedNetworkPolicy",
+            "projectcalico.org/v3",
+            "NetworkPolicy",
+        ),
+        ("projectcalico.org", "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy") => (
+            "StagedGlobalNetworkPolicy",
+            "projectcalico.org/v3",
+            "GlobalNetworkPolicy",
+        ),
+        ("networking.k8s.io", "NetworkPolicy")
+        | ("projectcalico.org", "StagedKubernetesNetworkPolicy") => (
+            "StagedKubernetesNetworkPolicy",
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+        ),
         _ => return None,
+    };
+    Some(PolicyForms {
+        staged_kind,
+        enforced_api,
+        enforced_kind,
     })
 }
 
@@ -509,8 +529,8 @@ fn load_object(
     let kind = object.kind.as_str();
     let (group, kind) = match load {
         Load::AsWritten => (group, kind),
-        Load::AsStaged => match staged_kind(group, kind) {
-            Some(staged) => staged,
+        Load::AsStaged => match policy_forms(group, kind) {
+            Some(forms) => ("projectcalico.org", forms.staged_kind),
             None => {
                 report.errors.push(
                     Diagnostic::at(location, "only network policies can be staged")
