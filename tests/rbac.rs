@@ -1048,7 +1048,7 @@ async fn a_set_read_without_a_tier_is_whole_only_where_the_datastore_does_not_fi
     );
     let text = succeeded(&flowtrace(&api, home.path(), "dana", "shop", &["auth".into()]).await);
     assert!(
-        text.contains("datastore:  unknown (needs get apiservices/v3.projectcalico.org)"),
+        text.contains("datastore:  unknown (needs get apiservices/v3.projectcalico.org"),
         "{text}"
     );
 }

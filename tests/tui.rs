@@ -1584,3 +1584,37 @@ fn a_tier_not_reached_says_what_is_withheld_of_it() {
     );
     assert!(!text.contains("(1 policies)"), "{text}");
 }
+
+/// A fix's preview over the store cannot decide a row with an end withheld from the user (its
+/// labels are gone): such rows are counted as not previewed, never guessed as undetermined.
+#[test]
+fn a_preview_leaves_out_rows_with_an_end_withheld_and_says_how_many() {
+    use flowtrace::ingest::{Pipeline, Scope, Visibility};
+    let set = DemoCluster::new(1).policy_set().clone();
+    let scope = Scope::of(Visibility {
+        namespaces: Some(["customer".to_string()].into()),
+        ..Visibility::everything()
+    });
+    let mut pipeline = Pipeline::new(Some(Arc::new(set.clone())), scope.clone());
+    let flows: Vec<ObservedFlow> = demo_flows(8)
+        .into_iter()
+        .filter_map(|observed| pipeline.flow(observed).map(|item| item.observed))
+        .collect();
+    let withheld = flows
+        .iter()
+        .filter(|o| o.flow.source.is_withheld() || o.flow.dest.is_withheld())
+        .count();
+    assert!(withheld > 0, "the scope withholds some ends");
+    let mut app = app_with(Some(set), status("demo"), flows, (160, 48));
+    app.set_scope(scope, None);
+    // A public address's call to customer, denied at the end of tier application.
+    press(&mut app, "fport=8080 action=deny dst.ns=customer<enter>");
+    press(&mut app, "x");
+    let text = screen_text(&app);
+    assert!(text.contains("▶ 1. [exact]"), "{text}");
+    assert!(
+        text.contains("more with an end withheld from you: not previewed"),
+        "{text}"
+    );
+    assert!(!text.contains("1 undetermined"), "{text}");
+}

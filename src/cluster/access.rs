@@ -82,7 +82,9 @@ impl Datastore {
                 "CRDs (reads are not filtered by tier; tier RBAC governs writes only)"
             }
             Datastore::None => "none (the cluster serves no projectcalico.org/v3)",
-            Datastore::Unknown => "unknown (needs get apiservices/v3.projectcalico.org)",
+            Datastore::Unknown => {
+                "unknown (needs get apiservices/v3.projectcalico.org, which this cluster may lack)"
+            }
         }
     }
 }
@@ -444,6 +446,10 @@ pub async fn access(client: &Client, asked: &[String]) -> Result<Access, Cluster
         }
     }
     let tiers = tier_access(&reviewer, client, &rules, &namespaces, &mut notes).await?;
+    let datastore = match tiers.served {
+        true => datastore(client).await?,
+        false => Datastore::None,
+    };
     let cluster_wide = |resource| Check {
         verb: "list",
         group: CALICO,
@@ -460,7 +466,7 @@ pub async fn access(client: &Client, asked: &[String]) -> Result<Access, Cluster
         stage_namespaces,
         host_endpoints: reviewer.can(&cluster_wide("hostendpoints"), "").await?,
         global_network_sets: reviewer.can(&cluster_wide("globalnetworksets"), "").await?,
-        datastore: datastore(client).await?,
+        datastore,
         notes,
     })
 }
@@ -553,9 +559,9 @@ async fn may_stage(
             .await?)
 }
 
-/// Where the cluster keeps Calico's objects: its APIService for `projectcalico.org/v3` names a
-/// service when an aggregated API server serves the group; the one Kubernetes makes for CRDs
-/// names none.
+/// Where a cluster that serves `projectcalico.org/v3` keeps Calico's objects: its APIService
+/// names a service when an aggregated API server serves the group; the one Kubernetes makes for
+/// CRDs names none. Without one to read, it is not known.
 async fn datastore(client: &Client) -> Result<Datastore, ClusterError> {
     let resource = ApiResource {
         group: "apiregistration.k8s.io".into(),
@@ -575,7 +581,6 @@ async fn datastore(client: &Client) -> Result<Datastore, ClusterError> {
         Err(e) => {
             let error = ClusterError::from_kube("the APIService of projectcalico.org/v3", &e);
             match error.kind {
-                ClusterErrorKind::NotFound => Ok(Datastore::None),
                 ClusterErrorKind::Unreachable | ClusterErrorKind::Unauthorized => Err(error),
                 _ => Ok(Datastore::Unknown),
             }

@@ -8,7 +8,7 @@
 pub mod ordered;
 mod scope;
 
-pub use scope::{is_withheld, Scope, Visibility, NOT_VISIBLE};
+pub use scope::{Scope, Visibility, NOT_VISIBLE};
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -433,7 +433,7 @@ spec:
             Pipeline::new(Some(Arc::new(PolicySet::default())), Scope::of(visibility));
         let item = pipeline.line(&flow).unwrap().unwrap();
         assert!(
-            is_withheld(&item.observed.flow.dest.name),
+            item.observed.flow.dest.is_withheld(),
             "the decided end is withheld"
         );
         let verdicts = pipeline.verdicts(&item);

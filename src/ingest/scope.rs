@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::model::artefacts::Artefact;
-use crate::model::{Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
+use crate::model::{is_withheld, Endpoint, EndpointType, Flow, Labels, PolicyHit, PolicyKind};
 use crate::policy::explain::{Explanation, PolicyExplanation};
 use crate::policy::PolicySet;
 
@@ -148,8 +148,7 @@ impl Scope {
 
     /// Whether either end of this (stored) flow was withheld.
     pub fn has_withheld(&self, flow: &Flow) -> bool {
-        self.visibility.is_some()
-            && (endpoint_withheld(&flow.source) || endpoint_withheld(&flow.dest))
+        self.visibility.is_some() && (flow.source.is_withheld() || flow.dest.is_withheld())
     }
 
     /// Whether the flow may be shown at all: either endpoint in a namespace the user may see.
@@ -228,7 +227,7 @@ impl Scope {
             (&mut explanation.endpoint, shown.local()),
             (&mut explanation.peer, shown.peer()),
         ] {
-            if endpoint_withheld(endpoint) {
+            if endpoint.is_withheld() {
                 summary.name = endpoint.name.to_string();
                 summary.labels = Labels::default();
                 any_withheld = true;
@@ -306,17 +305,6 @@ fn withheld_policy(name: String) -> PolicyExplanation {
         rules: Vec::new(),
         origin: String::new(),
     }
-}
-
-/// Whether a name is one of the markers that stand for what is withheld: they start so, and hold
-/// a `: ` no Kubernetes name can.
-pub fn is_withheld(name: &str) -> bool {
-    name.starts_with("withheld") && name.contains(": ")
-}
-
-/// Whether an endpoint is a marker (withheld ends keep no namespace).
-fn endpoint_withheld(endpoint: &Endpoint) -> bool {
-    endpoint.namespace.is_none() && is_withheld(&endpoint.name)
 }
 
 fn withhold_hit(visibility: &Visibility, hit: &mut PolicyHit) -> bool {

@@ -147,6 +147,12 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// Whether a name is one of the markers that stand for what is withheld from a user: they start
+/// so, and hold a `: ` no Kubernetes name can.
+pub fn is_withheld(name: &str) -> bool {
+    name.starts_with("withheld") && name.contains(": ")
+}
+
 /// One end of a flow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -165,14 +171,20 @@ pub struct Endpoint {
 impl Endpoint {
     /// How a table shows it: `display_name`, and for a network (`pub`, `pvt`) the address it
     /// stands for when known (`169.254.169.254 (pub)`): a network's name alone hides who it is.
-    /// A marker for what is withheld holds a `: ` no name can: it is in parentheses, so a port
-    /// after it does not read as part of it.
+    /// A marker for what is withheld is in parentheses, so a port after it does not read as part
+    /// of it.
     pub fn shown(&self, ip: Option<IpAddr>) -> String {
         match (self.kind, ip) {
             (EndpointType::Network, Some(ip)) => format!("{ip} ({})", self.name),
-            _ if self.name.contains(": ") => format!("({})", self.name),
+            _ if self.is_withheld() => format!("({})", self.name),
             _ => self.display_name(),
         }
+    }
+
+    /// Whether this end stands for one withheld from the user (its name is a marker, and it
+    /// keeps no namespace or labels).
+    pub fn is_withheld(&self) -> bool {
+        self.namespace.is_none() && is_withheld(&self.name)
     }
 
     /// `namespace/name`, or the bare name for non-namespaced endpoints.

@@ -7,7 +7,7 @@ mod labels;
 mod observed;
 pub mod time;
 
-pub use flow::{Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
+pub use flow::{is_withheld, Endpoint, EndpointType, Flow, Protocol, Reporter, Service};
 pub use hit::{
     qualified_name, HitAction, PolicyHit, PolicyKind, PolicyTrace, Verdict, PROFILE_TIER,
 };

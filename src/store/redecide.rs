@@ -229,10 +229,13 @@ pub struct Change {
 /// policies over the enforced ones only (`policy::with_staged` on `PolicySet::without_staged`), so
 /// the preview is Calico's own pending evaluation and a change is the candidate's alone: a row
 /// changes when its verdict with the candidate differs from its enforced verdict. Rows whose
-/// deciding endpoint the candidate does not select cannot change and are not evaluated.
+/// deciding endpoint the candidate does not select cannot change and are not evaluated, nor can
+/// rows with an end withheld from the user (its labels are gone): those are counted.
 pub struct Previewer<S> {
     evaluator: Evaluator<S>,
     conversations: FxHashMap<Conversation, (Verdict, Verdict)>,
+    /// Rows not previewed because an end of theirs is withheld.
+    pub withheld: usize,
 }
 
 impl<S: SetHandle> Previewer<S> {
@@ -240,6 +243,7 @@ impl<S: SetHandle> Previewer<S> {
         Previewer {
             evaluator: Evaluator::new(with_candidate),
             conversations: FxHashMap::default(),
+            withheld: 0,
         }
     }
 
@@ -249,6 +253,10 @@ impl<S: SetHandle> Previewer<S> {
             let (Some(conversation), Some(stored)) = (store.conversation(id), store.get(id)) else {
                 continue;
             };
+            if stored.source.is_withheld() || stored.dest.is_withheld() {
+                self.withheld += 1;
+                continue;
+            }
             // Before and after, both under the policies as they are now: a row stored before a
             // policy change keeps the verdicts it had then, which are not the candidate's doing.
             let (now, staged) = match self.conversations.get(&conversation) {

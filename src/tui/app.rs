@@ -33,9 +33,11 @@ use crate::errors::printable;
 use crate::fix::withhold::refusal;
 use crate::fix::{propose, Persona, WriteAccess};
 use crate::flows::encode::whisker_json;
-use crate::ingest::{is_withheld, Scope};
+use crate::ingest::Scope;
 use crate::lint::Governance;
-use crate::model::{qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind, Verdict};
+use crate::model::{
+    is_withheld, qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind, Verdict,
+};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::file::Progress;
 use crate::source::ConnectionState;

@@ -36,6 +36,8 @@ use crate::tui::widgets::{overlay_block, popup_area};
 struct Preview {
     tally: Tally,
     rows: usize,
+    /// Rows not previewed: an end of theirs is withheld from the user.
+    withheld: usize,
     changed: Vec<(RowId, Change)>,
 }
 
@@ -307,7 +309,8 @@ impl FixView {
         }
         self.previews[self.selected] = Some(Preview {
             tally,
-            rows: store.len(),
+            rows: store.len() - previewer.withheld,
+            withheld: previewer.withheld,
             changed,
         });
     }
@@ -464,8 +467,18 @@ impl FixView {
 
     /// The selected candidate's preview, under it.
     fn preview_lines(&self, theme: &Theme) -> Vec<Line<'static>> {
-        let Some(Some(Preview { tally, rows, .. })) = self.previews.get(self.selected) else {
+        let Some(Some(Preview {
+            tally,
+            rows,
+            withheld,
+            ..
+        })) = self.previews.get(self.selected)
+        else {
             return Vec::new();
+        };
+        let withheld = match withheld {
+            0 => String::new(),
+            n => format!(" ({n} more with an end withheld from you: not previewed)"),
         };
         let role = if tally.newly_denied > 0 || tally.newly_allowed > 0 {
             Role::StatusWarn
@@ -474,8 +487,8 @@ impl FixView {
         };
         let mut lines = vec![Line::styled(
             format!(
-                "     preview on the {rows} stored flow(s), as if it alone were enforced: {} \
-                 (enter lists them)",
+                "     preview on the {rows} stored flow(s){withheld}, as if it alone were \
+                 enforced: {} (enter lists them)",
                 tally.summary()
             ),
             theme.style(role),
