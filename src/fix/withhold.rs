@@ -9,8 +9,9 @@ use crate::model::Flow;
 
 /// Why no fix is offered for a denied flow with an end the user may not see.
 pub const WITHHELD_END: &str = "part of this flow is withheld from you: a fix needs both sides' \
-                                labels (the marker names the grant that would show them; \
-                                `flowtrace auth -n NAMESPACE` checks a namespace)";
+                                labels, so it is for the owners of the side you may not see (the \
+                                marker names the grant that would show it; `flowtrace auth -n \
+                                NAMESPACE` checks a namespace)";
 
 /// Why no fix is proposed for `flow` (as recorded, or as stored after the scope) to a user who
 /// sees `scope`, given whether it is `denied`; `None` when one may be.
