@@ -120,6 +120,14 @@ impl Tally {
     }
 }
 
+impl FromIterator<Effect> for Tally {
+    fn from_iter<I: IntoIterator<Item = Effect>>(effects: I) -> Tally {
+        let mut tally = Tally::default();
+        effects.into_iter().for_each(|effect| tally.add(effect));
+        tally
+    }
+}
+
 /// What decides a flow, said so that flows decided alike group together: the tier and the policy
 /// (by its manifest name, not the rule), the end of a tier, or the profile.
 pub fn decided_by(set: &PolicySet, flow: &Flow, hits: &[Hit]) -> String {
@@ -350,11 +358,7 @@ impl Recorded {
         for (flow, before) in &self.flows {
             comparer.compare(flow, before, String::new, &mut changes);
         }
-        let mut tally = Tally::default();
-        for change in &changes {
-            tally.add(change.effect);
-        }
-        tally
+        changes.iter().map(|change| change.effect).collect()
     }
 }
 

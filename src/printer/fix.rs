@@ -228,14 +228,14 @@ fn collapsed<'a>(changes: &[&'a Changed]) -> Vec<(&'a Changed, usize)> {
 
 /// Tallies of the changes, per verdict kind.
 pub fn tallies(changes: &[Changed]) -> (Tally, Tally) {
-    let (mut enforced, mut pending) = (Tally::default(), Tally::default());
-    for change in changes {
-        match change.verdicts {
-            Verdicts::Enforced => enforced.add(change.effect),
-            Verdicts::Pending => pending.add(change.effect),
-        }
-    }
-    (enforced, pending)
+    let of = |verdicts: Verdicts| {
+        changes
+            .iter()
+            .filter(|change| change.verdicts == verdicts)
+            .map(|change| change.effect)
+            .collect()
+    };
+    (of(Verdicts::Enforced), of(Verdicts::Pending))
 }
 
 fn effect_word(effect: Effect) -> String {
