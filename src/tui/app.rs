@@ -1033,6 +1033,8 @@ impl App {
             self.source.label == "demo",
             &self.store,
         );
+        // What an earlier `x` said (a refusal for another row) is not about this fix.
+        self.message = None;
         self.overlays.push(Box::new(view));
     }
 
