@@ -683,6 +683,7 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
     let args = with_manifests(allowed, "text");
     let output = flowtrace(&api, home.path(), "alice", "shop", &args).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(
         stderr.contains(
             "nothing to fix: shop/frontend-7d4b9c-* -> (withheld: needs list pods in payments):80/tcp is not denied"

@@ -36,6 +36,11 @@ pub fn run(args: &FixArgs) -> Outcome {
     );
     let mut proposal = propose(&set, &flow, &persona, naming);
     if let Some(refusal) = refusal(&scoped.scope, &flow, proposal.denied()) {
+        // Nothing denied is nothing to fix, not an error.
+        if !proposal.denied() {
+            eprintln!("flowtrace: {refusal}");
+            return Ok(0);
+        }
         return Err(refusal.into());
     }
     proposal.withhold(&scoped.scope, &flow);
