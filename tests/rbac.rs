@@ -560,6 +560,38 @@ async fn fix_proposes_against_the_clusters_policies_in_the_tiers_rbac_lets_you_w
         "{yaml}"
     );
 
+    // A new policy is named as the cluster's Calico version names them: with no version to read,
+    // as up to 3.31 (`<tier>.<name>`), said; with the cluster's ClusterInformation, as it says.
+    let new_policies = |output: &Output| -> Vec<String> {
+        let stdout = succeeded(output);
+        stdout
+            .split("\"policy\": \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|name| name.contains("allow-from"))
+            .map(str::to_string)
+            .collect()
+    };
+    let as_admin = fix(shop_flow("checkout"), "json");
+    let output = flowtrace(&api, home.path(), "admin", "default", &as_admin).await;
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("the cluster's Calico version is not known"),
+        "{output:?}"
+    );
+    assert!(new_policies(&output)[0].starts_with("shop/application.allow-from"));
+    api.set_calico_version("v3.32.1");
+    let output = flowtrace(&api, home.path(), "admin", "default", &as_admin).await;
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("naming policies as Calico v3.32.1, the cluster's, does"),
+        "{output:?}"
+    );
+    assert!(
+        new_policies(&output)[0].starts_with("shop/allow-from"),
+        "{output:?}"
+    );
+
     // An AdminNetworkPolicy decides in its own tier (order 1000), for a pod no Calico policy
     // selects.
     api.apply(serde_json::json!({

@@ -7,21 +7,21 @@ use super::inputs::{cluster_target, governance, load_manifests, picked_flow, sco
 use super::{FixArgs, FixOutput, Outcome, Stop, EXIT_DIFFERENCES};
 use crate::cluster::access::Scoped;
 use crate::cluster::policies::PolicyWatch;
-use crate::cluster::ClusterTarget;
+use crate::cluster::{fix_naming, ClusterTarget};
 use crate::fix::impact::Recorded;
 use crate::fix::withhold::refusal;
-use crate::fix::{propose, Naming, Persona};
+use crate::fix::{propose, Persona};
 use crate::policy::PolicySet;
 use crate::printer::fix::{exception_markdown, exported_yaml, nothing_to_export, proposal_text};
 use crate::source::file::{flows_name, open_flows};
 
 pub fn run(args: &FixArgs) -> Outcome {
-    let naming = Naming::for_version(&args.calico_version).ok_or_else(|| {
-        let version = &args.calico_version;
-        format!("--calico-version: {version:?} is not a version (e.g. 3.31)")
-    })?;
     let target = cluster_target(&args.cluster);
     let scoped = scope(&target, false)?;
+    let asked = args.calico_version.as_deref();
+    let (naming, note) = fix_naming(asked, &target, scoped.summary.is_some())
+        .map_err(|e| format!("--calico-version: {e}"))?;
+    note.iter().for_each(|note| eprintln!("flowtrace: {note}"));
     let set = policies_to_fix(&args.manifests, &target, &scoped)?;
     let flow = picked_flow(&args.pick)?;
     let mut governance = governance(&args.governance)?;

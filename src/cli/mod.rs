@@ -186,9 +186,10 @@ pub struct FixArgs {
     #[arg(long, value_name = "TIER,...", value_delimiter = ',')]
     writable_tiers: Vec<String>,
     /// The cluster's Calico version: up to 3.31 a policy outside the default tier is named
-    /// `<tier>.<name>`.
-    #[arg(long, value_name = "VERSION", default_value = "3.31")]
-    calico_version: String,
+    /// `<tier>.<name>` [default: the configured cluster's, read from its ClusterInformation;
+    /// else 3.31].
+    #[arg(long, value_name = "VERSION")]
+    calico_version: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: FixOutput,
     /// With -o yaml: the enforced form (to apply once the staged one is proven).

@@ -5,8 +5,8 @@
 use std::io::{self, IsTerminal};
 
 use super::inputs::{
-    filter_arg, flow_servers, live_policies, open_source, optional_manifests, scope, scoped_target,
-    since_arg, view_namespaces,
+    cluster_target, filter_arg, flow_servers, live_policies, open_source, optional_manifests,
+    scope, scoped_target, since_arg, view_namespaces,
 };
 use super::{Outcome, SourceArgs, TailArgs, TailOutput, TuiArgs};
 use crate::cluster::{self, flow_server};
@@ -100,6 +100,14 @@ pub fn run(args: TuiArgs) -> Outcome {
         app.table.set_filter(filter_text, &app.store);
     }
     app.whose = scoped.summary.clone();
+    // Fixes are named as the cluster's Calico version does, unless config.toml says (the demo's
+    // take the demo's names).
+    if app.config.naming.is_none() && scoped.summary.is_some() && !demo {
+        let target = cluster_target(&source_args.cluster);
+        let (naming, note) = cluster::fix_naming(None, &target, true)?;
+        app.config.naming = Some(naming);
+        note.iter().for_each(|note| tracing::info!("{note}"));
+    }
     app.live_refused = live_warnings.first().filter(|_| watch.is_none()).cloned();
     app.set_scope(scoped.scope.clone(), scoped.writable);
     warnings.extend(source.via_warning().map(str::to_string));

@@ -17,6 +17,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::errors::error_chain;
+use crate::fix::Naming;
 
 /// Which cluster to talk to, and as whom: kubectl's `--kubeconfig` and `--context` (else
 /// `$KUBECONFIG` or `~/.kube/config` and its current context), `--as`, `--as-group` and
@@ -241,6 +242,60 @@ pub fn context_name(target: &ClusterTarget) -> Option<String> {
         Some(context) => Some(context.clone()),
         None => kubeconfig_of(target)?.current_context,
     }
+}
+
+/// The Calico version the target cluster runs (its ClusterInformation's `calicoVersion`, e.g.
+/// `v3.31.2`), or why it is not known: fixes name policies as that version does.
+pub fn calico_version(target: &ClusterTarget) -> Result<String, String> {
+    let resource = kube::api::ApiResource {
+        group: "projectcalico.org".into(),
+        version: "v3".into(),
+        api_version: "projectcalico.org/v3".into(),
+        kind: "ClusterInformation".into(),
+        plural: "clusterinformations".into(),
+    };
+    runtime()?.block_on(async {
+        let client = connect(target).await.map_err(|e| e.to_string())?;
+        let info = kube::Api::<kube::api::DynamicObject>::all_with(client, &resource)
+            .get("default")
+            .await
+            .map_err(|e| ClusterError::from_kube("clusterinformations/default", &e).to_string())?;
+        info.data["spec"]["calicoVersion"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "clusterinformations/default names no calicoVersion".to_string())
+    })
+}
+
+/// How fixes name policies: as the Calico version `asked` (a flag, a setting), else as the
+/// configured cluster's version does when it can be read, else as up to 3.31 (`<tier>.<name>`);
+/// what to tell the user of it when the cluster decided.
+pub fn fix_naming(
+    asked: Option<&str>,
+    target: &ClusterTarget,
+    configured: bool,
+) -> Result<(Naming, Option<String>), String> {
+    if let Some(version) = asked {
+        let naming = Naming::for_version(version)
+            .ok_or_else(|| format!("{version:?} is not a Calico version (e.g. 3.31)"))?;
+        return Ok((naming, None));
+    }
+    if !configured {
+        return Ok((Naming::TierPrefix, None));
+    }
+    Ok(match calico_version(target) {
+        Ok(version) => match Naming::for_version(&version) {
+            Some(naming) => (naming, Some(format!("naming policies as Calico {version}, the cluster's, does"))),
+            None => (Naming::TierPrefix, Some(format!("the cluster's Calico version {version:?} is not one flowtrace reads: naming policies as up to 3.31 (<tier>.<name>)"))),
+        },
+        Err(why) => (
+            Naming::TierPrefix,
+            Some(format!(
+                "the cluster's Calico version is not known ({why}): naming policies as up to 3.31 \
+                 (<tier>.<name>); --calico-version names another"
+            )),
+        ),
+    })
 }
 
 /// Which context and which cluster `target` talks to, as a status bar says it: `context prod`,

@@ -31,7 +31,7 @@ use super::widgets::count;
 use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
 use crate::fix::withhold::refusal;
-use crate::fix::{propose, Persona, WriteAccess};
+use crate::fix::{propose, Naming, Persona, WriteAccess};
 use crate::flows::encode::whisker_json;
 use crate::ingest::Scope;
 use crate::lint::Governance;
@@ -1011,7 +1011,8 @@ impl App {
             self.rbac_writable.as_ref(),
             self.config.writable_tiers.as_deref(),
         );
-        let mut proposal = propose(&set, &flow, &persona, self.config.naming);
+        let naming = self.config.naming.unwrap_or(Naming::TierPrefix);
+        let mut proposal = propose(&set, &flow, &persona, naming);
         proposal.withhold(&self.scope, &flow);
         if let Err(message) = proposal.check(self.governance.get_mut()) {
             return self.set_message(Severity::Error, format!("governance rules: {message}"));

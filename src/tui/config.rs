@@ -23,8 +23,9 @@ pub struct Config {
     pub filters: Vec<(String, String)>,
     /// Tiers the user may write, for fixes (none: the demo's developer, application and default).
     pub writable_tiers: Option<Vec<String>>,
-    /// How fixes name policies: the cluster's Calico version (a `<tier>.` prefix up to 3.31).
-    pub naming: Naming,
+    /// How fixes name policies, by `calico_version` (a `<tier>.` prefix up to 3.31); `None`: as
+    /// the configured cluster's version does, else up to 3.31.
+    pub naming: Option<Naming>,
     /// Governance rules a fix is checked against before it is staged (docs/governance.md).
     pub lint_rules: Option<PathBuf>,
     pub lint_policy: Vec<PathBuf>,
@@ -42,7 +43,7 @@ impl Default for Config {
             newest_first: true,
             filters: Vec::new(),
             writable_tiers: None,
-            naming: Naming::TierPrefix,
+            naming: None,
             lint_rules: None,
             lint_policy: Vec::new(),
             lint_data: Vec::new(),
@@ -147,7 +148,7 @@ impl Config {
                 "keymap" => config.keymap = text_value().map_err(&mut problem).ok(),
                 "writable_tiers" => config.writable_tiers = text_list().map_err(&mut problem).ok(),
                 "calico_version" => match text_value().map(|v| (Naming::for_version(&v), v)) {
-                    Ok((Some(naming), _)) => config.naming = naming,
+                    Ok((Some(naming), _)) => config.naming = Some(naming),
                     Ok((None, v)) => problem(format!("{v:?} is not a version (e.g. 3.31)")),
                     Err(message) => problem(message),
                 },
@@ -388,7 +389,7 @@ mod tests {
         assert_eq!(config.lint_rules, Some(PathBuf::from("rules.toml")));
         assert_eq!(config.lint_policy, vec![PathBuf::from("policy")]);
         assert!(config.lint_data.is_empty());
-        assert_eq!(config.naming, Naming::Bare);
+        assert_eq!(config.naming, Some(Naming::Bare));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].contains(":4: lint_data: must be a list of strings, not string"),

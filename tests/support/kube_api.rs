@@ -492,6 +492,15 @@ impl FakeApiServer {
             .insert(object_path(namespace, plural, name), object);
     }
 
+    /// The Calico version the cluster says it runs (its ClusterInformation `default`).
+    pub fn set_calico_version(&self, version: &str) {
+        self.state.lock().unwrap().objects.insert(
+            format!("/apis/{CALICO}/v3/clusterinformations/default"),
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "ClusterInformation",
+                   "metadata": {"name": "default"}, "spec": {"calicoVersion": version}}),
+        );
+    }
+
     /// A service selecting `selector` with one port leading to `target_port`.
     pub fn add_service(
         &self,
@@ -1241,6 +1250,14 @@ fn answer(request: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Body
             &json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
                     "metadata": {"name": name}, "spec": spec}),
         );
+    }
+    // Cluster-scoped objects set by a test (the ClusterInformation), readable by anyone.
+    if let Some(object) = seen
+        .objects
+        .get(&path)
+        .filter(|_| path.starts_with("/apis/"))
+    {
+        return json_response(StatusCode::OK, object);
     }
     let watching = query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1");
     if let Some(collection) = Collection::of(&path)
