@@ -42,14 +42,7 @@ pub struct Persona {
     writable: Vec<String>,
     /// Where the user may create staged policies, when a cluster says; `None`: anywhere (the
     /// demo, files).
-    stage: Option<StageRights>,
-}
-
-/// Where a user may create staged policies: namespaced ones by namespace, global ones by tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct StageRights {
-    namespaces: Vec<String>,
-    global_tiers: Vec<String>,
+    stage: Option<WriteAccess>,
 }
 
 impl Persona {
@@ -65,9 +58,9 @@ impl Persona {
     fn may_not_stage(&self, candidate: &Candidate) -> Option<String> {
         let stage = self.stage.as_ref()?;
         match candidate.policy.split_once('/') {
-            Some((namespace, _)) => (!stage.namespaces.iter().any(|n| n == namespace))
+            Some((namespace, _)) => (!stage.stage_namespaces.iter().any(|n| n == namespace))
                 .then(|| format!("you may not create staged policies in namespace {namespace}")),
-            None => (!stage.global_tiers.contains(&candidate.tier)).then(|| {
+            None => (!stage.stage_global_tiers.contains(&candidate.tier)).then(|| {
                 format!(
                     "you may not create staged global policies in tier {}",
                     candidate.tier
@@ -98,10 +91,7 @@ impl Persona {
             (None, None) => Persona::demo(),
         };
         Persona {
-            stage: rbac.map(|rbac| StageRights {
-                namespaces: rbac.stage_namespaces.clone(),
-                global_tiers: rbac.stage_global_tiers.clone(),
-            }),
+            stage: rbac.cloned(),
             ..persona
         }
     }
