@@ -341,23 +341,48 @@ fn tab_completes_values_the_server_hinted_beside_the_stored_ones() {
 }
 
 #[test]
-fn fuzzy_search_narrows_rows_and_highlights_matches() {
-    for app in scenario("search", "/coredns<enter>") {
+fn a_search_hides_no_row_and_n_and_shift_n_move_between_its_matches() {
+    for app in scenario("search", "/coredns<enter>n") {
         assert_eq!(app.table.search, "coredns");
-        for i in 0..app.table.view.len() {
-            let flow = flowtrace::tui::view::flow(
-                &app.store,
-                app.table.view.grain(),
-                app.table.view.at(i).unwrap(),
-            )
-            .unwrap();
+        // The filter hides; the search only marks.
+        assert_eq!(app.table.view.len(), app.store.len());
+        let matches = |app: &App| {
+            let flow = app.table.selected_flow(&app.store).unwrap();
             let text = flowtrace::store::filter::row_text(&flow);
-            assert!(
-                flowtrace::store::filter::Fuzzy::default().matches(&text, "coredns"),
-                "{text}"
-            );
-        }
+            flowtrace::store::filter::Fuzzy::default().matches(&text, "coredns")
+        };
+        assert!(matches(&app));
+        let (number, of) = app.table.match_position(&app.store).unwrap();
+        assert_eq!(of, app.table.tally.found);
+        assert!(
+            of >= 2 && number == 2,
+            "n went to the second match: {number} of {of}"
+        );
+        let text = screen_text(&app);
+        assert!(
+            text.contains(&format!("match 2 of {of} (n next, N previous)")),
+            "{text}"
+        );
+        let mut app = app;
+        press(&mut app, "N");
+        assert_eq!(app.table.match_position(&app.store), Some((1, of)));
+        press(&mut app, "N");
+        assert_eq!(
+            app.table.match_position(&app.store),
+            Some((of, of)),
+            "around the top"
+        );
+        assert!(matches(&app));
     }
+    // A search that matches nothing says so, and moves nothing.
+    let mut app = demo_app((80, 24));
+    press(&mut app, "j/zzzz<enter>");
+    assert_eq!(app.table.selected_index(), 1);
+    assert!(
+        screen_text(&app).contains("no row matches the search \"zzzz\""),
+        "{}",
+        screen_text(&app)
+    );
 }
 
 #[test]
@@ -395,16 +420,36 @@ fn pausing_freezes_the_view_and_counts_what_waits() {
 
 #[test]
 fn per_window_rows_and_sorting() {
-    for app in scenario("per-window-sorted", "ass") {
+    // The chooser names each order and marks the one in force.
+    for app in scenario("sort-chooser", "s") {
+        let text = screen_text(&app);
+        assert!(text.contains("● arrival, newest first"), "{text}");
+        assert!(text.contains("  source, A to Z"), "{text}");
+    }
+    for app in scenario("per-window-sorted", "asjjjj<enter>") {
         assert_eq!(
             app.table.view.grain(),
             flowtrace::tui::view::Grain::PerWindow
         );
         let text = screen_text(&app);
-        assert!(
-            text.contains("per 15 s window") && text.contains("by source ↑"),
-            "names sort A to Z: {text}"
-        );
+        // The header marks the column at every width; the title says it where it has room.
+        assert!(text.contains("SOURCE↑"), "names sort A to Z: {text}");
+        if text.lines().nth(1).unwrap().chars().count() > 100 {
+            assert!(
+                text.contains("per 15 s window") && text.contains("by source, A to Z"),
+                "{text}"
+            );
+        }
+        let sources: Vec<_> = (0..app.table.view.len())
+            .map(|i| {
+                let id = app.table.view.at(i).unwrap();
+                let flow =
+                    flowtrace::tui::view::flow(&app.store, app.table.view.grain(), id).unwrap();
+                // Networks (no namespace) first, then by namespace and name.
+                (flow.source.namespace.clone(), flow.source.name.clone())
+            })
+            .collect();
+        assert!(sources.windows(2).all(|w| w[0] <= w[1]), "{sources:?}");
     }
 }
 
@@ -784,14 +829,31 @@ fn a_half_typed_word_is_never_applied_and_a_search_finds_what_it_names() {
         denies,
         "the last good filter is action=deny"
     );
-    // A search word matches what it names, not letters scattered over a row.
+    // A search word matches what it names, not letters scattered over a row: each row it
+    // marks names it, and `n` visits every one of them.
     press(&mut app, "<esc>c/deny<enter>");
-    for i in 0..app.table.view.len() {
-        let id = app.table.view.at(i).unwrap();
-        let flow = flowtrace::tui::view::flow(&app.store, app.table.view.grain(), id).unwrap();
+    let rows = app.table.view.len();
+    let found = app.table.tally.found;
+    assert!(found > 0 && found < rows, "{found} of {rows}");
+    let mut visited = std::collections::BTreeSet::new();
+    for _ in 0..found {
+        let flow = app.table.selected_flow(&app.store).unwrap();
         let text = flowtrace::store::filter::row_text(&flow).to_ascii_lowercase();
         assert!(text.contains("deny"), "{text}");
+        visited.insert(app.table.selected_index());
+        press(&mut app, "n");
     }
+    assert_eq!(visited.len(), found, "n visits each match once");
+    let denied = (0..rows)
+        .filter(|&i| {
+            let id = app.table.view.at(i).unwrap();
+            let flow = flowtrace::tui::view::flow(&app.store, app.table.view.grain(), id).unwrap();
+            flowtrace::store::filter::row_text(&flow)
+                .to_ascii_lowercase()
+                .contains("deny")
+        })
+        .count();
+    assert_eq!(found, denied, "every row naming deny is a match");
 }
 
 #[test]
@@ -845,7 +907,8 @@ fn a_replay_reads_as_a_replay_and_old_flows_carry_their_date() {
 
 #[test]
 fn enforced_and_pending_side_by_side_never_run_together() {
-    let mut app = demo_app((240, 48));
+    // From 100 columns the trace below the table puts the two side by side.
+    let mut app = demo_app((160, 48));
     press(&mut app, "faction=deny pending=allow<enter><enter>");
     let text = screen_text(&app);
     let header = text
@@ -1410,7 +1473,7 @@ fn a_trace_is_not_computed_again_from_a_flow_with_a_side_withheld() {
 #[test]
 fn the_namespace_switcher_narrows_the_view_and_widens_it_again() {
     let mut app = demo_app((160, 48));
-    press(&mut app, "N");
+    press(&mut app, ":");
     let list = screen_text(&app);
     assert!(list.contains("every namespace"), "{list}");
     assert!(list.contains("database"), "{list}");
@@ -1425,7 +1488,7 @@ fn the_namespace_switcher_narrows_the_view_and_widens_it_again() {
     let shown = screen_text(&app);
     assert!(shown.contains(&format!("{namespace}/")), "{shown}");
     // Back to every namespace.
-    press(&mut app, "N<enter>");
+    press(&mut app, ":<enter>");
     settle(&mut app);
     assert_eq!(app.table.filter_text, "");
 }
@@ -1433,7 +1496,7 @@ fn the_namespace_switcher_narrows_the_view_and_widens_it_again() {
 #[test]
 fn a_developers_namespace_switcher_offers_only_what_they_may_see() {
     let mut app = scoped_app(None, (160, 48));
-    press(&mut app, "N");
+    press(&mut app, ":");
     let list = screen_text(&app);
     assert!(list.contains("every namespace you may see"), "{list}");
     assert!(list.contains("│shop "), "{list}");
@@ -1624,4 +1687,97 @@ fn a_preview_leaves_out_rows_with_an_end_withheld_and_says_how_many() {
         "{text}"
     );
     assert!(!text.contains("1 undetermined"), "{text}");
+}
+
+#[test]
+fn the_filter_bar_brings_back_earlier_filters_and_they_outlive_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("filter_history");
+    let mut app = demo_app((80, 24));
+    assert_eq!(app.keep_history(Some(path.clone())), None);
+    press(
+        &mut app,
+        "faction=deny<enter>f<ctrl-u>dst.ns=database<enter>",
+    );
+    settle(&mut app);
+    press(&mut app, "f<ctrl-u>port=53<up>");
+    assert_eq!(
+        app.prompt.as_ref().unwrap().edit().text(),
+        "dst.ns=database"
+    );
+    press(&mut app, "<up>");
+    assert_eq!(app.prompt.as_ref().unwrap().edit().text(), "action=deny");
+    // The recalled filter applies as a typed one does.
+    assert_eq!(app.table.filter_text, "action=deny");
+    press(&mut app, "<down><down>");
+    assert_eq!(app.prompt.as_ref().unwrap().edit().text(), "port=53");
+    press(&mut app, "<esc>");
+    // The next run starts with them.
+    let mut again = demo_app((80, 24));
+    again.keep_history(Some(path));
+    press(&mut again, "f<up>");
+    assert_eq!(
+        again.prompt.as_ref().unwrap().edit().text(),
+        "dst.ns=database"
+    );
+}
+
+#[test]
+fn w_wraps_the_traces_long_lines_instead_of_cutting_them() {
+    let mut app = demo_app((80, 24));
+    press(&mut app, "faction=deny dst.ns=database<enter><enter>");
+    let cut = screen_text(&app);
+    let trace_lines = |text: &str| -> Vec<String> {
+        let from = text.lines().position(|l| l.starts_with(" Trace")).unwrap();
+        text.lines().skip(from + 1).map(str::to_string).collect()
+    };
+    assert!(trace_lines(&cut).iter().any(|l| l.ends_with('…')), "{cut}");
+    press(&mut app, "w");
+    let wrapped = screen_text(&app);
+    let lines = trace_lines(&wrapped);
+    // The message and hint lines end the screen: the trace's own lines are whole now.
+    let trace = &lines[..lines.len() - 2];
+    assert!(
+        !trace.iter().any(|l| l.trim_end().ends_with('…')),
+        "{wrapped}"
+    );
+    assert!(
+        trace.iter().any(|l| l.starts_with("    ")),
+        "a wrapped line continues indented: {wrapped}"
+    );
+    press(&mut app, "w");
+    assert_eq!(screen_text(&app), cut, "w again cuts them");
+}
+
+#[test]
+fn a_wide_table_shows_packets_and_bytes_as_the_source_counted_them() {
+    let app = demo_app((200, 48));
+    let text = screen_text(&app);
+    let header = text.lines().nth(2).unwrap();
+    assert!(
+        header.contains("PACKETS") && header.contains("BYTES"),
+        "{header}"
+    );
+    let flow = app.table.selected_flow(&app.store).unwrap();
+    let packets = flow.counters.packets_in + flow.counters.packets_out;
+    assert!(packets > 0);
+    let row = text.lines().nth(3).unwrap();
+    let digits = packets.to_string();
+    let with_commas: String = digits
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let comma = i > 0 && (digits.len() - i).is_multiple_of(3);
+            comma.then_some(',').into_iter().chain([c])
+        })
+        .collect();
+    assert!(
+        row.contains(&format!(" {with_commas} ")),
+        "{packets}: {row}"
+    );
+    // At 80 and 160 columns the names keep their room.
+    for size in SIZES {
+        let text = screen_text(&demo_app(size));
+        assert!(!text.contains("PACKETS"), "{text}");
+    }
 }

@@ -14,7 +14,7 @@ use crate::model::time::unix_now;
 use crate::source::origin_name;
 use crate::store::FlowStore;
 use crate::tui::app::{App, Deciding, SourceStatus};
-use crate::tui::config::{config_dir, keymap_and_theme, Config};
+use crate::tui::config::{config_dir, keymap_and_theme, state_dir, Config};
 use crate::tui::effects::IoContext;
 use crate::tui::feed::Feed;
 
@@ -112,6 +112,7 @@ pub fn run(args: TuiArgs) -> Outcome {
     app.set_scope(scoped.scope.clone(), scoped.writable);
     warnings.extend(source.via_warning().map(str::to_string));
     warnings.extend(scoped.warnings.iter().cloned().chain(live_warnings));
+    warnings.extend(app.keep_history(state_dir().map(|dir| dir.join("filter_history"))));
     app.greet(fallback_note, namespace_note, warnings);
     let (control, controls) = std::sync::mpsc::channel();
     let effects = IoContext {

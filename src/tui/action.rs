@@ -46,6 +46,8 @@ pub enum Action {
     OpenTrace,
     #[strum(message = "Show the selected policy's YAML, deciding rule marked")]
     JumpToPolicy,
+    #[strum(message = "Wrap the trace's long lines, or cut them with …")]
+    ToggleWrap,
     #[strum(message = "Policies selecting the flow's source, in evaluation order")]
     SourcePolicies,
     #[strum(message = "Policies selecting the flow's destination, in evaluation order")]
@@ -62,14 +64,18 @@ pub enum Action {
     ToggleNewestFirst,
     #[strum(message = "Aggregated flows or one row per 15 s window")]
     ToggleAggregate,
-    #[strum(message = "Sort by the next column")]
-    SortNextColumn,
+    #[strum(message = "Choose the column to sort by")]
+    SortBy,
     #[strum(message = "Reverse the sort order")]
     SortReverse,
     #[strum(message = "Edit the filter (docs/filter.md)")]
     Filter,
-    #[strum(message = "Fuzzy search the rows")]
+    #[strum(message = "Search the rows: each match is marked, none is hidden (the filter hides)")]
     Search,
+    #[strum(message = "The search's next match")]
+    SearchNext,
+    #[strum(message = "The search's previous match")]
+    SearchPrev,
     #[strum(message = "Clear the filter and the search")]
     ClearFilter,
     #[strum(message = "Show only denied flows, or all")]
@@ -122,6 +128,11 @@ pub enum Action {
     CursorEnd,
     #[strum(message = "Clear what was typed")]
     ClearInput,
+    /// In the filter bar: the filters applied before, kept between runs.
+    #[strum(message = "The filter applied before this one")]
+    HistoryPrev,
+    #[strum(message = "The filter applied after this one")]
+    HistoryNext,
 }
 
 vocabulary!(Action, described);

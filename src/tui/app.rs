@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{
@@ -16,6 +17,7 @@ use super::action::Action;
 use super::config::Config;
 use super::effects::{Effect, IoReply};
 use super::feed::FeedEvent;
+use super::history::FilterHistory;
 use super::keymap::{Key, Keymap, Mode};
 use super::layout::{layout, Areas};
 use super::screens::fix::FixView;
@@ -27,6 +29,7 @@ use super::screens::prompt::Prompt;
 use super::screens::trace::TracePane;
 use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, PolicyText, Tone};
+use super::view::{Column, Sort};
 use super::widgets::count;
 use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
@@ -194,6 +197,8 @@ pub struct App {
     overlays: Vec<Box<dyn Screen>>,
     pub keymap: Keymap,
     pub config: Config,
+    /// The filters applied, kept between runs when it has a path (`keep_history`).
+    pub history: FilterHistory,
     /// Values the source knows per filter field (Goldmane's FilterHints), for completion.
     pub hints: BTreeMap<&'static str, BTreeSet<String>>,
     pub source: SourceStatus,
@@ -267,6 +272,7 @@ impl App {
             redeciding: None,
             policy_changes: Vec::new(),
             changed_by_policy: HashSet::new(),
+            history: FilterHistory::default(),
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -409,6 +415,14 @@ impl App {
             (None, None, Some(note)) => self.set_message(Severity::Info, note),
             (None, None, None) => {}
         }
+    }
+
+    /// Keeps the filter history in `path` (read now, written as filters are applied); a problem
+    /// reading it, as a warning for `greet`.
+    pub fn keep_history(&mut self, path: Option<PathBuf>) -> Option<String> {
+        let (history, warning) = FilterHistory::load(path);
+        self.history = history;
+        warning
     }
 
     pub fn set_message(&mut self, severity: Severity, text: impl Into<String>) {
@@ -822,8 +836,23 @@ impl App {
                     self.follow_trace();
                 }
                 Request::SetSearch(text) => {
-                    self.table.set_search(text, &self.store);
+                    let found = self.table.set_search(text, &self.store, self.rows());
                     self.filter_shown();
+                    if !found {
+                        self.set_message(Severity::Warn, self.no_match());
+                    }
+                    self.follow_trace();
+                }
+                Request::RememberFilter(text) => {
+                    if let (true, Some(path)) = (self.history.push(&text), &self.history.path) {
+                        self.effects.push(Effect::SaveHistory {
+                            path: path.clone(),
+                            entries: self.history.entries().to_vec(),
+                        });
+                    }
+                }
+                Request::Sort(sort) => {
+                    self.table.resort(sort, &self.store, self.rows());
                     self.follow_trace();
                 }
                 Request::Effect(effect) => {
@@ -842,6 +871,68 @@ impl App {
                 Request::Open(screen) => self.overlays.push(screen),
             }
         }
+    }
+
+    /// What the message line says when the search matches no row.
+    fn no_match(&self) -> String {
+        let scope = match self.table.filter_text.trim().is_empty() {
+            true => "",
+            false => " under the filter",
+        };
+        format!(
+            "no row matches the search {:?}{scope}",
+            self.table.search.trim()
+        )
+    }
+
+    /// The orders the table can take, the one in force first selected.
+    fn open_sort_chooser(&mut self) {
+        let live = self.source.live;
+        let arrival = |reverse: bool| match (live, reverse) {
+            (true, true) => "arrival, newest first",
+            (true, false) => "arrival, oldest first",
+            (false, true) => "as read, last read first",
+            (false, false) => "as read, first read first",
+        };
+        let mut sorts = vec![
+            Sort {
+                column: None,
+                reverse: true,
+            },
+            Sort {
+                column: None,
+                reverse: false,
+            },
+        ];
+        for column in Column::ALL {
+            let reverse = column.biggest_first();
+            sorts.push(Sort {
+                column: Some(column),
+                reverse,
+            });
+            sorts.push(Sort {
+                column: Some(column),
+                reverse: !reverse,
+            });
+        }
+        let current = self.table.view.sort();
+        let items = sorts
+            .into_iter()
+            .map(|sort| {
+                let text = match sort.column {
+                    None => arrival(sort.reverse).to_string(),
+                    Some(column) => column.order_name(sort.reverse),
+                };
+                let marker = if sort == current { "● " } else { "  " };
+                Item {
+                    spans: vec![(format!("{marker}{text}"), Tone::Text)],
+                    target: Target::Sort(sort),
+                }
+            })
+            .collect();
+        let mut list = List::new("sort the flows by".to_string(), items);
+        list.select(|target| matches!(target, Target::Sort(sort) if *sort == current));
+        self.overlays.push(Box::new(list));
     }
 
     /// Closes the overlays and shows stored flow `id` with its trace, if the table's filter
@@ -929,8 +1020,23 @@ impl App {
             Action::Namespaces => self.open_namespaces(),
             Action::SourcePolicies => self.open_endpoint_policies(Direction::Egress),
             Action::DestPolicies => self.open_endpoint_policies(Direction::Ingress),
-            Action::Filter => self.prompt = Some(Prompt::filter(&self.table.filter_text)),
+            Action::Filter => {
+                let prompt = Prompt::filter(&self.table.filter_text, self.history.entries());
+                self.prompt = Some(prompt);
+            }
             Action::Search => self.prompt = Some(Prompt::search(&self.table.search)),
+            Action::SearchNext | Action::SearchPrev => {
+                let forward = action == Action::SearchNext;
+                if self.table.search.trim().is_empty() {
+                    self.set_message(Severity::Info, "no search: / starts one");
+                } else if self.table.find_next(&self.store, forward, self.rows()) {
+                    self.filter_shown();
+                    self.follow_trace();
+                } else {
+                    self.set_message(Severity::Warn, self.no_match());
+                }
+            }
+            Action::SortBy => self.open_sort_chooser(),
             Action::SavedFilters => self.open_saved_filters(),
             Action::SaveFilter => {
                 if self.table.filter_text.trim().is_empty() {

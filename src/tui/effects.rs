@@ -19,6 +19,8 @@ pub enum Effect {
     /// Apply a manifest file to the demo cluster, as `kubectl apply` would to a cluster: its
     /// flows from then on are decided by it (the feed answers).
     ApplyToDemo { path: PathBuf },
+    /// Write the filter history (oldest first) to its file.
+    SaveHistory { path: PathBuf, entries: Vec<String> },
     /// Apply a manifest given whole (a fix, staged or enforced) to the demo, under `origin`: a
     /// later one of the same origin replaces it.
     ApplyYamlToDemo { origin: String, yaml: String },
@@ -78,6 +80,17 @@ impl IoContext {
                     }
                 };
                 self.to_feed(what, path.display().to_string(), yaml)
+            }
+            Effect::SaveHistory { path, entries } => {
+                let file = path.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || super::history::write(&file, &entries))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                written.err().map(|reason| IoReply::Failed {
+                    what: format!("saving the filter history to {}", path.display()),
+                    reason,
+                })
             }
             Effect::ApplyYamlToDemo { origin, yaml } => {
                 self.to_feed(format!("applying {origin} to the demo"), origin, yaml)

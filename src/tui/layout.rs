@@ -30,8 +30,12 @@ impl Areas {
     }
 }
 
-/// Side by side at this width or more, else the trace below the table.
-pub const WIDE: u16 = 140;
+/// Side by side at this width or more, else the trace below the table: narrower, the table
+/// beside the trace would cut every name (its columns need about 140 of their own).
+pub const WIDE: u16 = 240;
+
+/// The trace's share of a side-by-side screen: its lines are about 90 columns.
+const TRACE_COLUMNS: u16 = 96;
 
 pub fn layout(area: Rect, trace_open: bool) -> Areas {
     let [status, main, prompt, hints] = Layout::vertical([
@@ -45,7 +49,7 @@ pub fn layout(area: Rect, trace_open: bool) -> Areas {
         (main, None)
     } else if area.width >= WIDE {
         let [table, trace] =
-            Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)])
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(TRACE_COLUMNS)])
                 .areas(main);
         (table, Some(trace))
     } else {
@@ -59,5 +63,24 @@ pub fn layout(area: Rect, trace_open: bool) -> Areas {
         trace,
         prompt,
         hints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_goes_beside_the_table_only_where_the_table_keeps_its_names() {
+        // 160 columns: beside the trace, the table would get too few columns for its names.
+        let areas = layout(Rect::new(0, 0, 160, 48), true);
+        let trace = areas.trace.unwrap();
+        assert_eq!(areas.table.width, 160);
+        assert!(trace.y > areas.table.y, "{areas:?}");
+        let areas = layout(Rect::new(0, 0, 260, 60), true);
+        let trace = areas.trace.unwrap();
+        assert_eq!(trace.y, areas.table.y, "{areas:?}");
+        assert!(areas.table.width >= 140, "{areas:?}");
+        assert_eq!(trace.width, TRACE_COLUMNS);
     }
 }

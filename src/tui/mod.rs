@@ -38,6 +38,7 @@ pub mod app;
 pub mod config;
 pub mod effects;
 pub mod feed;
+pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod line_edit;

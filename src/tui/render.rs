@@ -9,7 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::action::Action;
 use super::app::{App, Severity};
+use super::keymap::Mode;
 use super::screens::flows::TableContext;
 use super::screens::Screen;
 use super::theme::{Role, Theme};
@@ -174,8 +176,24 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 app.table.search.clone(),
                 theme.style(Role::Match),
             ));
+            let found = app.table.tally.found;
+            let position = match app.table.match_position(&app.store) {
+                Some((number, of)) => format!(" match {number} of {of}"),
+                None if found == 1 => " 1 match".to_string(),
+                None => format!(" {} matches", count(found as u64)),
+            };
+            let keys = [Action::SearchNext, Action::SearchPrev]
+                .map(|action| app.keymap.key_for(Mode::Flows, action));
+            let keys = match keys {
+                [Some(next), Some(previous)] => format!(" ({next} next, {previous} previous)"),
+                _ => String::new(),
+            };
+            spans.push(Span::styled(
+                format!("{position}{keys}"),
+                theme.style(Role::Muted),
+            ));
         }
-        Line::from(spans)
+        fit_line(Line::from(spans), area.width as usize)
     };
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -22,10 +22,13 @@ pub enum Column {
     Action,
     Policy,
     Count,
+    /// Packets both ways, as the source counted them.
+    Packets,
+    Bytes,
 }
 
 impl Column {
-    pub const ALL: [Column; 8] = [
+    pub const ALL: [Column; 10] = [
         Column::Time,
         Column::Source,
         Column::Dest,
@@ -34,6 +37,8 @@ impl Column {
         Column::Action,
         Column::Policy,
         Column::Count,
+        Column::Packets,
+        Column::Bytes,
     ];
 
     pub fn title(self) -> &'static str {
@@ -47,7 +52,35 @@ impl Column {
             Column::Policy => "DECIDED BY",
             // 15 s windows the flow was seen in (not connections, packets or bytes).
             Column::Count => "WINDOWS",
+            Column::Packets => "PACKETS",
+            Column::Bytes => "BYTES",
         }
+    }
+
+    /// How the sort chooser names sorting by it, in its natural order (`reverse`: the other).
+    pub fn order_name(self, reverse: bool) -> String {
+        let (natural, other) = match self {
+            Column::Time => ("oldest first", "newest first"),
+            Column::Count | Column::Packets | Column::Bytes => ("fewest first", "most first"),
+            Column::Port => ("lowest first", "highest first"),
+            Column::Side => ("egress first", "ingress first"),
+            Column::Action => ("allow first", "deny first"),
+            Column::Source | Column::Dest | Column::Policy => ("A to Z", "Z to A"),
+        };
+        let name = match self {
+            Column::Policy => "deciding policy".to_string(),
+            Column::Count => "windows seen".to_string(),
+            other => other.title().to_ascii_lowercase(),
+        };
+        format!("{name}, {}", if reverse { other } else { natural })
+    }
+
+    /// Whether it reads best biggest (or newest) first.
+    pub fn biggest_first(self) -> bool {
+        matches!(
+            self,
+            Column::Time | Column::Count | Column::Packets | Column::Bytes
+        )
     }
 }
 
@@ -259,6 +292,16 @@ impl View {
     }
 }
 
+/// Packets both ways.
+pub fn packets(flow: &StoredFlow) -> u64 {
+    flow.counters.packets_in + flow.counters.packets_out
+}
+
+/// Bytes both ways.
+pub fn bytes(flow: &StoredFlow) -> u64 {
+    flow.counters.bytes_in + flow.counters.bytes_out
+}
+
 fn endpoint_order(a: &Endpoint, b: &Endpoint) -> Ordering {
     a.namespace
         .cmp(&b.namespace)
@@ -284,6 +327,8 @@ fn compare(column: Column, a: &StoredFlow, b: &StoredFlow) -> Ordering {
             key(a).cmp(&key(b))
         }
         Column::Count => a.windows.cmp(&b.windows),
+        Column::Packets => packets(a).cmp(&packets(b)),
+        Column::Bytes => bytes(a).cmp(&bytes(b)),
     }
 }
 

@@ -121,9 +121,89 @@ pub fn fit_line(line: Line<'static>, width: usize) -> Line<'static> {
     Line::from(spans).style(line.style)
 }
 
+/// `line` wrapped to `width` columns, broken after a space where one is near the end; the lines
+/// it continues on are indented two more than its own indent, so they read as one item.
+pub fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    if line.width() <= width || width < 8 {
+        return vec![fit_line(line, width)];
+    }
+    let style = line.style;
+    let chars: Vec<(char, Style)> = line
+        .spans
+        .iter()
+        .flat_map(|span| span.content.chars().map(move |c| (c, span.style)))
+        .collect();
+    let indent = chars.iter().take_while(|(c, _)| *c == ' ').count() + 2;
+    let indent = if indent * 2 > width { 2 } else { indent };
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let room = if pieces.is_empty() {
+            width
+        } else {
+            width - indent
+        };
+        let mut end = (start + room).min(chars.len());
+        if end < chars.len() {
+            // Break after the last space of the piece's second half, else mid-word.
+            if let Some(space) = chars[start + room / 2..end]
+                .iter()
+                .rposition(|(c, _)| *c == ' ')
+            {
+                end = start + room / 2 + space + 1;
+            }
+        }
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        if !pieces.is_empty() {
+            spans.push(Span::raw(" ".repeat(indent)));
+        }
+        for &(c, char_style) in &chars[start..end] {
+            match spans.last_mut() {
+                Some(last) if last.style == char_style => last.content.to_mut().push(c),
+                _ => spans.push(Span::styled(c.to_string(), char_style)),
+            }
+        }
+        pieces.push(Line::from(spans).style(style));
+        start = end;
+        while start < chars.len() && chars[start].0 == ' ' {
+            start += 1;
+        }
+    }
+    pieces
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrapped_line_keeps_every_character_and_its_style() {
+        let line = Line::from(vec![
+            Span::raw("  - "),
+            Span::styled("database/database-backends-only", Style::new().bold()),
+            Span::raw(" (order 20): not applied: the policy is in another namespace"),
+        ]);
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        let pieces = wrap_line(line, 30);
+        assert!(pieces.len() > 2, "{pieces:?}");
+        for piece in &pieces {
+            assert!(piece.width() <= 30, "{piece:?}");
+        }
+        assert!(pieces[1].spans[0].content.starts_with("    "), "{pieces:?}");
+        // Every character is there, in order (a word longer than a line is broken within).
+        let joined: String = pieces
+            .iter()
+            .flat_map(|p| p.spans.iter().map(|s| s.content.to_string()))
+            .collect();
+        let visible = |s: &str| s.chars().filter(|c| *c != ' ').collect::<String>();
+        assert_eq!(visible(&joined), visible(&text));
+        let bold = pieces
+            .iter()
+            .flat_map(|p| &p.spans)
+            .find(|s| s.content.contains("database/"))
+            .unwrap();
+        assert_eq!(bold.style, Style::new().bold());
+    }
 
     #[test]
     fn a_text_cut_in_the_middle_keeps_both_ends() {

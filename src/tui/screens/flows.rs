@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
@@ -42,11 +43,27 @@ pub struct TableContext<'a> {
     pub changed: &'a HashSet<RowId>,
 }
 
+/// What the rows in the view add up to, for the table's title.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub denied: usize,
+    /// Rows whose verdict the staged policies would change.
+    pub changes_when_staged: usize,
+    /// Rows the search matches.
+    pub found: usize,
+    /// The earliest start and the latest end of the rows' flows (0: none).
+    pub earliest: i64,
+    pub latest: i64,
+}
+
 pub struct FlowTable {
     pub view: View,
     fuzzy: Fuzzy,
     pub filter_text: String,
+    /// The search: rows it matches are marked, and `n`/`N` move between them; it hides none.
     pub search: String,
+    search_filter: Filter,
+    pub tally: Tally,
     pub filter_error: Option<FilterError>,
     selected: Option<u64>,
     selected_index: usize,
@@ -69,6 +86,8 @@ impl FlowTable {
             fuzzy: Fuzzy::default(),
             filter_text: String::new(),
             search: String::new(),
+            search_filter: Filter::default(),
+            tally: Tally::default(),
             filter_error: None,
             selected: None,
             selected_index: 0,
@@ -145,26 +164,6 @@ impl FlowTable {
                 self.view.reset(filter, grain);
                 self.view.freeze(store, self.paused);
             }
-            Action::SortNextColumn => {
-                let sort = self.view.sort();
-                let next = match sort.column {
-                    None => Some(Column::ALL[0]),
-                    Some(c) => {
-                        let i = Column::ALL.iter().position(|x| *x == c).unwrap_or(0);
-                        Column::ALL.get(i + 1).copied()
-                    }
-                };
-                // Names read A to Z; times and counts biggest first.
-                let reverse = matches!(next, Some(Column::Time | Column::Count));
-                self.resort(
-                    Sort {
-                        column: next,
-                        reverse,
-                    },
-                    store,
-                    rows,
-                );
-            }
             Action::SortReverse => {
                 let sort = self.view.sort();
                 let reverse = !sort.reverse;
@@ -183,7 +182,8 @@ impl FlowTable {
         true
     }
 
-    fn resort(&mut self, sort: Sort, store: &FlowStore, rows: usize) {
+    /// Orders the rows by `sort` (a column, or arrival when it has none).
+    pub fn resort(&mut self, sort: Sort, store: &FlowStore, rows: usize) {
         self.view.set_sort(sort);
         self.view.sort_now(store);
         self.settle(rows);
@@ -219,9 +219,86 @@ impl FlowTable {
         self.rebuild(store);
     }
 
-    pub fn set_search(&mut self, text: String, store: &FlowStore) {
+    /// Sets the search and selects the first row it matches from the selected one on, as
+    /// `less` does; returns whether a row matches.
+    pub fn set_search(&mut self, text: String, store: &FlowStore, rows: usize) -> bool {
+        self.search_filter = Filter::default().and_fuzzy(&text);
         self.search = text;
-        self.rebuild(store);
+        self.recount(store);
+        self.search.trim().is_empty() || self.find(store, Some(self.selected_index), rows)
+    }
+
+    /// Selects the next row the search matches after the selected one (the previous one when
+    /// `!forward`), around the end; returns whether one matches.
+    pub fn find_next(&mut self, store: &FlowStore, forward: bool, rows: usize) -> bool {
+        let len = self.view.len();
+        if len == 0 || self.search.trim().is_empty() {
+            return false;
+        }
+        let from = match forward {
+            true => (self.selected_index + 1) % len,
+            false => (self.selected_index + len - 1) % len,
+        };
+        self.find_from(store, from, forward, rows)
+    }
+
+    fn find(&mut self, store: &FlowStore, from: Option<usize>, rows: usize) -> bool {
+        let from = from.unwrap_or(0).min(self.view.len().saturating_sub(1));
+        self.find_from(store, from, true, rows)
+    }
+
+    fn find_from(&mut self, store: &FlowStore, from: usize, forward: bool, rows: usize) -> bool {
+        let len = self.view.len();
+        for step in 0..len {
+            let index = match forward {
+                true => (from + step) % len,
+                false => (from + len - step) % len,
+            };
+            if self.view.at(index).is_some_and(|id| self.found(store, id)) {
+                self.select_index(index, rows);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the search matches the row of `id` (false without a search).
+    fn found(&self, store: &FlowStore, id: u64) -> bool {
+        !self.search.trim().is_empty()
+            && view::flow(store, self.view.grain(), id)
+                .is_some_and(|flow| self.search_filter.matches(&flow, 0, &self.fuzzy))
+    }
+
+    /// The search's match the selection is on, as (its number, how many), when it is on one.
+    pub fn match_position(&self, store: &FlowStore) -> Option<(usize, usize)> {
+        let selected = self.selected?;
+        if !self.found(store, selected) {
+            return None;
+        }
+        let before = (0..self.selected_index)
+            .filter(|&i| self.view.at(i).is_some_and(|id| self.found(store, id)))
+            .count();
+        Some((before + 1, self.tally.found))
+    }
+
+    /// Adds up the rows in view again (after they changed).
+    fn recount(&mut self, store: &FlowStore) {
+        let mut tally = Tally::default();
+        let searching = !self.search.trim().is_empty();
+        for &id in self.view.ids() {
+            let Some(flow) = view::flow(store, self.view.grain(), id) else {
+                continue;
+            };
+            tally.denied += usize::from(flow.decided.action == Verdict::Deny);
+            tally.changes_when_staged += usize::from(flow.decided.pending != flow.decided.action);
+            tally.found +=
+                usize::from(searching && self.search_filter.matches(&flow, 0, &self.fuzzy));
+            if flow.first_seen > 0 && (tally.earliest == 0 || flow.first_seen < tally.earliest) {
+                tally.earliest = flow.first_seen;
+            }
+            tally.latest = tally.latest.max(flow.last_seen);
+        }
+        self.tally = tally;
     }
 
     /// Filters and sorts the stored rows again (their verdicts changed).
@@ -233,9 +310,9 @@ impl FlowTable {
         match Filter::parse(&self.filter_text) {
             Ok(filter) => {
                 self.filter_error = None;
-                let combined = filter.and_fuzzy(&self.search);
+                self.tally = Tally::default();
                 let grain = self.view.grain();
-                self.view.reset(combined, grain);
+                self.view.reset(filter, grain);
                 self.view.freeze(store, self.paused);
             }
             Err(error) => self.filter_error = Some(error),
@@ -247,6 +324,9 @@ impl FlowTable {
     pub fn work(&mut self, store: &FlowStore, now: i64, rows: usize) -> (bool, bool) {
         let changed = self.view.advance(store, now, &self.fuzzy, SCAN_SLICE);
         let more = self.view.pending(store);
+        if changed {
+            self.recount(store);
+        }
         if !more {
             self.view.sort_now(store);
             self.settle(rows);
@@ -306,17 +386,13 @@ impl FlowTable {
             None if context.live => "oldest first".to_string(),
             None if sort.reverse => "last read first".to_string(),
             None => "first read first".to_string(),
-            Some(c) => format!(
-                "by {} {}",
-                c.title().to_ascii_lowercase(),
-                if sort.reverse { "↓" } else { "↑" }
-            ),
+            Some(c) => format!("by {}", c.order_name(sort.reverse)),
         };
         let mut title = vec![
             Span::styled(" Flows ", theme.style(Role::Title)),
             Span::styled(
                 format!(
-                    "{} of {} · {grain} · {order}",
+                    "{} of {}",
                     count(self.view.len() as u64),
                     count(match self.view.grain() {
                         Grain::Aggregated => store.len() as u64,
@@ -326,6 +402,23 @@ impl FlowTable {
                 theme.style(Role::Muted),
             ),
         ];
+        // What an on-call engineer asks first: how many are denied, and what staging changes.
+        let tally = self.tally;
+        if tally.denied > 0 {
+            title.push(Span::styled(
+                format!(" · {} denied", count(tally.denied as u64)),
+                theme.style(Role::Deny),
+            ));
+        }
+        if tally.changes_when_staged > 0 {
+            title.push(Span::styled(
+                format!(
+                    " · {} would change when staged",
+                    count(tally.changes_when_staged as u64)
+                ),
+                theme.style(Role::Pending),
+            ));
+        }
         title.push(Span::styled(
             match context.verdicts {
                 VerdictOrigin::Recorded => " · verdicts as recorded".to_string(),
@@ -356,6 +449,19 @@ impl FlowTable {
                 theme.style(Role::StatusWarn),
             ));
         }
+        if tally.latest > 0 {
+            title.push(Span::styled(
+                format!(
+                    " · {}",
+                    time_range(tally.earliest, tally.latest, context.now)
+                ),
+                theme.style(Role::Muted),
+            ));
+        }
+        title.push(Span::styled(
+            format!(" · {grain} · {order}"),
+            theme.style(Role::Muted),
+        ));
         if self.follow && !self.paused {
             title.push(Span::styled(" · following", theme.style(Role::Muted)));
         }
@@ -424,7 +530,10 @@ impl FlowTable {
             .iter()
             .map(|f| {
                 let changed = context.changed.contains(&f.id);
-                let search = (self.search.as_str(), &self.fuzzy);
+                // Only a row the search matches shows where: another's scattered letters would not.
+                let search = self
+                    .found(store, f.id)
+                    .then_some((self.search.as_str(), &self.fuzzy));
                 row(theme, f, &cols, &widths, search, dated, changed)
             })
             .collect();
@@ -465,6 +574,19 @@ impl FlowTable {
             );
         }
     }
+}
+
+/// `HH:MM:SS–HH:MM:SS`, each with its date (`YYYY-MM-DD`) unless it is today's.
+fn time_range(earliest: i64, latest: i64, now: i64) -> String {
+    let shown = |t: i64| {
+        let text = format_rfc3339(t);
+        match t.div_euclid(86_400) == now.div_euclid(86_400) {
+            true => text[11..19].to_string(),
+            false => format!("{} {}", &text[..10], &text[11..19]),
+        }
+    };
+    let earliest = if earliest > 0 { earliest } else { latest };
+    format!("{}–{}", shown(earliest), shown(latest))
 }
 
 /// `action=deny` added to the filter, or taken out of it.
@@ -527,13 +649,9 @@ fn endpoint_cell(endpoint: &Endpoint, ip: Option<std::net::IpAddr>, width: usize
 }
 
 /// `text` with the characters the search matched highlighted.
-fn highlighted<'a>(theme: &Theme, text: String, search: &str, fuzzy: &Fuzzy) -> Line<'a> {
+fn highlighted<'a>(theme: &Theme, text: String, search: Option<(&str, &Fuzzy)>) -> Line<'a> {
     let base = theme.style(Role::Text);
-    let positions = if search.is_empty() {
-        None
-    } else {
-        fuzzy.positions(&text, search)
-    };
+    let positions = search.and_then(|(search, fuzzy)| fuzzy.positions(&text, search));
     let Some(positions) = positions else {
         return Line::styled(text, base);
     };
@@ -553,15 +671,45 @@ fn highlighted<'a>(theme: &Theme, text: String, search: &str, fuzzy: &Fuzzy) -> 
     )
 }
 
+/// A counter's cell: `-` when the record carried no counters (0 would claim silence).
+fn traffic(reported: bool, value: u64, shown: fn(u64) -> String) -> String {
+    match reported {
+        true => shown(value),
+        false => "-".to_string(),
+    }
+}
+
+/// Bytes in at most 7 characters: `512 B`, `12.3 KiB`... with 1024 steps.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match value < 10.0 {
+        true => format!("{value:.1} {}", UNITS[unit]),
+        false => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
 /// Columns the deciding policy needs at least before the names take what they need whole.
 const POLICY_ROOM: usize = 30;
 
 /// The columns that fit: below 100 columns the time and the count give way to the names and
-/// the deciding policy.
+/// the deciding policy; packets and bytes come in from 180.
 fn columns(width: u16) -> Vec<Column> {
     Column::ALL
         .into_iter()
-        .filter(|c| !matches!(c, Column::Time | Column::Count) || width >= 100)
+        .filter(|c| match c {
+            Column::Time | Column::Count => width >= 100,
+            Column::Packets | Column::Bytes => width >= 180,
+            _ => true,
+        })
         .collect()
 }
 
@@ -575,6 +723,7 @@ fn constraint(column: Column, dated: bool) -> Constraint {
         Column::Action => Constraint::Length(10),
         Column::Policy => Constraint::Fill(5),
         Column::Count => Constraint::Length(7),
+        Column::Packets | Column::Bytes => Constraint::Length(8),
     }
 }
 
@@ -583,7 +732,7 @@ fn row<'a>(
     flow: &'a StoredFlow,
     cols: &[Column],
     widths: &[u16],
-    (search, fuzzy): (&str, &Fuzzy),
+    search: Option<(&str, &Fuzzy)>,
     dated: bool,
     changed: bool,
 ) -> Row<'a> {
@@ -610,14 +759,10 @@ fn row<'a>(
                 theme,
                 endpoint_cell(flow.source, flow.source_ip, width),
                 search,
-                fuzzy,
             ),
-            Column::Dest => highlighted(
-                theme,
-                endpoint_cell(flow.dest, flow.dest_ip, width),
-                search,
-                fuzzy,
-            ),
+            Column::Dest => {
+                highlighted(theme, endpoint_cell(flow.dest, flow.dest_ip, width), search)
+            }
             Column::Port => Line::styled(
                 match flow.port {
                     Some(port) => format!("{port}/{}", flow.protocol),
@@ -638,9 +783,14 @@ fn row<'a>(
                 if changed {
                     spans.push(Span::styled("!", theme.style(Role::StatusWarn)));
                 }
+                // A row the search matches says so where every width shows it.
+                let found = match search {
+                    Some(_) => Modifier::UNDERLINED,
+                    None => Modifier::empty(),
+                };
                 spans.push(Span::styled(
                     decided.action.as_str().to_ascii_lowercase(),
-                    verdict_style(theme, decided.action),
+                    verdict_style(theme, decided.action).add_modifier(found),
                 ));
                 if decided.pending != decided.action {
                     spans.push(Span::styled("→", theme.style(Role::Pending)));
@@ -653,6 +803,14 @@ fn row<'a>(
             }
             Column::Policy => Line::from(decided_by(theme, &decided.enforced, width)),
             Column::Count => Line::styled(count(flow.windows as u64), theme.style(Role::Muted)),
+            Column::Packets => Line::styled(
+                traffic(flow.counters.reported, view::packets(flow), count),
+                theme.style(Role::Muted),
+            ),
+            Column::Bytes => Line::styled(
+                traffic(flow.counters.reported, view::bytes(flow), human_bytes),
+                theme.style(Role::Muted),
+            ),
         }
     });
     Row::new(cells.collect::<Vec<_>>())
@@ -669,5 +827,19 @@ mod tests {
         assert_eq!(toggle_denies("dst.ns=db"), "action=deny dst.ns=db");
         assert_eq!(toggle_denies("action=deny dst.ns=db"), "dst.ns=db");
         assert_eq!(toggle_denies("a=1 or b=2"), "action=deny (a=1 or b=2)");
+    }
+
+    #[test]
+    fn bytes_read_in_binary_units_and_a_range_dates_other_days() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20 MiB");
+        let now = 1_763_900_000; // 2025-11-23 12:13:20 UTC
+        assert_eq!(time_range(now - 60, now, now), "12:12:20–12:13:20");
+        assert_eq!(
+            time_range(now - 86_400, now, now),
+            "2025-11-22 12:13:20–12:13:20"
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::tui::action::Action;
 use crate::tui::keymap::Mode;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::trace_text::{PolicyRef, PolicyText, Span};
+use crate::tui::view::Sort;
 use crate::tui::widgets::{overlay_block, owned_line, popup_area};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub enum Target {
     Row(u64),
     /// A text to read (a policy change's diff): accepting shows it.
     Text(Box<PolicyText>),
+    /// An order of the flow table (the sort chooser).
+    Sort(Sort),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,13 @@ impl List {
             title,
             items,
             selected: 0,
+        }
+    }
+
+    /// Selects the first item whose target `is` says, if any.
+    pub fn select(&mut self, is: impl Fn(&Target) -> bool) {
+        if let Some(index) = self.items.iter().position(|item| is(&item.target)) {
+            self.selected = index;
         }
     }
 }
@@ -72,6 +82,9 @@ impl Screen for List {
                         Reply::Handled(vec![Request::Close, Request::SetFilter(text.clone())])
                     }
                     Some(Target::Row(id)) => Reply::then(Request::ShowRow(*id)),
+                    Some(Target::Sort(sort)) => {
+                        Reply::Handled(vec![Request::Close, Request::Sort(*sort)])
+                    }
                     Some(Target::Text(text)) => Reply::then(Request::Open(Box::new(
                         PolicyView::new(text.as_ref().clone()),
                     ))),

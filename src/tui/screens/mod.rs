@@ -102,6 +102,10 @@ pub enum Request {
     /// The filter, as typed (applied at once; a filter that does not parse keeps the last good one).
     SetFilter(String),
     SetSearch(String),
+    /// Keep an applied filter in the history.
+    RememberFilter(String),
+    /// Order the flow table so.
+    Sort(crate::tui::view::Sort),
     /// Work for the I/O worker, which answers on the app's channel.
     Effect(Effect),
     Message(Severity, String),

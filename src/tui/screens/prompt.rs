@@ -34,6 +34,11 @@ pub struct Prompt {
     before: String,
     /// What tab offered last.
     completions: Vec<String>,
+    /// The filters applied before, oldest first, and which one is shown (`None`: what was typed).
+    history: Vec<String>,
+    recalled: Option<usize>,
+    /// What was typed before going through the history, shown again past its newest entry.
+    typed: String,
 }
 
 impl Prompt {
@@ -43,11 +48,40 @@ impl Prompt {
             edit: LineEdit::new(text),
             before: before.to_string(),
             completions: Vec::new(),
+            history: Vec::new(),
+            recalled: None,
+            typed: String::new(),
         }
     }
 
-    pub fn filter(current: &str) -> Prompt {
-        Prompt::new(Purpose::Filter, current, current)
+    /// Edits the filter; `history` (oldest first) comes back with the history keys.
+    pub fn filter(current: &str, history: &[String]) -> Prompt {
+        Prompt {
+            history: history.to_vec(),
+            ..Prompt::new(Purpose::Filter, current, current)
+        }
+    }
+
+    /// Shows the history's entry before (`older`) or after the one shown; returns whether the
+    /// text changed.
+    fn recall(&mut self, older: bool) -> bool {
+        let last = self.history.len().checked_sub(1);
+        let next = match (self.recalled, older) {
+            (None, true) => last,
+            (None, false) => return false,
+            (Some(0), true) => Some(0),
+            (Some(i), true) => Some(i - 1),
+            (Some(i), false) if Some(i) == last => None,
+            (Some(i), false) => Some(i + 1),
+        };
+        if self.recalled.is_none() {
+            self.typed = self.edit.text().to_string();
+        }
+        self.recalled = next;
+        let text = next.map_or(self.typed.as_str(), |i| self.history[i].as_str());
+        let changed = text != self.edit.text();
+        self.edit = LineEdit::new(text);
+        changed
     }
 
     pub fn search(current: &str) -> Prompt {
@@ -110,6 +144,7 @@ impl Prompt {
             }
             Purpose::Filter => Reply::Handled(vec![
                 Request::SetFilter(self.edit.text().to_string()),
+                Request::RememberFilter(self.edit.text().to_string()),
                 Request::Close,
             ]),
             Purpose::Search => Reply::then(Request::Close),
@@ -174,6 +209,7 @@ impl Screen for Prompt {
                 (Action::Accept, "apply"),
                 (Action::Close, "cancel"),
                 (Action::Complete, "complete"),
+                (Action::HistoryPrev, "earlier"),
             ],
             Purpose::Search | Purpose::SaveFilterAs | Purpose::ApplyToDemo => {
                 &[(Action::Accept, "apply"), (Action::Close, "cancel")]
@@ -201,6 +237,11 @@ impl Screen for Prompt {
                     values
                 };
                 self.completions = edit.complete(&values);
+            }
+            Action::HistoryPrev | Action::HistoryNext if self.purpose == Purpose::Filter => {
+                if !self.recall(action == Action::HistoryPrev) {
+                    return Reply::done();
+                }
             }
             Action::Accept => return self.accept(),
             Action::Close => return self.cancel(),
@@ -245,6 +286,22 @@ impl Screen for Prompt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_history_keys_walk_back_and_return_to_what_was_typed() {
+        let history = ["action=deny".to_string(), "dst.ns=database".to_string()];
+        let mut prompt = Prompt::filter("", &history);
+        prompt.edit.insert('p');
+        assert!(prompt.recall(true));
+        assert_eq!(prompt.edit.text(), "dst.ns=database");
+        assert!(prompt.recall(true));
+        assert_eq!(prompt.edit.text(), "action=deny");
+        assert!(!prompt.recall(true), "the oldest stays");
+        assert!(prompt.recall(false));
+        assert!(prompt.recall(false));
+        assert_eq!(prompt.edit.text(), "p", "past the newest: what was typed");
+        assert!(!prompt.recall(false));
+    }
 
     #[test]
     fn a_word_still_being_typed_is_not_applied() {

@@ -15,7 +15,7 @@ use crate::tui::keymap::Mode;
 use crate::tui::layout::WIDE;
 use crate::tui::theme::{Role, Theme};
 use crate::tui::trace_text::{self, Trace};
-use crate::tui::widgets::{fit_line, owned_line};
+use crate::tui::widgets::{fit_line, owned_line, wrap_line};
 
 /// The pane's content for one row.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct TracePane {
     /// Whether it has the keyboard (else the flow table has).
     pub focused: bool,
     pub state: Option<TraceState>,
+    /// Long lines wrap (else they are cut with `…`); kept while the pane closes and opens.
+    pub wrap: bool,
 }
 
 impl TracePane {
@@ -44,6 +46,7 @@ impl TracePane {
         &[
             (Action::SelectNext, "next step"),
             (Action::JumpToPolicy, "policy"),
+            (Action::ToggleWrap, "wrap"),
             (Action::FocusNext, "flows"),
             (Action::Close, "close"),
             (Action::Help, "help"),
@@ -52,7 +55,10 @@ impl TracePane {
     }
 
     pub fn close(&mut self) {
-        *self = TracePane::default();
+        *self = TracePane {
+            wrap: self.wrap,
+            ..TracePane::default()
+        };
     }
 
     /// The trace is built again on the next `follow` (the policies it explains with changed).
@@ -90,6 +96,10 @@ impl TracePane {
 
     /// Movement between steps, and a step's policy; returns `Ignored` for anything else.
     pub fn apply(&mut self, action: Action) -> Reply {
+        if action == Action::ToggleWrap {
+            self.wrap = !self.wrap;
+            return Reply::done();
+        }
         let Some(state) = &mut self.state else {
             return Reply::Ignored;
         };
@@ -183,12 +193,19 @@ impl TracePane {
                 })
                 .collect()
         };
+        // Lines longer than the pane wrap, or are cut with `…`: never silently.
+        let wrap = self.wrap;
+        let shaped = |lines: Vec<Line<'static>>, width: u16| -> Vec<Line<'static>> {
+            lines
+                .into_iter()
+                .flat_map(|line| match wrap {
+                    true => wrap_line(line, width as usize),
+                    false => vec![fit_line(line, width as usize)],
+                })
+                .collect()
+        };
         // The verdicts stay in sight; the trace below them scrolls.
-        // Lines longer than the pane are cut with `…`, never silently.
-        let header: Vec<Line<'static>> = to_lines(&state.trace.header)
-            .into_iter()
-            .map(|line| fit_line(line, inner.width as usize))
-            .collect();
+        let header = shaped(to_lines(&state.trace.header), inner.width);
         let header_height = (header.len() as u16 + 1).min(inner.height / 2);
         let [top, body] =
             Layout::vertical([Constraint::Length(header_height), Constraint::Min(0)]).areas(inner);
@@ -202,21 +219,15 @@ impl TracePane {
                 Constraint::Fill(1),
             ])
             .areas(body);
-            let fitted = |lines: Vec<Line<'static>>, width: u16| -> Vec<Line<'static>> {
-                lines
-                    .into_iter()
-                    .map(|line| fit_line(line, width as usize))
-                    .collect()
-            };
             let mut enforced = vec![Line::styled("ENFORCED", theme.style(Role::Title))];
             enforced.extend(to_lines(&state.trace.enforced));
-            let enforced = fitted(enforced, left.width);
+            let enforced = shaped(enforced, left.width);
             let mut staged = vec![Line::styled(
                 "PENDING (staged policies enforced)",
                 theme.style(Role::Pending),
             )];
             staged.extend(to_lines(pending));
-            let staged = fitted(staged, right.width);
+            let staged = shaped(staged, right.width);
             let ruler =
                 vec![Line::styled(" │ ", theme.style(Role::Border)); rule.height as usize];
             frame.render_widget(Paragraph::new(ruler), rule);
@@ -236,10 +247,7 @@ impl TracePane {
             ));
             lines.extend(to_lines(pending));
         }
-        let lines: Vec<Line<'static>> = lines
-            .into_iter()
-            .map(|line| fit_line(line, body.width as usize))
-            .collect();
+        let lines = shaped(lines, body.width);
         let scroll = scroll_to_selection(&lines, theme, focused, state.scroll, body.height);
         if scroll == 0 || body.height < 3 {
             frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), body);
