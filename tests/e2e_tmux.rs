@@ -215,3 +215,46 @@ fn a_denied_flow_is_fixed_in_the_demo_propose_edit_stage_watch_enforce() {
     assert!(screen.contains("EXITED:0"), "{screen}");
     assert!(screen.contains("MODE:icanon"), "{screen}");
 }
+
+/// A terminal that says it shows only ASCII and 16 colours (`TERM=screen`, `LANG=C`, as on an
+/// old bastion host) gets exactly that: box lines, cuts and arrows drawn in ASCII, and no colour
+/// from the 256 palette or true colour.
+#[test]
+fn a_c_locale_on_a_screen_terminal_gets_ascii_and_the_16_colours() {
+    let home = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_flowtrace");
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    let command = format!("env -u LC_ALL -u LC_CTYPE LANG=C TERM=screen {binary}; {AFTER_EXIT}");
+    let tmux = Tmux::start("ascii", &state, &config, &command);
+    tmux.wait_for_all(&["DECIDED BY", "deny "]);
+    tmux.keys(&["D"]);
+    tmux.wait_for("filter: action=deny");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for_all(&["Trace", "Enforced: Deny"]);
+    let foreign: Vec<char> = screen.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(foreign.is_empty(), "{foreign:?} on:\n{screen}");
+    // The lines and marks are still there, in ASCII.
+    assert!(screen.contains(" > "), "tier > policy: {screen}");
+    assert!(screen.contains("----"), "{screen}");
+    let styled = tmux.screen_with_styles();
+    assert!(
+        !styled.contains("38;2;") && !styled.contains("48;2;"),
+        "{styled:?}"
+    );
+    // Indexed colours only among the first 16 (crossterm writes those as `38;5;N` too).
+    for sequence in ["38;5;", "48;5;"] {
+        for (at, _) in styled.match_indices(sequence) {
+            let digits: String = styled[at + 5..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let index: u8 = digits.parse().unwrap();
+            assert!(index < 16, "colour {index}: {styled:?}");
+        }
+    }
+    assert!(styled.contains("\u{1b}["), "still styled: {styled:?}");
+    tmux.keys(&["q", "q"]);
+    let screen = tmux.wait_for("MODE:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+}

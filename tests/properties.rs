@@ -363,7 +363,11 @@ proptest! {
         let keymap = dir.path().join("keymap.toml");
         let _ = flowtrace::tui::keymap::load(keymap.to_str(), None);
         let theme = dir.path().join("theme.toml");
-        let _ = flowtrace::tui::theme::load(theme.to_str(), None, false, true);
+        let _ = flowtrace::tui::theme::load(
+            theme.to_str(),
+            None,
+            flowtrace::tui::theme::TerminalSupport::FULL,
+        );
         let _ = flowtrace::tui::config::Config::load(Some(dir.path()));
     }
 }

@@ -265,24 +265,15 @@ pub fn keymap_and_theme(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let true_color = theme::color_support_from_env(
-        std::env::var("COLORTERM").ok().as_deref(),
-        std::env::var("TERM").ok().as_deref(),
-    );
-    let theme = match theme::load(
-        flag_theme.or(config.theme.as_deref()),
-        dir,
-        no_color,
-        true_color,
-    ) {
+    let terminal = theme::TerminalSupport::from_env(|name| std::env::var(name).ok());
+    let theme = match theme::load(flag_theme.or(config.theme.as_deref()), dir, terminal) {
         Ok((theme, problems)) => {
             warnings.extend(problems.iter().map(|w| w.to_string()));
             theme
         }
         Err(e) if flag_theme.is_none() => {
             warnings.push(in_config("theme", &e.message));
-            theme::load(None, dir, no_color, true_color)
+            theme::load(None, dir, terminal)
                 .map(|(theme, _)| theme)
                 .map_err(|e| e.to_string())?
         }

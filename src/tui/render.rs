@@ -15,7 +15,7 @@ use super::keymap::Mode;
 use super::screens::flows::TableContext;
 use super::screens::Screen;
 use super::theme::{Role, Theme};
-use super::widgets::{count, fit_line};
+use super::widgets::{asciify, count, fit_line};
 use crate::source::ConnectionState;
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
@@ -46,6 +46,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_hints(frame, app, theme, areas.hints);
     for overlay in app.overlays() {
         overlay.draw(frame, theme, &ctx);
+    }
+    if theme.ascii {
+        asciify(frame.buffer_mut());
     }
 }
 

@@ -148,6 +148,8 @@ pub struct Theme {
     styles: [Style; ROLE_COUNT],
     /// `tier_other` with each `tier_palette` colour as its foreground.
     palette: Vec<Style>,
+    /// Drawn in ASCII only (`TerminalSupport::ascii`).
+    pub ascii: bool,
 }
 
 impl Theme {
@@ -184,16 +186,26 @@ impl Theme {
 
     /// Convert true colours (Rgb) to the nearest xterm 256-colour index (for terminals without true colour).
     pub fn to_256_colors(&self) -> Theme {
+        self.with_colours(color_to_256)
+    }
+
+    /// Convert every colour to the nearest of the 16 ANSI ones (for `TERM=screen` and the like).
+    pub fn to_16_colors(&self) -> Theme {
+        self.with_colours(color_to_16)
+    }
+
+    fn with_colours(&self, convert: fn(Color) -> Color) -> Theme {
         // Themes set no underline colour, so foreground and background are all there is.
         let convert = |mut style: Style| {
-            style.fg = style.fg.map(color_to_256);
-            style.bg = style.bg.map(color_to_256);
+            style.fg = style.fg.map(convert);
+            style.bg = style.bg.map(convert);
             style
         };
         Theme {
             name: self.name.clone(),
             styles: self.styles.map(convert),
             palette: self.palette.iter().copied().map(convert).collect(),
+            ascii: self.ascii,
         }
     }
 
@@ -213,6 +225,7 @@ impl Theme {
             name: file.name.unwrap_or_else(|| fallback_name.to_owned()),
             styles,
             palette,
+            ascii: false,
         }
     }
 }
@@ -244,42 +257,103 @@ fn stable_hash(text: &str) -> u32 {
 /// reported and the theme used anyway; as an error it stops the start.
 pub type ThemeWarning = FileProblem;
 
+/// What the terminal can show, as its environment says: how many colours, whether only ASCII,
+/// and whether its background is light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalSupport {
+    pub colours: Colours,
+    /// Only ASCII (the locale is not UTF-8, or the terminal is a plain VT): box lines, `…`, `›`,
+    /// arrows and marks are drawn with ASCII look-alikes.
+    pub ascii: bool,
+    /// The background is light (`COLORFGBG`): without a theme asked for, `light` is used.
+    pub light: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colours {
+    /// 24-bit colour (`COLORTERM=truecolor|24bit`, or a `*-direct` TERM).
+    True,
+    /// The xterm 256-colour palette (a `*256color*` TERM, or no TERM at all).
+    Indexed,
+    /// The 16 ANSI colours (any other TERM: `screen`, `xterm`, `linux`, `vt220`...).
+    Basic,
+    /// None (`NO_COLOR`, or `TERM=dumb`): the `mono` theme.
+    None,
+}
+
+impl TerminalSupport {
+    /// Everything: true colour, UTF-8, a dark background (the tests' terminal).
+    pub const FULL: TerminalSupport = TerminalSupport {
+        colours: Colours::True,
+        ascii: false,
+        light: false,
+    };
+
+    /// From the environment: `var(NAME)` is the variable's value, when set and not empty.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> TerminalSupport {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let term = var("TERM").map(|t| t.trim().to_ascii_lowercase());
+        let colorterm = var("COLORTERM").map(|c| c.trim().to_ascii_lowercase());
+        let colours = match (term.as_deref(), colorterm.as_deref()) {
+            _ if var("NO_COLOR").is_some() => Colours::None,
+            (Some("dumb"), _) => Colours::None,
+            (_, Some("truecolor" | "24bit")) => Colours::True,
+            (Some(t), _) if t.ends_with("-direct") => Colours::True,
+            (Some(t), _) if t.contains("256color") => Colours::Indexed,
+            (None, _) => Colours::Indexed,
+            (Some(_), _) => Colours::Basic,
+        };
+        // The first of LC_ALL, LC_CTYPE and LANG that is set names the character set; none set
+        // is taken as UTF-8, which every terminal of the last decade is.
+        let locale = var("LC_ALL")
+            .or_else(|| var("LC_CTYPE"))
+            .or_else(|| var("LANG"));
+        let utf8 = locale.is_none_or(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("utf-8") || l.contains("utf8")
+        });
+        let plain_vt = term
+            .as_deref()
+            .is_some_and(|t| t == "dumb" || t.starts_with("vt1") || t.starts_with("vt2"));
+        // `COLORFGBG` is `fg;bg` (or `fg;default;bg`): a bg of 7 or 9 to 15 is a light one.
+        let light = var("COLORFGBG")
+            .and_then(|v| v.rsplit(';').next()?.trim().parse::<u8>().ok())
+            .is_some_and(|bg| bg == 7 || (9..=15).contains(&bg));
+        TerminalSupport {
+            colours,
+            ascii: !utf8 || plain_vt,
+            light,
+        }
+    }
+}
+
 /// How the theme was asked for: `--theme NAME|PATH`, or None.
 ///
-/// `no_color` (NO_COLOR is set and not empty) always gives the `mono` theme. Without a request the
-/// theme is `default`. A request with a `/` or ending in `.toml` is a file; otherwise a name, looked
-/// up in `config_dir/themes/NAME.toml` first and then among the built-ins. A file that cannot be
-/// used is an error; what can be ignored in it (an unknown top-level key) is a warning. Without
-/// `true_color` the theme's colours are turned into 256-colour indexes.
+/// Without colours (`NO_COLOR`, `TERM=dumb`) the theme is always `mono`. Without a request the
+/// theme is `default`, or `light` on a light background. A request with a `/` or ending in
+/// `.toml` is a file; otherwise a name, looked up in `config_dir/themes/NAME.toml` first and then
+/// among the built-ins. A file that cannot be used is an error; what can be ignored in it (an
+/// unknown top-level key) is a warning. The theme's colours are then brought down to what the
+/// terminal shows (256 or 16), and its glyphs to ASCII where it shows no more.
 pub fn load(
     requested: Option<&str>,
     config_dir: Option<&Path>,
-    no_color: bool,
-    true_color: bool,
+    terminal: TerminalSupport,
 ) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
-    if no_color {
-        let mono = Theme::builtin("mono").expect("the mono theme is built in");
-        return Ok((mono, Vec::new()));
-    }
-    let (theme, warnings) = match requested {
-        Some(text) if is_path(text) => load_path(Path::new(text))?,
-        Some(name) => load_named(name, config_dir)?,
-        None => load_named("default", config_dir)?,
+    let (theme, warnings) = match (requested, terminal.colours) {
+        (_, Colours::None) => (Theme::builtin("mono").expect("built in"), Vec::new()),
+        (Some(text), _) if is_path(text) => load_path(Path::new(text))?,
+        (Some(name), _) => load_named(name, config_dir)?,
+        (None, _) if terminal.light => load_named("light", config_dir)?,
+        (None, _) => load_named("default", config_dir)?,
     };
-    let theme = if true_color {
-        theme
-    } else {
-        theme.to_256_colors()
+    let mut theme = match terminal.colours {
+        Colours::True | Colours::None => theme,
+        Colours::Indexed => theme.to_256_colors(),
+        Colours::Basic => theme.to_16_colors(),
     };
+    theme.ascii = terminal.ascii;
     Ok((theme, warnings))
-}
-
-/// True colour if COLORTERM says `truecolor` or `24bit` (or TERM is a `*-direct` terminfo entry,
-/// the terminfo way of saying the same); false otherwise.
-pub fn color_support_from_env(colorterm: Option<&str>, term: Option<&str>) -> bool {
-    let colorterm = colorterm.map(|c| c.trim().to_ascii_lowercase());
-    matches!(colorterm.as_deref(), Some("truecolor" | "24bit"))
-        || term.is_some_and(|t| t.trim().ends_with("-direct"))
 }
 
 fn load_named(
@@ -589,6 +663,90 @@ const CUBE_STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
 
 /// A true colour's nearest xterm 256-colour index, from the colour cube and the grey ramp
 /// (232-255); indexes 0-15 are left out because terminals redefine them. Other colours are kept.
+/// The 16 ANSI colours by index, as named colours (which terminals of 16 colours take).
+const ANSI_16: [Color; 16] = [
+    Color::Black,
+    Color::Red,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::Cyan,
+    Color::Gray,
+    Color::DarkGray,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightYellow,
+    Color::LightBlue,
+    Color::LightMagenta,
+    Color::LightCyan,
+    Color::White,
+];
+
+/// The ANSI colour of the same hue (a grey for a colour with little of one), bright when the
+/// colour is: by hue, not by distance, so that a pink deny stays red and never turns grey.
+fn color_to_16(colour: Color) -> Color {
+    let (r, g, b) = match colour {
+        Color::Rgb(r, g, b) => (r, g, b),
+        Color::Indexed(i) if i < 16 => return ANSI_16[usize::from(i)],
+        Color::Indexed(i) => indexed_rgb(i),
+        other => return other,
+    };
+    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    // Dark or greyish tints (a theme's backgrounds and muted text) read as greys there.
+    if max < 64.0 || (max - min) / max < 0.4 {
+        let average = (r + g + b) / 3.0;
+        return match average {
+            a if a < 50.0 => Color::Black,
+            a if a < 140.0 => Color::DarkGray,
+            a if a < 215.0 => Color::Gray,
+            _ => Color::White,
+        };
+    }
+    let span = max - min;
+    let hue = if max == r {
+        60.0 * ((g - b) / span)
+    } else if max == g {
+        60.0 * ((b - r) / span) + 120.0
+    } else {
+        60.0 * ((r - g) / span) + 240.0
+    }
+    .rem_euclid(360.0);
+    // Where each ANSI hue begins; green takes the yellow-greens a theme uses for "allowed".
+    let base = match hue {
+        h if !(20.0..330.0).contains(&h) => 1,
+        h if h < 75.0 => 3,
+        h if h < 165.0 => 2,
+        h if h < 200.0 => 6,
+        h if h < 270.0 => 4,
+        _ => 5,
+    };
+    let index = base + if max > 200.0 { 8 } else { 0 };
+    ANSI_16[index]
+}
+
+/// An xterm 256-colour index above 15 as red, green and blue.
+fn indexed_rgb(index: u8) -> (u8, u8, u8) {
+    match index {
+        16..=231 => {
+            let i = usize::from(index - 16);
+            (
+                CUBE_STEPS[i / 36],
+                CUBE_STEPS[(i / 6) % 6],
+                CUBE_STEPS[i % 6],
+            )
+        }
+        232..=255 => {
+            let grey = 8 + 10 * (index - 232);
+            (grey, grey, grey)
+        }
+        // The standard 16 are returned as they are before this is asked.
+        _ => (0, 0, 0),
+    }
+}
+
 fn color_to_256(colour: Color) -> Color {
     let Color::Rgb(r, g, b) = colour else {
         return colour;
@@ -636,7 +794,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_theme(dir.path(), "x.toml", text);
         let shown = path.display().to_string();
-        (load(Some(&shown), None, false, true), shown)
+        (load(Some(&shown), None, TerminalSupport::FULL), shown)
     }
 
     fn load_error(text: &str) -> (ThemeWarning, String) {
@@ -835,7 +993,15 @@ mod tests {
             "[roles]\ntext = { fg = \"red\" }\n",
         );
         for requested in [None, Some("light"), Some("mine"), Some("/nowhere/x.toml")] {
-            let (theme, warnings) = load(requested, Some(dir.path()), true, false).unwrap();
+            let (theme, warnings) = load(
+                requested,
+                Some(dir.path()),
+                TerminalSupport {
+                    colours: Colours::None,
+                    ..TerminalSupport::FULL
+                },
+            )
+            .unwrap();
             assert_eq!(theme.name(), "mono", "{requested:?}");
             assert!(warnings.is_empty());
         }
@@ -880,7 +1046,15 @@ mod tests {
         assert_eq!(converted.style(Role::Text).bg, Some(Color::Red));
         assert_eq!(converted.tier("whatever").fg, Some(Color::Indexed(196)));
 
-        let (theme, _) = load(None, None, false, false).unwrap();
+        let (theme, _) = load(
+            None,
+            None,
+            TerminalSupport {
+                colours: Colours::Indexed,
+                ..TerminalSupport::FULL
+            },
+        )
+        .unwrap();
         for &role in Role::ALL {
             let style = theme.style(role);
             for colour in [style.fg, style.bg].into_iter().flatten() {
@@ -891,7 +1065,7 @@ mod tests {
                 );
             }
         }
-        let (theme, _) = load(None, None, false, true).unwrap();
+        let (theme, _) = load(None, None, TerminalSupport::FULL).unwrap();
         assert_eq!(theme, Theme::builtin("default").unwrap());
     }
 
@@ -904,7 +1078,7 @@ mod tests {
             "[roles]\ntext = { fg = \"red\" }\n",
         );
         for requested in [None, Some("default")] {
-            let (theme, _) = load(requested, Some(dir.path()), false, true).unwrap();
+            let (theme, _) = load(requested, Some(dir.path()), TerminalSupport::FULL).unwrap();
             assert_eq!(
                 theme.style(Role::Text),
                 Style::new().fg(Color::Red),
@@ -912,11 +1086,11 @@ mod tests {
             );
         }
         // Other names still find the built-ins.
-        let (theme, _) = load(Some("light"), Some(dir.path()), false, true).unwrap();
+        let (theme, _) = load(Some("light"), Some(dir.path()), TerminalSupport::FULL).unwrap();
         assert_eq!(theme, Theme::builtin("light").unwrap());
         // A broken user theme found by name is an error.
         write_theme(dir.path(), "themes/broken.toml", "[roles]\nnope = {}\n");
-        let error = load(Some("broken"), Some(dir.path()), false, true).unwrap_err();
+        let error = load(Some("broken"), Some(dir.path()), TerminalSupport::FULL).unwrap_err();
         assert!(error.path.ends_with("broken.toml"), "{error}");
         assert_eq!((error.line, error.key.as_str()), (2, "roles.nope"));
     }
@@ -925,7 +1099,7 @@ mod tests {
     fn an_unknown_name_or_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         write_theme(dir.path(), "themes/mine.toml", "");
-        let error = load(Some("solarized"), Some(dir.path()), false, true).unwrap_err();
+        let error = load(Some("solarized"), Some(dir.path()), TerminalSupport::FULL).unwrap_err();
         assert_eq!(error.key, "--theme");
         assert!(
             error
@@ -933,7 +1107,7 @@ mod tests {
                 .contains("known: default, light, high-contrast, mono, mine"),
             "{error}"
         );
-        let error = load(Some("./nowhere.toml"), None, false, true).unwrap_err();
+        let error = load(Some("./nowhere.toml"), None, TerminalSupport::FULL).unwrap_err();
         assert_eq!(error.path, "./nowhere.toml");
         assert!(
             error.message.starts_with("cannot read the theme"),
@@ -1037,17 +1211,98 @@ mod tests {
     }
 
     #[test]
-    fn colour_support_comes_from_colorterm() {
-        assert!(color_support_from_env(
-            Some("truecolor"),
-            Some("xterm-256color")
+    fn what_the_terminal_shows_comes_from_its_environment() {
+        let support = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            TerminalSupport::from_env(|name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let colours = |vars: &[(&str, &str)]| support(vars).colours;
+        assert_eq!(
+            colours(&[("COLORTERM", "truecolor"), ("TERM", "xterm-256color")]),
+            Colours::True
+        );
+        assert_eq!(colours(&[("COLORTERM", "24bit")]), Colours::True);
+        assert_eq!(colours(&[("TERM", "xterm-direct")]), Colours::True);
+        assert_eq!(
+            colours(&[("COLORTERM", "yes"), ("TERM", "xterm-256color")]),
+            Colours::Indexed
+        );
+        assert_eq!(colours(&[("TERM", "tmux-256color")]), Colours::Indexed);
+        assert_eq!(colours(&[]), Colours::Indexed);
+        assert_eq!(colours(&[("TERM", "screen")]), Colours::Basic);
+        assert_eq!(colours(&[("TERM", "linux")]), Colours::Basic);
+        assert_eq!(colours(&[("TERM", "dumb")]), Colours::None);
+        assert_eq!(
+            colours(&[("TERM", "xterm-256color"), ("NO_COLOR", "1")]),
+            Colours::None
+        );
+        assert_eq!(
+            colours(&[("TERM", "xterm-256color"), ("NO_COLOR", "")]),
+            Colours::Indexed
+        );
+        // The character set: LC_ALL, else LC_CTYPE, else LANG.
+        assert!(support(&[("LANG", "C")]).ascii);
+        assert!(support(&[("LANG", "POSIX")]).ascii);
+        assert!(!support(&[("LANG", "en_US.UTF-8")]).ascii);
+        assert!(!support(&[("LANG", "C"), ("LC_ALL", "C.utf8")]).ascii);
+        assert!(support(&[("LANG", "en_US.UTF-8"), ("LC_CTYPE", "C")]).ascii);
+        assert!(!support(&[]).ascii);
+        assert!(support(&[("TERM", "vt220")]).ascii);
+        // The background.
+        assert!(support(&[("COLORFGBG", "0;15")]).light);
+        assert!(support(&[("COLORFGBG", "0;default;7")]).light);
+        assert!(!support(&[("COLORFGBG", "15;0")]).light);
+        assert!(!support(&[]).light);
+    }
+
+    #[test]
+    fn a_basic_terminal_gets_the_16_colours_and_a_light_one_the_light_theme() {
+        let basic = TerminalSupport {
+            colours: Colours::Basic,
+            ..TerminalSupport::FULL
+        };
+        let (theme, _) = load(None, None, basic).unwrap();
+        for &role in Role::ALL {
+            let style = theme.style(role);
+            for colour in [style.fg, style.bg].into_iter().flatten() {
+                assert!(
+                    !matches!(colour, Color::Rgb(..) | Color::Indexed(_)),
+                    "{role:?}: {colour:?}"
+                );
+            }
+        }
+        // Denied flows stay red and allowed ones green.
+        assert!(matches!(
+            theme.style(Role::Deny).fg,
+            Some(Color::Red | Color::LightRed)
         ));
-        assert!(color_support_from_env(Some("24bit"), None));
-        assert!(color_support_from_env(Some("TrueColor"), None));
-        assert!(!color_support_from_env(Some("yes"), Some("xterm-256color")));
-        assert!(!color_support_from_env(None, Some("xterm-256color")));
-        assert!(!color_support_from_env(None, None));
-        assert!(color_support_from_env(None, Some("xterm-direct")));
+        assert!(matches!(
+            theme.style(Role::Allow).fg,
+            Some(Color::Green | Color::LightGreen)
+        ));
+        assert_eq!(color_to_16(Color::Rgb(0x1f, 0x23, 0x35)), Color::Black);
+        assert_eq!(color_to_16(Color::Indexed(196)), Color::LightRed);
+        assert_eq!(color_to_16(Color::Indexed(88)), Color::Red);
+        let light = TerminalSupport {
+            light: true,
+            ..TerminalSupport::FULL
+        };
+        assert_eq!(load(None, None, light).unwrap().0.name(), "light");
+        // Asked for by name, a theme is used as asked.
+        assert_eq!(
+            load(Some("default"), None, light).unwrap().0.name(),
+            "default"
+        );
+        let ascii = TerminalSupport {
+            ascii: true,
+            ..TerminalSupport::FULL
+        };
+        assert!(load(None, None, ascii).unwrap().0.ascii);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Drawing pieces every screen uses: styles of tones and verdicts, counts with separators, the
 //! frame of an overlay.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -121,6 +122,38 @@ pub fn fit_line(line: Line<'static>, width: usize) -> Line<'static> {
     Line::from(spans).style(line.style)
 }
 
+/// The ASCII look-alike of a glyph the screens draw, for a terminal that shows only ASCII; any
+/// other character outside ASCII (a name from outside) becomes `?`.
+fn ascii_of(c: char) -> char {
+    match c {
+        '…' => '~',
+        '›' | '→' | '▶' => '>',
+        '·' | '•' => '.',
+        '–' | '—' | '─' | '━' | '═' => '-',
+        '│' | '┃' | '║' | '▏' => '|',
+        '┌' | '┐' | '└' | '┘' | '├' | '┤' | '┬' | '┴' | '┼' | '╭' | '╮' | '╰' | '╯' => {
+            '+'
+        }
+        '↑' => '^',
+        '↓' => 'v',
+        '●' => '*',
+        '✗' | '×' => 'x',
+        c if c.is_ascii() => c,
+        _ => '?',
+    }
+}
+
+/// Redraws every cell of `buffer` in ASCII (`Theme::ascii`): one place for every screen.
+pub fn asciify(buffer: &mut Buffer) {
+    for cell in &mut buffer.content {
+        let symbol = cell.symbol();
+        if !symbol.is_ascii() {
+            let ascii: String = symbol.chars().map(ascii_of).take(1).collect();
+            cell.set_symbol(&ascii);
+        }
+    }
+}
+
 /// `line` wrapped to `width` columns, broken after a space where one is near the end; the lines
 /// it continues on are indented two more than its own indent, so they read as one item.
 pub fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
@@ -175,6 +208,13 @@ pub fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ascii_terminal_gets_look_alikes_and_never_a_wide_glyph() {
+        let mut buffer = Buffer::with_lines(["┌ Trace ─┐", "a › b…→ é"]);
+        asciify(&mut buffer);
+        assert_eq!(buffer, Buffer::with_lines(["+ Trace -+", "a > b~> ?"]));
+    }
 
     #[test]
     fn a_wrapped_line_keeps_every_character_and_its_style() {

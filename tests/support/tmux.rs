@@ -76,6 +76,11 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "e2e"])
     }
 
+    /// The screen with its colours and attributes as escape sequences.
+    pub fn screen_with_styles(&self) -> String {
+        self.run(&["capture-pane", "-p", "-e", "-t", "e2e"])
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "e2e"];
         args.extend(keys);
