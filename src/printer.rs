@@ -358,6 +358,24 @@ pub fn write_differences<W: Write, S: crate::policy::SetHandle>(
     Ok(Some(!differences.is_empty()))
 }
 
+/// Bytes in at most 7 characters: `512 B`, `12.3 KiB`... with 1024 steps.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match value < 10.0 {
+        true => format!("{value:.1} {}", UNITS[unit]),
+        false => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
 /// `text` in at most `width` columns: cut with `…` when longer, so that a cut name never reads
 /// as another, whole one.
 pub fn fit(text: &str, width: usize) -> String {
@@ -370,13 +388,17 @@ pub fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-fn verdict_line(label: &str, verdict: &VerdictExplanation) -> String {
+fn verdict_line(label: &str, verdict: &VerdictExplanation, direction: &str) -> String {
     let decided = match (&verdict.undetermined, &verdict.decided_by) {
         (Some(reason), _) => format!("undetermined: {reason}"),
         (None, Some(decided)) => decided.to_string(),
         (None, None) => "no policy or profile applies".to_string(),
     };
-    format!("{label}: {}\n  decided by {decided}\n", verdict.action)
+    let why = verdict
+        .why(direction)
+        .map(|why| format!("  why: {why}\n"))
+        .unwrap_or_default();
+    format!("{label}: {}\n  decided by {decided}\n{why}", verdict.action)
 }
 
 /// `explain`'s text: a header with both verdicts, then the trace(s).
@@ -397,11 +419,17 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         "Peer: {} ({}) labels: {}\n\n",
         explanation.peer.name, explanation.peer.kind, explanation.peer.labels
     ));
-    text.push_str(&verdict_line("Enforced verdict", &explanation.enforced));
+    let direction = explanation.direction;
+    text.push_str(&verdict_line(
+        "Enforced verdict",
+        &explanation.enforced,
+        direction,
+    ));
     if explanation.pending_differs {
         text.push_str(&verdict_line(
             &explanation.pending_heading("Pending verdict"),
             &explanation.pending,
+            direction,
         ));
     } else {
         text.push_str(&format!(
@@ -486,6 +514,19 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
             "  profile {}: {} (no tier decided)\n",
             profile.name, profile.action
         ));
+    }
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_read_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20 MiB");
     }
 }
 

@@ -538,6 +538,8 @@ fn explain_text_shows_both_verdicts_and_the_tiers() {
         "Flow: customer/customer-6d8f9c7b5-* -> summary/summary-7c9d8b6f4-*:9090/tcp (reported by Dst)",
         "Enforced verdict: Deny",
         "decided by tier application: end of tier, default Deny",
+        // The one line: the nearest rule's reason not to allow it.
+        "  why: destination port 9090 is not in http (summary/application.summary rule 0)",
         "Pending verdict (staged policies enforced) DIFFERS: Allow",
         "StagedNetworkPolicy summary/application.summary-metrics rule 0 (Allow)",
         "summary-metrics",
@@ -595,6 +597,9 @@ fn explain_takes_the_flow_inline() {
         .stdout(predicate::str::contains("Enforced verdict: Deny"))
         .stdout(predicate::str::contains(
             "decided by tier security: GlobalNetworkPolicy security.block-metadata rule 0 (Deny)",
+        ))
+        .stdout(predicate::str::contains(
+            "why: security.block-metadata rule 0 denies it",
         ))
         .stdout(predicate::str::contains(
             "Pending verdict (staged policies enforced): Deny (same)",

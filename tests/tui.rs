@@ -1727,20 +1727,28 @@ fn w_wraps_the_traces_long_lines_instead_of_cutting_them() {
     let mut app = demo_app((80, 24));
     press(&mut app, "faction=deny dst.ns=database<enter><enter>");
     let cut = screen_text(&app);
+    // The trace's lines: from its title to the message line below it.
     let trace_lines = |text: &str| -> Vec<String> {
         let from = text.lines().position(|l| l.starts_with(" Trace")).unwrap();
-        text.lines().skip(from + 1).map(str::to_string).collect()
+        text.lines()
+            .skip(from + 1)
+            .take_while(|l| !l.starts_with("filter: "))
+            .map(str::to_string)
+            .collect()
     };
     assert!(trace_lines(&cut).iter().any(|l| l.ends_with('…')), "{cut}");
     press(&mut app, "w");
     let wrapped = screen_text(&app);
-    let lines = trace_lines(&wrapped);
-    // The message and hint lines end the screen: the trace's own lines are whole now.
-    let trace = &lines[..lines.len() - 2];
-    assert!(
-        !trace.iter().any(|l| l.trim_end().ends_with('…')),
-        "{wrapped}"
-    );
+    let trace = trace_lines(&wrapped);
+    // Whole now; only the verdicts kept in sight above the scrolled trace may be cut, and then
+    // their last line says so.
+    for (i, line) in trace.iter().enumerate() {
+        let next = trace.get(i + 1).map_or("", String::as_str);
+        assert!(
+            !line.trim_end().ends_with('…') || next.starts_with('↑') || next.is_empty(),
+            "{line:?} in {wrapped}"
+        );
+    }
     assert!(
         trace.iter().any(|l| l.starts_with("    ")),
         "a wrapped line continues indented: {wrapped}"
@@ -1780,4 +1788,33 @@ fn a_wide_table_shows_packets_and_bytes_as_the_source_counted_them() {
         let text = screen_text(&demo_app(size));
         assert!(!text.contains("PACKETS"), "{text}");
     }
+}
+
+#[test]
+fn a_denied_row_says_why_in_one_line_as_its_trace_and_explain_do() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "faction=deny port=9090<enter>");
+    let text = screen_text(&app);
+    let why = "destination port 9090 is not in http (summary/application.summary rule 0)";
+    let message = text.lines().find(|l| l.starts_with("filter: ")).unwrap();
+    assert!(message.contains(&format!("why: {why}")), "{text}");
+    // The trace says the same, and so does `explain` for the copied flow.
+    press(&mut app, "<enter>");
+    let text = screen_text(&app);
+    assert!(text.contains(&format!("Why: {why}")), "{text}");
+    press(&mut app, "<tab>y");
+    let copied = app.clipboard.take().unwrap();
+    let record = FlowDecoder::new().decode(copied.trim()).unwrap();
+    let set = DemoCluster::new(1).policy_set().clone();
+    let explanation = flowtrace::policy::explain::explain(
+        &mut flowtrace::policy::Evaluator::new(&set),
+        &record.flow,
+    );
+    let printed = flowtrace::printer::explanation_text(&explanation);
+    assert!(printed.contains(&format!("  why: {why}\n")), "{printed}");
+    // An allowed row has no why.
+    let mut app = demo_app((160, 48));
+    press(&mut app, "faction=allow<enter>");
+    assert!(app.selected_why().is_none());
+    assert!(!screen_text(&app).contains("why: "));
 }

@@ -52,6 +52,53 @@ pub struct VerdictExplanation {
     pub tiers: Vec<TierExplanation>,
 }
 
+impl VerdictExplanation {
+    /// Why a denied flow is denied, in one line, for the table and `explain`: the rule that denies
+    /// it, or, for a tier's default, why the last policy that selected the endpoint (`direction`
+    /// its rules face) allows nothing of it: its first allowing rule's reason not to match. `None`
+    /// for another verdict, or when what decided is withheld from the user.
+    pub fn why(&self, direction: &str) -> Option<String> {
+        if self.action != Verdict::Deny {
+            return None;
+        }
+        let tier = self
+            .tiers
+            .iter()
+            .find(|t| matches!(t.status, TierStatus::Decided | TierStatus::EndOfTier))?;
+        if tier.status == TierStatus::Decided {
+            let (policy, rule) = tier.policies.iter().find_map(|p| {
+                let rule = p.rules.iter().find(|r| r.decided)?;
+                Some((p, rule))
+            })?;
+            return Some(format!(
+                "{} rule {} denies it",
+                policy.qualified_name(),
+                rule.index
+            ));
+        }
+        let policy = tier
+            .policies
+            .iter()
+            .rev()
+            .find(|p| p.selected && !p.is_withheld())?;
+        let allowing = policy.rules.iter().find(|r| r.action == "Allow");
+        Some(match allowing {
+            Some(RuleExplanation {
+                detail: Some(detail),
+                index,
+                ..
+            }) => format!("{detail} ({} rule {index})", policy.qualified_name()),
+            Some(_) => format!("no rule of {} allows it", policy.qualified_name()),
+            None if policy.rules.is_empty() => format!(
+                "{} selects the endpoint and has no {} rule",
+                policy.qualified_name(),
+                direction.to_ascii_lowercase()
+            ),
+            None => format!("{} has no rule that allows", policy.qualified_name()),
+        })
+    }
+}
+
 /// The step that decided a verdict: its tier, and the rest in words, with the policy named as
 /// its manifest names it (`database/security.database-backends-only rule 1 (Deny)`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,6 +202,14 @@ pub struct PolicyExplanation {
 }
 
 impl PolicyExplanation {
+    /// `namespace/name`, or the name of a global policy: as the trace names it.
+    pub fn qualified_name(&self) -> String {
+        match self.namespace.as_str() {
+            "" => self.name.clone(),
+            ns => format!("{ns}/{}", self.name),
+        }
+    }
+
     /// A policy the user may not read, which stands as one line naming why (a trace scoped by
     /// RBAC): it has no kind, selector or rules to show.
     pub fn is_withheld(&self) -> bool {

@@ -199,6 +199,8 @@ pub struct App {
     pub config: Config,
     /// The filters applied, kept between runs when it has a path (`keep_history`).
     pub history: FilterHistory,
+    /// The selected row's id and why it is denied (`trace_text::why`), kept until it changes.
+    why: Option<(u64, Option<String>)>,
     /// Values the source knows per filter field (Goldmane's FilterHints), for completion.
     pub hints: BTreeMap<&'static str, BTreeSet<String>>,
     pub source: SourceStatus,
@@ -273,6 +275,7 @@ impl App {
             policy_changes: Vec::new(),
             changed_by_policy: HashSet::new(),
             history: FilterHistory::default(),
+            why: None,
             message: None,
             size: Rect::new(0, 0, 80, 24),
             now,
@@ -351,7 +354,7 @@ impl App {
         {
             *withheld = self.scope.withholds_any_of(set);
         }
-        self.trace.forget();
+        self.forget_traces();
         self.follow_trace();
     }
 
@@ -486,7 +489,7 @@ impl App {
                 }
                 if let Some(set) = set {
                     self.policies = Some(set);
-                    self.trace.forget();
+                    self.forget_traces();
                     self.follow_trace();
                 }
                 // An enforced fix replaces the policy it copies: that is its purpose, not news.
@@ -533,7 +536,7 @@ impl App {
                         self.source.verdicts = VerdictOrigin::Recorded;
                         self.policies = None;
                         self.redeciding = None;
-                        self.trace.forget();
+                        self.forget_traces();
                         self.follow_trace();
                         self.set_message(Severity::Warn, why.clone());
                         self.live_refused = Some(why);
@@ -564,7 +567,7 @@ impl App {
                     }
                 };
                 self.policies = Some(set);
-                self.trace.forget();
+                self.forget_traces();
                 self.follow_trace();
                 let said: Vec<String> = changes.iter().map(ToString::to_string).collect();
                 let said: Vec<&String> = said.iter().collect();
@@ -662,7 +665,7 @@ impl App {
         let changed = job.changed;
         self.redeciding = None;
         self.table.refresh(&self.store);
-        self.trace.forget();
+        self.forget_traces();
         tracing::info!(changed, "stored flows decided again");
         if let Some(message) = &mut self.message {
             message.text.push_str(&format!(
@@ -680,8 +683,31 @@ impl App {
             .table
             .selected_id()
             .zip(self.table.selected_flow(&self.store));
+        let why_known = selected
+            .as_ref()
+            .is_some_and(|(id, _)| self.why.as_ref().is_some_and(|(of, _)| of == id));
+        if !why_known {
+            self.why = selected.as_ref().map(|(id, stored)| {
+                let why = trace_text::why(stored, self.policies.as_deref(), &self.scope);
+                (*id, why)
+            });
+        }
         self.trace
             .follow(selected, self.policies.as_deref(), &self.scope);
+    }
+
+    /// The policies changed: the trace and the why are explained again.
+    fn forget_traces(&mut self) {
+        self.trace.forget();
+        self.why = None;
+    }
+
+    /// Why the selected row is denied, in one line (none when it is not, or it cannot be said).
+    pub fn selected_why(&self) -> Option<&str> {
+        let (id, why) = self.why.as_ref()?;
+        (self.table.selected_id() == Some(*id))
+            .then_some(why.as_deref())
+            .flatten()
     }
 
     pub fn selected_index(&self) -> usize {

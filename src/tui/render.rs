@@ -196,6 +196,15 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 theme.style(Role::Muted),
             ));
         }
+        // The selected deny's reason, as its trace and `explain` give it.
+        if let Some(why) = app.selected_why() {
+            let gap = if spans.is_empty() { "" } else { "  " };
+            spans.push(Span::styled(
+                format!("{gap}why: "),
+                theme.style(Role::Muted),
+            ));
+            spans.push(Span::styled(why.to_string(), theme.style(Role::Deny)));
+        }
         fit_line(Line::from(spans), area.width as usize)
     };
     frame.render_widget(Paragraph::new(line), area);

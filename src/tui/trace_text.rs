@@ -6,11 +6,13 @@ use std::ops::Range;
 
 use crate::ingest::Scope;
 use crate::model::artefacts::Artefact;
+use crate::model::time::format_rfc3339;
 use crate::model::{qualified_name, HitAction, PolicyHit, PolicyKind, Verdict};
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
 };
 use crate::policy::{Evaluator, PolicySet};
+use crate::printer::human_bytes;
 use crate::store::StoredFlow;
 
 /// What a piece of text means; the theme gives each a style.
@@ -355,8 +357,68 @@ fn artefact_lines(stored: &StoredFlow, scope: &Scope) -> Vec<Line> {
         .collect()
 }
 
+/// When the row's flows were seen, what they carried, and the addresses of its first record
+/// (an aggregated row merges pods: the addresses are one record's, and say so).
+fn seen(stored: &StoredFlow) -> String {
+    let time = |t: i64| format_rfc3339(t).replace('T', " ").replace('Z', "");
+    let start = time(stored.first_seen);
+    let end = time(stored.last_seen);
+    let range = match start.get(..10) == end.get(..10) {
+        true => format!("{start}–{} UTC", &end[11..]),
+        false => format!("{start} – {end} UTC"),
+    };
+    let windows = match stored.windows {
+        1 => "1 window".to_string(),
+        n => format!("{n} windows"),
+    };
+    let counters = &stored.counters;
+    let traffic = match counters.reported {
+        true => format!(
+            "{} packets, {} · {} connections",
+            counters.packets_in + counters.packets_out,
+            human_bytes(counters.bytes_in + counters.bytes_out),
+            counters.connections_started,
+        ),
+        false => "no counters recorded".to_string(),
+    };
+    let mut line = format!("seen {range} in {windows} · {traffic}");
+    if let (Some(source), Some(dest)) = (stored.source_ip, stored.dest_ip) {
+        let port = stored
+            .source_port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        let first = if stored.windows > 1 {
+            "first record "
+        } else {
+            ""
+        };
+        line.push_str(&format!(" · {first}{source}{port} → {dest}"));
+    }
+    line
+}
+
+/// Why `stored` is denied, in the one line its trace and `explain` give: computed against
+/// `set`; none for a flow not denied, without a set, or with a side withheld from the user.
+pub fn why(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Option<String> {
+    let set = set?;
+    let flow = stored.to_flow();
+    if stored.decided.action != Verdict::Deny || scope.has_withheld(&flow) {
+        return None;
+    }
+    let mut explanation = explain(&mut Evaluator::new(set), &flow);
+    scope.withhold_explanation(&flow, &mut explanation);
+    explanation.enforced.why(explanation.direction)
+}
+
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
 pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Trace {
+    let mut trace = decided_trace(stored, set, scope);
+    // Below the verdicts: what matters most comes first on a short pane.
+    trace.header.push(Line::text(seen(stored), Tone::Muted));
+    trace
+}
+
+fn decided_trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Trace {
     let flow = stored.to_flow();
     let mut header = vec![Line::text(flow.summary(), Tone::Title)];
     let decided = stored.decided;
@@ -420,6 +482,13 @@ pub fn trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Tra
     let mut explanation: Explanation = explain(&mut evaluator, &flow);
     scope.withhold_explanation(&flow, &mut explanation);
     header.push(explained_line("Enforced", &explanation.enforced));
+    // The one line an on-call engineer needs, as `explain` says it.
+    if let Some(why) = explanation.enforced.why(explanation.direction) {
+        header.push(Line::new(vec![
+            ("Why: ".to_string(), Tone::Title),
+            (why, Tone::Deny),
+        ]));
+    }
     let pending_line = if explanation.pending_differs {
         explained_line(
             &explanation.pending_heading("Pending"),

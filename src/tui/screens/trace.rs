@@ -204,9 +204,16 @@ impl TracePane {
                 })
                 .collect()
         };
-        // The verdicts stay in sight; the trace below them scrolls.
-        let header = shaped(to_lines(&state.trace.header), inner.width);
+        // The verdicts stay in sight; the trace below them scrolls. A header taller than its half
+        // of the pane is cut, and its last line says so.
+        let mut header = shaped(to_lines(&state.trace.header), inner.width);
         let header_height = (header.len() as u16 + 1).min(inner.height / 2);
+        if header.len() > header_height as usize {
+            header.truncate(header_height as usize);
+            if let Some(last) = header.pop() {
+                header.push(cut_marked(last, inner.width as usize));
+            }
+        }
         let [top, body] =
             Layout::vertical([Constraint::Length(header_height), Constraint::Min(0)]).areas(inner);
         frame.render_widget(Paragraph::new(header), top);
@@ -264,6 +271,17 @@ impl TracePane {
         );
         frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), rest);
     }
+}
+
+/// `line` ending in `…`, within `width`: it stands for more that is not shown.
+fn cut_marked(line: Line<'static>, width: usize) -> Line<'static> {
+    let length = line.width();
+    if length < width {
+        let mut line = line;
+        line.spans.push(Span::raw(" …"));
+        return line;
+    }
+    fit_line(line, width.saturating_sub(1).max(1))
 }
 
 /// A scroll position from `scroll` that shows the selected step, if any.
