@@ -539,9 +539,9 @@ fn explain_text_shows_both_verdicts_and_the_tiers() {
         "Enforced verdict: Deny",
         "decided by tier application: end of tier, default Deny",
         // The one line: the nearest rule's reason not to allow it.
-        "  why: destination port 9090 is not in http (summary/application.summary rule 0)",
+        "  why: destination port 9090 is not in http (summary/summary rule 0)",
         "Pending verdict (staged policies enforced) DIFFERS: Allow",
-        "StagedNetworkPolicy summary/application.summary-metrics rule 0 (Allow)",
+        "StagedNetworkPolicy summary/summary-metrics rule 0 (Allow)",
         "summary-metrics",
         "Calico recorded: Deny (agrees)",
         "tier application (order 300, default Deny): no rule matched: the tier's default action applies",
@@ -596,10 +596,10 @@ fn explain_takes_the_flow_inline() {
         .success()
         .stdout(predicate::str::contains("Enforced verdict: Deny"))
         .stdout(predicate::str::contains(
-            "decided by tier security: GlobalNetworkPolicy security.block-metadata rule 0 (Deny)",
+            "decided by tier security: GlobalNetworkPolicy block-metadata rule 0 (Deny)",
         ))
         .stdout(predicate::str::contains(
-            "why: security.block-metadata rule 0 denies it",
+            "why: block-metadata rule 0 denies it",
         ))
         .stdout(predicate::str::contains(
             "Pending verdict (staged policies enforced): Deny (same)",

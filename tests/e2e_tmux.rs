@@ -194,7 +194,7 @@ fn a_denied_flow_is_fixed_in_the_demo_propose_edit_stage_watch_enforce() {
 
     // Stage: the demo takes it; its next windows show the pending verdict the preview promised.
     tmux.keys(&["s"]);
-    tmux.wait_for("staged fix summary/application.summary in the demo");
+    tmux.wait_for("staged fix summary/summary in the demo");
     tmux.keys(&["q"]);
     tmux.wait_until(Duration::from_secs(40), "a deny→allow 5433 row", |s| {
         row_reads(s, "deny→allow")
@@ -204,7 +204,7 @@ fn a_denied_flow_is_fixed_in_the_demo_propose_edit_stage_watch_enforce() {
     tmux.keys(&["x"]);
     tmux.wait_for("Fix · narrowest first");
     tmux.keys(&["e"]);
-    tmux.wait_for("enforced fix summary/application.summary in the demo");
+    tmux.wait_for("enforced fix summary/summary in the demo");
     tmux.keys(&["q"]);
     tmux.wait_until(Duration::from_secs(40), "an allowed 5433 row", |s| {
         row_reads(s, "allow")

@@ -129,7 +129,7 @@ fn a_fix_applied_as_written_changes_exactly_what_its_preview_said() {
         );
         assert_eq!(
             change["decided_by"],
-            "tier application: CalicoNetworkPolicy summary/application.summary"
+            "tier application: CalicoNetworkPolicy summary/summary"
         );
     }
     // Nothing newly denied: a gate on denies passes.
@@ -305,7 +305,9 @@ spec:
     let (text, _, code) = impact(dir.path(), tree.path(), &["--fail-on", "deny"]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("tier application: CalicoNetworkPolicy customer/application.no-summary · namespace customer"),
+        text.contains(
+            "tier application: CalicoNetworkPolicy customer/no-summary · namespace customer"
+        ),
         "{text}"
     );
     assert!(text.contains("NEWLY DENIED"), "{text}");

@@ -255,10 +255,7 @@ fn three_keys_find_a_denied_flow_its_policy_and_its_trace() {
     for app in scenario("denies-policy", "D<enter>p") {
         let text = screen_text(&app);
         // The newest denied flow ended its tier: the policy is shown, no rule of it matched.
-        assert!(
-            text.contains("application.summary · no rule matched"),
-            "{text}"
-        );
+        assert!(text.contains("summary/summary · no rule matched"), "{text}");
     }
     // A flow denied by a rule: the rule is marked.
     for app in scenario("denies-policy-rule", "Djjj<enter>p") {
@@ -707,7 +704,7 @@ fn p_opens_only_the_policy_that_decided_and_networks_have_no_selecting_policies(
         let title = if size.0 >= 160 {
             "block-metadata · the rule that matched marked ▶ (Pass: a later tier decided) ─"
         } else {
-            "block-metadata · the rule that matched… ┐"
+            "block-metadata · the rule that matched marked ▶… ┐"
         };
         assert!(text.contains(title), "{text}");
     }
@@ -1143,7 +1140,7 @@ fn x_proposes_the_fix_the_cli_proposes_then_s_stages_and_e_enforces_it_in_the_de
             let [Effect::ApplyYamlToDemo { origin, yaml }] = effects.as_slice() else {
                 panic!("{effects:?}");
             };
-            assert_eq!(origin, "fix summary/application.summary");
+            assert_eq!(origin, "fix summary/summary");
             assert!(yaml.contains(&format!("kind: {kind}\n")), "{yaml}");
             let report = demo.apply(origin, yaml);
             assert!(report.errors.is_empty(), "{report:?}");
@@ -1278,7 +1275,7 @@ fn e_edits_the_candidate_which_is_loaded_proven_and_previewed_again() {
     app.edited(Ok(edited.clone()));
     let text = screen_text(&app);
     assert!(
-        text.contains("▶ 1. [your edit] summary/application.summary, as you edited it"),
+        text.contains("▶ 1. [your edit] summary/summary, as you edited it"),
         "{text}"
     );
     assert!(text.contains("1 fixed · 0 newly allowed"), "{text}");
@@ -1298,7 +1295,7 @@ fn m_changes_the_candidate_in_a_form_and_each_change_is_proven_again() {
     for mut app in scenario("fix-form", "fport=9090 reporter=dst action=deny<enter>xm") {
         let text = screen_text(&app);
         assert!(
-            text.contains("Change the rule added to summary/application.summary"),
+            text.contains("Change the rule added to summary/summary"),
             "{text}"
         );
         assert!(text.contains("destination ports"), "{text}");
@@ -1795,7 +1792,7 @@ fn a_denied_row_says_why_in_one_line_as_its_trace_and_explain_do() {
     let mut app = demo_app((160, 48));
     press(&mut app, "faction=deny port=9090<enter>");
     let text = screen_text(&app);
-    let why = "destination port 9090 is not in http (summary/application.summary rule 0)";
+    let why = "destination port 9090 is not in http (summary/summary rule 0)";
     let message = text.lines().find(|l| l.starts_with("filter: ")).unwrap();
     assert!(message.contains(&format!("why: {why}")), "{text}");
     // The trace says the same, and so does `explain` for the copied flow.

@@ -182,7 +182,8 @@ pub struct Candidate {
     pub breadth: Breadth,
     /// One line: what it adds, where, and why there.
     pub rationale: String,
-    /// The policy the documents define, `namespace/name`.
+    /// The policy the documents define, `namespace/name`, named as everywhere else (without a
+    /// `<tier>.` prefix: its manifest's `metadata.name` is in `documents`).
     pub policy: String,
     pub tier: String,
     pub documents: Documents,
@@ -978,10 +979,8 @@ impl Planner<'_> {
             direction: self.direction(),
             rules,
         });
-        let display = match namespace {
-            Some(ns) => format!("{ns}/{name}"),
-            None => name.clone(),
-        };
+        // Named as the trace will name it once staged (without a `<tier>.` prefix).
+        let display = crate::model::qualified_name(namespace.as_deref().unwrap_or(""), &base_name);
         let position = match placement.owner {
             Some(owner) => format!("ordered {order} before {}", self.policy(owner).display_name()),
             None if placement.tier_applied => format!("ordered {order}, first in its tier"),

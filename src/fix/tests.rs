@@ -65,7 +65,8 @@ fn an_end_of_tier_deny_in_a_writable_tier_gets_a_named_port_rule_in_a_staged_cop
     assert_eq!(denial.tier, "application");
     assert_eq!(
         denial.policy.as_deref(),
-        Some("summary/application.summary")
+        // Named as the trace and the table name it: without the `<tier>.` prefix.
+        Some("summary/summary")
     );
     assert!(
         denial.describe.contains("end of tier application"),
@@ -76,7 +77,7 @@ fn an_end_of_tier_deny_in_a_writable_tier_gets_a_named_port_rule_in_a_staged_cop
     let found = candidates(ingress);
     let first = &found[0];
     assert_eq!(first.breadth, Breadth::Exact);
-    assert_eq!(first.policy, "summary/application.summary");
+    assert_eq!(first.policy, "summary/summary");
     assert!(
         first.rationale.contains("staged copy"),
         "{}",
@@ -104,7 +105,7 @@ fn an_end_of_tier_deny_in_a_writable_tier_gets_a_named_port_rule_in_a_staged_cop
     assert!(
         found[1]
             .rationale
-            .contains("new policy summary/application.allow-from-customer-tcp-metrics"),
+            .contains("new policy summary/allow-from-customer-tcp-metrics"),
         "{}",
         found[1].rationale
     );
@@ -135,7 +136,7 @@ fn a_deny_in_a_guardrail_tier_is_an_exception_request_not_a_fix() {
     assert!(exception
         .denial
         .describe
-        .contains("database/security.database-backends-only"));
+        .contains("database/database-backends-only"));
     // What the owners could add, proven like any candidate, placed before the denying rule.
     let proposed = exception.proposed.as_ref().expect("a rule for the owners");
     assert!(

@@ -472,7 +472,7 @@ fn explain_policy<S: SetHandle>(
         .collect();
     PolicyExplanation {
         kind: policy.kind.to_string(),
-        name: policy.name.clone(),
+        name: policy.hit_name().to_string(),
         namespace: policy.namespace.clone().unwrap_or_default(),
         order: policy.order,
         staged: policy.is_staged(),

@@ -177,12 +177,12 @@ impl Policy {
         }
     }
 
-    /// `namespace/name` or `name`.
+    /// The one name flowtrace gives it everywhere a person reads it (the table, the trace,
+    /// `explain`, fixes): `namespace/name` or `name`, the name as Goldmane reports it (without a
+    /// `<tier>.` prefix), so that a policy reads the same whether its verdict was recorded by
+    /// Calico or computed. Its manifest's own `metadata.name` is `name`.
     pub fn display_name(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
-        }
+        crate::model::qualified_name(self.namespace.as_deref().unwrap_or(""), self.hit_name())
     }
 
     /// The name Goldmane reports: 3.30/3.31 store tiered Calico policies as `<tier>.<name>` and

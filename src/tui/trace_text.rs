@@ -548,8 +548,9 @@ pub struct PolicyText {
 
 /// The policy `reference` names, from `set`.
 pub fn policy_text(set: &PolicySet, reference: &PolicyRef) -> Option<PolicyText> {
+    // Named as Goldmane and the trace name it, or as its manifest does.
     let policy = set.policies().iter().find(|p| {
-        p.name == reference.name
+        (p.hit_name() == reference.name || p.name == reference.name)
             && p.namespace.as_deref().unwrap_or("") == reference.namespace
             && p.kind.as_str() == reference.kind
     })?;

@@ -639,21 +639,12 @@ impl Screen for FixView {
     }
 }
 
-/// `namespace/name` of the first object of a document (the policy an edit defines).
+/// The edited YAML's policy, named as everywhere else (`namespace/name`, no `<tier>.` prefix).
 fn objects_described(text: &str) -> String {
-    let value: serde_norway::Value = serde_norway::from_str(text).unwrap_or_default();
-    let field = |key: &str| {
-        value
-            .get("metadata")
-            .and_then(|m| m.get(key))
-            .and_then(serde_norway::Value::as_str)
-            .map(str::to_string)
-    };
-    match (field("namespace"), field("name")) {
-        (Some(ns), Some(name)) => format!("{ns}/{name}"),
-        (None, Some(name)) => name,
-        _ => "your policy".to_string(),
-    }
+    let (set, _) = crate::policy::load_str("your edit", text);
+    set.policies()
+        .first()
+        .map_or_else(|| "your policy".to_string(), |p| p.display_name())
 }
 
 /// The scroll that keeps the selected candidate (the line marked `▶`) and the lines under it

@@ -608,7 +608,8 @@ fn toggle_denies(filter: &str) -> String {
 }
 
 /// `tier › policy` of the hit that decided, coloured by tier, in `width` columns (the name cut
-/// with `…`, never silently).
+/// with `…`, never silently). Named as the trace names it, less its namespace: a namespaced
+/// policy decides only for its own namespace's endpoint, which the row names already.
 fn decided_by(theme: &Theme, hits: &[PolicyHit], width: usize) -> Vec<Span<'static>> {
     let Some(hit) = hits.last() else {
         return vec![Span::styled(
