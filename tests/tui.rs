@@ -349,7 +349,7 @@ fn a_search_hides_no_row_and_n_and_shift_n_move_between_its_matches() {
             flowtrace::store::filter::Fuzzy::default().matches(&text, "coredns")
         };
         assert!(matches(&app));
-        let (number, of) = app.table.match_position(&app.store).unwrap();
+        let (number, of) = app.table.match_position().unwrap();
         assert_eq!(of, app.table.tally.found);
         assert!(
             of >= 2 && number == 2,
@@ -362,13 +362,9 @@ fn a_search_hides_no_row_and_n_and_shift_n_move_between_its_matches() {
         );
         let mut app = app;
         press(&mut app, "N");
-        assert_eq!(app.table.match_position(&app.store), Some((1, of)));
+        assert_eq!(app.table.match_position(), Some((1, of)));
         press(&mut app, "N");
-        assert_eq!(
-            app.table.match_position(&app.store),
-            Some((of, of)),
-            "around the top"
-        );
+        assert_eq!(app.table.match_position(), Some((of, of)), "around the top");
         assert!(matches(&app));
     }
     // A search that matches nothing says so, and moves nothing.

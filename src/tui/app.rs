@@ -642,6 +642,9 @@ impl App {
         if changed {
             self.dirty = true;
         }
+        if std::mem::take(&mut self.table.search_missed) {
+            self.set_message(Severity::Warn, self.no_match());
+        }
         if !more {
             self.follow_trace();
         }
@@ -862,12 +865,8 @@ impl App {
                     self.follow_trace();
                 }
                 Request::SetSearch(text) => {
-                    let found = self.table.set_search(text, &self.store, self.rows());
+                    self.table.set_search(text, &self.store);
                     self.filter_shown();
-                    if !found {
-                        self.set_message(Severity::Warn, self.no_match());
-                    }
-                    self.follow_trace();
                 }
                 Request::RememberFilter(text) => {
                     if let (true, Some(path)) = (self.history.push(&text), &self.history.path) {
@@ -1055,7 +1054,7 @@ impl App {
                 let forward = action == Action::SearchNext;
                 if self.table.search.trim().is_empty() {
                     self.set_message(Severity::Info, "no search: / starts one");
-                } else if self.table.find_next(&self.store, forward, self.rows()) {
+                } else if self.table.find_next(forward, self.rows()) {
                     self.filter_shown();
                     self.follow_trace();
                 } else {

@@ -180,7 +180,7 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 theme.style(Role::Match),
             ));
             let found = app.table.tally.found;
-            let position = match app.table.match_position(&app.store) {
+            let position = match app.table.match_position() {
                 Some((number, of)) => format!(" match {number} of {of}"),
                 None if found == 1 => " 1 match".to_string(),
                 None => format!(" {} matches", count(found as u64)),

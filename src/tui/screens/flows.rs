@@ -57,14 +57,31 @@ pub struct Tally {
     pub latest: i64,
 }
 
+/// (selected id, its row, rows, matches) and the answer for them: the `match_position` cache.
+type MatchCache = Option<((u64, usize, usize, usize), Option<(usize, usize)>)>;
+
 pub struct FlowTable {
     pub view: View,
     fuzzy: Fuzzy,
     pub filter_text: String,
     /// The search: rows it matches are marked, and `n`/`N` move between them; it hides none.
     pub search: String,
+    /// Whether one row matches the search (for marking the rows drawn).
     search_filter: Filter,
+    /// The rows the search matches, in the table's order (none without a search): filtered a
+    /// slice at a time like the table, so that typing stays responsive.
+    search_view: Option<View>,
+    /// A search was set: once `search_view` is complete, its first match from the selection on
+    /// is selected.
+    jump_pending: bool,
+    /// A search just completed without a match: the app takes it and says so.
+    pub search_missed: bool,
     pub tally: Tally,
+    /// The rows changed since the tally was counted (it is, once the table's scan is complete).
+    stale_tally: bool,
+    /// The last `match_position` answer, for (selected id, its row, rows, matches), until the
+    /// search changes: every frame asks.
+    match_cache: std::cell::Cell<MatchCache>,
     pub filter_error: Option<FilterError>,
     selected: Option<u64>,
     selected_index: usize,
@@ -88,7 +105,12 @@ impl FlowTable {
             filter_text: String::new(),
             search: String::new(),
             search_filter: Filter::default(),
+            search_view: None,
+            jump_pending: false,
+            search_missed: false,
             tally: Tally::default(),
+            stale_tally: false,
+            match_cache: std::cell::Cell::new(None),
             filter_error: None,
             selected: None,
             selected_index: 0,
@@ -142,6 +164,9 @@ impl FlowTable {
                 self.paused = !self.paused;
                 self.waiting = 0;
                 self.view.freeze(store, self.paused);
+                if let Some(search) = &mut self.search_view {
+                    search.freeze(store, self.paused);
+                }
             }
             Action::ToggleFollow => {
                 self.follow = !self.follow;
@@ -162,8 +187,7 @@ impl FlowTable {
                 };
                 self.selected = None;
                 let filter = self.view.filter().clone();
-                self.view.reset(filter, grain);
-                self.view.freeze(store, self.paused);
+                self.reset_views(filter, grain, store);
             }
             Action::SortReverse => {
                 let sort = self.view.sort();
@@ -185,8 +209,11 @@ impl FlowTable {
 
     /// Orders the rows by `sort` (a column, or arrival when it has none).
     pub fn resort(&mut self, sort: Sort, store: &FlowStore, rows: usize) {
-        self.view.set_sort(sort);
-        self.view.sort_now(store);
+        for view in std::iter::once(&mut self.view).chain(&mut self.search_view) {
+            view.set_sort(sort);
+            view.sort_now(store);
+        }
+        self.match_cache.set(None);
         self.settle(rows);
     }
 
@@ -220,47 +247,84 @@ impl FlowTable {
         self.rebuild(store);
     }
 
-    /// Sets the search and selects the first row it matches from the selected one on, as
-    /// `less` does; returns whether a row matches.
-    pub fn set_search(&mut self, text: String, store: &FlowStore, rows: usize) -> bool {
+    /// Sets the search: once it has been run over the rows (`work`), the first row it matches
+    /// from the selected one on is selected, as `less` does, or `search_missed` says none does.
+    pub fn set_search(&mut self, text: String, store: &FlowStore) {
         self.search_filter = Filter::default().and_fuzzy(&text);
         self.search = text;
-        self.recount(store);
-        self.search.trim().is_empty() || self.find(store, Some(self.selected_index), rows)
+        self.match_cache.set(None);
+        self.tally.found = 0;
+        self.jump_pending = !self.search.trim().is_empty();
+        self.search_view = self.search_view_for(store);
+    }
+
+    /// The search's own view of the rows: the table's filter and the search, in its order.
+    fn search_view_for(&self, store: &FlowStore) -> Option<View> {
+        if self.search.trim().is_empty() {
+            return None;
+        }
+        let filter = self.view.filter().and_fuzzy(&self.search);
+        let mut view = View::new(filter, self.view.grain());
+        view.set_sort(self.view.sort());
+        view.freeze(store, self.paused);
+        Some(view)
+    }
+
+    /// Starts both views over with `filter` and `grain`.
+    fn reset_views(&mut self, filter: Filter, grain: Grain, store: &FlowStore) {
+        self.view.reset(filter, grain);
+        self.view.freeze(store, self.paused);
+        self.search_view = self.search_view_for(store);
+        self.tally = Tally::default();
+        self.stale_tally = true;
+        self.match_cache.set(None);
     }
 
     /// Selects the next row the search matches after the selected one (the previous one when
     /// `!forward`), around the end; returns whether one matches.
-    pub fn find_next(&mut self, store: &FlowStore, forward: bool, rows: usize) -> bool {
-        let len = self.view.len();
-        if len == 0 || self.search.trim().is_empty() {
+    pub fn find_next(&mut self, forward: bool, rows: usize) -> bool {
+        match forward {
+            true => self.jump(|position, selected| position > selected, true, rows),
+            false => self.jump(|position, selected| position < selected, false, rows),
+        }
+    }
+
+    /// Selects the first match (`forward`) or the last one whose row `wanted(row, selected)`,
+    /// else the first (or last) match of all: around the end. Both views hold the rows in the
+    /// same order, so the matches' rows rise with their place in the search's view.
+    fn jump(&mut self, wanted: fn(usize, usize) -> bool, forward: bool, rows: usize) -> bool {
+        let Some(search) = &self.search_view else {
+            return false;
+        };
+        let row_of = |i: usize| search.at(i).and_then(|id| self.view.position(id));
+        let matches = search.len();
+        if matches == 0 {
             return false;
         }
-        let from = match forward {
-            true => (self.selected_index + 1) % len,
-            false => (self.selected_index + len - 1) % len,
-        };
-        self.find_from(store, from, forward, rows)
-    }
-
-    fn find(&mut self, store: &FlowStore, from: Option<usize>, rows: usize) -> bool {
-        let from = from.unwrap_or(0).min(self.view.len().saturating_sub(1));
-        self.find_from(store, from, true, rows)
-    }
-
-    fn find_from(&mut self, store: &FlowStore, from: usize, forward: bool, rows: usize) -> bool {
-        let len = self.view.len();
-        for step in 0..len {
-            let index = match forward {
-                true => (from + step) % len,
-                false => (from + len - step) % len,
-            };
-            if self.view.at(index).is_some_and(|id| self.found(store, id)) {
-                self.select_index(index, rows);
-                return true;
+        let selected = self.selected_index;
+        let found = match forward {
+            true => {
+                let first =
+                    partition_point(matches, |i| row_of(i).is_none_or(|r| !wanted(r, selected)));
+                if first < matches {
+                    first
+                } else {
+                    0
+                }
             }
+            false => {
+                let after =
+                    partition_point(matches, |i| row_of(i).is_some_and(|r| wanted(r, selected)));
+                after.checked_sub(1).unwrap_or(matches - 1)
+            }
+        };
+        match row_of(found) {
+            Some(row) => {
+                self.select_index(row, rows);
+                true
+            }
+            None => false,
         }
-        false
     }
 
     /// Whether the search matches the row of `id` (false without a search).
@@ -271,35 +335,42 @@ impl FlowTable {
     }
 
     /// The search's match the selection is on, as (its number, how many), when it is on one.
-    pub fn match_position(&self, store: &FlowStore) -> Option<(usize, usize)> {
+    /// Asked every frame: kept until the selection, the views or the search change.
+    pub fn match_position(&self) -> Option<(usize, usize)> {
         let selected = self.selected?;
-        if !self.found(store, selected) {
-            return None;
+        let search = self.search_view.as_ref()?;
+        let key = (selected, self.selected_index, self.view.len(), search.len());
+        if let Some((cached, answer)) = self.match_cache.get() {
+            if cached == key {
+                return answer;
+            }
         }
-        let before = (0..self.selected_index)
-            .filter(|&i| self.view.at(i).is_some_and(|id| self.found(store, id)))
-            .count();
-        Some((before + 1, self.tally.found))
+        let answer = search
+            .position(selected)
+            .map(|number| (number + 1, search.len()));
+        self.match_cache.set(Some((key, answer)));
+        answer
     }
 
     /// Adds up the rows in view again (after they changed).
     fn recount(&mut self, store: &FlowStore) {
-        let mut tally = Tally::default();
-        let searching = !self.search.trim().is_empty();
+        let mut tally = Tally {
+            found: self.tally.found,
+            ..Tally::default()
+        };
         for &id in self.view.ids() {
             let Some(flow) = view::flow(store, self.view.grain(), id) else {
                 continue;
             };
             tally.denied += usize::from(flow.decided.action == Verdict::Deny);
             tally.changes_when_staged += usize::from(flow.decided.pending != flow.decided.action);
-            tally.found +=
-                usize::from(searching && self.search_filter.matches(&flow, 0, &self.fuzzy));
             if flow.first_seen > 0 && (tally.earliest == 0 || flow.first_seen < tally.earliest) {
                 tally.earliest = flow.first_seen;
             }
             tally.latest = tally.latest.max(flow.last_seen);
         }
         self.tally = tally;
+        self.stale_tally = false;
     }
 
     /// Filters and sorts the stored rows again (their verdicts changed).
@@ -311,10 +382,8 @@ impl FlowTable {
         match Filter::parse(&self.filter_text) {
             Ok(filter) => {
                 self.filter_error = None;
-                self.tally = Tally::default();
                 let grain = self.view.grain();
-                self.view.reset(filter, grain);
-                self.view.freeze(store, self.paused);
+                self.reset_views(filter, grain, store);
             }
             Err(error) => self.filter_error = Some(error),
         }
@@ -323,16 +392,33 @@ impl FlowTable {
     /// Filters a slice of what is left to filter; returns (whether rows changed, whether more is
     /// left). When nothing is left, sorts and settles the selection.
     pub fn work(&mut self, store: &FlowStore, now: i64, rows: usize) -> (bool, bool) {
-        let changed = self.view.advance(store, now, &self.fuzzy, SCAN_SLICE);
-        let more = self.view.pending(store);
-        if changed {
+        let mut changed = self.view.advance(store, now, &self.fuzzy, SCAN_SLICE);
+        self.stale_tally |= changed;
+        if self.view.pending(store) {
+            return (changed, true);
+        }
+        self.view.sort_now(store);
+        self.settle(rows);
+        if self.stale_tally {
             self.recount(store);
         }
-        if !more {
-            self.view.sort_now(store);
-            self.settle(rows);
+        // Then the search, over the same rows.
+        let Some(search) = &mut self.search_view else {
+            return (changed, false);
+        };
+        changed |= search.advance(store, now, &self.fuzzy, SCAN_SLICE);
+        if search.pending(store) {
+            return (changed, true);
         }
-        (changed, more)
+        search.sort_now(store);
+        self.tally.found = search.len();
+        if std::mem::take(&mut self.jump_pending) {
+            let from = self.selected_index;
+            let found = self.jump(|row, selected| row >= selected, true, rows);
+            self.search_missed = !found;
+            changed |= found && self.selected_index != from;
+        }
+        (changed, false)
     }
 
     /// Puts the selection where follow mode or the selected row says, and keeps it visible.
@@ -575,6 +661,20 @@ impl FlowTable {
             );
         }
     }
+}
+
+/// The first of `0..len` for which `before` is false, `before` holding for a prefix of it.
+fn partition_point(len: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if before(middle) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    low
 }
 
 /// `HH:MM:SS–HH:MM:SS`, each with its date (`YYYY-MM-DD`) unless it is today's.
