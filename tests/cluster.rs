@@ -16,6 +16,7 @@ use flowtrace::source::goldmane::WireVersion;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use support::goldmane::{unix_now, window, FakeGoldmane};
 use support::kube_api::{FakeApiServer, Grant};
+use support::process::KilledOnDrop;
 use support::tmux::Tmux;
 use support::whisker::{flow_response, https_front, FakeWhisker, StoredEvent};
 use tokio::io::AsyncReadExt;
@@ -706,17 +707,19 @@ async fn tail_decides_with_the_clusters_live_policies_and_says_when_they_change(
     api.add_namespace("backend");
     api.apply(egress_lockdown("Deny", "kubectl-client-side-apply"));
     let stderr_path = home.path().join("stderr");
-    let mut child = Command::cargo_bin("flowtrace")
-        .unwrap()
-        .args([
-            "tail", "-f", "--source", "whisker", "--since", "1h", "-o", "json",
-        ])
-        .env("HOME", home.path())
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = KilledOnDrop(
+        Command::cargo_bin("flowtrace")
+            .unwrap()
+            .args([
+                "tail", "-f", "--source", "whisker", "--since", "1h", "-o", "json",
+            ])
+            .env("HOME", home.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let lines = support::process::ChildLines::of(&mut child);
     let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(20);
     // Recorded as allowed; the cluster's policy denies it now.
@@ -790,8 +793,8 @@ async fn tail_decides_with_the_clusters_live_policies_and_says_when_they_change(
     .await
     .unwrap();
     pushing.abort();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed and reaped, so that its stderr is whole.
+    drop(child);
     drop(lines);
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(
@@ -920,17 +923,19 @@ async fn kubectl_lists_and_watches_calico_policies_through_the_fake() {
         "{stdout}{}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    let mut watching = kubectl(&[
-        "get",
-        "globalnetworkpolicies.projectcalico.org",
-        "-w",
-        "-o",
-        "jsonpath={.spec.egress[0].action}{\"\\n\"}",
-    ])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut watching = KilledOnDrop(
+        kubectl(&[
+            "get",
+            "globalnetworkpolicies.projectcalico.org",
+            "-w",
+            "-o",
+            "jsonpath={.spec.egress[0].action}{\"\\n\"}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
     let lines = support::process::ChildLines::of(&mut watching);
     let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(20);
     let lines = tokio::task::spawn_blocking(move || {
@@ -943,6 +948,4 @@ async fn kubectl_lists_and_watches_calico_policies_through_the_fake() {
     tokio::task::spawn_blocking(move || lines.wait_for("Allow", deadline()))
         .await
         .unwrap();
-    watching.kill().unwrap();
-    watching.wait().unwrap();
 }

@@ -13,7 +13,7 @@ use flowtrace::source::goldmane::{
 };
 use flowtrace::source::ConnectionState;
 use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
-use support::process::ChildLines;
+use support::process::{ChildLines, KilledOnDrop};
 use support::running::{self, Running, LIMIT};
 use tokio::time::timeout;
 
@@ -472,7 +472,7 @@ async fn tail_follows_the_goldmane_stream() {
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
+    let mut child = KilledOnDrop(command.spawn().unwrap());
     let lines = ChildLines::of(&mut child);
     let deadline = std::time::Instant::now() + LIMIT;
     // The two history windows, then a live one.
@@ -480,8 +480,6 @@ async fn tail_follows_the_goldmane_stream() {
     lines.wait_for("payments/", deadline);
     fake.push(window("live-*", "payments", 9443, unix_now()));
     lines.wait_for(":9443/tcp", deadline);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

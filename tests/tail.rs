@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use process::ChildLines;
+use process::{ChildLines, KilledOnDrop};
 
 fn flowtrace() -> Command {
     Command::cargo_bin("flowtrace").expect("binary built")
@@ -273,17 +273,19 @@ fn follow_keeps_reading_through_truncation_and_rotation() {
     let flow_to =
         |port: u16| template.replace("\"dest_port\":8080", &format!("\"dest_port\":{port}"));
     append(&path, &flow_to(1001));
-    let mut child = flowtrace()
-        .args([
-            "tail",
-            "-f",
-            "--source",
-            &format!("file:{}", path.display()),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KilledOnDrop(
+        flowtrace()
+            .args([
+                "tail",
+                "-f",
+                "--source",
+                &format!("file:{}", path.display()),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let lines = ChildLines::of(&mut child);
     wait_for(&lines, ":1001/tcp");
     append(&path, &flow_to(1002));
@@ -295,8 +297,6 @@ fn follow_keeps_reading_through_truncation_and_rotation() {
     fs::rename(&path, dir.path().join("flows.jsonl.1")).unwrap();
     append(&path, &flow_to(1004));
     wait_for(&lines, ":1004/tcp");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

@@ -13,7 +13,7 @@ use flowtrace::source::whisker::{
 };
 use flowtrace::source::ConnectionState;
 use serde_json::{json, Value};
-use support::process::ChildLines;
+use support::process::{ChildLines, KilledOnDrop};
 use support::running::{self, Running, LIMIT};
 use support::whisker::{flow_response, unix_now, FakeWhisker, StoredEvent};
 use tokio::time::timeout;
@@ -422,7 +422,7 @@ async fn tail_prints_whisker_history_and_follows_its_stream() {
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
+    let mut child = KilledOnDrop(command.spawn().unwrap());
     let lines = ChildLines::of(&mut child);
     fake.push(StoredEvent::flow(&flow_response(
         "live-*",
@@ -431,8 +431,6 @@ async fn tail_prints_whisker_history_and_follows_its_stream() {
         unix_now(),
     )));
     lines.wait_for(":9443/tcp", std::time::Instant::now() + LIMIT);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test]

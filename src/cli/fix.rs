@@ -47,7 +47,7 @@ pub fn run(args: &FixArgs) -> Outcome {
     proposal.check(&mut governance)?;
     if let Some(path) = args.pick.flows.as_ref().filter(|p| p.as_os_str() != "-") {
         let recorded = Recorded::read(&set, open_flows(path)?, &scoped.scope)?;
-        proposal.preview(&set, &flow, &recorded, &flows_name(path));
+        proposal.preview(&flow, &recorded, &flows_name(path));
     }
     let mut out = io::stdout().lock();
     match args.output {

@@ -21,6 +21,9 @@ const PER_ROLLOUT_KEYS: [&str; 7] = [
     "controller-uid",
 ];
 
+/// A label as a selector requires it: key and value.
+pub type Label = (String, String);
+
 /// Who an end of the flow is, as a rule can select it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
@@ -29,7 +32,7 @@ pub enum Identity {
     Labeled {
         kind: EndpointType,
         namespace: Option<String>,
-        labels: Vec<(String, String)>,
+        labels: Vec<Label>,
     },
     /// Known only by its address (a network outside the cluster, or a pod whose labels are unknown).
     Address(IpAddr),
@@ -38,6 +41,16 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// Its namespace (none: a global object) and labels, when labels select it.
+    pub fn labeled(&self) -> Option<(Option<&str>, &[Label])> {
+        match self {
+            Identity::Labeled {
+                namespace, labels, ..
+            } => Some((namespace.as_deref(), labels)),
+            _ => None,
+        }
+    }
+
     /// How the identity reads in a rationale: `customer/app=customer`, `203.0.113.7/32`.
     pub fn describe(&self) -> String {
         match self {

@@ -10,6 +10,7 @@ pub mod impact;
 pub mod withhold;
 
 use serde::Serialize;
+use std::sync::Arc;
 
 use self::document::{
     calico_rule, kubernetes_rule, local_selector, new_calico_policy, new_kubernetes_policy,
@@ -285,6 +286,10 @@ impl std::fmt::Display for StagedAllow {
 pub struct Proposal {
     pub flow: String,
     pub sides: Vec<SideProposal>,
+    /// The enforced policies (staged ones left out) the candidates were proven over, built once
+    /// for their previews and for edits proven again.
+    #[serde(skip)]
+    pub enforced: Arc<PolicySet>,
 }
 
 impl Proposal {
@@ -294,15 +299,9 @@ impl Proposal {
     }
 
     /// Previews every candidate over `recorded` flows (named `over`), as if each alone were
-    /// enforced over `set`'s enforced policies, for the fix of `flow`.
-    pub fn preview(
-        &mut self,
-        set: &PolicySet,
-        flow: &Flow,
-        recorded: &impact::Recorded,
-        over: &str,
-    ) {
-        let (enforced, target) = (set.without_staged(), impact::Target::of(flow));
+    /// enforced over the enforced policies, for the fix of `flow`.
+    pub fn preview(&mut self, flow: &Flow, recorded: &impact::Recorded, over: &str) {
+        let (enforced, target) = (self.enforced.clone(), impact::Target::of(flow));
         for candidate in self.candidates_mut() {
             candidate.preview = Some(CandidatePreview {
                 over: over.to_string(),
@@ -384,7 +383,7 @@ fn side_flow(flow: &Flow, reporter: Reporter) -> Flow {
 /// Proposes fixes for `flow` against `set`: both sides are decided (a connection needs both), the
 /// side the record reported first.
 pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) -> Proposal {
-    let proof_base = set.without_staged();
+    let proof_base = Arc::new(set.without_staged());
     let mut reporters = vec![Reporter::Src, Reporter::Dst];
     if flow.reporter == Reporter::Dst {
         reporters.reverse();
@@ -409,6 +408,7 @@ pub fn propose(set: &PolicySet, flow: &Flow, persona: &Persona, naming: Naming) 
     Proposal {
         flow: flow.connection(),
         sides,
+        enforced: proof_base,
     }
 }
 
@@ -849,15 +849,10 @@ impl Planner<'_> {
     /// policy, or a selector other than the one naming it): a rule added to `owner` must name it.
     fn local_when_selecting_more(&self, owner: &Policy) -> Option<Identity> {
         let local = self.local_identity();
-        let Identity::Labeled {
-            namespace, labels, ..
-        } = &local
-        else {
-            return None;
-        };
+        let (namespace, labels) = local.labeled()?;
         // A namespaced policy's selector holds its namespace, as the loader reads it.
         let naming = match (Selector::parse(&local_selector(labels)), &owner.namespace) {
-            (Ok(naming), Some(ns)) if Some(ns) == namespace.as_ref() => {
+            (Ok(naming), Some(ns)) if Some(ns.as_str()) == namespace => {
                 Some(naming.and(namespace_equals(ns)))
             }
             _ => None,
@@ -930,18 +925,13 @@ impl Planner<'_> {
     /// The rule in a new policy of the tier, ordered before the policy that owns the deny.
     fn in_new_policy(&self, placement: &Placement, rule: &RuleToAdd) -> Option<Candidate> {
         let local = self.local_identity();
-        let Identity::Labeled {
-            namespace, labels, ..
-        } = &local
-        else {
-            return None;
-        };
+        let (namespace, labels) = local.labeled()?;
         let base_name = self.new_name(rule);
         let kubernetes = placement
             .owner
             .is_some_and(|o| is_kubernetes(self.policy(o).kind));
         if kubernetes {
-            let namespace = namespace.as_deref()?;
+            let namespace = namespace?;
             let value = kubernetes_rule(rule, namespace)?;
             let documents =
                 new_kubernetes_policy(&base_name, namespace, labels, self.direction(), value);
@@ -962,7 +952,7 @@ impl Planner<'_> {
             });
         }
         let name = self.naming.name(&placement.tier, &base_name);
-        let mut rules = vec![calico_rule(rule, namespace.as_deref())?];
+        let mut rules = vec![calico_rule(rule, namespace)?];
         if !placement.tier_applied {
             rules.push(pass_rule());
         }
@@ -972,7 +962,7 @@ impl Planner<'_> {
         };
         let documents = new_calico_policy(&NewCalicoPolicy {
             name: &name,
-            namespace: namespace.as_deref(),
+            namespace,
             tier: &placement.tier,
             order: Some(order),
             selector: local_selector(labels),
@@ -980,7 +970,7 @@ impl Planner<'_> {
             rules,
         });
         // Named as the trace will name it once staged (without a `<tier>.` prefix).
-        let display = crate::model::qualified_name(namespace.as_deref().unwrap_or(""), &base_name);
+        let display = crate::model::qualified_name(namespace.unwrap_or(""), &base_name);
         let position = match placement.owner {
             Some(owner) => format!("ordered {order} before {}", self.policy(owner).display_name()),
             None if placement.tier_applied => format!("ordered {order}, first in its tier"),

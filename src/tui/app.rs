@@ -1157,7 +1157,7 @@ impl App {
                 ),
             );
         }
-        let enforced = Arc::new(set.without_staged());
+        let enforced = proposal.enforced.clone();
         let view = FixView::new(
             proposal,
             enforced,

@@ -38,3 +38,27 @@ impl ChildLines {
         panic!("the command never printed a line containing {wanted:?}");
     }
 }
+
+/// A child killed and reaped when the test ends, however it ends: a failing assertion must not
+/// leave a `tail -f` running.
+pub struct KilledOnDrop(pub Child);
+
+impl std::ops::Deref for KilledOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KilledOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
