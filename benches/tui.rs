@@ -76,6 +76,7 @@ fn main() {
         verdicts: VerdictOrigin::Recorded,
         progress: None,
         live: true,
+        demo_instead_of_cluster: None,
     };
     let keymap = Keymap::builtin("default").expect("built-in keymap");
     let mut app = App::new(

@@ -48,6 +48,7 @@ fn status(label: &str) -> SourceStatus {
         verdicts: VerdictOrigin::Recorded,
         progress: None,
         live: !label.starts_with("file:"),
+        demo_instead_of_cluster: None,
     }
 }
 
@@ -721,8 +722,9 @@ fn a_name_cut_to_fit_says_so_and_never_reads_as_another_name() {
         assert_ne!(decided, "security › database", "{text}");
     }
     assert!(rows.iter().any(|r| r.ends_with('…')), "{text}");
-    // Pods keep both ends: the workload and the pod's own suffix.
-    assert!(rows.iter().any(|r| r.contains("summary…")), "{text}");
+    // Pods keep both ends: the workload and the pod's own suffix; the namespace, cut first,
+    // still ends at its `/`.
+    assert!(rows.iter().any(|r| r.contains("/summa…f4-*")), "{text}");
     // The full names are there when the terminal is wide.
     let wide = screen_text(&demo_app((160, 48)));
     assert!(wide.contains("security › database-backends-only"), "{wide}");
@@ -1659,8 +1661,16 @@ fn a_preview_leaves_out_rows_with_an_end_withheld_and_says_how_many() {
         ..Visibility::everything()
     });
     let mut pipeline = Pipeline::new(Some(Arc::new(set.clone())), scope.clone());
+    // One public client calling customer throughout, so that an exact fix (its /32) exists.
+    let client: std::net::IpAddr = "198.51.100.7".parse().unwrap();
     let flows: Vec<ObservedFlow> = demo_flows(8)
         .into_iter()
+        .map(|mut observed| {
+            if observed.flow.source.name.as_ref() == "pub" {
+                observed.flow.source.ip = Some(client);
+            }
+            observed
+        })
         .filter_map(|observed| pipeline.flow(observed).map(|item| item.observed))
         .collect();
     let withheld = flows
@@ -1810,4 +1820,96 @@ fn a_denied_row_says_why_in_one_line_as_its_trace_and_explain_do() {
     press(&mut app, "faction=allow<enter>");
     assert!(app.selected_why().is_none());
     assert!(!screen_text(&app).contains("why: "));
+}
+
+#[test]
+fn the_demo_standing_in_for_an_unreachable_cluster_says_so_for_as_long_as_it_runs() {
+    use flowtrace::cluster::flow_server::Fallback;
+    let mut app = demo_app((80, 24));
+    app.greet(
+        Some(Fallback {
+            reason: "could not reach the cluster at https://127.0.0.1:1/".into(),
+            cluster_failed: true,
+        }),
+        None,
+        Vec::new(),
+    );
+    let bar = |app: &App| screen_text(app).lines().next().unwrap().to_string();
+    assert!(
+        bar(&app).contains("DEMO DATA, NOT YOUR CLUSTER"),
+        "{}",
+        bar(&app)
+    );
+    assert!(bar(&app).contains("simulated") && !bar(&app).contains("connected"));
+    // The message line moves on; the bar does not.
+    press(&mut app, "D");
+    assert!(
+        bar(&app).contains("DEMO DATA, NOT YOUR CLUSTER"),
+        "{}",
+        bar(&app)
+    );
+    // With no cluster configured, the demo says DEMO DATA and the line below the table is free
+    // for the selected deny's why.
+    let mut app = demo_app((80, 24));
+    app.greet(
+        Some(Fallback {
+            reason: "no flow source or cluster configured".into(),
+            cluster_failed: false,
+        }),
+        None,
+        Vec::new(),
+    );
+    let text = screen_text(&app);
+    assert!(
+        text.contains(" DEMO DATA ") && !text.contains("NOT YOUR CLUSTER"),
+        "{text}"
+    );
+    assert!(text.contains("\nwhy: "), "{text}");
+}
+
+#[test]
+fn the_title_range_and_the_trace_follow_rows_updated_in_place() {
+    let mut app = demo_app((160, 48));
+    // The busiest row (sorted by windows seen): the next window updates it.
+    press(&mut app, "s");
+    let most = "windows seen, most first";
+    let index = screen_text(&app)
+        .lines()
+        .position(|l| l.contains(most))
+        .unwrap();
+    let first = screen_text(&app)
+        .lines()
+        .position(|l| l.contains("arrival, newest first"))
+        .unwrap();
+    for _ in first..index {
+        press(&mut app, "j");
+    }
+    press(&mut app, "<enter><enter>");
+    let before = screen_text(&app);
+    // The same conversations, a window later: rows are updated in place, none is added.
+    let rows = app.store.len();
+    app.feed(recorded(DemoCluster::new(1).flows(NOW, 40)));
+    settle(&mut app);
+    assert_eq!(app.store.len(), rows);
+    let after = screen_text(&app);
+    let range = |text: &str| {
+        let title = text.lines().nth(1).unwrap().to_string();
+        title
+            .split(" · ")
+            .find(|p| p.contains('–'))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(range(&before), range(&after), "{after}");
+    // The trace is of the row as it is now.
+    let seen = after.lines().find(|l| l.starts_with("seen ")).unwrap();
+    let windows = app.selected_flow().unwrap().windows;
+    assert!(seen.contains(&format!(" in {windows} windows")), "{seen}");
+    // The policies selecting an endpoint are named as everywhere else.
+    press(&mut app, "<tab>>");
+    let list = screen_text(&app);
+    assert!(
+        !list.contains("application.") && !list.contains("security."),
+        "{list}"
+    );
 }

@@ -53,8 +53,6 @@ pub fn run(args: TuiArgs) -> Outcome {
     }
     let (config, config_problem) = Config::load(config_dir.as_deref());
     let (source_args, fallback) = main_source(&args.source, config.source.as_deref());
-    // Why the demo stands in goes on the line above the hints, in full (the bar says DEMO DATA).
-    let fallback_note = fallback.map(|f| f.note());
     let mut warnings: Vec<String> = config_problem.into_iter().collect();
     let (keymap, theme) = keymap_and_theme(
         args.keymap.as_deref(),
@@ -113,7 +111,7 @@ pub fn run(args: TuiArgs) -> Outcome {
     warnings.extend(source.via_warning().map(str::to_string));
     warnings.extend(scoped.warnings.iter().cloned().chain(live_warnings));
     warnings.extend(app.keep_history(state_dir().map(|dir| dir.join("filter_history"))));
-    app.greet(fallback_note, namespace_note, warnings);
+    app.greet(fallback, namespace_note, warnings);
     let (control, controls) = std::sync::mpsc::channel();
     let effects = IoContext {
         config_path: app.config.path.clone(),

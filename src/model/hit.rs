@@ -194,7 +194,7 @@ impl PolicyHit {
                     .map(PolicyHit::qualified_name)
                     .unwrap_or_default();
                 format!(
-                    "tier {}: end of tier, default {} (attributed to {trigger})",
+                    "tier {}: end of tier, default {} (after {trigger})",
                     self.tier, self.action
                 )
             }

@@ -44,7 +44,7 @@ pub const DEMO_MANIFESTS: [(&str, &str); 6] = [
 pub const WINDOW_SECONDS: i64 = super::AGGREGATION_INTERVAL;
 
 /// One end of a conversation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Peer {
     Pod {
         namespace: &'static str,
@@ -61,7 +61,7 @@ enum Peer {
 }
 
 /// Who talks to whom, how often.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Conversation {
     source: Peer,
     dest: Peer,
@@ -294,7 +294,7 @@ impl DemoCluster {
     /// reports both ends of a flow between workloads.
     pub fn flows(&mut self, window_start: i64, count: usize) -> Vec<ObservedFlow> {
         let total_weight: u64 = CONVERSATIONS.iter().map(|c| c.weight as u64).sum();
-        let mut chosen = Vec::with_capacity(count);
+        let mut chosen: Vec<(Conversation, Endpoint, Endpoint, u64, u64)> = Vec::new();
         for _ in 0..count {
             let mut pick = self.random.below(total_weight);
             let conversation = CONVERSATIONS
@@ -309,11 +309,28 @@ impl DemoCluster {
             let source = self.endpoint(conversation.source);
             let dest = self.endpoint(conversation.dest);
             let packets = 1 + self.random.below(40);
-            chosen.push((conversation, source, dest, packets));
+            // As Goldmane aggregates: one record per flow key and window, its connections summed;
+            // an address the connections do not share is not the record's.
+            let same = |(c, s, d, ..): &&mut (Conversation, Endpoint, Endpoint, u64, u64)| {
+                *c == conversation && s.name == source.name && d.name == dest.name
+            };
+            match chosen.iter_mut().find(same) {
+                Some((_, s, d, total, connections)) => {
+                    *total += packets;
+                    *connections += 1;
+                    if s.ip != source.ip {
+                        s.ip = None;
+                    }
+                    if d.ip != dest.ip {
+                        d.ip = None;
+                    }
+                }
+                None => chosen.push((conversation, source, dest, packets, 1)),
+            }
         }
         let mut evaluator = Evaluator::new(&self.set);
         let mut observed = Vec::with_capacity(count * 2);
-        for (conversation, source, dest, packets) in chosen {
+        for (conversation, source, dest, packets, connections) in chosen {
             let mut reporters = Vec::with_capacity(2);
             if source.kind == EndpointType::WorkloadEndpoint {
                 reporters.push(Reporter::Src);
@@ -345,8 +362,8 @@ impl DemoCluster {
                     packets_in: if allowed { packets } else { 0 },
                     bytes_out: packets * 120,
                     bytes_in: if allowed { packets * 900 } else { 0 },
-                    connections_started: 1,
-                    connections_completed: allowed as u64,
+                    connections_started: connections,
+                    connections_completed: if allowed { connections } else { 0 },
                     connections_live: 0,
                     reported: true,
                 };
@@ -403,10 +420,31 @@ mod tests {
     fn demo_traffic_is_seeded_and_decided_by_its_own_policies() {
         let mut demo = DemoCluster::new(7);
         let flows = demo.flows(1_800_000_000, 400);
+        // As Goldmane aggregates: one record per flow key in the window, its connections summed.
+        let mut keys: Vec<String> = flows.iter().map(|f| f.flow.summary()).collect();
+        keys.sort();
+        let records = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), records, "one record per key");
+        let connections: u64 = flows
+            .iter()
+            .filter(|f| {
+                f.flow.reporter == Reporter::Src
+                    || f.flow.source.kind != EndpointType::WorkloadEndpoint
+            })
+            .map(|f| f.counters.connections_started)
+            .sum();
+        assert_eq!(connections, 400, "every sampled connection is counted once");
         assert!(
-            flows.len() > 400,
+            flows.iter().any(|f| f.flow.reporter == Reporter::Dst
+                && f.flow.source.kind == EndpointType::WorkloadEndpoint),
             "workload-to-workload conversations are reported by both ends"
         );
+        // The internet's addresses differ from one connection to the next: not the record's.
+        assert!(flows
+            .iter()
+            .filter(|f| f.flow.source.name.as_ref() == "pub")
+            .all(|f| f.flow.source.ip.is_none() || f.counters.connections_started == 1));
         let again = DemoCluster::new(7).flows(1_800_000_000, 400);
         assert_eq!(flows, again, "same seed, same traffic");
         let denied_by_security = flows.iter().filter(|f| {

@@ -211,6 +211,8 @@ pub struct FlowStore {
     max_rows: usize,
     evicted: u64,
     duplicate_windows: u64,
+    /// Observations ingested: what changed rows in place changes too.
+    ingested: u64,
     /// Every window merged in, oldest first, when logging is on (`with_window_log`).
     windows: Option<VecDeque<Window>>,
     /// Id of `windows[0]`.
@@ -230,7 +232,8 @@ pub struct StoredFlow<'a> {
     pub protocol: Protocol,
     pub reporter: Reporter,
     pub service: Option<&'a Service>,
-    /// The addresses and source port of the row's first observation, when the source gave them.
+    /// The addresses and source port every observation of the row gave (none where the source
+    /// gave none, or its observations differ: an aggregated row's pods or a network's addresses).
     pub source_ip: Option<IpAddr>,
     pub dest_ip: Option<IpAddr>,
     pub source_port: Option<u16>,
@@ -361,6 +364,7 @@ impl FlowStore {
             max_rows: max_rows.clamp(1, u32::MAX as usize),
             evicted: 0,
             duplicate_windows: 0,
+            ingested: 0,
             windows: None,
             first_window: 0,
         }
@@ -404,6 +408,11 @@ impl FlowStore {
         self.evicted
     }
 
+    /// Observations ingested since the store began (rows updated in place included).
+    pub fn ingested(&self) -> u64 {
+        self.ingested
+    }
+
     /// Windows received again (a source resending after a reconnect) and not counted twice.
     pub fn duplicate_windows(&self) -> u64 {
         self.duplicate_windows
@@ -413,7 +422,8 @@ impl FlowStore {
     /// beyond the cap). Returns the row's id. Rows aggregate per endpoint, not per address, as
     /// Goldmane's flow key has no IPs.
     pub fn ingest(&mut self, mut observed: ObservedFlow, decided: &Decided) -> RowId {
-        // Kept for a new row only: a row keeps its first observation's addresses.
+        self.ingested += 1;
+        // A row keeps the addresses its observations share: one they do not is not the row's.
         let (source_ip, dest_ip) = (observed.flow.source.ip, observed.flow.dest.ip);
         let source_port = observed.flow.source.port;
         for endpoint in [&mut observed.flow.source, &mut observed.flow.dest] {
@@ -439,7 +449,18 @@ impl FlowStore {
             source_port: source_port.unwrap_or(NO_PORT),
         };
         if let Some(id) = found.map(|id| self.id_of(id)) {
+            let (seen, unknown) = (addresses(self), self.ips.intern(&None));
             let row = &mut self.rows[(id - self.first_id) as usize];
+            let shared = &mut row.addresses;
+            if shared.source_ip != seen.source_ip {
+                shared.source_ip = unknown;
+            }
+            if shared.dest_ip != seen.dest_ip {
+                shared.dest_ip = unknown;
+            }
+            if shared.source_port != seen.source_port {
+                shared.source_port = NO_PORT;
+            }
             row.first_seen = row.first_seen.min(observed.start_time);
             row.last_seen = row.last_seen.max(observed.end_time);
             if observed.start_time <= row.last_window && row.windows > 0 {
@@ -448,10 +469,7 @@ impl FlowStore {
                 row.counters.add(&observed.counters);
                 row.last_window = observed.start_time;
                 row.windows += 1;
-                if self.windows.is_some() {
-                    let addresses = addresses(self);
-                    self.log_window(id, &observed, addresses);
-                }
+                self.log_window(id, &observed, seen);
             }
             return id;
         }
@@ -767,6 +785,10 @@ mod tests {
             "a window shows its own address, not its row's first"
         );
         assert_eq!(windows[1].to_flow().source.ip, windows[1].source_ip);
+        // The aggregated row keeps only the addresses its windows share.
+        let row = store.get(windows[0].id).unwrap();
+        assert_eq!(row.source_ip, None, "two pods: no one address is the row's");
+        assert_eq!(row.dest_ip, first.flow.dest.ip);
         let mut all = Vec::new();
         store.select_windows(
             &Filter::parse("").unwrap(),

@@ -31,6 +31,7 @@ use super::screens::{Ctx, Reply, Request, Screen};
 use super::trace_text::{self, PolicyRef, PolicyText, Tone};
 use super::view::{Column, Sort};
 use super::widgets::count;
+use crate::cluster::flow_server::Fallback;
 use crate::cluster::policies::PolicyChange;
 use crate::errors::printable;
 use crate::fix::withhold::refusal;
@@ -38,9 +39,7 @@ use crate::fix::{propose, Naming, Persona, WriteAccess};
 use crate::flows::encode::whisker_json;
 use crate::ingest::Scope;
 use crate::lint::Governance;
-use crate::model::{
-    is_withheld, qualified_name, Endpoint, EndpointType, ObservedFlow, PolicyKind, Verdict,
-};
+use crate::model::{is_withheld, Endpoint, EndpointType, ObservedFlow, PolicyKind, Verdict};
 use crate::policy::{Direction, Evaluator, PolicySet};
 use crate::source::file::Progress;
 use crate::source::ConnectionState;
@@ -102,6 +101,15 @@ pub struct SourceStatus {
     /// Flows as they happen (the demo, a server), or a replay of recorded ones (a file, stdin):
     /// a replay has no rate, and its state reads as reading, not as connected.
     pub live: bool,
+    /// Why the demo stands in for the configured cluster, which could not be used.
+    pub demo_instead_of_cluster: Option<String>,
+}
+
+impl SourceStatus {
+    /// Whether the flows are the built-in demo's.
+    pub fn is_demo(&self) -> bool {
+        self.label == "demo"
+    }
 }
 
 /// Rows decided again a slice per turn, so the screen stays live.
@@ -181,6 +189,7 @@ impl SourceStatus {
             verdicts,
             progress: None,
             live,
+            demo_instead_of_cluster: None,
         }
     }
 }
@@ -404,7 +413,7 @@ impl App {
     /// anyway), else which namespace is shown.
     pub fn greet(
         &mut self,
-        fallback: Option<String>,
+        fallback: Option<Fallback>,
         namespace: Option<String>,
         mut warnings: Vec<String>,
     ) {
@@ -412,9 +421,23 @@ impl App {
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
-        match (first_and_more(&warnings), fallback, namespace) {
+        // The bar says DEMO DATA for as long as it runs, and that it stands in for a cluster
+        // that could not be used; the message line says why in full.
+        let failed = match fallback {
+            Some(failed) if failed.cluster_failed => {
+                self.source.demo_instead_of_cluster = Some(failed.reason.clone());
+                Some(failed)
+            }
+            // Why the demo: on the bar beside it, so that the line below the table stays free.
+            Some(quiet) => {
+                self.source.note.get_or_insert(quiet.reason);
+                None
+            }
+            None => None,
+        };
+        match (first_and_more(&warnings), failed, namespace) {
             (Some(first), _, _) => self.set_message(Severity::Warn, first),
-            (None, Some(note), _) => self.set_message(Severity::Warn, note),
+            (None, Some(failed), _) => self.set_message(Severity::Warn, failed.note()),
             (None, None, Some(note)) => self.set_message(Severity::Info, note),
             (None, None, None) => {}
         }
@@ -823,8 +846,8 @@ impl App {
                 });
             }
             self.overlays.push(overlay);
-            // Modal: nothing else reaches the panes behind an overlay.
-            if !matches!(action, Action::Quit | Action::Suspend) {
+            // Modal: nothing else reaches the panes behind an overlay (help opens over it).
+            if !matches!(action, Action::Quit | Action::Suspend | Action::Help) {
                 return;
             }
         } else if self.trace.open && self.trace.focused {
@@ -1272,7 +1295,7 @@ impl App {
             {
                 continue;
             }
-            let name = qualified_name(policy.namespace.as_deref().unwrap_or(""), &policy.name);
+            let name = policy.display_name();
             let order = policy.order.map_or("-".to_string(), |o| o.to_string());
             let mut spans = vec![
                 (

@@ -64,10 +64,15 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
         Span::styled(" flowtrace ", bar.add_modifier(Modifier::BOLD)),
         separator(),
     ];
-    // Demo flows look like a real cluster's: the bar says plainly that they are not.
-    if app.source.label == "demo" {
+    // Demo flows look like a real cluster's: the bar says plainly that they are not, and when
+    // they stand in for a configured cluster, that it could not be used, for as long as it runs.
+    if app.source.is_demo() {
+        let badge = match &app.source.demo_instead_of_cluster {
+            Some(_) => " DEMO DATA, NOT YOUR CLUSTER (unreachable) ",
+            None => " DEMO DATA ",
+        };
         spans.push(Span::styled(
-            " DEMO DATA ",
+            badge,
             bar.patch(theme.style(Role::StatusWarn))
                 .add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ));
@@ -85,6 +90,11 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     }
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
     let (state, rate) = match (&app.source.state, app.source.live) {
+        // The demo is generated here: "connected" would claim a cluster.
+        (ConnectionState::Connected, true) if app.source.is_demo() => (
+            "simulated".to_string(),
+            format!("{:.1} flows/s", app.source.rate.per_second()),
+        ),
         (state, true) => (
             state.to_string(),
             format!("{:.1} flows/s", app.source.rate.per_second()),

@@ -357,8 +357,7 @@ fn artefact_lines(stored: &StoredFlow, scope: &Scope) -> Vec<Line> {
         .collect()
 }
 
-/// When the row's flows were seen, what they carried, and the addresses of its first record
-/// (an aggregated row merges pods: the addresses are one record's, and say so).
+/// When the row's flows were seen, what they carried, and the addresses all its records share.
 fn seen(stored: &StoredFlow) -> String {
     let time = |t: i64| format_rfc3339(t).replace('T', " ").replace('Z', "");
     let start = time(stored.first_seen);
@@ -387,12 +386,7 @@ fn seen(stored: &StoredFlow) -> String {
             .source_port
             .map(|p| format!(":{p}"))
             .unwrap_or_default();
-        let first = if stored.windows > 1 {
-            "first record "
-        } else {
-            ""
-        };
-        line.push_str(&format!(" · {first}{source}{port} → {dest}"));
+        line.push_str(&format!(" · {source}{port} → {dest}"));
     }
     line
 }

@@ -77,8 +77,10 @@ pub struct FlowTable {
     /// A search just completed without a match: the app takes it and says so.
     pub search_missed: bool,
     pub tally: Tally,
-    /// The rows changed since the tally was counted (it is, once the table's scan is complete).
+    /// The rows changed since the tally was counted (it is, once the table's scan is complete),
+    /// and the store's ingest count then: rows updated in place change their times.
     stale_tally: bool,
+    counted_at: u64,
     /// The last `match_position` answer, for (selected id, its row, rows, matches), until the
     /// search changes: every frame asks.
     match_cache: std::cell::Cell<MatchCache>,
@@ -110,6 +112,7 @@ impl FlowTable {
             search_missed: false,
             tally: Tally::default(),
             stale_tally: false,
+            counted_at: 0,
             match_cache: std::cell::Cell::new(None),
             filter_error: None,
             selected: None,
@@ -399,8 +402,10 @@ impl FlowTable {
         }
         self.view.sort_now(store);
         self.settle(rows);
-        if self.stale_tally {
+        if self.stale_tally || self.counted_at != store.ingested() {
             self.recount(store);
+            self.counted_at = store.ingested();
+            changed = true;
         }
         // Then the search, over the same rows.
         let Some(search) = &mut self.search_view else {
@@ -735,19 +740,27 @@ fn decided_by(theme: &Theme, hits: &[PolicyHit], width: usize) -> Vec<Span<'stat
     spans
 }
 
-/// An endpoint as the table shows it in `width` columns: `namespace/name`, the namespace left
-/// out when the name repeats it, then cut in the middle (the ends tell pods apart).
+/// An endpoint as the table shows it in `width` columns: `namespace/name`, whole when it fits;
+/// else the namespace is cut first (with `…`, down to a few letters, fewer when the name repeats
+/// it), then the name in the middle (its ends tell pods apart). The `/` always shows where the
+/// namespace ends, so every row of a column reads the same way.
 fn endpoint_cell(endpoint: &Endpoint, ip: Option<std::net::IpAddr>, width: usize) -> String {
-    let text = match &endpoint.namespace {
-        Some(ns)
-            if endpoint.name.starts_with(ns.as_ref())
-                && endpoint.display_name().chars().count() > width =>
-        {
-            endpoint.name.to_string()
-        }
-        _ => endpoint.shown(ip),
+    let whole = endpoint.shown(ip);
+    let Some(namespace) = endpoint.namespace.as_deref() else {
+        return fit_middle(&whole, width);
     };
-    fit_middle(&text, width)
+    if whole.chars().count() <= width {
+        return whole;
+    }
+    let name = &endpoint.name;
+    let repeated = name.starts_with(namespace);
+    let room = match repeated {
+        true => 2,
+        false => (width / 3).max(4),
+    };
+    let namespace = fit(namespace, room.min(namespace.chars().count()));
+    let left = width.saturating_sub(namespace.chars().count() + 1);
+    format!("{namespace}/{}", fit_middle(name, left))
 }
 
 /// `text` with the characters the search matched highlighted.

@@ -62,7 +62,7 @@ impl Screen for List {
     fn hints(&self) -> &'static [(Action, &'static str)] {
         &[
             (Action::SelectNext, "next"),
-            (Action::Accept, "open"),
+            (Action::Accept, "choose"),
             (Action::Close, "close"),
         ]
     }

@@ -21,6 +21,8 @@ use crate::tui::widgets::{fit_line, owned_line, wrap_line};
 #[derive(Debug, Clone)]
 pub struct TraceState {
     pub id: u64,
+    /// The row's last window and count when traced: a row updated in place is traced again.
+    seen: (i64, u32),
     pub trace: Trace,
     /// The selected step; `None` until one is chosen when no policy decided the flow.
     pub step: Option<usize>,
@@ -81,16 +83,23 @@ impl TracePane {
             self.state = None;
             return;
         };
-        if self.state.as_ref().is_some_and(|t| t.id == id) {
+        let seen = (stored.last_seen, stored.windows);
+        let same_row = self.state.as_ref().filter(|t| t.id == id);
+        if same_row.is_some_and(|t| t.seen == seen) {
             return;
         }
         let trace = trace_text::trace(&stored, set, scope);
-        let step = trace.deciding_step();
+        // The same row, newer: where the user was in it stays.
+        let (step, scroll) = match same_row {
+            Some(state) => (state.step, state.scroll),
+            None => (trace.deciding_step(), 0),
+        };
         self.state = Some(TraceState {
             id,
+            seen,
             trace,
             step,
-            scroll: 0,
+            scroll,
         });
     }
 
