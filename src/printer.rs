@@ -250,8 +250,8 @@ fn write_evaluated<W: Write>(
 
 pub fn wide_header(first: &str, width: usize) -> String {
     format!(
-        "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} DECIDED BY",
-        "SOURCE", "DESTINATION", "REP", "ACTION", "PENDING"
+        "{first:<width$} {:<30} {:<36} {:<7} {:<7} {:<7} DECIDED BY",
+        "SOURCE", "DESTINATION", "SIDE", "ACTION", "PENDING"
     )
 }
 
@@ -280,10 +280,10 @@ pub fn wide_row(
         36usize.saturating_sub(port.chars().count()),
     ) + &port;
     format!(
-        "{first:<width$} {:<30} {:<36} {:<4} {:<7} {:<7} {decided_by}",
+        "{first:<width$} {:<30} {:<36} {:<7} {:<7} {:<7} {decided_by}",
         name(flow.source.shown(flow.source.ip), 30),
         dest,
-        flow.reporter.as_str(),
+        flow.reporter.side(),
         action.as_str(),
         pending.as_str(),
     )

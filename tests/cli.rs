@@ -150,7 +150,8 @@ fn eval_wide_prints_a_header_and_a_row_per_flow() {
         "LINE",
         "SOURCE",
         "DESTINATION",
-        "REP",
+        // The side whose policies decided, as the TUI's column says it.
+        "SIDE",
         "ACTION",
         "PENDING",
         "DECIDED BY",
@@ -162,7 +163,7 @@ fn eval_wide_prints_a_header_and_a_row_per_flow() {
     }
     assert!(lines[3].contains("Deny") && lines[3].contains("database-backends-only rule 1 (Deny)"));
     let row4: Vec<&str> = lines[4].split_whitespace().collect();
-    assert_eq!(&row4[3..6], ["Dst", "Deny", "Allow"], "{}", lines[4]);
+    assert_eq!(&row4[3..6], ["ingress", "Deny", "Allow"], "{}", lines[4]);
     assert!(lines[4].contains("end of tier, default Deny"));
     // A network's address is shown with its name: the metadata service is seen for what it is.
     assert!(
@@ -535,7 +536,7 @@ fn explain_text_shows_both_verdicts_and_the_tiers() {
         .clone();
     let text = stdout_of(&output);
     for expected in [
-        "Flow: customer/customer-6d8f9c7b5-* -> summary/summary-7c9d8b6f4-*:9090/tcp (reported by Dst)",
+        "Flow: customer/customer-6d8f9c7b5-* -> summary/summary-7c9d8b6f4-*:9090/tcp (ingress, reported by Dst)",
         "Enforced verdict: Deny",
         "decided by tier application: end of tier, default Deny",
         // The one line: the nearest rule's reason not to allow it.

@@ -71,6 +71,15 @@ impl Reporter {
         )
     }
 
+    /// Whose policies decided, as the table's SIDE column and the trace say it.
+    pub fn side(self) -> &'static str {
+        match self {
+            Reporter::Src => "egress",
+            Reporter::Dst => "ingress",
+            Reporter::Fwd => "forward",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reporter::Src => "Src",
@@ -238,8 +247,9 @@ impl Flow {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} (reported by {})",
+            "{} ({}, reported by {})",
             self.connection(),
+            self.reporter.side(),
             self.reporter.as_str()
         )
     }

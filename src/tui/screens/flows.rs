@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use crate::model::time::format_rfc3339;
-use crate::model::{Endpoint, PolicyHit, PolicyKind, Reporter, Verdict};
+use crate::model::{Endpoint, PolicyHit, PolicyKind, Verdict};
 use crate::printer::human_bytes;
 use crate::store::filter::{Filter, FilterError, Fuzzy};
 use crate::store::RowId;
@@ -867,14 +867,7 @@ fn row<'a>(
                 },
                 theme.style(Role::Text),
             ),
-            Column::Side => Line::styled(
-                match flow.reporter {
-                    Reporter::Src => "egress",
-                    Reporter::Dst => "ingress",
-                    Reporter::Fwd => "forward",
-                },
-                theme.style(Role::Muted),
-            ),
+            Column::Side => Line::styled(flow.reporter.side(), theme.style(Role::Muted)),
             Column::Action => {
                 let mut spans = Vec::new();
                 if changed {
