@@ -280,7 +280,7 @@ fn the_help_overlay_lists_the_active_keymap() {
             .unwrap_or_default();
         assert!(first_section.contains("│Essentials (flows)"), "{text}");
         assert!(
-            text.contains("enter       Open the trace of the selected flow"),
+            text.contains("enter       Trace the selected flow"),
             "{text}"
         );
     }
@@ -1815,6 +1815,10 @@ fn a_denied_row_says_why_in_one_line_as_its_trace_and_explain_do() {
     );
     let printed = flowtrace::printer::explanation_text(&explanation);
     assert!(printed.contains(&format!("  why: {why}\n")), "{printed}");
+    // A policy's line reads the same in the trace and in `explain`: kind, one name, order.
+    let line = "- StagedNetworkPolicy summary/summary-metrics (order 50): not applied";
+    assert!(printed.contains(line), "{printed}");
+    assert!(text.contains(line), "{text}");
     // An allowed row has no why.
     let mut app = demo_app((160, 48));
     press(&mut app, "faction=allow<enter>");
@@ -1911,5 +1915,42 @@ fn the_title_range_and_the_trace_follow_rows_updated_in_place() {
     assert!(
         !list.contains("application.") && !list.contains("security."),
         "{list}"
+    );
+}
+
+#[test]
+fn help_from_the_trace_says_what_its_keys_do_there() {
+    let mut app = demo_app((160, 48));
+    press(&mut app, "<enter>?");
+    let text = screen_text(&app);
+    let essentials: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("Essentials (trace)"))
+        .take_while(|l| !l.contains("trace keys"))
+        .collect();
+    let essentials = essentials.join("\n");
+    assert!(
+        essentials.contains("Next step") && !essentials.contains("Next row"),
+        "{essentials}"
+    );
+    // q closes the trace there: the global `q quit` is not listed as if it applied.
+    let global: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("global keys"))
+        .take_while(|l| !l.trim_start_matches('│').trim().is_empty())
+        .collect();
+    assert!(global.len() > 3, "{text}");
+    assert!(
+        !global
+            .iter()
+            .any(|l| l.contains(" q ") && l.contains("Quit")),
+        "{global:?}"
+    );
+    // Help opens over an overlay too.
+    press(&mut app, "<esc>p?");
+    assert!(
+        screen_text(&app).contains("Essentials"),
+        "{}",
+        screen_text(&app)
     );
 }

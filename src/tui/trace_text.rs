@@ -150,7 +150,8 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
     let order = policy
         .order
         .map_or("no order".to_string(), |o| format!("order {o}"));
-    let staged = if policy.staged { " (staged)" } else { "" };
+    // Every line names the kind, as `explain` does; a staged kind says it is staged.
+    let kind = &policy.kind;
     let decided_rule = policy.rules.iter().find(|r| r.decided);
     let reference = PolicyRef {
         kind: policy.kind.clone(),
@@ -163,7 +164,7 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
     match &policy.why_not {
         Some(why) => lines.push(Line {
             spans: vec![
-                (format!("  - {name}{staged} ({order}): "), Tone::Muted),
+                (format!("  - {kind} {name} ({order}): "), Tone::Muted),
                 (format!("not applied: {why}"), Tone::Muted),
             ],
             policy: Some(reference),
@@ -173,10 +174,7 @@ fn policy_lines(lines: &mut Vec<Line>, policy: &PolicyExplanation, direction: &s
             let tone = if decides { Tone::Decided } else { Tone::Text };
             lines.push(Line {
                 spans: vec![(
-                    format!(
-                        "  * {} {name}{staged} ({order}) selects the endpoint",
-                        policy.kind
-                    ),
+                    format!("  * {kind} {name} ({order}) selects the endpoint"),
                     tone,
                 )],
                 policy: Some(reference),

@@ -36,11 +36,19 @@ impl Help {
             format!("Essentials ({})", self.from.name()),
             Role::Title,
         )]];
+        // Described as the keymap describes the binding (`Next step` in the trace, not the
+        // action's general `Next row`).
+        let own = keymap.bindings(self.from);
         for (action, _) in self.essentials {
             if let Some(key) = keymap.key_for(self.from, *action) {
+                let description = own
+                    .iter()
+                    .chain(keymap.bindings(Mode::Global))
+                    .find(|b| b.key == *key && b.action == *action)
+                    .map_or(action.description(), |b| b.description.as_str());
                 lines.push(vec![
                     (format!("  {:<12}", key.to_string()), Role::Key),
-                    (action.description().to_string(), Role::Text),
+                    (description.to_string(), Role::Text),
                 ]);
             }
         }
@@ -53,7 +61,11 @@ impl Help {
                 continue;
             }
             lines.push(vec![(format!("{} keys", mode.name()), Role::Title)]);
-            for binding in bindings {
+            // A global key the pane it was opened from binds itself does not apply there.
+            let shadowed = |key| {
+                mode == Mode::Global && self.from.uses_global() && own.iter().any(|b| b.key == key)
+            };
+            for binding in bindings.iter().filter(|b| !shadowed(b.key)) {
                 // The description first; the action's name (what keymap files bind) after it.
                 lines.push(vec![
                     (format!("  {:<12}", binding.key.to_string()), Role::Key),
