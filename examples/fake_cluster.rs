@@ -20,11 +20,12 @@ use kube_api::FakeApiServer;
 
 #[tokio::main]
 async fn main() {
-    let dir = std::path::PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| "/tmp/flowtrace-personas".into()),
-    );
+    let asked = std::env::args().nth(1);
+    if asked.as_deref().is_some_and(|a| a.starts_with('-')) {
+        eprintln!("usage: fake_cluster [FOLDER]  (writes kubeconfig-admin, -alice and -bob there; default /tmp/flowtrace-personas)");
+        std::process::exit(2);
+    }
+    let dir = std::path::PathBuf::from(asked.unwrap_or_else(|| "/tmp/flowtrace-personas".into()));
     std::fs::create_dir_all(&dir).expect("the kubeconfig folder");
     let api = FakeApiServer::start().await;
     for namespace in [
