@@ -235,7 +235,7 @@ fn a_c_locale_on_a_screen_terminal_gets_ascii_and_the_16_colours() {
     let foreign: Vec<char> = screen.chars().filter(|c| !c.is_ascii()).collect();
     assert!(foreign.is_empty(), "{foreign:?} on:\n{screen}");
     // The lines and marks are still there, in ASCII.
-    assert!(screen.contains(" > "), "tier > policy: {screen}");
+    assert!(screen.contains("application : "), "tier : policy: {screen}");
     assert!(screen.contains("----"), "{screen}");
     let styled = tmux.screen_with_styles();
     assert!(

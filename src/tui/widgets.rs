@@ -127,7 +127,10 @@ pub fn fit_line(line: Line<'static>, width: usize) -> Line<'static> {
 fn ascii_of(c: char) -> char {
     match c {
         '…' => '~',
-        '›' | '→' | '▶' => '>',
+        // `>` is already the verdict arrow's and the deciding step's (`>>`): a tier and its
+        // policy are parted by `:`.
+        '›' => ':',
+        '→' | '▶' => '>',
         '·' | '•' => '.',
         '–' | '—' | '─' | '━' | '═' => '-',
         '│' | '┃' | '║' | '▏' => '|',
@@ -213,7 +216,7 @@ mod tests {
     fn an_ascii_terminal_gets_look_alikes_and_never_a_wide_glyph() {
         let mut buffer = Buffer::with_lines(["┌ Trace ─┐", "a › b…→ é"]);
         asciify(&mut buffer);
-        assert_eq!(buffer, Buffer::with_lines(["+ Trace -+", "a > b~> ?"]));
+        assert_eq!(buffer, Buffer::with_lines(["+ Trace -+", "a : b~> ?"]));
     }
 
     #[test]
