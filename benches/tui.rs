@@ -136,7 +136,7 @@ fn main() {
         println!(
             "{label}: {} rows, {} matching the search, in {total:.1?}; input waits at most {:.1?}",
             app.table.view.len(),
-            app.table.tally.found,
+            app.table.matches(),
             longest.max(slice)
         );
     }

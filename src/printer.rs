@@ -518,8 +518,8 @@ fn render_trace(text: &mut String, verdict: &VerdictExplanation) {
 }
 
 #[cfg(test)]
-mod bytes_tests {
-    use super::human_bytes;
+mod tests {
+    use super::*;
 
     #[test]
     fn bytes_read_in_binary_units() {
@@ -528,11 +528,6 @@ mod bytes_tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(20 * 1024 * 1024), "20 MiB");
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
     use crate::flows::FlowDecoder;
 
     #[test]

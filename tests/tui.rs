@@ -351,7 +351,7 @@ fn a_search_hides_no_row_and_n_and_shift_n_move_between_its_matches() {
         };
         assert!(matches(&app));
         let (number, of) = app.table.match_position().unwrap();
-        assert_eq!(of, app.table.tally.found);
+        assert_eq!(of, app.table.matches());
         assert!(
             of >= 2 && number == 2,
             "n went to the second match: {number} of {of}"
@@ -828,7 +828,7 @@ fn a_half_typed_word_is_never_applied_and_a_search_finds_what_it_names() {
     // marks names it, and `n` visits every one of them.
     press(&mut app, "<esc>c/deny<enter>");
     let rows = app.table.view.len();
-    let found = app.table.tally.found;
+    let found = app.table.matches();
     assert!(found > 0 && found < rows, "{found} of {rows}");
     let mut visited = std::collections::BTreeSet::new();
     for _ in 0..found {

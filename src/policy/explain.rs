@@ -204,10 +204,7 @@ pub struct PolicyExplanation {
 impl PolicyExplanation {
     /// `namespace/name`, or the name of a global policy: as the trace names it.
     pub fn qualified_name(&self) -> String {
-        match self.namespace.as_str() {
-            "" => self.name.clone(),
-            ns => format!("{ns}/{}", self.name),
-        }
+        crate::model::qualified_name(&self.namespace, &self.name)
     }
 
     /// A policy the user may not read, which stands as one line naming why (a trace scoped by

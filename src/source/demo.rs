@@ -60,6 +60,15 @@ enum Peer {
     },
 }
 
+/// One flow key's connections in a window, as one record reports them.
+struct Sampled {
+    conversation: Conversation,
+    source: Endpoint,
+    dest: Endpoint,
+    packets: u64,
+    connections: u64,
+}
+
 /// Who talks to whom, how often.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Conversation {
@@ -294,7 +303,7 @@ impl DemoCluster {
     /// reports both ends of a flow between workloads.
     pub fn flows(&mut self, window_start: i64, count: usize) -> Vec<ObservedFlow> {
         let total_weight: u64 = CONVERSATIONS.iter().map(|c| c.weight as u64).sum();
-        let mut chosen: Vec<(Conversation, Endpoint, Endpoint, u64, u64)> = Vec::new();
+        let mut chosen: Vec<Sampled> = Vec::new();
         for _ in 0..count {
             let mut pick = self.random.below(total_weight);
             let conversation = CONVERSATIONS
@@ -311,26 +320,41 @@ impl DemoCluster {
             let packets = 1 + self.random.below(40);
             // As Goldmane aggregates: one record per flow key and window, its connections summed;
             // an address the connections do not share is not the record's.
-            let same = |(c, s, d, ..): &&mut (Conversation, Endpoint, Endpoint, u64, u64)| {
-                *c == conversation && s.name == source.name && d.name == dest.name
+            let same = |s: &&mut Sampled| {
+                s.conversation == conversation
+                    && s.source.name == source.name
+                    && s.dest.name == dest.name
             };
             match chosen.iter_mut().find(same) {
-                Some((_, s, d, total, connections)) => {
-                    *total += packets;
-                    *connections += 1;
-                    if s.ip != source.ip {
-                        s.ip = None;
+                Some(record) => {
+                    record.packets += packets;
+                    record.connections += 1;
+                    if record.source.ip != source.ip {
+                        record.source.ip = None;
                     }
-                    if d.ip != dest.ip {
-                        d.ip = None;
+                    if record.dest.ip != dest.ip {
+                        record.dest.ip = None;
                     }
                 }
-                None => chosen.push((conversation, source, dest, packets, 1)),
+                None => chosen.push(Sampled {
+                    conversation,
+                    source,
+                    dest,
+                    packets,
+                    connections: 1,
+                }),
             }
         }
         let mut evaluator = Evaluator::new(&self.set);
         let mut observed = Vec::with_capacity(count * 2);
-        for (conversation, source, dest, packets, connections) in chosen {
+        for Sampled {
+            conversation,
+            source,
+            dest,
+            packets,
+            connections,
+        } in chosen
+        {
             let mut reporters = Vec::with_capacity(2);
             if source.kind == EndpointType::WorkloadEndpoint {
                 reporters.push(Reporter::Src);

@@ -345,6 +345,9 @@ impl StoredFlow<'_> {
 /// Port 0 stands for "no port" in the key (Goldmane writes 0 for ICMP).
 const NO_PORT: u16 = 0;
 
+/// The interned id of "no address": `new` interns it first.
+const NO_IP: u32 = 0;
+
 impl FlowStore {
     /// A store holding at most `max_rows` aggregated flows (at most 2^32 - 1: the index keeps
     /// 32 bits of a row's id).
@@ -352,7 +355,8 @@ impl FlowStore {
         let mut services = Interner::default();
         services.intern(&None);
         let mut ips = Interner::default();
-        ips.intern(&None);
+        let no_ip = ips.intern(&None);
+        debug_assert_eq!(no_ip, NO_IP);
         FlowStore {
             endpoints: Interner::default(),
             traces: Interner::default(),
@@ -449,14 +453,14 @@ impl FlowStore {
             source_port: source_port.unwrap_or(NO_PORT),
         };
         if let Some(id) = found.map(|id| self.id_of(id)) {
-            let (seen, unknown) = (addresses(self), self.ips.intern(&None));
+            let seen = addresses(self);
             let row = &mut self.rows[(id - self.first_id) as usize];
             let shared = &mut row.addresses;
             if shared.source_ip != seen.source_ip {
-                shared.source_ip = unknown;
+                shared.source_ip = NO_IP;
             }
             if shared.dest_ip != seen.dest_ip {
-                shared.dest_ip = unknown;
+                shared.dest_ip = NO_IP;
             }
             if shared.source_port != seen.source_port {
                 shared.source_port = NO_PORT;

@@ -1180,14 +1180,7 @@ impl App {
                 ),
             );
         }
-        let enforced = proposal.enforced.clone();
-        let view = FixView::new(
-            proposal,
-            enforced,
-            flow,
-            self.source.label == "demo",
-            &self.store,
-        );
+        let view = FixView::new(proposal, flow, self.source.is_demo(), &self.store);
         // What an earlier `x` said (a refusal for another row) is not about this fix.
         self.message = None;
         self.overlays.push(Box::new(view));

@@ -227,13 +227,20 @@ pub fn write_filter(path: &Path, name: &str, filter: &str) -> Result<(), String>
         .as_table_like_mut()
         .ok_or_else(|| format!("{}: filters: not a table", path.display()))?;
     filters.insert(name, toml_edit::value(filter));
+    write_whole(path, &document.to_string())
+}
+
+/// Writes `text` to `path` (its folder made if need be), beside it first and renamed over it, so
+/// that the file is never half-written; the error names the file.
+pub fn write_whole(path: &Path, text: &str) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    // Written beside it and renamed over it: the file is never half-written.
-    let written = path.with_extension("toml.writing");
-    fs::write(&written, document.to_string())
-        .and_then(|()| fs::rename(&written, path))
+    let mut beside = path.as_os_str().to_owned();
+    beside.push(".writing");
+    let beside = std::path::PathBuf::from(beside);
+    fs::write(&beside, text)
+        .and_then(|()| fs::rename(&beside, path))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

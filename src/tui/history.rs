@@ -66,15 +66,9 @@ impl FilterHistory {
 
 /// Writes `entries` to `path`, one per line, replacing the file whole (never half-written).
 pub fn write(path: &Path, entries: &[String]) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
     let mut text = entries.join("\n");
     text.push('\n');
-    let written = path.with_extension("writing");
-    fs::write(&written, text)
-        .and_then(|()| fs::rename(&written, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    super::config::write_whole(path, &text)
 }
 
 #[cfg(test)]

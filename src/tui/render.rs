@@ -90,13 +90,12 @@ fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     }
     // A replay is read, not connected to; how fast it is read says nothing about the cluster.
     let (state, rate) = match (&app.source.state, app.source.live) {
-        // The demo is generated here: "connected" would claim a cluster.
-        (ConnectionState::Connected, true) if app.source.is_demo() => (
-            "simulated".to_string(),
-            format!("{:.1} flows/s", app.source.rate.per_second()),
-        ),
         (state, true) => (
-            state.to_string(),
+            match state {
+                // The demo is generated here: "connected" would claim a cluster.
+                ConnectionState::Connected if app.source.is_demo() => "simulated".to_string(),
+                state => state.to_string(),
+            },
             format!("{:.1} flows/s", app.source.rate.per_second()),
         ),
         // A followed file read to its end is not being replayed any more: it is watched.
@@ -189,7 +188,7 @@ fn draw_message_line(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
                 app.table.search.clone(),
                 theme.style(Role::Match),
             ));
-            let found = app.table.tally.found;
+            let found = app.table.matches();
             let position = match app.table.match_position() {
                 Some((number, of)) => format!(" match {number} of {of}"),
                 None if found == 1 => " 1 match".to_string(),

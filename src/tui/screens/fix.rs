@@ -19,7 +19,7 @@ use crate::fix::impact::{classify, Effect as Change, Tally, Target};
 use crate::fix::{flow_of_side, prove_on, Breadth, Candidate, Proposal, SideOutcome};
 use crate::lint::Level;
 use crate::model::Flow;
-use crate::policy::{with_staged, PolicySet};
+use crate::policy::with_staged;
 use crate::printer::fix::{already_allowed, exception_markdown};
 use crate::store::redecide::Previewer;
 use crate::store::{FlowStore, RowId};
@@ -55,8 +55,6 @@ pub struct FixView {
     proposal: Proposal,
     entries: Vec<Entry>,
     selected: usize,
-    /// The enforced policies, which a candidate is staged over for its preview.
-    enforced: Arc<PolicySet>,
     target: Target,
     /// Each entry's preview once computed.
     previews: Vec<Option<Preview>>,
@@ -72,20 +70,14 @@ pub struct FixView {
 }
 
 impl FixView {
-    pub fn new(
-        proposal: Proposal,
-        enforced: Arc<PolicySet>,
-        flow: Flow,
-        demo: bool,
-        store: &FlowStore,
-    ) -> FixView {
+    /// The fixes of `proposal`; its candidates are staged over its enforced policies to preview.
+    pub fn new(proposal: Proposal, flow: Flow, demo: bool, store: &FlowStore) -> FixView {
         let target = Target::of(&flow);
         let (entries, previews) = Self::entries_of(&proposal);
         let mut view = FixView {
             proposal,
             entries,
             selected: 0,
-            enforced,
             target,
             previews,
             demo,
@@ -154,7 +146,7 @@ impl FixView {
             ))
         };
         let flow = flow_of_side(&self.flow, self.proposal.sides[side].direction);
-        if let Err(why) = prove_on(&self.enforced, &flow, &text) {
+        if let Err(why) = prove_on(&self.proposal.enforced, &flow, &text) {
             return not_used(why);
         }
         let enforced = match enforced_form(&text) {
@@ -292,7 +284,11 @@ impl FixView {
         let Some(candidate) = self.candidate(entry) else {
             return;
         };
-        let (with, _) = with_staged(&self.enforced, "candidate", &candidate.documents.staged);
+        let (with, _) = with_staged(
+            &self.proposal.enforced,
+            "candidate",
+            &candidate.documents.staged,
+        );
         let mut previewer = Previewer::new(Arc::new(with));
         let mut changes = Vec::new();
         previewer.slice(store, store.first_id()..store.end_id(), &mut changes);

@@ -50,8 +50,6 @@ pub struct Tally {
     pub denied: usize,
     /// Rows whose verdict the staged policies would change.
     pub changes_when_staged: usize,
-    /// Rows the search matches.
-    pub found: usize,
     /// The earliest start and the latest end of the rows' flows (0: none).
     pub earliest: i64,
     pub latest: i64,
@@ -256,7 +254,6 @@ impl FlowTable {
         self.search_filter = Filter::default().and_fuzzy(&text);
         self.search = text;
         self.match_cache.set(None);
-        self.tally.found = 0;
         self.jump_pending = !self.search.trim().is_empty();
         self.search_view = self.search_view_for(store);
     }
@@ -337,6 +334,11 @@ impl FlowTable {
                 .is_some_and(|flow| self.search_filter.matches(&flow, 0, &self.fuzzy))
     }
 
+    /// How many rows the search matches (found so far, while it runs over them).
+    pub fn matches(&self) -> usize {
+        self.search_view.as_ref().map_or(0, View::len)
+    }
+
     /// The search's match the selection is on, as (its number, how many), when it is on one.
     /// Asked every frame: kept until the selection, the views or the search change.
     pub fn match_position(&self) -> Option<(usize, usize)> {
@@ -357,10 +359,7 @@ impl FlowTable {
 
     /// Adds up the rows in view again (after they changed).
     fn recount(&mut self, store: &FlowStore) {
-        let mut tally = Tally {
-            found: self.tally.found,
-            ..Tally::default()
-        };
+        let mut tally = Tally::default();
         for &id in self.view.ids() {
             let Some(flow) = view::flow(store, self.view.grain(), id) else {
                 continue;
@@ -416,7 +415,6 @@ impl FlowTable {
             return (changed, true);
         }
         search.sort_now(store);
-        self.tally.found = search.len();
         if std::mem::take(&mut self.jump_pending) {
             let from = self.selected_index;
             let found = self.jump(|row, selected| row >= selected, true, rows);
