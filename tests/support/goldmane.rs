@@ -10,7 +10,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -18,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::goldmane_server::v3_30::flows_server::FlowsServer as FlowsServer30;
+use super::goldmane_server::v3_32::flows_server::FlowsServer as FlowsServer32;
 use flowtrace::source::goldmane::proto::{common, v3_30, v3_32};
 use flowtrace::source::goldmane::{Pem, TlsSettings, WireVersion};
 use tokio::sync::{mpsc, oneshot, Notify};
-use tonic::codegen::{http, Service};
-use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
@@ -218,10 +217,15 @@ impl FakeGoldmane {
             .identity(Identity::from_pem(&pki.server_cert, &pki.server_key))
             .client_ca_root(Certificate::from_pem(&pki.ca));
         let (shutdown, stop) = oneshot::channel::<()>();
-        let router = Server::builder()
-            .tls_config(tls)
-            .unwrap()
-            .add_service(FlowsService(shared.clone()));
+        let mut server = Server::builder().tls_config(tls).unwrap();
+        let router = match version {
+            WireVersion::V3_30 => {
+                server.add_service(FlowsServer30::new(FlowsV3_30(shared.clone())))
+            }
+            WireVersion::V3_32 => {
+                server.add_service(FlowsServer32::new(FlowsV3_32(shared.clone())))
+            }
+        };
         tokio::spawn(async move {
             let _ = router
                 .serve_with_incoming_shutdown(Incoming(listener), async {
@@ -333,133 +337,52 @@ impl SimpleFilter {
     }
 }
 
-#[derive(Clone)]
-struct FlowsService(Arc<Shared>);
+/// The fake's `goldmane.Flows` for one wire version: the generated server trait, answered from
+/// the shared state (the requests differ by version only in their `Filter`).
+macro_rules! flows_service {
+    ($service:ident, $version:ident, $seen:ident, $highest_hint_type:expr) => {
+        struct $service(Arc<Shared>);
 
-impl NamedService for FlowsService {
-    const NAME: &'static str = "goldmane.Flows";
+        #[tonic::async_trait]
+        impl super::goldmane_server::$version::flows_server::Flows for $service {
+            async fn list(
+                &self,
+                request: Request<$version::FlowListRequest>,
+            ) -> Result<Response<common::FlowListResult>, Status> {
+                let r = request.into_inner();
+                let seen = SeenList {
+                    start_time_gte: r.start_time_gte,
+                    start_time_lt: r.start_time_lt,
+                    page: r.page,
+                    page_size: r.page_size,
+                    filter: SeenFilter::$seen(r.filter),
+                };
+                list(&self.0, seen).map(Response::new)
+            }
+
+            type StreamStream = FlowStream;
+
+            async fn stream(
+                &self,
+                request: Request<$version::FlowStreamRequest>,
+            ) -> Result<Response<FlowStream>, Status> {
+                let r = request.into_inner();
+                stream(&self.0, r.start_time_gte, SeenFilter::$seen(r.filter)).map(Response::new)
+            }
+
+            async fn filter_hints(
+                &self,
+                request: Request<$version::FilterHintsRequest>,
+            ) -> Result<Response<common::FilterHintsResult>, Status> {
+                let r = request.into_inner();
+                hints(&self.0, r.r#type, $highest_hint_type, r.page, r.page_size).map(Response::new)
+            }
+        }
+    };
 }
 
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl Service<http::Request<tonic::body::Body>> for FlowsService {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let shared = self.0.clone();
-        Box::pin(async move {
-            let path = request.uri().path().to_string();
-            let version = shared.version;
-            let response = match (path.as_str(), version) {
-                ("/goldmane.Flows/List", WireVersion::V3_30) => {
-                    let handler = Unary(move |r: v3_30::FlowListRequest| {
-                        list(
-                            &shared,
-                            SeenList {
-                                start_time_gte: r.start_time_gte,
-                                start_time_lt: r.start_time_lt,
-                                page: r.page,
-                                page_size: r.page_size,
-                                filter: SeenFilter::V3_30(r.filter),
-                            },
-                        )
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .unary(handler, request)
-                        .await
-                }
-                ("/goldmane.Flows/List", WireVersion::V3_32) => {
-                    let handler = Unary(move |r: v3_32::FlowListRequest| {
-                        list(
-                            &shared,
-                            SeenList {
-                                start_time_gte: r.start_time_gte,
-                                start_time_lt: r.start_time_lt,
-                                page: r.page,
-                                page_size: r.page_size,
-                                filter: SeenFilter::V3_32(r.filter),
-                            },
-                        )
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .unary(handler, request)
-                        .await
-                }
-                ("/goldmane.Flows/FilterHints", WireVersion::V3_30) => {
-                    let handler = Unary(move |r: v3_30::FilterHintsRequest| {
-                        hints(&shared, r.r#type, 6, r.page, r.page_size)
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .unary(handler, request)
-                        .await
-                }
-                ("/goldmane.Flows/FilterHints", WireVersion::V3_32) => {
-                    let handler = Unary(move |r: v3_32::FilterHintsRequest| {
-                        hints(&shared, r.r#type, 8, r.page, r.page_size)
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .unary(handler, request)
-                        .await
-                }
-                ("/goldmane.Flows/Stream", WireVersion::V3_30) => {
-                    let handler = Streaming(move |r: v3_30::FlowStreamRequest| {
-                        stream(&shared, r.start_time_gte, SeenFilter::V3_30(r.filter))
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .server_streaming(handler, request)
-                        .await
-                }
-                ("/goldmane.Flows/Stream", WireVersion::V3_32) => {
-                    let handler = Streaming(move |r: v3_32::FlowStreamRequest| {
-                        stream(&shared, r.start_time_gte, SeenFilter::V3_32(r.filter))
-                    });
-                    Grpc::new(tonic_prost::ProstCodec::default())
-                        .server_streaming(handler, request)
-                        .await
-                }
-                _ => Status::unimplemented(format!("unknown method {path}")).into_http(),
-            };
-            Ok(response)
-        })
-    }
-}
-
-/// A unary handler from a closure.
-struct Unary<F>(F);
-
-impl<Req, Resp, F> UnaryService<Req> for Unary<F>
-where
-    F: FnMut(Req) -> Result<Resp, Status>,
-{
-    type Response = Resp;
-    type Future = std::future::Ready<Result<Response<Resp>, Status>>;
-
-    fn call(&mut self, request: Request<Req>) -> Self::Future {
-        std::future::ready((self.0)(request.into_inner()).map(Response::new))
-    }
-}
-
-/// A server-streaming handler from a closure.
-struct Streaming<F>(F);
-
-impl<Req, F> ServerStreamingService<Req> for Streaming<F>
-where
-    F: FnMut(Req) -> Result<FlowStream, Status>,
-{
-    type Response = common::FlowResult;
-    type ResponseStream = FlowStream;
-    type Future = std::future::Ready<Result<Response<FlowStream>, Status>>;
-
-    fn call(&mut self, request: Request<Req>) -> Self::Future {
-        std::future::ready((self.0)(request.into_inner()).map(Response::new))
-    }
-}
+flows_service!(FlowsV3_30, v3_30, V3_30, 6);
+flows_service!(FlowsV3_32, v3_32, V3_32, 8);
 
 /// The receiving end of a stream task.
 pub struct FlowStream(mpsc::Receiver<Result<common::FlowResult, Status>>);

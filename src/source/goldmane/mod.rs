@@ -21,8 +21,6 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::{mpsc, watch};
-use tonic::client::Grpc;
-use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as GrpcEndpoint, Identity};
 use tonic::{Code, Status};
 
@@ -38,11 +36,6 @@ use crate::source::{ConnectionState, SourceEvent};
 use proto::{common, v3_30, v3_32};
 
 pub use proto::common::SortBy;
-
-/// gRPC method paths (package `goldmane`, service `Flows`).
-pub const LIST_PATH: &str = "/goldmane.Flows/List";
-pub const STREAM_PATH: &str = "/goldmane.Flows/Stream";
-pub const FILTER_HINTS_PATH: &str = "/goldmane.Flows/FilterHints";
 
 /// Goldmane's aggregation window, in seconds (`AGGREGATION_WINDOW`).
 pub use super::AGGREGATION_INTERVAL;
@@ -393,7 +386,7 @@ fn classify(text: String, code: Option<Code>) -> GoldmaneError {
 /// A connected client speaking one wire version.
 #[derive(Debug, Clone)]
 pub struct GoldmaneClient {
-    grpc: Grpc<Channel>,
+    channel: Channel,
     version: WireVersion,
     request_timeout: Duration,
 }
@@ -489,7 +482,7 @@ impl GoldmaneClient {
     pub async fn connect(config: &GoldmaneConfig) -> Result<GoldmaneClient, GoldmaneError> {
         let channel = connect_channel(config).await?;
         let mut client = GoldmaneClient {
-            grpc: Grpc::new(channel),
+            channel,
             version: WireVersion::V3_32,
             request_timeout: config.request_timeout,
         };
@@ -508,14 +501,11 @@ impl GoldmaneClient {
     /// `FilterHints(type = PolicyKind)`: 3.32 answers, 3.30/3.31 reply "unsupported filter type".
     async fn detect_version(&mut self) -> Result<WireVersion, GoldmaneError> {
         let probe = v3_32::FilterHintsRequest {
-            r#type: v3_32::FilterType::FilterTypePolicyKind as i32,
+            r#type: v3_32::FilterType::PolicyKind as i32,
             page_size: 1,
             ..Default::default()
         };
-        match self
-            .unary_status::<_, common::FilterHintsResult>(FILTER_HINTS_PATH, probe)
-            .await
-        {
+        match self.flows_v3_32().filter_hints(self.timed(probe)).await {
             Ok(_) => Ok(WireVersion::V3_32),
             Err(status)
                 if status
@@ -529,40 +519,19 @@ impl GoldmaneClient {
         }
     }
 
-    async fn unary_status<Req, Resp>(
-        &mut self,
-        path: &'static str,
-        message: Req,
-    ) -> Result<Resp, Status>
-    where
-        Req: Message + Send + Sync + 'static,
-        Resp: Message + Default + Send + Sync + 'static,
-    {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(error_chain(&e)))?;
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.request_timeout);
-        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        self.grpc
-            .unary(request, PathAndQuery::from_static(path), codec)
-            .await
-            .map(tonic::Response::into_inner)
+    fn flows_v3_30(&self) -> v3_30::flows_client::FlowsClient<Channel> {
+        v3_30::flows_client::FlowsClient::new(self.channel.clone())
     }
 
-    async fn unary<Req, Resp>(
-        &mut self,
-        path: &'static str,
-        message: Req,
-    ) -> Result<Resp, GoldmaneError>
-    where
-        Req: Message + Send + Sync + 'static,
-        Resp: Message + Default + Send + Sync + 'static,
-    {
-        self.unary_status(path, message)
-            .await
-            .map_err(|s| status_error(&s))
+    fn flows_v3_32(&self) -> v3_32::flows_client::FlowsClient<Channel> {
+        v3_32::flows_client::FlowsClient::new(self.channel.clone())
+    }
+
+    /// A request that gives up after the configured timeout.
+    fn timed<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.request_timeout);
+        request
     }
 
     /// One page of `Flows.List`, with `filter` pushed to the server (its local part applied here).
@@ -576,7 +545,7 @@ impl GoldmaneClient {
             .map(|s| common::SortOption { sort_by: s as i32 })
             .into_iter()
             .collect();
-        let result: common::FlowListResult = match self.version {
+        let result = match self.version {
             WireVersion::V3_30 => {
                 let request = v3_30::FlowListRequest {
                     start_time_gte: query.start_time_gte,
@@ -587,7 +556,7 @@ impl GoldmaneClient {
                     filter: filter.to_v3_30().map_err(GoldmaneError::fatal)?,
                     aggregation_interval: query.aggregation_interval,
                 };
-                self.unary(LIST_PATH, request).await?
+                self.flows_v3_30().list(self.timed(request)).await
             }
             WireVersion::V3_32 => {
                 let request = v3_32::FlowListRequest {
@@ -599,9 +568,11 @@ impl GoldmaneClient {
                     filter: filter.to_v3_32().map_err(GoldmaneError::fatal)?,
                     aggregation_interval: query.aggregation_interval,
                 };
-                self.unary(LIST_PATH, request).await?
+                self.flows_v3_32().list(self.timed(request)).await
             }
-        };
+        }
+        .map_err(|s| status_error(&s))?
+        .into_inner();
         let meta = result.meta.unwrap_or_default();
         let mut page = FlowPage {
             total_pages: meta.total_pages,
@@ -651,7 +622,7 @@ impl GoldmaneClient {
         query: &HintQuery,
         filter: &GoldmaneFilter,
     ) -> Result<HintPage, GoldmaneError> {
-        let result: common::FilterHintsResult = match self.version {
+        let result = match self.version {
             WireVersion::V3_30 => {
                 if matches!(kind, HintType::PolicyKind | HintType::PolicyNamespace) {
                     return Err(GoldmaneError::fatal(format!(
@@ -666,7 +637,7 @@ impl GoldmaneClient {
                     page: query.page,
                     page_size: query.page_size,
                 };
-                self.unary(FILTER_HINTS_PATH, request).await?
+                self.flows_v3_30().filter_hints(self.timed(request)).await
             }
             WireVersion::V3_32 => {
                 let request = v3_32::FilterHintsRequest {
@@ -677,9 +648,11 @@ impl GoldmaneClient {
                     page: query.page,
                     page_size: query.page_size,
                 };
-                self.unary(FILTER_HINTS_PATH, request).await?
+                self.flows_v3_32().filter_hints(self.timed(request)).await
             }
-        };
+        }
+        .map_err(|s| status_error(&s))?
+        .into_inner();
         let meta = result.meta.unwrap_or_default();
         Ok(HintPage {
             total_pages: meta.total_pages,
@@ -694,8 +667,6 @@ impl GoldmaneClient {
         start_time_gte: i64,
         filter: &GoldmaneFilter,
     ) -> Result<tonic::Streaming<common::FlowResult>, GoldmaneError> {
-        self.grpc.ready().await.map_err(|e| transport_error(&e))?;
-        let path = PathAndQuery::from_static(STREAM_PATH);
         let response = match self.version {
             WireVersion::V3_30 => {
                 let request = v3_30::FlowStreamRequest {
@@ -703,10 +674,7 @@ impl GoldmaneClient {
                     filter: filter.to_v3_30().map_err(GoldmaneError::fatal)?,
                     aggregation_interval: AGGREGATION_INTERVAL,
                 };
-                let codec = tonic_prost::ProstCodec::<_, common::FlowResult>::default();
-                self.grpc
-                    .server_streaming(tonic::Request::new(request), path, codec)
-                    .await
+                self.flows_v3_30().stream(request).await
             }
             WireVersion::V3_32 => {
                 let request = v3_32::FlowStreamRequest {
@@ -714,10 +682,7 @@ impl GoldmaneClient {
                     filter: filter.to_v3_32().map_err(GoldmaneError::fatal)?,
                     aggregation_interval: AGGREGATION_INTERVAL,
                 };
-                let codec = tonic_prost::ProstCodec::<_, common::FlowResult>::default();
-                self.grpc
-                    .server_streaming(tonic::Request::new(request), path, codec)
-                    .await
+                self.flows_v3_32().stream(request).await
             }
         };
         response
@@ -1118,7 +1083,7 @@ async fn session(
     let connect = async {
         let channel = connect_channel(config).await?;
         let mut client = GoldmaneClient {
-            grpc: Grpc::new(channel),
+            channel,
             version: version.unwrap_or(WireVersion::V3_32),
             request_timeout: config.request_timeout,
         };
