@@ -47,7 +47,12 @@ fn compile(dir: &Path) -> FileDescriptorSet {
     let mut set = protox::compile(["api.proto"], [dir])
         .unwrap_or_else(|e| panic!("{}: {e}", dir.join("api.proto").display()));
     set.file[0].service.retain(|s| s.name() == "Flows");
-    assert_eq!(set.file[0].service.len(), 1, "{}: no Flows service", dir.display());
+    assert_eq!(
+        set.file[0].service.len(),
+        1,
+        "{}: no Flows service",
+        dir.display()
+    );
     set
 }
 

@@ -8,9 +8,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
-use super::toml_file::{in_file_order, line_of};
+use super::toml_file::{entries, line_of, Entry, ValueProblem};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -119,45 +119,34 @@ impl Config {
             }
         };
         let mut problems = Vec::new();
-        for (key, value) in in_file_order(document.get_ref()) {
-            let line = line_of(&text, key.span().start);
-            let key: &str = key.get_ref();
-            let mut problem = |message: String| {
+        for entry in entries(&text, document.get_ref()) {
+            let key = entry.key;
+            let mut problem = |line: usize, key: &str, message: String| {
                 problems.push(format!("{}:{line}: {key}: {message}", path.display()))
             };
-            let text_value = || match value.get_ref() {
-                DeValue::String(text) => Ok(text.to_string()),
-                other => Err(format!("must be a string, not {}", other.type_str())),
-            };
-            let text_list = || match value.get_ref() {
-                DeValue::Array(items) => items
-                    .iter()
-                    .map(|item| match item.get_ref() {
-                        DeValue::String(text) => Ok(text.to_string()),
-                        other => Err(format!("must list strings, not {}", other.type_str())),
-                    })
-                    .collect::<Result<Vec<String>, String>>(),
-                other => Err(format!(
-                    "must be a list of strings, not {}",
-                    other.type_str()
-                )),
-            };
+            let mut read_failed = |p: ValueProblem| problem(p.line, &p.key_under(key), p.message);
             match key {
-                "source" => config.source = text_value().map_err(&mut problem).ok(),
-                "theme" => config.theme = text_value().map_err(&mut problem).ok(),
-                "keymap" => config.keymap = text_value().map_err(&mut problem).ok(),
-                "writable_tiers" => config.writable_tiers = text_list().map_err(&mut problem).ok(),
-                "calico_version" => match text_value().map(|v| (Naming::for_version(&v), v)) {
-                    Ok((Some(naming), _)) => config.naming = Some(naming),
-                    Ok((None, v)) => problem(format!("{v:?} is not a version (e.g. 3.31)")),
-                    Err(message) => problem(message),
-                },
-                "lint_rules" => {
-                    config.lint_rules = text_value().map_err(&mut problem).ok().map(PathBuf::from)
+                "source" => config.source = entry.read("setting").map_err(&mut read_failed).ok(),
+                "theme" => config.theme = entry.read("setting").map_err(&mut read_failed).ok(),
+                "keymap" => config.keymap = entry.read("setting").map_err(&mut read_failed).ok(),
+                "writable_tiers" => {
+                    config.writable_tiers = read_strings(&entry).map_err(&mut read_failed).ok()
                 }
+                "calico_version" => match entry.read::<String>("setting") {
+                    Ok(v) => match Naming::for_version(&v) {
+                        Some(naming) => config.naming = Some(naming),
+                        None => problem(
+                            entry.line,
+                            key,
+                            format!("{v:?} is not a version (e.g. 3.31)"),
+                        ),
+                    },
+                    Err(p) => read_failed(p),
+                },
+                "lint_rules" => config.lint_rules = entry.read("setting").map_err(read_failed).ok(),
                 "lint_policy" | "lint_data" => {
-                    let paths = text_list()
-                        .map_err(&mut problem)
+                    let paths = read_strings(&entry)
+                        .map_err(read_failed)
                         .unwrap_or_default()
                         .into_iter()
                         .map(PathBuf::from)
@@ -167,33 +156,39 @@ impl Config {
                         _ => config.lint_data = paths,
                     }
                 }
-                "newest_first" => match value.get_ref() {
-                    DeValue::Boolean(b) => config.newest_first = *b,
-                    other => problem(format!("must be true or false, not {}", other.type_str())),
-                },
-                "filters" => match value.get_ref() {
-                    DeValue::Table(filters) => {
-                        for (name, filter) in in_file_order(filters) {
-                            match filter.get_ref() {
-                                DeValue::String(text) => config
-                                    .filters
-                                    .push((name.get_ref().to_string(), text.to_string())),
-                                _ => problems.push(format!(
-                                    "{}:{}: filters.{}: a saved filter is a string",
-                                    path.display(),
-                                    line_of(&text, name.span().start),
-                                    name.get_ref()
-                                )),
+                "newest_first" => {
+                    if let Ok(newest_first) = entry.read("setting").map_err(read_failed) {
+                        config.newest_first = newest_first;
+                    }
+                }
+                "filters" => match entry.entries() {
+                    Some(filters) => {
+                        for filter in filters {
+                            match filter.read::<String>("setting") {
+                                Ok(text) => config.filters.push((filter.key.to_string(), text)),
+                                Err(_) => problem(
+                                    filter.line,
+                                    &format!("filters.{}", filter.key),
+                                    "a saved filter is a string".to_string(),
+                                ),
                             }
                         }
                     }
-                    other => problem(format!("must be a table, not {}", other.type_str())),
+                    None => problem(
+                        entry.line,
+                        key,
+                        format!("must be a table, not {}", entry.kind()),
+                    ),
                 },
-                other => problem(format!(
-                    "unknown setting '{other}', ignored (the settings are source, theme, keymap, \
-                     newest_first, filters, writable_tiers, calico_version, lint_rules, lint_policy and \
-                     lint_data)"
-                )),
+                other => problem(
+                    entry.line,
+                    key,
+                    format!(
+                        "unknown setting '{other}', ignored (the settings are source, theme, keymap, \
+                         newest_first, filters, writable_tiers, calico_version, lint_rules, \
+                         lint_policy and lint_data)"
+                    ),
+                ),
             }
         }
         (config, problems)
@@ -206,6 +201,16 @@ impl Config {
             None => self.filters.push((name.to_string(), filter.to_string())),
         }
     }
+}
+
+/// A setting that lists strings (tiers, paths); serde alone would say "a list".
+fn read_strings(entry: &Entry<'_, '_>) -> Result<Vec<String>, ValueProblem> {
+    entry.read("setting").map_err(|p| ValueProblem {
+        message: p
+            .message
+            .replacen("must be a list,", "must be a list of strings,", 1),
+        ..p
+    })
 }
 
 /// Writes a saved filter into the config file at `path` (added, or replacing one of that name),
@@ -390,7 +395,7 @@ mod tests {
         assert_eq!(config.naming, Some(Naming::Bare));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].contains(":4: lint_data: must be a list of strings, not string"),
+            problems[0].contains(":4: lint_data: must be a list of strings, not a string"),
             "{problems:?}"
         );
         // The rules file is found next to config.toml, and a problem in it names it.

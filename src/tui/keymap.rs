@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use toml::de::{DeTable, DeValue};
+use serde::Deserialize;
+use toml::de::DeTable;
 
 use super::action::Action;
-use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem};
+use super::toml_file::{entries, is_path, line_of, toml_names, FileProblem};
 
 /// Where a binding applies: the part of the UI that has the keyboard.
 #[derive(
@@ -675,18 +676,17 @@ fn parse_layer(text: &str, path: &str) -> Result<Layer, KeymapWarning> {
         KeymapWarning::new(path, line, "", "", format!("not valid TOML: {message}"))
     })?;
     let mut layer = Layer::default();
-    for (name, value) in in_file_order(document.get_ref()) {
-        let line = line_of(text, name.span().start);
-        let name: &str = name.get_ref();
+    for entry in entries(text, document.get_ref()) {
+        let (name, line) = (entry.key, entry.line);
         if name == "inherits" {
-            match value.get_ref() {
-                DeValue::String(parent) => layer.inherits = Some((parent.to_string(), line)),
-                other => layer.errors.push(KeymapWarning::new(
+            match entry.read::<String>("field") {
+                Ok(parent) => layer.inherits = Some((parent, line)),
+                Err(_) => layer.errors.push(KeymapWarning::new(
                     path,
                     line,
                     "",
                     "inherits",
-                    format!("must be a keymap name or path, not {}", other.type_str()),
+                    format!("must be a keymap name or path, not {}", entry.kind()),
                 )),
             }
             continue;
@@ -703,92 +703,119 @@ fn parse_layer(text: &str, path: &str) -> Result<Layer, KeymapWarning> {
                 .push(KeymapWarning::new(path, line, "", "", message));
             continue;
         };
-        let DeValue::Table(table) = value.get_ref() else {
-            let message = format!(
-                "must be a table of key bindings, not {}",
-                value.get_ref().type_str()
-            );
+        let Some(bindings) = entry.entries() else {
+            let message = format!("must be a table of key bindings, not {}", entry.kind());
             layer
                 .errors
                 .push(KeymapWarning::new(path, line, mode.name(), "", message));
             continue;
         };
         let mut seen: Vec<(Key, &str, usize)> = Vec::new();
-        for (key_text, value) in in_file_order(table) {
-            let line = line_of(text, key_text.span().start);
-            let key_text: &str = key_text.get_ref();
+        for binding in bindings {
+            let (key_text, line) = (binding.key, binding.line);
             // An empty or blank key string would vanish from the message: quote it.
             let shown = if key_text.trim().is_empty() || key_text.chars().any(char::is_control) {
                 format!("{key_text:?}")
             } else {
                 key_text.to_string()
             };
-            let problem =
-                |message: String| KeymapWarning::new(path, line, mode.name(), &shown, message);
+            let problem = |line: usize, message: String| {
+                KeymapWarning::new(path, line, mode.name(), &shown, message)
+            };
             let key = match Key::parse(key_text) {
                 Ok(key) => key,
                 Err(message) => {
-                    layer.errors.push(problem(message));
+                    layer.errors.push(problem(line, message));
                     continue;
                 }
             };
-            let (action, desc) = match parse_target(value.get_ref()) {
+            let target = match binding.read::<Target>("field") {
                 Ok(target) => target,
-                Err(message) => {
-                    layer.errors.push(problem(message));
+                Err(p) => {
+                    // "desc must be a string, not …"; an unknown field's message names it.
+                    let message = match p.path.as_str() {
+                        "" => p.message,
+                        _ if p.message.starts_with("unknown field") => p.message,
+                        field => format!("{field} {}", p.message),
+                    };
+                    layer.errors.push(problem(p.line, message));
                     continue;
                 }
             };
             if let Some((_, earlier, earlier_line)) = seen.iter().find(|(k, ..)| *k == key) {
-                layer.warnings.push(problem(format!(
-                    "the same key as '{earlier}' on line {earlier_line}; this binding wins"
-                )));
+                layer.warnings.push(problem(
+                    line,
+                    format!(
+                        "the same key as '{earlier}' on line {earlier_line}; this binding wins"
+                    ),
+                ));
             }
             seen.push((key, key_text, line));
             layer.entries.push(Entry {
                 mode,
                 key,
-                action,
-                desc,
+                action: target.action,
+                desc: target.desc.filter(|d| !d.trim().is_empty()),
             });
         }
     }
     Ok(layer)
 }
 
-/// A binding's value: `"action"` or `{ action = "action", desc = "…" }`; the action `none`
-/// unbinds.
-fn parse_target(value: &DeValue<'_>) -> Result<(Option<Action>, Option<String>), String> {
-    match value {
-        DeValue::String(name) => Ok((action_named(name)?, None)),
-        DeValue::Table(table) => {
-            let mut action = None;
-            let mut desc = None;
-            for (field, value) in in_file_order(table) {
-                let field: &str = field.get_ref();
-                match (field, value.get_ref()) {
-                    ("action", DeValue::String(name)) => action = Some(action_named(name)?),
-                    ("desc", DeValue::String(text)) => desc = Some(text.to_string()),
-                    ("action" | "desc", other) => {
-                        return Err(format!(
-                            "{field} must be a string, not {}",
-                            other.type_str()
-                        ))
-                    }
-                    (other, _) => {
-                        return Err(format!(
-                            "unknown field '{other}' (the fields are action and desc)"
-                        ))
-                    }
-                }
+/// A binding's value: `"action"` or `{ action = "action", desc = "…" }`.
+#[derive(Debug)]
+struct Target {
+    /// `None` unbinds (the action `none`).
+    action: Option<Action>,
+    desc: Option<String>,
+}
+
+/// The table form of a [`Target`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetTable {
+    action: ActionName,
+    desc: Option<String>,
+}
+
+/// An action's name as a keymap writes it; `none` is `None`.
+#[derive(Debug)]
+struct ActionName(Option<Action>);
+
+impl<'de> Deserialize<'de> for ActionName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        action_named(&name)
+            .map(ActionName)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Target;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an action name or { action = \"…\", desc = \"…\" }")
             }
-            let action = action.ok_or("the action is missing")?;
-            Ok((action, desc.filter(|d| !d.trim().is_empty())))
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Target, E> {
+                let action = action_named(name).map_err(E::custom)?;
+                Ok(Target { action, desc: None })
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Target, M::Error> {
+                let table =
+                    TargetTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Target {
+                    action: table.action.0,
+                    desc: table.desc,
+                })
+            }
         }
-        other => Err(format!(
-            "must be an action name or {{ action = \"…\", desc = \"…\" }}, not {}",
-            other.type_str()
-        )),
+        deserializer.deserialize_any(Visitor)
     }
 }
 

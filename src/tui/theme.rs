@@ -9,14 +9,12 @@
 //! carry only what they change.
 
 use crate::errors::read_text;
-use std::ops::Range;
 use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
-use super::toml_file::{in_file_order, is_path, line_of, toml_names, FileProblem};
-use toml::Spanned;
+use super::toml_file::{entries, is_path, line_of, toml_names, FileProblem, ValueProblem};
 
 /// What a theme colours: each role names a meaning, not a widget.
 #[derive(
@@ -138,7 +136,6 @@ const BUILTINS: [(&str, &str); 4] = [
 ];
 
 const COLOUR_HELP: &str = "use #rrggbb, a colour name or 0-255";
-const STYLE_FIELDS: &str = "fg, bg, bold, italic, underline, reversed, dim";
 const TOP_LEVEL_KEYS: &str = "name, inherits, tier_palette, roles";
 
 /// A resolved theme: one style per role, and the palette of tiers without a role of their own.
@@ -433,85 +430,77 @@ fn builtin_file(name: &str) -> Option<ThemeFile> {
     Some(file)
 }
 
-/// Where a file is being read, to point at its lines.
-struct Source<'a> {
-    text: &'a str,
-    path: &'a str,
-}
-
-impl Source<'_> {
-    fn line(&self, offset: usize) -> usize {
-        line_of(self.text, offset)
-    }
-
-    fn problem(&self, span: Range<usize>, key: &str, message: String) -> FileProblem {
-        FileProblem {
-            section: String::new(),
-            path: self.path.to_owned(),
-            line: self.line(span.start),
-            key: key.to_owned(),
-            message,
-        }
-    }
-}
-
 fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), ThemeWarning> {
-    let source = Source { text, path };
-    let document = DeTable::parse(text).map_err(|e| FileProblem {
+    let problem = |line: usize, key: &str, message: String| FileProblem {
         section: String::new(),
         path: path.to_owned(),
-        line: e.span().map_or(0, |span| source.line(span.start)),
-        key: String::new(),
-        message: format!("TOML syntax error: {}", e.message().trim_end()),
+        line,
+        key: key.to_owned(),
+        message,
+    };
+    let document = DeTable::parse(text).map_err(|e| {
+        let line = e.span().map_or(0, |span| line_of(text, span.start));
+        problem(
+            line,
+            "",
+            format!("TOML syntax error: {}", e.message().trim_end()),
+        )
     })?;
+    let read_failed = |key: &str, p: ValueProblem| problem(p.line, &p.key_under(key), p.message);
     let mut file = ThemeFile::default();
     let mut warnings = Vec::new();
-    for (key, value) in in_file_order(document.get_ref()) {
-        let key_name: &str = key.get_ref();
-        match key_name {
-            "name" => file.name = Some(string(&source, value, key_name)?.to_owned()),
+    for entry in entries(text, document.get_ref()) {
+        let key = entry.key;
+        match key {
+            "name" => file.name = Some(entry.read("key").map_err(|p| read_failed(key, p))?),
             "inherits" => {
-                let base = string(&source, value, key_name)?;
-                if !Theme::BUILTIN_NAMES.contains(&base) {
-                    return Err(source.problem(
-                        value.span(),
-                        key_name,
+                let base: String = entry.read("key").map_err(|p| read_failed(key, p))?;
+                if !Theme::BUILTIN_NAMES.contains(&base.as_str()) {
+                    return Err(problem(
+                        entry.line,
+                        key,
                         format!(
                             "'{base}' is not a built-in theme (built-ins: {})",
                             Theme::BUILTIN_NAMES.join(", ")
                         ),
                     ));
                 }
-                file.inherits = Some(base.to_owned());
+                file.inherits = Some(base);
             }
-            "tier_palette" => file.palette = Some(palette(&source, value)?),
+            "tier_palette" => {
+                let palette: Vec<ThemeColour> =
+                    entry.read("key").map_err(|p| read_failed(key, p))?;
+                file.palette = Some(palette.into_iter().map(|c| c.0).collect());
+            }
             "roles" => {
-                let DeValue::Table(roles) = value.get_ref() else {
-                    return Err(source.problem(
-                        value.span(),
-                        key_name,
-                        format!(
-                            "expected a table of roles, found {}",
-                            a_type(value.get_ref())
-                        ),
+                let Some(roles) = entry.entries() else {
+                    return Err(problem(
+                        entry.line,
+                        key,
+                        format!("expected a table of roles, found {}", entry.kind()),
                     ));
                 };
-                for (role_key, role_value) in in_file_order(roles) {
-                    let role_name: &str = role_key.get_ref();
-                    let dotted = format!("roles.{role_name}");
-                    let Some(role) = Role::from_name(role_name) else {
-                        return Err(source.problem(
-                            role_key.span(),
+                for role_entry in roles {
+                    let dotted = format!("roles.{}", role_entry.key);
+                    let Some(role) = Role::from_name(role_entry.key) else {
+                        return Err(problem(
+                            role_entry.line,
                             &dotted,
-                            format!("unknown role '{role_name}' (docs/themes.md lists the roles)"),
+                            format!(
+                                "unknown role '{}' (docs/themes.md lists the roles)",
+                                role_entry.key
+                            ),
                         ));
                     };
-                    file.roles[role.index()] = Some(style(&source, role_value, &dotted)?);
+                    let fields: StyleFields = role_entry
+                        .read("style field")
+                        .map_err(|p| read_failed(&dotted, p))?;
+                    file.roles[role.index()] = Some(fields.style());
                 }
             }
-            _ => warnings.push(source.problem(
-                key.span(),
-                key_name,
+            _ => warnings.push(problem(
+                entry.line,
+                key,
                 format!("unknown key, ignored (known: {TOP_LEVEL_KEYS})"),
             )),
         }
@@ -519,137 +508,77 @@ fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), Theme
     Ok((file, warnings))
 }
 
-/// A value's type with its article, for messages: "an integer", "a string".
-fn a_type(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(..) => "a string",
-        DeValue::Integer(..) => "an integer",
-        DeValue::Float(..) => "a float",
-        DeValue::Boolean(..) => "a boolean",
-        DeValue::Datetime(..) => "a date-time",
-        DeValue::Array(..) => "an array",
-        DeValue::Table(..) => "a table",
-    }
+/// A role's style as a theme writes it; a modifier set to `false` is taken away from what the
+/// role is patched onto.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of style fields like { fg = \"#7aa2f7\", bold = true }"
+)]
+struct StyleFields {
+    fg: Option<ThemeColour>,
+    bg: Option<ThemeColour>,
+    bold: Option<bool>,
+    italic: Option<bool>,
+    underline: Option<bool>,
+    reversed: Option<bool>,
+    dim: Option<bool>,
 }
 
-fn string<'v>(
-    source: &Source<'_>,
-    value: &'v Spanned<DeValue<'_>>,
-    key: &str,
-) -> Result<&'v str, ThemeWarning> {
-    match value.get_ref() {
-        DeValue::String(text) => Ok(text),
-        other => Err(source.problem(
-            value.span(),
-            key,
-            format!("expected a string, found {}", a_type(other)),
-        )),
-    }
-}
-
-fn palette(source: &Source<'_>, value: &Spanned<DeValue<'_>>) -> Result<Vec<Color>, ThemeWarning> {
-    let DeValue::Array(items) = value.get_ref() else {
-        return Err(source.problem(
-            value.span(),
-            "tier_palette",
-            format!(
-                "expected a list of colours, found {}",
-                a_type(value.get_ref())
-            ),
-        ));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| colour(source, item, &format!("tier_palette[{i}]")))
-        .collect()
-}
-
-fn style(
-    source: &Source<'_>,
-    value: &Spanned<DeValue<'_>>,
-    key: &str,
-) -> Result<Style, ThemeWarning> {
-    let DeValue::Table(fields) = value.get_ref() else {
-        return Err(source.problem(
-            value.span(),
-            key,
-            format!(
-                "expected a table of style fields like {{ fg = \"#7aa2f7\", bold = true }}, found {}",
-                a_type(value.get_ref())
-            ),
-        ));
-    };
-    let mut style = Style::new();
-    for (field_key, field_value) in in_file_order(fields) {
-        let field: &str = field_key.get_ref();
-        let dotted = format!("{key}.{field}");
-        let modifier = match field {
-            "fg" => {
-                style = style.fg(colour(source, field_value, &dotted)?);
-                continue;
-            }
-            "bg" => {
-                style = style.bg(colour(source, field_value, &dotted)?);
-                continue;
-            }
-            "bold" => Modifier::BOLD,
-            "italic" => Modifier::ITALIC,
-            "underline" => Modifier::UNDERLINED,
-            "reversed" => Modifier::REVERSED,
-            "dim" => Modifier::DIM,
-            _ => {
-                return Err(source.problem(
-                    field_key.span(),
-                    &dotted,
-                    format!("unknown style field '{field}' (fields: {STYLE_FIELDS})"),
-                ))
-            }
-        };
-        // `false` takes the modifier away from what the role is patched onto.
-        style = match field_value.get_ref() {
-            DeValue::Boolean(true) => style.add_modifier(modifier),
-            DeValue::Boolean(false) => style.remove_modifier(modifier),
-            other => {
-                return Err(source.problem(
-                    field_value.span(),
-                    &dotted,
-                    format!("expected true or false, found {}", a_type(other)),
-                ))
-            }
-        };
-    }
-    Ok(style)
-}
-
-fn colour(
-    source: &Source<'_>,
-    value: &Spanned<DeValue<'_>>,
-    key: &str,
-) -> Result<Color, ThemeWarning> {
-    let (parsed, shown) = match value.get_ref() {
-        DeValue::String(text) => (parse_colour(text), text.to_string()),
-        DeValue::Integer(int) => (
-            u8::from_str_radix(int.as_str(), int.radix())
-                .ok()
-                .map(Color::Indexed),
-            int.to_string(),
-        ),
-        other => {
-            return Err(source.problem(
-                value.span(),
-                key,
-                format!("expected a colour ({COLOUR_HELP}), found {}", a_type(other)),
-            ))
+impl StyleFields {
+    fn style(&self) -> Style {
+        let mut style = Style::new();
+        if let Some(fg) = &self.fg {
+            style = style.fg(fg.0);
         }
-    };
-    parsed.ok_or_else(|| {
-        source.problem(
-            value.span(),
-            key,
-            format!("'{shown}' is not a colour ({COLOUR_HELP})"),
-        )
-    })
+        if let Some(bg) = &self.bg {
+            style = style.bg(bg.0);
+        }
+        for (set, modifier) in [
+            (self.bold, Modifier::BOLD),
+            (self.italic, Modifier::ITALIC),
+            (self.underline, Modifier::UNDERLINED),
+            (self.reversed, Modifier::REVERSED),
+            (self.dim, Modifier::DIM),
+        ] {
+            style = match set {
+                Some(true) => style.add_modifier(modifier),
+                Some(false) => style.remove_modifier(modifier),
+                None => style,
+            };
+        }
+        style
+    }
+}
+
+/// A colour as a theme writes it: a string ratatui parses or an xterm index.
+#[derive(Debug)]
+struct ThemeColour(Color);
+
+impl<'de> serde::Deserialize<'de> for ThemeColour {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ThemeColour;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a colour ({COLOUR_HELP})")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ThemeColour, E> {
+                parse_colour(text)
+                    .map(ThemeColour)
+                    .ok_or_else(|| E::custom(format!("'{text}' is not a colour ({COLOUR_HELP})")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, index: i64) -> Result<ThemeColour, E> {
+                u8::try_from(index)
+                    .map(|index| ThemeColour(Color::Indexed(index)))
+                    .map_err(|_| E::custom(format!("'{index}' is not a colour ({COLOUR_HELP})")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `#rrggbb`, a name of the 16 ANSI colours (`lightblue`, `light-blue`, `dark_gray`, ... any case)
