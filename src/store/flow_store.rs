@@ -125,6 +125,24 @@ struct Key {
     reporter: Reporter,
 }
 
+impl Key {
+    /// The hash a row is indexed by: the key without its verdicts, so that re-deciding a row,
+    /// which changes only those, leaves it where it is in the index (the index compares whole
+    /// keys; rows that differ only by their verdicts share a hash, and are few).
+    fn index_hash(&self) -> u64 {
+        let Key {
+            source,
+            dest,
+            trace: _,
+            service,
+            port,
+            protocol,
+            reporter,
+        } = *self;
+        FxBuildHasher.hash_one((source, dest, service, port, protocol, reporter))
+    }
+}
+
 /// Everything of a row the evaluator reads: deciding two rows of the same conversation gives the
 /// same result, so re-deciding evaluates once per conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,8 +179,8 @@ struct Addresses {
 #[derive(Debug, Clone)]
 struct Row {
     /// Its trace is the verdicts now: re-deciding the row (a policy change, an enforced fix)
-    /// changes it in place and moves the row in the index, so later flows of the conversation,
-    /// decided by the new policies, still aggregate into it.
+    /// changes it in place (the index does not hash it, so the row stays where it is there), and
+    /// later flows of the conversation, decided by the new policies, still aggregate into it.
     key: Key,
     /// The verdicts when the row was first stored.
     arrived: u32,
@@ -445,7 +463,7 @@ impl FlowStore {
             protocol: flow.protocol.0,
             reporter: flow.reporter,
         };
-        let hash = FxBuildHasher.hash_one(key);
+        let hash = key.index_hash();
         let found = self.index.find(hash, |id| self.row_of(id).key == key);
         let addresses = |store: &mut FlowStore| Addresses {
             source_ip: store.ips.intern(&source_ip),
@@ -544,8 +562,8 @@ impl FlowStore {
 
     fn evict_oldest(&mut self) {
         if let Some(row) = self.rows.pop_front() {
-            let hash = FxBuildHasher.hash_one(row.key);
-            self.index.remove(hash, self.first_id as ShortId);
+            self.index
+                .remove(row.key.index_hash(), self.first_id as ShortId);
             self.first_id += 1;
             self.evicted += 1;
         }
@@ -624,19 +642,12 @@ impl FlowStore {
         if index >= self.rows.len() {
             return false;
         }
-        let old = self.rows[index].key;
-        if old.trace == decided.0 {
+        // The index hashes keys without their verdicts: the row stays where it is.
+        let key = &mut self.rows[index].key;
+        if key.trace == decided.0 {
             return false;
         }
-        let new = Key {
-            trace: decided.0,
-            ..old
-        };
-        self.index
-            .remove(FxBuildHasher.hash_one(old), id as ShortId);
-        self.index
-            .insert(FxBuildHasher.hash_one(new), id as ShortId);
-        self.rows[index].key = new;
+        key.trace = decided.0;
         true
     }
 
