@@ -215,6 +215,23 @@ fn trace(yaml: &str, f: &Flow) -> Traced {
     trace_in(&load(yaml), f)
 }
 
+/// For each case (a label for failures, a flow, its enforced verdict and its one hit): traces the
+/// flow and asserts the enforced verdict and hit.
+#[track_caller]
+fn expect_each(
+    set: &PolicySet,
+    cases: impl IntoIterator<Item = (String, Flow, Verdict, &'static str)>,
+) {
+    for (label, flow, verdict, hit) in cases {
+        let t = trace_in(set, &flow);
+        assert_eq!(
+            (t.enforced, t.enforced_hits.clone()),
+            (verdict, vec![hit.to_string()]),
+            "{label}: {t:#?}"
+        );
+    }
+}
+
 /// Asserts the enforced verdict and hits, and that pending equals enforced (no staged policies).
 #[track_caller]
 fn expect(t: &Traced, verdict: Verdict, hits: &[&str]) {
@@ -801,18 +818,18 @@ spec:
             "0|default|CalicoNetworkPolicy|a/web|Allow|2",
         ),
     ];
-    for (src, verdict, hit) in cases {
-        let name = src.display_name();
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "source {name}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("source {name}"),
+                ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// `namespaceSelector: all()` → `has(projectcalico.org/namespace)` (any namespaced endpoint, not hosts);
@@ -853,18 +870,18 @@ spec:
         ),
         (pod("a", "same-ns", &[]), "udp", Verdict::Deny, eot),
     ];
-    for (src, protocol, verdict, hit) in cases {
-        let name = src.display_name();
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name} {protocol}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, protocol, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("{name} {protocol}"),
+                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// `notSelector` is copied unchanged, not namespace-scoped (§2.2 step 5): with `namespaceSelector: all()`
@@ -906,18 +923,18 @@ spec:
         (pod("a", "bad", &["app=bad"]), "udp", Verdict::Deny, eot),
         (pod("b", "good", &["app=good"]), "udp", Verdict::Deny, eot),
     ];
-    for (src, protocol, verdict, hit) in cases {
-        let name = src.display_name();
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name} {protocol}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, protocol, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("{name} {protocol}"),
+                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 const SERVICE_ACCOUNT_MANIFESTS: &str = r#"
@@ -985,18 +1002,18 @@ spec:
         ),
         (bare_pod("a", "api"), "udp", Verdict::Deny, eot),
     ];
-    for (src, protocol, verdict, hit) in cases {
-        let name = src.display_name();
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name} {protocol}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, protocol, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("{name} {protocol}"),
+                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// GlobalNetworkPolicy `namespaceSelector` (pcns.-prefixed, ANDed with `selector`) and
@@ -1046,15 +1063,18 @@ spec:
             "0|__PROFILE__|Profile|kns.a|Allow|0",
         ),
     ];
-    for (dst, verdict, hit) in cases {
-        let name = dst.display_name();
-        let t = trace_in(&set, &ingress(client(), dst, "tcp", 80));
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(dst, verdict, hit)| {
+            let name = dst.display_name();
+            (
+                name.to_string(),
+                ingress(client(), dst, "tcp", 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// GNP `namespaceSelector: all()` is rewritten to `has(projectcalico.org/namespace)` (§2.3), so it selects
@@ -1129,18 +1149,18 @@ spec:
             "0|default|CalicoNetworkPolicy|a/web|Allow|0",
         ),
     ];
-    for (src, verdict, hit) in cases {
-        let name = format!("{:?}", src.ip);
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, verdict, hit)| {
+            let name = format!("{:?}", src.ip);
+            (
+                name.to_string(),
+                ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// Without the IP a `nets` rule cannot be decided: Unknown with `Need::SourceIp` (ingress, source nets)
@@ -1261,22 +1281,22 @@ spec:
             "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web",
         ),
     ];
-    for (port, verdict, hit) in cases {
-        let t = trace_in(
-            &set,
-            &ingress(
-                pod("a", "c", &[]),
-                pod("a", "web", &["app=web"]),
-                "tcp",
-                port,
-            ),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "port {port}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(port, verdict, hit)| {
+            (
+                format!("port {port}"),
+                ingress(
+                    pod("a", "c", &[]),
+                    pod("a", "web", &["app=web"]),
+                    "tcp",
+                    port,
+                ),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// Named ports resolve against the destination pod's container ports of that protocol (Felix named-port
@@ -1324,17 +1344,17 @@ spec:
         ),
         ("tcp", 5353, Verdict::Deny, eot),
     ];
-    for (protocol, port, verdict, hit) in cases {
-        let t = trace_in(
-            &set,
-            &ingress(pod("a", "c", &[]), bare_pod("a", "web"), protocol, port),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{protocol}/{port}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(protocol, port, verdict, hit)| {
+            (
+                format!("{protocol}/{port}"),
+                ingress(pod("a", "c", &[]), bare_pod("a", "web"), protocol, port),
+                verdict,
+                hit,
+            )
+        }),
+    );
     // A destination no Pod manifest describes: its named ports are unknown.
     let t = trace_in(
         &set,
@@ -1397,14 +1417,17 @@ spec:
             "0|default|CalicoNetworkPolicy|a/web|Allow|3",
         ),
     ];
-    for (src, protocol, verdict, hit) in cases {
-        let t = trace_in(&set, &ingress(src, web(), protocol, 0));
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{protocol}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, protocol, verdict, hit)| {
+            (
+                protocol.to_string(),
+                ingress(src, web(), protocol, 0),
+                verdict,
+                hit,
+            )
+        }),
+    );
     // IPv6: the first rule denies.
     let v6 = ingress(
         pod_ip("a", "c", &[], "fd00::1"),
@@ -1561,17 +1584,17 @@ spec:
         ("IP in blocked", network("203.0.113.9"), Verdict::Deny, deny),
         ("IP in no set", network("8.8.8.8"), Verdict::Deny, eot),
     ];
-    for (case, src, verdict, hit) in cases {
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{case}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(case, src, verdict, hit)| {
+            (
+                case.to_string(),
+                ingress(src, pod("a", "web", &["app=web"]), "tcp", 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 /// A selector (even `all()`) never matches an external IP that belongs to no endpoint or network set
@@ -1613,18 +1636,18 @@ spec:
             "0|default|GlobalNetworkPolicy|egress|Allow|1",
         ),
     ];
-    for (dst, verdict, hit) in cases {
-        let name = dst.display_name();
-        let t = trace_in(
-            &set,
-            &egress(pod("a", "web", &["app=web"]), dst, "tcp", 443),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(dst, verdict, hit)| {
+            let name = dst.display_name();
+            (
+                name.to_string(),
+                egress(pod("a", "web", &["app=web"]), dst, "tcp", 443),
+                verdict,
+                hit,
+            )
+        }),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1685,18 +1708,18 @@ spec:
         ),
         (pod("c", "admin", &["role=admin"]), 80, Verdict::Deny, eot),
     ];
-    for (src, port, verdict, hit) in cases {
-        let name = src.display_name();
-        let t = trace_in(
-            &set,
-            &ingress(src, pod("a", "web", &["app=web"]), "tcp", port),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{name}:{port}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(src, port, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("{name}:{port}"),
+                ingress(src, pod("a", "web", &["app=web"]), "tcp", port),
+                verdict,
+                hit,
+            )
+        }),
+    );
     // A Kubernetes pod selector starts with the orchestrator term: a host never matches, and a pod in
     // another namespace is not selected by the policy at all.
     let t = trace_in(
@@ -1746,17 +1769,17 @@ spec:
         ("172.16.1.1", 8091, Verdict::Deny, eot),
         ("172.15.0.1", 8080, Verdict::Deny, eot),
     ];
-    for (ip, port, verdict, hit) in cases {
-        let t = trace_in(
-            &set,
-            &ingress(network(ip), pod("a", "web", &[]), "tcp", port),
-        );
-        assert_eq!(
-            (t.enforced, t.enforced_hits.clone()),
-            (verdict, vec![hit.to_string()]),
-            "{ip}:{port}: {t:#?}"
-        );
-    }
+    expect_each(
+        &set,
+        cases.into_iter().map(|(ip, port, verdict, hit)| {
+            (
+                format!("{ip}:{port}"),
+                ingress(network(ip), pod("a", "web", &[]), "tcp", port),
+                verdict,
+                hit,
+            )
+        }),
+    );
     // UDP is not allowed: the port entry defaults to TCP (§3 k8sRuleToCalico step 1).
     let t = trace_in(
         &set,
