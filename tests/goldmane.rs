@@ -8,8 +8,8 @@ use std::time::Duration;
 use flowtrace::model::{PolicyKind, Verdict};
 use flowtrace::source::goldmane::proto::{common, v3_30, v3_32};
 use flowtrace::source::goldmane::{
-    self as goldmane, Backoff, GoldmaneClient, GoldmaneConfig, GoldmaneFilter, GoldmaneVersion,
-    HintQuery, HintType, ListQuery, Match, PolicyFilter, ServerFilter, WireVersion,
+    self as goldmane, GoldmaneClient, GoldmaneConfig, GoldmaneFilter, GoldmaneVersion, HintQuery,
+    HintType, ListQuery, Match, PolicyFilter, ServerFilter, WireVersion,
 };
 use flowtrace::source::ConnectionState;
 use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
@@ -21,12 +21,7 @@ fn config(fake: &FakeGoldmane) -> GoldmaneConfig {
     let mut config = GoldmaneConfig::new(fake.address());
     config.tls = Some(fake.pki.client_files());
     config.since = Some(Duration::from_secs(3600));
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(200),
-    };
-    config.connect_timeout = Duration::from_secs(5);
-    config.request_timeout = Duration::from_secs(5);
+    config.pacing = running::FAST;
     config
 }
 

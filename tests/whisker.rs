@@ -21,12 +21,7 @@ use tokio::time::timeout;
 fn config(fake: &FakeWhisker) -> WhiskerConfig {
     let mut config = WhiskerConfig::new(format!("{}/whisker-backend", fake.url()));
     config.since = Some(Duration::from_secs(3600));
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(200),
-    };
-    config.connect_timeout = Duration::from_secs(5);
-    config.request_timeout = Duration::from_secs(5);
+    config.pacing = running::FAST;
     config
 }
 
@@ -349,7 +344,7 @@ async fn an_unreachable_backend_is_retried() {
         listener.local_addr().unwrap().port()
     };
     let mut config = WhiskerConfig::new(format!("http://127.0.0.1:{port}/"));
-    config.backoff = Backoff {
+    config.pacing.backoff = Backoff {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(50),
     };

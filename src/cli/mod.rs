@@ -37,12 +37,8 @@ pub struct Cli {
 pub struct TuiArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Start with this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
-    #[arg(long)]
-    filter: Option<String>,
-    /// History to load at start (30s, 15m, 2h) [default: 5m].
-    #[arg(long)]
-    since: Option<String>,
+    #[command(flatten)]
+    view: ViewArgs,
     /// Keymap: default, vim, emacs, a name in $XDG_CONFIG_HOME/flowtrace/keymaps, or a path.
     #[arg(long, value_name = "NAME|PATH")]
     keymap: Option<String>,
@@ -294,16 +290,25 @@ impl SourceArgs {
     }
 }
 
+/// Which flows to show, for the TUI and `tail` alike.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'; the
+    /// TUI starts with it in its filter bar.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Only flows seen within this long (30s, 15m, 2h); the demo backfills this much history
+    /// [TUI default: 5m].
+    #[arg(long)]
+    since: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Only flows matching this filter (docs/filter.md), e.g. 'action=deny dst.ns=payments'.
-    #[arg(long)]
-    filter: Option<String>,
-    /// Only flows seen within this long (30s, 15m, 2h); the demo backfills this much history.
-    #[arg(long)]
-    since: Option<String>,
+    #[command(flatten)]
+    view: ViewArgs,
     /// Keep following the source (new flows, a growing file) until interrupted.
     #[arg(long, short = 'f')]
     follow: bool,

@@ -41,8 +41,8 @@ pub fn run(args: &TailArgs) -> Outcome {
     let chosen = &source_args;
     let (namespaces, note) = view_namespaces(chosen);
     note.iter().for_each(|note| eprintln!("flowtrace: {note}"));
-    let (_, filter) = filter_arg(args.filter.as_deref(), &namespaces)?;
-    let since = since_arg(args.since.as_deref())?;
+    let (_, filter) = filter_arg(args.view.filter.as_deref(), &namespaces)?;
+    let since = since_arg(args.view.since.as_deref())?;
     let manifests = optional_manifests(&chosen.manifests)?;
     let mut source = open_source(chosen, &filter, since, args.follow)?;
     source

@@ -45,8 +45,7 @@ pub fn run(args: TuiArgs) -> Outcome {
         // `tail` chooses the source the same way, and refuses to stand the demo in for a cluster.
         return super::tail::run(&TailArgs {
             source: args.source,
-            filter: args.filter,
-            since: args.since,
+            view: args.view,
             follow: false,
             output: TailOutput::Wide,
         });
@@ -62,8 +61,8 @@ pub fn run(args: TuiArgs) -> Outcome {
         &mut warnings,
     )?;
     let (namespaces, namespace_note) = view_namespaces(&source_args);
-    let (filter_text, filter) = filter_arg(args.filter.as_deref(), &namespaces)?;
-    let since = since_arg(args.since.as_deref())?.unwrap_or(DEFAULT_BACKFILL_SECONDS);
+    let (filter_text, filter) = filter_arg(args.view.filter.as_deref(), &namespaces)?;
+    let since = since_arg(args.view.since.as_deref())?.unwrap_or(DEFAULT_BACKFILL_SECONDS);
     let manifests = optional_manifests(&source_args.manifests)?;
     let source = open_source(&source_args, &filter, Some(since), true)?;
     let demo = source_args.source() == "demo";

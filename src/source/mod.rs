@@ -3,6 +3,7 @@
 //! Network sources and the demo hand over typed flows; only files and stdin give lines, which the
 //! ingest pipeline decodes.
 
+pub mod batch;
 pub mod demo;
 pub mod file;
 pub mod network;

@@ -30,6 +30,25 @@ impl Default for Backoff {
     }
 }
 
+/// How patient a network source is: how it retries and how long it waits for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    pub backoff: Backoff,
+    pub connect_timeout: Duration,
+    /// Deadline of a request for history (a list, filter hints). Streams have none.
+    pub request_timeout: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Pacing {
+        Pacing {
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 impl Backoff {
     /// The wait before attempt `attempt` (1-based): `initial·2^(attempt-1)` capped at `max`, then
     /// a random point in its upper half ("equal jitter").

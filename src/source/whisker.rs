@@ -14,6 +14,7 @@
 //! [`ConnectionState::Failed`] carrying the server's `{"error": …}` text.
 
 use crate::model::time::unix_now;
+use crate::source::batch::Batcher;
 pub use crate::source::retry::SourceError;
 use crate::source::retry::{hash128, reconnect_loop, Delivered, Reconnect, SessionEnd, Sessions};
 use std::collections::HashSet;
@@ -36,7 +37,7 @@ use crate::model::{HitAction, ObservedFlow, PolicyKind, Reporter, Verdict};
 use crate::source::goldmane::Pem;
 use crate::source::{ConnectionState, SourceEvent};
 
-pub use crate::source::goldmane::{Backoff, FlowPage, AGGREGATION_INTERVAL};
+pub use crate::source::goldmane::{Backoff, FlowPage, Pacing, AGGREGATION_INTERVAL};
 pub use crate::source::server_filter::{Match, ServerFilter};
 
 /// The flows endpoint, relative to the backend's base URL.
@@ -147,10 +148,7 @@ pub struct WhiskerConfig {
     /// lists everything the server holds.
     pub since: Option<Duration>,
     pub filter: WhiskerFilter,
-    pub backoff: Backoff,
-    pub connect_timeout: Duration,
-    /// Deadline of a history request. Streams have none.
-    pub request_timeout: Duration,
+    pub pacing: Pacing,
     /// An open stream silent this long is taken for dead (a port-forward gone) and reconnected;
     /// a reconnect is cheap and de-duplicated, so a quiet cluster loses nothing.
     pub idle_timeout: Duration,
@@ -177,9 +175,7 @@ impl WhiskerConfig {
             url: url.into(),
             since: None,
             filter: WhiskerFilter::default(),
-            backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            pacing: Pacing::default(),
             idle_timeout: Duration::from_secs(30),
             trust: None,
         }
@@ -463,22 +459,25 @@ async fn get(
             .await
             .map_err(|e| WhiskerError::retryable(format!("GET {path}: {e}")))
     };
-    let response = tokio::time::timeout(config.connect_timeout, connect)
+    let response = tokio::time::timeout(config.pacing.connect_timeout, connect)
         .await
         .map_err(|_| {
             WhiskerError::retryable(format!(
                 "no answer from {}:{} within {:?}",
-                target.host, target.port, config.connect_timeout
+                target.host, target.port, config.pacing.connect_timeout
             ))
         })??;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let body = tokio::time::timeout(config.connect_timeout, read_body(response.into_body()))
-        .await
-        .unwrap_or_else(|_| Err("timed out reading the error body".into()))
-        .unwrap_or_default();
+    let body = tokio::time::timeout(
+        config.pacing.connect_timeout,
+        read_body(response.into_body()),
+    )
+    .await
+    .unwrap_or_else(|_| Err("timed out reading the error body".into()))
+    .unwrap_or_default();
     Err(status_error(status, path, &body))
 }
 
@@ -554,12 +553,12 @@ pub async fn list(config: &WhiskerConfig) -> Result<FlowPage, WhiskerError> {
             .await
             .map_err(|e| WhiskerError::retryable(format!("GET {path}: {e}")))
     };
-    let body = tokio::time::timeout(config.request_timeout, request)
+    let body = tokio::time::timeout(config.pacing.request_timeout, request)
         .await
         .map_err(|_| {
             WhiskerError::retryable(format!(
                 "GET {path}: no complete answer within {:?}",
-                config.request_timeout
+                config.pacing.request_timeout
             ))
         })??;
     let envelope: ListEnvelope = serde_json::from_slice(&body).map_err(|e| {
@@ -714,9 +713,6 @@ impl SseParser {
     }
 }
 
-/// Batches are sent when this many flows are waiting, or this long after the first arrived.
-const BATCH_SIZE: usize = 256;
-const BATCH_DELAY: Duration = Duration::from_millis(50);
 /// Malformed events remembered (so re-sent ones are not counted twice).
 const MALFORMED_MEMORY: usize = 10_000;
 
@@ -809,7 +805,7 @@ pub async fn run(
         }
     };
     let reconnect = Reconnect {
-        backoff: config.backoff,
+        backoff: config.pacing.backoff,
         since: config.since,
         seed: &config.url,
     };
@@ -856,8 +852,7 @@ async fn session(
     let mut parser = SseParser::default();
     let mut decoder = FlowDecoder::new();
     let mut parsed: Vec<SseEvent> = Vec::new();
-    let mut batch: Vec<ObservedFlow> = Vec::new();
-    let mut deadline = tokio::time::Instant::now();
+    let mut batcher = Batcher::new(events);
     let mut silent_until = tokio::time::Instant::now() + config.idle_timeout;
     loop {
         let frame = tokio::select! {
@@ -866,9 +861,7 @@ async fn session(
                 frame
             }
             _ = tokio::time::sleep_until(silent_until) => {
-                if !batch.is_empty()
-                    && events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err()
-                {
+                if batcher.flush().await.is_err() {
                     return SessionEnd::Closed;
                 }
                 return SessionEnd::Dropped(WhiskerError::retryable(format!(
@@ -876,8 +869,8 @@ async fn session(
                     config.idle_timeout.as_secs()
                 )));
             }
-            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
-                if events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err() {
+            _ = batcher.due() => {
+                if batcher.flush().await.is_err() {
                     return SessionEnd::Closed;
                 }
                 continue;
@@ -908,59 +901,30 @@ async fn session(
                     break;
                 }
                 SseEvent::Unreadable(reason) => {
-                    if events
-                        .send(SourceEvent::Malformed { reason })
-                        .await
-                        .is_err()
-                    {
+                    if batcher.malformed(reason).await.is_err() {
                         return SessionEnd::Closed;
                     }
                     continue;
                 }
             };
-            match observe(&mut decoder, &text) {
-                Ok(observed) => {
-                    if !delivered.first_time(&observed, unix_now()) {
-                        continue;
-                    }
-                    if batch.is_empty() {
-                        deadline = tokio::time::Instant::now() + BATCH_DELAY;
-                    }
-                    batch.push(observed);
-                    if batch.len() >= BATCH_SIZE
-                        && events
-                            .send(SourceEvent::Flows(std::mem::take(&mut batch)))
-                            .await
-                            .is_err()
-                    {
-                        return SessionEnd::Closed;
-                    }
-                }
+            let sent = match observe(&mut decoder, &text) {
+                Ok(observed) if !delivered.first_time(&observed, unix_now()) => continue,
+                Ok(observed) => batcher.push(observed).await,
+                Err(_) if !delivered.first_malformed(&text) => continue,
                 Err(reason) => {
-                    if !delivered.first_malformed(&text) {
-                        continue;
-                    }
                     let shown: String = text.chars().take(200).collect();
-                    if events
-                        .send(SourceEvent::Malformed {
-                            reason: format!("{reason} in event {shown}"),
-                        })
+                    batcher
+                        .malformed(format!("{reason} in event {shown}"))
                         .await
-                        .is_err()
-                    {
-                        return SessionEnd::Closed;
-                    }
                 }
+            };
+            if sent.is_err() {
+                return SessionEnd::Closed;
             }
         }
         if let Some(error) = ended {
             // Deliver what arrived before the end, then report why it ended.
-            if !batch.is_empty()
-                && events
-                    .send(SourceEvent::Flows(std::mem::take(&mut batch)))
-                    .await
-                    .is_err()
-            {
+            if batcher.flush().await.is_err() {
                 return SessionEnd::Closed;
             }
             return SessionEnd::Dropped(error);

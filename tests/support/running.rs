@@ -7,13 +7,23 @@ use std::future::Future;
 use std::time::Duration;
 
 use flowtrace::model::ObservedFlow;
-use flowtrace::source::goldmane::HintType;
+use flowtrace::source::goldmane::{Backoff, HintType, Pacing};
 use flowtrace::source::{ConnectionState, SourceEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 /// How long any wait in a source test may take.
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// Retries and deadlines short enough for tests against the fakes.
+pub const FAST: Pacing = Pacing {
+    backoff: Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+    },
+    connect_timeout: Duration::from_secs(5),
+    request_timeout: Duration::from_secs(5),
+};
 
 /// What `run` sent.
 #[derive(Default, Debug)]

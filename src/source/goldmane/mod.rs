@@ -11,9 +11,10 @@
 pub mod proto;
 
 use crate::model::time::unix_now;
-pub use crate::source::retry::Backoff;
+use crate::source::batch::Batcher;
 pub use crate::source::retry::SourceError;
 use crate::source::retry::{hash128, reconnect_loop, Delivered, Reconnect, SessionEnd, Sessions};
+pub use crate::source::retry::{Backoff, Pacing};
 use std::error::Error as StdError;
 use std::hash::Hash;
 use std::path::PathBuf;
@@ -324,10 +325,7 @@ pub struct GoldmaneConfig {
     pub since: Option<Duration>,
     pub filter: GoldmaneFilter,
     pub version: GoldmaneVersion,
-    pub backoff: Backoff,
-    pub connect_timeout: Duration,
-    /// Deadline of unary calls (List, FilterHints). Streams have none.
-    pub request_timeout: Duration,
+    pub pacing: Pacing,
 }
 
 impl GoldmaneConfig {
@@ -338,9 +336,7 @@ impl GoldmaneConfig {
             since: None,
             filter: GoldmaneFilter::default(),
             version: GoldmaneVersion::Auto,
-            backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
+            pacing: Pacing::default(),
         }
     }
 }
@@ -484,7 +480,7 @@ impl GoldmaneClient {
         let mut client = GoldmaneClient {
             channel,
             version: WireVersion::V3_32,
-            request_timeout: config.request_timeout,
+            request_timeout: config.pacing.request_timeout,
         };
         client.version = match config.version {
             GoldmaneVersion::V3_30 => WireVersion::V3_30,
@@ -694,7 +690,7 @@ impl GoldmaneClient {
 async fn connect_channel(config: &GoldmaneConfig) -> Result<Channel, GoldmaneError> {
     let mut endpoint = GrpcEndpoint::from_shared(config.address.clone())
         .map_err(|e| GoldmaneError::fatal(format!("address {:?}: {e}", config.address)))?
-        .connect_timeout(config.connect_timeout)
+        .connect_timeout(config.pacing.connect_timeout)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
@@ -953,9 +949,6 @@ fn hit_of(
 // ---------------------------------------------------------------------------------------------
 // The long-running source
 
-/// How many flows a batch holds at most, and how long the first waits for company.
-const BATCH_SIZE: usize = 256;
-const BATCH_DELAY: Duration = Duration::from_millis(50);
 /// A Goldmane flow's identity: its key, as the server encodes it.
 fn identity(flow: &common::Flow) -> u128 {
     let key = flow
@@ -1015,7 +1008,7 @@ pub async fn run(
         return Ok(());
     }
     let reconnect = Reconnect {
-        backoff: config.backoff,
+        backoff: config.pacing.backoff,
         since: config.since,
         seed: &config.address,
     };
@@ -1085,7 +1078,7 @@ async fn session(
         let mut client = GoldmaneClient {
             channel,
             version: version.unwrap_or(WireVersion::V3_32),
-            request_timeout: config.request_timeout,
+            request_timeout: config.pacing.request_timeout,
         };
         if version.is_none() {
             client.version = client.detect_version().await?;
@@ -1107,13 +1100,12 @@ async fn session(
         return SessionEnd::Closed;
     }
     send_hints(client, config.since, events.clone());
-    let mut batch: Vec<ObservedFlow> = Vec::new();
-    let mut deadline = tokio::time::Instant::now();
+    let mut batcher = Batcher::new(events);
     loop {
         let next = tokio::select! {
             next = stream.message() => next,
-            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
-                if events.send(SourceEvent::Flows(std::mem::take(&mut batch))).await.is_err() {
+            _ = batcher.due() => {
+                if batcher.flush().await.is_err() {
                     return SessionEnd::Closed;
                 }
                 continue;
@@ -1123,12 +1115,7 @@ async fn session(
             Ok(Some(result)) => result,
             Ok(None) | Err(_) => {
                 // Deliver what arrived before the end, then report why it ended.
-                if !batch.is_empty()
-                    && events
-                        .send(SourceEvent::Flows(std::mem::take(&mut batch)))
-                        .await
-                        .is_err()
-                {
+                if batcher.flush().await.is_err() {
                     return SessionEnd::Closed;
                 }
                 let error = match next {
@@ -1143,33 +1130,13 @@ async fn session(
                 continue;
             }
         }
-        match flow_result(&result, wire) {
-            Ok(observed) => {
-                if !config.filter.matches_locally(&observed.flow) {
-                    continue;
-                }
-                if batch.is_empty() {
-                    deadline = tokio::time::Instant::now() + BATCH_DELAY;
-                }
-                batch.push(observed);
-                if batch.len() >= BATCH_SIZE
-                    && events
-                        .send(SourceEvent::Flows(std::mem::take(&mut batch)))
-                        .await
-                        .is_err()
-                {
-                    return SessionEnd::Closed;
-                }
-            }
-            Err(reason) => {
-                if events
-                    .send(SourceEvent::Malformed { reason })
-                    .await
-                    .is_err()
-                {
-                    return SessionEnd::Closed;
-                }
-            }
+        let sent = match flow_result(&result, wire) {
+            Ok(observed) if !config.filter.matches_locally(&observed.flow) => continue,
+            Ok(observed) => batcher.push(observed).await,
+            Err(reason) => batcher.malformed(reason).await,
+        };
+        if sent.is_err() {
+            return SessionEnd::Closed;
         }
     }
 }
