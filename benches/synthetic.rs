@@ -3,26 +3,16 @@
 
 use std::fmt::Write;
 
+use flowtrace::source::demo::Seeded;
+
 pub const NAMESPACES: usize = 200;
 pub const LABEL_SETS: usize = 5_000;
 const ROLES: [&str; 3] = ["web", "api", "db"];
 const PORTS: [u16; 6] = [80, 443, 5432, 8080, 53, 9090];
 
-/// A small deterministic generator (64-bit LCG), so runs are comparable.
-pub struct Seeded(u64);
-
-impl Seeded {
-    pub fn new(seed: u64) -> Seeded {
-        Seeded(seed)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n
-    }
+/// An index below `n`, from the demo's generator (so runs are comparable).
+fn pick(random: &mut Seeded, n: usize) -> usize {
+    random.below(n as u64) as usize
 }
 
 fn namespace(k: usize) -> String {
@@ -111,8 +101,8 @@ pub fn flow_lines(count: usize, seed: u64) -> Vec<String> {
     let mut random = Seeded::new(seed);
     (0..count)
         .map(|_| {
-            let (s, d) = (random.below(LABEL_SETS), random.below(LABEL_SETS));
-            let port = PORTS[random.below(PORTS.len())];
+            let (s, d) = (pick(&mut random, LABEL_SETS), pick(&mut random, LABEL_SETS));
+            let port = PORTS[pick(&mut random, PORTS.len())];
             let protocol = if port == 53 { "udp" } else { "tcp" };
             let reporter = if random.below(2) == 0 { "Src" } else { "Dst" };
             format!(

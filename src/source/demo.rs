@@ -177,12 +177,18 @@ const CONVERSATIONS: [Conversation; 11] = [
     },
 ];
 
-/// A small deterministic generator (64-bit LCG): the same seed gives the same traffic.
+/// A small deterministic generator (64-bit LCG): the same seed gives the same traffic (here and in
+/// the benchmarks' synthetic cluster).
 #[derive(Debug, Clone)]
-struct Seeded(u64);
+pub struct Seeded(u64);
 
 impl Seeded {
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn new(seed: u64) -> Seeded {
+        Seeded(seed)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -216,7 +222,7 @@ impl DemoCluster {
         DemoCluster {
             manifests,
             set,
-            random: Seeded(seed),
+            random: Seeded::new(seed),
         }
     }
 

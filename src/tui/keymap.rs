@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::de::DeTable;
 
 use super::action::Action;
-use super::toml_file::{entries, is_path, line_of, toml_names, FileProblem};
+use super::toml_file::{entries, is_path, line_of, suggest, unknown_name, user_file, FileProblem};
 
 /// Where a binding applies: the part of the UI that has the keyboard.
 #[derive(
@@ -507,14 +507,11 @@ fn builtin_text(name: &str) -> Option<&'static str> {
 /// already in `chain` (so that a user's `vim.toml` may inherit the built-in `vim`).
 fn resolve_name(name: &str, config_dir: Option<&Path>, chain: &[Origin]) -> Result<Origin, String> {
     let mut exists = false;
-    if let Some(dir) = config_dir {
-        let path = dir.join("keymaps").join(format!("{name}.toml"));
-        if path.is_file() {
-            exists = true;
-            let origin = Origin::File(path);
-            if !origin.is_in(chain) {
-                return Ok(origin);
-            }
+    if let Some(path) = user_file("keymap", name, config_dir) {
+        exists = true;
+        let origin = Origin::File(path);
+        if !origin.is_in(chain) {
+            return Ok(origin);
         }
     }
     if let Some(builtin) = Keymap::BUILTIN_NAMES.iter().find(|n| **n == name) {
@@ -527,31 +524,12 @@ fn resolve_name(name: &str, config_dir: Option<&Path>, chain: &[Origin]) -> Resu
     if exists {
         return Err(format!("inheriting '{name}' makes a cycle"));
     }
-    let user = user_keymaps(config_dir);
-    let known = Keymap::BUILTIN_NAMES
-        .iter()
-        .copied()
-        .chain(user.iter().map(String::as_str));
-    let mut message = format!(
-        "unknown keymap '{name}'{}; the built-in keymaps are {}",
-        suggest(name, known),
-        Keymap::BUILTIN_NAMES.join(", "),
-    );
-    if let Some(dir) = config_dir {
-        let listed = if user.is_empty() {
-            "none".to_string()
-        } else {
-            user.join(", ")
-        };
-        let _ = write!(message, "; {} has {listed}", dir.join("keymaps").display());
-    }
-    message.push_str(" (a path needs a '/' or the .toml ending)");
-    Err(message)
-}
-
-/// The names of the keymap files in `config_dir/keymaps`, sorted.
-fn user_keymaps(config_dir: Option<&Path>) -> Vec<String> {
-    config_dir.map_or_else(Vec::new, |dir| toml_names(&dir.join("keymaps")))
+    Err(unknown_name(
+        "keymap",
+        name,
+        &Keymap::BUILTIN_NAMES,
+        config_dir,
+    ))
 }
 
 /// What `inherits = "PARENT"` in `child` names. Built-ins inherit built-ins only; files may name a
@@ -829,32 +807,6 @@ fn action_named(name: &str) -> Result<Option<Action>, String> {
             suggest(name, Action::ALL.iter().map(|a| a.name()))
         )
     })
-}
-
-/// `; did you mean 'x'?` for the closest of `names`, when one is close.
-fn suggest<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> String {
-    names
-        .into_iter()
-        .map(|name| (edit_distance(word, name), name))
-        .filter(|(distance, _)| *distance <= 2 && *distance < word.chars().count())
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, name)| format!("; did you mean '{name}'?"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = Vec::with_capacity(b.len() + 1);
-        current.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != *cb);
-            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

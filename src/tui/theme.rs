@@ -14,7 +14,9 @@ use std::path::Path;
 use ratatui::style::{Color, Modifier, Style};
 use toml::de::DeTable;
 
-use super::toml_file::{entries, is_path, line_of, toml_names, FileProblem, ValueProblem};
+use super::toml_file::{
+    entries, is_path, line_of, unknown_name, user_file, FileProblem, ValueProblem,
+};
 
 /// What a theme colours: each role names a meaning, not a widget.
 #[derive(
@@ -357,36 +359,19 @@ fn load_named(
     name: &str,
     config_dir: Option<&Path>,
 ) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
-    if let Some(dir) = config_dir {
-        let path = dir.join("themes").join(format!("{name}.toml"));
-        if path.is_file() {
-            return load_path(&path);
-        }
+    if let Some(path) = user_file("theme", name, config_dir) {
+        return load_path(&path);
     }
     if let Some(theme) = Theme::builtin(name) {
         return Ok((theme, Vec::new()));
     }
-    let mut known: Vec<String> = Theme::BUILTIN_NAMES.iter().map(|n| n.to_string()).collect();
-    known.extend(user_theme_names(config_dir));
-    Err(FileProblem {
-        section: String::new(),
-        path: String::new(),
-        line: 0,
-        key: "--theme".to_owned(),
-        message: format!(
-            "no theme named '{name}' (known: {}; a file path needs a '/' or a .toml ending)",
-            known.join(", ")
-        ),
-    })
-}
-
-/// The names of the user's themes that are not also built-in names, sorted.
-fn user_theme_names(config_dir: Option<&Path>) -> Vec<String> {
-    let names = config_dir.map_or_else(Vec::new, |dir| toml_names(&dir.join("themes")));
-    names
-        .into_iter()
-        .filter(|name| !Theme::BUILTIN_NAMES.contains(&name.as_str()))
-        .collect()
+    Err(FileProblem::new(
+        "",
+        0,
+        "",
+        "--theme",
+        unknown_name("theme", name, &Theme::BUILTIN_NAMES, config_dir),
+    ))
 }
 
 fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {

@@ -2,7 +2,7 @@
 //! path from a name, listing a folder's files, and pointing at lines.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
@@ -31,6 +31,73 @@ pub fn toml_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The user's file for a keymap or theme (`what`) NAME: `config_dir/<what>s/NAME.toml`, if there.
+pub fn user_file(what: &str, name: &str, config_dir: Option<&Path>) -> Option<PathBuf> {
+    let path = config_dir?
+        .join(format!("{what}s"))
+        .join(format!("{name}.toml"));
+    path.is_file().then_some(path)
+}
+
+/// Why NAME is no keymap or theme (`what`): the closest known name, the built-ins and the user's
+/// files (in `config_dir/<what>s`), and how to give a path instead.
+pub fn unknown_name(
+    what: &str,
+    name: &str,
+    builtins: &[&str],
+    config_dir: Option<&Path>,
+) -> String {
+    let folder = config_dir.map(|dir| dir.join(format!("{what}s")));
+    let user = folder.as_deref().map_or_else(Vec::new, toml_names);
+    let mut known: Vec<&str> = builtins.to_vec();
+    known.extend(
+        user.iter()
+            .map(String::as_str)
+            .filter(|n| !builtins.contains(n)),
+    );
+    let mut message = format!(
+        "unknown {what} '{name}'{} (known: {}",
+        suggest(name, known.iter().copied()),
+        known.join(", ")
+    );
+    if let Some(folder) = folder {
+        let listed = if user.is_empty() {
+            "none".to_string()
+        } else {
+            user.join(", ")
+        };
+        message.push_str(&format!("; {} has {listed}", folder.display()));
+    }
+    message.push_str("; a path needs a '/' or the .toml ending)");
+    message
+}
+
+/// `; did you mean 'x'?` for the closest of `names`, when one is close.
+pub fn suggest<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|name| (edit_distance(word, name), name))
+        .filter(|(distance, _)| *distance <= 2 && *distance < word.chars().count())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| format!("; did you mean '{name}'?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// The 1-based line of a byte offset.
