@@ -129,6 +129,18 @@ pub fn same_trace(recorded: &[PolicyHit], computed: &[PolicyHit]) -> bool {
         })
 }
 
+/// The policies a recorded trace names (an end of tier by what triggered it) that `set` does not
+/// hold: deleted or renamed since Calico recorded the flow, or never loaded.
+pub fn unknown_policies<'a>(
+    set: &'a PolicySet,
+    recorded: &'a [PolicyHit],
+) -> impl Iterator<Item = &'a PolicyHit> + 'a {
+    recorded
+        .iter()
+        .map(|h| h.trigger.as_deref().unwrap_or(h))
+        .filter(|hit| !set.has_policy_of(hit))
+}
+
 /// Differences between Calico's record of `flow` and its evaluation; `None` when the record
 /// carries nothing to compare.
 pub fn differences<S: SetHandle>(
@@ -172,10 +184,7 @@ pub fn differences<S: SetHandle>(
         if same_trace(recorded, &computed) {
             continue;
         }
-        let unknown: Vec<Difference> = recorded
-            .iter()
-            .map(|h| h.trigger.as_deref().unwrap_or(h))
-            .filter(|hit| !set.has_policy_of(hit))
+        let unknown: Vec<Difference> = unknown_policies(set, recorded)
             .map(|hit| Difference::UnknownPolicy {
                 kind: hit.kind,
                 name: hit.qualified_name(),

@@ -8,6 +8,7 @@ use crate::ingest::Scope;
 use crate::model::artefacts::Artefact;
 use crate::model::time::format_rfc3339;
 use crate::model::{qualified_name, HitAction, PolicyHit, PolicyKind, Verdict};
+use crate::policy::compare::unknown_policies;
 use crate::policy::explain::{
     explain, Explanation, PolicyExplanation, TierStatus, VerdictExplanation,
 };
@@ -322,11 +323,7 @@ fn difference_reason(
             "the stored flow lacks what Calico saw ({reason}); aggregated flows keep no addresses"
         );
     }
-    let unknown = recorded
-        .iter()
-        .map(|h| h.trigger.as_deref().unwrap_or(h))
-        .find(|h| !set.has_policy_of(h));
-    match unknown {
+    match unknown_policies(set, recorded).next() {
         Some(hit) => format!(
             "unknown policy {}: not in the loaded manifests",
             hit.qualified_name()
