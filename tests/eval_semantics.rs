@@ -4,6 +4,9 @@
 //! `notes/calico-semantics.md` (§ numbers below) or `shared/research/calico.md` (research §…), each of
 //! which cites the Felix / libcalico-go source function.
 //!
+//! A test's manifests are in `tests/semantics/`, named after the test (`fixture!`); the flows and
+//! the verdicts they must get are here, beside the behaviour they check.
+//!
 //! Hits are rendered compactly as
 //! `"<policy_index>|<tier>|<kind>|<ns/name or name>|<action>|<rule_index>"`, and EndOfTier hits add
 //! `"|trigger=<kind>:<ns/name>"`.
@@ -17,9 +20,14 @@ use flowtrace::model::{
 use flowtrace::policy::endpoint::Need;
 use flowtrace::policy::{load_str, Evaluator, LoadReport, PolicySet};
 
-// ---------------------------------------------------------------------------------------------
+/// A test's manifests, from `tests/semantics/NAME.yaml` (named after the test).
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!("semantics/", $name, ".yaml"))
+    };
+}
+
 // Builders
-// ---------------------------------------------------------------------------------------------
 
 fn labels(items: &[&str]) -> Labels {
     Labels::from_kv_strings(items.iter().copied())
@@ -108,9 +116,7 @@ fn egress(src: Endpoint, dst: Endpoint, protocol: &str, port: u16) -> Flow {
     flow(src, dst, protocol, port, Reporter::Src)
 }
 
-// ---------------------------------------------------------------------------------------------
 // Evaluation helpers
-// ---------------------------------------------------------------------------------------------
 
 fn load(yaml: &str) -> PolicySet {
     let (set, report) = load_str("test.yaml", yaml);
@@ -267,19 +273,7 @@ fn expect_enforced(t: &Traced, verdict: Verdict, hits: &[&str]) {
 
 const PROFILE_A: &str = "0|__PROFILE__|Profile|kns.a|Allow|0";
 
-const NAMESPACES: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: a, labels: {team: alpha}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: b, labels: {team: beta}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: c}
-"#;
+const NAMESPACES: &str = fixture!("namespaces");
 
 fn with_namespaces(yaml: &str) -> String {
     format!("{NAMESPACES}---\n{yaml}")
@@ -316,9 +310,7 @@ fn web_flow() -> Flow {
     )
 }
 
-// ---------------------------------------------------------------------------------------------
 // 1. Ordering
-// ---------------------------------------------------------------------------------------------
 
 /// Tiers run in `order`, ties broken by tier name (research §4.1, `felix/calc/policy_sorter.go: TierLess`);
 /// Pass moves on to the next tier, and after the last tier the `kns.<ns>` profile allows.
@@ -424,36 +416,7 @@ fn policies_within_a_tier_by_order_then_name_missing_order_last() {
 /// a Calico policy at order 500 runs before it, one at order 2000 after it.
 #[test]
 fn kubernetes_policy_has_order_1000_in_default_tier() {
-    let yaml = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - {}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: early, namespace: a}
-spec:
-  order: 500
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination: {ports: [22]}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: late, namespace: a}
-spec:
-  order: 2000
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("kubernetes-policy-has-order-1000-in-default-tier"));
     let t = trace_in(&set, &web_flow());
     expect(
         &t,
@@ -479,23 +442,7 @@ spec:
 #[test]
 
 fn equal_order_tie_break_uses_backend_key_with_tier_prefix() {
-    let yaml = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {}
-  ingress:
-  - {}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: zzz, namespace: a}
-spec:
-  order: 1000
-  ingress:
-  - action: Deny
-"#;
+    let yaml = fixture!("equal-order-tie-break-uses-backend-key-with-tier-prefix");
     let t = trace(yaml, &web_flow());
     expect(
         &t,
@@ -504,29 +451,13 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 2. Actions
-// ---------------------------------------------------------------------------------------------
 
 /// Allow and Deny end evaluation, Log continues with the next rule (research §4.2 step 1,
 /// `felix/rules/endpoints.go`, `app-policy/checker/check.go: checkTiers`).
 #[test]
 fn allow_deny_end_evaluation_and_log_continues() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Log
-  - action: Deny
-    protocol: TCP
-    destination: {ports: [80]}
-  - action: Allow
-  - action: Deny
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("allow-deny-end-evaluation-and-log-continues"));
     let cases = [
         (
             80,
@@ -575,30 +506,7 @@ fn pass_skips_rest_of_tier() {
 /// the deciding policy is reported at policy_index 0 (indexes count reported hits, §6).
 #[test]
 fn non_matching_policy_falls_through_to_next_policy() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: ssh-only}
-spec:
-  order: 1
-  selector: all()
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination: {ports: [22]}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: web}
-spec:
-  order: 2
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    protocol: UDP
-  - action: Allow
-    protocol: TCP
-"#;
+    let yaml = fixture!("non-matching-policy-falls-through-to-next-policy");
     let t = trace(yaml, &web_flow());
     expect(
         &t,
@@ -607,9 +515,7 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 3. End of tier
-// ---------------------------------------------------------------------------------------------
 
 /// A tier that selected the endpoint but decided nothing applies defaultAction Deny (research §4.2 step 2),
 /// reported as EndOfTier with rule index -1; the trigger is the *last* applicable enforced policy in the
@@ -617,45 +523,7 @@ spec:
 /// (research §1.7, §4.8).
 #[test]
 fn end_of_tier_deny_triggers_last_enforced_first_pending() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: security}
-spec: {order: 10}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: security.first}
-spec:
-  tier: security
-  order: 1
-  selector: all()
-  ingress:
-  - action: Allow
-    protocol: UDP
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: security.second}
-spec:
-  tier: security
-  order: 2
-  selector: all()
-  ingress:
-  - action: Allow
-    protocol: TCP
-    destination: {ports: [443]}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: security.unrelated}
-spec:
-  tier: security
-  order: 3
-  selector: app == 'other'
-  ingress:
-  - action: Allow
-"#;
+    let yaml = fixture!("end-of-tier-deny-triggers-last-enforced-first-pending");
     let t = trace(yaml, &web_flow());
     expect_enforced(
         &t,
@@ -692,31 +560,7 @@ fn end_of_tier_pass_continues_to_next_tier() {
 /// their default action (research §4.1, `tiered-policy.mdx`, `rules/endpoints.go`).
 #[test]
 fn tiers_selecting_nothing_are_skipped() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: security}
-spec: {order: 10}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: security.others}
-spec:
-  tier: security
-  selector: app == 'other'
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: security.egress-only}
-spec:
-  tier: security
-  selector: all()
-  types: [Egress]
-  egress:
-  - action: Deny
-"#;
+    let yaml = fixture!("tiers-selecting-nothing-are-skipped");
     let t = trace(yaml, &web_flow());
     expect(&t, Verdict::Allow, &[PROFILE_A]);
 }
@@ -747,9 +591,7 @@ fn profiles_allow_workloads_and_hosts_without_policy_are_denied() {
     expect(&trace_in(&set, &to_host), Verdict::Deny, &[]);
 }
 
-// ---------------------------------------------------------------------------------------------
 // 5. Selectors and namespace scoping
-// ---------------------------------------------------------------------------------------------
 
 /// A Calico NetworkPolicy's `selector` is ANDed with `projectcalico.org/namespace == '<ns>'` (§2.3
 /// `ConvertNetworkPolicyV3ToV1Value`): `all()` in namespace a does not select a pod in b.
@@ -781,21 +623,9 @@ fn calico_network_policy_selector_is_namespace_scoped() {
 /// (pcns.-prefixed namespace labels) replaces that restriction and is ANDed with `selector` (§2.2 steps 1–4).
 #[test]
 fn rule_selector_is_namespace_scoped_and_namespace_selector_widens_it() {
-    let yaml = with_namespaces(
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    source: {selector: app == 'client'}
-  - action: Allow
-    source: {namespaceSelector: team == 'beta', selector: app == 'monitor'}
-  - action: Allow
-    source: {namespaceSelector: "projectcalico.org/name == 'c'"}
-"#,
-    );
+    let yaml = with_namespaces(fixture!(
+        "rule-selector-is-namespace-scoped-and-namespace-selector-widens-it"
+    ));
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
@@ -837,21 +667,7 @@ spec:
 /// (§2.2 step 1, research §4.8).
 #[test]
 fn namespace_selector_all_and_global() {
-    let yaml = with_namespaces(
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source: {namespaceSelector: all()}
-  - action: Allow
-    protocol: UDP
-    source: {namespaceSelector: global()}
-"#,
-    );
+    let yaml = with_namespaces(fixture!("namespace-selector-all-and-global"));
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
@@ -889,21 +705,7 @@ spec:
 /// restriction to the policy's own namespace (§2.2 step 4).
 #[test]
 fn not_selector_is_not_namespace_scoped() {
-    let yaml = with_namespaces(
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source: {namespaceSelector: all(), notSelector: app == 'bad'}
-  - action: Allow
-    protocol: UDP
-    source: {notSelector: app == 'bad'}
-"#,
-    );
+    let yaml = with_namespaces(fixture!("not-selector-is-not-namespace-scoped"));
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
@@ -937,30 +739,7 @@ spec:
     );
 }
 
-const SERVICE_ACCOUNT_MANIFESTS: &str = r#"
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: api-sa, namespace: a, labels: {role: frontend}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: batch-sa, namespace: a, labels: {role: batch}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api, namespace: a, labels: {app: api}}
-spec: {serviceAccountName: api-sa, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: batch, namespace: a, labels: {app: batch}}
-spec: {serviceAccountName: batch-sa, containers: [{name: c}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: api, namespace: b, labels: {app: api}}
-spec: {serviceAccountName: api-sa, containers: [{name: c}]}
-"#;
+const SERVICE_ACCOUNT_MANIFESTS: &str = fixture!("service-account-manifests");
 
 /// `serviceAccounts.names` → `projectcalico.org/serviceaccount in {…}` (the pod's serviceAccountName),
 /// `serviceAccounts.selector` → `pcsa.`-prefixed ServiceAccount labels; both namespace-scoped in a
@@ -969,19 +748,7 @@ spec: {serviceAccountName: api-sa, containers: [{name: c}]}
 fn rule_service_accounts_by_name_and_selector() {
     let yaml = format!(
         "{SERVICE_ACCOUNT_MANIFESTS}---\n{}",
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source: {serviceAccounts: {names: [api-sa]}}
-  - action: Allow
-    protocol: UDP
-    source: {serviceAccounts: {selector: role == 'batch'}}
-"#
+        fixture!("rule-service-accounts-by-name-and-selector")
     );
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
@@ -1022,22 +789,7 @@ spec:
 fn gnp_namespace_selector_and_service_account_selector() {
     let yaml = with_namespaces(&format!(
         "{SERVICE_ACCOUNT_MANIFESTS}---\n{}",
-        r#"apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: beta-deny}
-spec:
-  namespaceSelector: team == 'beta'
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: frontend-deny}
-spec:
-  serviceAccountSelector: role == 'frontend'
-  ingress:
-  - action: Deny
-"#
+        fixture!("gnp-namespace-selector-and-service-account-selector")
     ));
     let set = load(&yaml);
     let client = || pod("c", "client", &[]);
@@ -1081,26 +833,7 @@ spec:
 /// workloads but not host endpoints, while `selector: all()` alone selects hosts too.
 #[test]
 fn gnp_namespace_selector_all_does_not_select_hosts() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: pods-only}
-spec:
-  order: 1
-  namespaceSelector: all()
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: everything}
-spec:
-  order: 2
-  selector: all()
-  ingress:
-  - action: Allow
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("gnp-namespace-selector-all-does-not-select-hosts"));
     let to_pod = ingress(pod("c", "client", &[]), pod("a", "web", &[]), "tcp", 80);
     expect(
         &trace_in(&set, &to_pod),
@@ -1115,25 +848,13 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 6. nets / notNets
-// ---------------------------------------------------------------------------------------------
 
 /// `nets`/`notNets` match the peer IP; a rule with only nets has no namespace restriction (§2.2
 /// "Consequences"). Without an IP the verdict is Unknown and says which IP is needed.
 #[test]
 fn nets_and_not_nets_match_peer_ip() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    source: {nets: [10.1.0.0/16], notNets: [10.1.9.0/24]}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("nets-and-not-nets-match-peer-ip"));
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
         (
@@ -1170,20 +891,7 @@ fn nets_without_ip_is_unknown() {
     let yaml = [
         tier("security", Some(10), None),
         gnp("security", "security.pass", None, "Pass"),
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  types: [Ingress, Egress]
-  ingress:
-  - action: Allow
-    source: {nets: [10.0.0.0/8]}
-  egress:
-  - action: Allow
-    destination: {nets: [10.0.0.0/8]}
-"#
-        .to_string(),
+        fixture!("nets-without-ip-is-unknown").to_string(),
     ]
     .concat();
     let set = load(&yaml);
@@ -1227,28 +935,12 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 7. Ports and protocols
-// ---------------------------------------------------------------------------------------------
 
 /// `ports` (numbers and `"min:max"` ranges), `notPorts`, source ports (research §4.6 EntityRule).
 #[test]
 fn ports_ranges_and_not_ports() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination: {ports: [8000:8100], notPorts: [8080]}
-  - action: Allow
-    protocol: TCP
-    destination: {ports: [80, 443, "8000:8100"]}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("ports-ranges-and-not-ports"));
     let cases = [
         (
             80,
@@ -1303,30 +995,7 @@ spec:
 /// IP sets); without a Pod manifest they are Unknown (`Need::DestNamedPorts`).
 #[test]
 fn named_ports_from_pod_manifest() {
-    let yaml = r#"
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: a, labels: {app: web}}
-spec:
-  containers:
-  - name: c
-    ports:
-    - {name: http, containerPort: 8080}
-    - {name: dns, containerPort: 5353, protocol: UDP}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: TCP
-    destination: {ports: [http]}
-  - action: Allow
-    destination: {ports: [dns]}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("named-ports-from-pod-manifest"));
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
         (
@@ -1375,25 +1044,7 @@ spec:
 /// `protocol`, `notProtocol`, `icmp` (type given → needs ICMP type/code), `ipVersion` (research §4.6 Rule).
 #[test]
 fn protocol_not_protocol_icmp_and_ip_version() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    ipVersion: 6
-  - action: Allow
-    protocol: ICMP
-  - action: Deny
-    protocol: ICMPv6
-    icmp: {type: 128}
-  - action: Allow
-    notProtocol: UDP
-    source: {nets: [10.0.0.0/8]}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("protocol-not-protocol-icmp-and-ip-version"));
     let web = || pod_ip("a", "web", &["app=web"], "10.0.0.2");
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
     let cases = [
@@ -1470,20 +1121,7 @@ spec:
 /// An ICMP rule with a type cannot be decided from a flow record without type/code.
 #[test]
 fn icmp_type_needs_type_and_code() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    protocol: ICMP
-    icmp: {type: 8, code: 0}
-  - action: Deny
-    protocol: ICMP
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("icmp-type-needs-type-and-code"));
     let t = trace_in(
         &set,
         &ingress(pod("a", "c", &[]), pod("a", "web", &["app=web"]), "icmp", 0),
@@ -1505,26 +1143,9 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 8. Network sets
-// ---------------------------------------------------------------------------------------------
 
-const NETWORK_SETS: &str = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: partners, namespace: a, labels: {kind: partner}}
-spec: {nets: [198.51.100.0/24]}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkSet
-metadata: {name: blocked, labels: {kind: blocked}}
-spec: {nets: [203.0.113.0/24]}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: partners-b, namespace: b, labels: {kind: partner}}
-spec: {nets: [192.0.2.0/24]}
-"#;
+const NETWORK_SETS: &str = fixture!("network-sets");
 
 /// Selectors match NetworkSets (§2.2 "Selectors also match NetworkSets"): by labels when the flow peer is
 /// the set itself (type NetworkSet), and by IP-set membership when the peer is a Network whose IP lies in
@@ -1534,17 +1155,7 @@ spec: {nets: [192.0.2.0/24]}
 fn network_sets_as_rule_peers_by_labels_and_by_ip() {
     let yaml = format!(
         "{NETWORK_SETS}---\n{}",
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    source: {namespaceSelector: global(), selector: kind == 'blocked'}
-  - action: Allow
-    source: {selector: kind == 'partner'}
-"#
+        fixture!("network-sets-as-rule-peers-by-labels-and-by-ip")
     );
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=CalicoNetworkPolicy:a/web";
@@ -1603,18 +1214,7 @@ spec:
 fn selectors_never_match_unknown_external_ips() {
     let yaml = format!(
         "{NETWORK_SETS}---\n{}",
-        r#"apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: egress}
-spec:
-  selector: app == 'web'
-  types: [Egress]
-  egress:
-  - action: Deny
-    destination: {selector: kind == 'blocked'}
-  - action: Allow
-    destination: {selector: all()}
-"#
+        fixture!("selectors-never-match-unknown-external-ips")
     );
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=GlobalNetworkPolicy:egress";
@@ -1650,33 +1250,14 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 9. Kubernetes NetworkPolicy
-// ---------------------------------------------------------------------------------------------
 
 /// Peers: `podSelector` + `namespaceSelector` in one peer are ANDed; several peers are ORed; `podSelector`
 /// alone is scoped to the policy's namespace; `namespaceSelector: {}` means every namespace (§3
 /// `k8sSelectorToCalico`, `k8sPeerToCalicoFields`).
 #[test]
 fn kubernetes_peers_and_within_or_across() {
-    let yaml = with_namespaces(
-        r#"apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - namespaceSelector: {matchLabels: {team: beta}}
-      podSelector: {matchLabels: {app: monitor}}
-    - podSelector: {matchExpressions: [{key: app, operator: In, values: [client, cli]}]}
-  - from:
-    - namespaceSelector: {}
-      podSelector: {matchLabels: {role: admin}}
-    ports:
-    - port: 22
-"#,
-    );
+    let yaml = with_namespaces(fixture!("kubernetes-peers-and-within-or-across"));
     let set = load(&yaml);
     let eot = "0|default|EndOfTier||Deny|-1|trigger=NetworkPolicy:a/web";
     let cases = [
@@ -1747,19 +1328,7 @@ spec:
 /// `ipBlock` → `nets: [cidr]`, `notNets: except` (§3 `k8sPeerToCalicoFields`); `endPort` → port range.
 #[test]
 fn kubernetes_ip_block_except_and_end_port() {
-    let yaml = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {}
-  ingress:
-  - from:
-    - ipBlock: {cidr: 172.16.0.0/12, except: [172.16.5.0/24]}
-    ports:
-    - {port: 8080, endPort: 8090}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("kubernetes-ip-block-except-and-end-port"));
     let eot = "0|default|EndOfTier||Deny|-1|trigger=NetworkPolicy:a/web";
     let allow = "0|default|NetworkPolicy|a/web|Allow|0";
     let cases = [
@@ -1792,17 +1361,9 @@ spec:
 /// exist (research §4.8 `SetDefaults_NetworkPolicy`) — so egress is enforced, and ingress (no rules) denies.
 #[test]
 fn kubernetes_policy_types_inferred_from_egress_rules() {
-    let yaml = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: dns-only, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  egress:
-  - ports:
-    - {port: 53, protocol: UDP}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!(
+        "kubernetes-policy-types-inferred-from-egress-rules"
+    ));
     let out = |protocol, port| {
         egress(
             pod("a", "web", &["app=web"]),
@@ -1834,26 +1395,9 @@ spec:
 /// UDP 53 + TCP 80 with peers A, B → TCP/A=0, TCP/B=1, UDP/A=2, UDP/B=3; the next rule starts at 4.
 #[test]
 fn kubernetes_rule_index_expansion_is_protocol_major() {
-    let yaml = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {peer: a}}
-    - podSelector: {matchLabels: {peer: b}}
-    ports:
-    - {protocol: UDP, port: 53}
-    - {protocol: TCP, port: 80}
-  - from:
-    - podSelector: {matchLabels: {peer: c}}
-    ports:
-    - {protocol: SCTP, port: 9}
-    - {port: 8443}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!(
+        "kubernetes-rule-index-expansion-is-protocol-major"
+    ));
     let cases = [
         ("a", "tcp", 80, 0),
         ("b", "tcp", 80, 1),
@@ -1873,9 +1417,7 @@ spec:
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // 10. Staged policies
-// ---------------------------------------------------------------------------------------------
 
 /// Staged policies (`stagedAction: Set`, the default) count only for the pending verdict (DESIGN.md;
 /// research §4.5); the enforced trace's policy_index skips them while the pending one includes them
@@ -1885,26 +1427,7 @@ fn staged_network_policy_changes_only_pending() {
     let yaml = [
         tier("security", Some(10), None),
         gnp("security", "security.pass", Some(10), "Pass"),
-        r#"apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: security.staged-deny, namespace: a}
-spec:
-  tier: security
-  order: 1
-  selector: app == 'web'
-  ingress:
-  - action: Deny
-    protocol: TCP
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: allow-web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-"#
-        .to_string(),
+        fixture!("staged-network-policy-changes-only-pending").to_string(),
     ]
     .concat();
     let t = trace(&yaml, &web_flow());
@@ -1934,15 +1457,7 @@ fn with_staged_previews_a_candidate_as_a_staged_policy() {
         gnp("default", "deny-all", Some(2000), "Deny"),
     ]
     .concat();
-    let candidate = r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: allow-web, namespace: a}
-spec:
-  order: 100
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-"#;
+    let candidate = fixture!("with-staged-previews-a-candidate-as-a-staged-policy");
     let base = load(&base_yaml);
     let (previewed, report) = flowtrace::policy::with_staged(&base, "candidate.yaml", candidate);
     assert!(report.errors.is_empty(), "{report:?}");
@@ -1983,20 +1498,7 @@ spec:
 #[test]
 fn with_staged_takes_kubernetes_policies_and_refuses_other_kinds() {
     let base = load(&gnp("default", "deny-all", Some(2000), "Deny"));
-    let candidate = r#"apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-web, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  policyTypes: [Ingress]
-  ingress:
-  - {}
----
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: extra}
-spec: {order: 5}
-"#;
+    let candidate = fixture!("with-staged-takes-kubernetes-policies-and-refuses-other-kinds");
     let (previewed, report) = flowtrace::policy::with_staged(&base, "fix.yaml", candidate);
     assert_eq!(report.errors.len(), 1, "{report:?}");
     assert!(
@@ -2045,33 +1547,7 @@ fn enforced_policy_index_skips_staged() {
 /// `stagednetworkpolicyprocessor.go`): they change neither verdict.
 #[test]
 fn staged_delete_is_ignored() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: gone, namespace: a}
-spec:
-  stagedAction: Delete
-  selector: all()
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: StagedGlobalNetworkPolicy
-metadata: {name: gone-too}
-spec:
-  stagedAction: Delete
-  selector: all()
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: StagedKubernetesNetworkPolicy
-metadata: {name: gone-knp, namespace: a}
-spec:
-  stagedAction: Delete
-  podSelector: {}
-  policyTypes: [Ingress]
-"#;
+    let yaml = fixture!("staged-delete-is-ignored");
     let t = trace(yaml, &web_flow());
     expect(&t, Verdict::Allow, &[PROFILE_A]);
 }
@@ -2081,18 +1557,7 @@ spec:
 /// `policyTypes` it is Ingress only — its egress rules have no effect (§1 "StagedKubernetesNetworkPolicy").
 #[test]
 fn staged_kubernetes_network_policy() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: StagedKubernetesNetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - ports: [{port: 443}]
-  egress:
-  - ports: [{port: 53, protocol: UDP}]
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("staged-kubernetes-network-policy"));
     let t = trace_in(&set, &web_flow());
     expect_enforced(&t, Verdict::Allow, &[PROFILE_A]);
     expect_pending(
@@ -2122,50 +1587,14 @@ spec:
     expect(&trace_in(&set, &out), Verdict::Allow, &[PROFILE_A]);
 }
 
-// ---------------------------------------------------------------------------------------------
 // 11. Admin policies
-// ---------------------------------------------------------------------------------------------
 
 /// AdminNetworkPolicy (v1alpha1) → tier `adminnetworkpolicy` (order 1,000, defaultAction Pass),
 /// order = priority (§4, research §6). Pass moves on to the default tier; a selecting ANP that decides
 /// nothing yields an end-of-tier Pass.
 #[test]
 fn admin_network_policy_tier_priority_and_pass() {
-    let yaml = with_namespaces(
-        r#"apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: low}
-spec:
-  priority: 20
-  subject: {namespaces: {}}
-  ingress:
-  - name: allow-all
-    action: Allow
-    from: [{namespaces: {}}]
----
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: high}
-spec:
-  priority: 10
-  subject: {namespaces: {matchLabels: {team: alpha}}}
-  ingress:
-  - name: pass-beta
-    action: Pass
-    from: [{namespaces: {matchLabels: {team: beta}}}]
-  - name: deny-c-ssh
-    action: Deny
-    from: [{pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: c}}, podSelector: {}}}]
-    ports: [{portNumber: {port: 22}}]
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  ingress:
-  - action: Deny
-"#,
-    );
+    let yaml = with_namespaces(fixture!("admin-network-policy-tier-priority-and-pass"));
     let set = load(&yaml);
     let to_a = |src: Endpoint, port| ingress(src, pod("a", "web", &["app=web"]), "tcp", port);
     expect(
@@ -2211,25 +1640,7 @@ spec:
 /// defaultAction Pass); it decides only when the default tier has no applicable policy (§4, research §6).
 #[test]
 fn baseline_admin_network_policy_runs_after_default() {
-    let yaml = r#"
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: BaselineAdminNetworkPolicy
-metadata: {name: default}
-spec:
-  subject: {namespaces: {}}
-  ingress:
-  - name: deny-all
-    action: Deny
-    from: [{namespaces: {}}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-web, namespace: a}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress: [{}]
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("baseline-admin-network-policy-runs-after-default"));
     expect(
         &trace_in(&set, &web_flow()),
         Verdict::Allow,
@@ -2263,42 +1674,7 @@ spec:
 /// Named-port entries sort first (protocol key `""`).
 #[test]
 fn cluster_network_policy_tiers_and_accept() {
-    let yaml = r#"
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: admin-accept}
-spec:
-  tier: Admin
-  priority: 5
-  subject: {namespaces: {}}
-  ingress:
-  - name: accept-web
-    action: Accept
-    from: [{namespaces: {}}]
-    protocols:
-    - tcp: {destinationPort: {number: 443}}
-    - destinationNamedPort: metrics
----
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: baseline-deny}
-spec:
-  tier: Baseline
-  priority: 1
-  subject: {namespaces: {}}
-  ingress:
-  - action: Deny
-    from: [{namespaces: {}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: a, labels: {app: web}}
-spec:
-  containers:
-  - name: c
-    ports: [{name: metrics, containerPort: 9090}]
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("cluster-network-policy-tiers-and-accept"));
     let to_web = |port| ingress(pod("b", "c", &[]), bare_pod("a", "web"), "tcp", port);
     expect(
         &trace_in(&set, &to_web(443)),
@@ -2320,33 +1696,13 @@ spec:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // 12. Reporter
-// ---------------------------------------------------------------------------------------------
 
 /// Reporter Src evaluates the source endpoint's egress policies, Reporter Dst the destination's ingress
 /// (Goldmane `reporter`; research §4.1 "for that direction, per types").
 #[test]
 fn reporter_selects_endpoint_and_direction() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: client-egress, namespace: a}
-spec:
-  selector: app == 'client'
-  types: [Egress]
-  egress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web-ingress, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("reporter-selects-endpoint-and-direction"));
     let (client, web) = (
         pod("a", "client", &["app=client"]),
         pod("a", "web", &["app=web"]),
@@ -2374,22 +1730,7 @@ spec:
 /// affected); no rules at all → `[Ingress]`.
 #[test]
 fn calico_policy_types_default_from_rules() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: egress-only, namespace: a}
-spec:
-  selector: app == 'web'
-  egress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: no-rules, namespace: a}
-spec:
-  selector: app == 'db'
-"#;
-    let set = load(yaml);
+    let set = load(fixture!("calico-policy-types-default-from-rules"));
     expect(&trace_in(&set, &web_flow()), Verdict::Allow, &[PROFILE_A]);
     let out = egress(pod("a", "web", &["app=web"]), pod("a", "x", &[]), "tcp", 80);
     expect(
@@ -2407,9 +1748,7 @@ spec:
     expect(&trace_in(&set, &from_db), Verdict::Allow, &[PROFILE_A]);
 }
 
-// ---------------------------------------------------------------------------------------------
 // 13. Manifest errors
-// ---------------------------------------------------------------------------------------------
 
 fn single_error(report: &LoadReport) -> String {
     assert_eq!(report.errors.len(), 1, "{report:#?}");
@@ -2419,21 +1758,7 @@ fn single_error(report: &LoadReport) -> String {
 /// A bad selector names file, document line, object, field and the column (§7 tokenizer/parser errors).
 #[test]
 fn bad_selector_reports_file_line_field_and_column() {
-    let report = load_report(
-        r#"apiVersion: v1
-kind: Namespace
-metadata: {name: a}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    source: {selector: "app = 'x'"}
-"#,
-    );
+    let report = load_report(fixture!("bad-selector-reports-file-line-field-and-column"));
     let error = single_error(&report);
     for part in [
         "manifests/bad.yaml:5",
@@ -2450,21 +1775,7 @@ spec:
 fn bad_cidr_is_reported_and_other_objects_still_load() {
     let (set, report) = load_str(
         "manifests/bad.yaml",
-        r#"apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: broken}
-spec:
-  ingress:
-  - action: Allow
-    source: {nets: [10.0.0.0/33]}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: fine}
-spec:
-  ingress:
-  - action: Deny
-"#,
+        fixture!("bad-cidr-is-reported-and-other-objects-still-load"),
     );
     let error = single_error(&report);
     for part in [
@@ -2518,18 +1829,7 @@ fn bad_port_range_is_reported() {
 /// (DESIGN.md; `resources.rs` deny_unknown_fields).
 #[test]
 fn unknown_field_names_the_path() {
-    let report = load_report(
-        r#"apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  selector: app == 'web'
-  ingress:
-  - action: Allow
-    source:
-      namspaceSelector: team == 'beta'
-"#,
-    );
+    let report = load_report(fixture!("unknown-field-names-the-path"));
     let error = single_error(&report);
     for part in [
         "manifests/bad.yaml:1",
@@ -2552,26 +1852,7 @@ spec:
 /// Kinds flowtrace does not evaluate produce one warning each (with file and line) and no error.
 #[test]
 fn unknown_kinds_warn_once_each() {
-    let report = load_report(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: a}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: a}
----
-apiVersion: v1
-kind: List
-items:
-- apiVersion: v1
-  kind: ConfigMap
-  metadata: {name: cfg}
-- apiVersion: v1
-  kind: Namespace
-  metadata: {name: a}
-"#,
-    );
+    let report = load_report(fixture!("unknown-kinds-warn-once-each"));
     assert!(report.errors.is_empty(), "{report:#?}");
     assert_eq!(report.warnings.len(), 3, "{report:#?}");
     assert!(
@@ -2595,9 +1876,7 @@ items:
     );
 }
 
-// ---------------------------------------------------------------------------------------------
 // Further edge cases
-// ---------------------------------------------------------------------------------------------
 
 /// Policies naming a tier that no Tier resource defines sort after every defined tier (research §4.1
 /// `TierLess`: valid tiers before invalid ones), even after an unordered `zzz`.
@@ -2627,37 +1906,7 @@ fn undefined_tier_sorts_after_defined_tiers() {
 /// policy, the pending trigger the first policy of the tier, staged included (research §1.7, §4.8).
 #[test]
 fn end_of_tier_trigger_with_staged_policies() {
-    let yaml = r#"
-apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: early, namespace: a}
-spec:
-  order: 1
-  selector: all()
-  ingress:
-  - action: Allow
-    protocol: UDP
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: middle, namespace: a}
-spec:
-  order: 2
-  selector: all()
-  ingress:
-  - action: Allow
-    protocol: UDP
----
-apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: late, namespace: a}
-spec:
-  order: 3
-  selector: all()
-  ingress:
-  - action: Allow
-    protocol: UDP
-"#;
+    let yaml = fixture!("end-of-tier-trigger-with-staged-policies");
     let t = trace(yaml, &web_flow());
     expect_enforced(
         &t,
@@ -2677,24 +1926,7 @@ spec:
 fn admin_namespaces_peer_matches_network_sets_kubernetes_pod_peer_does_not() {
     let yaml = with_namespaces(&format!(
         "{NETWORK_SETS}---\n{}",
-        r#"apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: alpha}
-spec:
-  priority: 1
-  subject: {namespaces: {matchLabels: {team: beta}}}
-  ingress:
-  - action: Deny
-    from: [{namespaces: {matchLabels: {team: alpha}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: a}
-spec:
-  podSelector: {}
-  ingress:
-  - from: [{podSelector: {}}]
-"#
+        fixture!("admin-namespaces-peer-matches-network-sets-kubernetes-pod-peer-does-not")
     ));
     let set = load(&yaml);
     let t = trace_in(
@@ -2750,37 +1982,7 @@ spec:
 /// supported and leaves the rule without port criteria (§4 "Ports"). Each produces a warning.
 #[test]
 fn admin_policy_unconvertible_rules() {
-    let yaml = r#"
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: egress}
-spec:
-  priority: 1
-  subject: {namespaces: {}}
-  egress:
-  - name: allow-nodes
-    action: Allow
-    to: [{nodes: {}}]
-  - name: deny-private
-    action: Deny
-    to: [{networks: [10.0.0.0/8]}]
-    ports: [{portNumber: {port: 5432}}]
-  - name: deny-nodes
-    action: Deny
-    to: [{nodes: {}}]
----
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: named}
-spec:
-  priority: 2
-  subject: {namespaces: {}}
-  ingress:
-  - name: deny-http
-    action: Deny
-    from: [{namespaces: {}}]
-    ports: [{namedPort: http}]
-"#;
+    let yaml = fixture!("admin-policy-unconvertible-rules");
     let (set, report) = load_str("anp.yaml", yaml);
     assert!(report.errors.is_empty(), "{report:#?}");
     assert_eq!(report.warnings.len(), 3, "{report:#?}");
@@ -2879,15 +2081,9 @@ spec:
 /// tier ends with Pass.
 #[test]
 fn admin_policy_without_rules_applies_both_directions() {
-    let yaml = r#"
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: empty}
-spec:
-  priority: 3
-  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}
-"#;
-    let set = load(yaml);
+    let set = load(fixture!(
+        "admin-policy-without-rules-applies-both-directions"
+    ));
     let hits = [
         "0|adminnetworkpolicy|EndOfTier||Pass|-1|trigger=AdminNetworkPolicy:empty",
         "1|__PROFILE__|Profile|kns.a|Allow|0",
@@ -2909,27 +2105,7 @@ spec:
 fn staged_policy_tie_break_uses_staged_key() {
     let yaml = [
         tier("security", Some(10), None),
-        r#"apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: security.a, namespace: a}
-spec:
-  tier: security
-  order: 5
-  selector: all()
-  ingress:
-  - action: Deny
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata: {name: security.b, namespace: a}
-spec:
-  tier: security
-  order: 5
-  selector: all()
-  ingress:
-  - action: Allow
-"#
-        .to_string(),
+        fixture!("staged-policy-tie-break-uses-staged-key").to_string(),
     ]
     .concat();
     let t = trace(&yaml, &web_flow());
