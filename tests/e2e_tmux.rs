@@ -144,7 +144,7 @@ fn a_theme_named_in_the_config_that_does_not_exist_is_a_warning_naming_the_confi
     let binary = env!("CARGO_BIN_EXE_flowtrace");
     let tmux = Tmux::start("cfgtheme", home.path(), &config, binary);
     // The TUI opens with the default theme and says where the bad setting is.
-    let screen = tmux.wait_for_all(&["DECIDED BY", "config.toml: theme: no theme named 'nope'"]);
+    let screen = tmux.wait_for_all(&["DECIDED BY", "config.toml: theme: unknown theme 'nope'"]);
     assert!(!screen.contains("--theme"), "{screen}");
     tmux.keys(&["q"]);
 }

@@ -237,7 +237,8 @@ pub struct FlowStore {
     first_window: WindowId,
 }
 
-/// A stored flow, as filters, tables and traces read it.
+/// A stored flow, as filters, tables and traces read it (a view: copying it copies no data).
+#[derive(Clone, Copy)]
 pub struct StoredFlow<'a> {
     pub id: RowId,
     /// Interned ids of the endpoints and the trace: equal ids, equal values.

@@ -712,14 +712,18 @@ impl App {
         let why_known = selected
             .as_ref()
             .is_some_and(|(id, _)| self.why.as_ref().is_some_and(|(of, _)| of == id));
-        if !why_known {
-            self.why = selected.as_ref().map(|(id, stored)| {
-                let why = trace_text::why(stored, self.policies.as_deref(), &self.scope);
-                (*id, why)
-            });
-        }
         self.trace
             .follow(selected, self.policies.as_deref(), &self.scope);
+        if !why_known {
+            self.why = selected.map(|(id, stored)| {
+                // An open trace has explained the row already.
+                let why = match self.trace.why_of(id) {
+                    Some(why) => why.map(str::to_string),
+                    None => trace_text::why(&stored, self.policies.as_deref(), &self.scope),
+                };
+                (id, why)
+            });
+        }
     }
 
     /// The policies changed: the trace and the why are explained again.

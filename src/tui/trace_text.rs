@@ -78,6 +78,9 @@ pub struct Trace {
     pub enforced: Vec<Line>,
     /// Set when the pending trace differs (shown beside or below the enforced one).
     pub pending: Option<Vec<Line>>,
+    /// Why the row is denied, in one line, as [`why`] says it (so that an open trace spares
+    /// explaining the selected row twice).
+    pub why: Option<String>,
 }
 
 impl Trace {
@@ -396,7 +399,14 @@ pub fn why(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Optio
     }
     let mut explanation = explain(&mut Evaluator::new(set), &flow);
     scope.withhold_explanation(&flow, &mut explanation);
-    explanation.enforced.why(explanation.direction)
+    why_denied(stored, &explanation)
+}
+
+/// The explanation's one-line why, for a row stored as denied.
+fn why_denied(stored: &StoredFlow, explanation: &Explanation) -> Option<String> {
+    (stored.decided.action == Verdict::Deny)
+        .then(|| explanation.enforced.why(explanation.direction))
+        .flatten()
 }
 
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
@@ -465,6 +475,7 @@ fn decided_trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) ->
             header,
             enforced: hits(&decided.enforced),
             pending,
+            why: None,
         };
     };
     let mut evaluator = Evaluator::new(set);
@@ -519,6 +530,7 @@ fn decided_trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) ->
         pending: explanation
             .pending_differs
             .then(|| verdict_lines(&explanation.pending, direction)),
+        why: why_denied(stored, &explanation),
     }
 }
 
