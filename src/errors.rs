@@ -1,6 +1,23 @@
-//! Error text for people: an error and its causes on one line.
+//! Error text for people: an error and its causes on one line; a one-line language's parse error.
 
 use std::error::Error;
+use std::fmt;
+
+/// Where a one-line expression (a Calico selector, a filter) stops parsing, and why; `column` is
+/// 1-based and counts characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: {}", self.column, self.message)
+    }
+}
+
+impl Error for ParseError {}
 
 /// `error` followed by each of its sources not already in the text: the top level alone often
 /// says only "transport error" or "client error".

@@ -9,20 +9,8 @@ const MAX_LABEL_KEY_LENGTH: usize = 512;
 
 pub use crate::model::LabelLookup;
 
-/// A selector parse failure; `column` is 1-based and counts characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SelectorError {
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for SelectorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "column {}: {}", self.column, self.message)
-    }
-}
-
-impl std::error::Error for SelectorError {}
+/// A selector parse failure.
+pub type SelectorError = crate::errors::ParseError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Expr {

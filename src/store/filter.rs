@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::fmt;
 
 use rustc_hash::FxHashMap;
 
@@ -38,20 +37,8 @@ pub trait FilterTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterError {
-    /// 1-based character column.
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for FilterError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "column {}: {}", self.column, self.message)
-    }
-}
-
-impl std::error::Error for FilterError {}
+/// A filter parse failure.
+pub type FilterError = crate::errors::ParseError;
 
 /// Every field, with its names and what it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
