@@ -11,25 +11,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use flowtrace::source::goldmane::proto::common;
 use flowtrace::source::goldmane::WireVersion;
-use support::goldmane::{unix_now, window, FakeGoldmane};
-
-const POLICY: &str = "apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata:
-  name: to-the-api-service
-  namespace: shop
-spec:
-  selector: all()
-  types: [Egress]
-  egress:
-    - action: Allow
-      destination:
-        services:
-          name: api
-          namespace: payments
-";
+use support::goldmane::{service_window, unix_now, FakeGoldmane, SERVICE_POLICY};
 
 #[tokio::main]
 async fn main() {
@@ -40,17 +23,12 @@ async fn main() {
     }
     let dir = std::path::PathBuf::from(asked.unwrap_or_else(|| "/tmp/flowtrace-goldmane".into()));
     std::fs::create_dir_all(dir.join("manifests")).expect("the folder");
-    let mut flow = window("web-*", "payments", 8080, unix_now() - 600);
-    let key = flow.key.as_mut().expect("a window has a key");
-    key.reporter = common::Reporter::Src as i32;
-    key.dest_service_name = "api".into();
-    key.dest_service_namespace = "payments".into();
-    key.dest_service_port = 8080;
-    let fake = FakeGoldmane::start(WireVersion::V3_32, vec![flow]).await;
+    let fake =
+        FakeGoldmane::start(WireVersion::V3_32, vec![service_window(unix_now() - 600)]).await;
     for name in ["ca.crt", "tls.crt", "tls.key"] {
         std::fs::copy(fake.pki.path(name), dir.join(name)).expect("the certificates");
     }
-    std::fs::write(dir.join("manifests/egress.yaml"), POLICY).expect("the policy");
+    std::fs::write(dir.join("manifests/egress.yaml"), SERVICE_POLICY).expect("the policy");
     let d = dir.display();
     println!(
         "A fake Goldmane (3.32) serves on {}; try:\n",

@@ -12,7 +12,9 @@ use flowtrace::source::goldmane::{
     HintType, ListQuery, Match, PolicyFilter, ServerFilter, WireVersion,
 };
 use flowtrace::source::ConnectionState;
-use support::goldmane::{unix_now, window, FakeGoldmane, SeenFilter};
+use support::goldmane::{
+    service_window, unix_now, window, FakeGoldmane, SeenFilter, SERVICE_POLICY,
+};
 use support::process::{ChildLines, KilledOnDrop};
 use support::running::{self, Running, LIMIT};
 use tokio::time::timeout;
@@ -532,33 +534,10 @@ async fn tail_pushes_filter_terms_to_goldmane() {
 /// rule with `destination.services` decides it in `tail -m` as it does in `eval`.
 #[tokio::test(flavor = "multi_thread")]
 async fn tail_decides_a_service_rule_with_the_service_goldmane_reported() {
-    let mut flow = window("web-*", "payments", 8080, unix_now() - 600);
-    let key = flow.key.as_mut().unwrap();
-    key.reporter = common::Reporter::Src as i32;
-    key.dest_service_name = "api".into();
-    key.dest_service_namespace = "payments".into();
-    key.dest_service_port = 8080;
-    let fake = FakeGoldmane::start(WireVersion::V3_32, vec![flow]).await;
+    let fake =
+        FakeGoldmane::start(WireVersion::V3_32, vec![service_window(unix_now() - 600)]).await;
     let manifests = tempfile::tempdir().unwrap();
-    std::fs::write(
-        manifests.path().join("egress.yaml"),
-        "apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata:
-  name: to-the-api-service
-  namespace: shop
-spec:
-  selector: all()
-  types: [Egress]
-  egress:
-    - action: Allow
-      destination:
-        services:
-          name: api
-          namespace: payments
-",
-    )
-    .unwrap();
+    std::fs::write(manifests.path().join("egress.yaml"), SERVICE_POLICY).unwrap();
     let files = fake.pki.client_files();
     let dir = manifests.path().to_str().unwrap().to_string();
     let command = tail_goldmane(&fake, &files, &["--since", "1h", "-o", "json", "-m", &dir]);

@@ -199,6 +199,35 @@ pub fn window(source: &str, dest_ns: &str, port: i64, start: i64) -> common::Flo
     }
 }
 
+/// A window of `shop/web-*` → the Service `payments/api` on 8080, reported by the source, as
+/// Goldmane keeps a flow to a Service.
+pub fn service_window(start: i64) -> common::Flow {
+    let mut flow = window("web-*", "payments", 8080, start);
+    let key = flow.key.as_mut().expect("a window has a key");
+    key.reporter = common::Reporter::Src as i32;
+    key.dest_service_name = "api".into();
+    key.dest_service_namespace = "payments".into();
+    key.dest_service_port = 8080;
+    flow
+}
+
+/// A policy that allows `shop`'s egress to the Service `payments/api`, by the Service.
+pub const SERVICE_POLICY: &str = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: to-the-api-service
+  namespace: shop
+spec:
+  selector: all()
+  types: [Egress]
+  egress:
+    - action: Allow
+      destination:
+        services:
+          name: api
+          namespace: payments
+";
+
 impl FakeGoldmane {
     /// Starts a fake speaking `version` on 127.0.0.1 with a fresh PKI, holding `flows`.
     pub async fn start(version: WireVersion, flows: Vec<common::Flow>) -> FakeGoldmane {
