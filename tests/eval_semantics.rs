@@ -4,8 +4,9 @@
 //! `notes/calico-semantics.md` (§ numbers below) or `shared/research/calico.md` (research §…), each of
 //! which cites the Felix / libcalico-go source function.
 //!
-//! A test's manifests are in `tests/semantics/`, named after the test (`fixture!`); the flows and
-//! the verdicts they must get are here, beside the behaviour they check.
+//! A test's manifests are in `tests/semantics/`, named after the test, or after what several tests
+//! share (`fixture!`); the flows and the verdicts they must get are here, beside the behaviour
+//! they check.
 //!
 //! Hits are rendered compactly as
 //! `"<policy_index>|<tier>|<kind>|<ns/name or name>|<action>|<rule_index>"`, and EndOfTier hits add
@@ -20,7 +21,7 @@ use flowtrace::model::{
 use flowtrace::policy::endpoint::Need;
 use flowtrace::policy::{load_str, Evaluator, LoadReport, PolicySet};
 
-/// A test's manifests, from `tests/semantics/NAME.yaml` (named after the test).
+/// Manifests from `tests/semantics/NAME.yaml`.
 macro_rules! fixture {
     ($name:literal) => {
         include_str!(concat!("semantics/", $name, ".yaml"))

@@ -169,6 +169,22 @@ fn generated_goldmane_code_matches_the_reference_protos() {
     }
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // `proto::common` re-exports exactly the shared types (3.30's module refers to them there).
+    let module = std::fs::read_to_string(root.join(LIB_DIR).join("mod.rs")).unwrap();
+    let listed = module
+        .split_once("pub use super::v3_32::{")
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(list, _)| list)
+        .expect("proto/mod.rs re-exports 3.32's shared types in `common`");
+    let listed: BTreeSet<String> = listed
+        .split(',')
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    assert_eq!(
+        listed, shared,
+        "proto::common should re-export the shared types"
+    );
     let update = std::env::var_os("UPDATE_GENERATED").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
     for (index, (module, _)) in VERSIONS.iter().enumerate() {

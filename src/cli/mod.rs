@@ -297,8 +297,8 @@ pub struct ViewArgs {
     /// TUI starts with it in its filter bar.
     #[arg(long)]
     filter: Option<String>,
-    /// Only flows seen within this long (30s, 15m, 2h); the demo backfills this much history
-    /// [TUI default: 5m].
+    /// How far back to look (30s, 15m, 2h): tail shows only flows seen within it, the TUI loads
+    /// that much history at start [TUI default: 5m]; the demo backfills as much.
     #[arg(long)]
     since: Option<String>,
 }

@@ -114,7 +114,8 @@ impl<T: Hash + Eq + Clone> Interner<T> {
 
 /// What flows aggregate by, as Goldmane's flow key: both endpoints, the destination's port,
 /// protocol and service, the reporter, and the verdicts with their hits when the flow arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Not `Hash`: the index hashes it without its verdicts (`index_hash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     source: u32,
     dest: u32,

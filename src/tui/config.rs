@@ -143,7 +143,13 @@ impl Config {
                     },
                     Err(p) => read_failed(p),
                 },
-                "lint_rules" => config.lint_rules = entry.read("setting").map_err(read_failed).ok(),
+                "lint_rules" => {
+                    config.lint_rules = entry
+                        .read::<String>("setting")
+                        .map_err(read_failed)
+                        .ok()
+                        .map(PathBuf::from)
+                }
                 "lint_policy" | "lint_data" => {
                     let paths = read_strings(&entry)
                         .map_err(read_failed)
@@ -397,6 +403,13 @@ mod tests {
         assert!(
             problems[0].contains(":4: lint_data: must be a list of strings, not a string"),
             "{problems:?}"
+        );
+        // A path is a string, said so.
+        fs::write(dir.path().join("config.toml"), "lint_rules = 3\n").unwrap();
+        let (_, wrong) = Config::load(Some(dir.path()));
+        assert!(
+            wrong[0].ends_with(":1: lint_rules: must be a string, not an integer"),
+            "{wrong:?}"
         );
         // The rules file is found next to config.toml, and a problem in it names it.
         fs::write(dir.path().join("rules.toml"), "name_patern = \"x\"\n").unwrap();

@@ -710,11 +710,12 @@ fn parse_layer(text: &str, path: &str) -> Result<Layer, KeymapWarning> {
             let target = match binding.read::<Target>("field") {
                 Ok(target) => target,
                 Err(p) => {
-                    // "desc must be a string, not …"; an unknown field's message names it.
+                    // "desc must be a string, not …"; other messages name what they are about.
                     let message = match p.path.as_str() {
-                        "" => p.message,
-                        _ if p.message.starts_with("unknown field") => p.message,
-                        field => format!("{field} {}", p.message),
+                        field if !field.is_empty() && p.message.starts_with("must be") => {
+                            format!("{field} {}", p.message)
+                        }
+                        _ => p.message,
                     };
                     layer.errors.push(problem(p.line, message));
                     continue;
@@ -1246,6 +1247,27 @@ mod tests {
         assert_eq!(
             keymap.action(Mode::Flows, &key("j")),
             Some(Action::SelectNext)
+        );
+    }
+
+    #[test]
+    fn a_binding_table_says_which_field_is_wrong_and_how() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "keymap.toml",
+            "[flows]\n\"x\" = { action = \"quitt\" }\n\"y\" = { action = \"quit\",\n  desc = 3 }\n\"z\" = { desc = \"Top\" }\n",
+        );
+        let (_, warnings) = load(None, Some(dir.path())).unwrap();
+        let shown: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        let p = path.display();
+        assert_eq!(
+            shown,
+            vec![
+                format!("{p}:2: [flows] x: unknown action 'quitt'; did you mean 'quit'?"),
+                format!("{p}:4: [flows] y: desc must be a string, not an integer"),
+                format!("{p}:5: [flows] z: 'action' is missing"),
+            ]
         );
     }
 

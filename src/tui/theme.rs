@@ -376,13 +376,8 @@ fn load_named(
 
 fn load_path(path: &Path) -> Result<(Theme, Vec<ThemeWarning>), ThemeWarning> {
     let shown = path.display().to_string();
-    let source = read_text(path).map_err(|e| FileProblem {
-        section: String::new(),
-        path: shown.clone(),
-        line: 0,
-        key: String::new(),
-        message: format!("cannot read the theme: {e}"),
-    })?;
+    let source = read_text(path)
+        .map_err(|e| FileProblem::new(&shown, 0, "", "", format!("cannot read the theme: {e}")))?;
     let (mut file, warnings) = parse(&source, &shown)?;
     if let Some(base) = file.inherits.take() {
         // Only built-ins can be inherited from (checked while parsing), and they inherit nothing.
@@ -416,13 +411,8 @@ fn builtin_file(name: &str) -> Option<ThemeFile> {
 }
 
 fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), ThemeWarning> {
-    let problem = |line: usize, key: &str, message: String| FileProblem {
-        section: String::new(),
-        path: path.to_owned(),
-        line,
-        key: key.to_owned(),
-        message,
-    };
+    let problem =
+        |line: usize, key: &str, message: String| FileProblem::new(path, line, "", key, message);
     let document = DeTable::parse(text).map_err(|e| {
         let line = e.span().map_or(0, |span| line_of(text, span.start));
         problem(

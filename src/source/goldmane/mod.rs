@@ -476,17 +476,27 @@ pub struct HintPage {
 impl GoldmaneClient {
     /// Connects and settles the wire version (probing when `config.version` is `Auto`).
     pub async fn connect(config: &GoldmaneConfig) -> Result<GoldmaneClient, GoldmaneError> {
-        let channel = connect_channel(config).await?;
+        let known = match config.version {
+            GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
+            GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
+            GoldmaneVersion::Auto => None,
+        };
+        GoldmaneClient::connect_speaking(config, known).await
+    }
+
+    /// Connects, speaking `version`, or the version the server answers to when it is not known.
+    async fn connect_speaking(
+        config: &GoldmaneConfig,
+        version: Option<WireVersion>,
+    ) -> Result<GoldmaneClient, GoldmaneError> {
         let mut client = GoldmaneClient {
-            channel,
-            version: WireVersion::V3_32,
+            channel: connect_channel(config).await?,
+            version: version.unwrap_or(WireVersion::V3_32),
             request_timeout: config.pacing.request_timeout,
         };
-        client.version = match config.version {
-            GoldmaneVersion::V3_30 => WireVersion::V3_30,
-            GoldmaneVersion::V3_32 => WireVersion::V3_32,
-            GoldmaneVersion::Auto => client.detect_version().await?,
-        };
+        if version.is_none() {
+            client.version = client.detect_version().await?;
+        }
         Ok(client)
     }
 
@@ -1074,16 +1084,8 @@ async fn session(
     events: &mpsc::Sender<SourceEvent>,
 ) -> SessionEnd {
     let connect = async {
-        let channel = connect_channel(config).await?;
-        let mut client = GoldmaneClient {
-            channel,
-            version: version.unwrap_or(WireVersion::V3_32),
-            request_timeout: config.pacing.request_timeout,
-        };
-        if version.is_none() {
-            client.version = client.detect_version().await?;
-            *version = Some(client.version);
-        }
+        let mut client = GoldmaneClient::connect_speaking(config, *version).await?;
+        *version = Some(client.version);
         let stream = client.stream(start_time_gte, &config.filter).await?;
         Ok::<_, GoldmaneError>((client, stream))
     };

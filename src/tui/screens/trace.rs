@@ -68,14 +68,14 @@ impl TracePane {
         self.state = None;
     }
 
-    /// Shows the trace of `selected` (row `id`), built again only when the row changes (or after
-    /// `forget`).
     /// The one-line why of row `id`, when the pane holds its trace.
     pub fn why_of(&self, id: u64) -> Option<Option<&str>> {
         let state = self.state.as_ref().filter(|t| t.id == id)?;
         Some(state.trace.why.as_deref())
     }
 
+    /// Shows the trace of `selected` (row `id`), built again only when the row changes (or after
+    /// `forget`).
     pub fn follow(
         &mut self,
         selected: Option<(u64, StoredFlow)>,
