@@ -239,6 +239,27 @@ fn expect_each(
     }
 }
 
+/// [`expect_each`] for flows into `a/web` (`app=web`) on port 80: each case a source, the
+/// protocol, the enforced verdict and its one hit.
+#[track_caller]
+fn expect_into_web(
+    set: &PolicySet,
+    cases: impl IntoIterator<Item = (Endpoint, &'static str, Verdict, &'static str)>,
+) {
+    expect_each(
+        set,
+        cases.into_iter().map(|(src, protocol, verdict, hit)| {
+            let name = src.display_name();
+            (
+                format!("{name} {protocol}"),
+                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
+                verdict,
+                hit,
+            )
+        }),
+    );
+}
+
 /// Asserts the enforced verdict and hits, and that pending equals enforced (no staged policies).
 #[track_caller]
 fn expect(t: &Traced, verdict: Verdict, hits: &[&str]) {
@@ -687,18 +708,7 @@ fn namespace_selector_all_and_global() {
         ),
         (pod("a", "same-ns", &[]), "udp", Verdict::Deny, eot),
     ];
-    expect_each(
-        &set,
-        cases.into_iter().map(|(src, protocol, verdict, hit)| {
-            let name = src.display_name();
-            (
-                format!("{name} {protocol}"),
-                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-                verdict,
-                hit,
-            )
-        }),
-    );
+    expect_into_web(&set, cases);
 }
 
 /// `notSelector` is copied unchanged, not namespace-scoped (§2.2 step 5): with `namespaceSelector: all()`
@@ -726,18 +736,7 @@ fn not_selector_is_not_namespace_scoped() {
         (pod("a", "bad", &["app=bad"]), "udp", Verdict::Deny, eot),
         (pod("b", "good", &["app=good"]), "udp", Verdict::Deny, eot),
     ];
-    expect_each(
-        &set,
-        cases.into_iter().map(|(src, protocol, verdict, hit)| {
-            let name = src.display_name();
-            (
-                format!("{name} {protocol}"),
-                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-                verdict,
-                hit,
-            )
-        }),
-    );
+    expect_into_web(&set, cases);
 }
 
 const SERVICE_ACCOUNT_MANIFESTS: &str = fixture!("service-account-manifests");
@@ -770,18 +769,7 @@ fn rule_service_accounts_by_name_and_selector() {
         ),
         (bare_pod("a", "api"), "udp", Verdict::Deny, eot),
     ];
-    expect_each(
-        &set,
-        cases.into_iter().map(|(src, protocol, verdict, hit)| {
-            let name = src.display_name();
-            (
-                format!("{name} {protocol}"),
-                ingress(src, pod("a", "web", &["app=web"]), protocol, 80),
-                verdict,
-                hit,
-            )
-        }),
-    );
+    expect_into_web(&set, cases);
 }
 
 /// GlobalNetworkPolicy `namespaceSelector` (pcns.-prefixed, ANDed with `selector`) and

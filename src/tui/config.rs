@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
-use super::toml_file::{entries, line_of, Entry, ValueProblem};
+use super::toml_file::{entries, line_of, ValueProblem};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -130,7 +130,7 @@ impl Config {
                 "theme" => config.theme = entry.read("setting").map_err(&mut read_failed).ok(),
                 "keymap" => config.keymap = entry.read("setting").map_err(&mut read_failed).ok(),
                 "writable_tiers" => {
-                    config.writable_tiers = read_strings(&entry).map_err(&mut read_failed).ok()
+                    config.writable_tiers = entry.read_list("strings").map_err(&mut read_failed).ok()
                 }
                 "calico_version" => match entry.read::<String>("setting") {
                     Ok(v) => match Naming::for_version(&v) {
@@ -151,7 +151,7 @@ impl Config {
                         .map(PathBuf::from)
                 }
                 "lint_policy" | "lint_data" => {
-                    let paths = read_strings(&entry)
+                    let paths = entry.read_list::<String>("strings")
                         .map_err(read_failed)
                         .unwrap_or_default()
                         .into_iter()
@@ -207,16 +207,6 @@ impl Config {
             None => self.filters.push((name.to_string(), filter.to_string())),
         }
     }
-}
-
-/// A setting that lists strings (tiers, paths); serde alone would say "a list".
-fn read_strings(entry: &Entry<'_, '_>) -> Result<Vec<String>, ValueProblem> {
-    entry.read("setting").map_err(|p| ValueProblem {
-        message: p
-            .message
-            .replacen("must be a list,", "must be a list of strings,", 1),
-        ..p
-    })
 }
 
 /// Writes a saved filter into the config file at `path` (added, or replacing one of that name),

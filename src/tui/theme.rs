@@ -443,8 +443,9 @@ fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), Theme
                 file.inherits = Some(base);
             }
             "tier_palette" => {
-                let palette: Vec<ThemeColour> =
-                    entry.read("key").map_err(|p| read_failed(key, p))?;
+                let palette: Vec<ThemeColour> = entry
+                    .read_list("colours")
+                    .map_err(|p| read_failed(key, p))?;
                 file.palette = Some(palette.into_iter().map(|c| c.0).collect());
             }
             "roles" => {
@@ -452,7 +453,7 @@ fn parse(text: &str, path: &str) -> Result<(ThemeFile, Vec<ThemeWarning>), Theme
                     return Err(problem(
                         entry.line,
                         key,
-                        format!("expected a table of roles, found {}", entry.kind()),
+                        format!("must be a table of roles, not {}", entry.kind()),
                     ));
                 };
                 for role_entry in roles {

@@ -183,6 +183,18 @@ impl<'a, 'i> Entry<'a, 'i> {
         )
     }
 
+    /// The value as a list of `T`s; one that is no list is said to be "a list of `items`".
+    pub fn read_list<T: DeserializeOwned>(&self, items: &str) -> Result<Vec<T>, ValueProblem> {
+        if !matches!(self.value.get_ref(), DeValue::Array(_)) {
+            return Err(ValueProblem {
+                line: line_of(self.text, self.value.span().start),
+                path: String::new(),
+                message: format!("must be a list of {items}, not {}", self.kind()),
+            });
+        }
+        self.read("item")
+    }
+
     /// The entries of the value when it is a table.
     pub fn entries(&self) -> Option<Vec<Entry<'a, 'i>>> {
         match self.value.get_ref() {
@@ -337,6 +349,26 @@ mod tests {
             .unwrap();
         let entry = table.into_iter().find(|e| e.key == key).unwrap();
         entry.read("field")
+    }
+
+    #[test]
+    fn a_list_says_what_it_lists_when_it_is_none() {
+        let text = "numbers = [1,\n  300]\nword = \"x\"\n";
+        let document = DeTable::parse(text).unwrap();
+        let found = entries(text, document.get_ref());
+        let item = found[0].read_list::<u8>("numbers").unwrap_err();
+        assert_eq!(
+            (item.line, item.key_under("numbers")),
+            (2, "numbers[1]".to_string())
+        );
+        assert_eq!(
+            found[1].read_list::<u8>("numbers").unwrap_err(),
+            ValueProblem {
+                line: 3,
+                path: String::new(),
+                message: "must be a list of numbers, not a string".into()
+            }
+        );
     }
 
     #[test]

@@ -399,14 +399,7 @@ pub fn why(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) -> Optio
     }
     let mut explanation = explain(&mut Evaluator::new(set), &flow);
     scope.withhold_explanation(&flow, &mut explanation);
-    why_denied(stored, &explanation)
-}
-
-/// The explanation's one-line why, for a row stored as denied.
-fn why_denied(stored: &StoredFlow, explanation: &Explanation) -> Option<String> {
-    (stored.decided.action == Verdict::Deny)
-        .then(|| explanation.enforced.why(explanation.direction))
-        .flatten()
+    explanation.enforced.why(explanation.direction)
 }
 
 /// The trace of `stored`: computed against `set` when there is one, else Calico's record.
@@ -483,10 +476,11 @@ fn decided_trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) ->
     scope.withhold_explanation(&flow, &mut explanation);
     header.push(explained_line("Enforced", &explanation.enforced));
     // The one line an on-call engineer needs, as `explain` says it.
-    if let Some(why) = explanation.enforced.why(explanation.direction) {
+    let why = explanation.enforced.why(explanation.direction);
+    if let Some(why) = &why {
         header.push(Line::new(vec![
             ("Why: ".to_string(), Tone::Title),
-            (why, Tone::Deny),
+            (why.clone(), Tone::Deny),
         ]));
     }
     let pending_line = if explanation.pending_differs {
@@ -530,7 +524,8 @@ fn decided_trace(stored: &StoredFlow, set: Option<&PolicySet>, scope: &Scope) ->
         pending: explanation
             .pending_differs
             .then(|| verdict_lines(&explanation.pending, direction)),
-        why: why_denied(stored, &explanation),
+        // As `why` gives it: for a row stored as denied.
+        why: why.filter(|_| decided.action == Verdict::Deny),
     }
 }
 

@@ -51,6 +51,17 @@ pub enum GoldmaneVersion {
     V3_32,
 }
 
+impl GoldmaneVersion {
+    /// The wire version asked for; `None` when it is to be probed.
+    fn known(self) -> Option<WireVersion> {
+        match self {
+            GoldmaneVersion::Auto => None,
+            GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
+            GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
+        }
+    }
+}
+
 /// A wire version, once known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WireVersion {
@@ -476,12 +487,7 @@ pub struct HintPage {
 impl GoldmaneClient {
     /// Connects and settles the wire version (probing when `config.version` is `Auto`).
     pub async fn connect(config: &GoldmaneConfig) -> Result<GoldmaneClient, GoldmaneError> {
-        let known = match config.version {
-            GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
-            GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
-            GoldmaneVersion::Auto => None,
-        };
-        GoldmaneClient::connect_speaking(config, known).await
+        GoldmaneClient::connect_speaking(config, config.version.known()).await
     }
 
     /// Connects, speaking `version`, or the version the server answers to when it is not known.
@@ -1005,11 +1011,7 @@ pub async fn run(
     events: mpsc::Sender<SourceEvent>,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<(), GoldmaneError> {
-    let version = match config.version {
-        GoldmaneVersion::Auto => None,
-        GoldmaneVersion::V3_30 => Some(WireVersion::V3_30),
-        GoldmaneVersion::V3_32 => Some(WireVersion::V3_32),
-    };
+    let version = config.version.known();
     if events
         .send(SourceEvent::State(ConnectionState::Connecting))
         .await
